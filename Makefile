@@ -1,0 +1,108 @@
+# Winzo engine: local services, build, run and test.
+#
+#   make run            Postgres+Redis (dev profile), release build, migrate, demo seed, serve
+#                       on http://127.0.0.1:8080 in the foreground (Ctrl-C stops the server;
+#                       the services keep running). Running it again reuses everything.
+#   make test           Postgres+Redis (test profile), debug build, fresh winzo_template with
+#                       every migration, then `cargo test --workspace` (TEST_ARGS passed on,
+#                       e.g. make test TEST_ARGS="ledger -- --nocapture")
+#   make stop           stop both profiles' services      make clean-data  stop + delete .data/
+#   make services       start the dev services only       make services-test  the test ones
+#   make status         state of both profiles            make migrate / make seed  (dev DB)
+#   make fmt / lint     rustfmt / fmt check + clippy      make bench ARGS="..."  load tests
+#
+# Profiles (scripts/services.sh has the details; data under the git-ignored .data/):
+#   dev   Postgres 127.0.0.1:55432 db winzo            Redis 127.0.0.1:56379
+#   test  Postgres 127.0.0.1:55433 db winzo_template   Redis 127.0.0.1:56380
+# Superuser `winzo`, no password (trust on loopback only).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+SERVICES := scripts/services.sh
+
+DEV_DATABASE_URL := postgres://winzo@127.0.0.1:55432/winzo
+DEV_REDIS_URL := redis://127.0.0.1:56379
+DEV_ENV := WINZO_ENV=development DATABASE_URL=$(DEV_DATABASE_URL) REDIS_URL=$(DEV_REDIS_URL)
+
+# Where `make run` serves; override with make run SERVE_PORT=9000.
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8080
+SERVE_ENV := WINZO__SERVER__HOST=$(SERVE_HOST) WINZO__SERVER__PORT=$(SERVE_PORT)
+
+RELEASE_BIN := target/release/winzo
+
+TEST_ARGS ?=
+ARGS ?=
+
+.PHONY: help run test stop services services-test status migrate seed build-release \
+	fmt lint clean-data bench
+
+help:
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+services:
+	$(SERVICES) up dev
+
+services-test:
+	$(SERVICES) up test
+
+status:
+	@$(SERVICES) status dev || true
+	@$(SERVICES) status test || true
+
+build-release:
+	$(CARGO) build --release --bins
+
+migrate: services build-release
+	$(DEV_ENV) $(RELEASE_BIN) migrate
+
+seed: migrate
+	$(DEV_ENV) $(RELEASE_BIN) seed-demo
+
+# The simulated odds feed starts in the background only when this build of winzo lists a
+# `feed-sim` subcommand in its --help (the lead wires any arguments it needs on the
+# `feed-sim` line below); it logs to .data/dev/feed-sim.log and is stopped when `serve`
+# exits. `serve` then runs in the foreground.
+run: seed
+	@feed_pid=""; \
+	help="$$($(RELEASE_BIN) --help 2>/dev/null || true)"; \
+	if grep -qE '^[[:space:]]+feed-sim([[:space:]]|$$)' <<<"$$help"; then \
+	  echo "starting winzo feed-sim in the background (log: .data/dev/feed-sim.log)"; \
+	  $(DEV_ENV) $(RELEASE_BIN) feed-sim >>.data/dev/feed-sim.log 2>&1 & feed_pid=$$!; \
+	fi; \
+	trap 'if [ -n "$$feed_pid" ]; then kill "$$feed_pid" 2>/dev/null || true; fi' EXIT INT TERM; \
+	echo "serving on http://$(SERVE_HOST):$(SERVE_PORT) (Ctrl-C stops the server; 'make stop' stops the services)"; \
+	$(DEV_ENV) $(SERVE_ENV) $(RELEASE_BIN) serve
+
+# All the steps live in scripts/test.sh: services up test, cargo build --bins, drop and
+# recreate winzo_template (WITH (FORCE)), migrate it with target/debug/winzo, then
+# WINZO_ENV=test cargo test --workspace $(TEST_ARGS). make fails exactly when cargo test
+# fails (make reports 2; the script itself exits with cargo's code). The test services
+# are left running afterwards, also when CI=true: reruns are fast, concurrent sessions
+# sharing them are not cut off, and a CI machine is thrown away anyway.
+test:
+	scripts/test.sh $(TEST_ARGS)
+
+stop:
+	$(SERVICES) down dev
+	$(SERVICES) down test
+
+clean-data:
+	$(SERVICES) destroy dev
+	$(SERVICES) destroy test
+	rm -rf .data
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Placeholder: the load-test driver (package winzo-load-tests) against a server started
+# with `make run` in another terminal. ARGS is split into words, e.g. make bench ARGS="--bets 1000".
+bench:
+	$(CARGO) run --release -p winzo-load-tests -- $(ARGS)

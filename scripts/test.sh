@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make test`: the test profile's services, a fresh template database with every
+# migration applied, then the whole workspace's tests. Extra arguments go to
+# `cargo test` (make passes TEST_ARGS), e.g. `scripts/test.sh ledger -- --nocapture`.
+#
+# Tests create their own databases from winzo_template (see config/test.toml), so
+# DATABASE_URL and REDIS_URL from the caller's shell are removed for `cargo test`: a
+# dev URL exported in a terminal must never point the tests at the dev database.
+#
+# Runs are serialized by a lock (.data/test/.make-test.lock): a second `make test`
+# waits instead of dropping the template under the first one's feet.
+#
+# Exit status: cargo test's own (101 on failing tests); make turns any failure into 2.
+# The test services stay running afterwards (also under CI=true) so reruns start fast
+# and other sessions sharing them are not cut off; `make stop` stops them.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PG_BIN="${WINZO_PG_BIN:-/usr/lib/postgresql/15/bin}"
+TEMPLATE_URL="postgres://winzo@127.0.0.1:55433/winzo_template"
+TEST_REDIS_URL="redis://127.0.0.1:56380"
+
+scripts/services.sh up test
+cargo build --bins
+
+exec 8>.data/test/.make-test.lock
+if ! flock -n 8; then
+  echo "[test] another 'make test' is running here; waiting for it (up to 1 h)..." >&2
+  flock -w 3600 8 || { echo "[test] ERROR: gave up waiting for .data/test/.make-test.lock" >&2; exit 1; }
+fi
+
+echo "[test] recreating winzo_template" >&2
+env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 55433 -U winzo -d postgres \
+  -c 'DROP DATABASE IF EXISTS winzo_template WITH (FORCE)' \
+  -c 'CREATE DATABASE winzo_template OWNER winzo' 8>&-
+
+echo "[test] migrating winzo_template" >&2
+DATABASE_URL="$TEMPLATE_URL" REDIS_URL="$TEST_REDIS_URL" WINZO_ENV=test \
+  target/debug/winzo migrate 8>&-
+
+# fd 8 (the lock) is closed for cargo so a process leaked by a test cannot hold it.
+env -u DATABASE_URL -u REDIS_URL WINZO_ENV=test cargo test --workspace "$@" 8>&-

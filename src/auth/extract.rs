@@ -1,0 +1,116 @@
+//! Request extractors that authenticate and authorize in one place.
+//!
+//! `AuthUser` checks the bearer token against Redis (503 when Redis cannot answer: fail
+//! closed). The typed guards `Trader`, `TradingReader` and `AdminUser` also check the
+//! role through [`roles::allowed`]; a handler that takes one cannot forget the check.
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest};
+use uuid::Uuid;
+
+use super::roles::{self, Role, RouteClass};
+use super::session;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A request with a valid session.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: Uuid,
+    pub role: Role,
+    /// The presented token, kept for logout.
+    pub token: String,
+}
+
+impl AuthUser {
+    /// Fails with 403 unless the role may use routes of `class`.
+    pub fn require(&self, class: RouteClass) -> Result<(), ApiError> {
+        if roles::allowed(self.role, class) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("your role may not use this route"))
+        }
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("Authorization")?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    let token = token.trim();
+    (!token.is_empty() && token.len() <= 256).then(|| token.to_string())
+}
+
+/// Resolves a token to its session (401 unknown, 503 Redis down).
+pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    match session::lookup(&state.redis, token).await {
+        Ok(Some(s)) => Ok(AuthUser {
+            user_id: s.user_id,
+            role: s.role,
+            token: token.to_string(),
+        }),
+        Ok(None) => Err(ApiError::unauthorized("invalid or expired session")),
+        Err(err) => {
+            tracing::warn!(error = %err, "session store unreachable");
+            Err(ApiError::unavailable(
+                "session store unavailable; retry shortly",
+            ))
+        }
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
+            let token = token.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+            authenticate(&state, &token).await
+        })
+    }
+}
+
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $name:ident, $class:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub AuthUser);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+            fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+                let fut = AuthUser::from_request(req, payload);
+                Box::pin(async move {
+                    let user = fut.await?;
+                    user.require($class)?;
+                    Ok($name(user))
+                })
+            }
+        }
+    };
+}
+
+role_guard!(
+    /// Moderator or admin: trading actions.
+    Trader,
+    RouteClass::TradingWrite
+);
+role_guard!(
+    /// Support, moderator or admin: trading reads.
+    TradingReader,
+    RouteClass::TradingRead
+);
+role_guard!(
+    /// Admin only.
+    AdminUser,
+    RouteClass::Admin
+);

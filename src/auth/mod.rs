@@ -1,0 +1,9 @@
+//! Authentication and authorization: Argon2id passwords, Redis sessions, roles, and the
+//! extractors every protected handler takes.
+pub mod extract;
+pub mod password;
+pub mod roles;
+pub mod session;
+
+pub use extract::{AdminUser, AuthUser, Trader, TradingReader};
+pub use roles::{Role, RouteClass};

@@ -1,0 +1,63 @@
+//! Password hashing with Argon2id at OWASP's parameters (19 MiB, 2 iterations, 1 lane).
+//!
+//! The PHC string (which embeds the salt) goes in `users.password_hash`; the salt is also
+//! stored on its own in `users.salt`, the column the schema provides for it.
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+
+/// Memory cost in KiB (OWASP: at least 19 MiB).
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+/// Time cost (OWASP: at least 2 iterations at 19 MiB).
+pub const ARGON2_ITERATIONS: u32 = 2;
+pub const ARGON2_LANES: u32 = 1;
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_LANES, None)
+        .expect("constant Argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A hashed password: the PHC string and the salt it was made with.
+pub struct HashedPassword {
+    pub phc: String,
+    pub salt: String,
+}
+
+/// Hashes a password with a fresh random salt from the OS CSPRNG.
+pub fn hash(password: &str) -> anyhow::Result<HashedPassword> {
+    let salt = SaltString::generate(&mut OsRng);
+    let phc = hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))?
+        .to_string();
+    Ok(HashedPassword {
+        phc,
+        salt: salt.as_str().to_string(),
+    })
+}
+
+/// Checks a password against a stored PHC string in constant time.
+pub fn verify(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_then_verify_accepts_the_right_password_only() {
+        let h = hash("correct horse battery").unwrap();
+        assert!(h.phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(h.phc.contains(&h.salt));
+        assert!(verify("correct horse battery", &h.phc));
+        assert!(!verify("wrong horse battery", &h.phc));
+        assert!(!verify("x", "not a phc string"));
+    }
+}

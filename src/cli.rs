@@ -1,0 +1,50 @@
+//! The `winzo` command line: one binary for serving, migrating and operating the engine.
+use clap::{Parser, Subcommand};
+
+use crate::config;
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "winzo",
+    version,
+    about = "Winzo real-time odds and in-play engine"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the engine (HTTP, WebSocket, feeds) until SIGINT/SIGTERM.
+    Serve,
+    /// Apply pending database migrations to the configured database and exit.
+    Migrate,
+    /// Load the demo catalogue, a demo bettor with funds and a trader account.
+    SeedDemo,
+}
+
+/// Runs a parsed command; the binary's `main` is only this.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = config::load()?;
+    crate::telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve => actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped().await
+        }),
+        Command::Migrate => runtime()?.block_on(async move {
+            let applied = crate::db::migrate(&settings.database.url).await?;
+            println!("migrations applied: {applied}");
+            Ok(())
+        }),
+        Command::SeedDemo => runtime()?.block_on(crate::db::demo::seed(&settings)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,260 @@
+//! `winzo seed-demo`: a small live-looking book so a newcomer can look and bet at once.
+//!
+//! Idempotent: sports, leagues and teams are keyed by slug, accounts by username; a fresh
+//! set of events is created only when the demo leagues have no upcoming or live event.
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use tokio_postgres::{NoTls, Transaction};
+use uuid::Uuid;
+
+use crate::auth::password;
+use crate::config::Settings;
+
+pub const DEMO_BETTOR: (&str, &str, &str) = ("demo", "demo@winzo.test", "demo-password-1");
+pub const DEMO_TRADER: (&str, &str, &str) = ("trader", "trader@winzo.test", "trader-password-1");
+pub const DEMO_ADMIN: (&str, &str, &str) = ("admin", "admin@winzo.test", "admin-password-1");
+const DEMO_FUNDS: Decimal = dec!(1000.00);
+
+struct SportSpec {
+    name: &'static str,
+    display: &'static str,
+    league: (&'static str, &'static str, &'static str),
+    teams: &'static [(&'static str, &'static str, &'static str)],
+    three_way: bool,
+}
+
+const SPORTS: &[SportSpec] = &[
+    SportSpec {
+        name: "football",
+        display: "Football",
+        league: ("premier-league", "Premier League", "GB"),
+        teams: &[
+            ("Arsenal", "ARS", "London"),
+            ("Chelsea", "CHE", "London"),
+            ("Liverpool", "LIV", "Liverpool"),
+            ("Everton", "EVE", "Liverpool"),
+            ("Newcastle United", "NEW", "Newcastle"),
+            ("Aston Villa", "AVL", "Birmingham"),
+        ],
+        three_way: true,
+    },
+    SportSpec {
+        name: "basketball",
+        display: "Basketball",
+        league: ("nba", "NBA", "US"),
+        teams: &[
+            ("Boston Celtics", "BOS", "Boston"),
+            ("Denver Nuggets", "DEN", "Denver"),
+            ("Miami Heat", "MIA", "Miami"),
+            ("Chicago Bulls", "CHI", "Chicago"),
+        ],
+        three_way: false,
+    },
+];
+
+fn slug(name: &str) -> String {
+    name.to_lowercase().replace(' ', "-")
+}
+
+/// Loads the demo data into the database of `settings` and prints the credentials.
+pub async fn seed(settings: &Settings) -> anyhow::Result<()> {
+    let (mut client, conn) = tokio_postgres::connect(&settings.database.url, NoTls)
+        .await
+        .context("connecting to Postgres")?;
+    let conn_task = tokio::spawn(conn);
+    let tx = client.transaction().await?;
+    let mut created_events = 0;
+    for spec in SPORTS {
+        created_events += seed_sport(&tx, spec).await?;
+    }
+    seed_account(&tx, DEMO_BETTOR, "user", Some(DEMO_FUNDS)).await?;
+    seed_account(&tx, DEMO_TRADER, "moderator", None).await?;
+    seed_account(&tx, DEMO_ADMIN, "admin", None).await?;
+    tx.commit().await?;
+    drop(client);
+    conn_task.abort();
+    println!("demo data ready ({created_events} new events)");
+    for (role, (user, _, pass)) in [
+        ("bettor", DEMO_BETTOR),
+        ("trader", DEMO_TRADER),
+        ("admin", DEMO_ADMIN),
+    ] {
+        println!("  {role:<7} login={user:<8} password={pass}");
+    }
+    Ok(())
+}
+
+async fn seed_sport(tx: &Transaction<'_>, spec: &SportSpec) -> anyhow::Result<usize> {
+    let sport_id: Uuid = tx
+        .query_one(
+            "INSERT INTO sports (name, display_name, slug) VALUES ($1, $2, $1)
+             ON CONFLICT (slug) DO UPDATE SET display_name = EXCLUDED.display_name
+             RETURNING id",
+            &[&spec.name, &spec.display],
+        )
+        .await?
+        .get(0);
+    let (lslug, lname, country) = spec.league;
+    let league_id: Uuid = tx
+        .query_one(
+            "INSERT INTO leagues (sport_id, name, display_name, slug, country_code)
+             VALUES ($1, $2, $2, $3, $4)
+             ON CONFLICT (sport_id, slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+            &[&sport_id, &lname, &lslug, &country],
+        )
+        .await?
+        .get(0);
+    let mut team_ids = Vec::new();
+    for (name, abbr, city) in spec.teams {
+        let id: Uuid = tx
+            .query_one(
+                "INSERT INTO teams (sport_id, league_id, name, display_name, slug, abbreviation, city)
+                 VALUES ($1, $2, $3, $3, $4, $5, $6)
+                 ON CONFLICT (sport_id, slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                &[&sport_id, &league_id, name, &slug(name), abbr, city],
+            )
+            .await?
+            .get(0);
+        team_ids.push(id);
+    }
+    let current: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM events WHERE league_id = $1 AND status IN ('scheduled','live')
+               AND start_time > now() - interval '3 hours'",
+            &[&league_id],
+        )
+        .await?
+        .get(0);
+    if current > 0 {
+        return Ok(0);
+    }
+    let mut created = 0;
+    for (i, pair) in team_ids.chunks(2).enumerate() {
+        let live = i == 0;
+        let start = if live {
+            Utc::now() - Duration::minutes(30)
+        } else {
+            Utc::now() + Duration::hours(2 * i as i64)
+        };
+        let status = if live { "live" } else { "scheduled" };
+        let event_id: Uuid = tx
+            .query_one(
+                "INSERT INTO events (sport_id, league_id, home_team_id, away_team_id, start_time,
+                                     status, period, clock, venue)
+                 VALUES ($1, $2, $3, $4, $5, $6::text::event_status, $7, $8, $9) RETURNING id",
+                &[
+                    &sport_id,
+                    &league_id,
+                    &pair[0],
+                    &pair[1],
+                    &start,
+                    &status,
+                    &live.then_some("1"),
+                    &live.then_some("30:00"),
+                    &format!("{} Stadium", spec.teams[i * 2].2),
+                ],
+            )
+            .await?
+            .get(0);
+        seed_markets(tx, event_id, spec, live).await?;
+        created += 1;
+    }
+    Ok(created)
+}
+
+async fn seed_markets(
+    tx: &Transaction<'_>,
+    event_id: Uuid,
+    spec: &SportSpec,
+    live: bool,
+) -> anyhow::Result<()> {
+    let winner: &[(&str, Decimal)] = if spec.three_way {
+        &[
+            ("Home", dec!(2.1000)),
+            ("Draw", dec!(3.4000)),
+            ("Away", dec!(3.6000)),
+        ]
+    } else {
+        &[("Home", dec!(1.8000)), ("Away", dec!(2.0500))]
+    };
+    let (total_line, total_name) = if spec.three_way {
+        (dec!(2.5), "Total goals 2.5")
+    } else {
+        (dec!(215.5), "Total points 215.5")
+    };
+    let totals: &[(&str, Decimal)] = &[("Over", dec!(1.9000)), ("Under", dec!(1.9000))];
+    let markets = [
+        ("moneyline", "Match winner", None, winner),
+        ("total_points", total_name, Some(total_line), totals),
+    ];
+    for (mtype, name, total, selections) in markets {
+        let market_id: Uuid = tx
+            .query_one(
+                "INSERT INTO markets (event_id, type, name, total_points, in_play)
+                 VALUES ($1, $2::text::market_type, $3, $4, $5) RETURNING id",
+                &[&event_id, &mtype, &name, &total, &live],
+            )
+            .await?
+            .get(0);
+        for (sel_name, odds) in selections {
+            tx.execute(
+                "INSERT INTO selections (market_id, name, short_name, odds) VALUES ($1, $2, $2, $3)",
+                &[&market_id, sel_name, odds],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn seed_account(
+    tx: &Transaction<'_>,
+    (username, email, pass): (&str, &str, &str),
+    role: &str,
+    funds: Option<Decimal>,
+) -> anyhow::Result<()> {
+    let exists = tx
+        .query_opt("SELECT id FROM users WHERE username = $1", &[&username])
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let hashed = password::hash(pass)?;
+    let user_id: Uuid = tx
+        .query_one(
+            "INSERT INTO users (username, email, password_hash, salt, role, email_verified)
+             VALUES ($1, $2, $3, $4, $5::text::user_role, true) RETURNING id",
+            &[&username, &email, &hashed.phc, &hashed.salt, &role],
+        )
+        .await?
+        .get(0);
+    let dob = chrono::NaiveDate::from_ymd_opt(1990, 1, 1);
+    tx.execute(
+        "INSERT INTO user_profiles (user_id, date_of_birth, country_code, currency_code)
+         VALUES ($1, $2, 'GB', 'USD')",
+        &[&user_id, &dob],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO user_preferences (user_id, odds_format) VALUES ($1, 'decimal')",
+        &[&user_id],
+    )
+    .await?;
+    let balance = funds.unwrap_or(Decimal::ZERO);
+    tx.execute(
+        "INSERT INTO user_balances (user_id, balance, currency_code) VALUES ($1, $2, 'USD')",
+        &[&user_id, &balance],
+    )
+    .await?;
+    if let Some(amount) = funds {
+        tx.execute(
+            "INSERT INTO transactions (user_id, type, amount, status, reference, description, processed_at)
+             VALUES ($1, 'deposit', $2, 'completed', $3, 'demo funds', now())",
+            &[&user_id, &amount, &format!("demo-funds-{user_id}")],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Postgres access: the connection pool, migrations, and (in submodules) every SQL
+//! statement the engine runs. Nothing user-supplied is ever formatted into SQL.
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use tokio_postgres::NoTls;
+
+use crate::config::DatabaseSettings;
+
+pub mod demo;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Advisory-lock key that serializes migrations across engine nodes starting at once.
+const MIGRATION_LOCK_KEY: i64 = 0x5749_4e5a_4f00_0001;
+
+/// Builds the pool. Connections are opened lazily, so this never fails on a down database.
+pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
+    let mut pg = tokio_postgres::Config::from_str(&settings.url).context("database.url")?;
+    pg.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
+    pg.application_name("winzo");
+    pg.options(format!(
+        "-c statement_timeout={} -c synchronous_commit=on",
+        settings.statement_timeout_ms
+    ));
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let wait = Some(Duration::from_millis(settings.pool_wait_timeout_ms));
+    Pool::builder(manager)
+        .max_size(settings.pool_max_size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait,
+            create: Some(Duration::from_millis(settings.connect_timeout_ms)),
+            recycle: Some(Duration::from_millis(settings.connect_timeout_ms)),
+        })
+        .build()
+        .context("building the database pool")
+}
+
+/// Waits until Postgres answers, logging each failed attempt; gives up after the
+/// configured number of retries with a clear error instead of panicking.
+pub async fn wait_until_reachable(pool: &Pool, settings: &DatabaseSettings) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match ping(pool).await {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                attempt += 1;
+                if attempt > settings.startup_retries_max {
+                    return Err(err.context("Postgres unreachable; giving up"));
+                }
+                tracing::warn!(attempt, error = %format!("{err:#}"), "Postgres unreachable; retrying");
+                tokio::time::sleep(Duration::from_millis(settings.startup_retry_interval_ms)).await;
+            }
+        }
+    }
+}
+
+/// One cheap round trip: the readiness probe.
+pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
+    let client = pool.get().await.context("getting a connection")?;
+    client.simple_query("SELECT 1").await.context("SELECT 1")?;
+    Ok(())
+}
+
+/// Applies every pending migration on a dedicated connection, under an advisory lock so
+/// concurrent nodes do not race. Each migration runs in its own transaction, so a
+/// failed one leaves the database as it was; applied ones are skipped.
+pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .context("connecting for migrations")?;
+    let conn_task = tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::warn!(error = %err, "migration connection closed");
+        }
+    });
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await
+        .context("taking the migration lock")?;
+    let report = embedded::migrations::runner()
+        .set_abort_divergent(true)
+        .run_async(&mut client)
+        .await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await;
+    drop(client);
+    conn_task.abort();
+    let report = report.context("running migrations")?;
+    unlock.context("releasing the migration lock")?;
+    for m in report.applied_migrations() {
+        tracing::info!(version = m.version(), name = m.name(), "migration applied");
+    }
+    Ok(report.applied_migrations().len())
+}

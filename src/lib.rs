@@ -1,0 +1,23 @@
+//! Winzo: an actor-based real-time odds and in-play engine for a sportsbook.
+//!
+//! Map of the crate:
+//! - [`config`]: typed settings from `config/` files and environment variables.
+//! - [`domain`]: pure sportsbook logic (money, odds, state machines, bet pricing,
+//!   settlement); no I/O, tested exhaustively.
+//! - [`db`]: the Postgres pool, migrations and every SQL statement.
+//! - [`redis_client`]: the Redis connection (sessions, rate limits, fan-out).
+//! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
+//! - [`startup`]: wiring everything together and running the server.
+//! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod redis_client;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,145 @@
+//! HTTP routing: every path of the contract, the JSON error plumbing, and the OpenAPI
+//! document generated from the handlers' annotations.
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+
+pub mod health;
+
+/// The OpenAPI document of every REST endpoint; features add their paths here.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Winzo engine", description = "Real-time odds and in-play betting engine"),
+    paths(health::healthz, health::readyz, health::metrics),
+    tags((name = "operations", description = "Health, readiness and metrics"))
+)]
+pub struct ApiDoc;
+
+/// The served document: the base plus each feature's own `OpenApi` struct, merged so
+/// every feature documents its paths beside its handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    #[allow(unused_mut)]
+    let mut doc = ApiDoc::openapi();
+    // Feature documents are merged here: doc.merge(feature::Doc::openapi());
+    doc
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}
+
+/// Registers every route. Called once per worker.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
+        .service(resource("/api-docs/openapi.json").route(web::get().to(openapi_json)));
+}
+
+/// A resource whose unmatched methods answer the contract's 405. Every route is
+/// registered through this, so a known path with a wrong method is never a 404.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}
+
+/// Unknown route: the contract's 404 body.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// Turns JSON body errors into contract errors: syntax 400, wrong shape 422, too big 413.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                err.to_string(),
+            )
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(de) if de.is_data() => {
+            ApiError::validation(format!("invalid request body: {de}"))
+        }
+        JsonPayloadError::Deserialize(de) => ApiError::bad_request(format!("malformed JSON: {de}")),
+        _ => ApiError::bad_request(format!("unreadable body: {err}")),
+    };
+    api.into()
+}
+
+/// Query-string errors: 400 with the reason.
+pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("invalid query string: {err}")).into()
+}
+
+/// Path errors (e.g. a malformed UUID): 404, the resource cannot exist.
+pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("invalid path: {err}"),
+    )
+    .into()
+}
+
+/// Gives every error answer that is not already JSON (the framework's own 404, 405,
+/// 413, ...) the contract's body, so clients only ever parse one error shape.
+pub fn error_handlers<B: actix_web::body::MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(contract_body)
+}
+
+fn contract_body<B: actix_web::body::MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal_error",
+        _ => "error",
+    };
+    let message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let body = ApiError::body_json(code, &message, &json!({}));
+    let (req, res) = res.into_parts();
+    let mut res = res.set_body(body);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let res = ServiceResponse::new(req, res)
+        .map_into_boxed_body()
+        .map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

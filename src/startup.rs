@@ -1,0 +1,108 @@
+//! Building and running the engine: services, state recovery, the HTTP server, shutdown.
+use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::state::AppState;
+
+/// A built engine whose listener is bound; `run` serves until SIGINT/SIGTERM or `stop`.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to Postgres (waiting with retries), migrates if configured, recovers live
+    /// state, and binds the listener. Must run inside an actix system (actors live there).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let db = crate::db::build_pool(&settings.database)?;
+        crate::db::wait_until_reachable(&db, &settings.database).await?;
+        if settings.database.migrate_on_start {
+            crate::db::migrate(&settings.database.url).await?;
+        }
+        let redis = crate::redis_client::connect(&settings.redis)?;
+        let metrics = Arc::new(Metrics::new()?);
+        let state = AppState {
+            settings: settings.clone(),
+            db,
+            redis,
+            metrics,
+            recovered: Arc::new(AtomicBool::new(false)),
+        };
+        // Live-state recovery happens here before readiness (events and markets).
+        state.mark_recovered();
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
+        let port = listener.local_addr()?.port();
+        let server = build_server(listener, state.clone())?;
+        tracing::info!(%address, port, "winzo engine listening");
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle that stops the server gracefully (used by tests and the signal path).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped. actix-web handles SIGINT/SIGTERM: it stops accepting,
+    /// lets in-flight requests finish within `shutdown_timeout_s`, and returns.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("HTTP server")?;
+        tracing::info!("HTTP server stopped; flushing");
+        Ok(())
+    }
+}
+
+fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let server_cfg = state.settings.server.clone();
+    let json_limit = server_cfg.json_body_max_bytes;
+    let payload_limit = server_cfg.payload_max_bytes;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(routes::error_handlers())
+            .wrap(actix_web::middleware::from_fn(crate::metrics::record_http))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(json_limit)
+                    .error_handler(routes::json_error),
+            )
+            .app_data(web::PayloadConfig::new(payload_limit))
+            .app_data(web::QueryConfig::default().error_handler(routes::query_error))
+            .app_data(web::PathConfig::default().error_handler(routes::path_error))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(server_cfg.workers)
+    .max_connections(server_cfg.max_connections)
+    .keep_alive(Duration::from_secs(server_cfg.keep_alive_s))
+    .shutdown_timeout(server_cfg.shutdown_timeout_s)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,33 @@
+//! Shared application state handed to every handler: pools, live-state handles, metrics.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use redis::aio::ConnectionManager;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// Cloned into every worker; every field is cheap to clone (Arc or handle).
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    /// Postgres, the system of record.
+    pub db: Pool,
+    /// Redis: sessions, rate limits, cross-node fan-out. Never money state.
+    pub redis: ConnectionManager,
+    pub metrics: Arc<Metrics>,
+    /// Set once every live event and market has been recovered from Postgres;
+    /// `/readyz` answers 200 only after that.
+    pub recovered: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn is_recovered(&self) -> bool {
+        self.recovered.load(Ordering::Acquire)
+    }
+
+    pub fn mark_recovered(&self) {
+        self.recovered.store(true, Ordering::Release);
+    }
+}

@@ -1,0 +1,17 @@
+//! Tracing set-up: human-readable or JSON lines, filtered by config or `RUST_LOG`.
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogSettings;
+
+/// Installs the global subscriber once; later calls (tests) are ignored.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if settings.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,144 @@
+//! Integration-test harness: a fresh database per test cloned from the migrated template,
+//! and the real engine started on port 0 against it (the spawn_app pattern).
+#![allow(dead_code)]
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls};
+use uuid::Uuid;
+use winzo::config::Settings;
+use winzo::startup::Application;
+
+/// Test settings: `config/test.toml` (services of the `test` profile).
+pub fn test_settings() -> Settings {
+    winzo::config::load_for("test").expect("config/test.toml loads")
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database url has a path");
+    format!("{base}/{db}")
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("connecting to {url}: {e} (run `make test`, which starts the test services)")
+        });
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A fresh, migrated database for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub client: Client,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let settings = test_settings();
+        let admin_url = settings
+            .database
+            .admin_url
+            .clone()
+            .expect("database.admin_url");
+        let template = settings
+            .database
+            .template
+            .clone()
+            .expect("database.template");
+        let name = format!("t_{}", Uuid::new_v4().simple());
+        let admin = connect(&admin_url).await;
+        // Cloning needs the template to be idle; retry briefly if another test is cloning it.
+        let sql = format!("CREATE DATABASE {name} TEMPLATE {template}");
+        let mut attempts = 0;
+        loop {
+            match admin.batch_execute(&sql).await {
+                Ok(()) => break,
+                Err(e) if attempts < 50 => {
+                    attempts += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("creating {name} from {template}: {e}"),
+            }
+        }
+        let url = replace_db(&admin_url, &name);
+        let client = connect(&url).await;
+        TestDb { name, url, client }
+    }
+}
+
+/// The real engine running in its own thread (its own actix system), on a free port.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+    pub settings: Settings,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// Starts the engine against a fresh database with the test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], letting the test adjust settings first (short delays, limits).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDb::new().await;
+    let mut settings = test_settings();
+    settings.database.url = db.url.clone();
+    settings.database.migrate_on_start = false;
+    settings.server.port = 0;
+    adjust(&mut settings);
+    let app_settings = settings.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_web::rt::System::new();
+        system.block_on(async move {
+            match Application::build(app_settings).await {
+                Ok(app) => {
+                    let _ = tx.send(Ok((app.port(), app.handle())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{e:#}")));
+                }
+            }
+        });
+    });
+    let (port, handle) =
+        tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+            .await
+            .expect("join")
+            .expect("engine started in time")
+            .unwrap_or_else(|e| panic!("engine failed to start: {e}"));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client"),
+        settings,
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
