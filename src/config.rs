@@ -15,6 +15,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub log: LogSettings,
+    pub ledger: crate::ledger::LedgerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod ledger;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the engine, registered once and rendered by `GET /metrics`.
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// The engine's metric families. Each component adds its own families here so every
@@ -11,6 +11,10 @@ pub struct Metrics {
     pub http_requests_total: IntCounterVec,
     /// HTTP latency by route pattern.
     pub http_request_seconds: HistogramVec,
+    /// Bets per ledger batch (group commit effectiveness).
+    pub ledger_batch_bets: Histogram,
+    /// Time to write and commit one ledger batch.
+    pub ledger_commit_seconds: Histogram,
 }
 
 impl Metrics {
@@ -29,12 +33,28 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let ledger_batch_bets = Histogram::with_opts(
+            HistogramOpts::new("ledger_batch_size", "Bets per ledger batch").buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ]),
+        )?;
+        let ledger_commit_seconds = Histogram::with_opts(
+            HistogramOpts::new("ledger_commit_seconds", "Ledger batch commit latency").buckets(
+                vec![
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+                ],
+            ),
+        )?;
+        registry.register(Box::new(ledger_batch_bets.clone()))?;
+        registry.register(Box::new(ledger_commit_seconds.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
         Ok(Metrics {
             registry,
             http_requests_total,
             http_request_seconds,
+            ledger_batch_bets,
+            ledger_commit_seconds,
         })
     }
 

@@ -9,6 +9,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use crate::config::Settings;
+use crate::ledger::LedgerWriter;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::state::AppState;
@@ -32,11 +33,13 @@ impl Application {
         }
         let redis = crate::redis_client::connect(&settings.redis)?;
         let metrics = Arc::new(Metrics::new()?);
+        let ledger = LedgerWriter::start(db.clone(), &settings.ledger, metrics.clone());
         let state = AppState {
             settings: settings.clone(),
             db,
             redis,
             metrics,
+            ledger,
             recovered: Arc::new(AtomicBool::new(false)),
         };
         // Live-state recovery happens here before readiness (events and markets).

@@ -6,6 +6,7 @@ use deadpool_postgres::Pool;
 use redis::aio::ConnectionManager;
 
 use crate::config::Settings;
+use crate::ledger::LedgerWriter;
 use crate::metrics::Metrics;
 
 /// Cloned into every worker; every field is cheap to clone (Arc or handle).
@@ -17,6 +18,8 @@ pub struct AppState {
     /// Redis: sessions, rate limits, cross-node fan-out. Never money state.
     pub redis: ConnectionManager,
     pub metrics: Arc<Metrics>,
+    /// Group-commit writer of accepted bets.
+    pub ledger: LedgerWriter,
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,

@@ -263,7 +263,7 @@ async fn seed_constraints_exist_once_under_their_names_and_the_placement_check_i
     for (table, name) in CONSTRAINTS {
         let count: i64 = c
             .query_one(
-                "SELECT count(*) FROM pg_constraint WHERE conname = $1 AND conrelid = $2::regclass",
+                "SELECT count(*) FROM pg_constraint WHERE conname = $1 AND conrelid = $2::text::regclass",
                 &[name, table],
             )
             .await

@@ -10,6 +10,7 @@ use tokio_postgres::NoTls;
 use crate::config::DatabaseSettings;
 
 pub mod demo;
+pub mod ledger;
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -2,6 +2,8 @@
 //! and the real engine started on port 0 against it (the spawn_app pattern).
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::sync::mpsc;
 use std::time::Duration;
 

@@ -1,0 +1,105 @@
+//! SQL of the ledger writer: a batch of accepted bets as four array statements
+//! (bets, legs, stake debits, balance updates) inside the caller's transaction.
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+use crate::ledger::BetRecord;
+
+const INSERT_BETS: &str = "
+INSERT INTO bets (id, user_id, type, status, stake, total_odds, potential_win,
+                  currency_code, placed_at, idempotency_key, metadata)
+SELECT u.id, u.user_id, u.t::bet_type, 'accepted', u.stake, u.odds, u.pw, u.cur, u.placed,
+       u.key, u.meta
+FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
+            $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])
+     AS u(id, user_id, t, stake, odds, pw, cur, placed, key, meta)";
+
+const INSERT_LEGS: &str = "
+INSERT INTO bet_selections (bet_id, selection_id, odds)
+SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::numeric[])";
+
+const INSERT_DEBITS: &str = "
+INSERT INTO transactions (user_id, type, amount, currency_code, status, reference,
+                          related_bet_id, description, processed_at)
+SELECT u.user_id, 'bet_debit', -u.stake, u.cur, 'completed', 'bet:' || u.bet_id::text,
+       u.bet_id, 'stake', now()
+FROM UNNEST($1::uuid[], $2::uuid[], $3::numeric[], $4::text[]) AS u(bet_id, user_id, stake, cur)";
+
+/// Sorted by user id so concurrent writers lock balance rows in one global order.
+const DEBIT_BALANCES: &str = "
+UPDATE user_balances b SET balance = b.balance - d.total
+FROM (SELECT * FROM UNNEST($1::uuid[], $2::numeric[]) AS u(user_id, total)) d
+WHERE b.user_id = d.user_id";
+
+/// Writes a batch of bets inside `tx`. Returns an error without committing on any
+/// failure; the caller decides whether to retry bets one by one.
+pub async fn write_bets(
+    tx: &Transaction<'_>,
+    bets: &[&BetRecord],
+) -> Result<(), tokio_postgres::Error> {
+    let n = bets.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut users = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut stakes = Vec::with_capacity(n);
+    let mut odds = Vec::with_capacity(n);
+    let mut wins = Vec::with_capacity(n);
+    let mut currencies = Vec::with_capacity(n);
+    let mut placed = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    let mut metas = Vec::with_capacity(n);
+    let (mut leg_bets, mut leg_sels, mut leg_odds) = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_user: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for b in bets {
+        ids.push(b.bet_id);
+        users.push(b.user_id);
+        types.push(b.bet_type.as_str());
+        stakes.push(b.stake);
+        odds.push(b.total_odds);
+        wins.push(b.potential_win);
+        currencies.push(b.currency_code.as_str());
+        placed.push(b.placed_at);
+        keys.push(b.idempotency_key.as_deref());
+        metas.push(&b.metadata);
+        for leg in &b.legs {
+            leg_bets.push(b.bet_id);
+            leg_sels.push(leg.selection_id);
+            leg_odds.push(leg.odds);
+        }
+        *per_user.entry(b.user_id).or_default() += b.stake;
+    }
+    tx.execute(
+        INSERT_BETS,
+        &[
+            &ids,
+            &users,
+            &types,
+            &stakes,
+            &odds,
+            &wins,
+            &currencies,
+            &placed,
+            &keys,
+            &metas,
+        ],
+    )
+    .await?;
+    tx.execute(INSERT_LEGS, &[&leg_bets, &leg_sels, &leg_odds])
+        .await?;
+    tx.execute(INSERT_DEBITS, &[&ids, &users, &stakes, &currencies])
+        .await?;
+    let (u_ids, totals): (Vec<Uuid>, Vec<Decimal>) = per_user.into_iter().unzip();
+    let updated = tx.execute(DEBIT_BALANCES, &[&u_ids, &totals]).await?;
+    if updated as usize != u_ids.len() {
+        // A user without a balance row: make the whole batch fail like a constraint would.
+        tx.batch_execute(
+            "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
+               MESSAGE = 'bet for a user without a balance row'; END $$",
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The ledger writer: accepted bets (bet, legs, stake debit, balance update) committed to
+//! Postgres in batches — one transaction per batch, `synchronous_commit` on, many bets per
+//! fsync (group commit). A bet is acknowledged only after its batch commits.
+//!
+//! Bets are routed to one of `writers_count` writer tasks by a hash of the user id, so a
+//! user's bets are always written in order by one task and two tasks never contend for
+//! the same balance row. A batch closes at `batch_bets_max` bets or `batch_age_max_us`
+//! after its first bet. If a batch fails on a constraint, its bets are retried one by one
+//! so that one bad bet cannot sink the others; if Postgres is unreachable every bet in
+//! the batch is refused (the caller answers 503 and releases its reservations).
+mod writer;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+pub use writer::LedgerWriter;
+
+use crate::domain::BetType;
+
+/// Tuning of the group commit; every value comes from `[ledger]` in config.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LedgerSettings {
+    /// Parallel writer tasks (each with its own connection); users are hashed over them.
+    pub writers_count: usize,
+    /// A batch never holds more bets than this.
+    pub batch_bets_max: usize,
+    /// A batch is flushed this long after its first bet arrived, full or not.
+    pub batch_age_max_us: u64,
+    /// Bets waiting for a writer; when full, new bets are refused as busy (503).
+    pub queue_bets_max: usize,
+    /// A caller waiting longer than this for its commit gets 503 (the outcome is then
+    /// found again with its idempotency key).
+    pub commit_timeout_ms: u64,
+}
+
+/// One leg as written to `bet_selections`.
+#[derive(Debug, Clone)]
+pub struct LegRecord {
+    pub selection_id: Uuid,
+    /// The decimal odds actually taken.
+    pub odds: Decimal,
+}
+
+/// An accepted bet, fully priced and checked, ready to be made durable.
+#[derive(Debug, Clone)]
+pub struct BetRecord {
+    pub bet_id: Uuid,
+    pub user_id: Uuid,
+    pub bet_type: BetType,
+    /// Total stake paid (lines × unit stake for system bets), 2 places.
+    pub stake: Decimal,
+    pub total_odds: Decimal,
+    pub potential_win: Decimal,
+    pub currency_code: String,
+    pub placed_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    /// Request fingerprint, system size, unit stake and the like.
+    pub metadata: serde_json::Value,
+    pub legs: Vec<LegRecord>,
+}
+
+/// Why a bet was not committed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum LedgerError {
+    /// The writer's queue is full: refuse now rather than queue without limit.
+    #[error("ledger writer busy")]
+    Busy,
+    /// Postgres could not be reached or the commit failed for a reason not of this bet.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+    /// The bet's idempotency key was already used by this user (a committed bet exists).
+    #[error("duplicate idempotency key")]
+    DuplicateKey,
+    /// The database refused this bet on its own (a constraint or the placement check).
+    #[error("refused by the database: {0}")]
+    Refused(String),
+    /// No answer from the writer in time; the outcome is unknown to the caller.
+    #[error("ledger commit timed out")]
+    Timeout,
+}

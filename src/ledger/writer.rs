@@ -1,0 +1,182 @@
+//! The writer tasks: collect bets into batches, commit each batch in one transaction,
+//! answer every bet with its own outcome.
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+
+use super::{BetRecord, LedgerError, LedgerSettings};
+use crate::metrics::Metrics;
+
+/// A bet waiting for its batch, with the channel its outcome goes back on.
+struct Job {
+    bet: BetRecord,
+    reply: oneshot::Sender<Result<(), LedgerError>>,
+}
+
+/// Handle to the writer tasks; cheap to clone.
+#[derive(Clone)]
+pub struct LedgerWriter {
+    queues: Arc<Vec<mpsc::Sender<Job>>>,
+    commit_timeout: Duration,
+}
+
+impl LedgerWriter {
+    /// Starts `writers_count` writer tasks on the current tokio runtime.
+    pub fn start(pool: Pool, settings: &LedgerSettings, metrics: Arc<Metrics>) -> Self {
+        let writers = settings.writers_count.max(1);
+        let per_queue = (settings.queue_bets_max / writers).max(1);
+        let mut queues = Vec::with_capacity(writers);
+        for index in 0..writers {
+            let (tx, rx) = mpsc::channel(per_queue);
+            let task = WriterTask {
+                index,
+                pool: pool.clone(),
+                rx,
+                batch_max: settings.batch_bets_max.max(1),
+                batch_age: Duration::from_micros(settings.batch_age_max_us),
+                metrics: metrics.clone(),
+            };
+            tokio::spawn(task.run());
+            queues.push(tx);
+        }
+        LedgerWriter {
+            queues: Arc::new(queues),
+            commit_timeout: Duration::from_millis(settings.commit_timeout_ms),
+        }
+    }
+
+    /// Queues a bet and waits until its batch committed (Ok) or failed (Err).
+    pub async fn commit_bet(&self, bet: BetRecord) -> Result<(), LedgerError> {
+        let mut h = DefaultHasher::new();
+        bet.user_id.hash(&mut h);
+        let queue = &self.queues[(h.finish() % self.queues.len() as u64) as usize];
+        let (reply, answer) = oneshot::channel();
+        queue.try_send(Job { bet, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => LedgerError::Busy,
+            mpsc::error::TrySendError::Closed(_) => {
+                LedgerError::Unavailable("ledger writer stopped".into())
+            }
+        })?;
+        match tokio::time::timeout(self.commit_timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(LedgerError::Unavailable("ledger writer stopped".into())),
+            Err(_) => Err(LedgerError::Timeout),
+        }
+    }
+}
+
+struct WriterTask {
+    index: usize,
+    pool: Pool,
+    rx: mpsc::Receiver<Job>,
+    batch_max: usize,
+    batch_age: Duration,
+    metrics: Arc<Metrics>,
+}
+
+impl WriterTask {
+    /// Runs until every sender is gone: on shutdown the queue is drained and the last
+    /// batch committed before the task ends.
+    async fn run(mut self) {
+        let mut batch: Vec<Job> = Vec::with_capacity(self.batch_max);
+        while let Some(first) = self.rx.recv().await {
+            batch.push(first);
+            let deadline = tokio::time::Instant::now() + self.batch_age;
+            while batch.len() < self.batch_max {
+                match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                    Ok(Some(job)) => batch.push(job),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            self.flush(std::mem::take(&mut batch)).await;
+        }
+        tracing::debug!(writer = self.index, "ledger writer stopped");
+    }
+
+    async fn flush(&self, jobs: Vec<Job>) {
+        let started = Instant::now();
+        self.metrics.ledger_batch_bets.observe(jobs.len() as f64);
+        let bets: Vec<&BetRecord> = jobs.iter().map(|j| &j.bet).collect();
+        let outcome = commit(&self.pool, &bets).await;
+        self.metrics
+            .ledger_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(()) => {
+                for job in jobs {
+                    let _ = job.reply.send(Ok(()));
+                }
+            }
+            Err(err) if jobs.len() > 1 && is_refusal(&err) => {
+                // One bad bet must not sink the rest: commit them one by one.
+                for job in jobs {
+                    let single = commit(&self.pool, &[&job.bet]).await;
+                    let _ = job.reply.send(single.map_err(classify));
+                }
+            }
+            Err(err) => {
+                let err = classify(err);
+                if let LedgerError::Unavailable(reason) = &err {
+                    tracing::warn!(writer = self.index, %reason, bets = jobs.len(), "ledger batch failed");
+                }
+                for job in jobs {
+                    let _ = job.reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// A failure this batch caused (constraint, placement check) rather than the database
+/// being unreachable.
+fn is_refusal(err: &BatchError) -> bool {
+    match err {
+        BatchError::Pool(_) => false,
+        BatchError::Pg(e) => e
+            .code()
+            .is_some_and(|c| c.code().starts_with("23") || *c == SqlState::RAISE_EXCEPTION),
+    }
+}
+
+fn classify(err: BatchError) -> LedgerError {
+    match err {
+        BatchError::Pool(e) => LedgerError::Unavailable(e.to_string()),
+        BatchError::Pg(e) => match e.code() {
+            Some(c)
+                if *c == SqlState::UNIQUE_VIOLATION
+                    && e.as_db_error().and_then(|d| d.constraint())
+                        == Some("bets_user_idempotency_key") =>
+            {
+                LedgerError::DuplicateKey
+            }
+            Some(c) if c.code().starts_with("23") || *c == SqlState::RAISE_EXCEPTION => {
+                let msg = e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_default();
+                LedgerError::Refused(msg)
+            }
+            _ => LedgerError::Unavailable(e.to_string()),
+        },
+    }
+}
+
+#[derive(Debug)]
+enum BatchError {
+    Pool(deadpool_postgres::PoolError),
+    Pg(tokio_postgres::Error),
+}
+
+async fn commit(pool: &Pool, bets: &[&BetRecord]) -> Result<(), BatchError> {
+    let mut client = pool.get().await.map_err(BatchError::Pool)?;
+    let tx = client.transaction().await.map_err(BatchError::Pg)?;
+    crate::db::ledger::write_bets(&tx, bets)
+        .await
+        .map_err(BatchError::Pg)?;
+    tx.commit().await.map_err(BatchError::Pg)
+}
