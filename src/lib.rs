@@ -10,6 +10,7 @@
 //! - [`startup`]: wiring everything together and running the server.
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
 pub mod auth;
+pub mod bets;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -9,6 +9,7 @@ use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
+pub mod bets;
 pub mod demo;
 pub mod ledger;
 
