@@ -9,7 +9,9 @@ use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
+pub mod catalogue;
 pub mod demo;
+pub mod markets;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
