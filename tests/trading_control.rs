@@ -14,7 +14,7 @@ async fn setup() -> (common::TestApp, String, markets_support::Book) {
     (app, token, book)
 }
 
-fn market_in<'a>(event: &'a Value, market_id: uuid::Uuid) -> &'a Value {
+fn market_in(event: &Value, market_id: uuid::Uuid) -> &Value {
     event["markets"]
         .as_array()
         .unwrap()

@@ -257,7 +257,7 @@ impl Registry {
             let Some(ms) = by_event.remove(&e.id) else {
                 continue;
             };
-            self.start_markets_loaded(&**client, e, ms).await?;
+            self.start_markets_loaded(&client, e, ms).await?;
         }
         Ok((events.len(), market_count))
     }
@@ -310,7 +310,7 @@ impl Registry {
         }
         let addr = self.start_event(row.clone());
         let markets = q::load_markets_of_events(&**client, &[id]).await?;
-        self.start_markets_loaded(&**client, &row, markets).await?;
+        self.start_markets_loaded(&client, &row, markets).await?;
         Ok(Some(addr))
     }
 
@@ -342,7 +342,7 @@ impl Registry {
         let Some(event) = q::load_event(&**client, row.event_id).await? else {
             return Ok(None);
         };
-        self.start_markets_loaded(&**client, &event, vec![row])
+        self.start_markets_loaded(&client, &event, vec![row])
             .await?;
         Ok(self.running_market(id))
     }

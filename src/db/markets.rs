@@ -260,7 +260,10 @@ pub async fn insert_market(
     for (name, odds) in &m.selections {
         let r = c
             .query_one(
-                "INSERT INTO selections (market_id, name, odds) VALUES ($1, $2, $3) RETURNING id",
+                // clock_timestamp(): selections keep their creation order (ORDER BY created_at)
+                // although the transaction's CURRENT_TIMESTAMP is the same for all.
+                "INSERT INTO selections (market_id, name, odds, created_at)
+                 VALUES ($1, $2, $3, clock_timestamp()) RETURNING id",
                 &[&market.id, name, odds],
             )
             .await?;

@@ -136,7 +136,8 @@ fn market_json(m: &MarketView, format: OddsFormat) -> Value {
     json!({
         "id": m.id, "type": m.market_type, "name": m.name, "handicap": m.handicap,
         "total_points": m.total_points, "status": m.status, "in_play": m.in_play,
-        "selections": selections,
+        "min_stake": m.settings.min_stake, "max_stake": m.settings.max_stake,
+        "bet_delay_ms": m.settings.bet_delay_ms, "selections": selections,
     })
 }
 
