@@ -93,6 +93,11 @@ pub struct WriteSlot<'a> {
 }
 
 impl WriterHandle {
+    /// A handle over a queue the caller drains itself (benchmarks, tests of actors alone).
+    pub fn from_sender(tx: mpsc::Sender<WriteOp>) -> WriterHandle {
+        WriterHandle { tx }
+    }
+
     /// Takes a place in the queue, or `WriterBusy` when it is full (or the writer stopped).
     pub fn reserve(&self) -> Result<WriteSlot<'_>, WriterBusy> {
         self.tx
