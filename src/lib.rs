@@ -8,9 +8,13 @@
 //! - [`redis_client`]: the Redis connection (sessions, rate limits, fan-out).
 //! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
 //! - [`startup`]: wiring everything together and running the server.
+//! - [`actors`]: live state (event and market actors, registry, batching writer).
+//! - [`broadcast`]: the in-process topic hub (`event:<id>`, `sport:<slug>`).
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+pub mod actors;
 pub mod auth;
 pub mod bets;
+pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod db;

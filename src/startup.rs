@@ -34,6 +34,16 @@ impl Application {
         let redis = crate::redis_client::connect(&settings.redis)?;
         let metrics = Arc::new(Metrics::new()?);
         let ledger = LedgerWriter::start(db.clone(), &settings.ledger, metrics.clone());
+        let hub = Arc::new(crate::broadcast::Hub::new(
+            settings.broadcast.subscriber_queue_messages_max,
+        ));
+        let writer = crate::actors::writer::spawn(db.clone(), settings.live_writer.clone());
+        let shared = Arc::new(crate::actors::Shared {
+            markets: settings.markets.clone(),
+            hub: hub.clone(),
+            writer,
+        });
+        let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()));
         let state = AppState {
             settings: settings.clone(),
             db,
@@ -41,8 +51,12 @@ impl Application {
             metrics,
             ledger,
             recovered: Arc::new(AtomicBool::new(false)),
+            registry: registry.clone(),
+            hub,
         };
-        // Live-state recovery happens here before readiness (events and markets).
+        // Live state is rebuilt from Postgres before readiness (events and markets).
+        let (events, markets) = registry.recover().await.context("recovering live state")?;
+        tracing::info!(events, markets, "live state recovered");
         state.mark_recovered();
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

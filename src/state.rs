@@ -23,6 +23,10 @@ pub struct AppState {
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,
+    /// Live events and markets: id → actor address (issue 4).
+    pub registry: Arc<crate::actors::Registry>,
+    /// In-process topics `event:<id>` and `sport:<slug>` (WebSocket sessions attach here).
+    pub hub: Arc<crate::broadcast::Hub>,
 }
 
 impl AppState {

@@ -46,9 +46,16 @@ impl PlaceBetRequest {
     }
 
     /// Checks what needs no live state: key, stake sign, leg count bounds, odds ceiling.
-    pub fn validate(&self, legs_max: usize, odds_max: rust_decimal::Decimal) -> Result<(), ApiError> {
+    pub fn validate(
+        &self,
+        legs_max: usize,
+        odds_max: rust_decimal::Decimal,
+    ) -> Result<(), ApiError> {
         let key = self.idempotency_key.as_str();
-        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LEN_MAX || key.chars().any(char::is_control) {
+        if key.is_empty()
+            || key.len() > IDEMPOTENCY_KEY_LEN_MAX
+            || key.chars().any(char::is_control)
+        {
             return Err(ApiError::validation(format!(
                 "idempotency_key must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} printable characters"
             )));

@@ -10,8 +10,10 @@ use tokio_postgres::NoTls;
 use crate::config::DatabaseSettings;
 
 pub mod bets;
+pub mod catalogue;
 pub mod demo;
 pub mod ledger;
+pub mod markets;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
