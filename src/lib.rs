@@ -9,15 +9,21 @@
 //! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
 //! - [`startup`]: wiring everything together and running the server.
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+//! - [`accounts`]: account validation, betting limits, login throttling, security events.
+//! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
+//! - [`ledger_check`]: `winzo check-ledger`, the ledger invariants checked in Postgres.
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod ledger_check;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod wallet;

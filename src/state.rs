@@ -20,6 +20,10 @@ pub struct AppState {
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,
+    /// Wallet shard actors: the only writers of balances.
+    pub wallet: crate::wallet::Wallet,
+    /// Bounded background writer of `system_events` (failed logins, 401/403).
+    pub security: crate::accounts::security_log::SecurityLog,
 }
 
 impl AppState {

@@ -9,7 +9,10 @@ use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
+pub mod audit;
 pub mod demo;
+pub mod users;
+pub mod wallet;
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -11,7 +11,11 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 
+pub mod accounts;
+pub mod audit;
 pub mod health;
+pub mod me;
+pub mod wallet;
 
 /// The OpenAPI document of every REST endpoint; features add their paths here.
 #[derive(OpenApi)]
@@ -28,6 +32,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[allow(unused_mut)]
     let mut doc = ApiDoc::openapi();
     // Feature documents are merged here: doc.merge(feature::Doc::openapi());
+    doc.merge(accounts::AccountsDoc::openapi());
+    doc.merge(me::MeDoc::openapi());
+    doc.merge(wallet::WalletDoc::openapi());
+    doc.merge(audit::AuditDoc::openapi());
     doc
 }
 
@@ -41,6 +49,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/metrics").route(web::get().to(health::metrics)))
         .service(resource("/api-docs/openapi.json").route(web::get().to(openapi_json)));
+    accounts::configure(cfg);
+    wallet::configure(cfg);
+    audit::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is
