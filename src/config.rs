@@ -32,6 +32,8 @@ pub struct AuthSettings {
     pub login_failures_per_address_max: u64,
     /// The window (and the longest `Retry-After`) of the failed-login counters.
     pub login_failure_window_s: u64,
+    /// Redis key prefix of the failed-login counters.
+    pub login_rate_key_prefix: String,
     /// Security events (`system_events` rows) being written at once; more are dropped
     /// and counted, so a flood of bad tokens cannot exhaust the database pool.
     pub security_events_inflight_max: usize,

@@ -99,15 +99,22 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
     Ok(out)
 }
 
-/// The command: prints every violation; `Ok(false)` when there is any.
-pub async fn run(settings: &crate::config::Settings) -> anyhow::Result<bool> {
-    let mut db = settings.database.clone();
+/// Connects to the database of `db` and runs [`check`] (the command and tests use this).
+pub async fn check_database(
+    db: &crate::config::DatabaseSettings,
+) -> anyhow::Result<Vec<Violation>> {
+    let mut db = db.clone();
     db.pool_max_size = 1;
     // A full scan of a large ledger may take longer than a request is allowed to.
     db.statement_timeout_ms = db.statement_timeout_ms.max(600_000);
     let pool = crate::db::build_pool(&db)?;
     let client = pool.get().await?;
-    let violations = check(&client).await?;
+    Ok(check(&client).await?)
+}
+
+/// The command: prints every violation; `Ok(false)` when there is any.
+pub async fn run(settings: &crate::config::Settings) -> anyhow::Result<bool> {
+    let violations = check_database(&settings.database).await?;
     for v in &violations {
         println!("VIOLATION {v}");
     }

@@ -2,7 +2,8 @@
 //! living for the configured window from its first failure. When either counter is at
 //! its maximum, logins for it are refused with 429 and `Retry-After` = the counter's TTL.
 //!
-//! Keys: `winzo:login_fail:acct:<sha256(lower(login))>` and `winzo:login_fail:ip:<addr>`.
+//! Keys: `<prefix>:acct:<sha256(lower(login))>` and `<prefix>:ip:<addr>`, the prefix from
+//! `auth.login_rate_key_prefix` (`winzo:login_fail`; tests use their own).
 use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
@@ -13,11 +14,11 @@ pub struct LoginKeys {
 }
 
 impl LoginKeys {
-    pub fn new(login: &str, address: &str) -> LoginKeys {
+    pub fn new(prefix: &str, login: &str, address: &str) -> LoginKeys {
         let hashed = hex::encode(Sha256::digest(login.to_lowercase().as_bytes()));
         LoginKeys {
-            account: format!("winzo:login_fail:acct:{hashed}"),
-            address: format!("winzo:login_fail:ip:{address}"),
+            account: format!("{prefix}:acct:{hashed}"),
+            address: format!("{prefix}:ip:{address}"),
         }
     }
 }

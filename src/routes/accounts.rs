@@ -128,7 +128,7 @@ pub async fn login(
     let ip_text = ip
         .map(|i| i.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let keys = ratelimit::LoginKeys::new(&b.login, &ip_text);
+    let keys = ratelimit::LoginKeys::new(&auth.login_rate_key_prefix, &b.login, &ip_text);
     let blocked = ratelimit::blocked(
         &state.redis,
         &keys,
