@@ -11,6 +11,10 @@
 //! - [`actors`]: live state (event and market actors, registry, batching writer).
 //! - [`broadcast`]: the in-process topic hub (`event:<id>`, `sport:<slug>`).
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+//! - [`accounts`]: account validation, betting limits, login throttling, security events.
+//! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
+//! - [`ledger_check`]: `winzo check-ledger`, the ledger invariants checked in Postgres.
+pub mod accounts;
 pub mod actors;
 pub mod auth;
 pub mod bets;
@@ -21,9 +25,11 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod ledger;
+pub mod ledger_check;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod wallet;

@@ -44,8 +44,21 @@ impl Application {
             writer,
         });
         let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()));
+        let wallet = crate::wallet::Wallet::start(
+            settings.wallet.shards,
+            settings.wallet.shard_mailbox_capacity,
+            settings.wallet.shard_accounts_cached_max,
+            db.clone(),
+            Arc::new(crate::wallet::SandboxProcessor),
+        );
+        let security = crate::accounts::security_log::SecurityLog::new(
+            db.clone(),
+            settings.auth.security_events_inflight_max,
+        );
         let state = AppState {
             settings: settings.clone(),
+            wallet,
+            security,
             db,
             redis,
             metrics,

@@ -27,6 +27,10 @@ pub struct AppState {
     pub registry: Arc<crate::actors::Registry>,
     /// In-process topics `event:<id>` and `sport:<slug>` (WebSocket sessions attach here).
     pub hub: Arc<crate::broadcast::Hub>,
+    /// Wallet shard actors: the only writers of balances.
+    pub wallet: crate::wallet::Wallet,
+    /// Bounded background writer of `system_events` (failed logins, 401/403).
+    pub security: crate::accounts::security_log::SecurityLog,
 }
 
 impl AppState {

@@ -9,11 +9,14 @@ use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
+pub mod audit;
 pub mod bets;
 pub mod catalogue;
 pub mod demo;
 pub mod ledger;
 pub mod markets;
+pub mod users;
+pub mod wallet;
 
 mod embedded {
     refinery::embed_migrations!("migrations");

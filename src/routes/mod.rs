@@ -11,9 +11,13 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 
+pub mod accounts;
+pub mod audit;
 pub mod catalogue;
 pub mod health;
+pub mod me;
 pub mod trading;
+pub mod wallet;
 
 /// The OpenAPI document of every REST endpoint; features add their paths here.
 #[derive(OpenApi)]
@@ -32,6 +36,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     // Feature documents are merged here: doc.merge(feature::Doc::openapi());
     doc.merge(trading::TradingDoc::openapi());
     doc.merge(catalogue::CatalogueDoc::openapi());
+    doc.merge(accounts::AccountsDoc::openapi());
+    doc.merge(me::MeDoc::openapi());
+    doc.merge(wallet::WalletDoc::openapi());
+    doc.merge(audit::AuditDoc::openapi());
     doc
 }
 
@@ -47,6 +55,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api-docs/openapi.json").route(web::get().to(openapi_json)));
     trading::configure(cfg);
     catalogue::configure(cfg);
+    accounts::configure(cfg);
+    wallet::configure(cfg);
+    audit::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is
