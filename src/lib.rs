@@ -9,12 +9,14 @@
 //! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
 //! - [`startup`]: wiring everything together and running the server.
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+//! - [`maintenance`]: the daily maintenance scheduler and the database gauges' refresh.
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod maintenance;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;

@@ -41,6 +41,7 @@ impl Application {
         };
         // Live-state recovery happens here before readiness (events and markets).
         state.mark_recovered();
+        crate::maintenance::spawn(&state)?;
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;

@@ -10,6 +10,8 @@ use tokio_postgres::NoTls;
 use crate::config::DatabaseSettings;
 
 pub mod demo;
+pub mod health;
+pub mod maintenance;
 
 mod embedded {
     refinery::embed_migrations!("migrations");
