@@ -171,8 +171,12 @@ async fn gauges_loop(state: AppState) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Err(err) = refresh_gauges(&state).await {
-            tracing::warn!(error = %format!("{err:#}"), "refreshing the database gauges");
+        match refresh_gauges(&state).await {
+            Ok(()) => state.metrics.db.ready.set(i64::from(state.is_recovered())),
+            Err(err) => {
+                state.metrics.db.ready.set(0);
+                tracing::warn!(error = %format!("{err:#}"), "refreshing the database gauges");
+            }
         }
     }
 }

@@ -70,6 +70,9 @@ pub struct DbGauges {
     pub archive_archived_total: IntGauge,
     /// Unix time of the last successful refresh of these gauges.
     pub health_refreshed_seconds: IntGauge,
+    /// 1 when the last refresh reached Postgres and live state is recovered (what /readyz
+    /// answers), else 0: lets Prometheus alert on readiness without a blackbox probe.
+    pub ready: IntGauge,
     /// Daily maintenance runs by outcome: ran, skipped (lock held elsewhere), failed.
     pub maintenance_runs_total: IntCounterVec,
 }
@@ -99,6 +102,10 @@ impl DbGauges {
                 "db_health_refreshed_seconds",
                 "Unix time of the last successful refresh of the db gauges",
             )?,
+            ready: g(
+                "ready",
+                "1 when Postgres answered the last db gauge refresh and live state is recovered",
+            )?,
             maintenance_runs_total: IntCounterVec::new(
                 Opts::new("maintenance_runs_total", "Daily maintenance runs by outcome"),
                 &["outcome"],
@@ -110,6 +117,7 @@ impl DbGauges {
         registry.register(Box::new(gauges.archive_failed_total.clone()))?;
         registry.register(Box::new(gauges.archive_archived_total.clone()))?;
         registry.register(Box::new(gauges.health_refreshed_seconds.clone()))?;
+        registry.register(Box::new(gauges.ready.clone()))?;
         registry.register(Box::new(gauges.maintenance_runs_total.clone()))?;
         Ok(gauges)
     }
