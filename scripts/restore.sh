@@ -4,7 +4,8 @@
 #   TARGET_TIME='2026-11-24 22:10:00+00' scripts/restore.sh <profile> [backup] [new_data_dir] [port]
 #   make restore TARGET_TIME='...' [PROFILE=dev BACKUP=... RESTORE_DIR=... RESTORE_PORT=...]
 #
-# backup        a folder name under the profile's backups (default: the newest) or a path
+# backup        a folder name under the profile's backups or a path (default: the newest that
+#               started before TARGET_TIME)
 # new_data_dir  must not exist or be empty (default .data/<profile>/restore-<timestamp>)
 # port          default: the first free port from 55440
 # TARGET_TIME   a timestamp with its time zone; empty: replay all archived WAL
@@ -21,7 +22,7 @@ SCRIPT=restore
 # shellcheck source=scripts/pg-ops-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pg-ops-lib.sh"
 
-[ $# -ge 1 ] && [ $# -le 4 ] || { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 4 ] || { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 set_profile "$1"
 BACKUP_ARG="${2:-}"
 NEW_DIR="${3:-}"
@@ -36,10 +37,20 @@ fi
 locate_archive
 
 # The backup.
+# Default: the newest backup that started before TARGET_TIME (the newest of all without one).
 if [ -z "$BACKUP_ARG" ]; then
   [ -d "$BACKUP_DIR" ] || die "no backups in $BACKUP_DIR"
-  BACKUP_ARG="$(list_backups | tail -n 1)"
-  [ -n "$BACKUP_ARG" ] || die "no complete backup in $BACKUP_DIR"
+  target_s=""
+  if [ -n "$TARGET_TIME" ]; then
+    target_s="$(date -d "$TARGET_TIME" +%s 2>/dev/null)" \
+      || die "cannot read TARGET_TIME '$TARGET_TIME' as a date"
+  fi
+  while IFS= read -r b; do
+    started="$(sed -n 's/^start_time=//p' "$BACKUP_DIR/$b/winzo-backup.info" 2>/dev/null || true)"
+    started_s="$(date -d "$started" +%s 2>/dev/null || echo 0)"
+    if [ -z "$target_s" ] || [ "$started_s" -lt "$target_s" ]; then BACKUP_ARG="$b"; fi
+  done < <(list_backups)
+  [ -n "$BACKUP_ARG" ] || die "no complete backup in $BACKUP_DIR started before ${TARGET_TIME:-now}"
 fi
 if [ -d "$BACKUP_ARG" ]; then BACKUP="$(readlink -f "$BACKUP_ARG")"; else BACKUP="$BACKUP_DIR/$BACKUP_ARG"; fi
 [ -f "$BACKUP/base.tar.gz" ] && [ -f "$BACKUP/pg_wal.tar.gz" ] || die "$BACKUP is not a complete base backup"

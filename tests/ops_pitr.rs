@@ -1,7 +1,8 @@
 //! Point-in-time recovery, end to end, on a private Postgres cluster (the shared test
 //! cluster's WAL archive is left alone): scripts/backup.sh takes a base backup, bets are
-//! placed, the time is noted, more bets are placed, scripts/restore.sh restores a copy to
-//! the noted time, and the copy holds exactly the earlier bets with a clean ledger.
+//! placed, the time is noted, more bets are placed (and a second backup taken), and
+//! scripts/restore.sh restores a copy to the noted time from the backup that started before
+//! it; the copy holds exactly the earlier bets, with a clean ledger.
 //!
 //! Bets are written the way the engine's ledger writer writes them (bet, leg, bet_debit
 //! transaction, balance update in one transaction: the shape the deferred
@@ -354,6 +355,10 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
     for _ in 0..2 {
         after.insert(place_bet(&mut db, user, selection).await);
     }
+    // A newer backup, taken after the noted time: the restore must not pick it (it cannot
+    // go back before its own start) but the older one.
+    let newer = run(&mut backup, "scripts/backup.sh (second)");
+    assert_ne!(newer.lines().last(), Some(backup_dir.as_str()));
     switch_wal_and_wait(&db, &archive).await;
 
     let restored = clusters.root.join("restored");
@@ -361,7 +366,8 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
     clusters.data_dirs.push(restored.clone());
     let mut restore = script("restore.sh");
     restore
-        .args(["pitr", &backup_dir, &restored.to_string_lossy()])
+        // "": the default, the newest backup that started before TARGET_TIME.
+        .args(["pitr", "", &restored.to_string_lossy()])
         .arg(restored_port.to_string())
         .env("TARGET_TIME", &noted);
     clusters.script_env(&mut restore, port);
@@ -370,6 +376,12 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
     assert_eq!(
         restored_url,
         format!("postgres://winzo@127.0.0.1:{restored_port}/winzo")
+    );
+    let auto_conf =
+        std::fs::read_to_string(restored.join("postgresql.auto.conf")).unwrap_or_default();
+    assert!(
+        auto_conf.contains(&format!("from {backup_dir}")),
+        "{auto_conf}"
     );
 
     let copy = connect(&restored_url).await;
