@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # sh -c '...' _ args: $1 expands in the inner shell on purpose
 # Takes a compressed base backup of a cluster and applies the retention.
 #
 #   scripts/backup.sh <profile>        (make backup PROFILE=dev)
@@ -17,7 +18,7 @@ SCRIPT=backup
 # shellcheck source=scripts/pg-ops-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pg-ops-lib.sh"
 
-[ $# -eq 1 ] || { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -eq 1 ] || { sed -n '3,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 set_profile "$1"
 KEEP="${WINZO_BACKUP_KEEP:-7}"
 [[ "$KEEP" =~ ^[1-9][0-9]*$ ]] || die "WINZO_BACKUP_KEEP must be a whole number >= 1, not '$KEEP'"

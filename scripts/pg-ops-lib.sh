@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/backup.sh and scripts/restore.sh (sourced, not run).
 #
 # Where things are, for a profile (dev, test: the clusters of scripts/services.sh) or for
@@ -13,6 +14,7 @@
 
 PGBIN="${WINZO_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_OS_USER="${WINZO_PG_OS_USER:-postgres}"
+# shellcheck disable=SC2034  # used by the scripts that source this file
 WAIT_SECS="${WINZO_SERVICES_WAIT:-120}"
 CLIENT_PATH="$PGBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -38,6 +40,7 @@ set_profile() {
   PG_PORT="${WINZO_PG_PORT:-$port}"
   [ -n "$PG_PORT" ] || die "profile '$PROFILE' has no default port: set WINZO_PG_PORT"
   PG_USER="${WINZO_PG_USER:-winzo}"
+  # shellcheck disable=SC2034  # used by restore.sh
   PG_DB="${WINZO_PG_DB:-$db}"
   DATA="$ROOT/.data/$PROFILE"
   BACKUP_DIR="${WINZO_BACKUP_DIR:-$DATA/backups}"

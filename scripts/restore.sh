@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # sh -c '...' _ args: $1 expands in the inner shell on purpose
 # Point-in-time recovery into a NEW data folder, started on its own port.
 #
 #   TARGET_TIME='2026-11-24 22:10:00+00' scripts/restore.sh <profile> [backup] [new_data_dir] [port]
@@ -22,7 +23,10 @@ SCRIPT=restore
 # shellcheck source=scripts/pg-ops-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pg-ops-lib.sh"
 
-[ $# -ge 1 ] && [ $# -le 4 ] || { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 4 ]; then
+  sed -n '3,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
 set_profile "$1"
 BACKUP_ARG="${2:-}"
 NEW_DIR="${3:-}"
@@ -53,7 +57,9 @@ if [ -z "$BACKUP_ARG" ]; then
   [ -n "$BACKUP_ARG" ] || die "no complete backup in $BACKUP_DIR started before ${TARGET_TIME:-now}"
 fi
 if [ -d "$BACKUP_ARG" ]; then BACKUP="$(readlink -f "$BACKUP_ARG")"; else BACKUP="$BACKUP_DIR/$BACKUP_ARG"; fi
-[ -f "$BACKUP/base.tar.gz" ] && [ -f "$BACKUP/pg_wal.tar.gz" ] || die "$BACKUP is not a complete base backup"
+if [ ! -f "$BACKUP/base.tar.gz" ] || [ ! -f "$BACKUP/pg_wal.tar.gz" ]; then
+  die "$BACKUP is not a complete base backup"
+fi
 
 # The new data folder.
 if [ -z "$NEW_DIR" ]; then NEW_DIR="$DATA/restore-$(date -u +%Y%m%dT%H%M%SZ)"; fi
