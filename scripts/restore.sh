@@ -24,7 +24,7 @@ SCRIPT=restore
 . "$(dirname "${BASH_SOURCE[0]}")/pg-ops-lib.sh"
 
 if [ $# -lt 1 ] || [ $# -gt 4 ]; then
-  sed -n '3,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '3,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 set_profile "$1"
