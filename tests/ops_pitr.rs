@@ -90,7 +90,7 @@ impl Drop for Clusters {
 }
 
 impl Clusters {
-    /// A private cluster with WAL archiving into `<root>/archive`, started on `port`.
+    /// A private cluster with WAL archiving into `<root>/wal-archive`, started on `port`.
     fn start_primary(port: u16) -> Clusters {
         let root = std::env::temp_dir().join(format!("winzo-pitr-{}", Uuid::new_v4().simple()));
         std::fs::create_dir(&root).expect("temp dir");
@@ -104,7 +104,7 @@ impl Clusters {
             root: root.clone(),
             data_dirs: Vec::new(),
         };
-        for sub in ["archive", "backups"] {
+        for sub in ["wal-archive", "backups"] {
             run(as_pg("mkdir").arg(root.join(sub)), "mkdir");
         }
         let data = root.join("primary");
@@ -120,7 +120,9 @@ impl Clusters {
             ]),
             "initdb",
         );
-        let archive = root.join("archive");
+        // Beside the data folder, as scripts/services.sh lays clusters out: the scripts find it
+        // from the server's data_directory.
+        let archive = root.join("wal-archive");
         let mut conf = std::fs::OpenOptions::new()
             .append(true)
             .open(data.join("postgresql.conf"))
@@ -153,7 +155,6 @@ impl Clusters {
     fn script_env(&self, cmd: &mut Command, port: u16) {
         cmd.env("WINZO_PG_PORT", port.to_string())
             .env("WINZO_PG_DB", "winzo")
-            .env("WINZO_WAL_ARCHIVE", self.root.join("archive"))
             .env("WINZO_BACKUP_DIR", self.root.join("backups"))
             .env("WINZO_BACKUP_KEEP", "2");
     }
@@ -321,7 +322,7 @@ async fn bet_ids(db: &Client) -> BTreeSet<Uuid> {
 async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
     let port = free_port();
     let mut clusters = Clusters::start_primary(port);
-    let archive = clusters.root.join("archive");
+    let archive = clusters.root.join("wal-archive");
     let admin = connect(&format!("postgres://winzo@127.0.0.1:{port}/postgres")).await;
     admin.batch_execute("CREATE DATABASE winzo").await.unwrap();
     let url = format!("postgres://winzo@127.0.0.1:{port}/winzo");
@@ -417,4 +418,30 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
         .unwrap()
         .get(0);
     assert_eq!(archive_mode, "off");
+
+    // Retention: with WINZO_BACKUP_KEEP=1 one more backup leaves only itself, and no
+    // archived segment older than its start.
+    backup.env("WINZO_BACKUP_KEEP", "1");
+    let latest = run(&mut backup, "scripts/backup.sh (retention)");
+    let latest = PathBuf::from(latest.lines().last().expect("backup path").trim());
+    let kept: Vec<_> = std::fs::read_dir(clusters.root.join("backups"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let info = std::fs::read_to_string(latest.join("winzo-backup.info")).unwrap();
+    let start = info
+        .lines()
+        .find_map(|l| l.strip_prefix("start_wal="))
+        .expect("start_wal")
+        .to_string();
+    for entry in std::fs::read_dir(&archive).unwrap().filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.len() < 24 {
+            continue; // a timeline history file, not a segment
+        }
+        assert!(name[8..24] >= start[8..], "{name} is older than {start}");
+    }
 }
