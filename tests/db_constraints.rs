@@ -17,11 +17,7 @@ fn assert_refused<T: std::fmt::Debug>(result: Result<T, Error>, state: SqlState,
     let err = result.expect_err("the database should refuse this");
     assert_eq!(err.code(), Some(&state), "SQLSTATE of {err:?}");
     let db_error = err.as_db_error().expect("a database error");
-    assert_eq!(
-        db_error.constraint(),
-        Some(constraint),
-        "constraint of {db_error:?}"
-    );
+    assert_eq!(db_error.constraint(), Some(constraint), "constraint of {db_error:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -38,12 +34,9 @@ async fn user(c: &Client, username: &str, balance: Decimal) -> Uuid {
         .await
         .unwrap()
         .get(0);
-    c.execute(
-        "INSERT INTO user_balances (user_id, balance) VALUES ($1, $2)",
-        &[&id, &balance],
-    )
-    .await
-    .unwrap();
+    c.execute("INSERT INTO user_balances (user_id, balance) VALUES ($1, $2)", &[&id, &balance])
+        .await
+        .unwrap();
     id
 }
 
@@ -89,12 +82,7 @@ async fn catalogue(c: &Client) -> Catalogue {
         .await
         .unwrap()
         .get(0);
-    Catalogue {
-        sport,
-        home,
-        away,
-        event,
-    }
+    Catalogue { sport, home, away, event }
 }
 
 /// A market of `kind` on the event with one selection per price; returns (market, selections).
@@ -137,25 +125,14 @@ struct BetWrite<'a> {
 /// Writes the bet the way the engine does, in one transaction, and commits; the placement
 /// check runs at COMMIT, so its refusal is the commit's error.
 async fn write_bet(c: &mut Client, bet: &BetWrite<'_>) -> Result<Uuid, Error> {
-    let total_odds: Decimal = bet
-        .legs
-        .iter()
-        .map(|(_, o)| *o)
-        .product::<Decimal>()
-        .max(dec!(1.01));
+    let total_odds: Decimal = bet.legs.iter().map(|(_, o)| *o).product::<Decimal>().max(dec!(1.01));
     let potential_win = (bet.stake.max(dec!(0.01)) * total_odds).round_dp(2);
     let tx = c.transaction().await?;
     let id: Uuid = tx
         .query_one(
             "INSERT INTO bets (user_id, type, status, stake, total_odds, potential_win) \
              VALUES ($1, $2::text::bet_type, 'accepted', $3, $4, $5) RETURNING id",
-            &[
-                &bet.user,
-                &bet.kind,
-                &bet.stake,
-                &total_odds.round_dp(4),
-                &potential_win,
-            ],
+            &[&bet.user, &bet.kind, &bet.stake, &total_odds.round_dp(4), &potential_win],
         )
         .await?
         .get(0);
@@ -200,22 +177,12 @@ async fn a_negative_balance_is_refused() {
     let alice = user(c, "alice", dec!(5)).await;
 
     let result = c
-        .execute(
-            "UPDATE user_balances SET balance = balance - 10 WHERE user_id = $1",
-            &[&alice],
-        )
+        .execute("UPDATE user_balances SET balance = balance - 10 WHERE user_id = $1", &[&alice])
         .await;
-    assert_refused(
-        result,
-        SqlState::CHECK_VIOLATION,
-        "user_balances_balance_non_negative",
-    );
+    assert_refused(result, SqlState::CHECK_VIOLATION, "user_balances_balance_non_negative");
 
     let balance: Decimal = c
-        .query_one(
-            "SELECT balance FROM user_balances WHERE user_id = $1",
-            &[&alice],
-        )
+        .query_one("SELECT balance FROM user_balances WHERE user_id = $1", &[&alice])
         .await
         .unwrap()
         .get(0);
@@ -286,11 +253,7 @@ async fn selection_odds_of_one_or_less_are_refused() {
                 &[&market, &odds],
             )
             .await;
-        assert_refused(
-            result,
-            SqlState::CHECK_VIOLATION,
-            "selections_odds_positive",
-        );
+        assert_refused(result, SqlState::CHECK_VIOLATION, "selections_odds_positive");
     }
     c.execute(
         "INSERT INTO selections (market_id, name, odds) VALUES ($1, 'Draw', 1.0001)",
@@ -325,12 +288,9 @@ async fn one_market_per_line_but_several_props_per_event() {
     }
 
     // A voided market gives its line back.
-    c.execute(
-        "UPDATE markets SET status = 'voided' WHERE id = $1",
-        &[&first],
-    )
-    .await
-    .unwrap();
+    c.execute("UPDATE markets SET status = 'voided' WHERE id = $1", &[&first])
+        .await
+        .unwrap();
     c.execute(
         "INSERT INTO markets (event_id, type, name) VALUES ($1, 'moneyline', 'Re-offered')",
         &[&cat.event],
@@ -439,9 +399,7 @@ async fn creation_time_checks_do_not_block_updates_of_old_rows() {
     let kid = user(c, "kid", dec!(0)).await;
     let young = Utc::now().date_naive() - Duration::days(10 * 365);
     let tx = db.client.transaction().await.unwrap();
-    tx.batch_execute("SET LOCAL session_replication_role = replica")
-        .await
-        .unwrap();
+    tx.batch_execute("SET LOCAL session_replication_role = replica").await.unwrap();
     tx.execute(
         "INSERT INTO user_profiles (user_id, date_of_birth) VALUES ($1, $2)",
         &[&kid, &young],
@@ -450,12 +408,9 @@ async fn creation_time_checks_do_not_block_updates_of_old_rows() {
     .unwrap();
     tx.commit().await.unwrap();
     let c = &db.client;
-    c.execute(
-        "UPDATE user_profiles SET first_name = 'Kim' WHERE user_id = $1",
-        &[&kid],
-    )
-    .await
-    .expect("updating another column of an old profile is not refused");
+    c.execute("UPDATE user_profiles SET first_name = 'Kim' WHERE user_id = $1", &[&kid])
+        .await
+        .expect("updating another column of an old profile is not refused");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,9 +433,7 @@ async fn a_bet_with_legs_debit_and_balance_update_commits() {
         debit: Some(dec!(-10)),
         update_balance: true,
     };
-    write_bet(&mut db.client, &single)
-        .await
-        .expect("a complete single commits");
+    write_bet(&mut db.client, &single).await.expect("a complete single commits");
     let parlay = BetWrite {
         kind: "parlay",
         stake: dec!(5),
@@ -488,16 +441,11 @@ async fn a_bet_with_legs_debit_and_balance_update_commits() {
         debit: Some(dec!(-5)),
         ..single
     };
-    write_bet(&mut db.client, &parlay)
-        .await
-        .expect("a complete parlay commits");
+    write_bet(&mut db.client, &parlay).await.expect("a complete parlay commits");
 
     let balance: Decimal = db
         .client
-        .query_one(
-            "SELECT balance FROM user_balances WHERE user_id = $1",
-            &[&alice],
-        )
+        .query_one("SELECT balance FROM user_balances WHERE user_id = $1", &[&alice])
         .await
         .unwrap()
         .get(0);
@@ -517,16 +465,9 @@ async fn a_bet_committed_without_legs_is_refused_at_commit() {
         debit: Some(dec!(-10)),
         update_balance: true,
     };
-    assert_refused(
-        write_bet(&mut db.client, &bet).await,
-        SqlState::CHECK_VIOLATION,
-        "bets_legs_check",
-    );
+    assert_refused(write_bet(&mut db.client, &bet).await, SqlState::CHECK_VIOLATION, "bets_legs_check");
     assert_eq!(count(&db.client, "SELECT count(*) FROM bets").await, 0);
-    assert_eq!(
-        count(&db.client, "SELECT count(*) FROM transactions").await,
-        0
-    );
+    assert_eq!(count(&db.client, "SELECT count(*) FROM transactions").await, 0);
 }
 
 #[tokio::test]
@@ -536,11 +477,7 @@ async fn a_bet_whose_leg_count_does_not_fit_its_type_is_refused_at_commit() {
     let cat = catalogue(&db.client).await;
     let (_, sel) = market(&db.client, cat.event, "moneyline", &[dec!(2.1), dec!(3.4)]).await;
     let two_legs = [(sel[0], dec!(2.1)), (sel[1], dec!(3.4))];
-    let bad = [
-        ("single", &two_legs[..]),
-        ("parlay", &two_legs[..1]),
-        ("system", &two_legs[..]),
-    ];
+    let bad = [("single", &two_legs[..]), ("parlay", &two_legs[..1]), ("system", &two_legs[..])];
     for (kind, legs) in bad {
         let bet = BetWrite {
             user: alice,
@@ -574,10 +511,7 @@ async fn a_bet_committed_without_its_debit_is_refused_at_commit() {
         debit: None,
         update_balance: true,
     };
-    let wrong_amount = BetWrite {
-        debit: Some(dec!(-9)),
-        ..no_debit
-    };
+    let wrong_amount = BetWrite { debit: Some(dec!(-9)), ..no_debit };
     for bet in [no_debit, wrong_amount] {
         assert_refused(
             write_bet(&mut db.client, &bet).await,
@@ -587,18 +521,11 @@ async fn a_bet_committed_without_its_debit_is_refused_at_commit() {
     }
     let balance: Decimal = db
         .client
-        .query_one(
-            "SELECT balance FROM user_balances WHERE user_id = $1",
-            &[&alice],
-        )
+        .query_one("SELECT balance FROM user_balances WHERE user_id = $1", &[&alice])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(
-        balance,
-        dec!(100.00),
-        "the refused transactions changed nothing"
-    );
+    assert_eq!(balance, dec!(100.00), "the refused transactions changed nothing");
 }
 
 #[tokio::test]
@@ -632,18 +559,12 @@ async fn in_play_bets_are_accepted_but_not_on_settled_markets_or_finished_events
     let c = &db.client;
 
     // In play, market suspended after the engine accepted: still a valid bet.
-    c.execute(
-        "UPDATE events SET status = 'live' WHERE id = $1",
-        &[&cat.event],
-    )
-    .await
-    .unwrap();
-    c.execute(
-        "UPDATE markets SET status = 'suspended' WHERE id = $1",
-        &[&moneyline],
-    )
-    .await
-    .unwrap();
+    c.execute("UPDATE events SET status = 'live' WHERE id = $1", &[&cat.event])
+        .await
+        .unwrap();
+    c.execute("UPDATE markets SET status = 'suspended' WHERE id = $1", &[&moneyline])
+        .await
+        .unwrap();
     let bet = BetWrite {
         user: alice,
         kind: "single",
@@ -652,18 +573,13 @@ async fn in_play_bets_are_accepted_but_not_on_settled_markets_or_finished_events
         debit: Some(dec!(-10)),
         update_balance: true,
     };
-    write_bet(&mut db.client, &bet)
-        .await
-        .expect("an in-play bet commits");
+    write_bet(&mut db.client, &bet).await.expect("an in-play bet commits");
 
     // A leg on a settled market is refused as soon as it is written.
     let c = &db.client;
-    c.execute(
-        "UPDATE markets SET status = 'settled' WHERE id = $1",
-        &[&moneyline],
-    )
-    .await
-    .unwrap();
+    c.execute("UPDATE markets SET status = 'settled' WHERE id = $1", &[&moneyline])
+        .await
+        .unwrap();
     assert_refused(
         write_bet(&mut db.client, &bet).await,
         SqlState::CHECK_VIOLATION,
@@ -672,16 +588,10 @@ async fn in_play_bets_are_accepted_but_not_on_settled_markets_or_finished_events
 
     // A leg of a finished event is refused at commit.
     let c = &db.client;
-    c.execute(
-        "UPDATE events SET status = 'finished' WHERE id = $1",
-        &[&cat.event],
-    )
-    .await
-    .unwrap();
-    let on_totals = BetWrite {
-        legs: &[(totals[0], dec!(1.9))],
-        ..bet
-    };
+    c.execute("UPDATE events SET status = 'finished' WHERE id = $1", &[&cat.event])
+        .await
+        .unwrap();
+    let on_totals = BetWrite { legs: &[(totals[0], dec!(1.9))], ..bet };
     assert_refused(
         write_bet(&mut db.client, &on_totals).await,
         SqlState::CHECK_VIOLATION,
@@ -711,14 +621,8 @@ async fn deleting_a_user_keeps_the_audit_trail_and_a_bet_keeps_its_selection() {
     let c = &db.client;
 
     // Deleting the selection (or its team, through the cascades) would erase a paid bet's leg.
-    let result = c
-        .execute("DELETE FROM teams WHERE id = $1", &[&cat.home])
-        .await;
-    assert_refused(
-        result,
-        SqlState::FOREIGN_KEY_VIOLATION,
-        "bet_selections_selection_id_fkey",
-    );
+    let result = c.execute("DELETE FROM teams WHERE id = $1", &[&cat.home]).await;
+    assert_refused(result, SqlState::FOREIGN_KEY_VIOLATION, "bet_selections_selection_id_fkey");
 
     c.execute(
         "INSERT INTO audit_log (table_name, record_id, action, user_id) \
