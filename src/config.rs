@@ -23,6 +23,8 @@ pub struct Settings {
     pub accounts: AccountsSettings,
     pub wallet: WalletSettings,
     pub audit: AuditSettings,
+    pub maintenance: MaintenanceSettings,
+    pub monitoring: MonitoringSettings,
 }
 
 /// Sessions, login throttling and the security-event log (issue 3).
@@ -240,6 +242,30 @@ pub struct LiveWriterSettings {
 pub struct BroadcastSettings {
     /// Messages queued per subscriber; a subscriber whose queue is full is dropped.
     pub subscriber_queue_messages_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MaintenanceSettings {
+    /// Whether this node schedules the daily maintenance at all.
+    pub enabled: bool,
+    /// `"HH:MM"` in UTC; checked when the engine starts.
+    pub daily_at_utc: String,
+    /// statement_timeout for the maintenance session (VACUUM can take long).
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MonitoringSettings {
+    /// Period of the database gauges' refresh (a timer, not per scrape).
+    pub db_health_refresh_interval_s: u64,
+    /// Rows per section of the db-health answer.
+    pub db_health_rows_max: i64,
+    /// Tables reported in `winzo_db_dead_tuples{table}` (bounds the label set).
+    pub dead_tuple_tables_max: i64,
+    /// Mean execution time above which a statement counts as slow.
+    pub slow_statement_mean_ms: f64,
+    /// Dead tuples above which a table is listed in db-health.
+    pub dead_tuples_min: i64,
 }
 
 /// Finds the `config/` folder: `WINZO_CONFIG_DIR`, else `config/` under the current

@@ -14,6 +14,7 @@
 //! - [`accounts`]: account validation, betting limits, login throttling, security events.
 //! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
 //! - [`ledger_check`]: `winzo check-ledger`, the ledger invariants checked in Postgres.
+//! - [`maintenance`]: the daily maintenance scheduler and the database gauges' refresh.
 pub mod accounts;
 pub mod actors;
 pub mod auth;
@@ -26,6 +27,7 @@ pub mod domain;
 pub mod error;
 pub mod ledger;
 pub mod ledger_check;
+pub mod maintenance;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;

@@ -71,6 +71,7 @@ impl Application {
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
         state.mark_recovered();
+        crate::maintenance::spawn(&state)?;
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod health;
 pub mod me;
+pub mod ops;
 pub mod trading;
 pub mod wallet;
 
@@ -40,6 +41,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(me::MeDoc::openapi());
     doc.merge(wallet::WalletDoc::openapi());
     doc.merge(audit::AuditDoc::openapi());
+    doc.merge(ops::OpsDoc::openapi());
     doc
 }
 
@@ -58,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     accounts::configure(cfg);
     wallet::configure(cfg);
     audit::configure(cfg);
+    ops::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is
