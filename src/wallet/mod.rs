@@ -17,6 +17,7 @@ use crate::error::ApiError;
 
 pub mod processor;
 pub mod shard;
+pub mod stakes;
 
 pub use processor::{PaymentProcessor, SandboxProcessor};
 pub use shard::{MoveMoney, MoveOutcome, Movement, WalletError, WalletShard};

@@ -38,6 +38,10 @@ pub struct Account {
     pub staked_day: Decimal,
     pub staked_week: Decimal,
     pub staked_month: Decimal,
+    /// The bettor's controls for the bet path (`None`: read them on the next bet).
+    pub controls: Option<super::stakes::Controls>,
+    /// Stakes of the current day, week and month (`None`: not loaded yet).
+    pub counters: Option<super::stakes::Counters>,
 }
 
 /// Deposit or withdrawal.
@@ -116,9 +120,9 @@ impl From<deadpool_postgres::PoolError> for WalletError {
 /// One shard: its users' accounts and the means to write them.
 pub struct WalletShard {
     index: usize,
-    pool: Pool,
+    pub(super) pool: Pool,
     processor: Arc<dyn PaymentProcessor>,
-    accounts: HashMap<Uuid, Account>,
+    pub(super) accounts: HashMap<Uuid, Account>,
     accounts_cached_max: usize,
 }
 
@@ -135,6 +139,17 @@ impl WalletShard {
             processor,
             accounts: HashMap::new(),
             accounts_cached_max: accounts_cached_max.max(1),
+        }
+    }
+}
+
+impl WalletShard {
+    /// Bounds the cache: when full, forgets every account that holds no stake (those with
+    /// stakes in flight must stay, see `stakes`).
+    pub(super) fn make_room(&mut self, user_id: Uuid) {
+        if self.accounts.len() >= self.accounts_cached_max && !self.accounts.contains_key(&user_id)
+        {
+            self.accounts.retain(|_, a| !a.reserved.is_zero());
         }
     }
 }
@@ -163,15 +178,18 @@ impl Handler<MoveMoney> for WalletShard {
                 .map(move |(result, balance), act, _| {
                     match balance {
                         Some(b) => {
-                            if act.accounts.len() >= act.accounts_cached_max
-                                && !act.accounts.contains_key(&user_id)
-                            {
-                                act.accounts.clear();
-                            }
+                            act.make_room(user_id);
                             act.accounts.entry(user_id).or_default().balance = b;
                         }
                         None => {
-                            act.accounts.remove(&user_id);
+                            // Forget a doubtful balance, never one with stakes in flight.
+                            if act
+                                .accounts
+                                .get(&user_id)
+                                .is_some_and(|a| a.reserved.is_zero())
+                            {
+                                act.accounts.remove(&user_id);
+                            }
                         }
                     }
                     if let Err(WalletError::Db(err)) = &result {
