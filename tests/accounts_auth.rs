@@ -296,3 +296,33 @@ async fn a_suspended_account_cannot_sign_in() {
     assert_eq!(s, 403);
     assert_contract_error(&b, "account_restricted");
 }
+
+#[tokio::test]
+async fn openapi_documents_every_accounts_path() {
+    let app = spawn().await;
+    let (_, doc) = get(&app, "/api-docs/openapi.json", None).await;
+    for (path, method) in [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me/profile", "get"),
+        ("/api/v1/me/profile", "patch"),
+        ("/api/v1/me/preferences", "patch"),
+        ("/api/v1/me/self-exclusion", "post"),
+        ("/api/v1/me/payment-methods", "post"),
+        ("/api/v1/wallet", "get"),
+        ("/api/v1/wallet/deposits", "post"),
+        ("/api/v1/wallet/withdrawals", "post"),
+        ("/api/v1/wallet/transactions", "get"),
+        ("/api/v1/trading/audit", "get"),
+        ("/api/v1/trading/users/{id}", "patch"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let (s, b) = get(&app, "/api/v1/auth/login", None).await;
+    assert_eq!(s, 405, "{b}");
+}

@@ -730,9 +730,15 @@ async fn deleting_a_user_keeps_the_audit_trail_and_a_bet_keeps_its_selection() {
     c.execute("DELETE FROM users WHERE id = $1", &[&alice])
         .await
         .expect("a user in the audit trail can be deleted");
-    assert_eq!(
-        count(c, "SELECT count(*) FROM audit_log WHERE user_id IS NULL").await,
-        1,
-        "the audit row stays, without its user"
-    );
+    // Only the row inserted above: since V6 the audit triggers add rows of their own.
+    let kept = c
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE table_name = 'users' AND action = 'UPDATE' \
+             AND record_id = $1 AND user_id IS NULL",
+            &[&alice],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(kept, 1, "the audit row stays, without its user");
 }

@@ -22,9 +22,29 @@ use crate::state::AppState;
 #[openapi(
     paths(register, login, logout),
     components(schemas(RegisterBody, LoginBody, LoginAnswer, UserRow)),
+    modifiers(&BearerScheme),
     tags((name = "accounts", description = "Registration, sessions, profile, preferences, responsible gaming"))
 )]
 pub struct AccountsDoc;
+
+/// Declares the `bearer` security scheme the protected paths refer to.
+pub struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Session token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(routes::resource("/api/v1/auth/register").route(web::post().to(register)))
