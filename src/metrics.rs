@@ -11,6 +11,10 @@ pub struct Metrics {
     pub http_requests_total: IntCounterVec,
     /// HTTP latency by route pattern.
     pub http_request_seconds: HistogramVec,
+    /// Deposits and withdrawals by movement and outcome (completed, declined, refused, busy).
+    pub wallet_movements_total: IntCounterVec,
+    /// Security events (`system_events`) dropped because too many inserts were in flight.
+    pub security_events_dropped_total: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -29,12 +33,27 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let wallet_movements_total = IntCounterVec::new(
+            Opts::new(
+                "wallet_movements_total",
+                "Deposits and withdrawals by movement and outcome",
+            ),
+            &["movement", "outcome"],
+        )?;
+        let security_events_dropped_total = prometheus::IntCounter::new(
+            "security_events_dropped_total",
+            "Security events dropped because too many inserts were in flight",
+        )?;
+        registry.register(Box::new(wallet_movements_total.clone()))?;
+        registry.register(Box::new(security_events_dropped_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
         Ok(Metrics {
             registry,
             http_requests_total,
             http_request_seconds,
+            wallet_movements_total,
+            security_events_dropped_total,
         })
     }
 

@@ -326,3 +326,42 @@ async fn openapi_documents_every_accounts_path() {
     let (s, b) = get(&app, "/api/v1/auth/login", None).await;
     assert_eq!(s, 405, "{b}");
 }
+
+#[tokio::test]
+async fn the_create_user_command_reads_the_password_from_stdin() {
+    use std::io::Write;
+    let app = spawn().await;
+    let username = unique("cli");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_winzo"))
+        .args([
+            "create-user",
+            "--role",
+            "moderator",
+            "--username",
+            &username,
+            "--email",
+        ])
+        .arg(format!("{username}@example.com"))
+        .env("WINZO_ENV", "test")
+        .env("DATABASE_URL", &app.db.url)
+        .env_remove("WINZO_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let token = login(&app, &username).await;
+    let (s, _) = get(&app, "/api/v1/trading/audit", Some(&token)).await;
+    assert_eq!(s, 200, "a moderator reads the trading routes");
+}
