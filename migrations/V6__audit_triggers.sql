@@ -7,7 +7,7 @@
 -- when they are unset (psql, migrations, maintenance) they are NULL.
 --
 -- Cost: one INSERT per audited row, no lookups. An UPDATE that changes nothing (every
--- column equal) writes no audit row. TG_ARGV[0] names the table's key column
+-- column equal) writes no audit row. Password hashes and salts are left out. TG_ARGV[0] names the table's key column
 -- ('id', or 'user_id' for the per-user tables keyed by their user).
 
 CREATE FUNCTION audit_row_change() RETURNS trigger
@@ -18,11 +18,12 @@ DECLARE
     v_actor TEXT := NULLIF(current_setting('winzo.actor_id', true), '');
     v_ip    TEXT := NULLIF(current_setting('winzo.client_ip', true), '');
 BEGIN
+    -- Secrets never enter the trail (it is readable by support staff).
     IF TG_OP <> 'INSERT' THEN
-        v_old := to_jsonb(OLD);
+        v_old := to_jsonb(OLD) - ARRAY['password_hash', 'salt'];
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        v_new := to_jsonb(NEW);
+        v_new := to_jsonb(NEW) - ARRAY['password_hash', 'salt'];
     END IF;
     IF TG_OP = 'UPDATE' AND v_old = v_new THEN
         RETURN NULL;

@@ -18,6 +18,10 @@ pub struct Metrics {
     pub ledger_commit_seconds: Histogram,
     /// Database health gauges and maintenance runs (refreshed by `crate::maintenance`).
     pub db: DbGauges,
+    /// Deposits and withdrawals by movement and outcome (completed, declined, refused, busy).
+    pub wallet_movements_total: IntCounterVec,
+    /// Security events (`system_events`) dropped because too many inserts were in flight.
+    pub security_events_dropped_total: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -50,6 +54,19 @@ impl Metrics {
         )?;
         registry.register(Box::new(ledger_batch_bets.clone()))?;
         registry.register(Box::new(ledger_commit_seconds.clone()))?;
+        let wallet_movements_total = IntCounterVec::new(
+            Opts::new(
+                "wallet_movements_total",
+                "Deposits and withdrawals by movement and outcome",
+            ),
+            &["movement", "outcome"],
+        )?;
+        let security_events_dropped_total = prometheus::IntCounter::new(
+            "security_events_dropped_total",
+            "Security events dropped because too many inserts were in flight",
+        )?;
+        registry.register(Box::new(wallet_movements_total.clone()))?;
+        registry.register(Box::new(security_events_dropped_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
         let db = DbGauges::new(&registry)?;
@@ -60,6 +77,8 @@ impl Metrics {
             ledger_batch_bets,
             ledger_commit_seconds,
             db,
+            wallet_movements_total,
+            security_events_dropped_total,
         })
     }
 

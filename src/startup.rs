@@ -54,6 +54,7 @@ impl Application {
         let security = crate::accounts::security_log::SecurityLog::new(
             db.clone(),
             settings.auth.security_events_inflight_max,
+            metrics.security_events_dropped_total.clone(),
         );
         let state = AppState {
             settings: settings.clone(),

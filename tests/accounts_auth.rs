@@ -296,3 +296,72 @@ async fn a_suspended_account_cannot_sign_in() {
     assert_eq!(s, 403);
     assert_contract_error(&b, "account_restricted");
 }
+
+#[tokio::test]
+async fn openapi_documents_every_accounts_path() {
+    let app = spawn().await;
+    let (_, doc) = get(&app, "/api-docs/openapi.json", None).await;
+    for (path, method) in [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me/profile", "get"),
+        ("/api/v1/me/profile", "patch"),
+        ("/api/v1/me/preferences", "patch"),
+        ("/api/v1/me/self-exclusion", "post"),
+        ("/api/v1/me/payment-methods", "post"),
+        ("/api/v1/wallet", "get"),
+        ("/api/v1/wallet/deposits", "post"),
+        ("/api/v1/wallet/withdrawals", "post"),
+        ("/api/v1/wallet/transactions", "get"),
+        ("/api/v1/trading/audit", "get"),
+        ("/api/v1/trading/users/{id}", "patch"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} documented"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let (s, b) = get(&app, "/api/v1/auth/login", None).await;
+    assert_eq!(s, 405, "{b}");
+}
+
+#[tokio::test]
+async fn the_create_user_command_reads_the_password_from_stdin() {
+    use std::io::Write;
+    let app = spawn().await;
+    let username = unique("cli");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_winzo"))
+        .args([
+            "create-user",
+            "--role",
+            "moderator",
+            "--username",
+            &username,
+            "--email",
+        ])
+        .arg(format!("{username}@example.com"))
+        .env("WINZO_ENV", "test")
+        .env("DATABASE_URL", &app.db.url)
+        .env_remove("WINZO_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let token = login(&app, &username).await;
+    let (s, _) = get(&app, "/api/v1/trading/audit", Some(&token)).await;
+    assert_eq!(s, 200, "a moderator reads the trading routes");
+}

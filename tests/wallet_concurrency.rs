@@ -132,3 +132,36 @@ async fn check_ledger_reports_every_violation() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("VIOLATION"));
 }
+
+#[tokio::test]
+async fn a_full_shard_mailbox_answers_503_busy_and_loses_nothing() {
+    let app = spawn_with(|s| {
+        s.wallet.shards = 1;
+        s.wallet.shard_mailbox_capacity = 1;
+    })
+    .await;
+    let (_, token) = bettor(&app).await;
+    let results = join_all((0..100).map(|i| {
+        post(
+            &app,
+            "/api/v1/wallet/deposits",
+            Some(&token),
+            json!({"amount": "1.00", "idempotency_key": format!("b-{i}")}),
+        )
+    }))
+    .await;
+    let accepted = results.iter().filter(|(s, _)| *s == 201).count();
+    let busy = results
+        .iter()
+        .filter(|(s, b)| *s == 503 && b["error"]["code"] == "busy")
+        .count();
+    assert_eq!(accepted + busy, 100, "only 201 or 503 busy");
+    assert!(
+        busy > 0,
+        "a mailbox of 1 overflows under 100 concurrent deposits"
+    );
+    let (_, wallet) = get(&app, "/api/v1/wallet", Some(&token)).await;
+    let balance: Decimal = wallet["balance"].as_str().unwrap().parse().unwrap();
+    assert_eq!(balance, Decimal::new(100 * accepted as i64, 2));
+    check_ledger_clean(&app).await;
+}

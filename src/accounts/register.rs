@@ -64,6 +64,7 @@ pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<U
                     .with_details(json!({"field": "email"})),
             )
         }
+        Err(InsertUserError::UnderAge) => return Err(validate::under_age()),
         Err(InsertUserError::Db(err)) => return Err(err.into()),
     };
     tx.commit().await?;

@@ -4,7 +4,6 @@
 //! events beyond are dropped and counted (a flood of bad tokens must not exhaust the
 //! database pool or memory).
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -29,23 +28,23 @@ pub struct Event {
 pub struct SecurityLog {
     pool: Pool,
     permits: Arc<Semaphore>,
-    /// Events dropped because too many inserts were in flight.
-    pub dropped: Arc<AtomicU64>,
+    /// Events dropped because too many inserts were in flight (`winzo_security_events_dropped_total`).
+    dropped: prometheus::IntCounter,
 }
 
 impl SecurityLog {
-    pub fn new(pool: Pool, inflight_max: usize) -> SecurityLog {
+    pub fn new(pool: Pool, inflight_max: usize, dropped: prometheus::IntCounter) -> SecurityLog {
         SecurityLog {
             pool,
             permits: Arc::new(Semaphore::new(inflight_max.max(1))),
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
         }
     }
 
     /// Records an event in the background (never blocks, never fails the caller).
     pub fn record(&self, event: Event) {
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.inc();
             tracing::warn!(
                 event_type = event.event_type,
                 "security event dropped: too many in flight"

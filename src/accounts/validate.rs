@@ -86,14 +86,19 @@ pub fn date_of_birth(input: &str) -> Result<NaiveDate, ApiError> {
         return Err(invalid("date_of_birth", "is not plausible"));
     }
     if !is_adult(date, Utc::now().date_naive()) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "under_age",
-            "you must be at least 18 years old",
-        )
-        .with_details(json!({ "field": "date_of_birth" })));
+        return Err(under_age());
     }
     Ok(date)
+}
+
+/// The 422 `under_age` refusal.
+pub fn under_age() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "under_age",
+        "you must be at least 18 years old",
+    )
+    .with_details(json!({ "field": "date_of_birth" }))
 }
 
 /// At least [`ADULT_AGE_YEARS`] on `today` (a 29 February birthday turns on 1 March).

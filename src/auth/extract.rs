@@ -98,10 +98,11 @@ impl FromRequest for AuthUser {
         let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
-            let result = match token {
-                Some(token) => authenticate(&state, &token).await,
-                None => Err(ApiError::unauthorized("missing bearer token")),
-            };
+            // A request without a token is not recorded: anonymous calls are normal (and
+            // `Option<AuthUser>` extractors see them on public routes); a presented token
+            // that is unknown or expired is.
+            let token = token.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+            let result = authenticate(&state, &token).await;
             if let Err(err) = &result {
                 record_refusal(&req, err, None);
             }

@@ -58,7 +58,16 @@ pub struct NewUser<'a> {
 pub enum InsertUserError {
     UsernameTaken,
     EmailTaken,
+    /// The database's own age check (V3) refused the date of birth.
+    UnderAge,
     Db(tokio_postgres::Error),
+}
+
+/// Whether `err` is the V3 trigger's `user_profiles_age_check` (the application checks
+/// first, in UTC; the trigger uses the session's date, so they can differ by a day).
+pub fn is_under_age_violation(err: &tokio_postgres::Error) -> bool {
+    err.as_db_error()
+        .is_some_and(|db| db.constraint() == Some("user_profiles_age_check"))
 }
 
 impl From<tokio_postgres::Error> for InsertUserError {
@@ -67,6 +76,7 @@ impl From<tokio_postgres::Error> for InsertUserError {
             match db.constraint() {
                 Some("users_email_lower_key") => return InsertUserError::EmailTaken,
                 Some("users_username_lower_key") => return InsertUserError::UsernameTaken,
+                Some("user_profiles_age_check") => return InsertUserError::UnderAge,
                 _ => {}
             }
         }

@@ -22,9 +22,29 @@ use crate::state::AppState;
 #[openapi(
     paths(register, login, logout),
     components(schemas(RegisterBody, LoginBody, LoginAnswer, UserRow)),
+    modifiers(&BearerScheme),
     tags((name = "accounts", description = "Registration, sessions, profile, preferences, responsible gaming"))
 )]
 pub struct AccountsDoc;
+
+/// Declares the `bearer` security scheme the protected paths refer to.
+pub struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Session token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(routes::resource("/api/v1/auth/register").route(web::post().to(register)))
@@ -129,32 +149,12 @@ pub async fn login(
         .map(|i| i.to_string())
         .unwrap_or_else(|| "unknown".into());
     let keys = ratelimit::LoginKeys::new(&auth.login_rate_key_prefix, &b.login, &ip_text);
-    let blocked = ratelimit::blocked(
-        &state.redis,
-        &keys,
-        auth.login_failures_per_account_max,
-        auth.login_failures_per_address_max,
-    )
-    .await
-    .map_err(storage_down)?;
-    if let Some(retry_after_s) = blocked {
-        state
-            .security
-            .record(login_event("login_rate_limited", None, ip, &b.login));
-        return Err(ApiError::rate_limited(retry_after_s));
-    }
+    refuse_if_throttled(&state, &keys, ip, &b.login).await?;
     let client = state.db.get().await?;
     let found = users::find_for_login(&client, &b.login).await?;
     drop(client);
-    let phc = found
-        .as_ref()
-        .map(|f| f.password_hash.clone())
-        .or_else(|| DUMMY_PHC.clone())
-        .unwrap_or_default();
-    let pw = b.password.clone();
-    let verified = web::block(move || password::verify(&pw, &phc))
-        .await
-        .map_err(ApiError::internal)?;
+    let verified =
+        verify_password(found.as_ref().map(|f| f.password_hash.clone()), &b.password).await?;
     let user = match found {
         Some(f) if verified => f.user,
         other => {
@@ -193,6 +193,43 @@ pub async fn login(
         expires_at: session.expires_at,
         user,
     }))
+}
+
+/// 429 with `Retry-After` while the account or the address is throttled.
+async fn refuse_if_throttled(
+    state: &AppState,
+    keys: &ratelimit::LoginKeys,
+    ip: Option<IpAddr>,
+    login: &str,
+) -> ApiResult<()> {
+    let auth = &state.settings.auth;
+    let blocked = ratelimit::blocked(
+        &state.redis,
+        keys,
+        auth.login_failures_per_account_max,
+        auth.login_failures_per_address_max,
+    )
+    .await
+    .map_err(storage_down)?;
+    match blocked {
+        Some(retry_after_s) => {
+            state
+                .security
+                .record(login_event("login_rate_limited", None, ip, login));
+            Err(ApiError::rate_limited(retry_after_s))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Verifies on the blocking pool; an unknown account is checked against a dummy hash so
+/// both take the same time.
+async fn verify_password(phc: Option<String>, password: &str) -> ApiResult<bool> {
+    let phc = phc.or_else(|| DUMMY_PHC.clone()).unwrap_or_default();
+    let pw = password.to_string();
+    web::block(move || password::verify(&pw, &phc))
+        .await
+        .map_err(ApiError::internal)
 }
 
 /// Best effort: `last_login_at` (audited with the user as actor).

@@ -135,7 +135,14 @@ pub async fn patch_profile(
     let tx = client.transaction().await?;
     audit::set_actor(&tx, actor(&user, &req)).await?;
     let profile = users::update_profile(&tx, user.user_id, &patch)
-        .await?
+        .await
+        .map_err(|e| {
+            if users::is_under_age_violation(&e) {
+                validate::under_age()
+            } else {
+                e.into()
+            }
+        })?
         .ok_or_else(|| ApiError::not_found("profile"))?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(profile))

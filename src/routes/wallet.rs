@@ -114,8 +114,19 @@ async fn move_money(
             },
             user.user_id,
         )
-        .await?;
-    match answer {
+        .await;
+    let outcome = match &answer {
+        Err(_) => "busy",
+        Ok(Ok(MoveOutcome::Completed(_))) => "completed",
+        Ok(Ok(MoveOutcome::Declined(_))) => "declined",
+        Ok(Err(_)) => "refused",
+    };
+    state
+        .metrics
+        .wallet_movements_total
+        .with_label_values(&[movement.as_str(), outcome])
+        .inc();
+    match answer? {
         Ok(MoveOutcome::Completed(tx)) => Ok(HttpResponse::Created().json(tx)),
         Ok(MoveOutcome::Declined(tx)) => Err(ApiError::validation("the payment was declined")
             .with_code("payment_declined")
