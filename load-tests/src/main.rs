@@ -1,5 +1,33 @@
-//! Load-test driver for the Winzo engine (scenarios are filled in by the load-test work).
-fn main() {
-    eprintln!("winzo-load: no scenarios yet; see load-tests/README.md");
-    std::process::exit(2);
+//! `winzo-load`: runs load scenarios against a running Winzo engine and writes the results
+//! under `load-tests/results/` (see `winzo_load` for what a run does). Exits 1 when any
+//! scenario FAILED its correctness checks or could not run.
+use clap::Parser;
+use winzo_load::{report, run_scenario, Opts, Scenario};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let opts = Opts::parse();
+    let scenarios: Vec<Scenario> = opts
+        .scenarios
+        .iter()
+        .map(|s| s.parse())
+        .collect::<anyhow::Result<_>>()?;
+    let mut failed = false;
+    for s in scenarios {
+        eprintln!("== {}", s.name());
+        match run_scenario(&opts, s).await {
+            Ok(r) => {
+                println!("{}", report::markdown(&r));
+                failed |= r.status == "FAILED";
+            }
+            Err(e) => {
+                eprintln!("{}: could not run: {e:#}", s.name());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
 }

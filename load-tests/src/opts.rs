@@ -1,0 +1,114 @@
+//! Settings of a load run (command-line flags of `winzo-load`; the smoke tests fill the
+//! struct directly with tiny numbers).
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "winzo-load",
+    about = "Load scenarios against a running Winzo engine"
+)]
+pub struct Opts {
+    /// Scenarios to run in order: bets, parlays, inplay, fanout, feed-storm, match-day.
+    #[arg(required = true)]
+    pub scenarios: Vec<String>,
+    /// The engine's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A moderator or admin account (`winzo seed-demo` creates trader/trader-password-1).
+    #[arg(long, default_value = "trader")]
+    pub trader_login: String,
+    #[arg(
+        long,
+        env = "WINZO_LOAD_TRADER_PASSWORD",
+        default_value = "trader-password-1"
+    )]
+    pub trader_password: String,
+    /// Bettors registered, logged in and funded per scenario.
+    #[arg(long, default_value_t = 100)]
+    pub bettors: usize,
+    /// Funds deposited per bettor (money string).
+    #[arg(long, default_value = "20000.00")]
+    pub funds: String,
+    /// Markets created (2 selections each) for the pre-match scenarios.
+    #[arg(long, default_value_t = 1000)]
+    pub markets: usize,
+    #[arg(long, default_value_t = 10)]
+    pub markets_per_event: usize,
+    /// Concurrent bet senders.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long each scenario's load phase lasts.
+    #[arg(long, default_value_t = 20)]
+    pub duration_s: u64,
+    /// Stop a scenario after this many operations (whichever comes first).
+    #[arg(long)]
+    pub max_ops: Option<u64>,
+    /// Postgres of the engine, for the acknowledged-bets check (and `check-ledger`).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The `winzo` binary that runs `check-ledger`.
+    #[arg(long, default_value = "target/release/winzo")]
+    pub winzo_bin: PathBuf,
+    /// `WINZO_ENV` for `check-ledger` (its configuration profile).
+    #[arg(long, default_value = "development")]
+    pub winzo_env: String,
+    #[arg(long, default_value = "load-tests/results")]
+    pub results_dir: PathBuf,
+    /// The engine's process id: its peak memory (VmHWM) and RSS go into the report.
+    #[arg(long)]
+    pub engine_pid: Option<u32>,
+    /// WebSocket subscribers (fanout, match-day).
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Bet delay set on in-play markets (inplay, match-day).
+    #[arg(long, default_value_t = 1000)]
+    pub bet_delay_ms: u64,
+    /// Price updates per second by the price mover (inplay, fanout, match-day).
+    #[arg(long, default_value_t = 50)]
+    pub price_moves_per_s: u64,
+    /// A bet stop (suspend, new prices, resume) this often (inplay, match-day).
+    #[arg(long, default_value_t = 10)]
+    pub goal_every_s: u64,
+    /// How long a bet stop lasts.
+    #[arg(long, default_value_t = 2000)]
+    pub bet_stop_ms: u64,
+    /// Feed providers pushing at once (feed-storm); ids and secrets from `--feed-provider`.
+    #[arg(long = "feed-provider", value_parser = parse_provider)]
+    pub feed_providers: Vec<(String, String)>,
+    /// Events per feed provider (feed-storm).
+    #[arg(long, default_value_t = 20)]
+    pub feed_events_per_provider: usize,
+    /// Sport slug used by feed fixtures (must exist: `winzo seed-demo` makes football).
+    #[arg(long, default_value = "football")]
+    pub feed_sport: String,
+    /// Request timeout.
+    #[arg(long, default_value_t = 30_000)]
+    pub timeout_ms: u64,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+    /// A label added to the result files' names.
+    #[arg(long, default_value = "")]
+    pub tag: String,
+}
+
+fn parse_provider(s: &str) -> Result<(String, String), String> {
+    s.split_once(':')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| "expected <provider id>:<secret>".to_string())
+}
+
+impl Opts {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.duration_s)
+    }
+
+    /// Defaults with the given scenarios (what `winzo-load <scenarios>` would use).
+    pub fn with_scenarios(scenarios: &[&str]) -> Opts {
+        use clap::Parser;
+        let mut args = vec!["winzo-load".to_string()];
+        args.extend(scenarios.iter().map(|s| s.to_string()));
+        Opts::parse_from(args)
+    }
+}

@@ -1,0 +1,85 @@
+//! `bets`: pre-match singles from N bettors over M markets; `parlays`: three-leg parlays
+//! (three in four) and 2-of-3 system bets (one in four) over legs of distinct events.
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::json;
+
+use super::{bet_body, workers, Outcome, Phase};
+use crate::api::Api;
+use crate::provision::{self, Book};
+use crate::stats::Stats;
+use crate::Opts;
+
+pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcome> {
+    let trader = provision::trader(api, &opts.trader_login, &opts.trader_password).await?;
+    let per_event = opts.markets_per_event.max(1);
+    let events = opts.markets.div_ceil(per_event).max(if parlays { 3 } else { 1 });
+    let book = Arc::new(
+        provision::book(api, &trader, events, per_event, Duration::from_secs(3 * 3600)).await?,
+    );
+    let bettors = Arc::new(provision::bettors(api, opts.bettors.max(1), &opts.funds).await?);
+    let name = if parlays { "parlays" } else { "bets" };
+    let (phase, bar) = Phase::start(opts, name);
+    let conc = opts.concurrency.max(1);
+    let stats = workers(conc, |w| {
+        let (api, phase, book, bettors) =
+            (api.clone(), phase.clone(), book.clone(), bettors.clone());
+        async move {
+            let mut stats = Stats::default();
+            let mut k = 0usize;
+            while !phase.stop.done() {
+                let bettor = &bettors[(w + k * conc) % bettors.len()];
+                k += 1;
+                let (op, body) = {
+                    let mut rng = rand::thread_rng();
+                    if parlays {
+                        let kind = if rng.gen_ratio(1, 4) { "system" } else { "parlay" };
+                        (kind, bet_body(kind, "1.00", &legs(&book, 3, &mut rng), "any"))
+                    } else {
+                        let leg = legs(&book, 1, &mut rng);
+                        ("single", bet_body("single", "1.00", &leg, "any"))
+                    }
+                };
+                let r = api.post("/api/v1/bets", Some(&bettor.token), &body).await;
+                stats.bet(op, &r, phase.live());
+            }
+            stats
+        }
+    })
+    .await?;
+    let seconds = phase.seconds();
+    bar.abort();
+    eprintln!();
+    Ok(Outcome {
+        stats,
+        seconds,
+        notes: vec![format!(
+            "{} bettors, {} markets on {} events, {} concurrent senders, stake 1.00, odds_change any",
+            bettors.len(),
+            book.markets.len(),
+            book.events.len(),
+            conc
+        )],
+        extra: json!({"bettors": bettors.len(), "markets": book.markets.len(), "concurrency": conc}),
+    })
+}
+
+/// `n` legs from `n` distinct events (one random market and selection of each).
+pub fn legs(book: &Book, n: usize, rng: &mut impl Rng) -> Vec<(uuid::Uuid, String)> {
+    if n == 1 {
+        let m = book.markets.choose(rng).expect("a book has markets");
+        return vec![m.selections.choose(rng).expect("selections").clone()];
+    }
+    let events: Vec<_> = book.events.choose_multiple(rng, n).copied().collect();
+    events
+        .into_iter()
+        .filter_map(|e| {
+            let ms = book.markets_of(e);
+            let m = ms.choose(rng)?;
+            m.selections.choose(rng).cloned()
+        })
+        .collect()
+}
