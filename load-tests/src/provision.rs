@@ -218,7 +218,13 @@ async fn market(api: &Api, trader: &str, event: Uuid, k: usize) -> anyhow::Resul
 }
 
 /// Puts an event in play and gives each of its markets `delay_ms` of bet delay.
-pub async fn go_live(api: &Api, trader: &str, book: &Book, event: Uuid, delay_ms: u64) -> anyhow::Result<()> {
+pub async fn go_live(
+    api: &Api,
+    trader: &str,
+    book: &Book,
+    event: Uuid,
+    delay_ms: u64,
+) -> anyhow::Result<()> {
     for m in book.markets_of(event) {
         api.patch(
             &format!("/api/v1/trading/markets/{}/settings", m.id),

@@ -115,13 +115,22 @@ fn codes(m: &std::collections::BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "0".into();
     }
-    m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The Markdown form: a heading, the context and one row per operation.
 pub fn markdown(r: &RunReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "### {} — {} ({})\n", r.scenario, r.status, r.started_at.format("%Y-%m-%d %H:%M UTC"));
+    let _ = writeln!(
+        s,
+        "### {} — {} ({})\n",
+        r.scenario,
+        r.status,
+        r.started_at.format("%Y-%m-%d %H:%M UTC")
+    );
     let _ = writeln!(
         s,
         "- Machine: {} cores, {:.1} GiB, load average {} at the end",
@@ -129,12 +138,20 @@ pub fn markdown(r: &RunReport) -> String {
         r.machine.memory_total_kb as f64 / 1048576.0,
         r.machine.loadavg
     );
-    let _ = writeln!(s, "- Command: `{}`; load phase {:.1} s", r.command, r.seconds);
+    let _ = writeln!(
+        s,
+        "- Command: `{}`; load phase {:.1} s",
+        r.command, r.seconds
+    );
     for n in &r.notes {
         let _ = writeln!(s, "- {n}");
     }
     if let Some(kb) = r.engine_peak_kb {
-        let _ = writeln!(s, "- Engine peak memory (VmHWM): {:.1} MiB", kb as f64 / 1024.0);
+        let _ = writeln!(
+            s,
+            "- Engine peak memory (VmHWM): {:.1} MiB",
+            kb as f64 / 1024.0
+        );
     }
     let _ = writeln!(
         s,
@@ -147,19 +164,32 @@ pub fn markdown(r: &RunReport) -> String {
         r.verdict.acknowledged_bets,
         r.verdict.missing_bets.map_or("?".into(), |m| m.to_string())
     );
-    let _ = writeln!(s, "| operation | ok | ok/s | p50 ms | p95 ms | p99 ms | max ms | refused | errors |");
+    let _ = writeln!(
+        s,
+        "| operation | ok | ok/s | p50 ms | p95 ms | p99 ms | max ms | refused | errors |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for o in &r.ops {
         let _ = writeln!(
             s,
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
-            o.op, o.ok, o.per_s, o.p50_ms, o.p95_ms, o.p99_ms, o.max_ms, codes(&o.rejected), codes(&o.errors)
+            o.op,
+            o.ok,
+            o.per_s,
+            o.p50_ms,
+            o.p95_ms,
+            o.p99_ms,
+            o.max_ms,
+            codes(&o.rejected),
+            codes(&o.errors)
         );
     }
     s
 }
 
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 
 /// Latency by percentile (x: 0%, 90%, 99%, 99.9%, 99.99% on a log scale of 1/(1-q);
 /// y: milliseconds, log scale), one line per operation.
@@ -175,7 +205,12 @@ pub fn svg(r: &RunReport, stats: &Stats) -> String {
         }
         let pts: Vec<(f64, f64)> = xs
             .iter()
-            .map(|x| (*x, o.hist.value_at_quantile(1.0 - 10f64.powf(-x)).max(1) as f64 / 1000.0))
+            .map(|x| {
+                (
+                    *x,
+                    o.hist.value_at_quantile(1.0 - 10f64.powf(-x)).max(1) as f64 / 1000.0,
+                )
+            })
             .collect();
         y_max = pts.iter().fold(y_max, |m, p| m.max(p.1));
         lines.push((name.clone(), pts));
@@ -187,7 +222,11 @@ pub fn svg(r: &RunReport, stats: &Stats) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
-    let _ = writeln!(s, "<text x=\"{left}\" y=\"24\" font-size=\"15\">{} — latency by percentile ({})</text>", r.scenario, r.status);
+    let _ = writeln!(
+        s,
+        "<text x=\"{left}\" y=\"24\" font-size=\"15\">{} — latency by percentile ({})</text>",
+        r.scenario, r.status
+    );
     for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%"].iter().enumerate() {
         let x = px(i as f64);
         let _ = writeln!(s, "<line x1=\"{x}\" y1=\"{top}\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{label}</text>", top + ph, top + ph + 18.0);
@@ -198,11 +237,23 @@ pub fn svg(r: &RunReport, stats: &Stats) -> String {
         let _ = writeln!(s, "<line x1=\"{left}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} ms</text>", left + pw, left - 6.0, y + 4.0, 10f64.powi(e));
         e += 1;
     }
-    let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">percentile</text>", left + pw / 2.0, h - 8.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">percentile</text>",
+        left + pw / 2.0,
+        h - 8.0
+    );
     for (i, (name, pts)) in lines.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        let path: Vec<String> = pts.iter().map(|(x, ms)| format!("{:.1},{:.1}", px(*x), py(*ms))).collect();
-        let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>", path.join(" "));
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, ms)| format!("{:.1},{:.1}", px(*x), py(*ms)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
+            path.join(" ")
+        );
         let ly = top + 16.0 * i as f64 + 10.0;
         let _ = writeln!(s, "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"4\" fill=\"{c}\"/><text x=\"{}\" y=\"{}\">{name}</text>", left + pw + 12.0, ly - 4.0, left + pw + 30.0, ly);
     }
@@ -213,11 +264,20 @@ pub fn svg(r: &RunReport, stats: &Stats) -> String {
 /// Writes `<stem>.json`, `<stem>.md` and `<stem>.svg`; returns the stem.
 pub fn write(opts: &Opts, r: &RunReport, stats: &Stats) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&opts.results_dir)?;
-    let tag = if opts.tag.is_empty() { String::new() } else { format!("-{}", opts.tag) };
-    let stem = opts
-        .results_dir
-        .join(format!("{}-{}{tag}", r.started_at.format("%Y%m%d-%H%M%S"), r.scenario));
-    std::fs::write(stem.with_extension("json"), serde_json::to_string_pretty(r)?)?;
+    let tag = if opts.tag.is_empty() {
+        String::new()
+    } else {
+        format!("-{}", opts.tag)
+    };
+    let stem = opts.results_dir.join(format!(
+        "{}-{}{tag}",
+        r.started_at.format("%Y%m%d-%H%M%S"),
+        r.scenario
+    ));
+    std::fs::write(
+        stem.with_extension("json"),
+        serde_json::to_string_pretty(r)?,
+    )?;
     std::fs::write(stem.with_extension("md"), markdown(r))?;
     std::fs::write(stem.with_extension("svg"), svg(r, stats))?;
     Ok(stem)

@@ -83,7 +83,11 @@ impl Stats {
         } else {
             let rejection = is_rejection(r.status);
             self.fail(op, r.code(), rejection);
-            let c = if rejection { &live.rejected } else { &live.errors };
+            let c = if rejection {
+                &live.rejected
+            } else {
+                &live.errors
+            };
             c.fetch_add(1, Ordering::Relaxed);
             false
         }

@@ -87,7 +87,8 @@ pub async fn subscriber(
             out.odds += 1;
             if let Some(at) = first_known_price(&text, &sent) {
                 if out.latencies_us.len() < LATENCIES_PER_SUBSCRIBER_MAX {
-                    out.latencies_us.push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    out.latencies_us
+                        .push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
             }
         }

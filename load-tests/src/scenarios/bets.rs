@@ -16,9 +16,19 @@ use crate::Opts;
 pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcome> {
     let trader = provision::trader(api, &opts.trader_login, &opts.trader_password).await?;
     let per_event = opts.markets_per_event.max(1);
-    let events = opts.markets.div_ceil(per_event).max(if parlays { 3 } else { 1 });
+    let events = opts
+        .markets
+        .div_ceil(per_event)
+        .max(if parlays { 3 } else { 1 });
     let book = Arc::new(
-        provision::book(api, &trader, events, per_event, Duration::from_secs(3 * 3600)).await?,
+        provision::book(
+            api,
+            &trader,
+            events,
+            per_event,
+            Duration::from_secs(3 * 3600),
+        )
+        .await?,
     );
     let bettors = Arc::new(provision::bettors(api, opts.bettors.max(1), &opts.funds).await?);
     let name = if parlays { "parlays" } else { "bets" };
@@ -36,8 +46,15 @@ pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcom
                 let (op, body) = {
                     let mut rng = rand::thread_rng();
                     if parlays {
-                        let kind = if rng.gen_ratio(1, 4) { "system" } else { "parlay" };
-                        (kind, bet_body(kind, "1.00", &legs(&book, 3, &mut rng), "any"))
+                        let kind = if rng.gen_ratio(1, 4) {
+                            "system"
+                        } else {
+                            "parlay"
+                        };
+                        (
+                            kind,
+                            bet_body(kind, "1.00", &legs(&book, 3, &mut rng), "any"),
+                        )
                     } else {
                         let leg = legs(&book, 1, &mut rng);
                         ("single", bet_body("single", "1.00", &leg, "any"))

@@ -25,12 +25,25 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     let topic = format!("event:{}", book.events[0]);
     let sent: Sent = Arc::new(RwLock::new(HashMap::new()));
     let rss_before = opts.engine_pid.and_then(verify::memory_kb).map(|m| m.1);
-    let subs_stop = Stop::new(Instant::now() + Duration::from_secs(3600), None, Arc::new(Live::default()));
+    let subs_stop = Stop::new(
+        Instant::now() + Duration::from_secs(3600),
+        None,
+        Arc::new(Live::default()),
+    );
     let wait = Duration::from_secs(60 + opts.subscribers as u64 / 100);
-    let (tasks, ready) = ws::subscribe_many(api, &topic, opts.subscribers, &sent, &subs_stop, wait).await;
+    let (tasks, ready) =
+        ws::subscribe_many(api, &topic, opts.subscribers, &sent, &subs_stop, wait).await;
     let rss_after = opts.engine_pid.and_then(verify::memory_kb).map(|m| m.1);
     let (phase, bar) = Phase::start(opts, "fanout");
-    let mut stats = mover(api, &trader, &market, &sent, opts.price_moves_per_s, &phase.stop).await;
+    let mut stats = mover(
+        api,
+        &trader,
+        &market,
+        &sent,
+        opts.price_moves_per_s,
+        &phase.stop,
+    )
+    .await;
     let seconds = phase.seconds();
     tokio::time::sleep(Duration::from_millis(500)).await;
     subs_stop.halt();
@@ -83,7 +96,11 @@ async fn mover(api: &Api, trader: &str, m: &Market, sent: &Sent, per_s: u64, sto
         let body = json!({"prices": [{"selection_id": m.selections[0].0, "odds": odds},
                                      {"selection_id": m.selections[1].0, "odds": "1.9500"}]});
         let r = api
-            .post(&format!("/api/v1/trading/markets/{}/prices", m.id), Some(trader), &body)
+            .post(
+                &format!("/api/v1/trading/markets/{}/prices", m.id),
+                Some(trader),
+                &body,
+            )
             .await;
         stats.reply("price_move", &r, &stop.live);
     }

@@ -6,7 +6,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-
 use hmac::{Hmac, Mac};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -45,7 +44,9 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let mut owned = Vec::new();
     for (p, secret) in &opts.feed_providers {
-        let refs: Vec<String> = (0..events).map(|i| format!("storm-{tag}-{p}-{i}")).collect();
+        let refs: Vec<String> = (0..events)
+            .map(|i| format!("storm-{tag}-{p}-{i}"))
+            .collect();
         fixtures(api, p, secret, &refs, &opts.feed_sport).await?;
         for w in 0..per_provider {
             owned.push(Owned {
@@ -61,10 +62,14 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
         }
     }
     let totals = Arc::new(Totals::default());
-    let owned: Vec<_> = owned.into_iter().map(|o| Arc::new(tokio::sync::Mutex::new(o))).collect();
+    let owned: Vec<_> = owned
+        .into_iter()
+        .map(|o| Arc::new(tokio::sync::Mutex::new(o)))
+        .collect();
     let (phase, bar) = Phase::start(opts, "feed-storm");
     let stats = workers(owned.len(), |w| {
-        let (api, phase, mine, totals) = (api.clone(), phase.clone(), owned[w].clone(), totals.clone());
+        let (api, phase, mine, totals) =
+            (api.clone(), phase.clone(), owned[w].clone(), totals.clone());
         async move {
             let mut stats = Stats::default();
             let mut mine = mine.lock().await;
@@ -123,22 +128,32 @@ fn storm_batch(events: &mut [(String, u64)]) -> Value {
     let mut rng = rand::thread_rng();
     let mut msgs = Vec::with_capacity(MESSAGES_PER_PUSH);
     for _ in 0..MESSAGES_PER_PUSH {
-        let Some((r, seq)) = events.choose_mut(&mut rng) else { break };
+        let Some((r, seq)) = events.choose_mut(&mut rng) else {
+            break;
+        };
         let s = *seq;
         *seq += 1;
         if rng.gen_ratio(1, 20) {
             msgs.push(json!({"seq": s, "event_ref": r, "type": "bet_stop", "reason": "storm"}));
         } else {
             let (a, b) = price_pair(&mut rng);
-            msgs.push(json!({"seq": s, "event_ref": r, "type": "odds", "market": {"type": "moneyline"},
-                             "prices": [{"name": "Home", "odds": a}, {"name": "Away", "odds": b}]}));
+            msgs.push(
+                json!({"seq": s, "event_ref": r, "type": "odds", "market": {"type": "moneyline"},
+                             "prices": [{"name": "Home", "odds": a}, {"name": "Away", "odds": b}]}),
+            );
         }
     }
     Value::Array(msgs)
 }
 
 /// Creates the events (seq 1 of each) with one moneyline, 100 fixtures per push.
-async fn fixtures(api: &Api, p: &str, secret: &str, refs: &[String], sport: &str) -> anyhow::Result<()> {
+async fn fixtures(
+    api: &Api,
+    p: &str,
+    secret: &str,
+    refs: &[String],
+    sport: &str,
+) -> anyhow::Result<()> {
     let start = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     for chunk in refs.chunks(100) {
         let msgs: Vec<Value> = chunk
@@ -176,7 +191,11 @@ pub async fn push(api: &Api, provider: &str, secret: &str, body: &Value) -> Repl
         Ok(r) => {
             let status = r.status().as_u16();
             let body = r.json().await.unwrap_or(Value::Null);
-            Reply { status, body, elapsed: started.elapsed() }
+            Reply {
+                status,
+                body,
+                elapsed: started.elapsed(),
+            }
         }
         Err(e) => Reply {
             status: 0,
@@ -185,4 +204,3 @@ pub async fn push(api: &Api, provider: &str, secret: &str, body: &Value) -> Repl
         },
     }
 }
-

@@ -33,7 +33,8 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     let trader = provision::trader(api, &opts.trader_login, &opts.trader_password).await?;
     let per_event = opts.markets_per_event.clamp(1, 10);
     let events = opts.markets.div_ceil(per_event).clamp(1, 10);
-    let book = Arc::new(provision::book(api, &trader, events, per_event, Duration::from_secs(60)).await?);
+    let book =
+        Arc::new(provision::book(api, &trader, events, per_event, Duration::from_secs(60)).await?);
     for e in &book.events {
         provision::go_live(api, &trader, &book, *e, opts.bet_delay_ms).await?;
     }
@@ -139,9 +140,14 @@ pub async fn move_prices(
             map.insert(a.clone(), now);
             map.insert(b.clone(), now);
         }
-        let body = json!({"prices": [{"selection_id": s0, "odds": a}, {"selection_id": s1, "odds": b}]});
+        let body =
+            json!({"prices": [{"selection_id": s0, "odds": a}, {"selection_id": s1, "odds": b}]});
         let r = api
-            .post(&format!("/api/v1/trading/markets/{}/prices", m.id), Some(&trader), &body)
+            .post(
+                &format!("/api/v1/trading/markets/{}/prices", m.id),
+                Some(&trader),
+                &body,
+            )
             .await;
         // A suspended market refuses prices: that is a refusal, not an error.
         if stats.reply("price_move", &r, &stop.live) {
@@ -173,14 +179,22 @@ pub async fn bet_stops(
         }
         for e in &events {
             let r = api
-                .post(&format!("/api/v1/trading/events/{e}/suspend"), Some(&trader), &json!({}))
+                .post(
+                    &format!("/api/v1/trading/events/{e}/suspend"),
+                    Some(&trader),
+                    &json!({}),
+                )
                 .await;
             stats.reply("bet_stop", &r, &stop.live);
         }
         tokio::time::sleep(Duration::from_millis(stop_ms)).await;
         for e in &events {
             let r = api
-                .post(&format!("/api/v1/trading/events/{e}/resume"), Some(&trader), &json!({}))
+                .post(
+                    &format!("/api/v1/trading/events/{e}/resume"),
+                    Some(&trader),
+                    &json!({}),
+                )
                 .await;
             stats.reply("resume", &r, &stop.live);
         }

@@ -23,33 +23,73 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     let final_book = provision::book(api, &trader, 1, per_event, Duration::from_secs(60)).await?;
     let main = final_book.events[0];
     provision::go_live(api, &trader, &final_book, main, opts.bet_delay_ms).await?;
-    let others = opts.markets.saturating_sub(per_event).div_ceil(per_event).max(3);
-    let pre = Arc::new(provision::book(api, &trader, others, per_event, Duration::from_secs(3 * 3600)).await?);
+    let others = opts
+        .markets
+        .saturating_sub(per_event)
+        .div_ceil(per_event)
+        .max(3);
+    let pre = Arc::new(
+        provision::book(
+            api,
+            &trader,
+            others,
+            per_event,
+            Duration::from_secs(3 * 3600),
+        )
+        .await?,
+    );
     let bettors = Arc::new(provision::bettors(api, opts.bettors.max(1), &opts.funds).await?);
     let main_markets: Arc<Vec<Market>> = Arc::new(final_book.markets.clone());
     let prices = prices_of(&final_book);
     let sent: Sent = Arc::new(RwLock::new(HashMap::new()));
-    let subs_stop = Stop::new(Instant::now() + Duration::from_secs(3600), None, Arc::new(Live::default()));
+    let subs_stop = Stop::new(
+        Instant::now() + Duration::from_secs(3600),
+        None,
+        Arc::new(Live::default()),
+    );
     let mut notes = Vec::new();
     let (subs, ready) = if opts.subscribers > 0 && ws::available(api).await {
         let wait = Duration::from_secs(30 + opts.subscribers as u64 / 100);
-        ws::subscribe_many(api, &format!("event:{main}"), opts.subscribers, &sent, &subs_stop, wait).await
+        ws::subscribe_many(
+            api,
+            &format!("event:{main}"),
+            opts.subscribers,
+            &sent,
+            &subs_stop,
+            wait,
+        )
+        .await
     } else {
         notes.push("no WebSocket subscribers (none asked, or /ws not served)".to_string());
         (Vec::new(), 0)
     };
     let (phase, bar) = Phase::start(opts, "match-day");
     let mover = tokio::spawn(move_prices(
-        api.clone(), trader.clone(), final_book.markets.clone(), prices.clone(),
-        opts.price_moves_per_s, phase.stop.clone(), Some(sent.clone()),
+        api.clone(),
+        trader.clone(),
+        final_book.markets.clone(),
+        prices.clone(),
+        opts.price_moves_per_s,
+        phase.stop.clone(),
+        Some(sent.clone()),
     ));
     let goals = tokio::spawn(bet_stops(
-        api.clone(), trader.clone(), vec![main], opts.goal_every_s, opts.bet_stop_ms, phase.stop.clone(),
+        api.clone(),
+        trader.clone(),
+        vec![main],
+        opts.goal_every_s,
+        opts.bet_stop_ms,
+        phase.stop.clone(),
     ));
     let conc = opts.concurrency.max(1);
     let mut stats = workers(conc, |w| {
         let (api, phase, pre, bettors, prices, main_markets) = (
-            api.clone(), phase.clone(), pre.clone(), bettors.clone(), prices.clone(), main_markets.clone(),
+            api.clone(),
+            phase.clone(),
+            pre.clone(),
+            bettors.clone(),
+            prices.clone(),
+            main_markets.clone(),
         );
         async move {
             let mut stats = Stats::default();
@@ -59,7 +99,10 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
                 k += 1;
                 let roll = rand::thread_rng().gen_range(0..10);
                 let (op, body) = match roll {
-                    0..=6 => ("final_inplay_single", single_at_current(&main_markets, &prices)),
+                    0..=6 => (
+                        "final_inplay_single",
+                        single_at_current(&main_markets, &prices),
+                    ),
                     7..=8 => {
                         let l = legs(&pre, 1, &mut rand::thread_rng());
                         ("prematch_single", bet_body("single", "1.00", &l, "any"))
@@ -86,7 +129,16 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
         let r = t.await.unwrap_or_default();
         delivered += r.odds;
         if r.closed_early || !r.connected {
-            stats.fail("ws_subscriber", if r.connected { "closed_early" } else { "connect_failed" }.into(), false);
+            stats.fail(
+                "ws_subscriber",
+                if r.connected {
+                    "closed_early"
+                } else {
+                    "connect_failed"
+                }
+                .into(),
+                false,
+            );
         }
         for us in r.latencies_us {
             stats.ok("ws_odds_delivery", Duration::from_micros(u64::from(us)));
@@ -99,7 +151,9 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
         main_markets.len(), opts.bet_delay_ms, opts.price_moves_per_s, opts.bet_stop_ms,
         opts.goal_every_s, pre.markets.len(), conc
     ));
-    notes.push(format!("{ready} WebSocket subscribers on the final received {delivered} odds messages"));
+    notes.push(format!(
+        "{ready} WebSocket subscribers on the final received {delivered} odds messages"
+    ));
     Ok(Outcome {
         stats,
         seconds,

@@ -15,8 +15,8 @@ use crate::stats::{progress, Live, Stats, Stop};
 use crate::{verify, Opts};
 
 pub mod bets;
-pub mod feed_storm;
 pub mod fanout;
+pub mod feed_storm;
 pub mod inplay;
 pub mod match_day;
 
