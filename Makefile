@@ -9,7 +9,7 @@
 #   make stop           stop both profiles' services      make clean-data  stop + delete .data/
 #   make services       start the dev services only       make services-test  the test ones
 #   make status         state of both profiles            make migrate / make seed  (dev DB)
-#   make fmt / lint     rustfmt / fmt check + clippy      make bench ARGS="..."  load tests
+#   make fmt / lint     rustfmt / fmt check + clippy      make bench           load tests (README)
 #   make backup         base backup of PROFILE (dev) + retention (WINZO_BACKUP_KEEP, default 7)
 #   make restore TARGET_TIME='2026-11-24 22:10:00+00'   PITR of PROFILE's newest backup into a
 #                       new folder on a free port (BACKUP=, RESTORE_DIR=, RESTORE_PORT= optional)
@@ -113,10 +113,12 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Placeholder: the load-test driver (package winzo-load-tests) against a server started
-# with `make run` in another terminal. ARGS is split into words, e.g. make bench ARGS="--bets 1000".
+# The standard load-test set (scripts/bench.sh): release build, dev services with a fresh
+# winzo_bench database, `winzo serve` (release), 3 rounds of every scenario plus the pgbench
+# baseline, report in load-tests/results/bench-<time>/SUMMARY.md. ARGS go to winzo-load,
+# e.g. make bench ARGS="--concurrency 128"; BENCH_RUNS, BENCH_DURATION_S, BENCH_SCENARIOS.
 bench:
-	$(CARGO) run --release -p winzo-load-tests -- $(ARGS)
+	BENCH_ARGS='$(ARGS)' scripts/bench.sh
 
 backup:
 	scripts/backup.sh $(PROFILE)

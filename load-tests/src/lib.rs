@@ -12,6 +12,7 @@ pub mod provision;
 pub mod report;
 pub mod scenarios;
 pub mod stats;
+pub mod summary;
 pub mod verify;
 pub mod ws;
 

@@ -1,11 +1,18 @@
 //! `winzo-load`: runs load scenarios against a running Winzo engine and writes the results
 //! under `load-tests/results/` (see `winzo_load` for what a run does). Exits 1 when any
-//! scenario FAILED its correctness checks or could not run.
+//! scenario FAILED its correctness checks or could not run. `winzo-load summarize <dir>`
+//! prints the summary table of a `make bench` results folder.
 use clap::Parser;
 use winzo_load::{report, run_scenario, Opts, Scenario};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("summarize") {
+        let dir = args.get(2).map_or("load-tests/results", String::as_str);
+        print!("{}", winzo_load::summary::summarize(std::path::Path::new(dir))?);
+        return Ok(());
+    }
     let opts = Opts::parse();
     let scenarios: Vec<Scenario> = opts
         .scenarios

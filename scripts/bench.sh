@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# make bench: the standard load-test set against a local release build.
+#
+#   1. release build of every binary (winzo, winzo-load);
+#   2. the dev services (scripts/services.sh up dev, as `make run`), but a separate
+#      database `winzo_bench` dropped and recreated on every run (dev data is untouched),
+#      migrated and seeded with `winzo seed-demo` (trader/trader-password-1, demo sports);
+#   3. `winzo serve` (release) with production-like settings (config/bench.toml:
+#      warn-level JSON logs, no maintenance job) on BENCH_PORT, open-files limit raised;
+#   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
+#      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
+#      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`;
+#   5. stops the engine by its PID and writes the summary (medians, ratio to the baseline)
+#      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
+#      plots are beside it.
+# Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
+# BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS="${BENCH_RUNS:-3}"
+DURATION="${BENCH_DURATION_S:-15}"
+PORT="${BENCH_PORT:-18080}"
+PG="postgres://winzo@127.0.0.1:55432"
+DB_URL="$PG/winzo_bench"
+PGB_DB="winzo_bench_pgbench"
+REDIS_URL="redis://127.0.0.1:56379"
+OUT="load-tests/results/bench-$(date -u +%Y%m%d-%H%M%S)"
+BIN=target/release/winzo
+LOAD=target/release/winzo-load
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+cargo build --release --bins
+scripts/services.sh up dev
+
+# Scenarios: the WebSocket and feed ones only when this build serves them.
+default_scenarios="bets parlays inplay match-day"
+if "$BIN" --help 2>/dev/null | grep -qE '^[[:space:]]+feed-sim'; then
+  default_scenarios="bets parlays inplay fanout feed-storm match-day"
+fi
+SCENARIOS="${BENCH_SCENARIOS:-$default_scenarios}"
+
+recreate() { # <database>
+  psql "$PG/postgres" -qX -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+  DATABASE_URL="$PG/$1" "$BIN" migrate >/dev/null
+}
+log "fresh databases winzo_bench and $PGB_DB"
+recreate winzo_bench
+DATABASE_URL="$DB_URL" "$BIN" seed-demo >/dev/null
+recreate "$PGB_DB"
+psql "$PG/$PGB_DB" -qX -v ON_ERROR_STOP=1 -f load-tests/pgbench/setup.sql >/dev/null
+
+# 10,000 WebSocket clients need more than the default 1,024 open files (per process).
+hard="$(ulimit -Hn)"
+ulimit -n "$([ "$hard" = unlimited ] && echo 20000 || echo $((hard < 20000 ? hard : 20000)))"
+
+mkdir -p "$OUT"
+export WINZO_ENV=bench DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL"
+WINZO__SERVER__PORT="$PORT" WINZO__DATABASE__MIGRATE_ON_START=false \
+  "$BIN" serve >"$OUT/engine.log" 2>&1 &
+ENGINE=$!
+trap 'kill "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true' EXIT
+log "engine pid $ENGINE on port $PORT; results in $OUT"
+
+failed=0
+for run in $(seq 1 "$RUNS"); do
+  for s in $SCENARIOS; do
+    log "run $run: $s"
+    # shellcheck disable=SC2086
+    "$LOAD" "$s" --url "http://127.0.0.1:$PORT" --duration-s "$DURATION" \
+      --results-dir "$OUT" --tag "run$run" --engine-pid "$ENGINE" \
+      --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
+      ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
+  done
+  log "run $run: pgbench baseline"
+  pgbench -h 127.0.0.1 -p 55432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
+    -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
+    >"$OUT/pgbench-run$run.txt" 2>&1 || failed=1
+done
+
+kill "$ENGINE"
+wait "$ENGINE" 2>/dev/null || true
+trap - EXIT
+"$LOAD" summarize "$OUT" >"$OUT/SUMMARY.md"
+cat "$OUT/SUMMARY.md"
+log "summary: $OUT/SUMMARY.md"
+exit "$failed"
