@@ -70,6 +70,7 @@ impl Application {
             hub,
         };
         // Live state is rebuilt from Postgres before readiness (events and markets).
+        crate::db::wait_for_older_transactions(&state.db, Duration::from_secs(10)).await?;
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
         state.mark_recovered();
