@@ -16,6 +16,10 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log: LogSettings,
     pub ledger: crate::ledger::LedgerSettings,
+    pub feed: crate::feed::FeedSettings,
+    pub ws: crate::ws::WsSettings,
+    pub feed_sim: crate::feed_sim::FeedSimSettings,
+    pub bridge: crate::bridge::BridgeSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,12 +9,20 @@
 //! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
 //! - [`startup`]: wiring everything together and running the server.
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+//! - [`feed`]: signed provider pushes, sequencing, the silent-provider watchdog;
+//!   [`feed_sim`] a simulated provider.
+//! - [`ws`]: WebSocket sessions (the only user of actix-web-actors); [`bridge`] relays
+//!   topic messages between nodes through Redis pub/sub.
 pub mod auth;
+pub mod bridge;
+pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod feed;
+pub mod feed_sim;
 pub mod ledger;
 pub mod metrics;
 pub mod redis_client;
@@ -22,3 +30,4 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;

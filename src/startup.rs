@@ -41,7 +41,19 @@ impl Application {
             metrics,
             ledger,
             recovered: Arc::new(AtomicBool::new(false)),
+            hub: Arc::new(crate::broadcast::Hub::new(
+                settings.ws.session_send_queue_messages_max,
+            )),
+            feed_liveness: Arc::new(crate::feed::watchdog::Liveness::default()),
+            ws: Arc::new(crate::ws::WsShared::default()),
         };
+        crate::bridge::start(
+            state.hub.clone(),
+            &settings.redis.url,
+            &settings.bridge,
+            state.metrics.clone(),
+        )?;
+        crate::feed::watchdog::spawn(state.clone());
         // Live-state recovery happens here before readiness (events and markets).
         state.mark_recovered();
 

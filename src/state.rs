@@ -23,6 +23,12 @@ pub struct AppState {
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,
+    /// Topic hub: live deltas to WebSocket sessions (and the Redis bridge).
+    pub hub: Arc<crate::broadcast::Hub>,
+    /// Last push per feed provider (the silent-provider watchdog).
+    pub feed_liveness: Arc<crate::feed::watchdog::Liveness>,
+    /// Node-wide WebSocket counters (the connection limit).
+    pub ws: Arc<crate::ws::WsShared>,
 }
 
 impl AppState {

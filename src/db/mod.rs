@@ -10,7 +10,9 @@ use tokio_postgres::NoTls;
 use crate::config::DatabaseSettings;
 
 pub mod demo;
+pub mod feed;
 pub mod ledger;
+pub mod snapshot;
 
 mod embedded {
     refinery::embed_migrations!("migrations");

@@ -11,7 +11,9 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 
+pub mod feed;
 pub mod health;
+pub mod ws;
 
 /// The OpenAPI document of every REST endpoint; features add their paths here.
 #[derive(OpenApi)]
@@ -28,6 +30,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[allow(unused_mut)]
     let mut doc = ApiDoc::openapi();
     // Feature documents are merged here: doc.merge(feature::Doc::openapi());
+    doc.merge(feed::FeedDoc::openapi());
+    doc.merge(ws::WsDoc::openapi());
     doc
 }
 
@@ -41,6 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/metrics").route(web::get().to(health::metrics)))
         .service(resource("/api-docs/openapi.json").route(web::get().to(openapi_json)));
+    feed::configure(cfg);
+    ws::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is

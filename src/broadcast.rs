@@ -1,0 +1,271 @@
+//! The in-process topic hub: topic (`event:<id>`, `sport:<slug>`) → subscribers.
+//!
+//! Each published message is serialized once per topic, with that topic's next `seq`, into
+//! shared bytes; every subscriber gets the same bytes through its own bounded queue with
+//! `try_send`. A subscriber whose queue is full (a slow client) or closed is dropped from the
+//! topic at once, so nobody can grow the engine's memory or slow the others. The WebSocket
+//! sessions attach here; a Redis bridge can subscribe like any session.
+//!
+//! The wire shape of every message: `{"type": <kind>, "topic": <topic>, "seq": n, "data": {..}}`.
+//! `seq` starts at 1 per topic and grows by one per message, with no gaps, for the life
+//! of the process (a subscriber that sees a gap lost messages and must resubscribe).
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// One message as every subscriber of a topic receives it.
+#[derive(Debug, Clone)]
+pub struct TopicMessage {
+    pub topic: Arc<str>,
+    pub seq: u64,
+    /// `odds`, `market_status`, `score`, `event_status`, ...
+    pub kind: &'static str,
+    /// The serialized JSON envelope, shared by every subscriber.
+    pub bytes: Bytes,
+}
+
+/// Identifies one subscriber across topics (a WebSocket session uses one id and one queue
+/// for all its topics).
+pub type SubscriberId = u64;
+
+struct Subscriber {
+    id: SubscriberId,
+    tx: mpsc::Sender<TopicMessage>,
+}
+
+#[derive(Default)]
+struct Topic {
+    /// Last seq handed out on this topic.
+    seq: u64,
+    subscribers: Vec<Subscriber>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    topic: &'a str,
+    seq: u64,
+    data: &'a T,
+}
+
+/// The hub. Cheap to share (`Arc<Hub>`); topics are locked one at a time, so publishers on
+/// different topics do not contend.
+pub struct Hub {
+    topics: RwLock<HashMap<Arc<str>, Arc<Mutex<Topic>>>>,
+    queue_messages_max: usize,
+    next_id: AtomicU64,
+    /// Subscribers dropped because their queue was full (for metrics).
+    pub dropped_total: AtomicU64,
+    /// Messages handed to subscriber queues (for metrics).
+    pub delivered_total: AtomicU64,
+    /// Every locally published message also goes here (the Redis bridge), with `try_send`.
+    tap: std::sync::OnceLock<mpsc::Sender<TopicMessage>>,
+}
+
+impl Hub {
+    pub fn new(queue_messages_max: usize) -> Hub {
+        Hub {
+            topics: RwLock::new(HashMap::new()),
+            queue_messages_max: queue_messages_max.max(1),
+            next_id: AtomicU64::new(1),
+            dropped_total: AtomicU64::new(0),
+            delivered_total: AtomicU64::new(0),
+            tap: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sends every message published locally from now on to `tx` too (the Redis bridge);
+    /// a full `tx` loses the message for the bridge only. Set once.
+    pub fn set_tap(&self, tx: mpsc::Sender<TopicMessage>) -> bool {
+        self.tap.set(tx).is_ok()
+    }
+
+    /// Delivers a message another node published to local subscribers, with this node's
+    /// next seq of the topic, without sending it to the tap again (no echo between nodes).
+    pub fn relay<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
+        self.publish_inner(topic, kind, data, false)
+    }
+
+    /// A fresh subscriber id and a queue of the configured bound, for [`Hub::attach`].
+    pub fn new_subscriber(
+        &self,
+    ) -> (
+        SubscriberId,
+        mpsc::Sender<TopicMessage>,
+        mpsc::Receiver<TopicMessage>,
+    ) {
+        let (tx, rx) = mpsc::channel(self.queue_messages_max);
+        (self.next_id.fetch_add(1, Ordering::Relaxed), tx, rx)
+    }
+
+    /// Subscribes a new queue to one topic; returns the queue and the topic's seq at the
+    /// moment of subscribing (every later message has a larger seq).
+    pub fn subscribe(&self, topic: &str) -> (SubscriberId, mpsc::Receiver<TopicMessage>, u64) {
+        let (id, tx, rx) = self.new_subscriber();
+        let seq = self.attach(topic, id, tx);
+        (id, rx, seq)
+    }
+
+    /// Adds an existing queue to a topic; returns the topic's current seq.
+    pub fn attach(&self, topic: &str, id: SubscriberId, tx: mpsc::Sender<TopicMessage>) -> u64 {
+        let entry = self.topic_entry(topic);
+        let mut t = lock(&entry);
+        t.subscribers.retain(|s| s.id != id);
+        t.subscribers.push(Subscriber { id, tx });
+        t.seq
+    }
+
+    /// Removes a subscriber from a topic (no effect when it is not there).
+    pub fn detach(&self, topic: &str, id: SubscriberId) {
+        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        if let Some(entry) = entry {
+            lock(&entry).subscribers.retain(|s| s.id != id);
+        }
+    }
+
+    /// The last seq of a topic (0 when nothing was ever published).
+    pub fn seq(&self, topic: &str) -> u64 {
+        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        entry.map(|e| lock(&e).seq).unwrap_or(0)
+    }
+
+    /// Subscribers of a topic now.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        entry.map(|e| lock(&e).subscribers.len()).unwrap_or(0)
+    }
+
+    /// Publishes `data` as a `kind` message on `topic`; returns the message's seq. The
+    /// message is serialized once, only if someone listens (the seq advances either way).
+    pub fn publish<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
+        self.publish_inner(topic, kind, data, true)
+    }
+
+    fn publish_inner<T: Serialize>(
+        &self,
+        topic: &str,
+        kind: &'static str,
+        data: &T,
+        tap: bool,
+    ) -> u64 {
+        let entry = self.topic_entry(topic);
+        let mut t = lock(&entry);
+        t.seq += 1;
+        let seq = t.seq;
+        let tap = if tap { self.tap.get() } else { None };
+        if t.subscribers.is_empty() && tap.is_none() {
+            return seq;
+        }
+        let envelope = Envelope {
+            kind,
+            topic,
+            seq,
+            data,
+        };
+        let bytes = match serde_json::to_vec(&envelope) {
+            Ok(v) => Bytes::from(v),
+            Err(err) => {
+                tracing::error!(error = %err, topic, "serializing a topic message");
+                return seq;
+            }
+        };
+        let message = TopicMessage {
+            topic: Arc::from(topic),
+            seq,
+            kind,
+            bytes,
+        };
+        if let Some(tap) = tap {
+            // The bridge is best effort: a full outbox drops the message for other nodes.
+            let _ = tap.try_send(message.clone());
+        }
+        let before = t.subscribers.len();
+        t.subscribers
+            .retain(|s| s.tx.try_send(message.clone()).is_ok());
+        let dropped = (before - t.subscribers.len()) as u64;
+        self.delivered_total
+            .fetch_add(t.subscribers.len() as u64, Ordering::Relaxed);
+        if dropped > 0 {
+            self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
+        }
+        seq
+    }
+
+    fn topic_entry(&self, topic: &str) -> Arc<Mutex<Topic>> {
+        if let Some(e) = self.topics.read().ok().and_then(|m| m.get(topic).cloned()) {
+            return e;
+        }
+        let mut map = match self.topics.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(Arc::from(topic)).or_default().clone()
+    }
+}
+
+fn lock(t: &Mutex<Topic>) -> std::sync::MutexGuard<'_, Topic> {
+    // A panic while holding a topic lock leaves a consistent Topic (seq and a Vec), so the
+    // poisoned guard is safe to keep using.
+    match t.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// The topic of an event.
+pub fn event_topic(event_id: uuid::Uuid) -> String {
+    format!("event:{event_id}")
+}
+
+/// The topic of a sport.
+pub fn sport_topic(slug: &str) -> String {
+    format!("sport:{slug}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn seq_is_contiguous_and_bytes_are_shared() {
+        let hub = Hub::new(8);
+        let (_, mut a, s0) = hub.subscribe("event:x");
+        let (_, mut b, _) = hub.subscribe("event:x");
+        assert_eq!(s0, 0);
+        for i in 0..3 {
+            hub.publish("event:x", "odds", &i);
+        }
+        for seq in 1..=3 {
+            let ma = a.recv().await.unwrap();
+            let mb = b.recv().await.unwrap();
+            assert_eq!(ma.seq, seq);
+            assert_eq!(ma.bytes.as_ptr(), mb.bytes.as_ptr(), "one serialization");
+        }
+        let v: serde_json::Value = serde_json::from_slice(&hub_last(&hub)).unwrap();
+        assert_eq!(v["seq"], 4);
+    }
+
+    fn hub_last(hub: &Hub) -> Bytes {
+        let (_, mut rx, _) = hub.subscribe("event:x");
+        hub.publish("event:x", "odds", &"last");
+        rx.try_recv().unwrap().bytes
+    }
+
+    #[test]
+    fn a_full_subscriber_is_dropped_and_others_keep_receiving() {
+        let hub = Hub::new(2);
+        let (_, _slow, _) = hub.subscribe("t");
+        let (_, mut fast, _) = hub.subscribe("t");
+        for i in 0..5 {
+            hub.publish("t", "odds", &i);
+            assert!(fast.try_recv().is_ok());
+        }
+        assert_eq!(hub.subscriber_count("t"), 1);
+        assert_eq!(hub.dropped_total.load(Ordering::Relaxed), 1);
+    }
+}
