@@ -95,6 +95,7 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     let server_cfg = state.settings.server.clone();
     let json_limit = server_cfg.json_body_max_bytes;
     let payload_limit = server_cfg.payload_max_bytes;
+    let tcp_user_timeout_ms = state.settings.ws.tcp_user_timeout_ms;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -113,6 +114,7 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
+    .on_connect(crate::ws::on_connect(tcp_user_timeout_ms))
     .workers(server_cfg.workers)
     .max_connections(server_cfg.max_connections)
     .keep_alive(Duration::from_secs(server_cfg.keep_alive_s))

@@ -27,6 +27,8 @@ pub struct WsSettings {
     pub heartbeat_interval_ms: u64,
     /// Silence (no frame, no pong) after which the session is closed with 4001.
     pub heartbeat_timeout_ms: u64,
+    /// Kernel `TCP_USER_TIMEOUT` of accepted connections (0 leaves the kernel default).
+    pub tcp_user_timeout_ms: u64,
     /// How long an upgraded connection may wait for the first `auth` message before a
     /// `place_bet` without it is refused (informational; the channel stays public).
     pub auth_timeout_ms: u64,
@@ -42,6 +44,27 @@ impl WsSettings {
                 .allowed_origins
                 .iter()
                 .any(|a| a == "*" || a.eq_ignore_ascii_case(o)),
+        }
+    }
+}
+
+/// Sets `TCP_USER_TIMEOUT` on an accepted connection (`HttpServer::on_connect`): a client
+/// that stopped reading stalls its session actor (actix drives it from the socket writer),
+/// and only the kernel can then end the connection.
+pub fn on_connect(
+    timeout_ms: u64,
+) -> impl Fn(&dyn std::any::Any, &mut actix_web::dev::Extensions) + Send + Sync + 'static {
+    move |conn, _ext| {
+        if timeout_ms == 0 {
+            return;
+        }
+        if let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let sock = socket2::SockRef::from(stream);
+            if let Err(e) =
+                sock.set_tcp_user_timeout(Some(std::time::Duration::from_millis(timeout_ms)))
+            {
+                tracing::debug!(error = %e, "setting TCP_USER_TIMEOUT");
+            }
         }
     }
 }
