@@ -220,3 +220,188 @@ async fn the_connection_limit_answers_503() {
         .unwrap_err();
     assert!(err.to_string().contains("503"), "{err}");
 }
+
+#[tokio::test]
+async fn the_private_channel_sees_its_own_bets_and_no_one_elses() {
+    let app = common::spawn_app().await;
+    let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
+    let (alice, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (alice_token, _) =
+        winzo::auth::session::create(&redis, alice, winzo::auth::roles::Role::User, 60)
+            .await
+            .unwrap();
+    let (bob_token, _) =
+        winzo::auth::session::create(&redis, bob, winzo::auth::roles::Role::User, 60)
+            .await
+            .unwrap();
+    // Alice authenticates in the query, Bob with a first message.
+    let mut a = connect(&app, &format!("?token={alice_token}")).await;
+    let mut b = connect(&app, "").await;
+    send(&mut b, json!({"op": "auth", "id": 1, "token": bob_token})).await;
+    let ok = next_json(&mut b).await;
+    assert_eq!(
+        (ok["type"].as_str(), ok["user_id"].as_str()),
+        (Some("authenticated"), Some(bob.to_string().as_str()))
+    );
+    send(&mut a, json!({"op": "ping", "id": 0})).await;
+    assert_eq!(next_json(&mut a).await["type"], "pong"); // the session is up and attached
+                                                         // The bet path publishes `bet` on `user:<id>`; here another node does, through Redis.
+    let mut conn = redis.clone();
+    for (user, bet) in [(alice, "bet-of-alice"), (bob, "bet-of-bob")] {
+        let envelope = json!({"type": "bet", "topic": format!("user:{user}"), "seq": 1,
+                              "data": {"bet_id": bet, "status": "accepted"}});
+        let payload = format!("other-node\n{envelope}");
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("winzo:topic:user:{user}"))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let got_a = next_json(&mut a).await;
+    assert_eq!(
+        (got_a["type"].as_str(), got_a["data"]["bet_id"].as_str()),
+        (Some("bet"), Some("bet-of-alice"))
+    );
+    let got_b = next_json(&mut b).await;
+    assert_eq!(
+        got_b["data"]["bet_id"], "bet-of-bob",
+        "Bob's first private message is his own"
+    );
+    // Nobody may subscribe to someone else's private topic.
+    send(
+        &mut b,
+        json!({"op": "subscribe", "id": 2, "topics": [format!("user:{alice}")]}),
+    )
+    .await;
+    assert_eq!(next_json(&mut b).await["code"], "bad_topic");
+    send(
+        &mut a,
+        json!({"op": "place_bet", "id": 3, "type": "single"}),
+    )
+    .await;
+    let e = next_json(&mut a).await;
+    assert_eq!(
+        (e["code"].as_str(), e["id"].as_i64()),
+        (Some("unavailable"), Some(3))
+    );
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn ws_connections(app: &common::TestApp) -> i64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("winzo_ws_connections "))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_stalled_client_is_disconnected_while_the_others_keep_up_and_memory_stays_bounded() {
+    let app = common::spawn_app_with(|s| {
+        s.ws.session_send_queue_messages_max = 64;
+        s.ws.tcp_user_timeout_ms = 500;
+    })
+    .await;
+    let id = live_event(&app, "slow-1").await;
+    let topic = format!("event:{id}");
+    // The stalled client: a tiny receive buffer, and it never reads after subscribing.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(2048).unwrap();
+    let stream = sock
+        .connect(format!("127.0.0.1:{}", app.port).parse().unwrap())
+        .await
+        .unwrap();
+    let (mut stalled, _) = tokio_tungstenite::client_async(
+        format!("ws://127.0.0.1:{}/ws", app.port),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    send(
+        &mut stalled,
+        json!({"op": "subscribe", "id": 1, "topics": [&topic]}),
+    )
+    .await;
+    assert_eq!(next_json(&mut stalled).await["type"], "snapshot");
+    let mut active = connect(&app, "").await;
+    send(
+        &mut active,
+        json!({"op": "subscribe", "id": 1, "topics": [&topic]}),
+    )
+    .await;
+    let mut seq = next_json(&mut active).await["seq"].as_u64().unwrap();
+    assert_eq!(ws_connections(&app).await, 2);
+    let rss_before = rss_kib();
+
+    let mut next_seq = 2;
+    let mut worst = std::time::Duration::ZERO;
+    for _round in 0..80 {
+        let batch: Vec<_> = (0..50)
+            .map(|i| {
+                let price = format!("{}.{:02}", 2 + (next_seq + i) % 5, (next_seq + i) % 100);
+                odds(next_seq + i, "slow-1", &price)
+            })
+            .collect();
+        next_seq += 50;
+        let sent = std::time::Instant::now();
+        push(&app, serde_json::Value::Array(batch)).await;
+        // The active client receives every delta, in order, promptly.
+        for _ in 0..50 {
+            let m = next_json(&mut active).await;
+            if m["type"] == "odds" {
+                assert_eq!(m["seq"].as_u64().unwrap(), seq + 1);
+                seq += 1;
+            } else {
+                assert_eq!(m["type"], "market_status");
+                seq = m["seq"].as_u64().unwrap();
+            }
+        }
+        worst = worst.max(sent.elapsed());
+        if ws_connections(&app).await == 1 {
+            break;
+        }
+    }
+    // Give the kernel's user timeout a moment if the last round filled the buffers.
+    for _ in 0..40 {
+        if ws_connections(&app).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ws_connections(&app).await, 1, "the stalled session is gone");
+    assert!(
+        worst < std::time::Duration::from_secs(2),
+        "active client latency stayed low: {worst:?}"
+    );
+    let grown = rss_kib().saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("winzo_ws_connections 1"));
+}
