@@ -33,9 +33,20 @@ pub async fn push_raw(
     ts: i64,
     body: &str,
 ) -> reqwest::Response {
+    push_raw_at(&app.http, &app.address, provider, secret, ts, body).await
+}
+
+/// Pushes a signed body to the engine at `address` (`http://127.0.0.1:port`).
+pub async fn push_raw_at(
+    http: &reqwest::Client,
+    address: &str,
+    provider: &str,
+    secret: &str,
+    ts: i64,
+    body: &str,
+) -> reqwest::Response {
     let sig = winzo::feed::auth::sign(secret, ts, body.as_bytes());
-    app.http
-        .post(app.url(&format!("/api/v1/feed/{provider}/messages")))
+    http.post(format!("{address}/api/v1/feed/{provider}/messages"))
         .header("X-Feed-Timestamp", ts.to_string())
         .header("X-Feed-Signature", sig)
         .header("Content-Type", "application/json")
@@ -47,8 +58,12 @@ pub async fn push_raw(
 
 /// Pushes correctly signed messages; returns the JSON answer (asserting 200).
 pub async fn push(app: &TestApp, body: Value) -> Value {
+    push_at(&app.http, &app.address, body).await
+}
+
+pub async fn push_at(http: &reqwest::Client, address: &str, body: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
-    let res = push_raw(app, PROVIDER, SECRET, now, &body.to_string()).await;
+    let res = push_raw_at(http, address, PROVIDER, SECRET, now, &body.to_string()).await;
     let status = res.status();
     let answer: Value = res.json().await.unwrap();
     assert_eq!(status, 200, "push answered {answer}");
