@@ -29,6 +29,18 @@ if ! flock -n 8; then
   flock -w 3600 8 || { echo "[test] ERROR: gave up waiting for .data/test/.make-test.lock" >&2; exit 1; }
 fi
 
+# Per-test databases (t_<uuid>) left by earlier runs: drop those nobody is connected to
+# (without FORCE, so a database a running test still uses is left alone).
+echo "[test] dropping idle per-test databases from earlier runs" >&2
+env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
+  "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p 55433 -U winzo -d postgres \
+  -c "SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'" 8>&- |
+while read -r db; do
+  env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p 55433 -U winzo -d postgres \
+    -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 8>&- || true
+done
+
 echo "[test] recreating winzo_template" >&2
 env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
   "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 55433 -U winzo -d postgres \

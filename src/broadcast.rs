@@ -63,7 +63,8 @@ pub struct Hub {
     pub dropped_total: AtomicU64,
     /// Messages handed to subscriber queues (for metrics).
     pub delivered_total: AtomicU64,
-    /// Every locally published message also goes here (the Redis bridge), with `try_send`.
+    /// Every locally published message also goes here (the Redis bridge, `src/bridge.rs`),
+    /// with `try_send`: a full bridge outbox never slows a publisher.
     tap: std::sync::OnceLock<mpsc::Sender<TopicMessage>>,
 }
 
@@ -80,7 +81,7 @@ impl Hub {
     }
 
     /// Sends every message published locally from now on to `tx` too (the Redis bridge);
-    /// a full `tx` loses the message for the bridge only. Set once.
+    /// a full `tx` loses the message for the bridge only. Set once; false if already set.
     pub fn set_tap(&self, tx: mpsc::Sender<TopicMessage>) -> bool {
         self.tap.set(tx).is_ok()
     }

@@ -16,6 +16,9 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log: LogSettings,
     pub ledger: crate::ledger::LedgerSettings,
+    pub markets: MarketsSettings,
+    pub live_writer: LiveWriterSettings,
+    pub broadcast: BroadcastSettings,
     pub feed: crate::feed::FeedSettings,
     pub ws: crate::ws::WsSettings,
     pub feed_sim: crate::feed_sim::FeedSimSettings,
@@ -71,6 +74,117 @@ pub struct LogSettings {
     pub format: String,
     /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
     pub level: String,
+}
+
+/// Live markets: actor mailboxes, price rules, catalogue limits and the per-sport
+/// defaults of every market's trading settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarketsSettings {
+    /// Bound of every event and market actor mailbox; a full mailbox answers 503 `busy`.
+    pub mailbox_capacity_messages: usize,
+    /// Longest wait for an actor's answer (or a change to become durable) before 503.
+    pub ask_timeout_ms: u64,
+    /// Threads (actix arbiters) the event and market actors are spread over.
+    pub arbiters: usize,
+    /// Highest decimal price accepted from traders and feeds.
+    pub odds_max: rust_decimal::Decimal,
+    /// Lowest overround (`sum(1/odds) - 1`) a market may be priced at; a price change
+    /// that would take it lower is refused (422 `margin_below_floor`).
+    pub margin_floor: rust_decimal::Decimal,
+    /// Whether a suspended market takes new prices (a trader re-pricing before resuming).
+    /// When false, a price change on a suspended market is 409 `market_suspended`.
+    pub suspended_accepts_prices: bool,
+    /// Largest page of `GET /sports/{slug}/events`.
+    pub catalogue_page_limit_max: i64,
+    /// Most teams and most events answered by `GET /search`.
+    pub search_results_max: i64,
+    /// Longest accepted search query.
+    pub search_query_chars_max: usize,
+    /// Most selections in one market (create) and prices in one price update.
+    pub selections_per_market_max: usize,
+    /// Trading settings of a market when neither the market nor its sport sets them.
+    pub defaults: MarketLimits,
+    /// Per-sport overrides of `defaults`, by sport slug.
+    #[serde(default)]
+    pub sports: std::collections::HashMap<String, MarketLimitsOverride>,
+}
+
+/// A market's trading settings (API: `PATCH /trading/markets/{id}/settings`).
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, utoipa::ToSchema)]
+pub struct MarketLimits {
+    /// How long an in-play bet is held before it is re-checked and taken.
+    pub bet_delay_ms: u32,
+    #[schema(value_type = String)]
+    pub min_stake: rust_decimal::Decimal,
+    #[schema(value_type = String)]
+    pub max_stake: rust_decimal::Decimal,
+    /// Most potential payout on any one selection.
+    #[schema(value_type = String)]
+    pub max_liability_selection: rust_decimal::Decimal,
+    /// Most net loss of the market whichever selection wins.
+    #[schema(value_type = String)]
+    pub max_liability_market: rust_decimal::Decimal,
+}
+
+/// The same settings, each optional: a sport's override, a market's own column values.
+#[derive(Debug, Clone, Copy, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct MarketLimitsOverride {
+    pub bet_delay_ms: Option<u32>,
+    #[schema(value_type = Option<String>)]
+    pub min_stake: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    pub max_stake: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    pub max_liability_selection: Option<rust_decimal::Decimal>,
+    #[schema(value_type = Option<String>)]
+    pub max_liability_market: Option<rust_decimal::Decimal>,
+}
+
+impl MarketLimits {
+    /// `self` with every value `over` sets replacing the one here.
+    pub fn overlaid(self, over: &MarketLimitsOverride) -> MarketLimits {
+        MarketLimits {
+            bet_delay_ms: over.bet_delay_ms.unwrap_or(self.bet_delay_ms),
+            min_stake: over.min_stake.unwrap_or(self.min_stake),
+            max_stake: over.max_stake.unwrap_or(self.max_stake),
+            max_liability_selection: over
+                .max_liability_selection
+                .unwrap_or(self.max_liability_selection),
+            max_liability_market: over
+                .max_liability_market
+                .unwrap_or(self.max_liability_market),
+        }
+    }
+}
+
+impl MarketsSettings {
+    /// The defaults of a sport: `defaults` overlaid with `sports.<slug>`.
+    pub fn sport_limits(&self, sport_slug: &str) -> MarketLimits {
+        match self.sports.get(sport_slug) {
+            Some(over) => self.defaults.overlaid(over),
+            None => self.defaults,
+        }
+    }
+}
+
+/// The batching writer of live state (odds, statuses, scores, settings).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveWriterSettings {
+    /// Changes waiting for the writer; when full, a change is refused with 503 `busy`.
+    pub queue_ops_max: usize,
+    /// A batch closes at this many changes...
+    pub batch_ops_max: usize,
+    /// ...or this long after its first change arrived.
+    pub batch_age_ms: u64,
+    /// Pause before a failed batch (Postgres down) is tried again.
+    pub retry_interval_ms: u64,
+}
+
+/// The in-process topic hub (`event:<id>`, `sport:<slug>`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BroadcastSettings {
+    /// Messages queued per subscriber; a subscriber whose queue is full is dropped.
+    pub subscriber_queue_messages_max: usize,
 }
 
 /// Finds the `config/` folder: `WINZO_CONFIG_DIR`, else `config/` under the current

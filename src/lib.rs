@@ -8,12 +8,16 @@
 //! - [`redis_client`]: the Redis connection (sessions, rate limits, fan-out).
 //! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
 //! - [`startup`]: wiring everything together and running the server.
+//! - [`actors`]: live state (event and market actors, registry, batching writer).
+//! - [`broadcast`]: the in-process topic hub (`event:<id>`, `sport:<slug>`).
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
 //! - [`feed`]: signed provider pushes, sequencing, the silent-provider watchdog;
 //!   [`feed_sim`] a simulated provider.
 //! - [`ws`]: WebSocket sessions (the only user of actix-web-actors); [`bridge`] relays
 //!   topic messages between nodes through Redis pub/sub.
+pub mod actors;
 pub mod auth;
+pub mod bets;
 pub mod bridge;
 pub mod broadcast;
 pub mod cli;

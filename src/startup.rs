@@ -34,6 +34,16 @@ impl Application {
         let redis = crate::redis_client::connect(&settings.redis)?;
         let metrics = Arc::new(Metrics::new()?);
         let ledger = LedgerWriter::start(db.clone(), &settings.ledger, metrics.clone());
+        let hub = Arc::new(crate::broadcast::Hub::new(
+            settings.broadcast.subscriber_queue_messages_max,
+        ));
+        let writer = crate::actors::writer::spawn(db.clone(), settings.live_writer.clone());
+        let shared = Arc::new(crate::actors::Shared {
+            markets: settings.markets.clone(),
+            hub: hub.clone(),
+            writer,
+        });
+        let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()));
         let state = AppState {
             settings: settings.clone(),
             db,
@@ -41,12 +51,15 @@ impl Application {
             metrics,
             ledger,
             recovered: Arc::new(AtomicBool::new(false)),
-            hub: Arc::new(crate::broadcast::Hub::new(
-                settings.ws.session_send_queue_messages_max,
-            )),
+            registry: registry.clone(),
+            hub,
             feed_liveness: Arc::new(crate::feed::watchdog::Liveness::default()),
+            feed_sequencer: Arc::new(crate::feed::sequencer::Sequencer::default()),
             ws: Arc::new(crate::ws::WsShared::default()),
         };
+        // Live state is rebuilt from Postgres before readiness (events and markets).
+        let (events, markets) = registry.recover().await.context("recovering live state")?;
+        tracing::info!(events, markets, "live state recovered");
         crate::bridge::start(
             state.hub.clone(),
             &settings.redis.url,
@@ -54,7 +67,6 @@ impl Application {
             state.metrics.clone(),
         )?;
         crate::feed::watchdog::spawn(state.clone());
-        // Live-state recovery happens here before readiness (events and markets).
         state.mark_recovered();
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

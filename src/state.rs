@@ -23,10 +23,14 @@ pub struct AppState {
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,
-    /// Topic hub: live deltas to WebSocket sessions (and the Redis bridge).
+    /// Live events and markets: id → actor address (issue 4).
+    pub registry: Arc<crate::actors::Registry>,
+    /// In-process topics `event:<id>` and `sport:<slug>` (WebSocket sessions attach here).
     pub hub: Arc<crate::broadcast::Hub>,
     /// Last push per feed provider (the silent-provider watchdog).
     pub feed_liveness: Arc<crate::feed::watchdog::Liveness>,
+    /// Last applied feed `seq` per provider and event, one lock per event (feed ingest).
+    pub feed_sequencer: Arc<crate::feed::sequencer::Sequencer>,
     /// Node-wide WebSocket counters (the connection limit).
     pub ws: Arc<crate::ws::WsShared>,
 }

@@ -1,6 +1,7 @@
 //! Feed ingest against the real server: signatures, timestamps, sequencing, restarts and
 //! the effect of every message type on live state.
 mod common;
+mod markets_support;
 mod stream_support;
 
 use serde_json::json;
@@ -235,57 +236,91 @@ async fn every_message_type_changes_live_state() {
     };
     assert_eq!((status.as_str(), in_play), ("live", true));
 
-    // A goal suspends every market (default rule) in the same transaction as the score.
+    // A goal suspends every market (default rule) for the feed, before the score applies;
+    // the trader's status is untouched.
     push(&app, json!({"seq": 3, "event_ref": "m-1", "type": "score", "home": 1, "away": 0, "clock": "23:00"})).await;
-    assert!(markets(&app, id)
-        .await
-        .iter()
-        .all(|m| m.1 == "suspended" && m.2));
+    assert!(
+        markets(&app, id).await.iter().all(|m| m.1 == "open" && m.2),
+        "{:?}",
+        markets(&app, id).await
+    );
+    let (home, clock): (i32, Option<String>) = {
+        let r = app
+            .db
+            .client
+            .query_one("SELECT home_score, clock FROM events WHERE id = $1", &[&id])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((home, clock.as_deref()), (1, Some("23:00")));
 
     // Odds reopen a market the feed suspended...
     push(&app, json!({"seq": 4, "event_ref": "m-1", "type": "odds", "market": {"type": "moneyline"},
                       "prices": [{"name": "home", "odds": "1.50"}, {"name": "away", "odds": "2.60"}]})).await;
     let ml = &markets(&app, id).await[0];
     assert_eq!((ml.1.as_str(), ml.2), ("open", false));
-    let price: rust_decimal::Decimal = app.db.client.query_one("SELECT s.odds FROM selections s JOIN markets m ON m.id = s.market_id WHERE m.event_id = $1 AND s.name = 'home'", &[&id]).await.unwrap().get(0);
+    let price: rust_decimal::Decimal = app.db.client.query_one("SELECT s.odds FROM selections s JOIN markets m ON m.id = s.market_id WHERE m.event_id = $1 AND s.name = 'home' AND m.type = 'moneyline'", &[&id]).await.unwrap().get(0);
     assert_eq!(price.to_string(), "1.5000");
 
-    // ...but never one a trader suspended.
-    app.db.client.execute("UPDATE markets SET status = 'suspended', feed_suspended = false WHERE event_id = $1 AND type = 'moneyline'", &[&id]).await.unwrap();
-    push(
-        &app,
-        json!({"seq": 5, "event_ref": "m-1", "type": "odds", "market": {"type": "moneyline"},
-                      "prices": [{"name": "home", "odds": "1.55"}]}),
-    )
-    .await;
-    assert_eq!(markets(&app, id).await[0].1, "suspended");
-    app.db
+    // ...but never one a trader suspended: its prices are refused, it stays suspended.
+    let ml_id: uuid::Uuid = app
+        .db
         .client
-        .execute(
-            "UPDATE markets SET status = 'open' WHERE event_id = $1",
+        .query_one(
+            "SELECT id FROM markets WHERE event_id = $1 AND type = 'moneyline'",
             &[&id],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .get(0);
+    let (_, trader) = markets_support::account(&app.db.client, winzo::auth::Role::Moderator).await;
+    let (st, _) = markets_support::post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/markets/{ml_id}/suspend")),
+        &trader,
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let r = push(
+        &app,
+        json!({"seq": 5, "event_ref": "m-1", "type": "odds", "market": {"type": "moneyline"},
+                              "prices": [{"name": "home", "odds": "1.55"}]}),
+    )
+    .await;
+    assert_eq!(r["results"][0]["outcome"], "rejected", "{r}");
+    assert_eq!(markets(&app, id).await[0].1, "suspended");
+    let (st, _) = markets_support::post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/markets/{ml_id}/resume")),
+        &trader,
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200);
 
-    // bet_stop on a named market suspends only that one.
-    push(&app, json!({"seq": 6, "event_ref": "m-1", "type": "bet_stop", "markets": [{"type": "total_points", "line": "2.5"}]})).await;
+    // bet_stop on a named market suspends only that one (after odds reopened it).
+    push(&app, json!({"seq": 6, "event_ref": "m-1", "type": "odds", "market": {"type": "total_points", "line": "2.5"},
+                      "prices": [{"name": "over", "odds": "1.70"}, {"name": "under", "odds": "2.10"}]})).await;
+    assert!(markets(&app, id).await.iter().all(|m| !m.2));
+    push(&app, json!({"seq": 7, "event_ref": "m-1", "type": "bet_stop", "markets": [{"type": "total_points", "line": "2.5"}]})).await;
     let ms = markets(&app, id).await;
-    assert_eq!((ms[0].1.as_str(), ms[1].1.as_str()), ("open", "suspended"));
+    assert_eq!((ms[0].2, ms[1].2), (false, true));
     // bet_stop without markets suspends all.
     push(
         &app,
-        json!({"seq": 7, "event_ref": "m-1", "type": "bet_stop"}),
+        json!({"seq": 8, "event_ref": "m-1", "type": "bet_stop"}),
     )
     .await;
-    assert!(markets(&app, id).await.iter().all(|m| m.1 == "suspended"));
+    assert!(markets(&app, id).await.iter().all(|m| m.2));
 
     // An unknown market is rejected, its seq consumed, nothing changed.
-    let r = push(&app, json!({"seq": 8, "event_ref": "m-1", "type": "odds", "market": {"type": "point_spread", "line": "-1.5"},
+    let r = push(&app, json!({"seq": 9, "event_ref": "m-1", "type": "odds", "market": {"type": "point_spread", "line": "-1.5"},
                               "prices": [{"name": "home", "odds": "1.90"}]})).await;
     assert_eq!(r["results"][0]["outcome"], "rejected");
 
-    push(&app, json!({"seq": 9, "event_ref": "m-1", "type": "status", "status": "finished", "period": "FT"})).await;
+    push(&app, json!({"seq": 10, "event_ref": "m-1", "type": "status", "status": "finished", "period": "FT"})).await;
     assert!(markets(&app, id).await.iter().all(|m| m.1 == "closed"));
     let hb = push(&app, json!({"type": "heartbeat"})).await;
     assert_eq!(hb["applied"], 1);
@@ -303,11 +338,8 @@ async fn a_silent_provider_gets_its_markets_suspended_until_it_sends_odds() {
     let id = event_id(&app, "wd-1").await;
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
     assert!(
-        markets(&app, id)
-            .await
-            .iter()
-            .all(|m| m.1 == "suspended" && m.2),
-        "suspended for silence"
+        markets(&app, id).await.iter().all(|m| m.1 == "open" && m.2),
+        "feed-suspended for silence"
     );
     let n: i64 = app
         .db
@@ -327,6 +359,6 @@ async fn a_silent_provider_gets_its_markets_suspended_until_it_sends_odds() {
     )
     .await;
     let ms = markets(&app, id).await;
-    assert_eq!(ms[0].1, "open", "reopened by odds");
-    assert_eq!(ms[1].1, "suspended", "no odds for it yet");
+    assert!(!ms[0].2, "reopened by odds");
+    assert!(ms[1].2, "no odds for it yet");
 }

@@ -82,16 +82,17 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
     // Give node B's Redis subscription a moment after start (it is up before readiness in
     // practice; this only avoids a race in the test).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    push_at(
+    let answer = push_at(
         &app.http,
         &on_a,
         json!({"seq": 2, "event_ref": "nodes-1", "type": "odds", "market": {"type": "moneyline"},
-                       "prices": [{"name": "home", "odds": "3.25"}]}),
+                       "prices": [{"name": "home", "odds": "2.05"}]}),
     )
     .await;
+    assert_eq!(answer["applied"], 1, "{answer}");
     let m = next_json(&mut ws).await;
     assert_eq!(m["type"], "odds");
-    assert_eq!(m["data"]["selections"][0]["odds"], "3.2500");
+    assert_eq!(m["data"]["selections"][0]["odds"], "2.0500");
     assert_eq!(
         m["seq"].as_u64(),
         Some(snap["seq"].as_u64().unwrap() + 1),

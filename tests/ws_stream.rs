@@ -20,6 +20,17 @@ fn odds(seq: i64, event_ref: &str, home: &str) -> serde_json::Value {
            "prices": [{"name": "home", "odds": home}]})
 }
 
+/// The moneyline market of an event snapshot.
+fn moneyline(snap: &serde_json::Value) -> serde_json::Value {
+    snap["data"]["markets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "moneyline")
+        .cloned()
+        .expect("a moneyline market")
+}
+
 #[tokio::test]
 async fn subscribe_gets_a_snapshot_then_deltas_in_order_with_contiguous_seq() {
     let app = common::spawn_app().await;
@@ -34,14 +45,8 @@ async fn subscribe_gets_a_snapshot_then_deltas_in_order_with_contiguous_seq() {
     assert_eq!(snap["type"], "snapshot");
     assert_eq!(snap["id"], 1);
     assert_eq!(snap["data"]["markets"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        snap["data"]["markets"][0]["selections"][0]["odds"],
-        "2.1000"
-    );
-    assert_eq!(
-        snap["data"]["markets"][0]["selections"][0]["american"],
-        "+110"
-    );
+    assert_eq!(moneyline(&snap)["selections"][0]["odds"], "2.1000");
+    assert_eq!(moneyline(&snap)["selections"][0]["american"], "+110");
     let mut seq = snap["seq"].as_u64().unwrap();
     for (i, price) in ["2.20", "2.30", "2.40"].iter().enumerate() {
         push(&app, odds(2 + i as i64, "ws-1", price)).await;
@@ -62,18 +67,12 @@ async fn subscribe_gets_a_snapshot_then_deltas_in_order_with_contiguous_seq() {
             assert!(m["data"]["selections"][0]["fractional"].is_string());
         }
     }
-    // Three odds, then the goal: both markets suspended before the score itself.
-    assert_eq!(
-        kinds,
-        [
-            "odds",
-            "odds",
-            "odds",
-            "market_status",
-            "market_status",
-            "score"
-        ]
-    );
+    // Three odds, then the goal: the score and both markets' feed suspensions (published
+    // by the event actor and each market actor, so their relative order may vary).
+    assert_eq!(kinds[..3], ["odds", "odds", "odds"]);
+    let mut rest = kinds[3..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["market_status", "market_status", "score"]);
 
     // Resubscribing (what a client does after a gap) gives a fresh snapshot at the last seq.
     send(
@@ -87,7 +86,7 @@ async fn subscribe_gets_a_snapshot_then_deltas_in_order_with_contiguous_seq() {
         (Some("snapshot"), Some(seq))
     );
     assert_eq!(again["data"]["home_score"], 1);
-    assert_eq!(again["data"]["markets"][0]["status"], "suspended");
+    assert_eq!(moneyline(&again)["feed_suspended"], true);
 }
 
 #[tokio::test]
@@ -285,123 +284,4 @@ async fn the_private_channel_sees_its_own_bets_and_no_one_elses() {
         (e["code"].as_str(), e["id"].as_i64()),
         (Some("unavailable"), Some(3))
     );
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-async fn ws_connections(app: &common::TestApp) -> i64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("winzo_ws_connections "))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(-1)
-}
-
-#[tokio::test]
-async fn a_stalled_client_is_disconnected_while_the_others_keep_up_and_memory_stays_bounded() {
-    let app = common::spawn_app_with(|s| {
-        s.ws.session_send_queue_messages_max = 64;
-        s.ws.tcp_user_timeout_ms = 500;
-    })
-    .await;
-    let id = live_event(&app, "slow-1").await;
-    let topic = format!("event:{id}");
-    // The stalled client: a tiny receive buffer, and it never reads after subscribing.
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(2048).unwrap();
-    let stream = sock
-        .connect(format!("127.0.0.1:{}", app.port).parse().unwrap())
-        .await
-        .unwrap();
-    let (mut stalled, _) = tokio_tungstenite::client_async(
-        format!("ws://127.0.0.1:{}/ws", app.port),
-        tokio_tungstenite::MaybeTlsStream::Plain(stream),
-    )
-    .await
-    .unwrap();
-    send(
-        &mut stalled,
-        json!({"op": "subscribe", "id": 1, "topics": [&topic]}),
-    )
-    .await;
-    assert_eq!(next_json(&mut stalled).await["type"], "snapshot");
-    let mut active = connect(&app, "").await;
-    send(
-        &mut active,
-        json!({"op": "subscribe", "id": 1, "topics": [&topic]}),
-    )
-    .await;
-    let mut seq = next_json(&mut active).await["seq"].as_u64().unwrap();
-    assert_eq!(ws_connections(&app).await, 2);
-    let rss_before = rss_kib();
-
-    let mut next_seq = 2;
-    let mut worst = std::time::Duration::ZERO;
-    for _round in 0..80 {
-        let batch: Vec<_> = (0..50)
-            .map(|i| {
-                let price = format!("{}.{:02}", 2 + (next_seq + i) % 5, (next_seq + i) % 100);
-                odds(next_seq + i, "slow-1", &price)
-            })
-            .collect();
-        next_seq += 50;
-        let sent = std::time::Instant::now();
-        push(&app, serde_json::Value::Array(batch)).await;
-        // The active client receives every delta, in order, promptly.
-        for _ in 0..50 {
-            let m = next_json(&mut active).await;
-            if m["type"] == "odds" {
-                assert_eq!(m["seq"].as_u64().unwrap(), seq + 1);
-                seq += 1;
-            } else {
-                assert_eq!(m["type"], "market_status");
-                seq = m["seq"].as_u64().unwrap();
-            }
-        }
-        worst = worst.max(sent.elapsed());
-        if ws_connections(&app).await == 1 {
-            break;
-        }
-    }
-    // Give the kernel's user timeout a moment if the last round filled the buffers.
-    for _ in 0..40 {
-        if ws_connections(&app).await == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(ws_connections(&app).await, 1, "the stalled session is gone");
-    assert!(
-        worst < std::time::Duration::from_secs(2),
-        "active client latency stayed low: {worst:?}"
-    );
-    let grown = rss_kib().saturating_sub(rss_before);
-    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("winzo_ws_connections 1"));
 }

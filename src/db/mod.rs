@@ -9,9 +9,12 @@ use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
+pub mod bets;
+pub mod catalogue;
 pub mod demo;
 pub mod feed;
 pub mod ledger;
+pub mod markets;
 pub mod snapshot;
 
 mod embedded {

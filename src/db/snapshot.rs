@@ -1,11 +1,17 @@
-//! Reads of the live state sent as WebSocket snapshots (until the live-state actors answer
-//! snapshots themselves, Postgres is read: every feed change commits before it is published).
+//! Reads behind WebSocket snapshots that the actors cannot answer: events that are over
+//! (no actor) and the list of a sport's events (their live status is then asked of the actors).
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::domain::odds::Odds;
-use crate::feed::apply::price_json;
+use crate::domain::odds::{display, Odds, OddsFormat};
+
+/// A selection's price with every display form, serialized once for all subscribers.
+pub fn price_json(id: Uuid, name: &str, odds: Odds) -> Value {
+    json!({"id": id, "name": name, "odds": odds,
+           "american": display(odds, OddsFormat::American),
+           "fractional": display(odds, OddsFormat::Fractional)})
+}
 
 /// Most events in a sport snapshot.
 pub const SPORT_EVENTS_MAX: i64 = 500;

@@ -1,31 +1,31 @@
-//! Applying one feed message: in one Postgres transaction, lock the `(provider, event_ref)`
-//! sequence row, classify the `seq`, apply the change and move `last_seq`; after the commit,
-//! publish the deltas to the event's and the sport's topics.
+//! Applying feed messages to live state. Messages of one `(provider, event_ref)` are applied
+//! one at a time in `seq` order ([`super::sequencer`]). A fixture is written to Postgres in
+//! one transaction with its `seq` and its actors are started; every other message goes to
+//! the event's actor (scores, bet stops, statuses) or the market's actor (odds), which
+//! change memory, publish the deltas and hand back their durability; the `seq` is stored
+//! once every change is durable.
 //!
-//! A message whose content cannot apply (unknown sport, unknown market, a forbidden status
-//! change) is `rejected`: its `seq` is consumed, nothing else changes, the reason is
-//! reported. Infrastructure failures abort the push (503) with nothing half-applied.
-use deadpool_postgres::Transaction;
+//! A message that is well formed but cannot apply (unknown sport, market or selection, a
+//! forbidden status change, a market a trader suspended) is `rejected`: its `seq` is
+//! consumed, nothing changes, the reason is reported. Infrastructure failures (Postgres,
+//! a busy actor) fail the push with 503 and the `seq` is not stored: the provider retries.
+use std::sync::Arc;
+use std::time::Duration;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::messages::{Body, FeedMessage, Fixture, MarketRef, OddsUpdate, Price};
-use super::sequencer::{classify, Verdict};
-use super::FeedSettings;
+use super::messages::{Body, FeedMessage, Fixture, MarketRef, OddsUpdate, Price, Status};
+use super::sequencer::{classify, SeqEntry, Verdict};
+use crate::actors::event::feed::{FeedBetStop, FeedScore, SuspendAnswers};
+use crate::actors::event::{ScoreUpdate, SetEventStatus, SetScore};
+use crate::actors::market::feed::{FeedFilter, FeedMarketKey, FeedPrices};
+use crate::actors::{ask, AuditActor, Durable, MarketError};
 use crate::db::feed as sql;
-use crate::domain::event::{transition, EventStatus};
-use crate::domain::odds::{display, Odds, OddsFormat};
-
-/// A change to publish once its transaction committed.
-#[derive(Debug, Clone)]
-pub struct Delta {
-    pub event_id: Uuid,
-    pub sport: String,
-    pub kind: &'static str,
-    pub data: Value,
-}
+use crate::domain::{EventStatus, MarketType, Odds};
+use crate::state::AppState;
 
 /// The answer for one message of a push.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -42,34 +42,64 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-/// A message that is well formed but cannot apply.
-struct Reject(String);
-
-impl From<tokio_postgres::Error> for ApplyError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        ApplyError::Db(e)
-    }
-}
-
-enum ApplyError {
-    Reject(Reject),
-    Db(tokio_postgres::Error),
+/// Why a message did not apply.
+pub enum ApplyError {
+    /// The message's fault: reported, `seq` consumed.
+    Reject(String),
+    /// The engine's: the push fails with 503, `seq` not consumed.
+    Infra(String),
 }
 
 fn reject(msg: impl Into<String>) -> ApplyError {
-    ApplyError::Reject(Reject(msg.into()))
+    ApplyError::Reject(msg.into())
 }
 
-/// Applies one sequenced message (not a heartbeat). Returns its outcome and the deltas to
-/// publish; an `Err` is an infrastructure failure and nothing of the message committed.
+fn infra(e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Infra(e.to_string())
+}
+
+impl From<tokio_postgres::Error> for ApplyError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let data = e.code().is_some_and(|c| {
+            let c = c.code();
+            c.starts_with("23") || c.starts_with("22") || c == "P0001"
+        });
+        match (data, e.as_db_error()) {
+            (true, Some(db)) => ApplyError::Reject(db.message().to_string()),
+            _ => ApplyError::Infra(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::error::ApiError> for ApplyError {
+    fn from(e: crate::error::ApiError) -> Self {
+        ApplyError::Infra(e.message)
+    }
+}
+
+impl From<crate::actors::AskError> for ApplyError {
+    fn from(e: crate::actors::AskError) -> Self {
+        ApplyError::Infra(format!("live state did not answer: {e:?}"))
+    }
+}
+
+/// The feed's identity in live-state changes (no user; audit rows show the system).
+fn feed_actor() -> AuditActor {
+    AuditActor {
+        user_id: None,
+        client_ip: None,
+    }
+}
+
+/// Applies one sequenced message (not a heartbeat). `Err` is an infrastructure failure:
+/// nothing is acknowledged and the provider retries.
 pub async fn apply_one(
-    client: &mut deadpool_postgres::Object,
-    settings: &FeedSettings,
+    state: &AppState,
     provider: &str,
     msg: &FeedMessage,
-) -> anyhow::Result<(Outcome, Vec<Delta>)> {
+) -> Result<Outcome, String> {
     let (Some(seq), Some(event_ref)) = (msg.seq, msg.event_ref.as_deref()) else {
-        anyhow::bail!("apply_one needs seq and event_ref");
+        return Err("apply_one needs seq and event_ref".into());
     };
     let mut outcome = Outcome {
         seq: Some(seq),
@@ -78,13 +108,22 @@ pub async fn apply_one(
         expected_seq: None,
         reason: None,
     };
-    let mut tx = client.transaction().await?;
-    let last = sql::lock_seq(&tx, provider, event_ref).await?;
-    match classify(last, seq) {
+    let entry = state.feed_sequencer.entry(provider, event_ref);
+    let mut e = entry.lock().await;
+    if !e.loaded {
+        let client = state.db.get().await.map_err(|e| e.to_string())?;
+        e.last_seq = sql::last_seq(&client, provider, event_ref)
+            .await
+            .map_err(|e| e.to_string())?;
+        e.event = sql::event_of_ref(&client, provider, event_ref)
+            .await
+            .map_err(|e| e.to_string())?;
+        e.loaded = true;
+    }
+    match classify(e.last_seq, seq) {
         Verdict::Duplicate { .. } => {
-            tx.rollback().await?;
             outcome.outcome = "duplicate";
-            return Ok((outcome, Vec::new()));
+            return Ok(outcome);
         }
         Verdict::Gap { expected_seq, .. } => {
             outcome.outcome = "gap";
@@ -92,232 +131,199 @@ pub async fn apply_one(
         }
         Verdict::InOrder => {}
     }
-    let mut deltas = Vec::new();
-    let savepoint_result = {
-        let mut sp = tx.savepoint("feed_message").await?;
-        match apply_body(
-            &mut sp,
-            settings,
-            provider,
-            event_ref,
-            &msg.body,
-            &mut deltas,
-        )
-        .await
-        {
-            Ok(()) => {
-                sp.commit().await?;
-                Ok(())
-            }
-            Err(e) => {
-                sp.rollback().await?;
-                Err(e)
-            }
-        }
+    let result = match &msg.body {
+        Body::Fixture(f) => apply_fixture(state, provider, event_ref, seq, f, &mut e).await,
+        body => apply_live(state, &e, body).await,
     };
-    match savepoint_result {
+    let stored_in_tx = matches!(&msg.body, Body::Fixture(_)) && result.is_ok();
+    match result {
         Ok(()) => {}
-        Err(ApplyError::Reject(Reject(reason))) => {
-            deltas.clear();
+        Err(ApplyError::Reject(reason)) => {
             outcome.outcome = "rejected";
             outcome.reason = Some(reason);
         }
-        Err(ApplyError::Db(e)) if is_data_error(&e) => {
-            deltas.clear();
-            outcome.outcome = "rejected";
-            outcome.reason = Some(db_reason(&e));
+        Err(ApplyError::Infra(cause)) => return Err(cause),
+    }
+    if !stored_in_tx {
+        let client = state.db.get().await.map_err(|e| e.to_string())?;
+        sql::store_seq(&client, provider, event_ref, seq)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    e.last_seq = seq;
+    if let Body::Status(st) = &msg.body {
+        if outcome.reason.is_none() && st.status.parse::<EventStatus>().is_ok_and(|s| s.is_final())
+        {
+            // The event is over: its entry goes (a late message reloads it from Postgres).
+            state.feed_sequencer.forget(provider, event_ref);
         }
-        Err(ApplyError::Db(e)) => return Err(e.into()),
     }
-    sql::set_seq(&tx, provider, event_ref, seq).await?;
-    tx.commit().await?;
-    Ok((outcome, deltas))
+    Ok(outcome)
 }
 
-/// Constraint violations and raised exceptions (triggers) are the message's fault.
-fn is_data_error(e: &tokio_postgres::Error) -> bool {
-    e.code().is_some_and(|c| {
-        let c = c.code();
-        c.starts_with("23") || c.starts_with("22") || c == "P0001"
-    })
-}
-
-fn db_reason(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| "refused by the database".into())
-}
-
-async fn apply_body(
-    tx: &mut Transaction<'_>,
-    settings: &FeedSettings,
-    provider: &str,
-    event_ref: &str,
-    body: &Body,
-    deltas: &mut Vec<Delta>,
-) -> Result<(), ApplyError> {
-    if let Body::Fixture(f) = body {
-        return apply_fixture(tx, settings, provider, event_ref, f, deltas).await;
-    }
-    let Some(event) = sql::event_by_ref(tx, provider, event_ref).await? else {
-        return Err(reject(format!("no fixture yet for event_ref {event_ref}")));
+async fn apply_live(state: &AppState, e: &SeqEntry, body: &Body) -> Result<(), ApplyError> {
+    let Some((event_id, sport)) = e.event.clone() else {
+        return Err(reject("no fixture yet for this event_ref"));
     };
-    let delta = |kind: &'static str, data: Value| Delta {
-        event_id: event.id,
-        sport: event.sport_slug.clone(),
-        kind,
-        data,
-    };
+    let timeout = state.registry.ask_timeout();
+    let addr = state
+        .registry
+        .event(event_id)
+        .await?
+        .ok_or_else(|| reject("the event is over"))?;
     match body {
-        Body::Fixture(_) | Body::Heartbeat(_) => {}
+        Body::Fixture(_) | Body::Heartbeat(_) => Ok(()),
         Body::Score(s) => {
-            let (home, away) = (to_i32(s.home)?, to_i32(s.away)?);
-            let changed = home != event.home_score || away != event.away_score;
-            // Suspend first, in the same transaction: no later bet sees the old prices open.
-            if changed {
-                let types = settings.score_suspends(&event.sport_slug);
-                let ids = sql::suspend_markets(
-                    tx,
-                    event.id,
-                    types.as_deref(),
-                    None,
-                    settings.suspend_batch_markets_max,
-                )
-                .await?;
-                push_statuses(
-                    deltas,
-                    &event.id,
-                    &event.sport_slug,
-                    &ids,
-                    "suspended",
-                    "score",
-                );
-            }
-            sql::set_score(
-                tx,
-                event.id,
-                home,
-                away,
-                s.period.as_deref(),
-                s.clock.as_deref(),
-            )
-            .await?;
-            deltas.push(delta(
-                "score",
-                json!({"event_id": event.id, "home_score": home, "away_score": away,
-                       "period": s.period.as_ref().or(event.period.as_ref()),
-                       "clock": s.clock.as_ref().or(event.clock.as_ref())}),
-            ));
-        }
-        Body::Status(s) => {
-            let to = s
-                .status
-                .parse::<EventStatus>()
-                .map_err(|_| reject(format!("unknown status {}", s.status)))?;
-            let from = event
-                .status
-                .parse::<EventStatus>()
-                .map_err(|_| reject("event has an unknown status"))?;
-            if from != to {
-                transition(from, to).map_err(|e| reject(e.to_string()))?;
-            }
-            sql::set_status(
-                tx,
-                event.id,
-                to.as_str(),
-                s.period.as_deref(),
-                s.clock.as_deref(),
-            )
-            .await?;
-            if matches!(to, EventStatus::Finished | EventStatus::Cancelled) {
-                let ids = sql::close_markets(tx, event.id).await?;
-                push_statuses(
-                    deltas,
-                    &event.id,
-                    &event.sport_slug,
-                    &ids,
-                    "closed",
-                    "event_over",
-                );
-            } else if matches!(to, EventStatus::Suspended) {
-                let ids = sql::suspend_markets(
-                    tx,
-                    event.id,
-                    None,
-                    None,
-                    settings.suspend_batch_markets_max,
-                )
-                .await?;
-                push_statuses(
-                    deltas,
-                    &event.id,
-                    &event.sport_slug,
-                    &ids,
-                    "suspended",
-                    "event_suspended",
-                );
-            }
-            deltas.push(delta(
-                "event_status",
-                json!({"event_id": event.id, "status": to.as_str(),
-                       "period": s.period.as_ref().or(event.period.as_ref()),
-                       "clock": s.clock.as_ref().or(event.clock.as_ref())}),
-            ));
+            let score = ScoreUpdate {
+                home_score: to_i32(s.home)?,
+                away_score: to_i32(s.away)?,
+                period: s.period.clone(),
+                clock: s.clock.clone(),
+            };
+            let on_change = Arc::new(score_filter(state, &sport));
+            let (_, durable, suspended) = ask(&addr, timeout, |reply| FeedScore {
+                score,
+                on_change,
+                actor: feed_actor(),
+                reply,
+            })
+            .await?
+            .map_err(market_error)?;
+            wait(durable, timeout).await?;
+            wait_all(suspended, timeout).await
         }
         Body::BetStop(b) => {
-            let ids = match &b.markets {
-                None => {
-                    sql::suspend_markets(
-                        tx,
-                        event.id,
-                        None,
-                        None,
-                        settings.suspend_batch_markets_max,
-                    )
-                    .await?
-                }
+            let filter = match &b.markets {
+                None => FeedFilter::All,
                 Some(refs) => {
-                    let mut wanted = Vec::new();
-                    for r in refs {
-                        if let Some(m) = find(tx, event.id, r).await? {
-                            wanted.push(m.id);
-                        }
-                    }
-                    sql::suspend_markets(
-                        tx,
-                        event.id,
-                        None,
-                        Some(&wanted),
-                        settings.suspend_batch_markets_max,
-                    )
-                    .await?
+                    FeedFilter::Keys(refs.iter().map(market_key).collect::<Result<_, _>>()?)
                 }
             };
-            push_statuses(
-                deltas,
-                &event.id,
-                &event.sport_slug,
-                &ids,
-                "suspended",
-                "bet_stop",
-            );
+            let answers = ask(&addr, timeout, |reply| FeedBetStop {
+                filter: Arc::new(filter),
+                actor: feed_actor(),
+                reply,
+            })
+            .await?;
+            wait_all(answers, timeout).await
         }
-        Body::Odds(o) => apply_odds(tx, settings, event.id, &event.sport_slug, o, deltas).await?,
+        Body::Status(s) => apply_status(state, &addr, s).await,
+        Body::Odds(o) => apply_odds(state, event_id, o).await,
+    }
+}
+
+async fn apply_status(
+    state: &AppState,
+    addr: &actix::Addr<crate::actors::event::EventActor>,
+    s: &Status,
+) -> Result<(), ApplyError> {
+    let timeout = state.registry.ask_timeout();
+    let to = s
+        .status
+        .parse::<EventStatus>()
+        .map_err(|_| reject(format!("unknown status {}", s.status)))?;
+    let event = match ask(addr, timeout, |reply| SetEventStatus {
+        status: to,
+        actor: feed_actor(),
+        reply,
+    })
+    .await?
+    {
+        Ok(fanout) => {
+            if let Some(d) = fanout.durable {
+                wait(d, timeout).await?;
+            }
+            for m in fanout.markets {
+                if let Ok(Ok(Some((_, d)))) = m.await {
+                    wait(d, timeout).await?;
+                }
+            }
+            for m in fanout.in_play {
+                if let Ok(Ok(Some(d))) = m.await {
+                    wait(d, timeout).await?;
+                }
+            }
+            Some(fanout.event)
+        }
+        // The same status again (a repeat, or only period and clock moved).
+        Err(MarketError::InvalidEventTransition(t)) if t.from == t.to => None,
+        Err(e) => return Err(market_error(e)),
+    };
+    if (s.period.is_some() || s.clock.is_some()) && !to.is_final() {
+        let (home_score, away_score) = match event {
+            Some(ev) => (ev.home_score, ev.away_score),
+            None => {
+                let (ev, _) = ask(addr, timeout, |reply| crate::actors::event::GetEvent {
+                    reply,
+                })
+                .await?;
+                (ev.home_score, ev.away_score)
+            }
+        };
+        let score = ScoreUpdate {
+            home_score,
+            away_score,
+            period: s.period.clone(),
+            clock: s.clock.clone(),
+        };
+        let (_, d) = ask(addr, timeout, |reply| SetScore {
+            score,
+            actor: feed_actor(),
+            reply,
+        })
+        .await?
+        .map_err(market_error)?;
+        wait(d, timeout).await?;
+    }
+    Ok(())
+}
+
+async fn apply_odds(state: &AppState, event_id: Uuid, o: &OddsUpdate) -> Result<(), ApplyError> {
+    let timeout = state.registry.ask_timeout();
+    let key = market_key(&o.market)?;
+    let market_id = {
+        let client = state.db.get().await.map_err(infra)?;
+        sql::find_market(
+            &client,
+            event_id,
+            key.market_type.as_str(),
+            key.handicap,
+            key.total_points,
+            key.name.as_deref(),
+        )
+        .await?
+        .ok_or_else(|| reject("unknown market"))?
+    };
+    let addr = state
+        .registry
+        .market(market_id)
+        .await?
+        .ok_or_else(|| reject("the market is settled or voided"))?;
+    let mut prices = Vec::with_capacity(o.prices.len());
+    for p in &o.prices {
+        prices.push((p.name.clone(), parse_odds(state, p)?));
+    }
+    let (_, durables) = ask(&addr, timeout, |reply| FeedPrices {
+        prices,
+        actor: feed_actor(),
+        reply,
+    })
+    .await?
+    .map_err(market_error)?;
+    for d in durables {
+        wait(d, timeout).await?;
     }
     Ok(())
 }
 
 async fn apply_fixture(
-    tx: &mut Transaction<'_>,
-    settings: &FeedSettings,
+    state: &AppState,
     provider: &str,
     event_ref: &str,
+    seq: i64,
     f: &Fixture,
-    deltas: &mut Vec<Delta>,
+    e: &mut SeqEntry,
 ) -> Result<(), ApplyError> {
-    let sport_id = sql::sport_id(tx, &f.sport)
-        .await?
-        .ok_or_else(|| reject(format!("unknown sport {}", f.sport)))?;
     if f.home.trim().is_empty()
         || f.away.trim().is_empty()
         || f.home.len() > 100
@@ -325,10 +331,34 @@ async fn apply_fixture(
     {
         return Err(reject("team names must be 1 to 100 characters"));
     }
-    let home = sql::team(tx, sport_id, f.home.trim(), &slugify(&f.home)).await?;
-    let away = sql::team(tx, sport_id, f.away.trim(), &slugify(&f.away)).await?;
+    let mut markets = Vec::with_capacity(f.markets.len());
+    for m in &f.markets {
+        let key = market_key(&m.market)?;
+        let mut prices = Vec::with_capacity(m.selections.len());
+        for p in &m.selections {
+            prices.push((p.name.clone(), parse_odds(state, p)?));
+        }
+        if prices.is_empty() || prices.len() > state.settings.markets.selections_per_market_max {
+            return Err(reject(
+                "a market needs 1 to markets.selections_per_market_max selections",
+            ));
+        }
+        let name = m
+            .title
+            .clone()
+            .or_else(|| m.market.name.clone())
+            .unwrap_or_else(|| key.market_type.as_str().to_string());
+        markets.push((key, name, prices));
+    }
+    let mut client = state.db.get().await.map_err(infra)?;
+    let tx = client.transaction().await?;
+    let sport_id = sql::sport_id(&tx, &f.sport)
+        .await?
+        .ok_or_else(|| reject(format!("unknown sport {}", f.sport)))?;
+    let home = sql::team(&tx, sport_id, f.home.trim(), &slugify(&f.home)).await?;
+    let away = sql::team(&tx, sport_id, f.away.trim(), &slugify(&f.away)).await?;
     let event_id = sql::upsert_event(
-        tx,
+        &tx,
         provider,
         event_ref,
         sport_id,
@@ -338,120 +368,97 @@ async fn apply_fixture(
         f.venue.as_deref(),
     )
     .await?;
-    for m in &f.markets {
-        if find(tx, event_id, &m.market).await?.is_some() {
+    let mut created = Vec::new();
+    for (key, name, prices) in &markets {
+        let t = key.market_type.as_str();
+        if sql::find_market(
+            &tx,
+            event_id,
+            t,
+            key.handicap,
+            key.total_points,
+            key.name.as_deref(),
+        )
+        .await?
+        .is_some()
+        {
             continue;
         }
-        let (handicap, total) = line_of(&m.market)?;
-        let name = m
-            .title
-            .clone()
-            .or_else(|| m.market.name.clone())
-            .unwrap_or_else(|| m.market.market_type.clone());
-        let market_id = sql::insert_market(
-            tx,
-            event_id,
-            &m.market.market_type,
-            &name,
-            handicap,
-            total,
-            false,
-        )
-        .await?;
-        for p in &m.selections {
-            let odds = parse_odds(settings, p)?;
-            sql::insert_selection(tx, market_id, &p.name, odds.value()).await?;
+        let id = sql::insert_market(&tx, event_id, t, name, key.handicap, key.total_points).await?;
+        for (sel, odds) in prices {
+            sql::insert_selection(&tx, id, sel, odds.value()).await?;
+        }
+        created.push(id);
+    }
+    sql::store_seq(&tx, provider, event_ref, seq).await?;
+    tx.commit().await?;
+    e.event = Some((event_id, f.sport.clone()));
+    // Start the live actors: the event (with its markets) if it is not running yet, else
+    // each new market, which the registry adds to its running event.
+    if state.registry.running_event(event_id).is_none() {
+        state.registry.event(event_id).await?;
+    } else {
+        for id in created {
+            state.registry.market(id).await?;
         }
     }
-    deltas.push(Delta {
-        event_id,
-        sport: f.sport.clone(),
-        kind: "fixture",
-        data: json!({"event_id": event_id, "home": f.home, "away": f.away,
-                     "start_time": f.start_time, "venue": f.venue}),
-    });
+    let data = json!({"event_id": event_id, "home": f.home, "away": f.away, "start_time": f.start_time, "venue": f.venue});
+    state
+        .hub
+        .publish(&crate::broadcast::event_topic(event_id), "fixture", &data);
+    state
+        .hub
+        .publish(&crate::broadcast::sport_topic(&f.sport), "fixture", &data);
     Ok(())
 }
 
-async fn apply_odds(
-    tx: &mut Transaction<'_>,
-    settings: &FeedSettings,
-    event_id: Uuid,
-    sport: &str,
-    o: &OddsUpdate,
-    deltas: &mut Vec<Delta>,
-) -> Result<(), ApplyError> {
-    let market = find(tx, event_id, &o.market)
-        .await?
-        .ok_or_else(|| reject("unknown market"))?;
-    if matches!(market.status.as_str(), "closed" | "settled" | "voided") {
-        return Err(reject(format!("market is {}", market.status)));
+/// The markets a score change suspends in a sport (`[feed.suspend_on_score]`).
+fn score_filter(state: &AppState, sport: &str) -> FeedFilter {
+    match state.settings.feed.score_suspends(sport) {
+        None => FeedFilter::All,
+        Some(types) => FeedFilter::Types(
+            types
+                .iter()
+                .filter_map(|t| t.parse::<MarketType>().ok())
+                .collect(),
+        ),
     }
-    let mut selections = Vec::with_capacity(o.prices.len());
-    for p in &o.prices {
-        let odds = parse_odds(settings, p)?;
-        let id = sql::set_price(tx, market.id, &p.name, odds.value())
-            .await?
-            .ok_or_else(|| reject(format!("unknown selection {}", p.name)))?;
-        selections.push(price_json(id, &p.name, odds));
+}
+
+async fn wait(d: Durable, timeout: Duration) -> Result<(), ApplyError> {
+    match tokio::time::timeout(timeout, d).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(infra(
+            "the live-state writer stopped before the change was durable",
+        )),
+        Err(_) => Err(infra("the change was not durable in time")),
     }
-    deltas.push(Delta {
-        event_id,
-        sport: sport.to_string(),
-        kind: "odds",
-        data: json!({"event_id": event_id, "market_id": market.id, "selections": selections}),
-    });
-    if sql::reopen_feed_suspended(tx, market.id).await? {
-        push_statuses(deltas, &event_id, sport, &[market.id], "open", "feed_odds");
+}
+
+async fn wait_all(answers: SuspendAnswers, timeout: Duration) -> Result<(), ApplyError> {
+    for a in answers {
+        match tokio::time::timeout(timeout, a).await {
+            Ok(Ok(Some(d))) => wait(d, timeout).await?,
+            Ok(Ok(None)) | Ok(Err(_)) => {}
+            Err(_) => return Err(infra("a market did not answer in time")),
+        }
     }
     Ok(())
 }
 
-/// A selection's price with every display form, serialized once for all subscribers.
-pub fn price_json(id: Uuid, name: &str, odds: Odds) -> Value {
-    json!({"id": id, "name": name, "odds": odds,
-           "american": display(odds, OddsFormat::American),
-           "fractional": display(odds, OddsFormat::Fractional)})
-}
-
-fn push_statuses(
-    deltas: &mut Vec<Delta>,
-    event_id: &Uuid,
-    sport: &str,
-    ids: &[Uuid],
-    status: &str,
-    reason: &str,
-) {
-    for id in ids {
-        deltas.push(Delta {
-            event_id: *event_id,
-            sport: sport.to_string(),
-            kind: "market_status",
-            data: json!({"event_id": event_id, "market_id": id, "status": status, "reason": reason}),
-        });
+fn market_error(e: MarketError) -> ApplyError {
+    match e {
+        MarketError::Busy => infra("live state is busy"),
+        other => reject(other.to_string()),
     }
 }
 
-async fn find(
-    tx: &Transaction<'_>,
-    event_id: Uuid,
-    r: &MarketRef,
-) -> Result<Option<sql::FeedMarket>, ApplyError> {
-    let (handicap, total) = line_of(r)?;
-    let name = matches!(r.market_type.as_str(), "prop_bet" | "futures")
-        .then_some(r.name.as_deref())
-        .flatten();
-    Ok(sql::find_market(tx, event_id, &r.market_type, handicap, total, name).await?)
-}
-
-/// The line of a market reference: the handicap of a spread, the total of a totals market.
-fn line_of(r: &MarketRef) -> Result<(Option<Decimal>, Option<Decimal>), ApplyError> {
-    if r.market_type
-        .parse::<crate::domain::market::MarketType>()
-        .is_err()
-    {
-        return Err(reject(format!("unknown market type {}", r.market_type)));
-    }
+/// The actors' key of a feed market reference (type, line, name for props).
+pub fn market_key(r: &MarketRef) -> Result<FeedMarketKey, ApplyError> {
+    let market_type = r
+        .market_type
+        .parse::<MarketType>()
+        .map_err(|_| reject(format!("unknown market type {}", r.market_type)))?;
     let line = match &r.line {
         None => None,
         Some(l) => Some(
@@ -461,15 +468,29 @@ fn line_of(r: &MarketRef) -> Result<(Option<Decimal>, Option<Decimal>), ApplyErr
                 .ok_or_else(|| reject(format!("bad line {l}")))?,
         ),
     };
-    Ok(match r.market_type.as_str() {
-        "point_spread" => (line, None),
-        "total_points" => (None, line),
+    let (handicap, total_points) = match market_type {
+        MarketType::PointSpread => (line, None),
+        MarketType::TotalPoints => (None, line),
         _ => (None, None),
+    };
+    let name = matches!(market_type, MarketType::PropBet | MarketType::Futures)
+        .then(|| r.name.clone())
+        .flatten();
+    Ok(FeedMarketKey {
+        market_type,
+        handicap,
+        total_points,
+        name,
     })
 }
 
-fn parse_odds(settings: &FeedSettings, p: &Price) -> Result<Odds, ApplyError> {
-    Odds::parse(&p.odds, settings.odds_max).map_err(|e| reject(format!("odds of {}: {e}", p.name)))
+fn parse_odds(state: &AppState, p: &Price) -> Result<Odds, ApplyError> {
+    let max = state
+        .settings
+        .feed
+        .odds_max
+        .min(state.settings.markets.odds_max);
+    Odds::parse(&p.odds, max).map_err(|e| reject(format!("odds of {}: {e}", p.name)))
 }
 
 fn to_i32(v: u32) -> Result<i32, ApplyError> {

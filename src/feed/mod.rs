@@ -75,15 +75,3 @@ impl FeedSettings {
         }
     }
 }
-
-/// Publishes committed deltas to the event's topic and the sport's topic.
-pub fn publish(state: &crate::state::AppState, deltas: &[apply::Delta]) {
-    for d in deltas {
-        state
-            .hub
-            .publish(&crate::broadcast::event_topic(d.event_id), d.kind, &d.data);
-        state
-            .hub
-            .publish(&crate::broadcast::sport_topic(&d.sport), d.kind, &d.data);
-    }
-}

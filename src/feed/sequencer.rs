@@ -1,7 +1,15 @@
-//! Ordering per provider and event: the last applied `seq` lives in `feed_sequences` and
-//! moves in the same Postgres transaction as the change it acknowledges, so a restart
-//! neither re-applies nor skips a message.
+//! Ordering per provider and event. The last applied `seq` is kept in memory per
+//! `(provider, event_ref)` (loaded from `feed_sequences` on first use) behind one async lock
+//! per key, so messages of one event are applied one at a time and in order. It is written
+//! to `feed_sequences` in the fixture's own transaction, and for live messages right after
+//! the change is durable (the live writer committed it): a restart never skips a message,
+//! and at worst re-applies the last one, whose content is absolute (a score, a status, a
+//! price, a suspension), so applying it twice changes nothing.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
+use uuid::Uuid;
 
 /// Where a message's `seq` stands against the last applied one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +33,44 @@ pub fn classify(last_seq: i64, seq: i64) -> Verdict {
         Verdict::Gap {
             expected_seq: last_seq + 1,
             missing: seq - last_seq - 1,
+        }
+    }
+}
+
+/// What the node knows of one `(provider, event_ref)`.
+#[derive(Debug, Default)]
+pub struct SeqEntry {
+    /// False until read from Postgres.
+    pub loaded: bool,
+    pub last_seq: i64,
+    /// The engine's event and its sport, once the fixture exists.
+    pub event: Option<(Uuid, String)>,
+}
+
+/// One event's entry behind its own async lock.
+pub type SharedEntry = Arc<tokio::sync::Mutex<SeqEntry>>;
+
+/// The per-key locks and entries. One entry per event a provider has ever mentioned on this
+/// node; entries of finished events are removed.
+#[derive(Debug, Default)]
+pub struct Sequencer {
+    entries: Mutex<HashMap<(String, String), SharedEntry>>,
+}
+
+impl Sequencer {
+    pub fn entry(&self, provider: &str, event_ref: &str) -> SharedEntry {
+        let mut map = match self.entries.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.entry((provider.to_string(), event_ref.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    pub fn forget(&self, provider: &str, event_ref: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(&(provider.to_string(), event_ref.to_string()));
         }
     }
 }

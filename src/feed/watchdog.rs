@@ -1,12 +1,14 @@
 //! The silent-provider watchdog: every provider's last push time is kept in memory; one
 //! silent for longer than its heartbeat window gets every open market of its scheduled and
-//! live events suspended (as a feed suspension) with a `system_events` entry. The markets
-//! reopen one by one when the provider sends odds for them again.
+//! live events feed-suspended (through their event actors) with a `system_events` entry.
+//! The markets reopen one by one when the provider sends odds for them again.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::apply::Delta;
+use crate::actors::event::feed::FeedBetStop;
+use crate::actors::market::feed::FeedFilter;
+use crate::actors::{ask, AuditActor};
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
@@ -92,39 +94,76 @@ async fn check(state: &AppState) {
             continue;
         };
         let silent_ms = i64::try_from(silent.as_millis()).unwrap_or(i64::MAX);
-        let result = match state.db.get().await {
-            Ok(mut client) => crate::db::feed::suspend_provider_markets(
-                &mut client,
-                &p.id,
-                silent_ms,
-                state.settings.feed.suspend_batch_markets_max,
-            )
-            .await
-            .map_err(anyhow::Error::from),
-            Err(e) => Err(anyhow::Error::from(e)),
-        };
-        match result {
-            Ok(hit) => {
-                tracing::warn!(provider = %p.id, silent_ms, markets = hit.len(), "feed provider silent; markets suspended");
-                let deltas: Vec<Delta> = hit
-                    .into_iter()
-                    .map(|(market_id, event_id, sport)| Delta {
-                        event_id,
-                        sport,
-                        kind: "market_status",
-                        data: serde_json::json!({"event_id": event_id, "market_id": market_id,
-                                                 "status": "suspended", "reason": "provider_silent"}),
-                    })
-                    .collect();
-                super::publish(state, &deltas);
+        match suspend_provider(state, &p.id, silent_ms).await {
+            Ok(markets) => {
+                tracing::warn!(provider = %p.id, silent_ms, markets, "feed provider silent; its markets are suspended");
             }
             Err(e) => {
-                // Try again on the next tick.
+                // Tried again on the next tick.
                 state.feed_liveness.seen_failed(&p.id);
                 tracing::error!(provider = %p.id, error = %e, "suspending a silent provider's markets");
             }
         }
     }
+}
+
+/// Feed-suspends every market of the provider's scheduled and live events through their
+/// event actors, then records a `system_events` row. Returns how many markets it hit.
+async fn suspend_provider(
+    state: &AppState,
+    provider: &str,
+    silent_ms: i64,
+) -> anyhow::Result<usize> {
+    let client = state.db.get().await?;
+    let events = crate::db::feed::provider_open_events(
+        &client,
+        provider,
+        state.settings.feed.suspend_batch_markets_max,
+    )
+    .await?;
+    let timeout = state.registry.ask_timeout();
+    let filter = Arc::new(FeedFilter::All);
+    let mut hit = 0;
+    for id in events {
+        let Some(addr) = state
+            .registry
+            .event(id)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?
+        else {
+            continue;
+        };
+        let actor = AuditActor {
+            user_id: None,
+            client_ip: None,
+        };
+        let answers = ask(&addr, timeout, |reply| FeedBetStop {
+            filter: filter.clone(),
+            actor,
+            reply,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("event actor did not answer: {e:?}"))?;
+        for a in answers {
+            if let Ok(Ok(Some(durable))) = tokio::time::timeout(timeout, a).await {
+                hit += 1;
+                let _ = tokio::time::timeout(timeout, durable).await;
+            }
+        }
+    }
+    let details =
+        serde_json::json!({"provider": provider, "silent_ms": silent_ms, "markets_suspended": hit});
+    let message =
+        format!("feed provider {provider} silent for {silent_ms} ms; its markets are suspended");
+    crate::db::feed::record(
+        &client,
+        "feed_provider_silent",
+        "warning",
+        &message,
+        &details,
+    )
+    .await?;
+    Ok(hit)
 }
 
 impl Liveness {

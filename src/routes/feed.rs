@@ -104,7 +104,11 @@ pub async fn push(
     if state.feed_liveness.seen(&provider) {
         tracing::info!(%provider, "feed provider is sending again");
         if let Ok(client) = state.db.get().await {
-            let _ = crate::db::feed::provider_back(&client, &provider).await;
+            let details = serde_json::json!({"provider": provider});
+            let message = format!("feed provider {provider} is sending again");
+            let _ =
+                crate::db::feed::record(&client, "feed_provider_back", "info", &message, &details)
+                    .await;
         }
     }
     let messages = parse_push(&body, settings.messages_per_push_max).map_err(|e| match e {
@@ -116,11 +120,6 @@ pub async fn push(
             e.to_string(),
         ),
     })?;
-    let mut client = state
-        .db
-        .get()
-        .await
-        .map_err(|e| unavailable(&e.to_string()))?;
     let mut answer = PushAnswer {
         results: Vec::with_capacity(messages.len()),
         applied: 0,
@@ -138,11 +137,9 @@ pub async fn push(
                 reason: None,
             }
         } else {
-            let (outcome, deltas) = apply_one(&mut client, settings, &provider, msg)
+            apply_one(&state, &provider, msg)
                 .await
-                .map_err(|e| unavailable(&format!("{e:#}")))?;
-            crate::feed::publish(&state, &deltas);
-            outcome
+                .map_err(|e| unavailable(&e))?
         };
         count(&state, &provider, msg, &outcome, &mut answer);
         answer.results.push(outcome);

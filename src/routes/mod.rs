@@ -11,8 +11,10 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 
+pub mod catalogue;
 pub mod feed;
 pub mod health;
+pub mod trading;
 pub mod ws;
 
 /// The OpenAPI document of every REST endpoint; features add their paths here.
@@ -30,6 +32,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     #[allow(unused_mut)]
     let mut doc = ApiDoc::openapi();
     // Feature documents are merged here: doc.merge(feature::Doc::openapi());
+    doc.merge(trading::TradingDoc::openapi());
+    doc.merge(catalogue::CatalogueDoc::openapi());
     doc.merge(feed::FeedDoc::openapi());
     doc.merge(ws::WsDoc::openapi());
     doc
@@ -45,6 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/metrics").route(web::get().to(health::metrics)))
         .service(resource("/api-docs/openapi.json").route(web::get().to(openapi_json)));
+    trading::configure(cfg);
+    catalogue::configure(cfg);
     feed::configure(cfg);
     ws::configure(cfg);
 }

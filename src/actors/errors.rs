@@ -1,0 +1,141 @@
+//! Errors of the live-market actors and their one mapping to the contract's error body.
+use actix_web::http::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::json;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::config::MarketLimits;
+use crate::domain::{InvalidEventTransition, InvalidTransition, MarginError, MarketStatus, Odds};
+use crate::error::ApiError;
+
+/// Why a trader's (or feed's) change of a market or event was refused.
+#[derive(Debug, Clone, Error)]
+pub enum MarketError {
+    #[error(transparent)]
+    InvalidTransition(#[from] InvalidTransition),
+    #[error(transparent)]
+    InvalidEventTransition(#[from] InvalidEventTransition),
+    #[error("the market is suspended")]
+    Suspended,
+    #[error("the market is {0}")]
+    Closed(MarketStatus),
+    #[error("selection {0} is not in this market")]
+    UnknownSelection(Uuid),
+    #[error(transparent)]
+    Margin(#[from] MarginError),
+    #[error("{0}")]
+    Validation(String),
+    #[error("the market is busy")]
+    Busy,
+}
+
+impl From<MarketError> for ApiError {
+    fn from(e: MarketError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            MarketError::InvalidTransition(t) => ApiError::conflict("invalid_transition", msg)
+                .with_details(json!({"from": t.from, "command": t.command})),
+            MarketError::InvalidEventTransition(t) => ApiError::conflict("invalid_transition", msg)
+                .with_details(json!({"from": t.from, "to": t.to})),
+            MarketError::Suspended => ApiError::conflict("market_suspended", msg),
+            MarketError::Closed(_) => ApiError::conflict("market_closed", msg),
+            MarketError::UnknownSelection(id) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_selection", msg)
+                    .with_details(json!({"selection_id": id}))
+            }
+            MarketError::Margin(MarginError::BelowFloor { margin, floor }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "margin_below_floor", msg)
+                    .with_details(json!({"margin": margin, "floor": floor}))
+            }
+            MarketError::Margin(MarginError::NoPrices) | MarketError::Validation(_) => {
+                ApiError::validation(msg)
+            }
+            MarketError::Busy => ApiError::busy("the market"),
+        }
+    }
+}
+
+/// Why a bet leg was refused by its market. `code()` is the contract's error code.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LegRejection {
+    #[error("the market is suspended")]
+    MarketSuspended,
+    #[error("the market is closed")]
+    MarketClosed,
+    #[error("the event has started")]
+    EventStarted,
+    #[error("the odds changed to {current}")]
+    OddsChanged { current: Odds },
+    #[error("stake below the minimum {min}")]
+    StakeTooLow { min: Decimal },
+    #[error("stake above the maximum {max}")]
+    StakeTooHigh { max: Decimal },
+    #[error("the market cannot take this much liability")]
+    LiabilityExceeded,
+    #[error("unknown selection")]
+    UnknownSelection,
+    #[error("the market is busy")]
+    Busy,
+}
+
+impl LegRejection {
+    pub const fn code(&self) -> &'static str {
+        match self {
+            LegRejection::MarketSuspended => "market_suspended",
+            LegRejection::MarketClosed => "market_closed",
+            LegRejection::EventStarted => "event_started",
+            LegRejection::OddsChanged { .. } => "odds_changed",
+            LegRejection::StakeTooLow { .. } => "stake_too_low",
+            LegRejection::StakeTooHigh { .. } => "stake_too_high",
+            LegRejection::LiabilityExceeded => "liability_exceeded",
+            LegRejection::UnknownSelection => "unknown_selection",
+            LegRejection::Busy => "busy",
+        }
+    }
+}
+
+impl From<LegRejection> for ApiError {
+    fn from(e: LegRejection) -> ApiError {
+        let msg = e.to_string();
+        let details = match &e {
+            LegRejection::OddsChanged { current } => json!({"current_odds": current}),
+            LegRejection::StakeTooLow { min } => json!({"min_stake": min}),
+            LegRejection::StakeTooHigh { max } => json!({"max_stake": max}),
+            _ => json!({}),
+        };
+        let status = match e {
+            LegRejection::Busy => return ApiError::busy("the market"),
+            LegRejection::UnknownSelection
+            | LegRejection::StakeTooLow { .. }
+            | LegRejection::StakeTooHigh { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, e.code(), msg).with_details(details)
+    }
+}
+
+/// Trading settings must make sense together.
+pub fn check_limits(l: &MarketLimits) -> Result<(), MarketError> {
+    let money_ok = |d: Decimal| d > Decimal::ZERO && d.normalize().scale() <= 2;
+    if !(money_ok(l.min_stake)
+        && money_ok(l.max_stake)
+        && money_ok(l.max_liability_selection)
+        && money_ok(l.max_liability_market))
+    {
+        return Err(MarketError::Validation(
+            "stakes and liabilities must be positive amounts with at most 2 decimal places".into(),
+        ));
+    }
+    if l.max_stake < l.min_stake {
+        return Err(MarketError::Validation(
+            "max_stake must be at least min_stake".into(),
+        ));
+    }
+    if l.bet_delay_ms > 60_000 {
+        return Err(MarketError::Validation(
+            "bet_delay_ms must be at most 60000".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! `EventActor`: the one writer of an event's live state (status, score, period, clock),
+//! owning the addresses of its markets. Status changes go through the domain's event table;
+//! entering a status that acts on markets (suspended, postponed, finished, cancelled)
+//! commands every market in the same handler, and `live`/`halftime` put them in play.
+//! Feed messages for the event (issue 6) arrive here in order and use the same messages.
+use std::sync::Arc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub mod feed;
+
+use super::errors::MarketError;
+use super::market::{ApplyCommand, MarketActor, MarketView, SetInPlay};
+use super::registry::Directory;
+use super::writer::{AuditActor, Change, Durable};
+use super::Shared;
+use crate::db::markets::EventRow;
+use crate::domain::{event, EventStatus, MarketCommand};
+
+pub struct EventActor {
+    e: EventRow,
+    /// The event's markets, in creation order.
+    markets: Vec<(Uuid, Addr<MarketActor>)>,
+    shared: Arc<Shared>,
+    directory: std::sync::Weak<Directory>,
+    event_topic: String,
+    sport_topic: String,
+}
+
+/// The event's own live state (markets are asked separately).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventState {
+    pub id: Uuid,
+    pub sport_id: Uuid,
+    pub sport_slug: String,
+    pub league_id: Option<Uuid>,
+    pub home_team_id: Uuid,
+    pub away_team_id: Uuid,
+    pub home_team_name: String,
+    pub away_team_name: String,
+    pub start_time: DateTime<Utc>,
+    #[schema(value_type = String)]
+    pub status: EventStatus,
+    pub period: Option<String>,
+    pub clock: Option<String>,
+    pub home_score: i32,
+    pub away_score: i32,
+    pub venue: Option<String>,
+}
+
+/// A market's answer to a command fanned out by the event.
+pub type MarketAnswer = oneshot::Receiver<Result<Option<(MarketView, Durable)>, MarketError>>;
+
+/// What an event-wide change produced: the event's own durability (if it changed) and
+/// each market's answer, which the caller awaits.
+pub struct Fanout {
+    pub event: EventState,
+    pub durable: Option<Durable>,
+    pub markets: Vec<MarketAnswer>,
+    pub in_play: Vec<oneshot::Receiver<Result<Option<Durable>, MarketError>>>,
+}
+
+impl Actor for EventActor {
+    type Context = Context<Self>;
+}
+
+impl EventActor {
+    pub fn new(e: EventRow, shared: Arc<Shared>, directory: std::sync::Weak<Directory>) -> Self {
+        let event_topic = crate::broadcast::event_topic(e.id);
+        let sport_topic = crate::broadcast::sport_topic(&e.sport_slug);
+        EventActor {
+            e,
+            markets: Vec::new(),
+            shared,
+            directory,
+            event_topic,
+            sport_topic,
+        }
+    }
+
+    fn state(&self) -> EventState {
+        let e = &self.e;
+        EventState {
+            id: e.id,
+            sport_id: e.sport_id,
+            sport_slug: e.sport_slug.clone(),
+            league_id: e.league_id,
+            home_team_id: e.home_team_id,
+            away_team_id: e.away_team_id,
+            home_team_name: e.home_team_name.clone(),
+            away_team_name: e.away_team_name.clone(),
+            start_time: e.start_time,
+            status: e.status,
+            period: e.period.clone(),
+            clock: e.clock.clone(),
+            home_score: e.home_score,
+            away_score: e.away_score,
+            venue: e.venue.clone(),
+        }
+    }
+
+    fn publish<T: Serialize>(&self, kind: &'static str, data: &T) {
+        self.shared.hub.publish(&self.event_topic, kind, data);
+        self.shared.hub.publish(&self.sport_topic, kind, data);
+    }
+
+    /// Sends a command to every market. Internal fan-out (one message per market per event
+    /// change, never driven by bettors) uses `do_send` so a busy market cannot miss a
+    /// suspension; the bound of the market's mailbox applies to client-driven traffic.
+    fn command_markets(&self, command: MarketCommand, actor: &AuditActor) -> Vec<MarketAnswer> {
+        self.markets
+            .iter()
+            .map(|(_, addr)| {
+                let (reply, rx) = oneshot::channel();
+                addr.do_send(ApplyCommand {
+                    command,
+                    actor: actor.clone(),
+                    skip_if_invalid: true,
+                    reply,
+                });
+                rx
+            })
+            .collect()
+    }
+
+    fn set_in_play(
+        &self,
+        in_play: bool,
+        actor: &AuditActor,
+    ) -> Vec<oneshot::Receiver<Result<Option<Durable>, MarketError>>> {
+        self.markets
+            .iter()
+            .map(|(_, addr)| {
+                let (reply, rx) = oneshot::channel();
+                addr.do_send(SetInPlay {
+                    in_play,
+                    actor: actor.clone(),
+                    reply,
+                });
+                rx
+            })
+            .collect()
+    }
+
+    fn set_status(
+        &mut self,
+        to: EventStatus,
+        actor: AuditActor,
+        ctx: &mut Context<Self>,
+    ) -> Result<Fanout, MarketError> {
+        let next = event::transition(self.e.status, to)?;
+        let slot = self
+            .shared
+            .writer
+            .reserve()
+            .map_err(|_| MarketError::Busy)?;
+        let was_in_play = self.e.status.is_in_play();
+        self.e.status = next;
+        let durable = slot.send(
+            actor.clone(),
+            vec![Change::EventStatus {
+                event_id: self.e.id,
+                status: next,
+            }],
+        );
+        self.publish(
+            "event_status",
+            &StatusOut {
+                event_id: self.e.id,
+                status: next,
+            },
+        );
+        let markets = match next.market_command_on_entry() {
+            Some(command) => self.command_markets(command, &actor),
+            None => Vec::new(),
+        };
+        let in_play = if next.is_in_play() != was_in_play && !next.is_final() {
+            self.set_in_play(next.is_in_play(), &actor)
+        } else {
+            Vec::new()
+        };
+        if next.is_final() {
+            if let Some(dir) = self.directory.upgrade() {
+                dir.forget_event(self.e.id);
+            }
+            ctx.stop();
+        }
+        Ok(Fanout {
+            event: self.state(),
+            durable: Some(durable),
+            markets,
+            in_play,
+        })
+    }
+
+    fn set_score(&mut self, s: &ScoreUpdate, actor: AuditActor) -> Result<Durable, MarketError> {
+        if s.home_score < 0 || s.away_score < 0 {
+            return Err(MarketError::Validation("scores are not negative".into()));
+        }
+        let slot = self
+            .shared
+            .writer
+            .reserve()
+            .map_err(|_| MarketError::Busy)?;
+        self.e.home_score = s.home_score;
+        self.e.away_score = s.away_score;
+        self.e.period = s.period.clone().or(self.e.period.take());
+        self.e.clock = s.clock.clone().or(self.e.clock.take());
+        let durable = slot.send(
+            actor,
+            vec![Change::EventScore {
+                event_id: self.e.id,
+                home_score: self.e.home_score,
+                away_score: self.e.away_score,
+                period: self.e.period.clone(),
+                clock: self.e.clock.clone(),
+            }],
+        );
+        self.publish(
+            "score",
+            &ScoreOut {
+                event_id: self.e.id,
+                home_score: self.e.home_score,
+                away_score: self.e.away_score,
+                period: self.e.period.clone(),
+                clock: self.e.clock.clone(),
+            },
+        );
+        Ok(durable)
+    }
+}
+
+#[derive(Serialize)]
+struct StatusOut {
+    event_id: Uuid,
+    status: EventStatus,
+}
+
+#[derive(Serialize)]
+struct ScoreOut {
+    event_id: Uuid,
+    home_score: i32,
+    away_score: i32,
+    period: Option<String>,
+    clock: Option<String>,
+}
+
+/// The event's state and its markets' addresses (the caller asks each market).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GetEvent {
+    pub reply: oneshot::Sender<(EventState, Vec<Addr<MarketActor>>)>,
+}
+
+impl Handler<GetEvent> for EventActor {
+    type Result = ();
+    fn handle(&mut self, msg: GetEvent, _: &mut Context<Self>) {
+        let addrs = self.markets.iter().map(|(_, a)| a.clone()).collect();
+        let _ = msg.reply.send((self.state(), addrs));
+    }
+}
+
+/// A market of this event was started (creation, recovery, on-demand).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddMarket {
+    pub market_id: Uuid,
+    pub addr: Addr<MarketActor>,
+}
+
+impl Handler<AddMarket> for EventActor {
+    type Result = ();
+    fn handle(&mut self, msg: AddMarket, _: &mut Context<Self>) {
+        if !self.markets.iter().any(|(id, _)| *id == msg.market_id) {
+            self.markets.push((msg.market_id, msg.addr));
+        }
+    }
+}
+
+/// A market stopped (settled, voided): the event no longer lists it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveMarket {
+    pub market_id: Uuid,
+}
+
+impl Handler<RemoveMarket> for EventActor {
+    type Result = ();
+    fn handle(&mut self, msg: RemoveMarket, _: &mut Context<Self>) {
+        self.markets.retain(|(id, _)| *id != msg.market_id);
+    }
+}
+
+/// A new event status (trader or feed), through the event table.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetEventStatus {
+    pub status: EventStatus,
+    pub actor: AuditActor,
+    pub reply: oneshot::Sender<Result<Fanout, MarketError>>,
+}
+
+impl Handler<SetEventStatus> for EventActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetEventStatus, ctx: &mut Context<Self>) {
+        let _ = msg.reply.send(self.set_status(msg.status, msg.actor, ctx));
+    }
+}
+
+/// Suspend or resume every market of the event at once (markets already there are skipped).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CommandAllMarkets {
+    pub command: MarketCommand,
+    pub actor: AuditActor,
+    pub reply: oneshot::Sender<Fanout>,
+}
+
+impl Handler<CommandAllMarkets> for EventActor {
+    type Result = ();
+    fn handle(&mut self, msg: CommandAllMarkets, _: &mut Context<Self>) {
+        let markets = self.command_markets(msg.command, &msg.actor);
+        let _ = msg.reply.send(Fanout {
+            event: self.state(),
+            durable: None,
+            markets,
+            in_play: Vec::new(),
+        });
+    }
+}
+
+/// A score (and optionally period and clock) for the event.
+#[derive(Debug, Clone)]
+pub struct ScoreUpdate {
+    pub home_score: i32,
+    pub away_score: i32,
+    pub period: Option<String>,
+    pub clock: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetScore {
+    pub score: ScoreUpdate,
+    pub actor: AuditActor,
+    pub reply: oneshot::Sender<Result<(EventState, Durable), MarketError>>,
+}
+
+impl Handler<SetScore> for EventActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetScore, _: &mut Context<Self>) {
+        let out = self
+            .set_score(&msg.score, msg.actor)
+            .map(|d| (self.state(), d));
+        let _ = msg.reply.send(out);
+    }
+}

@@ -1,0 +1,369 @@
+//! The registry: event, market and selection ids → actor addresses. It starts actors on
+//! demand (from Postgres), rebuilds every live event and market at start-up (before
+//! `/readyz` says ready), and forgets actors that stopped (settled or voided markets,
+//! finished or cancelled events) so their memory is freed.
+//!
+//! Actors are spread over a fixed set of arbiters (threads), round robin; each gets the
+//! configured mailbox bound. [`ask`] is the only way requests reach them: `try_send` with a
+//! reply channel, so a full mailbox is an immediate 503 `busy`, never an unbounded queue.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+use deadpool_postgres::Pool;
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::event::{AddMarket, EventActor, RemoveMarket};
+use super::market::{MarketActor, MarketInit, SelectionState};
+use super::Shared;
+use crate::db::markets::{self as q, EventRow, ExposureRow, MarketRow, SelectionRow};
+use crate::domain::{MarketStatus, Odds};
+use crate::error::ApiError;
+
+/// Why an actor could not answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AskError {
+    /// Mailbox full, or no answer within `ask_timeout_ms`.
+    Busy,
+    /// The actor stopped (its market was settled or voided meanwhile).
+    Gone,
+}
+
+impl From<AskError> for ApiError {
+    fn from(e: AskError) -> ApiError {
+        match e {
+            AskError::Busy => ApiError::busy("the market"),
+            AskError::Gone => ApiError::conflict("market_closed", "the market is no longer live"),
+        }
+    }
+}
+
+/// Sends `make(reply)` with `try_send` and waits (bounded) for the reply.
+pub async fn ask<A, M, R>(
+    addr: &Addr<A>,
+    timeout: Duration,
+    make: impl FnOnce(oneshot::Sender<R>) -> M,
+) -> Result<R, AskError>
+where
+    A: Actor + Handler<M>,
+    A::Context: ToEnvelope<A, M>,
+    M: Message<Result = ()> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    addr.try_send(make(tx)).map_err(|e| match e {
+        SendError::Full(_) => AskError::Busy,
+        SendError::Closed(_) => AskError::Gone,
+    })?;
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(_)) => Err(AskError::Gone),
+        Err(_) => Err(AskError::Busy),
+    }
+}
+
+/// Id → address maps, shared with the actors (weakly) so a stopping actor removes itself.
+#[derive(Default)]
+pub struct Directory {
+    events: RwLock<HashMap<Uuid, Addr<EventActor>>>,
+    markets: RwLock<HashMap<Uuid, (Uuid, Addr<MarketActor>)>>,
+    selections: RwLock<HashMap<Uuid, Uuid>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Directory {
+    pub fn forget_market(&self, market_id: Uuid, selections: impl Iterator<Item = Uuid>) {
+        let removed = write(&self.markets).remove(&market_id);
+        let mut sel = write(&self.selections);
+        for s in selections {
+            sel.remove(&s);
+        }
+        drop(sel);
+        if let Some((event_id, _)) = removed {
+            if let Some(ev) = read(&self.events).get(&event_id) {
+                // Bookkeeping only, one per stopped market; not client-driven.
+                ev.do_send(RemoveMarket { market_id });
+            }
+        }
+    }
+
+    pub fn forget_event(&self, event_id: Uuid) {
+        write(&self.events).remove(&event_id);
+    }
+}
+
+/// The registry, shared through `AppState`.
+pub struct Registry {
+    pub shared: Arc<Shared>,
+    dir: Arc<Directory>,
+    db: Pool,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    /// Serializes on-demand starts so one id never gets two actors.
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+impl Registry {
+    /// Must run inside an actix system (it starts the arbiters).
+    pub fn new(shared: Arc<Shared>, db: Pool) -> Registry {
+        let n = shared.markets.arbiters.max(1);
+        let arbiters = (0..n).map(|_| Arbiter::new().handle()).collect();
+        Registry {
+            shared,
+            dir: Arc::new(Directory::default()),
+            db,
+            arbiters,
+            next_arbiter: AtomicUsize::new(0),
+            load_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn ask_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.markets.ask_timeout_ms)
+    }
+
+    fn arbiter(&self) -> &ArbiterHandle {
+        let i = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+        &self.arbiters[i]
+    }
+
+    /// Counts of live actors: (events, markets).
+    pub fn counts(&self) -> (usize, usize) {
+        (read(&self.dir.events).len(), read(&self.dir.markets).len())
+    }
+
+    /// Every live event's address (recovery checks, catalogue listings).
+    pub fn event_ids(&self) -> Vec<Uuid> {
+        read(&self.dir.events).keys().copied().collect()
+    }
+
+    pub fn running_event(&self, id: Uuid) -> Option<Addr<EventActor>> {
+        read(&self.dir.events).get(&id).cloned()
+    }
+
+    pub fn running_market(&self, id: Uuid) -> Option<Addr<MarketActor>> {
+        read(&self.dir.markets).get(&id).map(|(_, a)| a.clone())
+    }
+
+    /// The market of a live selection, if its market runs.
+    pub fn market_of_selection(&self, selection_id: Uuid) -> Option<Uuid> {
+        read(&self.dir.selections).get(&selection_id).copied()
+    }
+
+    /// Starts an event actor (replacing none: the caller checked it is not running).
+    pub fn start_event(&self, row: EventRow) -> Addr<EventActor> {
+        let id = row.id;
+        let cap = self.shared.markets.mailbox_capacity_messages.max(1);
+        let (shared, dir) = (self.shared.clone(), Arc::downgrade(&self.dir));
+        let addr = EventActor::start_in_arbiter(self.arbiter(), move |ctx| {
+            ctx.set_mailbox_capacity(cap);
+            EventActor::new(row, shared, dir)
+        });
+        write(&self.dir.events).insert(id, addr.clone());
+        addr
+    }
+
+    /// Starts a market actor and tells its event.
+    pub fn start_market(
+        &self,
+        event: &EventRow,
+        row: MarketRow,
+        selections: Vec<SelectionRow>,
+        exposure: &HashMap<Uuid, (Decimal, Decimal)>,
+    ) -> anyhow::Result<Addr<MarketActor>> {
+        let limits = self
+            .shared
+            .markets
+            .sport_limits(&event.sport_slug)
+            .overlaid(&row.settings);
+        let mut states = Vec::with_capacity(selections.len());
+        for s in selections {
+            let (stake, payout) = exposure.get(&s.id).copied().unwrap_or_default();
+            states.push(SelectionState {
+                id: s.id,
+                name: s.name,
+                odds: Odds::from_decimal(s.odds, crate::domain::odds::ODDS_COLUMN_MAX)?,
+                stake,
+                payout,
+                reserved_stake: Decimal::ZERO,
+                reserved_payout: Decimal::ZERO,
+            });
+        }
+        let selection_ids: Vec<Uuid> = states.iter().map(|s| s.id).collect();
+        let init = MarketInit {
+            id: row.id,
+            event_id: event.id,
+            sport_slug: Arc::from(event.sport_slug.as_str()),
+            event_start: event.start_time,
+            market_type: row.market_type,
+            name: row.name,
+            handicap: row.handicap,
+            total_points: row.total_points,
+            status: row.status,
+            in_play: row.in_play,
+            feed_suspended: row.feed_suspended,
+            limits,
+            selections: states,
+        };
+        let cap = self.shared.markets.mailbox_capacity_messages.max(1);
+        let (shared, dir) = (self.shared.clone(), Arc::downgrade(&self.dir));
+        let addr = MarketActor::start_in_arbiter(self.arbiter(), move |ctx| {
+            ctx.set_mailbox_capacity(cap);
+            MarketActor::new(init, shared, dir)
+        });
+        write(&self.dir.markets).insert(row.id, (event.id, addr.clone()));
+        let mut sel = write(&self.dir.selections);
+        for s in selection_ids {
+            sel.insert(s, row.id);
+        }
+        drop(sel);
+        if let Some(ev) = self.running_event(event.id) {
+            // One message per market start; not client-driven.
+            ev.do_send(AddMarket {
+                market_id: row.id,
+                addr: addr.clone(),
+            });
+        }
+        Ok(addr)
+    }
+
+    /// Rebuilds every live event and its markets (with liabilities from open bets).
+    pub async fn recover(&self) -> anyhow::Result<(usize, usize)> {
+        let client = self.db.get().await?;
+        let events = q::load_live_events(&**client).await?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let markets = q::load_markets_of_events(&**client, &ids).await?;
+        let market_count = markets.len();
+        let _guard = self.load_lock.lock().await;
+        let mut by_event: HashMap<Uuid, Vec<MarketRow>> = HashMap::new();
+        for m in markets {
+            by_event.entry(m.event_id).or_default().push(m);
+        }
+        for e in events.iter() {
+            self.start_event(e.clone());
+        }
+        for e in events.iter() {
+            let Some(ms) = by_event.remove(&e.id) else {
+                continue;
+            };
+            self.start_markets_loaded(&client, e, ms).await?;
+        }
+        Ok((events.len(), market_count))
+    }
+
+    async fn start_markets_loaded(
+        &self,
+        client: &tokio_postgres::Client,
+        event: &EventRow,
+        markets: Vec<MarketRow>,
+    ) -> anyhow::Result<()> {
+        let ids: Vec<Uuid> = markets.iter().map(|m| m.id).collect();
+        let mut sels: HashMap<Uuid, Vec<SelectionRow>> = HashMap::new();
+        for s in q::load_selections(client, &ids).await? {
+            sels.entry(s.market_id).or_default().push(s);
+        }
+        let exposure: HashMap<Uuid, (Decimal, Decimal)> = q::load_open_exposure(client, &ids)
+            .await?
+            .into_iter()
+            .map(
+                |ExposureRow {
+                     selection_id,
+                     stake,
+                     payout,
+                 }| (selection_id, (stake, payout)),
+            )
+            .collect();
+        for m in markets {
+            let s = sels.remove(&m.id).unwrap_or_default();
+            self.start_market(event, m, s, &exposure)?;
+        }
+        Ok(())
+    }
+
+    /// The event's actor, started from Postgres if needed; `None` when the event does not
+    /// exist or is finished or cancelled (its state is then read from Postgres).
+    pub async fn event(&self, id: Uuid) -> Result<Option<Addr<EventActor>>, ApiError> {
+        if let Some(a) = self.running_event(id) {
+            return Ok(Some(a));
+        }
+        let _guard = self.load_lock.lock().await;
+        if let Some(a) = self.running_event(id) {
+            return Ok(Some(a));
+        }
+        let client = self.db.get().await?;
+        let Some(row) = q::load_event(&**client, id).await? else {
+            return Ok(None);
+        };
+        if row.status.is_final() {
+            return Ok(None);
+        }
+        let addr = self.start_event(row.clone());
+        let markets = q::load_markets_of_events(&**client, &[id]).await?;
+        self.start_markets_loaded(&client, &row, markets).await?;
+        Ok(Some(addr))
+    }
+
+    /// The market's actor, started (with its event) from Postgres if needed; `None` when
+    /// it does not exist or is settled or voided.
+    pub async fn market(&self, id: Uuid) -> Result<Option<Addr<MarketActor>>, ApiError> {
+        if let Some(a) = self.running_market(id) {
+            return Ok(Some(a));
+        }
+        let row = {
+            let client = self.db.get().await?;
+            q::load_market(&**client, id).await?
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if matches!(row.status, MarketStatus::Settled | MarketStatus::Voided) {
+            return Ok(None);
+        }
+        if self.event(row.event_id).await?.is_some() {
+            return Ok(self.running_market(id));
+        }
+        // The event is over but the market awaits settlement: start it alone.
+        let _guard = self.load_lock.lock().await;
+        if let Some(a) = self.running_market(id) {
+            return Ok(Some(a));
+        }
+        let client = self.db.get().await?;
+        let Some(event) = q::load_event(&**client, row.event_id).await? else {
+            return Ok(None);
+        };
+        self.start_markets_loaded(&client, &event, vec![row])
+            .await?;
+        Ok(self.running_market(id))
+    }
+
+    /// The market of a selection, started if needed (the bet path's first step).
+    pub async fn market_for_selection(
+        &self,
+        selection_id: Uuid,
+    ) -> Result<Option<Addr<MarketActor>>, ApiError> {
+        if let Some(m) = self.market_of_selection(selection_id) {
+            if let Some(a) = self.running_market(m) {
+                return Ok(Some(a));
+            }
+        }
+        let market_id = {
+            let client = self.db.get().await?;
+            q::market_of_selection(&**client, selection_id).await?
+        };
+        match market_id {
+            Some(m) => self.market(m).await,
+            None => Ok(None),
+        }
+    }
+}

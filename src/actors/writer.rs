@@ -1,0 +1,206 @@
+//! The batching writer of live state: every acknowledged change of odds, market and event
+//! status, in-play flag, score and settings reaches Postgres through here.
+//!
+//! Actors hand it changes (after reserving room in its bounded queue *before* they change
+//! their memory, so a full queue refuses the change with 503 `busy` and leaves live state
+//! untouched). The writer closes a batch at `batch_ops_max` changes or `batch_age_ms` after
+//! its first, and writes it in one transaction; each caller gets its `Durable` answer only
+//! after that commit, so a trader's 200 means the change survives a `kill -9`.
+//!
+//! A batch is cut into runs of consecutive operations by the same actor (trader); each run
+//! first sets `winzo.actor_id` / `winzo.client_ip` for the audit triggers, then writes its
+//! price changes as one `UNNEST` update (last price per selection wins) and its other
+//! changes one statement each. Every change is an absolute value (a price, a status), so
+//! re-writing a batch after a failure is harmless: a failed batch is retried until it
+//! commits, while its callers (who time out with 503) learn nothing was promised.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use rust_decimal::Decimal;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::config::{LiveWriterSettings, MarketLimits};
+use crate::domain::{EventStatus, MarketStatus};
+
+/// Who caused a change, for the audit trail (`None`: the engine itself, a feed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditActor {
+    pub user_id: Option<Uuid>,
+    pub client_ip: Option<String>,
+}
+
+/// One change of live state, as an absolute value.
+#[derive(Debug, Clone)]
+pub enum Change {
+    SelectionOdds {
+        selection_id: Uuid,
+        odds: Decimal,
+    },
+    MarketStatus {
+        market_id: Uuid,
+        status: MarketStatus,
+    },
+    MarketInPlay {
+        market_id: Uuid,
+        in_play: bool,
+    },
+    MarketFeedSuspended {
+        market_id: Uuid,
+        feed_suspended: bool,
+    },
+    MarketSettings {
+        market_id: Uuid,
+        limits: MarketLimits,
+    },
+    EventStatus {
+        event_id: Uuid,
+        status: EventStatus,
+    },
+    EventScore {
+        event_id: Uuid,
+        home_score: i32,
+        away_score: i32,
+        period: Option<String>,
+        clock: Option<String>,
+    },
+}
+
+/// A caller's changes and who made them; `done` hears once they are committed.
+pub struct WriteOp {
+    pub actor: AuditActor,
+    pub changes: Vec<Change>,
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// Resolves once the change is committed (dropped unanswered if the engine stops first).
+pub type Durable = oneshot::Receiver<()>;
+
+/// The writer's queue is full: the change was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterBusy;
+
+/// Cheap to clone; held by every actor.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<WriteOp>,
+}
+
+/// Room in the writer's queue, taken before live state changes.
+pub struct WriteSlot<'a> {
+    permit: mpsc::Permit<'a, WriteOp>,
+}
+
+impl WriterHandle {
+    /// A handle over a queue the caller drains itself (benchmarks, tests of actors alone).
+    pub fn from_sender(tx: mpsc::Sender<WriteOp>) -> WriterHandle {
+        WriterHandle { tx }
+    }
+
+    /// Takes a place in the queue, or `WriterBusy` when it is full (or the writer stopped).
+    pub fn reserve(&self) -> Result<WriteSlot<'_>, WriterBusy> {
+        self.tx
+            .try_reserve()
+            .map(|permit| WriteSlot { permit })
+            .map_err(|_| WriterBusy)
+    }
+}
+
+impl WriteSlot<'_> {
+    /// Hands the changes over; the answer resolves once they are durable.
+    pub fn send(self, actor: AuditActor, changes: Vec<Change>) -> Durable {
+        let (done, durable) = oneshot::channel();
+        self.permit.send(WriteOp {
+            actor,
+            changes,
+            done: Some(done),
+        });
+        durable
+    }
+}
+
+/// Starts the writer task on the current runtime.
+pub fn spawn(pool: Pool, settings: LiveWriterSettings) -> WriterHandle {
+    let (tx, rx) = mpsc::channel(settings.queue_ops_max.max(1));
+    tokio::spawn(run(pool, settings, rx));
+    WriterHandle { tx }
+}
+
+async fn run(pool: Pool, settings: LiveWriterSettings, mut rx: mpsc::Receiver<WriteOp>) {
+    let batch_max = settings.batch_ops_max.max(1);
+    let age = Duration::from_millis(settings.batch_age_ms);
+    let retry = Duration::from_millis(settings.retry_interval_ms.max(1));
+    let mut batch: Vec<WriteOp> = Vec::with_capacity(batch_max);
+    loop {
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + age;
+        while batch.len() < batch_max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(op)) => batch.push(op),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        loop {
+            match write_batch(&pool, &batch).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), ops = batch.len(), "live-state batch failed; retrying");
+                    tokio::time::sleep(retry).await;
+                }
+            }
+        }
+        for op in batch.drain(..) {
+            if let Some(done) = op.done {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+async fn write_batch(pool: &Pool, batch: &[WriteOp]) -> anyhow::Result<()> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut start = 0;
+    while start < batch.len() {
+        let actor = &batch[start].actor;
+        let end = batch[start..]
+            .iter()
+            .position(|op| &op.actor != actor)
+            .map_or(batch.len(), |n| start + n);
+        crate::db::markets::set_audit_context(&*tx, actor).await?;
+        write_run(&tx, &batch[start..end]).await?;
+        start = end;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One actor's consecutive operations: prices coalesced into one statement (last wins),
+/// then the other changes in order.
+async fn write_run(tx: &tokio_postgres::Transaction<'_>, ops: &[WriteOp]) -> anyhow::Result<()> {
+    let mut odds: HashMap<Uuid, Decimal> = HashMap::new();
+    let mut others: Vec<&Change> = Vec::new();
+    for change in ops.iter().flat_map(|op| op.changes.iter()) {
+        match change {
+            Change::SelectionOdds {
+                selection_id,
+                odds: o,
+            } => {
+                odds.insert(*selection_id, *o);
+            }
+            other => others.push(other),
+        }
+    }
+    if !odds.is_empty() {
+        let (ids, prices): (Vec<Uuid>, Vec<Decimal>) = odds.into_iter().unzip();
+        crate::db::markets::write_odds(tx, &ids, &prices).await?;
+    }
+    for change in others {
+        crate::db::markets::write_change(tx, change).await?;
+    }
+    Ok(())
+}

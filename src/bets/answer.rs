@@ -1,0 +1,73 @@
+//! What the engine answers for an accepted bet (REST 201 body and the private `bet`
+//! message), built from the committed record or read back from Postgres.
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::ledger::BetRecord;
+
+/// One leg of an accepted bet.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct LegAnswer {
+    pub selection_id: Uuid,
+    /// The decimal odds actually taken.
+    #[schema(value_type = String)]
+    pub odds: Decimal,
+}
+
+/// An accepted bet.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct BetAnswer {
+    pub id: Uuid,
+    pub status: String,
+    #[serde(rename = "type")]
+    pub bet_type: String,
+    /// Total stake paid (lines × unit stake).
+    #[schema(value_type = String)]
+    pub stake: Decimal,
+    #[schema(value_type = String)]
+    pub total_odds: Decimal,
+    #[schema(value_type = String)]
+    pub potential_win: Decimal,
+    pub currency_code: String,
+    pub placed_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    pub legs: Vec<LegAnswer>,
+    /// Request details kept with the bet: unit stake, lines, system size, policy.
+    pub metadata: serde_json::Value,
+}
+
+impl BetAnswer {
+    pub fn from_record(record: &BetRecord) -> BetAnswer {
+        BetAnswer {
+            id: record.bet_id,
+            status: "accepted".into(),
+            bet_type: record.bet_type.as_str().into(),
+            stake: record.stake,
+            total_odds: record.total_odds,
+            potential_win: record.potential_win,
+            currency_code: record.currency_code.clone(),
+            placed_at: record.placed_at,
+            idempotency_key: record.idempotency_key.clone(),
+            legs: record
+                .legs
+                .iter()
+                .map(|l| LegAnswer {
+                    selection_id: l.selection_id,
+                    odds: l.odds,
+                })
+                .collect(),
+            metadata: public_metadata(&record.metadata),
+        }
+    }
+}
+
+/// The metadata a client may see (the fingerprint stays inside).
+pub fn public_metadata(meta: &serde_json::Value) -> serde_json::Value {
+    let mut meta = meta.clone();
+    if let Some(obj) = meta.as_object_mut() {
+        obj.remove("fingerprint");
+    }
+    meta
+}

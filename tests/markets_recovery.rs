@@ -1,0 +1,154 @@
+//! Restart recovery: build a book, move prices, suspend markets, change settings, put an
+//! event in play, `kill -9` the real engine process, start it again and compare the whole
+//! live state with what was acknowledged before the kill.
+mod common;
+mod markets_support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use markets_support::{account, create_book, get, post};
+use serde_json::{json, Value};
+use winzo::auth::Role;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_engine(db_url: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_winzo"))
+        .arg("serve")
+        .env("WINZO_ENV", "test")
+        .env("DATABASE_URL", db_url)
+        .env("WINZO__SERVER__PORT", port.to_string())
+        .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning winzo serve")
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "engine not ready in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Everything live about the book: each event with markets, odds, statuses, settings and
+/// liability.
+async fn live_state(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    events: &[uuid::Uuid],
+    markets: &[uuid::Uuid],
+) -> Value {
+    let mut out = json!({});
+    for e in events {
+        let (s, ev) = get(http, format!("{base}/api/v1/events/{e}")).await;
+        assert_eq!(s, 200, "{ev}");
+        out[e.to_string()] = ev;
+    }
+    for m in markets {
+        let r = http
+            .get(format!("{base}/api/v1/trading/markets/{m}/liability"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        out[format!("liability:{m}")] = r.json().await.unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_acknowledged_change_survives_kill_9() {
+    let db = common::TestDb::new().await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut engine = spawn_engine(&db.url, port);
+    wait_ready(&http, &base).await;
+    let (_, token) = account(&db.client, Role::Moderator).await;
+    let a = create_book(&http, &base, &token).await;
+    let b = create_book(&http, &base, &token).await;
+    // Many acknowledged price moves, the last of which must survive.
+    for i in 0..25u32 {
+        let odds = format!("{}.{:04}", 1 + (i % 3), 1000 + i);
+        let (s, body) = post(
+            &http,
+            format!("{base}/api/v1/trading/markets/{}/prices", a.markets[1]),
+            &token,
+            json!({"prices": [{"selection_id": a.selections[1][0], "odds": odds}]}),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let (s, _) = post(
+        &http,
+        format!("{base}/api/v1/trading/markets/{}/suspend", a.markets[0]),
+        &token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = post(
+        &http,
+        format!("{base}/api/v1/trading/events/{}/status", b.event_id),
+        &token,
+        json!({"status": "live"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = post(
+        &http,
+        format!("{base}/api/v1/trading/markets/{}/close", b.markets[1]),
+        &token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = http
+        .patch(format!(
+            "{base}/api/v1/trading/markets/{}/settings",
+            b.markets[0]
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"bet_delay_ms": 700, "min_stake": "1.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = [a.event_id, b.event_id];
+    let markets: Vec<uuid::Uuid> = a.markets.iter().chain(&b.markets).copied().collect();
+    let before = live_state(&http, &base, &token, &events, &markets).await;
+
+    engine.kill().expect("SIGKILL");
+    engine.wait().expect("reaped");
+    let mut engine = spawn_engine(&db.url, port);
+    wait_ready(&http, &base).await;
+    let after = live_state(&http, &base, &token, &events, &markets).await;
+    engine.kill().ok();
+    engine.wait().ok();
+    assert_eq!(before, after, "live state after kill -9 and restart");
+    assert_eq!(
+        after[a.event_id.to_string()]["markets"][0]["status"],
+        "suspended"
+    );
+    assert_eq!(after[b.event_id.to_string()]["status"], "live");
+}
