@@ -23,6 +23,8 @@ pub enum Command {
     Migrate,
     /// Load the demo catalogue, a demo bettor with funds and a trader account.
     SeedDemo,
+    /// Run a simulated feed provider against the engine (`[feed_sim]` settings).
+    FeedSim,
 }
 
 /// Runs a parsed command; the binary's `main` is only this.
@@ -40,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::SeedDemo => runtime()?.block_on(crate::db::demo::seed(&settings)),
+        Command::FeedSim => runtime()?.block_on(crate::feed_sim::run(settings.feed_sim)),
     }
 }
 

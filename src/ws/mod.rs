@@ -29,9 +29,6 @@ pub struct WsSettings {
     pub heartbeat_timeout_ms: u64,
     /// Kernel `TCP_USER_TIMEOUT` of accepted connections (0 leaves the kernel default).
     pub tcp_user_timeout_ms: u64,
-    /// How long an upgraded connection may wait for the first `auth` message before a
-    /// `place_bet` without it is refused (informational; the channel stays public).
-    pub auth_timeout_ms: u64,
     /// Origins allowed to upgrade (`*` for any); requests without `Origin` are allowed.
     pub allowed_origins: Vec<String>,
 }
