@@ -10,6 +10,10 @@
 #   make services       start the dev services only       make services-test  the test ones
 #   make status         state of both profiles            make migrate / make seed  (dev DB)
 #   make fmt / lint     rustfmt / fmt check + clippy      make bench ARGS="..."  load tests
+#   make backup         base backup of PROFILE (dev) + retention (WINZO_BACKUP_KEEP, default 7)
+#   make restore TARGET_TIME='2026-11-24 22:10:00+00'   PITR of PROFILE's newest backup into a
+#                       new folder on a free port (BACKUP=, RESTORE_DIR=, RESTORE_PORT= optional)
+#                       docs/operations.md has the procedure
 #
 # Profiles (scripts/services.sh has the details; data under the git-ignored .data/):
 #   dev   Postgres 127.0.0.1:55432 db winzo            Redis 127.0.0.1:56379
@@ -37,8 +41,15 @@ RELEASE_BIN := target/release/winzo
 TEST_ARGS ?=
 ARGS ?=
 
+# make backup / make restore (scripts/backup.sh, scripts/restore.sh)
+PROFILE ?= dev
+TARGET_TIME ?=
+BACKUP ?=
+RESTORE_DIR ?=
+RESTORE_PORT ?=
+
 .PHONY: help run test stop services services-test status migrate seed build-release \
-	fmt lint clean-data bench
+	fmt lint clean-data bench backup restore
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -106,3 +117,10 @@ lint:
 # with `make run` in another terminal. ARGS is split into words, e.g. make bench ARGS="--bets 1000".
 bench:
 	$(CARGO) run --release -p winzo-load-tests -- $(ARGS)
+
+backup:
+	scripts/backup.sh $(PROFILE)
+
+# The optional arguments are positional: an empty one means "the default".
+restore:
+	TARGET_TIME='$(TARGET_TIME)' scripts/restore.sh $(PROFILE) '$(BACKUP)' '$(RESTORE_DIR)' '$(RESTORE_PORT)'

@@ -52,4 +52,4 @@ DATABASE_URL="$TEMPLATE_URL" REDIS_URL="$TEST_REDIS_URL" WINZO_ENV=test \
   target/debug/winzo migrate 8>&-
 
 # fd 8 (the lock) is closed for cargo so a process leaked by a test cannot hold it.
-env -u DATABASE_URL -u REDIS_URL WINZO_ENV=test cargo test --workspace "$@" 8>&-
+env -u DATABASE_URL -u REDIS_URL WINZO_ENV=test cargo test --workspace --no-fail-fast "$@" 8>&-

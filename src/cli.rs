@@ -25,6 +25,20 @@ pub enum Command {
     SeedDemo,
     /// Run a simulated feed provider against the engine (`[feed_sim]` settings).
     FeedSim,
+    /// Create an account with a role (bootstraps staff); the password comes from
+    /// `WINZO_PASSWORD` or, when unset, the first line of standard input.
+    CreateUser {
+        /// `user`, `support`, `moderator` or `admin`.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Verify the ledger (balances against transactions, no negative balance, one stake
+    /// debit and at most one payout per bet); exits non-zero listing every violation.
+    CheckLedger,
 }
 
 /// Runs a parsed command; the binary's `main` is only this.
@@ -43,7 +57,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::SeedDemo => runtime()?.block_on(crate::db::demo::seed(&settings)),
         Command::FeedSim => runtime()?.block_on(crate::feed_sim::run(settings.feed_sim)),
+        Command::CreateUser {
+            role,
+            username,
+            email,
+        } => {
+            let password = read_password()?;
+            runtime()?.block_on(async move {
+                let user = crate::accounts::register::create_user(
+                    &settings, &role, &username, &email, &password,
+                )
+                .await?;
+                println!("created {} {} ({})", user.role, user.username, user.id);
+                Ok(())
+            })
+        }
+        Command::CheckLedger => {
+            let clean = runtime()?.block_on(crate::ledger_check::run(&settings))?;
+            if clean {
+                Ok(())
+            } else {
+                anyhow::bail!("ledger check found violations")
+            }
+        }
     }
+}
+
+/// The password for `create-user`: `WINZO_PASSWORD`, else one line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("WINZO_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -23,6 +23,67 @@ pub struct Settings {
     pub ws: crate::ws::WsSettings,
     pub feed_sim: crate::feed_sim::FeedSimSettings,
     pub bridge: crate::bridge::BridgeSettings,
+    pub auth: AuthSettings,
+    pub accounts: AccountsSettings,
+    pub wallet: WalletSettings,
+    pub audit: AuditSettings,
+    pub maintenance: MaintenanceSettings,
+    pub monitoring: MonitoringSettings,
+}
+
+/// Sessions, login throttling and the security-event log (issue 3).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// Lifetime of a session token in Redis.
+    pub session_ttl_s: u64,
+    /// Failed logins for one account within the window before 429.
+    pub login_failures_per_account_max: u64,
+    /// Failed logins from one client address within the window before 429.
+    pub login_failures_per_address_max: u64,
+    /// The window (and the longest `Retry-After`) of the failed-login counters.
+    pub login_failure_window_s: u64,
+    /// Redis key prefix of the failed-login counters.
+    pub login_rate_key_prefix: String,
+    /// Security events (`system_events` rows) being written at once; more are dropped
+    /// and counted, so a flood of bad tokens cannot exhaust the database pool.
+    pub security_events_inflight_max: usize,
+}
+
+/// Profiles, preferences and responsible gaming (issue 3).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountsSettings {
+    /// A raised betting limit takes effect only after this long (regulators: 24 h).
+    pub limit_raise_cooling_off_s: u64,
+    /// Longest self-exclusion one request may ask for.
+    pub self_exclusion_days_max: u32,
+}
+
+/// Wallet shard actors and the money endpoints (issue 3).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WalletSettings {
+    /// Users are hashed over this many shard actors (fixed for the life of a node).
+    pub shards: usize,
+    /// Messages queued per shard before callers get 503 `busy`.
+    pub shard_mailbox_capacity: usize,
+    /// Accounts a shard keeps cached; beyond it the cache is cleared (reloaded on use).
+    pub shard_accounts_cached_max: usize,
+    /// Largest single deposit or withdrawal, a money string.
+    pub amount_max: String,
+    /// Largest page of `GET /wallet/transactions`.
+    pub transactions_page_max: i64,
+    /// Largest offset of `GET /wallet/transactions`.
+    pub transactions_offset_max: i64,
+    /// Payment methods one account may hold.
+    pub payment_methods_per_user_max: i64,
+}
+
+/// The audit-trail reader (issue 3).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// Largest page of `GET /trading/audit`.
+    pub page_max: i64,
+    /// Largest offset of `GET /trading/audit`.
+    pub offset_max: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +246,30 @@ pub struct LiveWriterSettings {
 pub struct BroadcastSettings {
     /// Messages queued per subscriber; a subscriber whose queue is full is dropped.
     pub subscriber_queue_messages_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MaintenanceSettings {
+    /// Whether this node schedules the daily maintenance at all.
+    pub enabled: bool,
+    /// `"HH:MM"` in UTC; checked when the engine starts.
+    pub daily_at_utc: String,
+    /// statement_timeout for the maintenance session (VACUUM can take long).
+    pub statement_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MonitoringSettings {
+    /// Period of the database gauges' refresh (a timer, not per scrape).
+    pub db_health_refresh_interval_s: u64,
+    /// Rows per section of the db-health answer.
+    pub db_health_rows_max: i64,
+    /// Tables reported in `winzo_db_dead_tuples{table}` (bounds the label set).
+    pub dead_tuple_tables_max: i64,
+    /// Mean execution time above which a statement counts as slow.
+    pub slow_statement_mean_ms: f64,
+    /// Dead tuples above which a table is listed in db-health.
+    pub dead_tuples_min: i64,
 }
 
 /// Finds the `config/` folder: `WINZO_CONFIG_DIR`, else `config/` under the current

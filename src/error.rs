@@ -43,6 +43,12 @@ impl ApiError {
         }
     }
 
+    /// Replaces the code, keeping the status (e.g. a 401 `invalid_credentials`).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
         self

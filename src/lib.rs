@@ -15,6 +15,11 @@
 //!   [`feed_sim`] a simulated provider.
 //! - [`ws`]: WebSocket sessions (the only user of actix-web-actors); [`bridge`] relays
 //!   topic messages between nodes through Redis pub/sub.
+//! - [`accounts`]: account validation, betting limits, login throttling, security events.
+//! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
+//! - [`ledger_check`]: `winzo check-ledger`, the ledger invariants checked in Postgres.
+//! - [`maintenance`]: the daily maintenance scheduler and the database gauges' refresh.
+pub mod accounts;
 pub mod actors;
 pub mod auth;
 pub mod bets;
@@ -28,10 +33,13 @@ pub mod error;
 pub mod feed;
 pub mod feed_sim;
 pub mod ledger;
+pub mod ledger_check;
+pub mod maintenance;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod wallet;
 pub mod ws;

@@ -1,6 +1,7 @@
 //! Prometheus metrics of the engine, registered once and rendered by `GET /metrics`.
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The engine's metric families. Each component adds its own families here so every
@@ -28,6 +29,12 @@ pub struct Metrics {
     pub ws_sessions_closed_total: IntCounterVec,
     /// Topic messages relayed through the Redis bridge, by direction (out, in, dropped).
     pub bridge_messages_total: IntCounterVec,
+    /// Database health gauges and maintenance runs (refreshed by `crate::maintenance`).
+    pub db: DbGauges,
+    /// Deposits and withdrawals by movement and outcome (completed, declined, refused, busy).
+    pub wallet_movements_total: IntCounterVec,
+    /// Security events (`system_events`) dropped because too many inserts were in flight.
+    pub security_events_dropped_total: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -98,8 +105,22 @@ impl Metrics {
         registry.register(Box::new(bridge_messages_total.clone()))?;
         registry.register(Box::new(ledger_batch_bets.clone()))?;
         registry.register(Box::new(ledger_commit_seconds.clone()))?;
+        let wallet_movements_total = IntCounterVec::new(
+            Opts::new(
+                "wallet_movements_total",
+                "Deposits and withdrawals by movement and outcome",
+            ),
+            &["movement", "outcome"],
+        )?;
+        let security_events_dropped_total = prometheus::IntCounter::new(
+            "security_events_dropped_total",
+            "Security events dropped because too many inserts were in flight",
+        )?;
+        registry.register(Box::new(wallet_movements_total.clone()))?;
+        registry.register(Box::new(security_events_dropped_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
+        let db = DbGauges::new(&registry)?;
         Ok(Metrics {
             registry,
             http_requests_total,
@@ -112,6 +133,9 @@ impl Metrics {
             ws_messages_sent_total,
             ws_sessions_closed_total,
             bridge_messages_total,
+            db,
+            wallet_movements_total,
+            security_events_dropped_total,
         })
     }
 
@@ -123,6 +147,91 @@ impl Metrics {
             tracing::error!(error = %err, "encoding metrics");
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Figures from the database's statistics views, refreshed on a timer
+/// (`monitoring.db_health_refresh_interval_s`), never per scrape.
+pub struct DbGauges {
+    /// Statements of this database whose mean time exceeds `slow_statement_mean_ms`
+    /// (-1 when pg_stat_statements cannot be read).
+    pub slow_statements: IntGauge,
+    /// Non-unique indexes never scanned since the statistics were reset.
+    pub unused_indexes: IntGauge,
+    /// Dead tuples per table (at most `dead_tuple_tables_max` tables).
+    pub dead_tuples: IntGaugeVec,
+    /// `pg_stat_archiver.failed_count`: failed archive_command runs (PITR at risk).
+    pub archive_failed_total: IntGauge,
+    /// `pg_stat_archiver.archived_count`.
+    pub archive_archived_total: IntGauge,
+    /// Unix time of the last successful refresh of these gauges.
+    pub health_refreshed_seconds: IntGauge,
+    /// 1 when the last refresh reached Postgres and live state is recovered (what /readyz
+    /// answers), else 0: lets Prometheus alert on readiness without a blackbox probe.
+    pub ready: IntGauge,
+    /// Daily maintenance runs by outcome: ran, skipped (lock held elsewhere), failed.
+    pub maintenance_runs_total: IntCounterVec,
+}
+
+impl DbGauges {
+    fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let g = |name: &str, help: &str| IntGauge::new(name, help);
+        let gauges = DbGauges {
+            slow_statements: g(
+                "db_slow_statements",
+                "Statements above the slow mean-time threshold (-1: pg_stat_statements unavailable)",
+            )?,
+            unused_indexes: g("db_unused_indexes", "Non-unique indexes never scanned")?,
+            dead_tuples: IntGaugeVec::new(
+                Opts::new("db_dead_tuples", "Dead tuples per table"),
+                &["table"],
+            )?,
+            archive_failed_total: g(
+                "db_archive_failed_total",
+                "Failed WAL archive attempts (pg_stat_archiver.failed_count)",
+            )?,
+            archive_archived_total: g(
+                "db_archive_archived_total",
+                "WAL segments archived (pg_stat_archiver.archived_count)",
+            )?,
+            health_refreshed_seconds: g(
+                "db_health_refreshed_seconds",
+                "Unix time of the last successful refresh of the db gauges",
+            )?,
+            ready: g(
+                "ready",
+                "1 when Postgres answered the last db gauge refresh and live state is recovered",
+            )?,
+            maintenance_runs_total: IntCounterVec::new(
+                Opts::new("maintenance_runs_total", "Daily maintenance runs by outcome"),
+                &["outcome"],
+            )?,
+        };
+        registry.register(Box::new(gauges.slow_statements.clone()))?;
+        registry.register(Box::new(gauges.unused_indexes.clone()))?;
+        registry.register(Box::new(gauges.dead_tuples.clone()))?;
+        registry.register(Box::new(gauges.archive_failed_total.clone()))?;
+        registry.register(Box::new(gauges.archive_archived_total.clone()))?;
+        registry.register(Box::new(gauges.health_refreshed_seconds.clone()))?;
+        registry.register(Box::new(gauges.ready.clone()))?;
+        registry.register(Box::new(gauges.maintenance_runs_total.clone()))?;
+        Ok(gauges)
+    }
+
+    /// Replaces every figure (the table set is reset, so dropped tables disappear).
+    pub fn set(&self, f: &crate::db::health::GaugeFigures) {
+        self.slow_statements.set(f.slow_statements.unwrap_or(-1));
+        self.unused_indexes.set(f.unused_indexes);
+        self.dead_tuples.reset();
+        for (table, dead) in &f.dead_tuples {
+            self.dead_tuples
+                .with_label_values(&[table.as_str()])
+                .set(*dead);
+        }
+        self.archive_failed_total.set(f.archive_failed);
+        self.archive_archived_total.set(f.archive_archived);
+        self.health_refreshed_seconds
+            .set(chrono::Utc::now().timestamp());
     }
 }
 

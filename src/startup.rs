@@ -44,8 +44,22 @@ impl Application {
             writer,
         });
         let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()));
+        let wallet = crate::wallet::Wallet::start(
+            settings.wallet.shards,
+            settings.wallet.shard_mailbox_capacity,
+            settings.wallet.shard_accounts_cached_max,
+            db.clone(),
+            Arc::new(crate::wallet::SandboxProcessor),
+        );
+        let security = crate::accounts::security_log::SecurityLog::new(
+            db.clone(),
+            settings.auth.security_events_inflight_max,
+            metrics.security_events_dropped_total.clone(),
+        );
         let state = AppState {
             settings: settings.clone(),
+            wallet,
+            security,
             db,
             redis,
             metrics,
@@ -68,6 +82,7 @@ impl Application {
         )?;
         crate::feed::watchdog::spawn(state.clone());
         state.mark_recovered();
+        crate::maintenance::spawn(&state)?;
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;

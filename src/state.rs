@@ -33,6 +33,10 @@ pub struct AppState {
     pub feed_sequencer: Arc<crate::feed::sequencer::Sequencer>,
     /// Node-wide WebSocket counters (the connection limit).
     pub ws: Arc<crate::ws::WsShared>,
+    /// Wallet shard actors: the only writers of balances.
+    pub wallet: crate::wallet::Wallet,
+    /// Bounded background writer of `system_events` (failed logins, 401/403).
+    pub security: crate::accounts::security_log::SecurityLog,
 }
 
 impl AppState {

@@ -721,8 +721,8 @@ async fn deleting_a_user_keeps_the_audit_trail_and_a_bet_keeps_its_selection() {
     );
 
     c.execute(
-        "INSERT INTO audit_log (table_name, record_id, action, user_id) \
-         VALUES ('users', $1, 'UPDATE', $1)",
+        "INSERT INTO audit_log (table_name, record_id, action, user_id, user_agent) \
+         VALUES ('users', $1, 'UPDATE', $1, 'constraint-test')",
         &[&alice],
     )
     .await
@@ -731,7 +731,11 @@ async fn deleting_a_user_keeps_the_audit_trail_and_a_bet_keeps_its_selection() {
         .await
         .expect("a user in the audit trail can be deleted");
     assert_eq!(
-        count(c, "SELECT count(*) FROM audit_log WHERE user_id IS NULL").await,
+        count(
+            c,
+            "SELECT count(*) FROM audit_log WHERE user_id IS NULL AND user_agent = 'constraint-test'"
+        )
+        .await,
         1,
         "the audit row stays, without its user"
     );

@@ -62,6 +62,32 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
     }
 }
 
+/// Writes a refused request (401 or 403) to `system_events` through the bounded
+/// security log; other refusals (503) are not authorization failures.
+fn record_refusal(req: &HttpRequest, err: &ApiError, user_id: Option<uuid::Uuid>) {
+    let status = err.status.as_u16();
+    if status != 401 && status != 403 {
+        return;
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let path: String = req.path().chars().take(200).collect();
+    let kind = if status == 401 {
+        "auth_failed"
+    } else {
+        "access_denied"
+    };
+    state.security.record(crate::accounts::security_log::Event {
+        event_type: kind,
+        severity: "warning",
+        message: format!("{status} on {} {path}", req.method()),
+        details: serde_json::json!({ "path": path, "method": req.method().as_str(), "status": status }),
+        user_id,
+        ip: req.peer_addr().map(|a| a.ip()),
+    });
+}
+
 impl FromRequest for AuthUser {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -69,10 +95,18 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("app state missing"))?;
+            // A request without a token is not recorded: anonymous calls are normal (and
+            // `Option<AuthUser>` extractors see them on public routes); a presented token
+            // that is unknown or expired is.
             let token = token.ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-            authenticate(&state, &token).await
+            let result = authenticate(&state, &token).await;
+            if let Err(err) = &result {
+                record_refusal(&req, err, None);
+            }
+            result
         })
     }
 }
@@ -89,9 +123,13 @@ macro_rules! role_guard {
 
             fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
                 let fut = AuthUser::from_request(req, payload);
+                let req = req.clone();
                 Box::pin(async move {
                     let user = fut.await?;
-                    user.require($class)?;
+                    if let Err(err) = user.require($class) {
+                        record_refusal(&req, &err, Some(user.user_id));
+                        return Err(err);
+                    }
                     Ok($name(user))
                 })
             }

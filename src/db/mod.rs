@@ -9,13 +9,19 @@ use tokio_postgres::NoTls;
 
 use crate::config::DatabaseSettings;
 
+pub mod audit;
 pub mod bets;
 pub mod catalogue;
 pub mod demo;
 pub mod feed;
+pub mod health;
 pub mod ledger;
+pub mod maintenance;
 pub mod markets;
 pub mod snapshot;
+pub mod stakes;
+pub mod users;
+pub mod wallet;
 
 mod embedded {
     refinery::embed_migrations!("migrations");

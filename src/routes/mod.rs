@@ -11,10 +11,15 @@ use utoipa::OpenApi;
 
 use crate::error::ApiError;
 
+pub mod accounts;
+pub mod audit;
 pub mod catalogue;
 pub mod feed;
 pub mod health;
+pub mod me;
+pub mod ops;
 pub mod trading;
+pub mod wallet;
 pub mod ws;
 
 /// The OpenAPI document of every REST endpoint; features add their paths here.
@@ -36,6 +41,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(catalogue::CatalogueDoc::openapi());
     doc.merge(feed::FeedDoc::openapi());
     doc.merge(ws::WsDoc::openapi());
+    doc.merge(accounts::AccountsDoc::openapi());
+    doc.merge(me::MeDoc::openapi());
+    doc.merge(wallet::WalletDoc::openapi());
+    doc.merge(audit::AuditDoc::openapi());
+    doc.merge(ops::OpsDoc::openapi());
     doc
 }
 
@@ -53,6 +63,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     catalogue::configure(cfg);
     feed::configure(cfg);
     ws::configure(cfg);
+    accounts::configure(cfg);
+    wallet::configure(cfg);
+    audit::configure(cfg);
+    ops::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is

@@ -1,0 +1,98 @@
+//! Creating accounts: registration and `winzo create-user` share this path, so every
+//! account is validated, hashed and stored the same way.
+use deadpool_postgres::Pool;
+use serde_json::json;
+
+use super::validate;
+use crate::auth::{password, Role};
+use crate::db::audit::{self, Actor};
+use crate::db::users::{self, InsertUserError, NewUser, UserRow};
+use crate::error::ApiError;
+
+/// What an account is made from (already parsed from JSON or the command line).
+pub struct Registration<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+    pub date_of_birth: Option<&'a str>,
+    pub country_code: Option<&'a str>,
+    pub currency_code: Option<&'a str>,
+    pub role: Role,
+}
+
+/// Validates, hashes (on the blocking pool: Argon2 takes tens of milliseconds) and stores
+/// the user with its profile, preferences and zero balance in one transaction.
+pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<UserRow, ApiError> {
+    validate::username(r.username)?;
+    validate::email(r.email)?;
+    validate::password(r.password)?;
+    let dob = r.date_of_birth.map(validate::date_of_birth).transpose()?;
+    let country = r.country_code.unwrap_or("US");
+    validate::country_code(country)?;
+    let currency = r.currency_code.unwrap_or("USD");
+    validate::currency_code(currency)?;
+    let pw = r.password.to_string();
+    let hashed = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(ApiError::internal)??;
+    let mut client = db.get().await?;
+    let tx = client.transaction().await?;
+    audit::set_actor(&tx, actor).await?;
+    let inserted = users::insert_user(
+        &tx,
+        &NewUser {
+            username: r.username,
+            email: r.email,
+            password_phc: &hashed.phc,
+            salt: &hashed.salt,
+            role: r.role.as_str(),
+            date_of_birth: dob,
+            country_code: country,
+            currency_code: currency,
+        },
+    )
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(InsertUserError::UsernameTaken) => {
+            return Err(ApiError::conflict("username_taken", "username is taken")
+                .with_details(json!({"field": "username"})))
+        }
+        Err(InsertUserError::EmailTaken) => {
+            return Err(
+                ApiError::conflict("email_taken", "email is already registered")
+                    .with_details(json!({"field": "email"})),
+            )
+        }
+        Err(InsertUserError::UnderAge) => return Err(validate::under_age()),
+        Err(InsertUserError::Db(err)) => return Err(err.into()),
+    };
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// `winzo create-user`: the same path with a role, against the configured database.
+pub async fn create_user(
+    settings: &crate::config::Settings,
+    role: &str,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<UserRow> {
+    let role = Role::parse(role).ok_or_else(|| {
+        anyhow::anyhow!("unknown role {role:?} (user, support, moderator, admin)")
+    })?;
+    let pool = crate::db::build_pool(&settings.database)?;
+    let registration = Registration {
+        username,
+        email,
+        password,
+        date_of_birth: None,
+        country_code: None,
+        currency_code: None,
+        role,
+    };
+    register(&pool, &registration, Actor::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
+}

@@ -1,0 +1,127 @@
+//! `winzo check-ledger`: the wallet's invariants, checked against Postgres.
+//!
+//! 1. For every user, `user_balances.balance` equals the sum of the signed `amount` of
+//!    that user's `completed` transactions (docs/accounts.md, "Sign convention").
+//! 2. No balance (main, bonus, pending) is negative.
+//! 3. Every bet has exactly one completed `bet_debit` and at most one completed
+//!    `bet_credit` (its settlement payout).
+//!
+//! Every violation is listed; the command exits non-zero when there is any.
+use std::fmt;
+
+use deadpool_postgres::GenericClient;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::db::wallet as wdb;
+
+/// One broken invariant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Violation {
+    BalanceMismatch {
+        user_id: Uuid,
+        balance: Option<Decimal>,
+        ledger_sum: Decimal,
+    },
+    NegativeBalance {
+        user_id: Uuid,
+        balance: Decimal,
+        bonus_balance: Decimal,
+    },
+    BetLedger {
+        bet_id: Uuid,
+        debits: i64,
+        credits: i64,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::BalanceMismatch {
+                user_id,
+                balance,
+                ledger_sum,
+            } => match balance {
+                Some(b) => write!(
+                    f,
+                    "user {user_id}: balance {b} != sum of completed transactions {ledger_sum}"
+                ),
+                None => write!(
+                    f,
+                    "user {user_id}: no balance row but completed transactions sum to {ledger_sum}"
+                ),
+            },
+            Violation::NegativeBalance {
+                user_id,
+                balance,
+                bonus_balance,
+            } => write!(
+                f,
+                "user {user_id}: negative balance (balance {balance}, bonus {bonus_balance})"
+            ),
+            Violation::BetLedger {
+                bet_id,
+                debits,
+                credits,
+            } => write!(
+                f,
+                "bet {bet_id}: {debits} stake debits (want 1) and {credits} settlement credits (want at most 1)"
+            ),
+        }
+    }
+}
+
+/// Runs every check (read-only) and answers every violation found.
+pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio_postgres::Error> {
+    let mut out = Vec::new();
+    for (user_id, balance, ledger_sum) in wdb::ledger_mismatches(client).await? {
+        out.push(Violation::BalanceMismatch {
+            user_id,
+            balance,
+            ledger_sum,
+        });
+    }
+    for (user_id, balance, bonus_balance) in wdb::negative_balances(client).await? {
+        out.push(Violation::NegativeBalance {
+            user_id,
+            balance,
+            bonus_balance,
+        });
+    }
+    for (bet_id, debits, credits) in wdb::bet_ledger_violations(client).await? {
+        out.push(Violation::BetLedger {
+            bet_id,
+            debits,
+            credits,
+        });
+    }
+    Ok(out)
+}
+
+/// Connects to the database of `db` and runs [`check`] (the command and tests use this).
+pub async fn check_database(
+    db: &crate::config::DatabaseSettings,
+) -> anyhow::Result<Vec<Violation>> {
+    let mut db = db.clone();
+    db.pool_max_size = 1;
+    // A full scan of a large ledger may take longer than a request is allowed to.
+    db.statement_timeout_ms = db.statement_timeout_ms.max(600_000);
+    let pool = crate::db::build_pool(&db)?;
+    let client = pool.get().await?;
+    Ok(check(&client).await?)
+}
+
+/// The command: prints every violation; `Ok(false)` when there is any.
+pub async fn run(settings: &crate::config::Settings) -> anyhow::Result<bool> {
+    let violations = check_database(&settings.database).await?;
+    for v in &violations {
+        println!("VIOLATION {v}");
+    }
+    if violations.is_empty() {
+        println!("ledger clean");
+    } else {
+        println!("{} violation(s)", violations.len());
+    }
+    Ok(violations.is_empty())
+}

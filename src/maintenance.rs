@@ -1,0 +1,233 @@
+//! Operations that run on a timer inside the engine: the daily maintenance (once per day
+//! across all nodes, under a Postgres advisory lock) and the refresh of the database
+//! gauges of `/metrics`.
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveTime, Utc};
+use deadpool_postgres::Pool;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::db::maintenance as sql;
+use crate::state::AppState;
+
+/// What one VACUUM step did.
+#[derive(Debug, Clone, Serialize)]
+pub struct VacuumStep {
+    pub table: String,
+    pub duration_ms: u64,
+}
+
+/// What a maintenance run did; also written to `system_events.details`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaintenanceSummary {
+    pub vacuumed: Vec<VacuumStep>,
+    /// The jsonb returned by `daily_maintenance()` (rows deleted, tables analyzed).
+    pub daily_maintenance: serde_json::Value,
+    pub duration_ms: u64,
+}
+
+/// The result of [`run_maintenance_once`].
+#[derive(Debug, Clone)]
+pub enum MaintenanceOutcome {
+    Ran(MaintenanceSummary),
+    /// Another session (another node) holds the maintenance lock; nothing was done.
+    Skipped,
+}
+
+/// Runs the daily maintenance now unless another session is running it: takes the advisory
+/// lock with `pg_try_advisory_lock`, vacuums and analyzes the hot tables one statement at a
+/// time, calls `daily_maintenance()`, records the outcome in `system_events`, unlocks.
+/// The connection is then dropped rather than returned to the pool, so its session settings
+/// (and the lock, should the unlock have failed) cannot leak into other work.
+pub async fn run_maintenance_once(
+    pool: &Pool,
+    statement_timeout_ms: u64,
+) -> anyhow::Result<MaintenanceOutcome> {
+    let client = pool.get().await.context("getting a connection")?;
+    if !sql::try_lock(&client).await.context("maintenance lock")? {
+        tracing::info!("daily maintenance skipped: another node holds the lock");
+        return Ok(MaintenanceOutcome::Skipped);
+    }
+    let result = run_locked(&client, statement_timeout_ms).await;
+    let (severity, message, details) = match &result {
+        Ok(summary) => (
+            "info",
+            "daily maintenance done".to_string(),
+            serde_json::to_value(summary).unwrap_or_else(|_| json!({})),
+        ),
+        Err(err) => (
+            "error",
+            "daily maintenance failed".to_string(),
+            json!({"error": format!("{err:#}")}),
+        ),
+    };
+    if let Err(err) = sql::record_event(&client, severity, &message, &details).await {
+        tracing::warn!(error = %err, "recording the maintenance run in system_events");
+    }
+    if let Err(err) = sql::unlock(&client).await {
+        tracing::warn!(error = %err, "releasing the maintenance lock (the session closes anyway)");
+    }
+    drop(deadpool_postgres::Object::take(client));
+    match result {
+        Ok(summary) => {
+            tracing::info!(summary = %details, "daily maintenance done");
+            Ok(MaintenanceOutcome::Ran(summary))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn run_locked(
+    client: &tokio_postgres::Client,
+    statement_timeout_ms: u64,
+) -> anyhow::Result<MaintenanceSummary> {
+    let started = Instant::now();
+    sql::set_statement_timeout(client, statement_timeout_ms).await?;
+    let mut vacuumed = Vec::with_capacity(sql::HOT_TABLES.len());
+    for table in sql::HOT_TABLES {
+        let t = Instant::now();
+        sql::vacuum_analyze(client, table)
+            .await
+            .with_context(|| format!("VACUUM (ANALYZE) {table}"))?;
+        vacuumed.push(VacuumStep {
+            table: table.to_string(),
+            duration_ms: t.elapsed().as_millis() as u64,
+        });
+    }
+    let daily_maintenance = sql::daily_function(client)
+        .await
+        .context("SELECT daily_maintenance()")?;
+    Ok(MaintenanceSummary {
+        vacuumed,
+        daily_maintenance,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Parses `maintenance.daily_at_utc` (`"HH:MM"`).
+pub fn parse_daily_at(s: &str) -> anyhow::Result<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M")
+        .with_context(|| format!("maintenance.daily_at_utc must be \"HH:MM\" (UTC), not {s:?}"))
+}
+
+/// The first instant strictly after `now` whose UTC time of day is `at`.
+pub fn next_run_after(now: DateTime<Utc>, at: NaiveTime) -> DateTime<Utc> {
+    let today = now.date_naive().and_time(at).and_utc();
+    if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    }
+}
+
+/// Starts the timers of this module: the daily maintenance (when enabled) and the gauge
+/// refresh. Fails on a malformed `daily_at_utc` so a bad setting stops the start-up.
+pub fn spawn(state: &AppState) -> anyhow::Result<()> {
+    let m = &state.settings.maintenance;
+    if m.enabled {
+        let at = parse_daily_at(&m.daily_at_utc)?;
+        let st = state.clone();
+        tokio::spawn(async move { maintenance_loop(st, at).await });
+    }
+    let st = state.clone();
+    tokio::spawn(async move { gauges_loop(st).await });
+    Ok(())
+}
+
+async fn maintenance_loop(state: AppState, at: NaiveTime) {
+    let timeout_ms = state.settings.maintenance.statement_timeout_ms;
+    loop {
+        let now = Utc::now();
+        let next = next_run_after(now, at);
+        tracing::info!(next = %next, "daily maintenance scheduled");
+        let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
+        tokio::time::sleep(wait).await;
+        let outcome = match run_maintenance_once(&state.db, timeout_ms).await {
+            Ok(MaintenanceOutcome::Ran(_)) => "ran",
+            Ok(MaintenanceOutcome::Skipped) => "skipped",
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "daily maintenance failed");
+                "failed"
+            }
+        };
+        state
+            .metrics
+            .db
+            .maintenance_runs_total
+            .with_label_values(&[outcome])
+            .inc();
+        // Never run twice within the same minute, however the clock moves.
+        tokio::time::sleep(Duration::from_secs(61)).await;
+    }
+}
+
+/// Refreshes the `winzo_db_*` gauges now and then every `db_health_refresh_interval_s`.
+async fn gauges_loop(state: AppState) {
+    let mon = state.settings.monitoring.clone();
+    let period = Duration::from_secs(mon.db_health_refresh_interval_s.max(1));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match refresh_gauges(&state).await {
+            Ok(()) => state.metrics.db.ready.set(i64::from(state.is_recovered())),
+            Err(err) => {
+                state.metrics.db.ready.set(0);
+                tracing::warn!(error = %format!("{err:#}"), "refreshing the database gauges");
+            }
+        }
+    }
+}
+
+/// One refresh of the database gauges.
+pub async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
+    let mon = &state.settings.monitoring;
+    let client = state.db.get().await.context("getting a connection")?;
+    let figures = crate::db::health::gauge_figures(
+        &**client,
+        mon.slow_statement_mean_ms,
+        mon.dead_tuple_tables_max,
+    )
+    .await?;
+    state.metrics.db.set(&figures);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn daily_at_parses_hours_and_minutes_only() {
+        assert_eq!(
+            parse_daily_at("02:00").unwrap(),
+            NaiveTime::from_hms_opt(2, 0, 0).unwrap()
+        );
+        assert!(parse_daily_at("2am").is_err());
+        assert!(parse_daily_at("25:00").is_err());
+        assert!(parse_daily_at("").is_err());
+    }
+
+    #[test]
+    fn next_run_is_today_if_still_ahead_else_tomorrow() {
+        let at = NaiveTime::from_hms_opt(2, 0, 0).unwrap();
+        let before = Utc.with_ymd_and_hms(2026, 3, 1, 1, 59, 0).unwrap();
+        assert_eq!(
+            next_run_after(before, at),
+            Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap()
+        );
+        let exactly = Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).unwrap();
+        assert_eq!(
+            next_run_after(exactly, at),
+            Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap()
+        );
+        let after = Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0).unwrap();
+        assert_eq!(
+            next_run_after(after, at),
+            Utc.with_ymd_and_hms(2027, 1, 1, 2, 0, 0).unwrap()
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Trading-desk endpoints of issue 3: the audit trail reader and per-user controls
+//! (status, stake factor, max stake).
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{session, Trader, TradingReader};
+use crate::db::audit::{self, Actor, AuditEntry, AuditFilter};
+use crate::db::users::{self, TradingPatch, TradingUser};
+use crate::domain::money::{parse_fixed_point, Money, BET_COLUMN_MAX};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{self, accounts::client_ip};
+use crate::state::AppState;
+
+/// Tables whose changes land in `audit_log` (migration V6).
+pub const AUDITED_TABLES: &[&str] = &[
+    "users",
+    "user_profiles",
+    "user_preferences",
+    "user_balances",
+    "transactions",
+    "payment_methods",
+    "sports",
+    "leagues",
+    "teams",
+    "events",
+    "markets",
+    "selections",
+    "bets",
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(audit_trail, get_user, patch_user),
+    components(schemas(AuditEntry, TradingUser, UserPatchBody)),
+    tags((name = "trading", description = "Trading desk (moderator, admin; support reads)"))
+)]
+pub struct AuditDoc;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::resource("/api/v1/trading/audit").route(web::get().to(audit_trail)))
+        .service(
+            routes::resource("/api/v1/trading/users/{id}")
+                .route(web::get().to(get_user))
+                .route(web::patch().to(patch_user)),
+        );
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// One of the audited tables.
+    pub table: Option<String>,
+    pub record_id: Option<Uuid>,
+    /// The acting user.
+    pub user_id: Option<Uuid>,
+    /// RFC 3339, inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339, exclusive.
+    pub to: Option<DateTime<Utc>>,
+    /// 1 to `audit.page_max` (default 100).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/trading/audit", tag = "trading", params(AuditQuery),
+    responses((status = 200, body = [AuditEntry], description = "newest first"), (status = 401), (status = 403),
+        (status = 422)), security(("bearer" = [])))]
+pub async fn audit_trail(
+    state: web::Data<AppState>,
+    _reader: TradingReader,
+    q: web::Query<AuditQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let cfg = &state.settings.audit;
+    if let Some(t) = &q.table {
+        if !AUDITED_TABLES.contains(&t.as_str()) {
+            return Err(ApiError::validation("table: not an audited table")
+                .with_details(json!({"field": "table", "allowed": AUDITED_TABLES})));
+        }
+    }
+    let limit = q.limit.unwrap_or(100.min(cfg.page_max));
+    let offset = q.offset.unwrap_or(0);
+    if !(1..=cfg.page_max).contains(&limit) || !(0..=cfg.offset_max).contains(&offset) {
+        return Err(ApiError::validation(format!(
+            "limit must be 1 to {}, offset 0 to {}",
+            cfg.page_max, cfg.offset_max
+        )));
+    }
+    let filter = AuditFilter {
+        table: q.table,
+        record_id: q.record_id,
+        user_id: q.user_id,
+        from: q.from,
+        to: q.to,
+        limit,
+        offset,
+    };
+    let client = state.db.get().await?;
+    let rows = audit::list_audit(&client, &filter).await?;
+    Ok(HttpResponse::Ok().json(json!({ "entries": rows, "limit": limit, "offset": offset })))
+}
+
+#[utoipa::path(get, path = "/api/v1/trading/users/{id}", tag = "trading",
+    responses((status = 200, body = TradingUser), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    _reader: TradingReader,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let client = state.db.get().await?;
+    let user = users::get_trading_user(&client, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// `null` → `Some(None)` (clear), absent → `None` (keep).
+fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatchBody {
+    /// `active`, `suspended`, `banned` or `pending`; suspended and banned revoke every
+    /// session at once.
+    pub status: Option<String>,
+    /// Decimal string, > 0, at most 3 places and 999.999.
+    pub stake_factor: Option<String>,
+    /// Money string, or null to remove the cap.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub max_stake: Option<Option<String>>,
+}
+
+fn check_patch(b: UserPatchBody) -> Result<TradingPatch, ApiError> {
+    if let Some(s) = &b.status {
+        if !matches!(s.as_str(), "active" | "suspended" | "banned" | "pending") {
+            return Err(ApiError::validation(
+                "status: must be active, suspended, banned or pending",
+            )
+            .with_details(json!({"field": "status"})));
+        }
+    }
+    let stake_factor = b
+        .stake_factor
+        .as_deref()
+        .map(|s| {
+            parse_fixed_point(s, 3)
+                .ok()
+                .filter(|d| *d > Decimal::ZERO && *d <= Decimal::new(999_999, 3))
+                .ok_or_else(|| {
+                    ApiError::validation("stake_factor: a decimal string > 0, at most 999.999")
+                        .with_details(json!({"field": "stake_factor"}))
+                })
+        })
+        .transpose()?;
+    let max_stake = match b.max_stake {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) => Some(Some(
+            Money::parse_positive(&s, BET_COLUMN_MAX)
+                .map_err(|e| {
+                    ApiError::validation(format!("max_stake: {e}"))
+                        .with_details(json!({"field": "max_stake", "reason": e.code()}))
+                })?
+                .as_decimal(),
+        )),
+    };
+    Ok(TradingPatch {
+        status: b.status,
+        stake_factor,
+        max_stake,
+    })
+}
+
+#[utoipa::path(patch, path = "/api/v1/trading/users/{id}", tag = "trading", request_body = UserPatchBody,
+    responses((status = 200, body = TradingUser), (status = 403), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn patch_user(
+    state: web::Data<AppState>,
+    trader: Trader,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<UserPatchBody>,
+) -> ApiResult<HttpResponse> {
+    let patch = check_patch(body.into_inner())?;
+    let user_id = *id;
+    let mut client = state.db.get().await?;
+    let tx = client.transaction().await?;
+    let actor = Actor {
+        user_id: Some(trader.0.user_id),
+        ip: client_ip(&req),
+    };
+    audit::set_actor(&tx, actor).await?;
+    users::patch_trading_user(&tx, user_id, &patch)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    tx.commit().await?;
+    if matches!(patch.status.as_deref(), Some("suspended" | "banned")) {
+        session::revoke_all(&state.redis, user_id)
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "revoking sessions after a status change");
+                ApiError::unavailable("status changed, but sessions could not be revoked; retry")
+            })?;
+    }
+    let user = users::get_trading_user(&client, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(HttpResponse::Ok().json(user))
+}

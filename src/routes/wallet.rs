@@ -1,0 +1,357 @@
+//! Wallet endpoints: balance, deposits, withdrawals, history and payment methods.
+//! Every balance change goes to the user's wallet shard (`crate::wallet`).
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{Datelike, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::audit::{self, Actor};
+use crate::db::wallet::{self as wdb, BalanceRow, NewPaymentMethod, PaymentMethod, TxRecord};
+use crate::domain::money::Money;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{self, accounts::client_ip};
+use crate::state::AppState;
+use crate::wallet::{MoveMoney, MoveOutcome, Movement, WalletError};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(get_wallet, deposit, withdraw, transactions, list_methods, add_method),
+    components(schemas(BalanceRow, TxRecord, PaymentMethod, MoneyBody, MethodBody)),
+    tags((name = "wallet", description = "Balance, deposits, withdrawals, payment methods"))
+)]
+pub struct WalletDoc;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(routes::resource("/api/v1/wallet").route(web::get().to(get_wallet)))
+        .service(routes::resource("/api/v1/wallet/deposits").route(web::post().to(deposit)))
+        .service(routes::resource("/api/v1/wallet/withdrawals").route(web::post().to(withdraw)))
+        .service(routes::resource("/api/v1/wallet/transactions").route(web::get().to(transactions)))
+        .service(
+            routes::resource("/api/v1/me/payment-methods")
+                .route(web::get().to(list_methods))
+                .route(web::post().to(add_method)),
+        );
+}
+
+#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet",
+    responses((status = 200, body = BalanceRow), (status = 401)), security(("bearer" = [])))]
+pub async fn get_wallet(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    let client = state.db.get().await?;
+    let balance = wdb::get_balance(&client, user.user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("wallet"))?;
+    Ok(HttpResponse::Ok().json(balance))
+}
+
+/// A deposit or withdrawal.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MoneyBody {
+    /// Money string, > 0, at most 2 places, at most `wallet.amount_max`.
+    #[schema(example = "25.00")]
+    pub amount: String,
+    /// 1 to 100 visible ASCII characters; the same key from the same user answers the
+    /// first result, with another payload 409 `idempotency_key_reused`.
+    pub idempotency_key: String,
+    pub payment_method_id: Option<Uuid>,
+}
+
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 100;
+
+fn check_money(state: &AppState, b: &MoneyBody) -> Result<Money, ApiError> {
+    let k = &b.idempotency_key;
+    if k.is_empty()
+        || k.len() > IDEMPOTENCY_KEY_BYTES_MAX
+        || !k.bytes().all(|c| c.is_ascii_graphic())
+    {
+        return Err(
+            ApiError::validation("idempotency_key: 1 to 100 visible ASCII characters")
+                .with_details(json!({"field": "idempotency_key"})),
+        );
+    }
+    let max = Money::parse(&state.settings.wallet.amount_max)
+        .map_err(|e| ApiError::internal(format!("wallet.amount_max: {e}")))?;
+    Money::parse_positive(&b.amount, max).map_err(|e| {
+        ApiError::validation(format!("amount: {e}"))
+            .with_details(json!({"field": "amount", "reason": e.code()}))
+    })
+}
+
+async fn move_money(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: MoneyBody,
+    movement: Movement,
+) -> ApiResult<HttpResponse> {
+    let amount = check_money(&state, &body)?;
+    if let Some(method) = body.payment_method_id {
+        let client = state.db.get().await?;
+        if !wdb::payment_method_usable(&client, user.user_id, method).await? {
+            return Err(
+                ApiError::validation("payment_method_id: not an active method of yours")
+                    .with_code("invalid_payment_method"),
+            );
+        }
+    }
+    let actor = Actor {
+        user_id: Some(user.user_id),
+        ip: client_ip(&req),
+    };
+    let answer = state
+        .wallet
+        .move_money(
+            |reply| MoveMoney {
+                user_id: user.user_id,
+                movement,
+                amount,
+                idempotency_key: body.idempotency_key,
+                payment_method_id: body.payment_method_id,
+                actor,
+                reply,
+            },
+            user.user_id,
+        )
+        .await;
+    let outcome = match &answer {
+        Err(_) => "busy",
+        Ok(Ok(MoveOutcome::Completed(_))) => "completed",
+        Ok(Ok(MoveOutcome::Declined(_))) => "declined",
+        Ok(Err(_)) => "refused",
+    };
+    state
+        .metrics
+        .wallet_movements_total
+        .with_label_values(&[movement.as_str(), outcome])
+        .inc();
+    match answer? {
+        Ok(MoveOutcome::Completed(tx)) => Ok(HttpResponse::Created().json(tx)),
+        Ok(MoveOutcome::Declined(tx)) => Err(ApiError::validation("the payment was declined")
+            .with_code("payment_declined")
+            .with_details(json!({ "transaction": tx }))),
+        Err(e) => Err(wallet_error(e)),
+    }
+}
+
+/// The one mapping of wallet refusals to the contract (docs/accounts.md).
+pub fn wallet_error(e: WalletError) -> ApiError {
+    match e {
+        WalletError::InsufficientFunds { available } => {
+            ApiError::conflict("insufficient_funds", "amount exceeds the available balance")
+                .with_details(json!({ "available": available.to_string() }))
+        }
+        WalletError::KeyReused => ApiError::conflict(
+            "idempotency_key_reused",
+            "this idempotency_key was used with another payload",
+        ),
+        WalletError::Restricted(why) => ApiError::forbidden(why).with_code("account_restricted"),
+        WalletError::UnknownUser => ApiError::unauthorized("account no longer exists"),
+        WalletError::Db(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "wallet write failed");
+            ApiError::unavailable("the wallet cannot take money right now; retry shortly")
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/wallet/deposits", tag = "wallet", request_body = MoneyBody,
+    responses((status = 201, body = TxRecord, description = "the completed transaction (also for a repeated key)"),
+        (status = 403, description = "account_restricted (self-excluded, suspended, banned)"),
+        (status = 409, description = "idempotency_key_reused"),
+        (status = 422, description = "validation_failed, invalid_payment_method, payment_declined (details.transaction)"),
+        (status = 503, description = "busy, unavailable")), security(("bearer" = [])))]
+pub async fn deposit(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<MoneyBody>,
+) -> ApiResult<HttpResponse> {
+    move_money(state, user, req, body.into_inner(), Movement::Deposit).await
+}
+
+#[utoipa::path(post, path = "/api/v1/wallet/withdrawals", tag = "wallet", request_body = MoneyBody,
+    responses((status = 201, body = TxRecord), (status = 409, description = "insufficient_funds, idempotency_key_reused"),
+        (status = 422), (status = 503)), security(("bearer" = [])))]
+pub async fn withdraw(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<MoneyBody>,
+) -> ApiResult<HttpResponse> {
+    move_money(state, user, req, body.into_inner(), Movement::Withdrawal).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Page {
+    /// 1 to `wallet.transactions_page_max` (default 50).
+    pub limit: Option<i64>,
+    /// 0 to `wallet.transactions_offset_max`.
+    pub offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", params(Page),
+    responses((status = 200, body = [TxRecord], description = "newest first")), security(("bearer" = [])))]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let w = &state.settings.wallet;
+    let limit = page.limit.unwrap_or(50.min(w.transactions_page_max));
+    let offset = page.offset.unwrap_or(0);
+    if !(1..=w.transactions_page_max).contains(&limit)
+        || !(0..=w.transactions_offset_max).contains(&offset)
+    {
+        return Err(ApiError::validation(format!(
+            "limit must be 1 to {}, offset 0 to {}",
+            w.transactions_page_max, w.transactions_offset_max
+        )));
+    }
+    let client = state.db.get().await?;
+    let rows = wdb::list_transactions(&client, user.user_id, limit, offset).await?;
+    Ok(HttpResponse::Ok().json(json!({ "transactions": rows, "limit": limit, "offset": offset })))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/payment-methods", tag = "wallet",
+    responses((status = 200, body = [PaymentMethod])), security(("bearer" = [])))]
+pub async fn list_methods(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    let client = state.db.get().await?;
+    let rows = wdb::list_payment_methods(&client, user.user_id).await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+/// A payment method. Cards need `card_number` (Luhn-checked; only brand and last 4
+/// digits are kept), `expiry_month`, `expiry_year`; other types need `account_number`
+/// (only its last 4 characters are kept). Never send a CVV: unknown fields are refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MethodBody {
+    /// `credit_card`, `debit_card`, `bank_transfer`, `e_wallet` or `cryptocurrency`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub card_number: Option<String>,
+    pub expiry_month: Option<u32>,
+    pub expiry_year: Option<i32>,
+    pub account_number: Option<String>,
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::validation(format!("{field}: {message}")).with_details(json!({ "field": field }))
+}
+
+/// Masked details and expiry of a method, or why it is refused.
+fn mask_method(
+    b: &MethodBody,
+) -> Result<(serde_json::Value, Option<chrono::DateTime<Utc>>), ApiError> {
+    match b.kind.as_str() {
+        "credit_card" | "debit_card" => {
+            let raw = b
+                .card_number
+                .as_deref()
+                .ok_or_else(|| field_error("card_number", "is required"))?;
+            let digits: String = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
+            if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(field_error("card_number", "must be 12 to 19 digits"));
+            }
+            if !crate::accounts::cards::luhn_valid(&digits) {
+                return Err(field_error("card_number", "fails the Luhn check"));
+            }
+            let month = b
+                .expiry_month
+                .filter(|m| (1..=12).contains(m))
+                .ok_or_else(|| field_error("expiry_month", "must be 1 to 12"))?;
+            let year = b
+                .expiry_year
+                .filter(|y| (2000..=2100).contains(y))
+                .ok_or_else(|| field_error("expiry_year", "must be a four-digit year"))?;
+            let (ny, nm) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+            let expires_at = Utc
+                .with_ymd_and_hms(ny, nm, 1, 0, 0, 0)
+                .single()
+                .ok_or_else(|| field_error("expiry_year", "is not a date"))?;
+            let now = Utc::now();
+            if expires_at <= now || (year, month) < (now.year(), now.month()) {
+                return Err(field_error("expiry_year", "the card has expired"));
+            }
+            let details = json!({
+                "brand": crate::accounts::cards::brand(&digits),
+                "last4": &digits[digits.len() - 4..],
+                "exp_month": month,
+                "exp_year": year,
+            });
+            Ok((details, Some(expires_at)))
+        }
+        "bank_transfer" | "e_wallet" | "cryptocurrency" => {
+            let acct = b
+                .account_number
+                .as_deref()
+                .ok_or_else(|| field_error("account_number", "is required"))?;
+            if !(4..=64).contains(&acct.len()) || !acct.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(field_error(
+                    "account_number",
+                    "must be 4 to 64 letters or digits",
+                ));
+            }
+            Ok((json!({ "last4": &acct[acct.len() - 4..] }), None))
+        }
+        _ => Err(field_error(
+            "type",
+            "must be credit_card, debit_card, bank_transfer, e_wallet or cryptocurrency",
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/me/payment-methods", tag = "wallet", request_body = MethodBody,
+    responses((status = 201, body = PaymentMethod, description = "details masked"), (status = 409, description = "too_many_payment_methods"),
+        (status = 422)), security(("bearer" = [])))]
+pub async fn add_method(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+    body: web::Json<MethodBody>,
+) -> ApiResult<HttpResponse> {
+    crate::accounts::validate::name("name", &body.name)?;
+    let (details, expires_at) = mask_method(&body)?;
+    let mut client = state.db.get().await?;
+    let tx = client.transaction().await?;
+    audit::set_actor(
+        &tx,
+        Actor {
+            user_id: Some(user.user_id),
+            ip: client_ip(&req),
+        },
+    )
+    .await?;
+    // Serializes this user's concurrent additions so the count check holds.
+    crate::db::users::lock_user(&tx, user.user_id).await?;
+    if wdb::count_payment_methods(&tx, user.user_id).await?
+        >= state.settings.wallet.payment_methods_per_user_max
+    {
+        return Err(ApiError::conflict(
+            "too_many_payment_methods",
+            "remove a payment method first",
+        ));
+    }
+    let method = wdb::insert_payment_method(
+        &tx,
+        &NewPaymentMethod {
+            user_id: user.user_id,
+            kind: &body.kind,
+            name: &body.name,
+            details,
+            is_default: body.is_default,
+            expires_at,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(method))
+}

@@ -1,0 +1,400 @@
+//! `WalletShard`: the single writer of the balances of the users hashed to it.
+//!
+//! Each message is handled atomically (`AtomicResponse`): the shard takes no other message
+//! until the change is committed, so a user's balance has exactly one writer and the
+//! idempotency check and the write cannot interleave. Balances are loaded from
+//! `user_balances` on first use and kept; the write is a compare-and-set on the row, so a
+//! stale cache (another node or an operator changed the row) is detected, reloaded and
+//! retried once instead of overwriting.
+//!
+//! The bet path adds messages beside [`MoveMoney`] with the same shape (a reply channel,
+//! handled atomically): `ReserveStake` (check funds and responsible-gaming counters,
+//! hold the stake in `Account::reserved`), `CommitStake` (the ledger writer committed the
+//! debit), `ReleaseStake` (refused or failed batch) and `Credit` (payouts).
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
+use deadpool_postgres::Pool;
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::processor::{Direction, PaymentOutcome, PaymentProcessor, PaymentRequest};
+use crate::db::audit::{self, Actor as AuditActor};
+use crate::db::users;
+use crate::db::wallet::{self as wdb, NewTx, TxRecord};
+use crate::domain::money::Money;
+
+/// The state a shard keeps per user.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    /// The committed balance (mirrors `user_balances.balance`).
+    pub balance: Decimal,
+    /// Stakes held for bets in flight (the bet path): available = balance - reserved.
+    pub reserved: Decimal,
+    /// Responsible-gaming counters (stake placed today / this week / this month), kept by
+    /// the bet path and checked against `user_preferences.betting_limits`.
+    pub staked_day: Decimal,
+    pub staked_week: Decimal,
+    pub staked_month: Decimal,
+    /// The bettor's controls for the bet path (`None`: read them on the next bet).
+    pub controls: Option<super::stakes::Controls>,
+    /// Stakes of the current day, week and month (`None`: not loaded yet).
+    pub counters: Option<super::stakes::Counters>,
+}
+
+/// Deposit or withdrawal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    Deposit,
+    Withdrawal,
+}
+
+impl Movement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Movement::Deposit => "deposit",
+            Movement::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+/// Move money in or out of one account, idempotently on `(user_id, idempotency_key)`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MoveMoney {
+    pub user_id: Uuid,
+    pub movement: Movement,
+    pub amount: Money,
+    pub idempotency_key: String,
+    pub payment_method_id: Option<Uuid>,
+    pub actor: AuditActor,
+    pub reply: oneshot::Sender<Result<MoveOutcome, WalletError>>,
+}
+
+/// A committed answer: the `transactions` row, `completed` or (declined) `failed`.
+#[derive(Debug, Clone)]
+pub enum MoveOutcome {
+    Completed(TxRecord),
+    Declined(TxRecord),
+}
+
+impl MoveOutcome {
+    fn from_record(tx: TxRecord) -> MoveOutcome {
+        if tx.status == "completed" {
+            MoveOutcome::Completed(tx)
+        } else {
+            MoveOutcome::Declined(tx)
+        }
+    }
+}
+
+/// Why a movement was refused.
+#[derive(Debug)]
+pub enum WalletError {
+    /// Withdrawal above the available balance.
+    InsufficientFunds {
+        available: Decimal,
+    },
+    /// The key was used before with another payload.
+    KeyReused,
+    /// Self-excluded, suspended or banned: the reason.
+    Restricted(&'static str),
+    UnknownUser,
+    Db(anyhow::Error),
+}
+
+impl From<tokio_postgres::Error> for WalletError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        WalletError::Db(err.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for WalletError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        WalletError::Db(err.into())
+    }
+}
+
+/// One shard: its users' accounts and the means to write them.
+pub struct WalletShard {
+    index: usize,
+    pub(super) pool: Pool,
+    processor: Arc<dyn PaymentProcessor>,
+    pub(super) accounts: HashMap<Uuid, Account>,
+    accounts_cached_max: usize,
+}
+
+impl WalletShard {
+    pub fn new(
+        index: usize,
+        pool: Pool,
+        processor: Arc<dyn PaymentProcessor>,
+        accounts_cached_max: usize,
+    ) -> Self {
+        WalletShard {
+            index,
+            pool,
+            processor,
+            accounts: HashMap::new(),
+            accounts_cached_max: accounts_cached_max.max(1),
+        }
+    }
+}
+
+impl WalletShard {
+    /// Bounds the cache: when full, forgets every account that holds no stake (those with
+    /// stakes in flight must stay, see `stakes`).
+    pub(super) fn make_room(&mut self, user_id: Uuid) {
+        if self.accounts.len() >= self.accounts_cached_max && !self.accounts.contains_key(&user_id)
+        {
+            self.accounts.retain(|_, a| !a.reserved.is_zero());
+        }
+    }
+}
+
+impl Handler<MoveMoney> for WalletShard {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: MoveMoney, _ctx: &mut Self::Context) -> Self::Result {
+        let cached = self.accounts.get(&msg.user_id).map(|a| a.balance);
+        let pool = self.pool.clone();
+        let processor = self.processor.clone();
+        let shard = self.index;
+        let MoveMoney { reply, .. } = msg;
+        let req = MoveRequest {
+            user_id: msg.user_id,
+            movement: msg.movement,
+            amount: msg.amount,
+            idempotency_key: msg.idempotency_key,
+            payment_method_id: msg.payment_method_id,
+            actor: msg.actor,
+        };
+        let user_id = req.user_id;
+        AtomicResponse::new(Box::pin(
+            async move { move_money(&pool, processor.as_ref(), req, cached).await }
+                .into_actor(self)
+                .map(move |(result, balance), act, _| {
+                    match balance {
+                        Some(b) => {
+                            act.make_room(user_id);
+                            act.accounts.entry(user_id).or_default().balance = b;
+                        }
+                        None => {
+                            // Forget a doubtful balance, never one with stakes in flight.
+                            if act
+                                .accounts
+                                .get(&user_id)
+                                .is_some_and(|a| a.reserved.is_zero())
+                            {
+                                act.accounts.remove(&user_id);
+                            }
+                        }
+                    }
+                    if let Err(WalletError::Db(err)) = &result {
+                        tracing::warn!(shard, error = %format!("{err:#}"), "wallet write failed");
+                    }
+                    let _ = reply.send(result);
+                }),
+        ))
+    }
+}
+
+struct MoveRequest {
+    user_id: Uuid,
+    movement: Movement,
+    amount: Money,
+    idempotency_key: String,
+    payment_method_id: Option<Uuid>,
+    actor: AuditActor,
+}
+
+impl MoveRequest {
+    /// Same payload as an earlier transaction with this key?
+    fn matches(&self, tx: &TxRecord) -> bool {
+        tx.kind == self.movement.as_str()
+            && tx.amount.abs() == self.amount.as_decimal()
+            && tx.payment_method_id == self.payment_method_id
+    }
+
+    fn replay(&self, tx: TxRecord) -> Result<MoveOutcome, WalletError> {
+        if self.matches(&tx) {
+            Ok(MoveOutcome::from_record(tx))
+        } else {
+            Err(WalletError::KeyReused)
+        }
+    }
+}
+
+/// The whole movement; answers the result and the balance to cache (`None`: forget it).
+async fn move_money(
+    pool: &Pool,
+    processor: &dyn PaymentProcessor,
+    req: MoveRequest,
+    cached: Option<Decimal>,
+) -> (Result<MoveOutcome, WalletError>, Option<Decimal>) {
+    match try_move(pool, processor, &req, cached).await {
+        Ok((outcome, balance)) => (Ok(outcome), Some(balance)),
+        Err(WalletError::Db(err)) => (Err(WalletError::Db(err)), None),
+        Err(other) => (Err(other), cached),
+    }
+}
+
+async fn try_move(
+    pool: &Pool,
+    processor: &dyn PaymentProcessor,
+    req: &MoveRequest,
+    cached: Option<Decimal>,
+) -> Result<(MoveOutcome, Decimal), WalletError> {
+    let mut client = pool.get().await?;
+    if let Some(existing) = wdb::find_by_key(&client, req.user_id, &req.idempotency_key).await? {
+        let balance = current_balance(&client, req.user_id, cached).await?;
+        return req.replay(existing).map(|o| (o, balance));
+    }
+    check_restrictions(&client, req).await?;
+    let mut balance = current_balance(&client, req.user_id, cached).await?;
+    for attempt in 0..2 {
+        if req.movement == Movement::Withdrawal && balance < req.amount.as_decimal() {
+            return Err(WalletError::InsufficientFunds { available: balance });
+        }
+        let outcome = processor
+            .process(PaymentRequest {
+                user_id: req.user_id,
+                direction: match req.movement {
+                    Movement::Deposit => Direction::Charge,
+                    Movement::Withdrawal => Direction::Payout,
+                },
+                amount: req.amount,
+                currency_code: "USD".to_string(),
+                payment_method_id: req.payment_method_id,
+                idempotency_key: req.idempotency_key.clone(),
+            })
+            .await
+            .map_err(WalletError::Db)?;
+        match write(&mut client, req, balance, &outcome).await {
+            Ok(Written::Done(record, new_balance)) => {
+                let record = *record;
+                return Ok((MoveOutcome::from_record(record), new_balance));
+            }
+            Ok(Written::Stale) if attempt == 0 => {
+                balance = load_balance(&client, req.user_id).await?;
+            }
+            Ok(Written::Stale) => {
+                return Err(WalletError::Db(anyhow::anyhow!(
+                    "balance row changed twice under the shard"
+                )))
+            }
+            Err(err) if is_unique_violation(&err) => {
+                // Another node wrote this key first: the index is the final guard.
+                let existing = wdb::find_by_key(&client, req.user_id, &req.idempotency_key)
+                    .await?
+                    .ok_or_else(|| WalletError::Db(err.into()))?;
+                let balance = load_balance(&client, req.user_id).await?;
+                return req.replay(existing).map(|o| (o, balance));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
+    err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+enum Written {
+    Done(Box<TxRecord>, Decimal),
+    Stale,
+}
+
+/// Writes the balance and the ledger row in one transaction.
+async fn write(
+    client: &mut deadpool_postgres::Object,
+    req: &MoveRequest,
+    balance: Decimal,
+    outcome: &PaymentOutcome,
+) -> Result<Written, tokio_postgres::Error> {
+    let signed = match req.movement {
+        Movement::Deposit => req.amount.as_decimal(),
+        Movement::Withdrawal => -req.amount.as_decimal(),
+    };
+    let tx = client.transaction().await?;
+    audit::set_actor(&tx, req.actor).await?;
+    let new_balance = if outcome.approved {
+        let new_balance = balance + signed;
+        if !wdb::set_balance(&tx, req.user_id, balance, new_balance).await? {
+            tx.rollback().await?;
+            return Ok(Written::Stale);
+        }
+        new_balance
+    } else {
+        balance
+    };
+    let description = match (req.movement, outcome.decline_reason) {
+        (m, None) => m.as_str().to_string(),
+        (m, Some(reason)) => format!("{} declined: {reason}", m.as_str()),
+    };
+    let record = wdb::insert_tx(
+        &tx,
+        &NewTx {
+            user_id: req.user_id,
+            kind: req.movement.as_str(),
+            amount: signed,
+            currency_code: "USD",
+            status: if outcome.approved {
+                "completed"
+            } else {
+                "failed"
+            },
+            reference: &format!("{}:{}", req.movement.as_str(), outcome.reference),
+            external_reference: Some(&outcome.reference),
+            description: &description,
+            payment_method_id: req.payment_method_id,
+            processor_response: Some(outcome.response.clone()),
+            idempotency_key: Some(&req.idempotency_key),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Written::Done(Box::new(record), new_balance))
+}
+
+async fn check_restrictions(
+    client: &deadpool_postgres::Client,
+    req: &MoveRequest,
+) -> Result<(), WalletError> {
+    let (status, excluded_until) = users::restriction(client, req.user_id)
+        .await?
+        .ok_or(WalletError::UnknownUser)?;
+    match (req.movement, status.as_str()) {
+        (_, "banned") => Err(WalletError::Restricted("account banned")),
+        (Movement::Deposit, "suspended") => Err(WalletError::Restricted("account suspended")),
+        (Movement::Deposit, _) if excluded_until.is_some_and(|t| t > chrono::Utc::now()) => {
+            Err(WalletError::Restricted("account self-excluded"))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn current_balance(
+    client: &deadpool_postgres::Client,
+    user_id: Uuid,
+    cached: Option<Decimal>,
+) -> Result<Decimal, WalletError> {
+    match cached {
+        Some(b) => Ok(b),
+        None => load_balance(client, user_id).await,
+    }
+}
+
+async fn load_balance(
+    client: &deadpool_postgres::Client,
+    user_id: Uuid,
+) -> Result<Decimal, WalletError> {
+    wdb::ensure_balance_row(client, user_id).await?;
+    let row = wdb::get_balance(client, user_id)
+        .await?
+        .ok_or(WalletError::UnknownUser)?;
+    Ok(row.balance)
+}

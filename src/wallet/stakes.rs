@@ -1,0 +1,283 @@
+//! The bet path's messages to a wallet shard: reserve a stake (account state, funds,
+//! responsible-gaming caps), then settle the hold once the ledger writer has committed
+//! the bet (or refused it), and forget cached controls when they change.
+//!
+//! The shard's cached balance changes only by the deltas of writes it knows of: its own
+//! deposits and withdrawals, and the stake debits the ledger writer commits (applied here
+//! by [`SettleStake`]). An account holding stakes is never evicted or reloaded, so a
+//! debit already in Postgres but not yet settled here can never be counted twice.
+use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::shard::WalletShard;
+use crate::accounts::limits::{BettingLimits, PERIODS};
+use crate::db::stakes as sdb;
+
+/// What the bet path may do for this bettor, as of the last load.
+#[derive(Debug, Clone)]
+pub struct Controls {
+    pub status: String,
+    pub self_excluded_until: Option<DateTime<Utc>>,
+    pub limits: BettingLimits,
+    /// Multiplies the markets' max stake for this user.
+    pub stake_factor: Decimal,
+    pub max_stake: Option<Decimal>,
+    pub currency_code: String,
+}
+
+/// Stakes placed (committed or held) in the current day, week and month.
+#[derive(Debug, Clone)]
+pub struct Counters {
+    pub period_starts: [DateTime<Utc>; 3],
+    pub staked: [Decimal; 3],
+}
+
+/// Starts of the current UTC day, ISO week (Monday) and month.
+pub fn period_starts(now: DateTime<Utc>) -> [DateTime<Utc>; 3] {
+    let day = now.date_naive();
+    let week = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+    let month = day.with_day(1).unwrap_or(day);
+    let at =
+        |d: chrono::NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default());
+    [at(day), at(week), at(month)]
+}
+
+/// A stake held for a bet in flight.
+#[derive(Debug, Clone)]
+pub struct StakeHold {
+    pub user_id: Uuid,
+    pub amount: Decimal,
+    pub stake_factor: Decimal,
+    pub max_stake: Option<Decimal>,
+    pub currency_code: String,
+}
+
+/// Why a stake cannot be held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StakeRefusal {
+    Restricted(&'static str),
+    InsufficientFunds {
+        available: Decimal,
+    },
+    LimitExceeded {
+        period: &'static str,
+        cap: Decimal,
+        staked: Decimal,
+    },
+    UnknownUser,
+    Unavailable(String),
+}
+
+/// Check the account and hold `amount` of its balance.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReserveStake {
+    pub user_id: Uuid,
+    pub amount: Decimal,
+    pub reply: oneshot::Sender<Result<StakeHold, StakeRefusal>>,
+}
+
+/// The held stake's bet was committed (`committed`: the debit is in Postgres) or refused.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SettleStake {
+    pub user_id: Uuid,
+    pub amount: Decimal,
+    pub committed: bool,
+}
+
+/// The account's controls changed (status, self-exclusion, caps, stake factor): read them
+/// again before the next bet.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InvalidateControls {
+    pub user_id: Uuid,
+}
+
+impl Handler<ReserveStake> for WalletShard {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: ReserveStake, _: &mut Self::Context) -> Self::Result {
+        let now = Utc::now();
+        let starts = period_starts(now);
+        let account = self.accounts.get(&msg.user_id);
+        let balance_cached = account.map(|a| a.balance);
+        let need_controls = account.is_none_or(|a| a.controls.is_none());
+        let need_counters = account
+            .and_then(|a| a.counters.as_ref())
+            .is_none_or(|c| c.period_starts != starts);
+        if !need_controls && !need_counters {
+            let out = self.hold(msg.user_id, msg.amount, now);
+            let _ = msg.reply.send(out);
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        let pool = self.pool.clone();
+        let user_id = msg.user_id;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let client = pool.get().await.map_err(|e| e.to_string())?;
+                let row = sdb::bettor(&client, user_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let staked = sdb::staked_since(&client, user_id, starts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>((row, staked))
+            }
+            .into_actor(self)
+            .map(move |loaded, act, _| {
+                let out = match loaded {
+                    Err(e) => Err(StakeRefusal::Unavailable(e)),
+                    Ok((None, _)) => Err(StakeRefusal::UnknownUser),
+                    Ok((Some(row), staked)) => {
+                        act.install(
+                            user_id,
+                            row,
+                            balance_cached,
+                            starts,
+                            staked,
+                            need_controls,
+                            need_counters,
+                        );
+                        act.hold(user_id, msg.amount, now)
+                    }
+                };
+                let _ = msg.reply.send(out);
+            }),
+        ))
+    }
+}
+
+impl Handler<SettleStake> for WalletShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: SettleStake, _: &mut Self::Context) {
+        let Some(a) = self.accounts.get_mut(&msg.user_id) else {
+            return;
+        };
+        a.reserved -= msg.amount;
+        if msg.committed {
+            a.balance -= msg.amount;
+        } else if let Some(c) = a.counters.as_mut() {
+            for s in c.staked.iter_mut() {
+                *s -= msg.amount;
+            }
+        }
+    }
+}
+
+impl Handler<InvalidateControls> for WalletShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: InvalidateControls, _: &mut Self::Context) {
+        if let Some(a) = self.accounts.get_mut(&msg.user_id) {
+            a.controls = None;
+        }
+    }
+}
+
+impl WalletShard {
+    #[allow(clippy::too_many_arguments)]
+    fn install(
+        &mut self,
+        user_id: Uuid,
+        row: sdb::BettorRow,
+        balance_cached: Option<Decimal>,
+        starts: [DateTime<Utc>; 3],
+        staked: [Decimal; 3],
+        controls: bool,
+        counters: bool,
+    ) {
+        self.make_room(user_id);
+        let a = self.accounts.entry(user_id).or_default();
+        // A cached balance is authoritative (it holds debits not yet visible to this read).
+        a.balance = balance_cached.unwrap_or(row.balance);
+        if controls {
+            a.controls = Some(Controls {
+                status: row.status,
+                self_excluded_until: row.self_excluded_until,
+                limits: BettingLimits::from_stored(&row.betting_limits),
+                stake_factor: row.stake_factor,
+                max_stake: row.max_stake,
+                currency_code: row.currency_code,
+            });
+        }
+        if counters {
+            // Stakes held now are not in the database yet: keep counting them.
+            let held = a.reserved;
+            a.counters = Some(Counters {
+                period_starts: starts,
+                staked: staked.map(|s| s + held),
+            });
+        }
+    }
+
+    /// The checks and the hold, on a loaded account.
+    fn hold(
+        &mut self,
+        user_id: Uuid,
+        amount: Decimal,
+        now: DateTime<Utc>,
+    ) -> Result<StakeHold, StakeRefusal> {
+        let a = self
+            .accounts
+            .get_mut(&user_id)
+            .ok_or(StakeRefusal::UnknownUser)?;
+        let (Some(controls), Some(counters)) = (a.controls.as_mut(), a.counters.as_mut()) else {
+            return Err(StakeRefusal::UnknownUser);
+        };
+        match controls.status.as_str() {
+            "banned" => return Err(StakeRefusal::Restricted("account banned")),
+            "suspended" => return Err(StakeRefusal::Restricted("account suspended")),
+            _ => {}
+        }
+        if controls.self_excluded_until.is_some_and(|t| t > now) {
+            return Err(StakeRefusal::Restricted("account self-excluded"));
+        }
+        let available = a.balance - a.reserved;
+        if amount > available {
+            return Err(StakeRefusal::InsufficientFunds { available });
+        }
+        controls.limits.promote_due(now);
+        for (i, period) in PERIODS.iter().enumerate() {
+            if let Some(cap) = controls.limits.caps.get(period) {
+                let cap = cap.as_decimal();
+                if counters.staked[i] + amount > cap {
+                    return Err(StakeRefusal::LimitExceeded {
+                        period,
+                        cap,
+                        staked: counters.staked[i],
+                    });
+                }
+            }
+        }
+        a.reserved += amount;
+        for s in counters.staked.iter_mut() {
+            *s += amount;
+        }
+        Ok(StakeHold {
+            user_id,
+            amount,
+            stake_factor: controls.stake_factor,
+            max_stake: controls.max_stake,
+            currency_code: controls.currency_code.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_starts_are_day_monday_and_first_of_month() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 26, 15, 4, 5).unwrap(); // a Thursday
+        let [d, w, m] = period_starts(t);
+        assert_eq!(d, Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap());
+        assert_eq!(w, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap());
+        assert_eq!(m, Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+    }
+}

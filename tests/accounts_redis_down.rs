@@ -1,0 +1,97 @@
+//! Redis unreachable: logins and authenticated requests are refused with 503 (fail
+//! closed); nothing is let in without a checked session.
+mod common;
+mod support_accounts;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use support_accounts::*;
+
+/// A private redis-server on a free port, stopped by its own PID.
+struct PrivateRedis {
+    port: u16,
+    child: Child,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PrivateRedis { port, child }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn with_redis_stopped_login_and_authenticated_requests_are_503() {
+    let mut redis = PrivateRedis::start();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let app = spawn_with(move |s| s.redis.url = url).await;
+    let (_, username) = register(&app).await;
+    let token = login(&app, &username).await;
+    let (s, _) = get(&app, "/api/v1/me/profile", Some(&token)).await;
+    assert_eq!(s, 200);
+
+    redis.stop();
+
+    let (s, b) = post(
+        &app,
+        "/api/v1/auth/login",
+        None,
+        json!({"login": username, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert_contract_error(&b, "unavailable");
+    let (s, b) = get(&app, "/api/v1/me/profile", Some(&token)).await;
+    assert_eq!(s, 503, "{b}");
+    let (s, _) = get(&app, "/api/v1/wallet", Some(&token)).await;
+    assert_eq!(s, 503);
+    let (s, _) = post(
+        &app,
+        "/api/v1/wallet/deposits",
+        Some(&token),
+        json!({"amount": "5.00", "idempotency_key": "k"}),
+    )
+    .await;
+    assert_eq!(s, 503);
+    let (s, _) = get(&app, "/api/v1/trading/audit", Some(&token)).await;
+    assert_eq!(s, 503);
+    assert_eq!(count(&app, "SELECT count(*) FROM transactions").await, 0);
+}
