@@ -136,7 +136,7 @@ type MarketHandle = (actix::Addr<winzo::actors::market::MarketActor>, Uuid);
 
 /// Feed prices on every market clear the feed's suspension for the next iteration.
 async fn reopen(markets: &[MarketHandle], timeout: Duration, i: usize) -> anyhow::Result<()> {
-    let price = if i % 2 == 0 {
+    let price = if i.is_multiple_of(2) {
         odds("1.9100")
     } else {
         odds("1.9000")

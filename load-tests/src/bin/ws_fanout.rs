@@ -192,7 +192,7 @@ async fn client(
         }
         delivered.fetch_add(1, Ordering::Relaxed);
         n += 1;
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             // The first selection's decimal price: `"odds":"1.7300"`.
             if let Some(i) = t.find(r#""odds":""#) {
                 let key = &t[i + 8..(i + 14).min(t.len())];
