@@ -310,7 +310,9 @@ pub fn load_for(environment: &str) -> Result<Settings, config::ConfigError> {
     if let Ok(url) = std::env::var("REDIS_URL") {
         builder = builder.set_override("redis.url", url)?;
     }
-    builder.build()?.try_deserialize()
+    let mut settings: Settings = builder.build()?.try_deserialize()?;
+    settings.feed.secrets_from_env();
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -58,6 +58,19 @@ impl std::fmt::Debug for ProviderSettings {
 }
 
 impl FeedSettings {
+    /// `WINZO_FEED_SECRET_<ID>` (the provider id upper-cased, `-` as `_`) replaces a
+    /// provider's secret: production secrets never live in `config/`.
+    pub fn secrets_from_env(&mut self) {
+        for p in &mut self.providers {
+            let var = format!("WINZO_FEED_SECRET_{}", p.id.to_ascii_uppercase().replace('-', "_"));
+            if let Ok(secret) = std::env::var(var) {
+                if !secret.is_empty() {
+                    p.secret = secret;
+                }
+            }
+        }
+    }
+
     pub fn provider(&self, id: &str) -> Option<&ProviderSettings> {
         self.providers.iter().find(|p| p.id == id)
     }
