@@ -62,7 +62,10 @@ impl FeedSettings {
     /// provider's secret: production secrets never live in `config/`.
     pub fn secrets_from_env(&mut self) {
         for p in &mut self.providers {
-            let var = format!("WINZO_FEED_SECRET_{}", p.id.to_ascii_uppercase().replace('-', "_"));
+            let var = format!(
+                "WINZO_FEED_SECRET_{}",
+                p.id.to_ascii_uppercase().replace('-', "_")
+            );
             if let Ok(secret) = std::env::var(var) {
                 if !secret.is_empty() {
                     p.secret = secret;

@@ -71,7 +71,8 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = pid.map(rss_kib);
     let delivered = Arc::new(AtomicU64::new(0));
     let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
-    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 0: connecting, 1: measuring, 2: stop and hand back samples.
+    let measuring = Arc::new(std::sync::atomic::AtomicU8::new(0));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients.max(1));
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
@@ -108,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 3. Prices move.
-    measuring.store(true, Ordering::Relaxed);
+    measuring.store(1, Ordering::Relaxed);
     let started = Instant::now();
     let every = Duration::from_micros(1_000_000 / rate.max(1));
     let mut tick = tokio::time::interval(every);
@@ -126,19 +127,19 @@ async fn main() -> anyhow::Result<()> {
             .insert(key, Instant::now());
         let msg = json!({"seq": seq, "event_ref": event_ref, "type": "odds", "market": {"type": "moneyline"},
                          "prices": [{"name": "home", "odds": h}, {"name": "away", "odds": aw}]});
-        let (http, engine, provider) = (http.clone(), engine.clone(), provider.clone());
-        // Pushes overlap: the engine serializes them per event (in seq order).
-        tokio::spawn(async move { push(&http, &engine, &provider, &msg).await });
-        pushes += 1;
+        // In order: the engine applies one event's messages by seq (an overtaken push
+        // would be a duplicate).
+        if push(&http, &engine, &provider, &msg).await.is_ok() {
+            pushes += 1;
+        }
     }
+    let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    measuring.store(false, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64() - 2.0;
+    measuring.store(2, Ordering::Relaxed);
     let rss_busy = pid.map(rss_kib);
     let mut lat: Vec<u64> = Vec::new();
     for t in tasks {
-        t.abort();
-        if let Ok(v) = t.await {
+        if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_secs(5), t).await {
             lat.extend(v);
         }
     }
@@ -164,7 +165,7 @@ async fn client(
     topic: String,
     delivered: Arc<AtomicU64>,
     sent: Sent,
-    measuring: Arc<std::sync::atomic::AtomicBool>,
+    measuring: Arc<std::sync::atomic::AtomicU8>,
     ready: tokio::sync::mpsc::Sender<()>,
 ) -> Vec<u64> {
     let mut lat = Vec::new();
@@ -181,13 +182,18 @@ async fn client(
         return lat;
     }
     let mut n = 0u64;
-    while let Some(Ok(m)) = ws.next().await {
+    while measuring.load(Ordering::Relaxed) != 2 {
+        let m = match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+            Err(_) => continue,
+            Ok(Some(Ok(m))) => m,
+            Ok(_) => break,
+        };
         let Message::Text(t) = m else { continue };
         if t.starts_with(r#"{"type":"snapshot""#) || t.contains(r#""type":"snapshot""#) {
             let _ = ready.send(()).await;
             continue;
         }
-        if !measuring.load(Ordering::Relaxed) || !t.starts_with(r#"{"type":"odds""#) {
+        if measuring.load(Ordering::Relaxed) != 1 || !t.starts_with(r#"{"type":"odds""#) {
             continue;
         }
         delivered.fetch_add(1, Ordering::Relaxed);
