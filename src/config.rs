@@ -16,6 +16,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log: LogSettings,
     pub ledger: crate::ledger::LedgerSettings,
+    pub bets: crate::bets::settings::BetSettings,
     pub markets: MarketsSettings,
     pub live_writer: LiveWriterSettings,
     pub broadcast: BroadcastSettings,

@@ -64,6 +64,7 @@ impl Application {
             redis,
             metrics,
             ledger,
+            inflight: crate::bets::inflight::Inflight::new(settings.bets.inflight_keys_max),
             recovered: Arc::new(AtomicBool::new(false)),
             registry: registry.clone(),
             hub,

@@ -20,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Group-commit writer of accepted bets.
     pub ledger: LedgerWriter,
+    /// Bet requests in flight by idempotency key (concurrent retries wait for the first).
+    pub inflight: Arc<crate::bets::inflight::Inflight>,
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,

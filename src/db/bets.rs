@@ -58,3 +58,64 @@ pub async fn find_by_key(
         fingerprint,
     }))
 }
+
+/// One bet of a user's history, as `GET /api/v1/bets` answers it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryBet {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub bet_type: String,
+    #[schema(value_type = String)]
+    pub stake: Decimal,
+    #[schema(value_type = String)]
+    pub total_odds: Decimal,
+    #[schema(value_type = String)]
+    pub potential_win: Decimal,
+    /// What the bet paid (0 until settled).
+    #[schema(value_type = String)]
+    pub payout: Decimal,
+    pub status: String,
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+    pub settled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub void_reason: Option<String>,
+    pub metadata: serde_json::Value,
+    /// Legs with selection and market names, odds taken and results.
+    #[schema(value_type = Vec<Object>)]
+    pub legs: serde_json::Value,
+}
+
+const HISTORY: &str = "
+SELECT bet_id, bet_type::text, stake, total_odds, potential_win, actual_win, status::text,
+       placed_at, settled_at, void_reason, metadata, selections::jsonb
+FROM get_user_betting_history($1, $2, $3, $4)";
+
+/// A page of the user's bets, newest first, or one bet by id.
+pub async fn history(
+    client: &impl GenericClient,
+    user_id: Uuid,
+    limit: i32,
+    offset: i32,
+    bet_id: Option<Uuid>,
+) -> Result<Vec<HistoryBet>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(HISTORY).await?;
+    let rows = client
+        .query(&stmt, &[&user_id, &limit, &offset, &bet_id])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| HistoryBet {
+            id: r.get(0),
+            bet_type: r.get(1),
+            stake: r.get(2),
+            total_odds: r.get(3),
+            potential_win: r.get(4),
+            payout: r.get(5),
+            status: r.get(6),
+            placed_at: r.get(7),
+            settled_at: r.get(8),
+            void_reason: r.get(9),
+            metadata: r.get(10),
+            legs: r.get(11),
+        })
+        .collect())
+}

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
-pub use writer::LedgerWriter;
+pub use writer::{LedgerWriter, Outcome};
 
 use crate::domain::BetType;
 

@@ -52,6 +52,13 @@ impl LedgerWriter {
 
     /// Queues a bet and waits until its batch committed (Ok) or failed (Err).
     pub async fn commit_bet(&self, bet: BetRecord) -> Result<(), LedgerError> {
+        let mut answer = self.submit_bet(bet)?;
+        self.wait(&mut answer).await
+    }
+
+    /// Queues a bet and hands back the channel its outcome will arrive on; the writer
+    /// always answers it once the batch is done, whether or not anyone still waits.
+    pub fn submit_bet(&self, bet: BetRecord) -> Result<Outcome, LedgerError> {
         let mut h = DefaultHasher::new();
         bet.user_id.hash(&mut h);
         let queue = &self.queues[(h.finish() % self.queues.len() as u64) as usize];
@@ -62,11 +69,29 @@ impl LedgerWriter {
                 LedgerError::Unavailable("ledger writer stopped".into())
             }
         })?;
-        match tokio::time::timeout(self.commit_timeout, answer).await {
-            Ok(Ok(outcome)) => outcome,
+        Ok(Outcome(answer))
+    }
+
+    /// Waits at most `commit_timeout_ms` for an outcome; after a `Timeout` the outcome can
+    /// still be awaited with [`Outcome::finish`].
+    pub async fn wait(&self, outcome: &mut Outcome) -> Result<(), LedgerError> {
+        match tokio::time::timeout(self.commit_timeout, &mut outcome.0).await {
+            Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(LedgerError::Unavailable("ledger writer stopped".into())),
             Err(_) => Err(LedgerError::Timeout),
         }
+    }
+}
+
+/// The pending outcome of a submitted bet.
+pub struct Outcome(oneshot::Receiver<Result<(), LedgerError>>);
+
+impl Outcome {
+    /// Waits as long as it takes (the writer always answers, or stops).
+    pub async fn finish(self) -> Result<(), LedgerError> {
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(LedgerError::Unavailable("ledger writer stopped".into())))
     }
 }
 

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 
 pub mod accounts;
 pub mod audit;
+pub mod bets;
 pub mod catalogue;
 pub mod feed;
 pub mod health;
@@ -45,6 +46,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(me::MeDoc::openapi());
     doc.merge(wallet::WalletDoc::openapi());
     doc.merge(audit::AuditDoc::openapi());
+    doc.merge(bets::BetsDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
     doc
 }
@@ -66,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     accounts::configure(cfg);
     wallet::configure(cfg);
     audit::configure(cfg);
+    bets::configure(cfg);
     ops::configure(cfg);
 }
 

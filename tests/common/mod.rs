@@ -94,6 +94,22 @@ pub async fn spawn_app() -> TestApp {
 /// Like [`spawn_app`], letting the test adjust settings first (short delays, limits).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new().await;
+    start_on(db, adjust).await
+}
+
+/// A second engine on the database of an earlier one (a restart): live state is
+/// recovered from Postgres.
+pub async fn spawn_app_on(db: &TestDb) -> TestApp {
+    let client = connect(&db.url).await;
+    let db = TestDb {
+        name: db.name.clone(),
+        url: db.url.clone(),
+        client,
+    };
+    start_on(db, |_| {}).await
+}
+
+async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings();
     settings.database.url = db.url.clone();
     settings.database.migrate_on_start = false;

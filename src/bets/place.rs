@@ -1,0 +1,416 @@
+//! Placing a bet: the path of `docs/architecture.md`, from a validated request to a
+//! durable, acknowledged bet — or a precise refusal that leaves nothing behind.
+use std::time::Duration;
+
+use actix::Addr;
+use chrono::Utc;
+use futures::future::join_all;
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::answer::BetAnswer;
+use super::inflight::{self, Claim};
+use super::request::PlaceBetRequest;
+use crate::actors::errors::LegRejection;
+use crate::actors::market::{
+    CheckAndReserve, ConfirmReservation, GetMarket, LegRequest as MarketLeg, MarketActor,
+    ReleaseReservation, Reservation,
+};
+use crate::actors::registry::ask;
+use crate::domain::{self, BetLimits, BetType, LegKey, Money, Odds};
+use crate::error::ApiError;
+use crate::ledger::{BetRecord, LedgerError, LegRecord};
+use crate::state::AppState;
+use crate::wallet::stakes::{ReserveStake, SettleStake, StakeHold, StakeRefusal};
+
+/// Places `req` for `user_id`; the same key answers the first outcome.
+pub async fn place(
+    state: &AppState,
+    user_id: Uuid,
+    req: PlaceBetRequest,
+) -> Result<BetAnswer, ApiError> {
+    let cfg = &state.settings.bets;
+    req.validate(cfg.legs_max, state.settings.markets.odds_max)?;
+    let fingerprint = req.fingerprint();
+    let guard = match state.inflight.claim(user_id, &req.idempotency_key) {
+        Err(inflight::Full) => return Err(ApiError::busy("the bet path")),
+        Ok(Claim::Follower(slot)) => {
+            return match inflight::follow(slot).await {
+                Some(settled) if settled.0 == fingerprint => settled.1.clone(),
+                Some(_) => Err(key_reused()),
+                None => Err(ApiError::unavailable(
+                    "a request with this key was interrupted; retry",
+                )),
+            };
+        }
+        Ok(Claim::Owner(guard)) => guard,
+    };
+    let answer = place_owned(state, user_id, &req, &fingerprint).await;
+    guard.finish(fingerprint, &answer);
+    answer
+}
+
+fn key_reused() -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_reused",
+        "this idempotency key was used for a different bet",
+    )
+}
+
+async fn place_owned(
+    state: &AppState,
+    user_id: Uuid,
+    req: &PlaceBetRequest,
+    fingerprint: &str,
+) -> Result<BetAnswer, ApiError> {
+    if let Some(answer) = previous_answer(state, user_id, &req.idempotency_key, fingerprint).await?
+    {
+        return Ok(answer);
+    }
+    let lines = domain::check_shape(
+        req.bet_type,
+        req.legs.len(),
+        req.system_size,
+        state.settings.bets.legs_max,
+    )
+    .map_err(bet_error)?;
+    let total_stake = req
+        .stake
+        .checked_mul_count(lines)
+        .ok_or_else(|| ApiError::validation("stake too large"))?;
+    let markets = resolve_legs(state, req).await?;
+    let hold = reserve_stake(state, user_id, total_stake.as_decimal()).await?;
+    match take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold).await {
+        Ok(answer) => Ok(answer),
+        Err(err) if err.code == "duplicate_key" => {
+            previous_answer(state, user_id, &req.idempotency_key, fingerprint)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unavailable("bet outcome unknown; retry with the same key")
+                })
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// The bet already accepted with this key, if any (409 if its payload differs).
+async fn previous_answer(
+    state: &AppState,
+    user_id: Uuid,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<BetAnswer>, ApiError> {
+    let client = state.db.get().await?;
+    match crate::db::bets::find_by_key(&client, user_id, key).await? {
+        None => Ok(None),
+        Some(found) if found.fingerprint.as_deref() == Some(fingerprint) => Ok(Some(found.answer)),
+        Some(_) => Err(key_reused()),
+    }
+}
+
+/// The market actor of every leg, with the checks that need no reservation: unknown
+/// selections, two legs on one market (`duplicate_leg`), two on one event
+/// (`correlated_legs`, unless the pair of market types is allowed).
+async fn resolve_legs(
+    state: &AppState,
+    req: &PlaceBetRequest,
+) -> Result<Vec<Addr<MarketActor>>, ApiError> {
+    let mut addrs = Vec::with_capacity(req.legs.len());
+    for leg in &req.legs {
+        let addr = state
+            .registry
+            .market_for_selection(leg.selection_id)
+            .await?
+            .ok_or_else(|| ApiError::from(LegRejection::UnknownSelection))?;
+        addrs.push(addr);
+    }
+    if req.legs.len() > 1 {
+        let timeout = state.registry.ask_timeout();
+        let mut keys = Vec::with_capacity(req.legs.len());
+        for (leg, addr) in req.legs.iter().zip(&addrs) {
+            let view = ask(addr, timeout, |reply| GetMarket { reply }).await?;
+            keys.push(LegKey {
+                selection_id: leg.selection_id,
+                market_id: view.id,
+                event_id: view.event_id,
+                market_type: view.market_type,
+            });
+        }
+        let cfg = &state.settings.bets;
+        domain::check_legs(&keys, |a, b| {
+            cfg.correlation_allowed(a.market_type.as_str(), b.market_type.as_str())
+        })
+        .map_err(bet_error)?;
+    }
+    Ok(addrs)
+}
+
+async fn reserve_stake(
+    state: &AppState,
+    user_id: Uuid,
+    amount: Decimal,
+) -> Result<StakeHold, ApiError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    state
+        .wallet
+        .shard_of(user_id)
+        .try_send(ReserveStake {
+            user_id,
+            amount,
+            reply,
+        })
+        .map_err(|_| ApiError::busy("the wallet"))?;
+    let out = tokio::time::timeout(state.registry.ask_timeout(), answer)
+        .await
+        .map_err(|_| ApiError::busy("the wallet"))?
+        .map_err(|_| ApiError::unavailable("wallet stopped"))?;
+    out.map_err(|refusal| match refusal {
+        StakeRefusal::Restricted(why) => ApiError::forbidden(why).with_code("account_restricted"),
+        StakeRefusal::InsufficientFunds { available } => ApiError::conflict(
+            "insufficient_funds",
+            "the stake is more than the available balance",
+        )
+        .with_details(json!({ "available": available })),
+        StakeRefusal::LimitExceeded {
+            period,
+            cap,
+            staked,
+        } => ApiError::conflict(
+            "limit_exceeded",
+            format!("the {period} stake limit would be exceeded"),
+        )
+        .with_details(json!({ "period": period, "limit": cap, "staked": staked })),
+        StakeRefusal::UnknownUser => {
+            ApiError::forbidden("no wallet for this account").with_code("account_restricted")
+        }
+        StakeRefusal::Unavailable(e) => {
+            tracing::warn!(error = %e, "wallet load failed");
+            ApiError::unavailable("wallet unavailable; retry shortly")
+        }
+    })
+}
+
+/// Reserves every leg (holding in-play legs for their delay), prices the bet at the odds
+/// taken, commits it, then confirms or releases everything it holds.
+async fn take_legs_and_commit(
+    state: &AppState,
+    user_id: Uuid,
+    req: &PlaceBetRequest,
+    fingerprint: &str,
+    markets: &[Addr<MarketActor>],
+    hold: &StakeHold,
+) -> Result<BetAnswer, ApiError> {
+    let reservations = reserve_legs(state, req, markets, hold).await;
+    let (taken, refusal) = split(reservations);
+    if let Some(err) = refusal {
+        release(state, &taken, hold, false).await;
+        return Err(err);
+    }
+    let record = match build_record(state, user_id, req, fingerprint, &taken, hold) {
+        Ok(r) => r,
+        Err(e) => {
+            release(state, &taken, hold, false).await;
+            return Err(e);
+        }
+    };
+    let answer = BetAnswer::from_record(&record);
+    let mut outcome = match state.ledger.submit_bet(record) {
+        Ok(o) => o,
+        Err(e) => {
+            release(state, &taken, hold, false).await;
+            return Err(ledger_error(e));
+        }
+    };
+    match state.ledger.wait(&mut outcome).await {
+        Ok(()) => {
+            release(state, &taken, hold, true).await;
+            publish_private(state, user_id, &answer);
+            Ok(answer)
+        }
+        Err(LedgerError::Timeout) => {
+            // The batch is still in flight: settle the holds when it ends, answer now.
+            let (state, taken, hold) = (state.clone(), taken, hold.clone());
+            tokio::spawn(async move {
+                let committed = outcome.finish().await.is_ok();
+                release(&state, &taken, &hold, committed).await;
+            });
+            Err(ApiError::unavailable(
+                "bet outcome not known yet; retry with the same idempotency key",
+            ))
+        }
+        Err(e) => {
+            release(state, &taken, hold, false).await;
+            Err(ledger_error(e))
+        }
+    }
+}
+
+type Taken = Vec<(Addr<MarketActor>, Reservation)>;
+
+async fn reserve_legs(
+    state: &AppState,
+    req: &PlaceBetRequest,
+    markets: &[Addr<MarketActor>],
+    hold: &StakeHold,
+) -> Vec<(Addr<MarketActor>, Result<Reservation, ApiError>)> {
+    let wait =
+        state.registry.ask_timeout() + Duration::from_millis(state.settings.bets.leg_wait_extra_ms);
+    let requested: Vec<Decimal> = req.legs.iter().map(|l| l.odds.value()).collect();
+    let exposure = hold.amount * requested.iter().product::<Decimal>();
+    let asks = req.legs.iter().zip(markets).map(|(leg, addr)| {
+        let market_leg = MarketLeg {
+            selection_id: leg.selection_id,
+            odds: leg.odds,
+            policy: req.policy(),
+            stake: hold.amount,
+            payout: (req.legs.len() > 1).then_some(exposure),
+            stake_factor: hold.stake_factor,
+            user_max_stake: hold.max_stake,
+        };
+        let addr = addr.clone();
+        async move {
+            let out = ask(&addr, wait, |reply| CheckAndReserve {
+                leg: market_leg,
+                reply,
+            })
+            .await;
+            let out = match out {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(rejection)) => Err(ApiError::from(rejection)),
+                Err(e) => Err(ApiError::from(e)),
+            };
+            (addr, out)
+        }
+    });
+    join_all(asks).await
+}
+
+/// The taken legs, and the first refusal if any leg was refused.
+fn split(
+    results: Vec<(Addr<MarketActor>, Result<Reservation, ApiError>)>,
+) -> (Taken, Option<ApiError>) {
+    let mut taken = Vec::with_capacity(results.len());
+    let mut refusal = None;
+    for (addr, r) in results {
+        match r {
+            Ok(res) => taken.push((addr, res)),
+            Err(e) => {
+                refusal.get_or_insert(e);
+            }
+        }
+    }
+    (taken, refusal)
+}
+
+fn build_record(
+    state: &AppState,
+    user_id: Uuid,
+    req: &PlaceBetRequest,
+    fingerprint: &str,
+    taken: &Taken,
+    hold: &StakeHold,
+) -> Result<BetRecord, ApiError> {
+    let cfg = &state.settings.bets;
+    let odds: Vec<Odds> = taken.iter().map(|(_, r)| r.odds).collect();
+    let limits = BetLimits {
+        legs_max: cfg.legs_max,
+        system_lines_max: cfg.system_lines_max,
+        total_odds_max: cfg.total_odds_max,
+        potential_win_max: Money::from_decimal(cfg.potential_win_max)
+            .map_err(|e| ApiError::internal(format!("bets.potential_win_max: {e}")))?,
+    };
+    let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
+        .map_err(bet_error)?;
+    debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
+    Ok(BetRecord {
+        bet_id: Uuid::new_v4(),
+        user_id,
+        bet_type: req.bet_type,
+        stake: priced.total_stake.as_decimal(),
+        total_odds: priced.total_odds,
+        potential_win: priced.potential_win.as_decimal(),
+        currency_code: hold.currency_code.clone(),
+        placed_at: Utc::now(),
+        idempotency_key: Some(req.idempotency_key.clone()),
+        metadata: json!({
+            "fingerprint": fingerprint,
+            "unit_stake": req.stake.to_string(),
+            "lines": priced.lines,
+            "system_size": req.system_size,
+            "odds_change": req.policy().as_str(),
+            "in_play": taken.iter().any(|(_, r)| r.in_play),
+        }),
+        legs: taken
+            .iter()
+            .map(|(_, r)| LegRecord {
+                selection_id: r.selection_id,
+                odds: r.odds.value(),
+            })
+            .collect(),
+    })
+}
+
+/// Confirms (`committed`) or releases every leg reservation and the stake hold. Sent with
+/// `send().await`: these must not be lost to a full mailbox.
+async fn release(state: &AppState, taken: &Taken, hold: &StakeHold, committed: bool) {
+    for (addr, r) in taken {
+        let sent = if committed {
+            addr.send(ConfirmReservation {
+                reservation_id: r.id,
+            })
+            .await
+        } else {
+            addr.send(ReleaseReservation {
+                reservation_id: r.id,
+            })
+            .await
+        };
+        if sent.is_err() {
+            tracing::debug!(market = %r.market_id, "market stopped before its reservation was settled");
+        }
+    }
+    let settle = SettleStake {
+        user_id: hold.user_id,
+        amount: hold.amount,
+        committed,
+    };
+    if state
+        .wallet
+        .shard_of(hold.user_id)
+        .send(settle)
+        .await
+        .is_err()
+    {
+        tracing::error!(user = %hold.user_id, "wallet shard stopped before a stake was settled");
+    }
+}
+
+fn publish_private(state: &AppState, user_id: Uuid, answer: &BetAnswer) {
+    let topic = format!("user:{user_id}");
+    state.hub.publish(&topic, "bet", answer);
+}
+
+fn bet_error(e: domain::BetError) -> ApiError {
+    let status = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+fn ledger_error(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::Busy => ApiError::busy("the ledger"),
+        LedgerError::DuplicateKey => {
+            ApiError::conflict("duplicate_key", "idempotency key already used")
+        }
+        LedgerError::Refused(why) => {
+            tracing::warn!(%why, "the database refused a bet the engine accepted");
+            ApiError::conflict("bet_refused", "the bet could not be accepted")
+        }
+        LedgerError::Unavailable(_) | LedgerError::Timeout => {
+            ApiError::unavailable("bets cannot be taken right now; retry shortly")
+        }
+    }
+}
+
+/// Used by tests: the bet types in the order the API lists them.
+pub const BET_TYPES: [BetType; 3] = [BetType::Single, BetType::Parlay, BetType::System];

@@ -1,0 +1,102 @@
+//! Bet endpoints: place a bet, the bettor's history, one bet.
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::bets::{BetAnswer, PlaceBetRequest};
+use crate::db::bets::HistoryBet;
+use crate::error::{ApiError, ApiResult};
+use crate::routes;
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(place_bet, list_bets, get_bet),
+    components(schemas(PlaceBetRequest, crate::bets::request::LegRequest, BetAnswer,
+        crate::bets::answer::LegAnswer, HistoryBet)),
+    tags((name = "bets", description = "Placing bets and the bettor's history"))
+)]
+pub struct BetsDoc;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        routes::resource("/api/v1/bets")
+            .route(web::post().to(place_bet))
+            .route(web::get().to(list_bets)),
+    )
+    .service(routes::resource("/api/v1/bets/{id}").route(web::get().to(get_bet)));
+}
+
+/// Places a single, parlay or system bet. The answer is final: 201 with the accepted bet
+/// (durable: committed with its stake debit before this answer), or an error whose code
+/// says why. The same idempotency key answers the first accepted bet again.
+#[utoipa::path(post, path = "/api/v1/bets", tag = "bets", request_body = PlaceBetRequest,
+    responses(
+        (status = 201, body = BetAnswer, description = "accepted"),
+        (status = 401, description = "no or bad token"),
+        (status = 403, description = "account_restricted"),
+        (status = 409, description = "market_suspended, market_closed, odds_changed, event_started, insufficient_funds, liability_exceeded, limit_exceeded, idempotency_key_reused"),
+        (status = 422, description = "validation, stake_too_low, stake_too_high, duplicate_leg, correlated_legs, unknown_selection"),
+        (status = 503, description = "busy or the ledger is unavailable; retry with the same key")),
+    security(("bearer" = [])))]
+pub async fn place_bet(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<PlaceBetRequest>,
+) -> ApiResult<HttpResponse> {
+    let answer = crate::bets::place(&state, user.user_id, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(answer))
+}
+
+/// Paging of the history.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Page {
+    /// 1 to 100, default 20.
+    pub limit: Option<i32>,
+    /// 0 to 100000.
+    pub offset: Option<i32>,
+}
+
+/// Most bets on one page of the history, and the deepest offset.
+const HISTORY_PAGE_MAX: i32 = 100;
+const HISTORY_OFFSET_MAX: i32 = 100_000;
+
+/// The bettor's bets, newest first, with their legs, results and payouts.
+#[utoipa::path(get, path = "/api/v1/bets", tag = "bets", params(Page),
+    responses((status = 200, body = Vec<HistoryBet>), (status = 401)),
+    security(("bearer" = [])))]
+pub async fn list_bets(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let limit = page.limit.unwrap_or(20);
+    let offset = page.offset.unwrap_or(0);
+    if !(1..=HISTORY_PAGE_MAX).contains(&limit) || !(0..=HISTORY_OFFSET_MAX).contains(&offset) {
+        return Err(ApiError::validation(format!(
+            "limit must be 1 to {HISTORY_PAGE_MAX}, offset 0 to {HISTORY_OFFSET_MAX}"
+        )));
+    }
+    let client = state.db.get().await?;
+    let bets = crate::db::bets::history(&client, user.user_id, limit, offset, None).await?;
+    Ok(HttpResponse::Ok().json(bets))
+}
+
+/// One of the bettor's bets (404 for another user's bet).
+#[utoipa::path(get, path = "/api/v1/bets/{id}", tag = "bets",
+    params(("id" = Uuid, Path, description = "bet id")),
+    responses((status = 200, body = HistoryBet), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_bet(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let client = state.db.get().await?;
+    let mut bets =
+        crate::db::bets::history(&client, user.user_id, 1, 0, Some(id.into_inner())).await?;
+    let bet = bets.pop().ok_or_else(|| ApiError::not_found("bet"))?;
+    Ok(HttpResponse::Ok().json(bet))
+}
