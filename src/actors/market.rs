@@ -17,6 +17,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub mod feed;
+
 use super::errors::{LegRejection, MarketError};
 use super::registry::Directory;
 use super::writer::{AuditActor, Change, Durable};
