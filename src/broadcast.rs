@@ -63,6 +63,9 @@ pub struct Hub {
     pub dropped_total: AtomicU64,
     /// Messages handed to subscriber queues (for metrics).
     pub delivered_total: AtomicU64,
+    /// Every locally published message also goes here (the Redis bridge, `src/bridge.rs`),
+    /// with `try_send`: a full bridge outbox never slows a publisher.
+    tap: std::sync::OnceLock<mpsc::Sender<TopicMessage>>,
 }
 
 impl Hub {
@@ -73,7 +76,20 @@ impl Hub {
             next_id: AtomicU64::new(1),
             dropped_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
+            tap: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sends every message published locally from now on to `tx` too (the Redis bridge);
+    /// a full `tx` loses the message for the bridge only. Set once; false if already set.
+    pub fn set_tap(&self, tx: mpsc::Sender<TopicMessage>) -> bool {
+        self.tap.set(tx).is_ok()
+    }
+
+    /// Delivers a message another node published to local subscribers, with this node's
+    /// next seq of the topic, without sending it to the tap again (no echo between nodes).
+    pub fn relay<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
+        self.publish_inner(topic, kind, data, false)
     }
 
     /// A fresh subscriber id and a queue of the configured bound, for [`Hub::attach`].
@@ -128,11 +144,22 @@ impl Hub {
     /// Publishes `data` as a `kind` message on `topic`; returns the message's seq. The
     /// message is serialized once, only if someone listens (the seq advances either way).
     pub fn publish<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
+        self.publish_inner(topic, kind, data, true)
+    }
+
+    fn publish_inner<T: Serialize>(
+        &self,
+        topic: &str,
+        kind: &'static str,
+        data: &T,
+        tap: bool,
+    ) -> u64 {
         let entry = self.topic_entry(topic);
         let mut t = lock(&entry);
         t.seq += 1;
         let seq = t.seq;
-        if t.subscribers.is_empty() {
+        let tap = if tap { self.tap.get() } else { None };
+        if t.subscribers.is_empty() && tap.is_none() {
             return seq;
         }
         let envelope = Envelope {
@@ -154,6 +181,10 @@ impl Hub {
             kind,
             bytes,
         };
+        if let Some(tap) = tap {
+            // The bridge is best effort: a full outbox drops the message for other nodes.
+            let _ = tap.try_send(message.clone());
+        }
         let before = t.subscribers.len();
         t.subscribers
             .retain(|s| s.tx.try_send(message.clone()).is_ok());

@@ -23,6 +23,8 @@ pub enum Command {
     Migrate,
     /// Load the demo catalogue, a demo bettor with funds and a trader account.
     SeedDemo,
+    /// Run a simulated feed provider against the engine (`[feed_sim]` settings).
+    FeedSim,
     /// Create an account with a role (bootstraps staff); the password comes from
     /// `WINZO_PASSWORD` or, when unset, the first line of standard input.
     CreateUser {
@@ -54,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::SeedDemo => runtime()?.block_on(crate::db::demo::seed(&settings)),
+        Command::FeedSim => runtime()?.block_on(crate::feed_sim::run(settings.feed_sim)),
         Command::CreateUser {
             role,
             username,

@@ -20,6 +20,10 @@ pub struct Settings {
     pub markets: MarketsSettings,
     pub live_writer: LiveWriterSettings,
     pub broadcast: BroadcastSettings,
+    pub feed: crate::feed::FeedSettings,
+    pub ws: crate::ws::WsSettings,
+    pub feed_sim: crate::feed_sim::FeedSimSettings,
+    pub bridge: crate::bridge::BridgeSettings,
     pub auth: AuthSettings,
     pub accounts: AccountsSettings,
     pub wallet: WalletSettings,
@@ -307,7 +311,9 @@ pub fn load_for(environment: &str) -> Result<Settings, config::ConfigError> {
     if let Ok(url) = std::env::var("REDIS_URL") {
         builder = builder.set_override("redis.url", url)?;
     }
-    builder.build()?.try_deserialize()
+    let mut settings: Settings = builder.build()?.try_deserialize()?;
+    settings.feed.secrets_from_env();
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@
 //! - [`actors`]: live state (event and market actors, registry, batching writer).
 //! - [`broadcast`]: the in-process topic hub (`event:<id>`, `sport:<slug>`).
 //! - [`metrics`], [`telemetry`]: Prometheus figures and tracing.
+//! - [`feed`]: signed provider pushes, sequencing, the silent-provider watchdog;
+//!   [`feed_sim`] a simulated provider.
+//! - [`ws`]: WebSocket sessions (the only user of actix-web-actors); [`bridge`] relays
+//!   topic messages between nodes through Redis pub/sub.
 //! - [`accounts`]: account validation, betting limits, login throttling, security events.
 //! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
 //! - [`ledger_check`]: `winzo check-ledger`, the ledger invariants checked in Postgres.
@@ -19,12 +23,15 @@ pub mod accounts;
 pub mod actors;
 pub mod auth;
 pub mod bets;
+pub mod bridge;
 pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod feed;
+pub mod feed_sim;
 pub mod ledger;
 pub mod ledger_check;
 pub mod maintenance;
@@ -35,3 +42,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod wallet;
+pub mod ws;

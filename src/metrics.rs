@@ -16,6 +16,19 @@ pub struct Metrics {
     pub ledger_batch_bets: Histogram,
     /// Time to write and commit one ledger batch.
     pub ledger_commit_seconds: Histogram,
+    /// Feed messages by provider and outcome (applied, gap, duplicate, rejected, and the
+    /// refusals unknown_provider, missing_signature, bad_signature, stale).
+    pub feed_messages_total: IntCounterVec,
+    /// Messages a provider skipped (the sizes of the gaps it left).
+    pub feed_gap_messages_total: IntCounterVec,
+    /// Open WebSocket sessions.
+    pub ws_connections: prometheus::IntGauge,
+    /// WebSocket messages written to sessions (snapshots, deltas, answers).
+    pub ws_messages_sent_total: prometheus::IntCounter,
+    /// WebSocket sessions closed by the server, by reason (slow_consumer, heartbeat, ...).
+    pub ws_sessions_closed_total: IntCounterVec,
+    /// Topic messages relayed through the Redis bridge, by direction (out, in, dropped).
+    pub bridge_messages_total: IntCounterVec,
     /// Database health gauges and maintenance runs (refreshed by `crate::maintenance`).
     pub db: DbGauges,
     /// Deposits and withdrawals by movement and outcome (completed, declined, refused, busy).
@@ -52,6 +65,44 @@ impl Metrics {
                 ],
             ),
         )?;
+        let feed_messages_total = IntCounterVec::new(
+            Opts::new(
+                "feed_messages_total",
+                "Feed messages by provider and outcome",
+            ),
+            &["provider", "outcome"],
+        )?;
+        let feed_gap_messages_total = IntCounterVec::new(
+            Opts::new(
+                "feed_gap_messages_total",
+                "Feed messages skipped by providers (gaps)",
+            ),
+            &["provider"],
+        )?;
+        let ws_connections =
+            prometheus::IntGauge::new("ws_connections", "Open WebSocket sessions")?;
+        let ws_messages_sent_total =
+            prometheus::IntCounter::new("ws_messages_sent_total", "WebSocket messages sent")?;
+        let ws_sessions_closed_total = IntCounterVec::new(
+            Opts::new(
+                "ws_sessions_closed_total",
+                "WebSocket sessions closed by the server, by reason",
+            ),
+            &["reason"],
+        )?;
+        let bridge_messages_total = IntCounterVec::new(
+            Opts::new(
+                "bridge_messages_total",
+                "Topic messages through the Redis bridge",
+            ),
+            &["direction"],
+        )?;
+        registry.register(Box::new(feed_messages_total.clone()))?;
+        registry.register(Box::new(feed_gap_messages_total.clone()))?;
+        registry.register(Box::new(ws_connections.clone()))?;
+        registry.register(Box::new(ws_messages_sent_total.clone()))?;
+        registry.register(Box::new(ws_sessions_closed_total.clone()))?;
+        registry.register(Box::new(bridge_messages_total.clone()))?;
         registry.register(Box::new(ledger_batch_bets.clone()))?;
         registry.register(Box::new(ledger_commit_seconds.clone()))?;
         let wallet_movements_total = IntCounterVec::new(
@@ -76,6 +127,12 @@ impl Metrics {
             http_request_seconds,
             ledger_batch_bets,
             ledger_commit_seconds,
+            feed_messages_total,
+            feed_gap_messages_total,
+            ws_connections,
+            ws_messages_sent_total,
+            ws_sessions_closed_total,
+            bridge_messages_total,
             db,
             wallet_movements_total,
             security_events_dropped_total,

@@ -68,10 +68,21 @@ impl Application {
             recovered: Arc::new(AtomicBool::new(false)),
             registry: registry.clone(),
             hub,
+            feed_liveness: Arc::new(crate::feed::watchdog::Liveness::default()),
+            feed_sequencer: Arc::new(crate::feed::sequencer::Sequencer::default()),
+            ws: Arc::new(crate::ws::WsShared::default()),
         };
         // Live state is rebuilt from Postgres before readiness (events and markets).
+        crate::db::wait_for_older_transactions(&state.db, Duration::from_secs(10)).await?;
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
+        crate::bridge::start(
+            state.hub.clone(),
+            &settings.redis.url,
+            &settings.bridge,
+            state.metrics.clone(),
+        )?;
+        crate::feed::watchdog::spawn(state.clone());
         state.mark_recovered();
         crate::maintenance::spawn(&state)?;
 
@@ -113,6 +124,7 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     let server_cfg = state.settings.server.clone();
     let json_limit = server_cfg.json_body_max_bytes;
     let payload_limit = server_cfg.payload_max_bytes;
+    let tcp_user_timeout_ms = state.settings.ws.tcp_user_timeout_ms;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -131,6 +143,7 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
+    .on_connect(crate::ws::on_connect(tcp_user_timeout_ms))
     .workers(server_cfg.workers)
     .max_connections(server_cfg.max_connections)
     .keep_alive(Duration::from_secs(server_cfg.keep_alive_s))

@@ -29,6 +29,12 @@ pub struct AppState {
     pub registry: Arc<crate::actors::Registry>,
     /// In-process topics `event:<id>` and `sport:<slug>` (WebSocket sessions attach here).
     pub hub: Arc<crate::broadcast::Hub>,
+    /// Last push per feed provider (the silent-provider watchdog).
+    pub feed_liveness: Arc<crate::feed::watchdog::Liveness>,
+    /// Last applied feed `seq` per provider and event, one lock per event (feed ingest).
+    pub feed_sequencer: Arc<crate::feed::sequencer::Sequencer>,
+    /// Node-wide WebSocket counters (the connection limit).
+    pub ws: Arc<crate::ws::WsShared>,
     /// Wallet shard actors: the only writers of balances.
     pub wallet: crate::wallet::Wallet,
     /// Bounded background writer of `system_events` (failed logins, 401/403).

@@ -11,6 +11,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub mod feed;
+
 use super::errors::MarketError;
 use super::market::{ApplyCommand, MarketActor, MarketView, SetInPlay};
 use super::registry::Directory;

@@ -15,11 +15,13 @@ pub mod accounts;
 pub mod audit;
 pub mod bets;
 pub mod catalogue;
+pub mod feed;
 pub mod health;
 pub mod me;
 pub mod ops;
 pub mod trading;
 pub mod wallet;
+pub mod ws;
 
 /// The OpenAPI document of every REST endpoint; features add their paths here.
 #[derive(OpenApi)]
@@ -38,6 +40,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     // Feature documents are merged here: doc.merge(feature::Doc::openapi());
     doc.merge(trading::TradingDoc::openapi());
     doc.merge(catalogue::CatalogueDoc::openapi());
+    doc.merge(feed::FeedDoc::openapi());
+    doc.merge(ws::WsDoc::openapi());
     doc.merge(accounts::AccountsDoc::openapi());
     doc.merge(me::MeDoc::openapi());
     doc.merge(wallet::WalletDoc::openapi());
@@ -59,6 +63,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api-docs/openapi.json").route(web::get().to(openapi_json)));
     trading::configure(cfg);
     catalogue::configure(cfg);
+    feed::configure(cfg);
+    ws::configure(cfg);
     accounts::configure(cfg);
     wallet::configure(cfg);
     audit::configure(cfg);

@@ -40,9 +40,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses((status = 200, body = BalanceRow), (status = 401)), security(("bearer" = [])))]
 pub async fn get_wallet(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     let client = state.db.get().await?;
-    let balance = wdb::get_balance(&client, user.user_id)
+    let mut balance = wdb::get_balance(&client, user.user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("wallet"))?;
+    // Stakes of bets in flight (e.g. held for an in-play delay) are pending: they are
+    // neither spent nor available until their bet is accepted or refused.
+    let held = state
+        .wallet
+        .shard_of(user.user_id)
+        .send(crate::wallet::stakes::HeldStake {
+            user_id: user.user_id,
+        })
+        .await
+        .map_err(|_| ApiError::unavailable("wallet stopped"))?;
+    balance.pending_balance += held;
     Ok(HttpResponse::Ok().json(balance))
 }
 

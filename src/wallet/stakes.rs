@@ -81,8 +81,9 @@ pub struct ReserveStake {
 }
 
 /// The held stake's bet was committed (`committed`: the debit is in Postgres) or refused.
+/// Answers the account's balance and held stakes afterwards (for the private channel).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<(Decimal, Decimal)>")]
 pub struct SettleStake {
     pub user_id: Uuid,
     pub amount: Decimal,
@@ -152,12 +153,16 @@ impl Handler<ReserveStake> for WalletShard {
 }
 
 impl Handler<SettleStake> for WalletShard {
-    type Result = ();
+    type Result = actix::MessageResult<SettleStake>;
 
-    fn handle(&mut self, msg: SettleStake, _: &mut Self::Context) {
-        let Some(a) = self.accounts.get_mut(&msg.user_id) else {
-            return;
-        };
+    fn handle(&mut self, msg: SettleStake, _: &mut Self::Context) -> Self::Result {
+        actix::MessageResult(self.settle_hold(msg))
+    }
+}
+
+impl WalletShard {
+    fn settle_hold(&mut self, msg: SettleStake) -> Option<(Decimal, Decimal)> {
+        let a = self.accounts.get_mut(&msg.user_id)?;
         a.reserved -= msg.amount;
         if msg.committed {
             a.balance -= msg.amount;
@@ -166,6 +171,26 @@ impl Handler<SettleStake> for WalletShard {
                 *s -= msg.amount;
             }
         }
+        Some((a.balance, a.reserved))
+    }
+}
+
+/// Stakes held now for a user's bets in flight (shown as pending in the wallet).
+#[derive(Message)]
+#[rtype(result = "Decimal")]
+pub struct HeldStake {
+    pub user_id: Uuid,
+}
+
+impl Handler<HeldStake> for WalletShard {
+    type Result = actix::MessageResult<HeldStake>;
+
+    fn handle(&mut self, msg: HeldStake, _: &mut Self::Context) -> Self::Result {
+        actix::MessageResult(
+            self.accounts
+                .get(&msg.user_id)
+                .map_or(Decimal::ZERO, |a| a.reserved),
+        )
     }
 }
 

@@ -1,0 +1,245 @@
+//! WebSocket fan-out: CLIENTS WebSocket subscribers of one event on a running engine (a
+//! separate process: the 20,000 open-files limit per process does not allow both ends of
+//! 10,000 connections in one), prices moved continuously through the signed feed.
+//!
+//! 1. A probe subscribes to `sport:<slug>`; a `fixture` push creates a fresh event with a
+//!    moneyline; the probe learns its id from the `fixture` delta.
+//! 2. CLIENTS connections subscribe to `event:<id>` and wait for their snapshot; the
+//!    engine's resident memory before and after gives the memory per idle connection.
+//! 3. For SECONDS, RATE odds pushes per second, each with a distinct home price; the push's
+//!    send time is kept per price, and every client measures publish-to-receive latency
+//!    from it (the push is sent before the engine publishes, so this slightly overstates).
+//!
+//! Run (engine started with `winzo serve`, demo sports seeded):
+//! `cargo run --release -p winzo-load-tests --bin ws_fanout -- http://127.0.0.1:8080 10000 20 40 <engine pid>`
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Sent = Arc<Mutex<HashMap<String, Instant>>>;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a: Vec<String> = std::env::args().collect();
+    let engine = a
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let clients: usize = a.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let seconds: u64 = a.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let rate: u64 = a.get(4).and_then(|s| s.parse().ok()).unwrap_or(40);
+    let pid: Option<u32> = a.get(5).and_then(|s| s.parse().ok());
+    let sport = std::env::var("SPORT").unwrap_or_else(|_| "football".into());
+    let settings = winzo::config::load_for("development")?;
+    let provider = settings.feed.providers[0].clone();
+    let ws_url = engine.replacen("http", "ws", 1) + "/ws";
+    let http = reqwest::Client::new();
+    let event_ref = format!("fanout-{}", uuid::Uuid::new_v4().simple());
+
+    // 1. The event.
+    let (mut probe, _) = tokio_tungstenite::connect_async(&ws_url).await?;
+    probe
+        .send(Message::Text(
+            json!({"op": "subscribe", "id": 1, "topics": [format!("sport:{sport}")]}).to_string(),
+        ))
+        .await?;
+    let start = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let fixture = json!({"seq": 1, "event_ref": event_ref, "type": "fixture", "sport": sport, "home": "Fanout Home",
+        "away": "Fanout Away", "start_time": start,
+        "markets": [{"type": "moneyline", "selections": [{"name": "home", "odds": "1.90"}, {"name": "away", "odds": "1.90"}]}]});
+    push(&http, &engine, &provider, &fixture).await?;
+    let event_id = loop {
+        let Some(Ok(Message::Text(t))) = probe.next().await else {
+            anyhow::bail!("probe closed")
+        };
+        let v: Value = serde_json::from_str(&t)?;
+        if v["type"] == "fixture" && v["data"]["home"] == "Fanout Home" {
+            break v["data"]["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    drop(probe);
+
+    // 2. The subscribers.
+    let rss_before = pid.map(rss_kib);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
+    // 0: connecting, 1: measuring, 2: stop and hand back samples.
+    let measuring = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients.max(1));
+    let mut tasks = Vec::with_capacity(clients);
+    for c in 0..clients {
+        let (url, topic) = (ws_url.clone(), format!("event:{event_id}"));
+        let (delivered, sent, measuring, ready) = (
+            delivered.clone(),
+            sent.clone(),
+            measuring.clone(),
+            ready_tx.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            client(c, url, topic, delivered, sent, measuring, ready).await
+        }));
+        if c % 200 == 199 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(ready_tx);
+    let mut connected = 0;
+    while connected < clients {
+        match tokio::time::timeout(Duration::from_secs(60), ready_rx.recv()).await {
+            Ok(Some(())) => connected += 1,
+            _ => break,
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = pid.map(rss_kib);
+    println!("connected={connected}/{clients} event={event_id}");
+    if let (Some(b), Some(i)) = (rss_before, rss_idle) {
+        println!(
+            "engine_rss_before_kib={b} engine_rss_idle_kib={i} per_idle_connection_kib={:.1}",
+            (i as f64 - b as f64) / connected.max(1) as f64
+        );
+    }
+
+    // 3. Prices move.
+    measuring.store(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let every = Duration::from_micros(1_000_000 / rate.max(1));
+    let mut tick = tokio::time::interval(every);
+    let mut seq = 1;
+    let mut pushes = 0u64;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tick.tick().await;
+        seq += 1;
+        let home = 1.50 + ((seq % 100) as f64) / 100.0;
+        let away = 1.0 / (1.05 - 1.0 / home);
+        let (h, aw) = (format!("{home:.2}"), format!("{away:.2}"));
+        let key = format!("{home:.4}");
+        sent.lock()
+            .map_err(|_| anyhow::anyhow!("lock"))?
+            .insert(key, Instant::now());
+        let msg = json!({"seq": seq, "event_ref": event_ref, "type": "odds", "market": {"type": "moneyline"},
+                         "prices": [{"name": "home", "odds": h}, {"name": "away", "odds": aw}]});
+        // In order: the engine applies one event's messages by seq (an overtaken push
+        // would be a duplicate).
+        if push(&http, &engine, &provider, &msg).await.is_ok() {
+            pushes += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    measuring.store(2, Ordering::Relaxed);
+    let rss_busy = pid.map(rss_kib);
+    let mut lat: Vec<u64> = Vec::new();
+    for t in tasks {
+        if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_secs(5), t).await {
+            lat.extend(v);
+        }
+    }
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    let n = delivered.load(Ordering::Relaxed);
+    println!(
+        "pushes={pushes} seconds={elapsed:.1} delivered={n} delivered_per_s={:.0} latency_p50_ms={:.2} latency_p99_ms={:.2} latency_max_ms={:.2} engine_rss_busy_kib={}",
+        n as f64 / elapsed, pct(0.5), pct(0.99), pct(1.0), rss_busy.unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// One subscriber; returns its latency samples in µs (every 10th message).
+async fn client(
+    c: usize,
+    url: String,
+    topic: String,
+    delivered: Arc<AtomicU64>,
+    sent: Sent,
+    measuring: Arc<std::sync::atomic::AtomicU8>,
+    ready: tokio::sync::mpsc::Sender<()>,
+) -> Vec<u64> {
+    let mut lat = Vec::new();
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else {
+        return lat;
+    };
+    if ws
+        .send(Message::Text(
+            json!({"op": "subscribe", "id": c, "topics": [topic]}).to_string(),
+        ))
+        .await
+        .is_err()
+    {
+        return lat;
+    }
+    let mut n = 0u64;
+    while measuring.load(Ordering::Relaxed) != 2 {
+        let m = match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+            Err(_) => continue,
+            Ok(Some(Ok(m))) => m,
+            Ok(_) => break,
+        };
+        let Message::Text(t) = m else { continue };
+        if t.starts_with(r#"{"type":"snapshot""#) || t.contains(r#""type":"snapshot""#) {
+            let _ = ready.send(()).await;
+            continue;
+        }
+        if measuring.load(Ordering::Relaxed) != 1 || !t.starts_with(r#"{"type":"odds""#) {
+            continue;
+        }
+        delivered.fetch_add(1, Ordering::Relaxed);
+        n += 1;
+        if n.is_multiple_of(10) {
+            // The first selection's decimal price: `"odds":"1.7300"`.
+            if let Some(i) = t.find(r#""odds":""#) {
+                let key = &t[i + 8..(i + 14).min(t.len())];
+                let at = sent.lock().ok().and_then(|m| m.get(key).copied());
+                if let Some(at) = at {
+                    lat.push(at.elapsed().as_micros() as u64);
+                }
+            }
+        }
+    }
+    lat
+}
+
+async fn push(
+    http: &reqwest::Client,
+    engine: &str,
+    p: &winzo::feed::ProviderSettings,
+    body: &Value,
+) -> anyhow::Result<()> {
+    let raw = body.to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let sig = winzo::feed::auth::sign(&p.secret, ts, raw.as_bytes());
+    let r = http
+        .post(format!("{engine}/api/v1/feed/{}/messages", p.id))
+        .header("Content-Type", "application/json")
+        .header("X-Feed-Timestamp", ts.to_string())
+        .header("X-Feed-Signature", sig)
+        .body(raw)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "push answered {}", r.status());
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,179 @@
+//! The silent-provider watchdog: every provider's last push time is kept in memory; one
+//! silent for longer than its heartbeat window gets every open market of its scheduled and
+//! live events feed-suspended (through their event actors) with a `system_events` entry.
+//! The markets reopen one by one when the provider sends odds for them again.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::actors::event::feed::FeedBetStop;
+use crate::actors::market::feed::FeedFilter;
+use crate::actors::{ask, AuditActor};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    last_seen: Instant,
+    /// Its markets were suspended for silence and it has not spoken since.
+    silenced: bool,
+}
+
+/// Last push per provider. A provider never heard from since start counts from the start,
+/// so a restart gives every provider one full window before suspending anything.
+#[derive(Debug)]
+pub struct Liveness {
+    started: Instant,
+    providers: Mutex<HashMap<String, Live>>,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            started: Instant::now(),
+            providers: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Liveness {
+    /// Records a verified push; true when the provider had been declared silent.
+    pub fn seen(&self, provider: &str) -> bool {
+        let mut map = self.lock();
+        let entry = map.entry(provider.to_string()).or_insert(Live {
+            last_seen: Instant::now(),
+            silenced: false,
+        });
+        let was = entry.silenced;
+        entry.last_seen = Instant::now();
+        entry.silenced = false;
+        was
+    }
+
+    /// Providers silent longer than `window`, now marked silenced (each reported once).
+    fn newly_silent(&self, provider: &str, window: Duration) -> Option<Duration> {
+        let mut map = self.lock();
+        let started = self.started;
+        let entry = map.entry(provider.to_string()).or_insert(Live {
+            last_seen: started,
+            silenced: false,
+        });
+        let silent = entry.last_seen.elapsed();
+        if !entry.silenced && silent > window {
+            entry.silenced = true;
+            Some(silent)
+        } else {
+            None
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+        match self.providers.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// Starts the periodic check on the current actix/tokio runtime.
+pub fn spawn(state: AppState) {
+    let interval = Duration::from_millis(state.settings.feed.watchdog_interval_ms.max(10));
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            check(&state).await;
+        }
+    });
+}
+
+async fn check(state: &AppState) {
+    for p in &state.settings.feed.providers {
+        let window = Duration::from_millis(p.heartbeat_window_ms);
+        let Some(silent) = state.feed_liveness.newly_silent(&p.id, window) else {
+            continue;
+        };
+        let silent_ms = i64::try_from(silent.as_millis()).unwrap_or(i64::MAX);
+        match suspend_provider(state, &p.id, silent_ms).await {
+            Ok(markets) => {
+                tracing::warn!(provider = %p.id, silent_ms, markets, "feed provider silent; its markets are suspended");
+            }
+            Err(e) => {
+                // Tried again on the next tick.
+                state.feed_liveness.seen_failed(&p.id);
+                tracing::error!(provider = %p.id, error = %e, "suspending a silent provider's markets");
+            }
+        }
+    }
+}
+
+/// Feed-suspends every market of the provider's scheduled and live events through their
+/// event actors, then records a `system_events` row. Returns how many markets it hit.
+async fn suspend_provider(
+    state: &AppState,
+    provider: &str,
+    silent_ms: i64,
+) -> anyhow::Result<usize> {
+    let client = state.db.get().await?;
+    let events = crate::db::feed::provider_open_events(
+        &client,
+        provider,
+        state.settings.feed.suspend_batch_markets_max,
+    )
+    .await?;
+    let timeout = state.registry.ask_timeout();
+    let filter = Arc::new(FeedFilter::All);
+    let mut hit = 0;
+    for id in events {
+        let Some(addr) = state
+            .registry
+            .event(id)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?
+        else {
+            continue;
+        };
+        let actor = AuditActor {
+            user_id: None,
+            client_ip: None,
+        };
+        let answers = ask(&addr, timeout, |reply| FeedBetStop {
+            filter: filter.clone(),
+            actor,
+            reply,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("event actor did not answer: {e:?}"))?;
+        for a in answers {
+            if let Ok(Ok(Some(durable))) = tokio::time::timeout(timeout, a).await {
+                hit += 1;
+                let _ = tokio::time::timeout(timeout, durable).await;
+            }
+        }
+    }
+    let details =
+        serde_json::json!({"provider": provider, "silent_ms": silent_ms, "markets_suspended": hit});
+    let message =
+        format!("feed provider {provider} silent for {silent_ms} ms; its markets are suspended");
+    crate::db::feed::record(
+        &client,
+        "feed_provider_silent",
+        "warning",
+        &message,
+        &details,
+    )
+    .await?;
+    Ok(hit)
+}
+
+impl Liveness {
+    /// Undoes `newly_silent` after a failed suspension so the next tick retries.
+    fn seen_failed(&self, provider: &str) {
+        if let Some(e) = self.lock().get_mut(provider) {
+            e.silenced = false;
+        }
+    }
+}
+
+/// Shared handle type kept in `AppState`.
+pub type SharedLiveness = Arc<Liveness>;

@@ -1,0 +1,184 @@
+//! `POST /api/v1/feed/{provider}/messages`: signed pushes from feed providers. The raw
+//! body is verified before it is parsed; a refused push changes nothing.
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+use crate::feed::apply::{apply_one, Outcome};
+use crate::feed::auth::verify;
+use crate::feed::messages::{parse_push, Body, ParseError};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(push),
+    components(schemas(PushAnswer, Outcome)),
+    tags((name = "feed", description = "Signed pushes from data providers (docs/feed.md)"))
+)]
+pub struct FeedDoc;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        crate::routes::resource("/api/v1/feed/{provider}/messages").route(web::post().to(push)),
+    );
+}
+
+/// Reads the raw body up to `max` bytes (413 beyond, without reading the rest).
+async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMut, ApiError> {
+    use futures::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("unreadable body: {e}")))?;
+        if body.len() + chunk.len() > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("feed pushes are limited to {max} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The answer to a push: one outcome per message, in order, and the totals.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PushAnswer {
+    pub results: Vec<Outcome>,
+    pub applied: usize,
+    pub duplicates: usize,
+    pub gaps: usize,
+    pub rejected: usize,
+}
+
+/// Receives one message or an array. Headers `X-Feed-Timestamp` (unix seconds) and
+/// `X-Feed-Signature` (hex HMAC-SHA256 of `"{timestamp}.{raw body}"`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/feed/{provider}/messages",
+    tag = "feed",
+    params(("provider" = String, Path, description = "Provider id from configuration")),
+    request_body(content = String, description = "One feed message or an array (docs/feed.md)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Every message acknowledged: applied, gap, duplicate or rejected", body = PushAnswer),
+        (status = 400, description = "Malformed JSON"),
+        (status = 401, description = "Unknown provider, missing or bad signature, stale timestamp"),
+        (status = 413, description = "Body or message count over the limit"),
+        (status = 422, description = "A message of the wrong shape; nothing applied"),
+        (status = 503, description = "Postgres unreachable; messages not yet applied are not acknowledged")
+    )
+)]
+pub async fn push(
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let provider = provider.into_inner();
+    let body = read_body(payload, state.settings.feed.body_max_bytes).await?;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let now = chrono::Utc::now().timestamp();
+    let settings = &state.settings.feed;
+    if let Err(e) = verify(
+        settings,
+        &provider,
+        header("X-Feed-Timestamp"),
+        header("X-Feed-Signature"),
+        &body,
+        now,
+    ) {
+        let label = if settings.provider(&provider).is_some() {
+            provider.as_str()
+        } else {
+            "unknown"
+        };
+        state
+            .metrics
+            .feed_messages_total
+            .with_label_values(&[label, e.label()])
+            .inc();
+        return Err(ApiError::unauthorized(format!("feed push refused: {e}")));
+    }
+    if state.feed_liveness.seen(&provider) {
+        tracing::info!(%provider, "feed provider is sending again");
+        if let Ok(client) = state.db.get().await {
+            let details = serde_json::json!({"provider": provider});
+            let message = format!("feed provider {provider} is sending again");
+            let _ =
+                crate::db::feed::record(&client, "feed_provider_back", "info", &message, &details)
+                    .await;
+        }
+    }
+    let messages = parse_push(&body, settings.messages_per_push_max).map_err(|e| match e {
+        ParseError::Syntax(m) => ApiError::bad_request(m),
+        ParseError::Shape(m) => ApiError::validation(m),
+        e @ ParseError::TooMany { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+    })?;
+    let mut answer = PushAnswer {
+        results: Vec::with_capacity(messages.len()),
+        applied: 0,
+        duplicates: 0,
+        gaps: 0,
+        rejected: 0,
+    };
+    for msg in &messages {
+        let outcome = if matches!(msg.body, Body::Heartbeat(_)) {
+            Outcome {
+                seq: msg.seq,
+                event_ref: msg.event_ref.clone(),
+                outcome: "applied",
+                expected_seq: None,
+                reason: None,
+            }
+        } else {
+            apply_one(&state, &provider, msg)
+                .await
+                .map_err(|e| unavailable(&e))?
+        };
+        count(&state, &provider, msg, &outcome, &mut answer);
+        answer.results.push(outcome);
+    }
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn count(
+    state: &AppState,
+    provider: &str,
+    msg: &crate::feed::messages::FeedMessage,
+    o: &Outcome,
+    a: &mut PushAnswer,
+) {
+    match o.outcome {
+        "duplicate" => a.duplicates += 1,
+        "rejected" => a.rejected += 1,
+        "gap" => {
+            a.gaps += 1;
+            a.applied += 1;
+            if let (Some(seq), Some(expected)) = (msg.seq, o.expected_seq) {
+                let missing = u64::try_from(seq - expected).unwrap_or(0);
+                state
+                    .metrics
+                    .feed_gap_messages_total
+                    .with_label_values(&[provider])
+                    .inc_by(missing);
+            }
+        }
+        _ => a.applied += 1,
+    }
+    state
+        .metrics
+        .feed_messages_total
+        .with_label_values(&[provider, o.outcome])
+        .inc();
+}
+
+fn unavailable(cause: &str) -> ApiError {
+    tracing::error!(error = cause, "feed push could not be applied");
+    ApiError::unavailable("the engine cannot apply feed messages right now; retry the push")
+}

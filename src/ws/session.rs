@@ -1,0 +1,418 @@
+//! `WsSession`, one actor per WebSocket connection: topic subscriptions (one bounded queue
+//! from the hub for all of them), snapshots before deltas, the private channel, heartbeats
+//! both ways, and the per-session limits of `[ws]`.
+//!
+//! Memory per session is bounded: the hub queue holds at most
+//! `session_send_queue_messages_max` messages (shared `Bytes`, never copied per session),
+//! deltas waiting for a snapshot count toward the same bound, and a session that cannot
+//! keep up is closed with [`CLOSE_SLOW_CONSUMER`]. A client that stops reading entirely
+//! stops this actor (actix drives it from the socket writer); the kernel's
+//! `TCP_USER_TIMEOUT` set on every connection (`startup`) then ends it.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use bytestring::ByteString;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::protocol::{self, ClientOp, Topic};
+use super::snapshot::{self, SnapshotError};
+use super::ConnectionSlot;
+use crate::broadcast::{SubscriberId, TopicMessage};
+use crate::state::AppState;
+
+/// A subscribed topic: waiting for its snapshot (deltas buffered) or live.
+enum Sub {
+    Pending { seq: u64, buffer: Vec<TopicMessage> },
+    Live,
+}
+
+pub struct WsSession {
+    state: AppState,
+    /// This session's subscriber id in the hub (one for all its topics).
+    sub_id: SubscriberId,
+    /// The sending half of its queue, attached to every topic it subscribes to.
+    tx: mpsc::Sender<TopicMessage>,
+    rx: Option<mpsc::Receiver<TopicMessage>>,
+    topics: HashMap<String, Sub>,
+    /// Deltas buffered across pending topics (bounded by the send queue size).
+    buffered: usize,
+    /// The private topic once authenticated.
+    user: Option<crate::auth::extract::AuthUser>,
+    last_heard: Instant,
+    window_start: Instant,
+    window_count: u32,
+    _slot: ConnectionSlot,
+}
+
+impl WsSession {
+    pub fn new(
+        state: AppState,
+        slot: ConnectionSlot,
+        user: Option<crate::auth::extract::AuthUser>,
+    ) -> WsSession {
+        let (tx, rx) = mpsc::channel(state.settings.ws.session_send_queue_messages_max.max(1));
+        let (sub_id, _, _) = state.hub.new_subscriber();
+        WsSession {
+            state,
+            sub_id,
+            tx,
+            rx: Some(rx),
+            topics: HashMap::new(),
+            buffered: 0,
+            user,
+            last_heard: Instant::now(),
+            window_start: Instant::now(),
+            window_count: 0,
+            _slot: slot,
+        }
+    }
+
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &'static str) {
+        self.state
+            .metrics
+            .ws_sessions_closed_total
+            .with_label_values(&[reason])
+            .inc();
+        ctx.close(Some(ws::CloseReason {
+            code: ws::CloseCode::from(code),
+            description: Some(reason.to_string()),
+        }));
+        ctx.stop();
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, text: impl Into<ByteString>) {
+        self.state.metrics.ws_messages_sent_total.inc();
+        ctx.text(text);
+    }
+
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let every = Duration::from_millis(self.state.settings.ws.heartbeat_interval_ms.max(10));
+        let timeout = Duration::from_millis(self.state.settings.ws.heartbeat_timeout_ms);
+        ctx.run_interval(every, move |act, ctx| {
+            if act.last_heard.elapsed() > timeout {
+                act.close(ctx, protocol::CLOSE_HEARTBEAT_TIMEOUT, "heartbeat_timeout");
+                return;
+            }
+            if act.tx.capacity() == 0 {
+                act.close(ctx, protocol::CLOSE_SLOW_CONSUMER, "slow_consumer");
+                return;
+            }
+            ctx.ping(b"");
+        });
+    }
+
+    /// Counts an incoming message; false when the per-second limit is exceeded.
+    fn within_rate(&mut self) -> bool {
+        if self.window_start.elapsed() >= Duration::from_secs(1) {
+            self.window_start = Instant::now();
+            self.window_count = 0;
+        }
+        self.window_count += 1;
+        self.window_count <= self.state.settings.ws.incoming_messages_per_second_max
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let op = match serde_json::from_str::<ClientOp>(text) {
+            Ok(op) => op,
+            Err(e) => {
+                let id = protocol::id_of(text);
+                let code = if serde_json::from_str::<Value>(text).is_err() {
+                    "malformed"
+                } else {
+                    "unknown_op"
+                };
+                self.send(
+                    ctx,
+                    protocol::error(id, code, &format!("cannot read this frame: {e}")),
+                );
+                return;
+            }
+        };
+        match op {
+            ClientOp::Ping { id } => self.send(ctx, json!({"type": "pong", "id": id}).to_string()),
+            ClientOp::Subscribe { id, topics } => self.subscribe(id, topics, ctx),
+            ClientOp::Unsubscribe { id, topics } => {
+                for t in &topics {
+                    if let Some(Sub::Pending { buffer, .. }) = self.topics.remove(t) {
+                        self.buffered -= buffer.len();
+                    }
+                    self.state.hub.detach(t, self.sub_id);
+                }
+                self.send(
+                    ctx,
+                    json!({"type": "unsubscribed", "id": id, "topics": topics}).to_string(),
+                );
+            }
+            ClientOp::Auth { id, token } => self.auth(id, token, ctx),
+            ClientOp::PlaceBet { id, body } => self.place_bet(id, body, ctx),
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        id: Option<Value>,
+        topics: Vec<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let max = self.state.settings.ws.subscriptions_per_connection_max;
+        for name in topics {
+            let Some(topic) = Topic::parse(&name) else {
+                self.send(
+                    ctx,
+                    protocol::error(id.clone(), "bad_topic", &format!("not a topic: {name}")),
+                );
+                continue;
+            };
+            let name = topic.name();
+            if !self.topics.contains_key(&name) && self.topics.len() >= max {
+                self.send(
+                    ctx,
+                    protocol::error(
+                        id.clone(),
+                        "too_many_subscriptions",
+                        "subscription limit reached",
+                    ),
+                );
+                continue;
+            }
+            // Attach first, then read: every delta after the snapshot's seq is buffered.
+            let seq = self.state.hub.attach(&name, self.sub_id, self.tx.clone());
+            if let Some(Sub::Pending { buffer, .. }) = self.topics.insert(
+                name.clone(),
+                Sub::Pending {
+                    seq,
+                    buffer: Vec::new(),
+                },
+            ) {
+                self.buffered -= buffer.len();
+            }
+            let state = self.state.clone();
+            let id = id.clone();
+            let fut = async move { snapshot::build(&state, &topic).await };
+            ctx.spawn(
+                fut.into_actor(self)
+                    .map(move |result, act, ctx| act.snapshot_ready(id, name, seq, result, ctx)),
+            );
+        }
+    }
+
+    fn snapshot_ready(
+        &mut self,
+        id: Option<Value>,
+        name: String,
+        seq: u64,
+        result: Result<Value, SnapshotError>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        // A later subscribe or an unsubscribe replaced this one: its own answer will come.
+        match self.topics.get(&name) {
+            Some(Sub::Pending { seq: s, .. }) if *s == seq => {}
+            _ => return,
+        }
+        let Some(Sub::Pending { buffer, .. }) = self.topics.remove(&name) else {
+            return;
+        };
+        self.buffered -= buffer.len();
+        match result {
+            Ok(data) => {
+                self.send(ctx, protocol::snapshot(id.as_ref(), &name, seq, &data));
+                for m in buffer.into_iter().filter(|m| m.seq > seq) {
+                    self.deliver(m, ctx);
+                }
+                self.topics.insert(name, Sub::Live);
+            }
+            Err(e) => {
+                self.state.hub.detach(&name, self.sub_id);
+                let (code, msg) = match e {
+                    SnapshotError::Unknown => ("unknown_topic", "no such event or sport"),
+                    SnapshotError::Unavailable => ("unavailable", "live state unavailable; retry"),
+                };
+                self.send(ctx, protocol::error(id, code, msg));
+            }
+        }
+    }
+
+    fn deliver(&mut self, m: TopicMessage, ctx: &mut ws::WebsocketContext<Self>) {
+        match ByteString::try_from(m.bytes) {
+            Ok(text) => self.send(ctx, text),
+            Err(_) => tracing::error!(topic = %m.topic, "topic message is not UTF-8"),
+        }
+    }
+
+    fn auth(&mut self, id: Option<Value>, token: String, ctx: &mut ws::WebsocketContext<Self>) {
+        let state = self.state.clone();
+        let fut = async move { crate::auth::extract::authenticate(&state, &token).await };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(user) => {
+                        act.attach_user(&user);
+                        let answer =
+                            json!({"type": "authenticated", "id": id, "user_id": user.user_id});
+                        act.user = Some(user);
+                        act.send(ctx, answer.to_string());
+                    }
+                    Err(e) => act.send(ctx, protocol::error(id, e.code, &e.message)),
+                }),
+        );
+    }
+
+    fn attach_user(&mut self, user: &crate::auth::extract::AuthUser) {
+        if let Some(old) = &self.user {
+            self.state
+                .hub
+                .detach(&super::user_topic(old.user_id), self.sub_id);
+        }
+        self.state.hub.attach(
+            &super::user_topic(user.user_id),
+            self.sub_id,
+            self.tx.clone(),
+        );
+    }
+
+    fn place_bet(
+        &mut self,
+        id: Option<Value>,
+        _body: serde_json::Map<String, Value>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if self.user.is_none() {
+            self.send(
+                ctx,
+                protocol::error(
+                    id,
+                    "unauthorized",
+                    "place_bet needs a token (query or auth op)",
+                ),
+            );
+            return;
+        }
+        // The bet path (`crate::bets::place`) is not in this build yet.
+        self.send(
+            ctx,
+            protocol::error(
+                id,
+                "unavailable",
+                "betting over the socket is not available yet; use POST /api/v1/bets",
+            ),
+        );
+    }
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(
+            self.state
+                .settings
+                .ws
+                .session_send_queue_messages_max
+                .max(1),
+        );
+        self.state.metrics.ws_connections.inc();
+        if let Some(user) = self.user.clone() {
+            self.attach_user(&user);
+        }
+        if let Some(rx) = self.rx.take() {
+            ctx.add_stream(futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|m| (m, rx))
+            }));
+        }
+        self.heartbeat(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.state.metrics.ws_connections.dec();
+        for name in self.topics.keys() {
+            self.state.hub.detach(name, self.sub_id);
+        }
+        if let Some(user) = &self.user {
+            self.state
+                .hub
+                .detach(&super::user_topic(user.user_id), self.sub_id);
+        }
+    }
+}
+
+/// Topic messages from the hub.
+impl StreamHandler<TopicMessage> for WsSession {
+    fn handle(&mut self, m: TopicMessage, ctx: &mut Self::Context) {
+        if self.tx.capacity() == 0 {
+            // The hub found (or is about to find) the queue full: messages were or will be
+            // lost, so the client cannot trust its state any more.
+            self.close(ctx, protocol::CLOSE_SLOW_CONSUMER, "slow_consumer");
+            return;
+        }
+        let limit = self.state.settings.ws.session_send_queue_messages_max;
+        match self.topics.get_mut(&*m.topic) {
+            Some(Sub::Pending { buffer, .. }) => {
+                if self.buffered >= limit {
+                    self.close(ctx, protocol::CLOSE_SLOW_CONSUMER, "slow_consumer");
+                    return;
+                }
+                buffer.push(m);
+                self.buffered += 1;
+            }
+            Some(Sub::Live) => self.deliver(m, ctx),
+            // The private topic, or a topic just unsubscribed.
+            None if m.topic.starts_with("user:") => self.deliver(m, ctx),
+            None => {}
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Self::Context) {
+        // The session holds a sender, so the queue never ends while it lives.
+    }
+}
+
+/// Frames from the client.
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        let msg = match msg {
+            Ok(m) => m,
+            Err(ws::ProtocolError::Overflow) => {
+                return self.close(ctx, protocol::CLOSE_TOO_BIG, "frame_too_big")
+            }
+            Err(_) => return self.close(ctx, protocol::CLOSE_UNSUPPORTED_DATA, "protocol_error"),
+        };
+        match msg {
+            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Pong(_) => {}
+            ws::Message::Text(text) => {
+                if !self.within_rate() {
+                    return self.close(ctx, protocol::CLOSE_RATE_LIMITED, "rate_limited");
+                }
+                self.on_text(&text, ctx);
+            }
+            ws::Message::Binary(_) | ws::Message::Continuation(_) => {
+                self.close(ctx, protocol::CLOSE_UNSUPPORTED_DATA, "binary_frame")
+            }
+            ws::Message::Close(_) => {
+                ctx.close(Some(ws::CloseReason::from(ws::CloseCode::from(
+                    protocol::CLOSE_NORMAL,
+                ))));
+                ctx.stop();
+            }
+            ws::Message::Nop => {}
+        }
+    }
+}
+
+/// Starts a session on an upgrade request.
+pub fn start(
+    state: AppState,
+    slot: ConnectionSlot,
+    user: Option<crate::auth::extract::AuthUser>,
+    req: &actix_web::HttpRequest,
+    stream: actix_web::web::Payload,
+) -> Result<actix_web::HttpResponse, actix_web::Error> {
+    let frame_max = state.settings.ws.incoming_message_bytes_max;
+    ws::WsResponseBuilder::new(WsSession::new(state, slot, user), req, stream)
+        .frame_size(frame_max)
+        .start()
+}

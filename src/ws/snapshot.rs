@@ -1,0 +1,107 @@
+//! The state a subscriber gets first. An event's snapshot comes from its actors (the same
+//! live state the deltas come from, so nothing between the subscription's seq and the
+//! snapshot is lost); an event that is over comes from Postgres; a sport's snapshot lists
+//! its events from Postgres with each running event's status and score from its actor.
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::protocol::Topic;
+use crate::actors::event::GetEvent;
+use crate::actors::market::{GetMarket, MarketView};
+use crate::actors::{ask, AskError};
+use crate::db::snapshot::price_json;
+use crate::domain::MarketStatus;
+use crate::state::AppState;
+
+/// Why a snapshot could not be built.
+pub enum SnapshotError {
+    /// No such event or sport (`unknown_topic`).
+    Unknown,
+    /// Postgres or live state could not answer (`unavailable`).
+    Unavailable,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> SnapshotError {
+    tracing::warn!(error = %e, "snapshot unavailable");
+    SnapshotError::Unavailable
+}
+
+pub async fn build(state: &AppState, topic: &Topic) -> Result<Value, SnapshotError> {
+    match topic {
+        Topic::Event(id) => event(state, *id).await,
+        Topic::Sport(slug) => sport(state, slug).await,
+    }
+}
+
+async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
+    let reg = &state.registry;
+    let Some(addr) = reg.event(id).await.map_err(|e| unavailable(e.message))? else {
+        let client = state.db.get().await.map_err(unavailable)?;
+        return crate::db::snapshot::event(&client, id)
+            .await
+            .map_err(unavailable)?
+            .ok_or(SnapshotError::Unknown);
+    };
+    let (ev, market_addrs) = ask(&addr, reg.ask_timeout(), |reply| GetEvent { reply })
+        .await
+        .map_err(|e| unavailable(format!("{e:?}")))?;
+    let mut markets = Vec::with_capacity(market_addrs.len());
+    for m in market_addrs {
+        match ask(&m, reg.ask_timeout(), |reply| GetMarket { reply }).await {
+            Ok(view) if !matches!(view.status, MarketStatus::Settled | MarketStatus::Voided) => {
+                markets.push(market_json(&view))
+            }
+            Ok(_) | Err(AskError::Gone) => {}
+            Err(e) => return Err(unavailable(format!("{e:?}"))),
+        }
+    }
+    Ok(json!({
+        "event_id": ev.id, "sport": ev.sport_slug, "home": ev.home_team_name, "away": ev.away_team_name,
+        "start_time": ev.start_time, "status": ev.status, "period": ev.period, "clock": ev.clock,
+        "home_score": ev.home_score, "away_score": ev.away_score, "markets": markets,
+    }))
+}
+
+/// A market as snapshots show it: every price with its display forms.
+fn market_json(m: &MarketView) -> Value {
+    let selections: Vec<Value> = m
+        .selections
+        .iter()
+        .map(|s| price_json(s.id, &s.name, s.odds))
+        .collect();
+    json!({"id": m.id, "type": m.market_type, "name": m.name, "handicap": m.handicap,
+           "total_points": m.total_points, "status": m.status, "in_play": m.in_play,
+           "feed_suspended": m.feed_suspended, "selections": selections})
+}
+
+async fn sport(state: &AppState, slug: &str) -> Result<Value, SnapshotError> {
+    let client = state.db.get().await.map_err(unavailable)?;
+    let mut snap = crate::db::snapshot::sport(&client, slug)
+        .await
+        .map_err(unavailable)?
+        .ok_or(SnapshotError::Unknown)?;
+    drop(client);
+    let timeout = state.registry.ask_timeout();
+    if let Some(Value::Array(events)) = snap.get_mut("events") {
+        for e in events.iter_mut() {
+            let Some(id) = e
+                .get("event_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                continue;
+            };
+            let Some(addr) = state.registry.running_event(id) else {
+                continue;
+            };
+            if let Ok((ev, _)) = ask(&addr, timeout, |reply| GetEvent { reply }).await {
+                e["status"] = json!(ev.status);
+                e["period"] = json!(ev.period);
+                e["clock"] = json!(ev.clock);
+                e["home_score"] = json!(ev.home_score);
+                e["away_score"] = json!(ev.away_score);
+            }
+        }
+    }
+    Ok(snap)
+}

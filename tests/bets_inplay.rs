@@ -1,0 +1,178 @@
+//! In-play bets: held for the market's bet delay with the stake pending, re-checked at
+//! expiry; a suspension or a price move against the policy during the delay refuses them.
+mod bets_support;
+mod common;
+mod markets_support;
+
+use std::time::{Duration, Instant};
+
+use bets_support::{bettor, place, single};
+use markets_support::{account, create_book, post};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::{json, Value};
+use winzo::auth::Role;
+
+const DELAY_MS: u64 = 600;
+
+async fn live_market() -> (common::TestApp, String, markets_support::Book) {
+    let app = common::spawn_app().await;
+    let (_, trader) = account(&app.db.client, Role::Moderator).await;
+    let book = create_book(&app.http, &app.address, &trader).await;
+    let m = book.markets[1];
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/trading/markets/{m}/settings")))
+        .bearer_auth(&trader)
+        .json(&json!({"bet_delay_ms": DELAY_MS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, b) = post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/events/{}/status", book.event_id)),
+        &trader,
+        json!({"status": "live"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    (app, trader, book)
+}
+
+async fn wallet(app: &common::TestApp, token: &str) -> Value {
+    app.http
+        .get(app.url("/api/v1/wallet"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_undisturbed_in_play_bet_waits_the_delay_with_its_stake_pending() {
+    let (app, _, book) = live_market().await;
+    let (_, token) = bettor(&app.db.client, dec!(50.00)).await;
+    let body = single(book.selections[1][0], "2.5000", "10.00", "a");
+    let started = Instant::now();
+    let app = std::sync::Arc::new(app);
+    let (a2, t2) = (app.clone(), token.clone());
+    let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
+    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    let w = wallet(&app, &token).await;
+    assert_eq!(w["pending_balance"], "10.00", "{w}");
+    assert_eq!(w["balance"], "50.00", "{w}");
+    let (s, b) = bet.await.unwrap();
+    assert_eq!(s, 201, "{b}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(DELAY_MS),
+        "answered before the delay"
+    );
+    assert_eq!(b["metadata"]["in_play"], true);
+    let w = wallet(&app, &token).await;
+    assert_eq!(
+        (w["balance"].as_str(), w["pending_balance"].as_str()),
+        (Some("40.00"), Some("0.00")),
+        "{w}"
+    );
+}
+
+#[tokio::test]
+async fn a_suspension_during_the_delay_refuses_the_bet_and_returns_the_stake() {
+    let (app, trader, book) = live_market().await;
+    let (user, token) = bettor(&app.db.client, dec!(50.00)).await;
+    let m = book.markets[1];
+    let body = single(book.selections[1][0], "2.5000", "10.00", "a");
+    let app = std::sync::Arc::new(app);
+    let (a2, t2) = (app.clone(), token.clone());
+    let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
+    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    let (s, b) = post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/markets/{m}/suspend")),
+        &trader,
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = bet.await.unwrap();
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("market_suspended")),
+        "{b}"
+    );
+    let w = wallet(&app, &token).await;
+    assert_eq!(
+        (w["balance"].as_str(), w["pending_balance"].as_str()),
+        (Some("50.00"), Some("0.00")),
+        "{w}"
+    );
+    let n: i64 = app
+        .db
+        .client
+        .query_one("SELECT count(*) FROM bets WHERE user_id = $1", &[&user])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_price_move_against_the_policy_during_the_delay_refuses_the_bet() {
+    let (app, trader, book) = live_market().await;
+    let (user, token) = bettor(&app.db.client, dec!(50.00)).await;
+    let (m, sels) = (book.markets[1], book.selections[1].clone());
+    let app = std::sync::Arc::new(app);
+    let (a2, t2) = (app.clone(), token.clone());
+    let body = single(sels[0], "2.5000", "10.00", "a");
+    let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
+    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    let (s, b) = post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/markets/{m}/prices")),
+        &trader,
+        json!({"prices": [{"selection_id": sels[0], "odds": "2.2000"}]}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = bet.await.unwrap();
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (409, Some("odds_changed")),
+        "{b}"
+    );
+    assert_eq!(b["error"]["details"]["current_odds"], "2.2000");
+    let bal: Decimal = app
+        .db
+        .client
+        .query_one(
+            "SELECT balance FROM user_balances WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bal, dec!(50.00));
+    // The same move is fine for a bettor who accepts any price.
+    let body = json!({"type": "single", "stake": "10.00", "odds_change": "any", "idempotency_key": "b",
+        "legs": [{"selection_id": sels[0], "odds": "2.2000"}]});
+    let (a2, t2) = (app.clone(), token.clone());
+    let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
+    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/markets/{m}/prices")),
+        &trader,
+        json!({"prices": [{"selection_id": sels[0], "odds": "2.1000"}]}),
+    )
+    .await;
+    let (s, b) = bet.await.unwrap();
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        b["legs"][0]["odds"], "2.1000",
+        "taken at the price at expiry"
+    );
+}

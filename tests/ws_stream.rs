@@ -1,0 +1,287 @@
+//! The WebSocket protocol against the real server: snapshots then contiguous deltas,
+//! resubscribing, errors that keep the connection, frames that close it, the Origin check,
+//! the private channel, and a stalled client among active ones.
+mod common;
+mod stream_support;
+
+use futures::SinkExt;
+use serde_json::json;
+use stream_support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn live_event(app: &common::TestApp, event_ref: &str) -> uuid::Uuid {
+    let sport = sport(app).await;
+    push(app, fixture(1, event_ref, &sport)).await;
+    event_id(app, event_ref).await
+}
+
+fn odds(seq: i64, event_ref: &str, home: &str) -> serde_json::Value {
+    json!({"seq": seq, "event_ref": event_ref, "type": "odds", "market": {"type": "moneyline"},
+           "prices": [{"name": "home", "odds": home}]})
+}
+
+/// The moneyline market of an event snapshot.
+fn moneyline(snap: &serde_json::Value) -> serde_json::Value {
+    snap["data"]["markets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "moneyline")
+        .cloned()
+        .expect("a moneyline market")
+}
+
+#[tokio::test]
+async fn subscribe_gets_a_snapshot_then_deltas_in_order_with_contiguous_seq() {
+    let app = common::spawn_app().await;
+    let id = live_event(&app, "ws-1").await;
+    let mut ws = connect(&app, "").await;
+    send(
+        &mut ws,
+        json!({"op": "subscribe", "id": 1, "topics": [format!("event:{id}")]}),
+    )
+    .await;
+    let snap = next_json(&mut ws).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["id"], 1);
+    assert_eq!(snap["data"]["markets"].as_array().unwrap().len(), 2);
+    assert_eq!(moneyline(&snap)["selections"][0]["odds"], "2.1000");
+    assert_eq!(moneyline(&snap)["selections"][0]["american"], "+110");
+    let mut seq = snap["seq"].as_u64().unwrap();
+    for (i, price) in ["2.20", "2.30", "2.40"].iter().enumerate() {
+        push(&app, odds(2 + i as i64, "ws-1", price)).await;
+    }
+    push(
+        &app,
+        json!({"seq": 5, "event_ref": "ws-1", "type": "score", "home": 1, "away": 0}),
+    )
+    .await;
+    let mut kinds = Vec::new();
+    for _ in 0..6 {
+        let m = next_json(&mut ws).await;
+        assert_eq!(m["seq"].as_u64().unwrap(), seq + 1, "contiguous seq: {m}");
+        seq += 1;
+        assert_eq!(m["topic"], format!("event:{id}"));
+        kinds.push(m["type"].as_str().unwrap().to_string());
+        if m["type"] == "odds" {
+            assert!(m["data"]["selections"][0]["fractional"].is_string());
+        }
+    }
+    // Three odds, then the goal: the score and both markets' feed suspensions (published
+    // by the event actor and each market actor, so their relative order may vary).
+    assert_eq!(kinds[..3], ["odds", "odds", "odds"]);
+    let mut rest = kinds[3..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["market_status", "market_status", "score"]);
+
+    // Resubscribing (what a client does after a gap) gives a fresh snapshot at the last seq.
+    send(
+        &mut ws,
+        json!({"op": "subscribe", "id": 2, "topics": [format!("event:{id}")]}),
+    )
+    .await;
+    let again = next_json(&mut ws).await;
+    assert_eq!(
+        (again["type"].as_str(), again["seq"].as_u64()),
+        (Some("snapshot"), Some(seq))
+    );
+    assert_eq!(again["data"]["home_score"], 1);
+    assert_eq!(moneyline(&again)["feed_suspended"], true);
+}
+
+#[tokio::test]
+async fn sport_topic_snapshot_lists_events_and_gets_their_deltas() {
+    let app = common::spawn_app().await;
+    let sport = sport(&app).await;
+    push(&app, fixture(1, "sp-1", &sport)).await;
+    let mut ws = connect(&app, "").await;
+    send(
+        &mut ws,
+        json!({"op": "subscribe", "id": 9, "topics": [format!("sport:{sport}")]}),
+    )
+    .await;
+    let snap = next_json(&mut ws).await;
+    assert_eq!(snap["data"]["events"].as_array().unwrap().len(), 1);
+    assert_eq!(snap["data"]["events"][0]["open_markets"], 2);
+    push(
+        &app,
+        json!({"seq": 2, "event_ref": "sp-1", "type": "status", "status": "live"}),
+    )
+    .await;
+    let m = next_json(&mut ws).await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["status"].as_str()),
+        (Some("event_status"), Some("live"))
+    );
+    assert_eq!(m["seq"].as_u64(), Some(snap["seq"].as_u64().unwrap() + 1));
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_with_their_id_and_the_connection_stays_up() {
+    let app = common::spawn_app().await;
+    let mut ws = connect(&app, "").await;
+    ws.send(Message::Text("{not json".into())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await["code"], "malformed");
+    send(&mut ws, json!({"op": "dance", "id": 7})).await;
+    let e = next_json(&mut ws).await;
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str(), e["id"].as_i64()),
+        (Some("error"), Some("unknown_op"), Some(7))
+    );
+    send(&mut ws, json!({"op": "subscribe", "id": 8, "topics": ["market:x", "user:00000000-0000-0000-0000-000000000000"]})).await;
+    assert_eq!(next_json(&mut ws).await["code"], "bad_topic");
+    assert_eq!(next_json(&mut ws).await["code"], "bad_topic");
+    send(
+        &mut ws,
+        json!({"op": "subscribe", "id": 10, "topics": [format!("event:{}", uuid::Uuid::new_v4())]}),
+    )
+    .await;
+    let e = next_json(&mut ws).await;
+    assert_eq!(
+        (e["code"].as_str(), e["id"].as_i64()),
+        (Some("unknown_topic"), Some(10))
+    );
+    send(
+        &mut ws,
+        json!({"op": "place_bet", "id": 11, "type": "single"}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["code"], "unauthorized");
+    send(&mut ws, json!({"op": "ping", "id": 12})).await;
+    let pong = next_json(&mut ws).await;
+    assert_eq!(
+        (pong["type"].as_str(), pong["id"].as_i64()),
+        (Some("pong"), Some(12))
+    );
+}
+
+#[tokio::test]
+async fn binary_and_oversized_frames_close_the_connection_with_documented_codes() {
+    let app = common::spawn_app_with(|s| s.ws.incoming_message_bytes_max = 1024).await;
+    let mut ws = connect(&app, "").await;
+    ws.send(Message::Binary(vec![0xde, 0xad, 0xbe, 0xef]))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut ws).await, 1003);
+    let mut ws = connect(&app, "").await;
+    let big = json!({"op": "ping", "id": "x".repeat(4096)}).to_string();
+    ws.send(Message::Text(big)).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, 1009);
+}
+
+#[tokio::test]
+async fn flooding_past_the_message_rate_closes_with_4029() {
+    let app = common::spawn_app_with(|s| s.ws.incoming_messages_per_second_max = 5).await;
+    let mut ws = connect(&app, "").await;
+    for i in 0..20 {
+        if ws
+            .send(Message::Text(json!({"op": "ping", "id": i}).to_string()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut ws).await, 4029);
+}
+
+#[tokio::test]
+async fn origins_outside_the_allowlist_are_refused_and_bad_tokens_are_401() {
+    let app = common::spawn_app().await;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://127.0.0.1:{}/ws", app.port)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Origin", "https://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
+    assert!(err.to_string().contains("403"), "{err}");
+    let mut req = format!("ws://127.0.0.1:{}/ws", app.port)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Origin", "http://localhost:8080".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+    let err =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws?token=nope", app.port))
+            .await
+            .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+}
+
+#[tokio::test]
+async fn the_connection_limit_answers_503() {
+    let app = common::spawn_app_with(|s| s.ws.connections_max = 2).await;
+    let _a = connect(&app, "").await;
+    let _b = connect(&app, "").await;
+    let err = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", app.port))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("503"), "{err}");
+}
+
+#[tokio::test]
+async fn the_private_channel_sees_its_own_bets_and_no_one_elses() {
+    let app = common::spawn_app().await;
+    let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
+    let (alice, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (alice_token, _) =
+        winzo::auth::session::create(&redis, alice, winzo::auth::roles::Role::User, 60)
+            .await
+            .unwrap();
+    let (bob_token, _) =
+        winzo::auth::session::create(&redis, bob, winzo::auth::roles::Role::User, 60)
+            .await
+            .unwrap();
+    // Alice authenticates in the query, Bob with a first message.
+    let mut a = connect(&app, &format!("?token={alice_token}")).await;
+    let mut b = connect(&app, "").await;
+    send(&mut b, json!({"op": "auth", "id": 1, "token": bob_token})).await;
+    let ok = next_json(&mut b).await;
+    assert_eq!(
+        (ok["type"].as_str(), ok["user_id"].as_str()),
+        (Some("authenticated"), Some(bob.to_string().as_str()))
+    );
+    send(&mut a, json!({"op": "ping", "id": 0})).await;
+    assert_eq!(next_json(&mut a).await["type"], "pong"); // the session is up and attached
+                                                         // The bet path publishes `bet` on `user:<id>`; here another node does, through Redis.
+    let mut conn = redis.clone();
+    for (user, bet) in [(alice, "bet-of-alice"), (bob, "bet-of-bob")] {
+        let envelope = json!({"type": "bet", "topic": format!("user:{user}"), "seq": 1,
+                              "data": {"bet_id": bet, "status": "accepted"}});
+        let payload = format!("other-node\n{envelope}");
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(format!("winzo:topic:user:{user}"))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let got_a = next_json(&mut a).await;
+    assert_eq!(
+        (got_a["type"].as_str(), got_a["data"]["bet_id"].as_str()),
+        (Some("bet"), Some("bet-of-alice"))
+    );
+    let got_b = next_json(&mut b).await;
+    assert_eq!(
+        got_b["data"]["bet_id"], "bet-of-bob",
+        "Bob's first private message is his own"
+    );
+    // Nobody may subscribe to someone else's private topic.
+    send(
+        &mut b,
+        json!({"op": "subscribe", "id": 2, "topics": [format!("user:{alice}")]}),
+    )
+    .await;
+    assert_eq!(next_json(&mut b).await["code"], "bad_topic");
+    send(
+        &mut a,
+        json!({"op": "place_bet", "id": 3, "type": "single"}),
+    )
+    .await;
+    let e = next_json(&mut a).await;
+    assert_eq!(
+        (e["code"].as_str(), e["id"].as_i64()),
+        (Some("unavailable"), Some(3))
+    );
+}
