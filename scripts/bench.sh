@@ -64,6 +64,10 @@ ENGINE=$!
 trap 'kill "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true' EXIT
 log "engine pid $ENGINE on port $PORT; results in $OUT"
 
+# The providers of config/bench.toml.
+FEED_ARGS=""
+for i in 1 2 3 4; do FEED_ARGS+=" --feed-provider bench$i:bench-only-feed-secret-$i"; done
+
 failed=0
 for run in $(seq 1 "$RUNS"); do
   for s in $SCENARIOS; do
@@ -72,7 +76,7 @@ for run in $(seq 1 "$RUNS"); do
     "$LOAD" "$s" --url "http://127.0.0.1:$PORT" --duration-s "$DURATION" \
       --results-dir "$OUT" --tag "run$run" --engine-pid "$ENGINE" \
       --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
-      ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
+      $FEED_ARGS ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
   done
   log "run $run: pgbench baseline"
   pgbench -h 127.0.0.1 -p 55432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \

@@ -10,7 +10,10 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("summarize") {
         let dir = args.get(2).map_or("load-tests/results", String::as_str);
-        print!("{}", winzo_load::summary::summarize(std::path::Path::new(dir))?);
+        print!(
+            "{}",
+            winzo_load::summary::summarize(std::path::Path::new(dir))?
+        );
         return Ok(());
     }
     let opts = Opts::parse();

@@ -71,7 +71,11 @@ fn load_rounds(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Round>>> {
         let ops = v["ops"].as_array().cloned().unwrap_or_default();
         let per_s = |o: &Value| o["per_s"].as_f64().unwrap_or(0.0);
         let name = |o: &Value| o["op"].as_str().unwrap_or("").to_string();
-        let stem = f.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let stem = f
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         by.entry(scenario.clone()).or_default().push(Round {
             run: stem.rsplit('-').next().unwrap_or("").to_string(),
             status: v["status"].as_str().unwrap_or("?").to_string(),
@@ -88,9 +92,16 @@ fn load_rounds(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Round>>> {
 /// (run tag, tps) of every `pgbench-<run>.txt`.
 fn pgbench(dir: &Path) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().filter_map(Result::ok) {
+    for e in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
         let name = e.file_name().to_string_lossy().to_string();
-        let Some(run) = name.strip_prefix("pgbench-").and_then(|n| n.strip_suffix(".txt")) else {
+        let Some(run) = name
+            .strip_prefix("pgbench-")
+            .and_then(|n| n.strip_suffix(".txt"))
+        else {
             continue;
         };
         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
@@ -107,7 +118,10 @@ fn pgbench(dir: &Path) -> BTreeMap<String, f64> {
 }
 
 fn fmt_runs(v: &[f64], digits: usize) -> String {
-    v.iter().map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(" / ")
+    v.iter()
+        .map(|x| format!("{x:.digits$}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 pub fn summarize(dir: &Path) -> anyhow::Result<String> {
@@ -120,7 +134,14 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (scenario, rs) in &rounds {
         let q = |k: &str| -> Vec<f64> {
-            rs.iter().map(|r| r.main.as_ref().and_then(|m| m[k].as_f64()).unwrap_or(f64::NAN)).collect()
+            rs.iter()
+                .map(|r| {
+                    r.main
+                        .as_ref()
+                        .and_then(|m| m[k].as_f64())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect()
         };
         let bets: Vec<f64> = rs.iter().map(|r| r.bets_per_s).collect();
         let p99 = q("p99_ms");
@@ -144,26 +165,51 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
     if let Some(bets) = rounds.get("bets") {
         let ratios: Vec<(String, f64, f64)> = bets
             .iter()
-            .filter_map(|r| pg.get(&r.run).map(|tps| (r.run.clone(), r.bets_per_s, *tps)))
+            .filter_map(|r| {
+                pg.get(&r.run)
+                    .map(|tps| (r.run.clone(), r.bets_per_s, *tps))
+            })
             .collect();
-        let _ = writeln!(s, "\nBaseline (pgbench, one SQL transaction per bet, 16 clients), same rounds:\n");
+        let _ = writeln!(
+            s,
+            "\nBaseline (pgbench, one SQL transaction per bet, 16 clients), same rounds:\n"
+        );
         let _ = writeln!(s, "| round | engine bets/s | pgbench bets/s | ratio |");
         let _ = writeln!(s, "|---|---|---|---|");
         for (run, e, p) in &ratios {
             let _ = writeln!(s, "| {run} | {e:.0} | {p:.0} | {:.2}× |", e / p);
         }
         let med = median(ratios.iter().map(|r| r.1 / r.2).collect());
-        let _ = writeln!(s, "\nMedian ratio engine/baseline: {med:.2}× (target ≥ 3×).");
+        let _ = writeln!(
+            s,
+            "\nMedian ratio engine/baseline: {med:.2}× (target ≥ 3×)."
+        );
     }
-    for key in ["delivered_per_s", "rss_per_idle_subscriber_kib", "messages_applied_per_s"] {
+    for key in [
+        "delivered_per_s",
+        "rss_per_idle_subscriber_kib",
+        "messages_applied_per_s",
+    ] {
         for (scenario, rs) in &rounds {
             let v: Vec<f64> = rs.iter().filter_map(|r| r.extra[key].as_f64()).collect();
             if !v.is_empty() {
-                let _ = writeln!(s, "\n{scenario}: {key} median {:.1} ({})", median(v.clone()), fmt_runs(&v, 1));
+                let _ = writeln!(
+                    s,
+                    "\n{scenario}: {key} median {:.1} ({})",
+                    median(v.clone()),
+                    fmt_runs(&v, 1)
+                );
             }
         }
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let _ = writeln!(s, "\nLoad average at the end: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    let _ = writeln!(
+        s,
+        "\nLoad average at the end: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     Ok(s)
 }

@@ -1,7 +1,7 @@
 //! Smoke runs of every scenario with tiny numbers (seconds), so the load tool cannot rot:
 //! the real `target/debug/winzo serve` (built by `make test` before the tests) against a
-//! fresh database cloned from the test template, a moderator made with `winzo
-//! create-user`, then each scenario through the library; every run must be PASSED
+//! fresh database cloned from the test template and seeded with `winzo seed-demo` (demo
+//! sports, trader/trader-password-1), then each scenario through the library; every run must be PASSED
 //! (check-ledger clean, every acknowledged bet in Postgres) with no errors.
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -70,55 +70,42 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_engine(extra_env: &[(&str, &str)]) -> Engine {
+async fn start_engine() -> Engine {
     let db_url = fresh_database().await;
+    // The demo catalogue (sports for feed fixtures) and trader/trader-password-1.
+    let seeded = Command::new(winzo_bin())
+        .arg("seed-demo")
+        .current_dir(repo())
+        .env("WINZO_ENV", "test")
+        .env("DATABASE_URL", &db_url)
+        .stdout(Stdio::null())
+        .status()
+        .expect("winzo seed-demo");
+    assert!(seeded.success(), "seed-demo failed");
     let port = free_port();
-    let mut cmd = Command::new(winzo_bin());
-    cmd.arg("serve")
+    let child = Command::new(winzo_bin())
+        .arg("serve")
         .current_dir(repo())
         .env("WINZO_ENV", "test")
         .env("DATABASE_URL", &db_url)
         .env("WINZO__SERVER__PORT", port.to_string())
         .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let child = cmd
+        .stderr(Stdio::null())
         .spawn()
         .expect("target/debug/winzo (cargo build --bins first)");
-    let engine = Engine {
+    Engine {
         child,
         url: format!("http://127.0.0.1:{port}"),
         db_url,
-    };
-    let status = Command::new(winzo_bin())
-        .args([
-            "create-user",
-            "--role",
-            "moderator",
-            "--username",
-            "smoke-trader",
-            "--email",
-            "smoke-trader@winzo.test",
-        ])
-        .current_dir(repo())
-        .env("WINZO_ENV", "test")
-        .env("DATABASE_URL", &engine.db_url)
-        .env("WINZO_PASSWORD", "smoke-trader-password-1")
-        .stdout(Stdio::null())
-        .status()
-        .expect("winzo create-user");
-    assert!(status.success(), "create-user failed");
-    engine
+    }
 }
 
 fn tiny(engine: &Engine, scenario: &str) -> Opts {
     let mut o = Opts::with_scenarios(&[scenario]);
     o.url = engine.url.clone();
-    o.trader_login = "smoke-trader".into();
-    o.trader_password = "smoke-trader-password-1".into();
+    o.trader_login = "trader".into();
+    o.trader_password = "trader-password-1".into();
     o.bettors = 3;
     o.funds = "1000.00".into();
     o.markets = 6;
@@ -137,10 +124,18 @@ fn tiny(engine: &Engine, scenario: &str) -> Opts {
     o.bet_stop_ms = 200;
     o.quiet = true;
     o.engine_pid = Some(engine.child.id());
+    // The provider of config/default.toml (a development/test secret).
+    o.feed_providers = vec![("demo".into(), "dev-only-demo-feed-secret".into())];
+    o.feed_events_per_provider = 4;
+    o.feed_sport = "football".into();
     o
 }
 
-async fn passes(opts: &Opts, scenario: Scenario, needs_bets: bool) {
+async fn passes(
+    opts: &Opts,
+    scenario: Scenario,
+    needs_bets: bool,
+) -> winzo_load::report::RunReport {
     let r = run_scenario(opts, scenario)
         .await
         .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name()));
@@ -151,11 +146,12 @@ async fn passes(opts: &Opts, scenario: Scenario, needs_bets: bool) {
         assert!(r.bets_acknowledged > 0, "no bet accepted:\n{md}");
     }
     assert!(r.engine_peak_kb.is_some_and(|kb| kb > 0), "{md}");
+    r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bet_scenarios_run_and_leave_a_clean_ledger() {
-    let engine = start_engine(&[]).await;
+    let engine = start_engine().await;
     for (name, s) in [
         ("bets", Scenario::Bets),
         ("parlays", Scenario::Parlays),
@@ -170,4 +166,29 @@ async fn bet_scenarios_run_and_leave_a_clean_ledger() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "svg"))
         .count();
     assert!(out >= 4, "an SVG plot per run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_delivers_moving_prices_to_every_subscriber() {
+    let engine = start_engine().await;
+    let r = passes(&tiny(&engine, "fanout"), Scenario::Fanout, false).await;
+    let md = winzo_load::report::markdown(&r);
+    assert_eq!(r.extra["ready"], 5, "{md}");
+    assert!(r.extra["delivered"].as_u64().unwrap_or(0) >= 5, "{md}");
+    assert!(
+        r.ops.iter().any(|o| o.op == "ws_odds_delivery" && o.ok > 0),
+        "{md}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_storm_pushes_are_applied() {
+    let engine = start_engine().await;
+    let r = passes(&tiny(&engine, "feed-storm"), Scenario::FeedStorm, false).await;
+    let md = winzo_load::report::markdown(&r);
+    assert!(
+        r.extra["messages_applied"].as_u64().unwrap_or(0) > 0,
+        "{md}"
+    );
+    assert_eq!(r.extra["gaps"], 0, "{md}");
 }

@@ -159,11 +159,9 @@ pub fn price_pair(rng: &mut impl Rng) -> (String, String) {
     (format!("{a:.4}"), format!("{b:.4}"))
 }
 
-pub fn sleep_or_stop(stop: &Stop, d: Duration) -> impl Future<Output = ()> + '_ {
-    async move {
-        let until = Instant::now() + d;
-        while !stop.done() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(20).min(d)).await;
-        }
+pub async fn sleep_or_stop(stop: &Stop, d: Duration) {
+    let until = Instant::now() + d;
+    while !stop.done() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20).min(d)).await;
     }
 }
