@@ -31,7 +31,7 @@ LOAD=target/release/winzo-load
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
-cargo build --release --bins
+cargo build --release --workspace --bins
 scripts/services.sh up dev
 
 # Scenarios: the WebSocket and feed ones only when this build serves them.
