@@ -14,7 +14,7 @@
 #      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
 #      plots are beside it.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
-# BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
+# BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -72,11 +72,17 @@ failed=0
 for run in $(seq 1 "$RUNS"); do
   for s in $SCENARIOS; do
     log "run $run: $s"
+    extra=""
+    case "$s" in
+      fanout) extra="--subscribers ${BENCH_FANOUT_SUBSCRIBERS:-10000} --price-moves-per-s 40" ;;
+      inplay) extra="--concurrency 256 --price-moves-per-s 20" ;;
+      match-day) extra="--concurrency 256 --subscribers 2000" ;;
+    esac
     # shellcheck disable=SC2086
     "$LOAD" "$s" --url "http://127.0.0.1:$PORT" --duration-s "$DURATION" \
       --results-dir "$OUT" --tag "run$run" --engine-pid "$ENGINE" \
       --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
-      $FEED_ARGS ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
+      $FEED_ARGS $extra ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
   done
   log "run $run: pgbench baseline"
   pgbench -h 127.0.0.1 -p 55432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \

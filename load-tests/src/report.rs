@@ -57,6 +57,9 @@ pub struct RunReport {
     pub verdict: Verdict,
     pub engine_peak_kb: Option<u64>,
     pub engine_rss_kb: Option<u64>,
+    /// Peak and resident memory when the load phase began (after provisioning).
+    pub engine_peak_at_start_kb: Option<u64>,
+    pub engine_rss_at_start_kb: Option<u64>,
     pub notes: Vec<String>,
     pub extra: Value,
     pub command: String,
@@ -93,6 +96,8 @@ impl RunReport {
             verdict,
             engine_peak_kb: memory.map(|m| m.0),
             engine_rss_kb: memory.map(|m| m.1),
+            engine_peak_at_start_kb: outcome.memory_at_start.map(|m| m.0),
+            engine_rss_at_start_kb: outcome.memory_at_start.map(|m| m.1),
             notes: outcome.notes.clone(),
             extra: outcome.extra.clone(),
             command: format!(

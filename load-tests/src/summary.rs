@@ -46,6 +46,8 @@ struct Round {
     main: Option<Value>,
     errors: u64,
     peak_kb: u64,
+    rss_start_kb: u64,
+    rss_end_kb: u64,
     extra: Value,
 }
 
@@ -83,6 +85,8 @@ fn load_rounds(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Round>>> {
             main: ops.iter().find(|o| name(o) == main_op(&scenario)).cloned(),
             errors: v["errors_total"].as_u64().unwrap_or(0),
             peak_kb: v["engine_peak_kb"].as_u64().unwrap_or(0),
+            rss_start_kb: v["engine_rss_at_start_kb"].as_u64().unwrap_or(0),
+            rss_end_kb: v["engine_rss_kb"].as_u64().unwrap_or(0),
             extra: v["extra"].clone(),
         });
     }
@@ -130,8 +134,8 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "## make bench — {}\n", dir.display());
     let _ = writeln!(s, "Medians over the rounds (each round in brackets). Latency columns are the scenario's main operation.\n");
-    let _ = writeln!(s, "| scenario | rounds | bets/s | main op | p50 ms | p95 ms | p99 ms | max ms | errors | engine peak MiB | target |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| scenario | rounds | bets/s | main op | p50 ms | p95 ms | p99 ms | max ms | errors | engine peak MiB | RSS start→end MiB | target |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (scenario, rs) in &rounds {
         let q = |k: &str| -> Vec<f64> {
             rs.iter()
@@ -147,10 +151,13 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
         let p99 = q("p99_ms");
         let _ = writeln!(
             s,
-            "| {scenario} | {} | {:.0} ({}) | {} | {:.2} | {:.2} | {:.2} ({}) | {:.2} | {} | {:.0} | {} |",
+            "| {scenario} | {} | {} | {} | {:.2} | {:.2} | {:.2} ({}) | {:.2} | {} | {:.0} | {:.0}→{:.0} | {} |",
             rs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>().join(", "),
-            median(bets.clone()),
-            fmt_runs(&bets, 0),
+            if bets.iter().all(|b| *b == 0.0) {
+                "—".to_string()
+            } else {
+                format!("{:.0} ({})", median(bets.clone()), fmt_runs(&bets, 0))
+            },
             main_op(scenario),
             median(q("p50_ms")),
             median(q("p95_ms")),
@@ -159,6 +166,8 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
             median(q("max_ms")),
             rs.iter().map(|r| r.errors).sum::<u64>(),
             rs.iter().map(|r| r.peak_kb).max().unwrap_or(0) as f64 / 1024.0,
+            median(rs.iter().map(|r| r.rss_start_kb as f64).collect()) / 1024.0,
+            median(rs.iter().map(|r| r.rss_end_kb as f64).collect()) / 1024.0,
             target(scenario)
         );
     }

@@ -73,6 +73,7 @@ pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcom
     Ok(Outcome {
         stats,
         seconds,
+        memory_at_start: phase.memory_at_start,
         notes: vec![format!(
             "{} bettors, {} markets on {} events, {} concurrent senders, stake 1.00, odds_change any",
             bettors.len(),

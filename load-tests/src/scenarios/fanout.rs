@@ -72,6 +72,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         stats,
         seconds,
+        memory_at_start: phase.memory_at_start,
         notes,
         extra: json!({"subscribers": opts.subscribers, "ready": ready, "delivered": delivered,
                       "delivered_per_s": delivered as f64 / seconds.max(0.001),

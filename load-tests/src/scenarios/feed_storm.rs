@@ -107,6 +107,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         stats,
         seconds,
+        memory_at_start: phase.memory_at_start,
         notes,
         extra: json!({"messages_applied": applied,
                       "messages_applied_per_s": applied as f64 / seconds.max(0.001),

@@ -73,7 +73,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
             while !phase.stop.done() {
                 let bettor = &bettors[(w + k * conc) % bettors.len()];
                 k += 1;
-                let body = single_at_current(&book.markets, &prices);
+                let body = single_at_current(&book.markets, &prices, "none");
                 let r = api.post("/api/v1/bets", Some(&bettor.token), &body).await;
                 stats.bet("inplay_single", &r, phase.live());
             }
@@ -89,6 +89,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         stats,
         seconds,
+        memory_at_start: phase.memory_at_start,
         notes: vec![format!(
             "{} live markets on {} events, bet delay {} ms, {} price moves/s, bet stop of {} ms every {} s, {} senders, odds_change none",
             book.markets.len(), book.events.len(), opts.bet_delay_ms, opts.price_moves_per_s,
@@ -98,8 +99,8 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     })
 }
 
-/// A single on a random market of `markets` at the price last set.
-pub fn single_at_current(markets: &[Market], prices: &Prices) -> Value {
+/// A single on a random market of `markets` at the price last set, with `policy`.
+pub fn single_at_current(markets: &[Market], prices: &Prices, policy: &str) -> Value {
     let mut rng = rand::thread_rng();
     let m = markets.choose(&mut rng).expect("markets");
     let leg = prices
@@ -107,7 +108,7 @@ pub fn single_at_current(markets: &[Market], prices: &Prices) -> Value {
         .ok()
         .and_then(|p| p.get(&m.id).and_then(|s| s.choose(&mut rng).cloned()))
         .unwrap_or_else(|| m.selections[0].clone());
-    bet_body("single", "1.00", &[leg], "none")
+    bet_body("single", "1.00", &[leg], policy)
 }
 
 /// Sets new prices on random markets at `per_s` a second until the phase ends.

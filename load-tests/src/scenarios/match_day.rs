@@ -1,6 +1,6 @@
 //! `match-day`: a big final. Most bets go to one live event (bet delay, prices moving, a
 //! goal every `goal_every_s` seconds: bet stop, pause, reopening, and the senders' backlog
-//! surges in after it); the rest are pre-match singles and parlays on other events; with
+//! surges in after it; bettors accept any price change, so refusals come from bet stops); the rest are pre-match singles and parlays on other events; with
 //! a WebSocket server, `subscribers` clients watch the final.
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -101,7 +101,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
                 let (op, body) = match roll {
                     0..=6 => (
                         "final_inplay_single",
-                        single_at_current(&main_markets, &prices),
+                        single_at_current(&main_markets, &prices, "any"),
                     ),
                     7..=8 => {
                         let l = legs(&pre, 1, &mut rand::thread_rng());
@@ -157,6 +157,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         stats,
         seconds,
+        memory_at_start: phase.memory_at_start,
         notes,
         extra: json!({"subscribers_ready": ready, "ws_odds_delivered": delivered}),
     })

@@ -68,6 +68,9 @@ pub struct Outcome {
     /// Scenario-specific figures and remarks for the report.
     pub notes: Vec<String>,
     pub extra: Value,
+    /// The engine's (peak, resident) memory in kB when the load phase started
+    /// (after provisioning), with `--engine-pid`.
+    pub memory_at_start: Option<(u64, u64)>,
 }
 
 /// Provisions, runs, verifies and writes the report of one scenario.
@@ -95,6 +98,7 @@ pub async fn run_scenario(opts: &Opts, scenario: Scenario) -> anyhow::Result<Run
 pub struct Phase {
     pub stop: Stop,
     pub started: Instant,
+    pub memory_at_start: Option<(u64, u64)>,
 }
 
 impl Phase {
@@ -105,6 +109,7 @@ impl Phase {
         let phase = Phase {
             stop: Stop::new(Instant::now() + opts.duration(), opts.max_ops, live),
             started: Instant::now(),
+            memory_at_start: opts.engine_pid.and_then(verify::memory_kb),
         };
         (phase, bar)
     }
