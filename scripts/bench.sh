@@ -5,12 +5,12 @@
 #   2. the dev services (scripts/services.sh up dev, as `make run`), but a separate
 #      database `winzo_bench` dropped and recreated on every run (dev data is untouched),
 #      migrated and seeded with `winzo seed-demo` (trader/trader-password-1, demo sports);
-#   3. `winzo serve` (release) with production-like settings (config/bench.toml:
+#   3. per round a fresh `winzo serve` (release) with production-like settings (config/bench.toml:
 #      warn-level JSON logs, no maintenance job) on BENCH_PORT, open-files limit raised;
 #   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
 #      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
 #      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`;
-#   5. stops the engine by its PID and writes the summary (medians, ratio to the baseline)
+#   5. stops the engine by its PID after each round's scenarios; writes the summary (medians, ratio to the baseline)
 #      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
 #      plots are beside it.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
@@ -58,11 +58,28 @@ ulimit -n "$([ "$hard" = unlimited ] && echo 20000 || echo $((hard < 20000 ? har
 
 mkdir -p "$OUT"
 export WINZO_ENV=bench DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL"
-WINZO__SERVER__PORT="$PORT" WINZO__DATABASE__MIGRATE_ON_START=false \
-  "$BIN" serve >"$OUT/engine.log" 2>&1 &
-ENGINE=$!
-trap 'kill "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true' EXIT
-log "engine pid $ENGINE on port $PORT; results in $OUT"
+ENGINE=""
+trap 'if [ -n "$ENGINE" ]; then kill "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true; fi' EXIT
+
+# A fresh engine per round, so that its peak memory and the memory per idle WebSocket
+# connection are those of the round; its resident memory once ready goes to engine-memory.txt.
+start_engine() { # <round>
+  WINZO__SERVER__PORT="$PORT" WINZO__DATABASE__MIGRATE_ON_START=false \
+    "$BIN" serve >>"$OUT/engine-$1.log" 2>&1 &
+  ENGINE=$!
+  for _ in $(seq 1 300); do
+    curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  echo "$1 ready: $(grep -E '^Vm(HWM|RSS)' "/proc/$ENGINE/status" | tr -s ' \t' ' ' | tr '\n' ' ')" \
+    >>"$OUT/engine-memory.txt"
+  log "round $1: engine pid $ENGINE on port $PORT; results in $OUT"
+}
+stop_engine() {
+  kill "$ENGINE"
+  wait "$ENGINE" 2>/dev/null || true
+  ENGINE=""
+}
 
 # The providers of config/bench.toml.
 FEED_ARGS=""
@@ -70,6 +87,7 @@ for i in 1 2 3 4; do FEED_ARGS+=" --feed-provider bench$i:bench-only-feed-secret
 
 failed=0
 for run in $(seq 1 "$RUNS"); do
+  start_engine "run$run"
   for s in $SCENARIOS; do
     log "run $run: $s"
     extra=""
@@ -84,14 +102,13 @@ for run in $(seq 1 "$RUNS"); do
       --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
       $FEED_ARGS $extra ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
   done
+  stop_engine
   log "run $run: pgbench baseline"
   pgbench -h 127.0.0.1 -p 55432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
     -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
     >"$OUT/pgbench-run$run.txt" 2>&1 || failed=1
 done
 
-kill "$ENGINE"
-wait "$ENGINE" 2>/dev/null || true
 trap - EXIT
 "$LOAD" summarize "$OUT" >"$OUT/SUMMARY.md"
 cat "$OUT/SUMMARY.md"

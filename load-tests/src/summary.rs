@@ -211,6 +211,15 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
             }
         }
     }
+    if let Ok(mem) = std::fs::read_to_string(dir.join("engine-memory.txt")) {
+        let _ = writeln!(
+            s,
+            "\nEngine memory once ready, before any provisioning (kB):\n"
+        );
+        for line in mem.lines() {
+            let _ = writeln!(s, "- {line}");
+        }
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let _ = writeln!(
         s,
