@@ -151,11 +151,15 @@ pub fn markdown(r: &RunReport) -> String {
     for n in &r.notes {
         let _ = writeln!(s, "- {n}");
     }
-    if let Some(kb) = r.engine_peak_kb {
+    if r.engine_peak_kb.is_some() {
+        let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0));
         let _ = writeln!(
             s,
-            "- Engine peak memory (VmHWM): {:.1} MiB",
-            kb as f64 / 1024.0
+            "- Engine memory (MiB): peak (VmHWM) {} at the end, {} when the load phase began; resident {} at the end, {} at the start",
+            mib(r.engine_peak_kb),
+            mib(r.engine_peak_at_start_kb),
+            mib(r.engine_rss_kb),
+            mib(r.engine_rss_at_start_kb)
         );
     }
     let _ = writeln!(
