@@ -73,6 +73,7 @@ impl Application {
             ws: Arc::new(crate::ws::WsShared::default()),
         };
         // Live state is rebuilt from Postgres before readiness (events and markets).
+        crate::db::wait_for_older_transactions(&state.db, Duration::from_secs(10)).await?;
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
         crate::bridge::start(

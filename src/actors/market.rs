@@ -445,9 +445,9 @@ impl MarketActor {
         if leg.stake > max {
             return Err(LegRejection::StakeTooHigh { max });
         }
-        let payout = leg
-            .payout
-            .unwrap_or_else(|| (leg.stake * current.value()).round_dp(2));
+        let payout = leg.payout.unwrap_or_else(|| {
+            crate::domain::round_payout(leg.stake * current.value()).as_decimal()
+        });
         let s = &self.m.selections[i];
         if s.payout + s.reserved_payout + payout > limits.max_liability_selection {
             return Err(LegRejection::LiabilityExceeded);

@@ -256,8 +256,22 @@ async fn reserve_legs(
 ) -> Vec<(Addr<MarketActor>, Result<Reservation, ApiError>)> {
     let wait =
         state.registry.ask_timeout() + Duration::from_millis(state.settings.bets.leg_wait_extra_ms);
-    let requested: Vec<Decimal> = req.legs.iter().map(|l| l.odds.value()).collect();
-    let exposure = hold.amount * requested.iter().product::<Decimal>();
+    // A multi-leg bet's exposure on each of its markets is its whole potential win, priced
+    // the way the bet itself is (recovery rebuilds liability from `bets.potential_win`).
+    let requested: Vec<Odds> = req.legs.iter().map(|l| l.odds).collect();
+    let exposure = bet_limits(state)
+        .ok()
+        .and_then(|limits| {
+            domain::price_bet(
+                req.bet_type,
+                &requested,
+                req.stake,
+                req.system_size,
+                &limits,
+            )
+            .ok()
+        })
+        .map_or(hold.amount, |p| p.potential_win.as_decimal());
     let asks = req.legs.iter().zip(markets).map(|(leg, addr)| {
         let market_leg = MarketLeg {
             selection_id: leg.selection_id,
@@ -311,15 +325,8 @@ fn build_record(
     taken: &Taken,
     hold: &StakeHold,
 ) -> Result<BetRecord, ApiError> {
-    let cfg = &state.settings.bets;
     let odds: Vec<Odds> = taken.iter().map(|(_, r)| r.odds).collect();
-    let limits = BetLimits {
-        legs_max: cfg.legs_max,
-        system_lines_max: cfg.system_lines_max,
-        total_odds_max: cfg.total_odds_max,
-        potential_win_max: Money::from_decimal(cfg.potential_win_max)
-            .map_err(|e| ApiError::internal(format!("bets.potential_win_max: {e}")))?,
-    };
+    let limits = bet_limits(state)?;
     let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
         .map_err(bet_error)?;
     debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
@@ -348,6 +355,17 @@ fn build_record(
                 odds: r.odds.value(),
             })
             .collect(),
+    })
+}
+
+fn bet_limits(state: &AppState) -> Result<BetLimits, ApiError> {
+    let cfg = &state.settings.bets;
+    Ok(BetLimits {
+        legs_max: cfg.legs_max,
+        system_lines_max: cfg.system_lines_max,
+        total_odds_max: cfg.total_odds_max,
+        potential_win_max: Money::from_decimal(cfg.potential_win_max)
+            .map_err(|e| ApiError::internal(format!("bets.potential_win_max: {e}")))?,
     })
 }
 

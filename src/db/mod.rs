@@ -117,3 +117,39 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
     }
     Ok(report.applied_migrations().len())
 }
+
+/// Waits (at most `wait`) until no engine transaction that began before this call is
+/// still running. After a crash, a batch whose COMMIT reached Postgres just before the
+/// old process died may still be finishing; recovery must read after it, or the live
+/// state would miss bets that are in fact committed. Transactions of other live nodes
+/// that start later are not waited for.
+pub async fn wait_for_older_transactions(pool: &Pool, wait: Duration) -> anyhow::Result<()> {
+    let client = pool.get().await.context("getting a connection")?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let started: chrono::DateTime<chrono::Utc> = client
+        .query_one("SELECT clock_timestamp()", &[])
+        .await?
+        .get(0);
+    loop {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'winzo' AND pid <> pg_backend_pid()
+                   AND xact_start IS NOT NULL AND xact_start < $1",
+                &[&started],
+            )
+            .await?
+            .get(0);
+        if n == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                transactions = n,
+                "older transactions still running; recovering anyway"
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

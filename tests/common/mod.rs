@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod pgcluster;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -107,6 +108,17 @@ pub async fn spawn_app_on(db: &TestDb) -> TestApp {
         client,
     };
     start_on(db, |_| {}).await
+}
+
+/// The engine against any database URL (e.g. a private cluster), with adjusted settings.
+pub async fn spawn_app_at(url: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let client = connect(url).await;
+    let db = TestDb {
+        name: String::new(),
+        url: url.to_string(),
+        client,
+    };
+    start_on(db, adjust).await
 }
 
 async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {

@@ -1,0 +1,106 @@
+//! Postgres stopped under load: bets answer 503 within a bounded time, nothing is
+//! acknowledged that is not committed, and acceptance resumes by itself when it returns.
+mod bets_support;
+mod common;
+mod markets_support;
+
+use std::time::{Duration, Instant};
+
+use bets_support::{place, single};
+use markets_support::{account, create_book};
+use rust_decimal_macros::dec;
+use winzo::auth::Role;
+
+#[tokio::test]
+async fn bets_are_refused_while_postgres_is_down_and_accepted_again_after() {
+    let pg = common::pgcluster::PrivateCluster::start();
+    winzo::db::migrate(&pg.url()).await.expect("migrate");
+    let app = common::spawn_app_at(&pg.url(), |s| {
+        s.database.connect_timeout_ms = 500;
+        s.database.pool_wait_timeout_ms = 1000;
+        s.ledger.commit_timeout_ms = 3000;
+    })
+    .await;
+    let (_, trader) = account(&app.db.client, Role::Moderator).await;
+    let book = create_book(&app.http, &app.address, &trader).await;
+    let (user, token) = bets_support::bettor(&app.db.client, dec!(100.00)).await;
+    let sel = book.selections[1][1];
+    let (s, b) = place(&app, &token, &single(sel, "1.5000", "1.00", "before")).await;
+    assert_eq!(s, 201, "{b}");
+
+    pg.pg_stop();
+    let mut acknowledged_while_down = 0;
+    for i in 0..10 {
+        let started = Instant::now();
+        let (s, b) = place(
+            &app,
+            &token,
+            &single(sel, "1.5000", "1.00", &format!("down-{i}")),
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "answer took {:?}",
+            started.elapsed()
+        );
+        if s == 201 {
+            acknowledged_while_down += 1;
+        } else {
+            assert_eq!(s, 503, "{b}");
+        }
+    }
+    assert_eq!(
+        acknowledged_while_down, 0,
+        "nothing can be durable while Postgres is down"
+    );
+
+    pg.pg_start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut accepted_after = 0;
+    let mut i = 0;
+    while accepted_after < 3 {
+        assert!(Instant::now() < deadline, "acceptance did not resume");
+        let (s, _) = place(
+            &app,
+            &token,
+            &single(sel, "1.5000", "1.00", &format!("after-{i}")),
+        )
+        .await;
+        if s == 201 {
+            accepted_after += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        i += 1;
+    }
+    let db = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(db.1);
+    let bets: i64 =
+        db.0.query_one("SELECT count(*) FROM bets WHERE user_id = $1", &[&user])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(
+        bets,
+        1 + accepted_after,
+        "exactly the acknowledged bets are stored"
+    );
+    let balance: rust_decimal::Decimal =
+        db.0.query_one(
+            "SELECT balance FROM user_balances WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(balance, dec!(100.00) - rust_decimal::Decimal::from(bets));
+    let mut settings = common::test_settings();
+    settings.database.url = pg.url();
+    let violations = winzo::ledger_check::check_database(&settings.database)
+        .await
+        .unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+    app.stop().await;
+}
