@@ -56,8 +56,15 @@ impl Application {
             settings.auth.security_events_inflight_max,
             metrics.security_events_dropped_total.clone(),
         );
+        let settlement = Arc::new(crate::settlement::Settlement::new(
+            db.clone(),
+            wallet.clone(),
+            hub.clone(),
+            settings.settlement.clone(),
+        ));
         let state = AppState {
             settings: settings.clone(),
+            settlement: settlement.clone(),
             wallet,
             security,
             db,
@@ -72,6 +79,13 @@ impl Application {
         // Live state is rebuilt from Postgres before readiness (events and markets).
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
+        let resumed = settlement
+            .resume_all()
+            .await
+            .context("resuming settlements")?;
+        if resumed > 0 {
+            tracing::info!(resumed, "unfinished settlements resumed");
+        }
         state.mark_recovered();
         crate::maintenance::spawn(&state)?;
 

@@ -17,6 +17,7 @@ pub mod health;
 pub mod ledger;
 pub mod maintenance;
 pub mod markets;
+pub mod settlement;
 pub mod stakes;
 pub mod users;
 pub mod wallet;

@@ -18,6 +18,7 @@ pub mod catalogue;
 pub mod health;
 pub mod me;
 pub mod ops;
+pub mod settlement;
 pub mod trading;
 pub mod wallet;
 
@@ -44,6 +45,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(audit::AuditDoc::openapi());
     doc.merge(bets::BetsDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
+    doc.merge(settlement::SettlementDoc::openapi());
     doc
 }
 
@@ -64,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
     bets::configure(cfg);
     ops::configure(cfg);
+    settlement::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is
