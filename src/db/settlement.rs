@@ -512,14 +512,17 @@ pub async fn payout_mismatches<C: GenericClient>(
         .collect())
 }
 
-/// The markets of an event that are not voided yet (a cancelled event voids them all).
-pub async fn event_markets_not_voided<C: GenericClient>(
+/// The markets of an event without a void settlement yet (a cancelled event voids them
+/// all; its actor may have set their status already, but not refunded their bets).
+pub async fn event_markets_to_void<C: GenericClient>(
     c: &C,
     event_id: Uuid,
 ) -> Result<Vec<Uuid>, tokio_postgres::Error> {
     let rows = c
         .query(
-            "SELECT id FROM markets WHERE event_id = $1 AND status <> 'voided' ORDER BY id",
+            "SELECT m.id FROM markets m WHERE m.event_id = $1 AND NOT EXISTS
+                 (SELECT 1 FROM market_settlements s WHERE s.market_id = m.id AND s.kind = 'void')
+             ORDER BY m.id",
             &[&event_id],
         )
         .await?;

@@ -209,7 +209,7 @@ pub async fn void_event_markets(
 ) -> ApiResult<Vec<SettlementRow>> {
     let markets = {
         let client = state.db.get().await?;
-        sdb::event_markets_not_voided(&client, event_id).await?
+        sdb::event_markets_to_void(&client, event_id).await?
     };
     let mut out = Vec::with_capacity(markets.len());
     for market_id in markets {

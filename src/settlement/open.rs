@@ -225,7 +225,8 @@ async fn record(
     }
     let settled_before = latest.as_ref().is_some_and(|l| l.kind != "void");
     match req.kind {
-        _ if status == "voided" => {
+        // A market voided by its actor (event cancelled) still needs its void settlement.
+        Kind::Settle | Kind::Resettle if status == "voided" => {
             return Err(conflict("invalid_transition", "the market is voided"))
         }
         Kind::Settle if settled_before => {
