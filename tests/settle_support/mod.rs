@@ -101,3 +101,49 @@ pub async fn ledger_clean(app: &TestApp) {
         .expect("check-ledger runs");
     assert!(violations.is_empty(), "{violations:?}");
 }
+
+/// Inserts `users` funded bettors with `per_user` accepted singles of 10.00 at 2.5 each,
+/// alternating over `selections`, straight in SQL (one transaction: bets, legs, debits,
+/// balances, as the ledger writer would). Answers the number of bets.
+pub async fn bulk_bets(
+    client: &tokio_postgres::Client,
+    selections: &[Uuid],
+    users: i64,
+    per_user: i64,
+) -> i64 {
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
+    let sql = format!(
+        "BEGIN;
+         CREATE TEMP TABLE bulk_users ON COMMIT DROP AS
+           SELECT gen_random_uuid() AS id, g FROM generate_series(1, {users}) g;
+         INSERT INTO users (id, username, email, password_hash, salt)
+           SELECT id, 'b{tag}' || g, 'b{tag}' || g || '@bulk.test', 'x', 'x' FROM bulk_users;
+         INSERT INTO user_balances (user_id, balance) SELECT id, 1000 FROM bulk_users;
+         INSERT INTO transactions (user_id, type, amount, status)
+           SELECT id, 'deposit', 1000, 'completed' FROM bulk_users;
+         CREATE TEMP TABLE bulk_bets ON COMMIT DROP AS
+           SELECT gen_random_uuid() AS id, u.id AS user_id, k FROM bulk_users u,
+                  generate_series(1, {per_user}) k;
+         INSERT INTO bets (id, user_id, type, status, stake, total_odds, potential_win, metadata)
+           SELECT id, user_id, 'single', 'accepted', 10, 2.5, 25,
+                  '{{\"unit_stake\": \"10.00\", \"lines\": 1}}' FROM bulk_bets;
+         INSERT INTO transactions (user_id, type, amount, status, reference, related_bet_id, processed_at)
+           SELECT user_id, 'bet_debit', -10, 'completed', 'bet:' || id, id, now() FROM bulk_bets;
+         UPDATE user_balances b SET balance = balance - 10 * {per_user}
+           FROM bulk_users u WHERE b.user_id = u.id;"
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .expect("bulk users and bets");
+    client
+        .execute(
+            "INSERT INTO bet_selections (bet_id, selection_id, odds)
+             SELECT id, ($1::uuid[])[1 + (k % array_length($1::uuid[], 1))], 2.5 FROM bulk_bets",
+            &[&selections],
+        )
+        .await
+        .expect("bulk legs");
+    client.batch_execute("COMMIT").await.expect("bulk commit");
+    users * per_user
+}
