@@ -27,7 +27,10 @@ INSERT INTO teams (id, sport_id, name, display_name, slug) VALUES
 ";
 
 fn main() -> anyhow::Result<()> {
-    let bets: i64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let bets: i64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let mut settings = winzo::config::load()?;
     settings.database.url = std::env::var("DATABASE_URL")?;
     settings.database.migrate_on_start = false;
@@ -43,13 +46,29 @@ fn main() -> anyhow::Result<()> {
         let results = selections
             .iter()
             .zip([LegResult::Win, LegResult::Loss])
-            .map(|(id, r)| ResultSpec { selection_id: *id, result: r, dead_heat_factor: None, void_factor: None })
+            .map(|(id, r)| ResultSpec {
+                selection_id: *id,
+                result: r,
+                dead_heat_factor: None,
+                void_factor: None,
+            })
             .collect();
         let started = Instant::now();
-        let req = OpenRequest { kind: Kind::Settle, results, void_after: None, reason: None };
-        open(&state.settlement, &state.registry, market, req, AuditActor::default())
-            .await
-            .map_err(|e| anyhow::anyhow!("settle: {e:?}"))?;
+        let req = OpenRequest {
+            kind: Kind::Settle,
+            results,
+            void_after: None,
+            reason: None,
+        };
+        open(
+            &state.settlement,
+            &state.registry,
+            market,
+            req,
+            AuditActor::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("settle: {e:?}"))?;
         let client = pool.get().await?;
         loop {
             let done: bool = client
@@ -69,8 +88,11 @@ fn main() -> anyhow::Result<()> {
             .query_one("SELECT count(*) FROM bets WHERE status = 'accepted'", &[])
             .await?
             .get(0);
-        println!("settled {bets} bets in {:.2} s ({:.0} bets/s); left open: {open_left}",
-            wall.as_secs_f64(), bets as f64 / wall.as_secs_f64());
+        println!(
+            "settled {bets} bets in {:.2} s ({:.0} bets/s); left open: {open_left}",
+            wall.as_secs_f64(),
+            bets as f64 / wall.as_secs_f64()
+        );
         Ok(())
     })
 }
@@ -78,12 +100,24 @@ fn main() -> anyhow::Result<()> {
 /// The market, its two selections and the bets, in bulk.
 async fn setup(client: &deadpool_postgres::Client, bets: i64) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
     let sport = Uuid::new_v4();
-    client.execute(SETUP.lines().nth(1).unwrap_or_default(), &[&sport]).await?;
-    client.execute(&SETUP.lines().skip(2).collect::<Vec<_>>().join("\n"), &[&sport]).await?;
-    let event: Uuid = client.query_one(
-        "INSERT INTO events (sport_id, home_team_id, away_team_id, start_time)
+    client
+        .execute(SETUP.lines().nth(1).unwrap_or_default(), &[&sport])
+        .await?;
+    client
+        .execute(
+            &SETUP.lines().skip(2).collect::<Vec<_>>().join("\n"),
+            &[&sport],
+        )
+        .await?;
+    let event: Uuid = client
+        .query_one(
+            "INSERT INTO events (sport_id, home_team_id, away_team_id, start_time)
          VALUES ($1, '00000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-0000000000a2',
-                 now() + interval '1 hour') RETURNING id", &[&sport]).await?.get(0);
+                 now() + interval '1 hour') RETURNING id",
+            &[&sport],
+        )
+        .await?
+        .get(0);
     let market: Uuid = client.query_one(
         "INSERT INTO markets (event_id, type, name) VALUES ($1, 'moneyline', 'Winner') RETURNING id",
         &[&event]).await?.get(0);
@@ -114,9 +148,13 @@ async fn setup(client: &deadpool_postgres::Client, bets: i64) -> anyhow::Result<
            SELECT user_id, 'bet_debit', -10, 'completed', 'bet:' || id, id, now() FROM bulk_bets;
          UPDATE user_balances b SET balance = balance - 10 * {per_user}
            FROM bulk_users u WHERE b.user_id = u.id;")).await?;
-    client.execute(
-        "INSERT INTO bet_selections (bet_id, selection_id, odds)
-         SELECT id, ($1::uuid[])[1 + (k % 2)], 2.0 FROM bulk_bets", &[&selections]).await?;
+    client
+        .execute(
+            "INSERT INTO bet_selections (bet_id, selection_id, odds)
+         SELECT id, ($1::uuid[])[1 + (k % 2)], 2.0 FROM bulk_bets",
+            &[&selections],
+        )
+        .await?;
     client.batch_execute("COMMIT").await?;
     Ok((market, selections))
 }
