@@ -30,6 +30,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub maintenance: MaintenanceSettings,
     pub monitoring: MonitoringSettings,
+    pub settlement: crate::settlement::SettlementSettings,
 }
 
 /// Sessions, login throttling and the security-event log (issue 3).

@@ -56,8 +56,15 @@ impl Application {
             settings.auth.security_events_inflight_max,
             metrics.security_events_dropped_total.clone(),
         );
+        let settlement = Arc::new(crate::settlement::Settlement::new(
+            db.clone(),
+            wallet.clone(),
+            hub.clone(),
+            settings.settlement.clone(),
+        ));
         let state = AppState {
             settings: settings.clone(),
+            settlement: settlement.clone(),
             wallet,
             security,
             db,
@@ -83,6 +90,13 @@ impl Application {
             state.metrics.clone(),
         )?;
         crate::feed::watchdog::spawn(state.clone());
+        let resumed = settlement
+            .resume_all()
+            .await
+            .context("resuming settlements")?;
+        if resumed > 0 {
+            tracing::info!(resumed, "unfinished settlements resumed");
+        }
         state.mark_recovered();
         crate::maintenance::spawn(&state)?;
 

@@ -6,11 +6,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success();
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill {sig} {pid}");
 }
 
@@ -63,7 +71,10 @@ async fn an_unreachable_database_at_start_is_retried_and_reported_without_a_pani
     let out = Command::new(env!("CARGO_BIN_EXE_winzo"))
         .arg("serve")
         .env("WINZO_ENV", "test")
-        .env("DATABASE_URL", format!("postgres://winzo@127.0.0.1:{}/nowhere", free_port()))
+        .env(
+            "DATABASE_URL",
+            format!("postgres://winzo@127.0.0.1:{}/nowhere", free_port()),
+        )
         .env("WINZO__SERVER__PORT", port.to_string())
         .env("WINZO__DATABASE__STARTUP_RETRIES_MAX", "2")
         .env("WINZO__DATABASE__STARTUP_RETRY_INTERVAL_MS", "100")
@@ -73,7 +84,10 @@ async fn an_unreachable_database_at_start_is_retried_and_reported_without_a_pani
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("Postgres unreachable; retrying"), "{stderr}");
+    assert!(
+        stderr.contains("Postgres unreachable; retrying"),
+        "{stderr}"
+    );
     assert!(stderr.contains("giving up"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
