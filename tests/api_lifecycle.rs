@@ -2,16 +2,10 @@
 //! with retries, never a panic, when Postgres is unreachable at start.
 mod common;
 
+use common::engine::free_port;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
