@@ -32,6 +32,10 @@ impl Application {
             crate::db::migrate(&settings.database.url).await?;
         }
         let redis = crate::redis_client::connect(&settings.redis)?;
+        crate::auth::password::pool::init(
+            settings.auth.password_threads,
+            settings.auth.password_queue_jobs_max,
+        );
         let metrics = Arc::new(Metrics::new()?);
         let ledger = LedgerWriter::start(db.clone(), &settings.ledger, metrics.clone());
         let hub = Arc::new(crate::broadcast::Hub::new(
