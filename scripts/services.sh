@@ -334,6 +334,9 @@ fsync = on
 EOF
   if [ "$PROFILE" = test ]; then
     echo "log_min_messages = warning"
+    # Tests clone a database per test, each WAL-logged in full: archiving them would only
+    # fill the disk. The PITR test starts its own archiving cluster.
+    echo "archive_mode = off"
   fi
   echo "# END winzo"
 }

@@ -30,6 +30,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub maintenance: MaintenanceSettings,
     pub monitoring: MonitoringSettings,
+    pub settlement: crate::settlement::SettlementSettings,
 }
 
 /// Sessions, login throttling and the security-event log (issue 3).
@@ -37,6 +38,10 @@ pub struct Settings {
 pub struct AuthSettings {
     /// Lifetime of a session token in Redis.
     pub session_ttl_s: u64,
+    /// Threads hashing and verifying passwords (Argon2id: 19 MiB and a core each).
+    pub password_threads: usize,
+    /// Password jobs waiting for a thread; more are answered 503 `busy`.
+    pub password_queue_jobs_max: usize,
     /// Failed logins for one account within the window before 429.
     pub login_failures_per_account_max: u64,
     /// Failed logins from one client address within the window before 429.

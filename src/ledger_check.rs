@@ -4,7 +4,10 @@
 //!    that user's `completed` transactions (docs/accounts.md, "Sign convention").
 //! 2. No balance (main, bonus, pending) is negative.
 //! 3. Every bet has exactly one completed `bet_debit` and at most one completed
-//!    `bet_credit` (its settlement payout).
+//!    `bet_credit` net of reversals (`adjustment` with reference `reverse:..`): one live
+//!    settlement credit per settlement.
+//! 4. Every bet's `actual_win` equals its settlement credits, reversals and refunds net
+//!    of the debts recorded for it (docs/settlement.md).
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -32,6 +35,12 @@ pub enum Violation {
         bet_id: Uuid,
         debits: i64,
         credits: i64,
+    },
+    PayoutMismatch {
+        bet_id: Uuid,
+        actual_win: Decimal,
+        credits_net: Decimal,
+        debts: Decimal,
     },
 }
 
@@ -68,6 +77,15 @@ impl fmt::Display for Violation {
                 f,
                 "bet {bet_id}: {debits} stake debits (want 1) and {credits} settlement credits (want at most 1)"
             ),
+            Violation::PayoutMismatch {
+                bet_id,
+                actual_win,
+                credits_net,
+                debts,
+            } => write!(
+                f,
+                "bet {bet_id}: actual_win {actual_win} != credits net of reversals {credits_net} - debts {debts}"
+            ),
         }
     }
 }
@@ -94,6 +112,16 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
             bet_id,
             debits,
             credits,
+        });
+    }
+    for (bet_id, actual_win, credits_net, debts) in
+        crate::db::settlement::payout_mismatches(client).await?
+    {
+        out.push(Violation::PayoutMismatch {
+            bet_id,
+            actual_win,
+            credits_net,
+            debts,
         });
     }
     Ok(out)

@@ -17,6 +17,8 @@
 //!   topic messages between nodes through Redis pub/sub.
 //! - [`accounts`]: account validation, betting limits, login throttling, security events.
 //! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
+//! - [`settlement`]: settling, resettling and voiding markets and bets, in resumable
+//!   batches through the wallet shards.
 //! - [`ledger_check`]: `winzo check-ledger`, the ledger invariants checked in Postgres.
 //! - [`maintenance`]: the daily maintenance scheduler and the database gauges' refresh.
 pub mod accounts;
@@ -38,6 +40,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod redis_client;
 pub mod routes;
+pub mod settlement;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -32,6 +32,10 @@ impl Application {
             crate::db::migrate(&settings.database.url).await?;
         }
         let redis = crate::redis_client::connect(&settings.redis)?;
+        crate::auth::password::pool::init(
+            settings.auth.password_threads,
+            settings.auth.password_queue_jobs_max,
+        );
         let metrics = Arc::new(Metrics::new()?);
         let ledger = LedgerWriter::start(db.clone(), &settings.ledger, metrics.clone());
         let hub = Arc::new(crate::broadcast::Hub::new(
@@ -56,8 +60,15 @@ impl Application {
             settings.auth.security_events_inflight_max,
             metrics.security_events_dropped_total.clone(),
         );
+        let settlement = Arc::new(crate::settlement::Settlement::new(
+            db.clone(),
+            wallet.clone(),
+            hub.clone(),
+            settings.settlement.clone(),
+        ));
         let state = AppState {
             settings: settings.clone(),
+            settlement: settlement.clone(),
             wallet,
             security,
             db,
@@ -83,6 +94,13 @@ impl Application {
             state.metrics.clone(),
         )?;
         crate::feed::watchdog::spawn(state.clone());
+        let resumed = settlement
+            .resume_all()
+            .await
+            .context("resuming settlements")?;
+        if resumed > 0 {
+            tracing::info!(resumed, "unfinished settlements resumed");
+        }
         state.mark_recovered();
         crate::maintenance::spawn(&state)?;
 

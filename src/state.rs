@@ -39,6 +39,8 @@ pub struct AppState {
     pub wallet: crate::wallet::Wallet,
     /// Bounded background writer of `system_events` (failed logins, 401/403).
     pub security: crate::accounts::security_log::SecurityLog,
+    /// Settlement service: opens settlements and runs their batch workers.
+    pub settlement: Arc<crate::settlement::Settlement>,
 }
 
 impl AppState {

@@ -3,12 +3,13 @@
 //! liability rebuilt from the open bets, and unanswered requests resolved by their keys.
 mod bets_support;
 mod common;
+
+use common::engine::{free_port, spawn_engine as spawn, wait_ready};
 mod markets_support;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use markets_support::{account, create_book};
 use rust_decimal::Decimal;
@@ -16,40 +17,6 @@ use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use winzo::auth::Role;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_engine(db_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_winzo"))
-        .arg("serve")
-        .env("WINZO_ENV", "test")
-        .env("DATABASE_URL", db_url)
-        .env("WINZO__SERVER__PORT", port.to_string())
-        .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning winzo serve")
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "engine not ready in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// What each request got: `Some((status, body))`, or `None` when the engine died first.
 type Outcomes = Arc<Mutex<HashMap<String, (Uuid, Value, Option<(u16, Value)>)>>>;
@@ -63,7 +30,7 @@ async fn a_sigkill_mid_flow_loses_no_acknowledged_bet_and_leaves_no_half_bet() {
         .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut engine = spawn_engine(&db.url, port);
+    let mut engine = spawn(&db.url, port, &[]);
     wait_ready(&http, &base).await;
     let (_, trader) = account(&db.client, Role::Moderator).await;
     let book = create_book(&http, &base, &trader).await;
@@ -130,7 +97,7 @@ async fn a_sigkill_mid_flow_loses_no_acknowledged_bet_and_leaves_no_half_bet() {
         acked.len()
     );
 
-    let mut engine = spawn_engine(&db.url, port);
+    let mut engine = spawn(&db.url, port, &[]);
     wait_ready(&http, &base).await;
     // Every acknowledged bet is there with exactly one debit.
     for bet in &acked {

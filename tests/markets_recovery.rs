@@ -2,48 +2,15 @@
 //! event in play, `kill -9` the real engine process, start it again and compare the whole
 //! live state with what was acknowledged before the kill.
 mod common;
+
+use common::engine::{free_port, spawn_engine as spawn, wait_ready};
 mod markets_support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use markets_support::{account, create_book, get, post};
 use serde_json::{json, Value};
 use winzo::auth::Role;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn_engine(db_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_winzo"))
-        .arg("serve")
-        .env("WINZO_ENV", "test")
-        .env("DATABASE_URL", db_url)
-        .env("WINZO__SERVER__PORT", port.to_string())
-        .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning winzo serve")
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "engine not ready in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Everything live about the book: each event with markets, odds, statuses, settings and
 /// liability.
@@ -82,7 +49,7 @@ async fn every_acknowledged_change_survives_kill_9() {
         .unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut engine = spawn_engine(&db.url, port);
+    let mut engine = spawn(&db.url, port, &[]);
     wait_ready(&http, &base).await;
     let (_, token) = account(&db.client, Role::Moderator).await;
     let a = create_book(&http, &base, &token).await;
@@ -140,7 +107,7 @@ async fn every_acknowledged_change_survives_kill_9() {
 
     engine.kill().expect("SIGKILL");
     engine.wait().expect("reaped");
-    let mut engine = spawn_engine(&db.url, port);
+    let mut engine = spawn(&db.url, port, &[]);
     wait_ready(&http, &base).await;
     let after = live_state(&http, &base, &token, &events, &markets).await;
     engine.kill().ok();

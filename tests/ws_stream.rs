@@ -1,6 +1,7 @@
 //! The WebSocket protocol against the real server: snapshots then contiguous deltas,
 //! resubscribing, errors that keep the connection, frames that close it, the Origin check,
 //! the private channel, and a stalled client among active ones.
+mod bets_support;
 mod common;
 mod stream_support;
 
@@ -282,6 +283,67 @@ async fn the_private_channel_sees_its_own_bets_and_no_one_elses() {
     let e = next_json(&mut a).await;
     assert_eq!(
         (e["code"].as_str(), e["id"].as_i64()),
-        (Some("unavailable"), Some(3))
+        (Some("validation_failed"), Some(3))
     );
+}
+
+#[tokio::test]
+async fn place_bet_over_the_socket_answers_like_rest_and_reaches_the_private_channel() {
+    let app = common::spawn_app().await;
+    let id = live_event(&app, "wsbet-1").await;
+    let selection: uuid::Uuid = app
+        .db
+        .client
+        .query_one(
+            "SELECT s.id FROM selections s JOIN markets m ON m.id = s.market_id
+              WHERE m.event_id = $1 AND m.type = 'moneyline' AND s.name = 'home'",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let (user, token) =
+        bets_support::bettor(&app.db.client, rust_decimal::Decimal::from(100)).await;
+    let mut ws = connect(&app, &format!("?token={token}")).await;
+    let mut bet = bets_support::single(selection, "2.1000", "5.00", "ws-bet-1");
+    bet["op"] = json!("place_bet");
+    bet["id"] = json!(21);
+    send(&mut ws, bet.clone()).await;
+    // Both the answer and the private `bet` message arrive (in either order).
+    let (mut answer, mut private) = (None, None);
+    for _ in 0..2 {
+        let m = next_json(&mut ws).await;
+        match m["type"].as_str() {
+            Some("bet_result") => answer = Some(m),
+            Some("bet") => private = Some(m),
+            _ => panic!("unexpected {m}"),
+        }
+    }
+    let answer = answer.expect("bet_result");
+    assert_eq!(
+        (answer["id"].as_i64(), answer["status"].as_i64()),
+        (Some(21), Some(201))
+    );
+    assert_eq!(answer["bet"]["status"], "accepted");
+    let private = private.expect("private bet message");
+    assert_eq!(private["topic"], format!("user:{user}"));
+    assert_eq!(private["data"]["id"], answer["bet"]["id"]);
+    // A price that moved is refused as REST would: odds_changed with the current price.
+    bet["idempotency_key"] = json!("ws-bet-2");
+    bet["legs"][0]["odds"] = json!("3.0000");
+    bet["id"] = json!(22);
+    send(&mut ws, bet).await;
+    let e = next_json(&mut ws).await;
+    assert_eq!(
+        (e["type"].as_str(), e["id"].as_i64(), e["code"].as_str()),
+        (Some("error"), Some(22), Some("odds_changed"))
+    );
+    assert_eq!(e["status"], 409);
+    // A malformed bet is 422-like, the connection stays.
+    send(
+        &mut ws,
+        json!({"op": "place_bet", "id": 23, "type": "single", "stake": 5.0}),
+    )
+    .await;
+    assert_eq!(next_json(&mut ws).await["code"], "validation_failed");
 }

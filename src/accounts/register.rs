@@ -32,9 +32,7 @@ pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<U
     let currency = r.currency_code.unwrap_or("USD");
     validate::currency_code(currency)?;
     let pw = r.password.to_string();
-    let hashed = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(ApiError::internal)??;
+    let hashed = password::pool::run(move || password::hash(&pw)).await??;
     let mut client = db.get().await?;
     let tx = client.transaction().await?;
     audit::set_actor(&tx, actor).await?;

@@ -18,6 +18,7 @@ pub mod health;
 pub mod ledger;
 pub mod maintenance;
 pub mod markets;
+pub mod settlement;
 pub mod snapshot;
 pub mod stakes;
 pub mod users;

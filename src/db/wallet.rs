@@ -368,11 +368,15 @@ pub async fn bet_ledger_violations<C: GenericClient>(
             "SELECT b.id,
                     count(t.id) FILTER (WHERE t.type = 'bet_debit'),
                     count(t.id) FILTER (WHERE t.type = 'bet_credit')
+                    - count(t.id) FILTER (WHERE t.type = 'adjustment'
+                                            AND t.reference LIKE 'reverse:%')
              FROM bets b
              LEFT JOIN transactions t ON t.related_bet_id = b.id AND t.status = 'completed'
              GROUP BY b.id
              HAVING count(t.id) FILTER (WHERE t.type = 'bet_debit') <> 1
-                 OR count(t.id) FILTER (WHERE t.type = 'bet_credit') > 1
+                 OR count(t.id) FILTER (WHERE t.type = 'bet_credit')
+                    - count(t.id) FILTER (WHERE t.type = 'adjustment'
+                                            AND t.reference LIKE 'reverse:%') > 1
              ORDER BY b.id",
             &[],
         )

@@ -222,14 +222,12 @@ async fn refuse_if_throttled(
     }
 }
 
-/// Verifies on the blocking pool; an unknown account is checked against a dummy hash so
+/// Verifies on the password threads; an unknown account is checked against a dummy hash so
 /// both take the same time.
 async fn verify_password(phc: Option<String>, password: &str) -> ApiResult<bool> {
     let phc = phc.or_else(|| DUMMY_PHC.clone()).unwrap_or_default();
     let pw = password.to_string();
-    web::block(move || password::verify(&pw, &phc))
-        .await
-        .map_err(ApiError::internal)
+    password::pool::run(move || password::verify(&pw, &phc)).await
 }
 
 /// Best effort: `last_login_at` (audited with the user as actor).

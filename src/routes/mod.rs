@@ -19,6 +19,7 @@ pub mod feed;
 pub mod health;
 pub mod me;
 pub mod ops;
+pub mod settlement;
 pub mod trading;
 pub mod wallet;
 pub mod ws;
@@ -48,6 +49,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(audit::AuditDoc::openapi());
     doc.merge(bets::BetsDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
+    doc.merge(settlement::SettlementDoc::openapi());
     doc
 }
 
@@ -70,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
     bets::configure(cfg);
     ops::configure(cfg);
+    settlement::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is

@@ -631,11 +631,17 @@ pub async fn set_event_status(
     let status = body.status;
     let f = ask(&addr, reg.ask_timeout(), |reply| SetEventStatus {
         status,
-        actor,
+        actor: actor.clone(),
         reply,
     })
     .await??;
-    Ok(HttpResponse::Ok().json(finish_fanout(f, reg.ask_timeout()).await?))
+    let mut answer = finish_fanout(f, reg.ask_timeout()).await?;
+    if status == EventStatus::Cancelled {
+        // A cancelled event voids every market (docs/settlement.md).
+        let voided = crate::routes::settlement::void_event_markets(&state, id, actor).await?;
+        answer["voided_markets"] = json!(voided.iter().map(|s| s.market_id).collect::<Vec<_>>());
+    }
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 #[utoipa::path(get, path = "/api/v1/trading/markets/{id}/liability", tag = "trading",

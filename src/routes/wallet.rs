@@ -54,6 +54,7 @@ pub async fn get_wallet(state: web::Data<AppState>, user: AuthUser) -> ApiResult
         .await
         .map_err(|_| ApiError::unavailable("wallet stopped"))?;
     balance.pending_balance += held;
+    balance.pending_balance.rescale(2);
     Ok(HttpResponse::Ok().json(balance))
 }
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+pub mod credits;
 pub mod processor;
 pub mod shard;
 pub mod stakes;

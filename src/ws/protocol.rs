@@ -90,6 +90,14 @@ pub fn error(id: Option<Value>, code: &str, message: &str) -> String {
     serde_json::json!({"type": "error", "id": id, "code": code, "message": message}).to_string()
 }
 
+/// An engine error as a WebSocket `error`, with the HTTP status and details REST would give
+/// (e.g. `odds_changed` with the current price).
+pub fn api_error(id: Option<Value>, e: &crate::error::ApiError) -> String {
+    serde_json::json!({"type": "error", "id": id, "code": e.code, "message": e.message,
+                       "status": e.status.as_u16(), "details": e.details})
+    .to_string()
+}
+
 /// A reply that is not a topic message (`pong`, `unsubscribed`, `authenticated`, `bet_result`).
 #[derive(Serialize)]
 pub struct Reply<'a, T: Serialize> {

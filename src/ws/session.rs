@@ -276,10 +276,10 @@ impl WsSession {
     fn place_bet(
         &mut self,
         id: Option<Value>,
-        _body: serde_json::Map<String, Value>,
+        body: serde_json::Map<String, Value>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        if self.user.is_none() {
+        let Some(user) = &self.user else {
             self.send(
                 ctx,
                 protocol::error(
@@ -289,15 +289,28 @@ impl WsSession {
                 ),
             );
             return;
-        }
-        // The bet path (`crate::bets::place`) is not in this build yet.
-        self.send(
-            ctx,
-            protocol::error(
-                id,
-                "unavailable",
-                "betting over the socket is not available yet; use POST /api/v1/bets",
-            ),
+        };
+        // The same body and rules as `POST /api/v1/bets`.
+        let req: crate::bets::PlaceBetRequest = match serde_json::from_value(Value::Object(body)) {
+            Ok(r) => r,
+            Err(e) => {
+                let err = crate::error::ApiError::validation(format!("invalid bet: {e}"));
+                self.send(ctx, protocol::api_error(id, &err));
+                return;
+            }
+        };
+        let (state, user_id) = (self.state.clone(), user.user_id);
+        let fut = async move { crate::bets::place(&state, user_id, req).await };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(bet) => {
+                        let answer =
+                            json!({"type": "bet_result", "id": id, "status": 201, "bet": bet});
+                        act.send(ctx, answer.to_string());
+                    }
+                    Err(e) => act.send(ctx, protocol::api_error(id, &e)),
+                }),
         );
     }
 }

@@ -2,6 +2,7 @@
 //! and the real engine started on port 0 against it (the spawn_app pattern).
 #![allow(dead_code)]
 
+pub mod engine;
 pub mod fixtures;
 pub mod pgcluster;
 

@@ -1,0 +1,271 @@
+//! Settlement bookings through the wallet shard that owns the users: payouts
+//! (`bet_credit`), reversals of earlier payouts (`adjustment`, reference `reverse:..`),
+//! refunds of voided bets (`refund`) and debts.
+//!
+//! One [`SettleCredits`] message is one Postgres transaction: the bets move to their new
+//! status and payout only if they still have the expected status and settlement count
+//! (so a retried or resumed batch books nothing twice), their ledger rows are inserted
+//! with references unique per bet and settlement count, and balances change by relative
+//! updates. Then the shard applies the same deltas to its cache (it changes balances only
+//! by deltas of writes it knows of, see `stakes`). A correction that would take a balance
+//! below what it holds free takes what it can and records the rest in `user_debts`, with
+//! `users.debt_flag` set: never an overdraft.
+use std::collections::{BTreeMap, HashMap};
+
+use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::shard::WalletShard;
+use crate::db::audit::{self, Actor as AuditActor};
+use crate::db::settlement::{self as sdb, BetUpdate, BookedTx};
+use crate::domain::BetStatus;
+use crate::settlement::compute::BetChange;
+
+/// Book these bets' changes (all of users of this shard) atomically.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SettleCredits {
+    pub changes: Vec<BetChange>,
+    pub actor: AuditActor,
+    pub reply: oneshot::Sender<Result<Vec<Booked>, String>>,
+}
+
+/// A change that was booked now (others had been booked before, or moved meanwhile).
+#[derive(Debug, Clone)]
+pub struct Booked {
+    pub change: BetChange,
+    /// What the balance moved by (the new payout minus the old, less any debt).
+    pub delta: Decimal,
+    /// The balance after the booking (the shard's view when it holds the account).
+    pub balance: Decimal,
+}
+
+impl Handler<SettleCredits> for WalletShard {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: SettleCredits, _: &mut Self::Context) -> Self::Result {
+        // Stakes held for bets in flight stay available to them: a correction never takes
+        // money a held stake is about to debit.
+        let held: HashMap<Uuid, Decimal> = msg
+            .changes
+            .iter()
+            .filter_map(|c| {
+                self.accounts
+                    .get(&c.user_id)
+                    .map(|a| (c.user_id, a.reserved))
+            })
+            .collect();
+        let pool = self.pool.clone();
+        let SettleCredits {
+            changes,
+            actor,
+            reply,
+        } = msg;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let mut client = pool.get().await.map_err(|e| e.to_string())?;
+                book(&mut client, changes, actor, &held)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            }
+            .into_actor(self)
+            .map(move |out, act, _| {
+                let out = out.map(|booked| {
+                    booked
+                        .into_iter()
+                        .map(|mut b| {
+                            if let Some(a) = act.accounts.get_mut(&b.change.user_id) {
+                                a.balance += b.delta;
+                                b.balance = a.balance;
+                            }
+                            b
+                        })
+                        .collect()
+                });
+                let _ = reply.send(out);
+            }),
+        ))
+    }
+}
+
+fn reference(prefix: &str, c: &BetChange) -> String {
+    format!("{prefix}:{}:{}", c.bet_id, c.expected_seq + 1)
+}
+
+/// The ledger rows of one change: the reversal of the old payout (short by `debt`) and the
+/// new payout or refund.
+fn ledger_rows(c: &BetChange, debt: Decimal) -> Vec<BookedTx> {
+    let mut rows = Vec::with_capacity(2);
+    let reversal = c.old_win - debt;
+    if reversal > Decimal::ZERO {
+        rows.push(BookedTx {
+            user_id: c.user_id,
+            bet_id: c.bet_id,
+            kind: "adjustment",
+            amount: -reversal,
+            currency_code: c.currency_code.clone(),
+            reference: reference("reverse", c),
+            description: "settlement reversed",
+        });
+    }
+    if c.new_win > Decimal::ZERO {
+        let voided = c.new_status == BetStatus::Voided;
+        rows.push(BookedTx {
+            user_id: c.user_id,
+            bet_id: c.bet_id,
+            kind: if voided { "refund" } else { "bet_credit" },
+            amount: c.new_win,
+            currency_code: c.currency_code.clone(),
+            reference: reference(if voided { "void" } else { "settle" }, c),
+            description: if voided { "bet voided" } else { "bet settled" },
+        });
+    }
+    rows
+}
+
+async fn book(
+    client: &mut deadpool_postgres::Object,
+    changes: Vec<BetChange>,
+    actor: AuditActor,
+    held: &HashMap<Uuid, Decimal>,
+) -> anyhow::Result<Vec<Booked>> {
+    let tx = client.transaction().await?;
+    audit::set_actor(&tx, actor).await?;
+    let updates: Vec<BetUpdate> = changes
+        .iter()
+        .map(|c| BetUpdate {
+            bet_id: c.bet_id,
+            expected_seq: c.expected_seq,
+            old_status: c.old_status.as_str().to_string(),
+            new_status: c.new_status.as_str().to_string(),
+            new_win: c.new_win,
+            void_reason: c.void_reason.clone(),
+        })
+        .collect();
+    let moved: std::collections::HashSet<Uuid> =
+        sdb::update_bets(&tx, &updates).await?.into_iter().collect();
+    let applied: Vec<BetChange> = changes
+        .into_iter()
+        .filter(|c| moved.contains(&c.bet_id))
+        .collect();
+    if applied.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let debts = shortfalls(&tx, &applied, held).await?;
+    let mut rows = Vec::new();
+    let mut per_user: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    let mut debt_rows = Vec::new();
+    let mut booked = Vec::with_capacity(applied.len());
+    for c in applied {
+        let debt = debts.get(&c.bet_id).copied().unwrap_or_default();
+        rows.extend(ledger_rows(&c, debt));
+        if debt > Decimal::ZERO {
+            debt_rows.push((c.user_id, c.bet_id, debt, reference("debt", &c)));
+        }
+        let delta = c.new_win - c.old_win + debt;
+        *per_user.entry(c.user_id).or_default() += delta;
+        booked.push(Booked {
+            change: c,
+            delta,
+            balance: Decimal::ZERO,
+        });
+    }
+    sdb::insert_txs(&tx, &rows).await?;
+    sdb::insert_debts(&tx, &debt_rows).await?;
+    per_user.retain(|_, d| !d.is_zero());
+    let (users, deltas): (Vec<Uuid>, Vec<Decimal>) = per_user.into_iter().unzip();
+    let balances: HashMap<Uuid, Decimal> = sdb::add_balances(&tx, &users, &deltas)
+        .await?
+        .into_iter()
+        .collect();
+    tx.commit().await?;
+    for b in &mut booked {
+        b.balance = balances.get(&b.change.user_id).copied().unwrap_or_default();
+    }
+    Ok(booked)
+}
+
+/// For users whose bookings take money back: what each bet's reversal cannot take from the
+/// free balance (balance less held stakes), allocated bet by bet.
+async fn shortfalls(
+    tx: &deadpool_postgres::Transaction<'_>,
+    applied: &[BetChange],
+    held: &HashMap<Uuid, Decimal>,
+) -> anyhow::Result<HashMap<Uuid, Decimal>> {
+    let mut net: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for c in applied {
+        *net.entry(c.user_id).or_default() += c.new_win - c.old_win;
+    }
+    let takers: Vec<Uuid> = net
+        .iter()
+        .filter(|(_, d)| d.is_sign_negative() && !d.is_zero())
+        .map(|(u, _)| *u)
+        .collect();
+    let mut out = HashMap::new();
+    if takers.is_empty() {
+        return Ok(out);
+    }
+    for (user, balance) in sdb::lock_balances(tx, &takers).await? {
+        let free = (balance - held.get(&user).copied().unwrap_or_default()).max(Decimal::ZERO);
+        let need = -net[&user];
+        let mut short = (need - free).max(Decimal::ZERO);
+        for c in applied.iter().filter(|c| c.user_id == user) {
+            if short.is_zero() {
+                break;
+            }
+            let taken_back = c.old_win - c.new_win;
+            if taken_back > Decimal::ZERO {
+                let part = short.min(taken_back);
+                out.insert(c.bet_id, part);
+                short -= part;
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl super::Wallet {
+    /// Sends each shard the changes of its users (waiting for mailbox room: settlement is
+    /// internal and bounded by its batch size) and gathers what was booked. Any shard's
+    /// failure fails the call; the bookings that did commit are never repeated.
+    pub async fn settle_credits(
+        &self,
+        changes: Vec<BetChange>,
+        actor: AuditActor,
+    ) -> Result<Vec<Booked>, String> {
+        let mut per_shard: BTreeMap<usize, Vec<BetChange>> = BTreeMap::new();
+        for c in changes {
+            let i = (c.user_id.as_u128() % self.shards.len() as u128) as usize;
+            per_shard.entry(i).or_default().push(c);
+        }
+        let mut waits = Vec::with_capacity(per_shard.len());
+        for (i, changes) in per_shard {
+            let (reply, rx) = oneshot::channel();
+            let sent = self.shards[i].send(SettleCredits {
+                changes,
+                actor,
+                reply,
+            });
+            waits.push(async move {
+                sent.await.map_err(|e| format!("wallet shard: {e}"))?;
+                rx.await
+                    .map_err(|_| "wallet shard dropped the booking".to_string())?
+            });
+        }
+        let mut booked = Vec::new();
+        let mut failure = None;
+        for out in futures::future::join_all(waits).await {
+            match out {
+                Ok(b) => booked.extend(b),
+                Err(e) => failure = Some(e),
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(booked),
+        }
+    }
+}

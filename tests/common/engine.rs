@@ -1,0 +1,42 @@
+//! The real `winzo serve` binary as a child process, for tests that kill or signal it.
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `winzo serve` with the test settings on `db_url` and `port` (plus `env`).
+pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_winzo"));
+    cmd.arg("serve")
+        .env("WINZO_ENV", "test")
+        .env("DATABASE_URL", db_url)
+        .env("WINZO__SERVER__PORT", port.to_string())
+        .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawning winzo serve")
+}
+
+/// Waits until `GET {base}/readyz` answers 200 (at most 60 s).
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "engine not ready in time");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
