@@ -14,7 +14,7 @@
 #      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
 #      plots are beside it.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
-# BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
+# BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -110,6 +110,17 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 trap - EXIT
+# A run writes gigabytes of WAL, all archived by the dev profile (PITR): drop the baseline's
+# database and keep only the newest 16 archived segments (what `services.sh prune-wal` is
+# for; its GNU find pattern matched no segment when this was written, hence the explicit one).
+# This also ends point-in-time recovery of the dev database to before the run; set
+# BENCH_KEEP_WAL=1 to keep the archive.
+psql "$PG/postgres" -qX -c "DROP DATABASE IF EXISTS $PGB_DB WITH (FORCE)" >/dev/null || true
+if [ -z "${BENCH_KEEP_WAL:-}" ] && [ -d .data/dev/wal-archive/ ]; then
+  find -L .data/dev/wal-archive/ -maxdepth 1 -type f -regextype posix-extended \
+    -regex '.*/[0-9A-F]{24}' -printf '%f\n' | sort | head -n -16 |
+    while read -r seg; do rm -f ".data/dev/wal-archive/$seg"; done
+fi
 "$LOAD" summarize "$OUT" >"$OUT/SUMMARY.md"
 cat "$OUT/SUMMARY.md"
 log "summary: $OUT/SUMMARY.md"
