@@ -464,7 +464,7 @@ prune_wal() {
   pg_locate_existing || return 0
   [ -d "$WAL_ARCHIVE" ] || return 0
   local files n i
-  mapfile -t files < <(find "$WAL_ARCHIVE" -maxdepth 1 -type f -regex '.*/[0-9A-F]\{24\}$' -printf '%f\n' | sort)
+  mapfile -t files < <(find "$WAL_ARCHIVE" -maxdepth 1 -type f -regextype posix-extended -regex '.*/[0-9A-F]{24}' -printf '%f\n' | sort)
   n="${#files[@]}"
   if [ "$n" -gt "$keep" ]; then
     log "pruning $((n - keep)) archived WAL segments (keeping $keep)"
