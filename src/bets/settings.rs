@@ -16,6 +16,10 @@ pub struct BetSettings {
     pub inflight_keys_max: usize,
     /// Extra wait for a leg beyond the actor ask timeout, covering the in-play delay.
     pub leg_wait_extra_ms: u64,
+    /// Largest page of `GET /api/v1/bets`.
+    pub history_page_max: i32,
+    /// Deepest offset of `GET /api/v1/bets`.
+    pub history_offset_max: i32,
     /// Pairs of market types that may share an event within one parlay (e.g. a
     /// moneyline with a total); any other two legs on one event are `correlated_legs`.
     #[serde(default)]

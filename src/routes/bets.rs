@@ -53,15 +53,11 @@ pub async fn place_bet(
 /// Paging of the history.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct Page {
-    /// 1 to 100, default 20.
+    /// 1 to `bets.history_page_max` (100), default 20.
     pub limit: Option<i32>,
-    /// 0 to 100000.
+    /// 0 to `bets.history_offset_max` (100000).
     pub offset: Option<i32>,
 }
-
-/// Most bets on one page of the history, and the deepest offset.
-const HISTORY_PAGE_MAX: i32 = 100;
-const HISTORY_OFFSET_MAX: i32 = 100_000;
 
 /// The bettor's bets, newest first, with their legs, results and payouts.
 #[utoipa::path(get, path = "/api/v1/bets", tag = "bets", params(Page),
@@ -72,11 +68,15 @@ pub async fn list_bets(
     user: AuthUser,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    let limit = page.limit.unwrap_or(20);
+    let (page_max, offset_max) = (
+        state.settings.bets.history_page_max,
+        state.settings.bets.history_offset_max,
+    );
+    let limit = page.limit.unwrap_or(20.min(page_max));
     let offset = page.offset.unwrap_or(0);
-    if !(1..=HISTORY_PAGE_MAX).contains(&limit) || !(0..=HISTORY_OFFSET_MAX).contains(&offset) {
+    if !(1..=page_max).contains(&limit) || !(0..=offset_max).contains(&offset) {
         return Err(ApiError::validation(format!(
-            "limit must be 1 to {HISTORY_PAGE_MAX}, offset 0 to {HISTORY_OFFSET_MAX}"
+            "limit must be 1 to {page_max}, offset 0 to {offset_max}"
         )));
     }
     let client = state.db.get().await?;
