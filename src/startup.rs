@@ -37,7 +37,12 @@ impl Application {
             settings.auth.password_queue_jobs_max,
         );
         let metrics = Arc::new(Metrics::new()?);
-        let ledger = LedgerWriter::start(db.clone(), &settings.ledger, metrics.clone());
+        // The ledger writers get connections of their own: under a surge, requests waiting
+        // for the shared pool must never starve the commits they are all waiting for.
+        let mut ledger_db = settings.database.clone();
+        ledger_db.pool_max_size = settings.ledger.writers_count.max(1) + 1;
+        let ledger_pool = crate::db::build_pool(&ledger_db)?;
+        let ledger = LedgerWriter::start(ledger_pool, &settings.ledger, metrics.clone());
         let hub = Arc::new(crate::broadcast::Hub::new(
             settings.broadcast.subscriber_queue_messages_max,
         ));
