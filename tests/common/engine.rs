@@ -11,8 +11,31 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A spawned engine that is killed when dropped, so a failing test leaves no process.
+pub struct Engine(Child);
+
+impl std::ops::Deref for Engine {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Engine {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `winzo serve` with the test settings on `db_url` and `port` (plus `env`).
-pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
+pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Engine {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_winzo"));
     cmd.arg("serve")
         .env("WINZO_ENV", "test")
@@ -24,7 +47,7 @@ pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Child {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().expect("spawning winzo serve")
+    Engine(cmd.spawn().expect("spawning winzo serve"))
 }
 
 /// Waits until `GET {base}/readyz` answers 200 (at most 60 s).
