@@ -18,7 +18,7 @@ use crate::actors::market::{
     ReleaseReservation, Reservation,
 };
 use crate::actors::registry::ask;
-use crate::domain::{self, BetLimits, BetType, LegKey, Money, Odds};
+use crate::domain::{self, BetLimits, LegKey, Money, Odds};
 use crate::error::ApiError;
 use crate::ledger::{BetRecord, LedgerError, LegRecord};
 use crate::state::AppState;
@@ -429,6 +429,3 @@ fn ledger_error(e: LedgerError) -> ApiError {
         }
     }
 }
-
-/// Used by tests: the bet types in the order the API lists them.
-pub const BET_TYPES: [BetType; 3] = [BetType::Single, BetType::Parlay, BetType::System];

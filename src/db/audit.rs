@@ -15,6 +15,11 @@ pub struct Actor {
     pub ip: Option<IpAddr>,
 }
 
+/// The statement that tells the audit triggers who acts in this transaction: `$1` the
+/// user id, `$2` the client address, as text ('' when unknown). Every writer uses it.
+pub const SET_ACTOR_SQL: &str =
+    "SELECT set_config('winzo.actor_id', $1, true), set_config('winzo.client_ip', $2, true)";
+
 /// Sets `winzo.actor_id` and `winzo.client_ip` for the rest of the current transaction
 /// (`set_config(.., true)` is `SET LOCAL`). Call it first in every writing transaction.
 pub async fn set_actor<C: GenericClient>(
@@ -23,11 +28,7 @@ pub async fn set_actor<C: GenericClient>(
 ) -> Result<(), tokio_postgres::Error> {
     let user = actor.user_id.map(|u| u.to_string()).unwrap_or_default();
     let ip = actor.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    tx.execute(
-        "SELECT set_config('winzo.actor_id', $1, true), set_config('winzo.client_ip', $2, true)",
-        &[&user, &ip],
-    )
-    .await?;
+    tx.execute(SET_ACTOR_SQL, &[&user, &ip]).await?;
     Ok(())
 }
 

@@ -281,11 +281,8 @@ pub async fn insert_market(
 pub async fn set_audit_context(c: &impl GenericClient, actor: &AuditActor) -> anyhow::Result<()> {
     let user = actor.user_id.map(|u| u.to_string()).unwrap_or_default();
     let ip = actor.client_ip.clone().unwrap_or_default();
-    c.execute(
-        "SELECT set_config('winzo.actor_id', $1, true), set_config('winzo.client_ip', $2, true)",
-        &[&user, &ip],
-    )
-    .await?;
+    c.execute(crate::db::audit::SET_ACTOR_SQL, &[&user, &ip])
+        .await?;
     Ok(())
 }
 
