@@ -322,6 +322,8 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$sockdir'
 max_connections = 200
+# Bet batches share-lock each leg's market and event (advisory locks, migration V40).
+max_locks_per_transaction = 256
 shared_buffers = 256MB
 shared_preload_libraries = 'pg_stat_statements'
 wal_level = replica

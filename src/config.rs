@@ -38,6 +38,11 @@ pub struct Settings {
 pub struct AuthSettings {
     /// Lifetime of a session token in Redis.
     pub session_ttl_s: u64,
+    /// How long a verified session is trusted from the in-process cache (0: no cache).
+    /// Revocations reach the cache at once over Redis pub/sub; this bounds the rest.
+    pub session_cache_ttl_ms: u64,
+    /// Sessions kept in the in-process cache at most (0: no cache).
+    pub session_cache_entries_max: usize,
     /// Threads hashing and verifying passwords (Argon2id: 19 MiB and a core each).
     pub password_threads: usize,
     /// Password jobs waiting for a thread; more are answered 503 `busy`.

@@ -37,6 +37,15 @@ impl Application {
             settings.auth.password_queue_jobs_max,
         );
         let metrics = Arc::new(Metrics::new()?);
+        let sessions = crate::auth::cache::SessionCache::new(
+            Duration::from_millis(settings.auth.session_cache_ttl_ms),
+            settings.auth.session_cache_entries_max,
+        );
+        crate::auth::cache::spawn_subscriber(
+            sessions.clone(),
+            &settings.redis.url,
+            Duration::from_millis(settings.bridge.reconnect_interval_ms.max(10)),
+        );
         // The ledger writers get connections of their own: under a surge, requests waiting
         // for the shared pool must never starve the commits they are all waiting for.
         let mut ledger_db = settings.database.clone();
@@ -78,6 +87,7 @@ impl Application {
             security,
             db,
             redis,
+            sessions: sessions.clone(),
             metrics,
             ledger,
             inflight: crate::bets::inflight::Inflight::new(settings.bets.inflight_keys_max),

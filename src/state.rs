@@ -17,6 +17,8 @@ pub struct AppState {
     pub db: Pool,
     /// Redis: sessions, rate limits, cross-node fan-out. Never money state.
     pub redis: ConnectionManager,
+    /// Verified sessions, briefly, with revocations pushed over Redis pub/sub.
+    pub sessions: Arc<crate::auth::cache::SessionCache>,
     pub metrics: Arc<Metrics>,
     /// Group-commit writer of accepted bets.
     pub ledger: LedgerWriter,

@@ -365,3 +365,40 @@ async fn the_create_user_command_reads_the_password_from_stdin() {
     let (s, _) = get(&app, "/api/v1/trading/audit", Some(&token)).await;
     assert_eq!(s, 200, "a moderator reads the trading routes");
 }
+
+#[tokio::test]
+async fn a_logout_on_one_node_revokes_the_session_cached_by_another_at_once() {
+    let a = spawn().await;
+    let b = common::spawn_app_on(&a.db).await;
+    let (_, username) = register(&a).await;
+    let (status, body) = post(
+        &a,
+        "/api/v1/auth/login",
+        None,
+        json!({"login": username, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    // Node b verifies the token (and caches it), twice.
+    for _ in 0..2 {
+        let (status, _) = get(&b, "/api/v1/me/profile", Some(&token)).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = post(&a, "/api/v1/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(status, 204);
+    // The revocation is pushed to b: refused well before the cache's own expiry (5 s).
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = get(&b, "/api/v1/me/profile", Some(&token)).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "node b still accepts a revoked token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

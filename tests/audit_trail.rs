@@ -121,13 +121,18 @@ async fn catalogue_tables_are_audited_by_the_database_itself() {
             .db
             .client
             .query_one(
-                "SELECT count(*) FROM pg_trigger WHERE tgname = 'trigger_audit_' || $1",
+                "SELECT count(*) FROM pg_trigger
+                 WHERE tgrelid = $1::text::regclass
+                   AND tgname IN ('trigger_audit_' || $1 || '_insert',
+                                  'trigger_audit_' || $1 || '_update',
+                                  'trigger_audit_' || $1 || '_delete')
+                   AND tgfoid = 'audit_statement_change'::regproc",
                 &[&t],
             )
             .await
             .unwrap()
             .get::<_, i64>(0);
-        assert_eq!(n, 1, "{t} has its audit trigger");
+        assert_eq!(n, 3, "{t} has its audit triggers (insert, update, delete)");
     }
 }
 

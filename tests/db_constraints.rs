@@ -689,6 +689,100 @@ async fn in_play_bets_are_accepted_but_not_on_settled_markets_or_finished_events
     );
 }
 
+#[tokio::test]
+async fn settling_a_market_waits_for_a_bet_holding_a_leg_on_it_and_later_legs_are_refused() {
+    let mut db = common::TestDb::new().await;
+    let alice = user(&db.client, "alice", dec!(100)).await;
+    let cat = catalogue(&db.client).await;
+    let (moneyline, sel) = market(&db.client, cat.event, "moneyline", &[dec!(2.1)]).await;
+
+    // A bet's transaction has written its leg but not committed yet.
+    let (mut other, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = other.transaction().await.unwrap();
+    let bet: Uuid = tx
+        .query_one(
+            "INSERT INTO bets (user_id, type, status, stake, total_odds, potential_win) \
+             VALUES ($1, 'single', 'accepted', 10, 2.1, 21) RETURNING id",
+            &[&alice],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tx.execute(
+        "INSERT INTO bet_selections (bet_id, selection_id, odds) VALUES ($1, $2, 2.1)",
+        &[&bet, &sel[0]],
+    )
+    .await
+    .unwrap();
+
+    // Settling the market waits for that transaction...
+    let (settler, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let settle = tokio::spawn(async move {
+        settler
+            .execute(
+                "UPDATE markets SET status = 'settled' WHERE id = $1",
+                &[&moneyline],
+            )
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !settle.is_finished(),
+        "the settlement waits for the open bet"
+    );
+
+    // ...which commits (it is a valid bet), then the settlement goes through and sees it.
+    tx.execute(
+        "INSERT INTO transactions (user_id, type, amount, status, related_bet_id) \
+         VALUES ($1, 'bet_debit', -10, 'completed', $2)",
+        &[&alice, &bet],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "UPDATE user_balances SET balance = balance - 10 WHERE user_id = $1",
+        &[&alice],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let updated = tokio::time::timeout(std::time::Duration::from_secs(5), settle)
+        .await
+        .expect("the settlement proceeds once the bet committed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated, 1);
+    assert_eq!(
+        count(
+            &db.client,
+            &format!("SELECT count(*) FROM bet_selections WHERE bet_id = '{bet}'")
+        )
+        .await,
+        1
+    );
+
+    // A leg written after the settlement is refused.
+    let late = BetWrite {
+        user: alice,
+        kind: "single",
+        stake: dec!(10),
+        legs: &[(sel[0], dec!(2.1))],
+        debit: Some(dec!(-10)),
+        update_balance: true,
+    };
+    assert_refused(
+        write_bet(&mut db.client, &late).await,
+        SqlState::CHECK_VIOLATION,
+        "bet_selections_market_open_check",
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deletes
 // ---------------------------------------------------------------------------------------------

@@ -45,8 +45,23 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
 }
 
 /// Resolves a token to its session (401 unknown, 503 Redis down).
+/// A session verified within `auth.session_cache_ttl_ms` is taken from the in-process
+/// cache (revocations are pushed to it; see [`super::cache`]).
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
-    match session::lookup(&state.redis, token).await {
+    let hash = session::token_hash(token);
+    if let Some(s) = state.sessions.get(&hash) {
+        return Ok(AuthUser {
+            user_id: s.user_id,
+            role: s.role,
+            token: token.to_string(),
+        });
+    }
+    let generation = state.sessions.generation();
+    let found = session::lookup_hash(&state.redis, &hash).await;
+    if let Ok(Some(s)) = &found {
+        state.sessions.put(hash, s.clone(), generation);
+    }
+    match found {
         Ok(Some(s)) => Ok(AuthUser {
             user_id: s.user_id,
             role: s.role,

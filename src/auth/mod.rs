@@ -1,5 +1,6 @@
 //! Authentication and authorization: Argon2id passwords, Redis sessions, roles, and the
 //! extractors every protected handler takes.
+pub mod cache;
 pub mod extract;
 pub mod password;
 pub mod roles;

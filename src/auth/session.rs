@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::cache::{token_message, user_message, REVOCATION_CHANNEL};
 use super::roles::Role;
 
 /// Random bytes in a token: 256 bits from the OS CSPRNG.
@@ -71,15 +72,19 @@ pub async fn create(
     Ok((token, session))
 }
 
-/// Looks a token up: `Ok(None)` when unknown or expired, `Err` when Redis is unreachable
-/// (callers then refuse the request: fail closed).
-pub async fn lookup(redis: &ConnectionManager, token: &str) -> redis::RedisResult<Option<Session>> {
+/// Looks a token up by its hash: `Ok(None)` when unknown or expired, `Err` when Redis is
+/// unreachable (callers then refuse the request: fail closed).
+pub async fn lookup_hash(
+    redis: &ConnectionManager,
+    hash: &str,
+) -> redis::RedisResult<Option<Session>> {
     let mut conn = redis.clone();
-    let raw: Option<String> = conn.get(session_key(&token_hash(token))).await?;
+    let raw: Option<String> = conn.get(session_key(hash)).await?;
     Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
 }
 
-/// Revokes one token at once.
+/// Revokes one token at once, and tells every node's session cache
+/// ([`super::cache`]) in the same atomic step.
 pub async fn revoke(
     redis: &ConnectionManager,
     token: &str,
@@ -91,11 +96,12 @@ pub async fn revoke(
         .atomic()
         .del(session_key(&hash))
         .srem(user_key(user_id), &hash)
+        .publish(REVOCATION_CHANNEL, token_message(&hash))
         .query_async::<()>(&mut conn)
         .await
 }
 
-/// Revokes every session of a user at once.
+/// Revokes every session of a user at once, and tells every node's session cache.
 pub async fn revoke_all(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<usize> {
     let mut conn = redis.clone();
     let hashes: Vec<String> = conn.smembers(user_key(user_id)).await?;
@@ -105,6 +111,7 @@ pub async fn revoke_all(redis: &ConnectionManager, user_id: Uuid) -> redis::Redi
         pipe.del(session_key(h));
     }
     pipe.del(user_key(user_id));
+    pipe.publish(REVOCATION_CHANNEL, user_message(user_id));
     pipe.query_async::<()>(&mut conn).await?;
     Ok(hashes.len())
 }

@@ -58,16 +58,43 @@ fn key_reused() -> ApiError {
     )
 }
 
+/// Optimistic about the key: a fresh key (the common case) costs no lookup. A key used
+/// before is found either by the unique index at commit (`duplicate_key`) or, when this
+/// attempt is refused (the first bet may have changed the balance, the market or the
+/// price since), by looking up the first answer before refusing.
 async fn place_owned(
     state: &AppState,
     user_id: Uuid,
     req: &PlaceBetRequest,
     fingerprint: &str,
 ) -> Result<BetAnswer, ApiError> {
-    if let Some(answer) = previous_answer(state, user_id, &req.idempotency_key, fingerprint).await?
-    {
-        return Ok(answer);
+    match attempt(state, user_id, req, fingerprint).await {
+        Ok(answer) => Ok(answer),
+        Err(err) if err.code == "duplicate_key" => {
+            previous_answer(state, user_id, &req.idempotency_key, fingerprint)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unavailable("bet outcome unknown; retry with the same key")
+                })
+        }
+        Err(err) if err.status.is_server_error() => Err(err),
+        Err(err) => {
+            match previous_answer(state, user_id, &req.idempotency_key, fingerprint).await {
+                Ok(Some(answer)) => Ok(answer),
+                Ok(None) => Err(err),
+                Err(lookup) if lookup.code == "idempotency_key_reused" => Err(lookup),
+                Err(_) => Err(err),
+            }
+        }
     }
+}
+
+async fn attempt(
+    state: &AppState,
+    user_id: Uuid,
+    req: &PlaceBetRequest,
+    fingerprint: &str,
+) -> Result<BetAnswer, ApiError> {
     let lines = domain::check_shape(
         req.bet_type,
         req.legs.len(),
@@ -81,17 +108,7 @@ async fn place_owned(
         .ok_or_else(|| ApiError::validation("stake too large"))?;
     let markets = resolve_legs(state, req).await?;
     let hold = reserve_stake(state, user_id, total_stake.as_decimal()).await?;
-    match take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold).await {
-        Ok(answer) => Ok(answer),
-        Err(err) if err.code == "duplicate_key" => {
-            previous_answer(state, user_id, &req.idempotency_key, fingerprint)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::unavailable("bet outcome unknown; retry with the same key")
-                })
-        }
-        Err(err) => Err(err),
-    }
+    take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold).await
 }
 
 /// The bet already accepted with this key, if any (409 if its payload differs).

@@ -127,7 +127,12 @@ impl WriterTask {
         let started = Instant::now();
         self.metrics.ledger_batch_bets.observe(jobs.len() as f64);
         let bets: Vec<&BetRecord> = jobs.iter().map(|j| &j.bet).collect();
-        let outcome = commit(&self.pool, &bets).await;
+        let mut outcome = commit(&self.pool, &bets).await;
+        if outcome.as_ref().is_err_and(is_transient) {
+            // A deadlock with a market or event being closed (advisory locks, V40) or a
+            // serialization failure: nothing was written; the batch is tried once more.
+            outcome = commit(&self.pool, &bets).await;
+        }
         self.metrics
             .ledger_commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -154,6 +159,16 @@ impl WriterTask {
                 }
             }
         }
+    }
+}
+
+/// Deadlock or serialization failure: worth one more try.
+fn is_transient(err: &BatchError) -> bool {
+    match err {
+        BatchError::Pool(_) => false,
+        BatchError::Pg(e) => e.code().is_some_and(|c| {
+            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        }),
     }
 }
 

@@ -274,6 +274,7 @@ fn login_event(
     responses((status = 204, description = "token revoked"), (status = 401), (status = 503)),
     security(("bearer" = [])))]
 pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    state.sessions.forget_token(&user.token);
     session::revoke(&state.redis, &user.token, user.user_id)
         .await
         .map_err(storage_down)?;

@@ -204,6 +204,7 @@ pub async fn patch_user(
         .ok_or_else(|| ApiError::not_found("user"))?;
     tx.commit().await?;
     if matches!(patch.status.as_deref(), Some("suspended" | "banned")) {
+        state.sessions.forget_user(user_id);
         session::revoke_all(&state.redis, user_id)
             .await
             .map_err(|err| {

@@ -354,6 +354,7 @@ pub async fn self_exclusion(
         .with_details(json!({ "self_excluded_until": in_force })));
     }
     tx.commit().await?;
+    state.sessions.forget_user(user.user_id);
     session::revoke_all(&state.redis, user.user_id)
         .await
         .map_err(|err| {

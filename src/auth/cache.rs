@@ -1,0 +1,249 @@
+//! Verified sessions kept in process for a short time, so that a bettor's every request
+//! does not cost a Redis round trip.
+//!
+//! Safe only while revocations reach this node at once: every revocation (logout, a status
+//! change, self-exclusion) is published on a Redis channel in the same atomic step that
+//! deletes the session, and each node's subscriber evicts what it names. The cache is used
+//! only while that subscription is up: before it is established, and from the moment it is
+//! lost until it is back, every lookup goes to Redis (and fails closed if Redis is down).
+//! A lookup that raced a revocation (read Redis before it, finished after it) does not
+//! store its result: a revocation counter taken before the read must be unchanged.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use uuid::Uuid;
+
+use super::session::Session;
+
+/// The Redis channel revocations are published on.
+pub const REVOCATION_CHANNEL: &str = "winzo:session_revocations";
+
+/// A revocation message: `t:<token hash>` (one session) or `u:<user id>` (all of a user's).
+pub fn token_message(token_hash: &str) -> String {
+    format!("t:{token_hash}")
+}
+
+pub fn user_message(user_id: Uuid) -> String {
+    format!("u:{user_id}")
+}
+
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (Session, Instant)>>,
+    ttl: Duration,
+    entries_max: usize,
+    /// True only while the revocation subscription is established.
+    live: AtomicBool,
+    /// Bumped by every revocation applied (and by every loss of the subscription).
+    revocations: AtomicU64,
+}
+
+impl SessionCache {
+    /// `ttl` 0 or `entries_max` 0 turns the cache off (every lookup goes to Redis).
+    pub fn new(ttl: Duration, entries_max: usize) -> Arc<SessionCache> {
+        Arc::new(SessionCache {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+            entries_max,
+            live: AtomicBool::new(false),
+            revocations: AtomicU64::new(0),
+        })
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.entries_max > 0 && self.live.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Session, Instant)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A cached, unexpired session for this token hash.
+    pub fn get(&self, token_hash: &str) -> Option<Session> {
+        if !self.enabled() {
+            return None;
+        }
+        let entries = self.lock();
+        let (session, at) = entries.get(token_hash)?;
+        (at.elapsed() < self.ttl && session.expires_at > Utc::now()).then(|| session.clone())
+    }
+
+    /// The revocation counter, read before a Redis lookup and handed to [`put`].
+    pub fn generation(&self) -> u64 {
+        self.revocations.load(Ordering::Acquire)
+    }
+
+    /// Stores a session read from Redis, unless a revocation happened since `generation`.
+    pub fn put(&self, token_hash: String, session: Session, generation: u64) {
+        if !self.enabled() {
+            return;
+        }
+        let mut entries = self.lock();
+        if self.revocations.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.len() >= self.entries_max {
+            let now = Instant::now();
+            entries.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
+            if entries.len() >= self.entries_max {
+                entries.clear();
+            }
+        }
+        entries.insert(token_hash, (session, Instant::now()));
+    }
+
+    /// Applies a revocation message (see [`token_message`], [`user_message`]).
+    pub fn apply(&self, message: &str) {
+        let mut entries = self.lock();
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(hash) = message.strip_prefix("t:") {
+            entries.remove(hash);
+        } else if let Some(user) = message
+            .strip_prefix("u:")
+            .and_then(|u| Uuid::parse_str(u).ok())
+        {
+            entries.retain(|_, (s, _)| s.user_id != user);
+        } else {
+            // Unreadable: be safe, forget everything.
+            entries.clear();
+        }
+    }
+
+    /// Forgets one token on this node at once (its revocation also reaches the others).
+    pub fn forget_token(&self, token: &str) {
+        self.apply(&token_message(&super::session::token_hash(token)));
+    }
+
+    /// Forgets every session of a user on this node at once.
+    pub fn forget_user(&self, user_id: Uuid) {
+        self.apply(&user_message(user_id));
+    }
+
+    fn set_live(&self, live: bool) {
+        let mut entries = self.lock();
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        self.live.store(live, Ordering::Release);
+    }
+
+    /// Cached sessions (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the revocation subscription is up (the cache is in use).
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+/// Subscribes to the revocation channel for as long as the process runs, reconnecting
+/// after `retry`; the cache is live only while subscribed.
+pub fn spawn_subscriber(cache: Arc<SessionCache>, redis_url: &str, retry: Duration) {
+    if cache.ttl.is_zero() || cache.entries_max == 0 {
+        return;
+    }
+    let client = match redis::Client::open(redis_url) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "session cache off: bad Redis URL");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        loop {
+            match client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(REVOCATION_CHANNEL).await {
+                    Ok(()) => {
+                        cache.set_live(true);
+                        let mut stream = pubsub.into_on_message();
+                        while let Some(msg) = stream.next().await {
+                            let text = String::from_utf8_lossy(msg.get_payload_bytes());
+                            cache.apply(&text);
+                        }
+                        cache.set_live(false);
+                        tracing::warn!("session cache off: revocation subscription lost");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "session cache: SUBSCRIBE failed"),
+                },
+                Err(e) => tracing::debug!(error = %e, "session cache: Redis unreachable"),
+            }
+            tokio::time::sleep(retry).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn session(user: Uuid) -> Session {
+        Session {
+            user_id: user,
+            role: Role::User,
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+        }
+    }
+
+    fn live_cache() -> Arc<SessionCache> {
+        let c = SessionCache::new(Duration::from_secs(60), 10);
+        c.set_live(true);
+        c
+    }
+
+    #[test]
+    fn nothing_is_cached_until_the_subscription_is_live() {
+        let c = SessionCache::new(Duration::from_secs(60), 10);
+        c.put("h".into(), session(Uuid::new_v4()), c.generation());
+        assert!(c.get("h").is_none());
+    }
+
+    #[test]
+    fn revoking_a_user_forgets_only_that_users_sessions() {
+        let c = live_cache();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        c.put("a1".into(), session(a), c.generation());
+        c.put("b1".into(), session(b), c.generation());
+        c.apply(&user_message(a));
+        assert!(c.get("a1").is_none());
+        assert!(c.get("b1").is_some());
+        c.apply(&token_message("b1"));
+        assert!(c.get("b1").is_none());
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_revocation_is_not_stored() {
+        let c = live_cache();
+        let before = c.generation();
+        c.apply(&user_message(Uuid::new_v4()));
+        c.put("x".into(), session(Uuid::new_v4()), before);
+        assert!(c.get("x").is_none());
+    }
+
+    #[test]
+    fn losing_the_subscription_empties_and_disables_the_cache() {
+        let c = live_cache();
+        c.put("x".into(), session(Uuid::new_v4()), c.generation());
+        c.set_live(false);
+        assert!(c.is_empty());
+        c.put("y".into(), session(Uuid::new_v4()), c.generation());
+        assert!(c.get("y").is_none());
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_bound() {
+        let c = live_cache();
+        for i in 0..25 {
+            c.put(format!("h{i}"), session(Uuid::new_v4()), c.generation());
+            assert!(c.len() <= 10);
+        }
+    }
+}
