@@ -324,6 +324,8 @@ unix_socket_directories = '$sockdir'
 max_connections = 200
 # Bet batches share-lock each leg's market and event (advisory locks, migration V40).
 max_locks_per_transaction = 256
+# Full-page images compressed: bet batches touch many index pages after each checkpoint.
+wal_compression = lz4
 shared_buffers = 256MB
 shared_preload_libraries = 'pg_stat_statements'
 wal_level = replica

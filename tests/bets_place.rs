@@ -511,3 +511,47 @@ async fn two_concurrent_bets_crossing_a_cap_let_only_one_through() {
     let refusal = if a.0 == 409 { a.1 } else { b.1 };
     assert_eq!(refusal["error"]["code"], "limit_exceeded");
 }
+
+#[tokio::test]
+async fn a_retry_after_the_market_changed_or_the_money_ran_out_still_answers_the_first_bet() {
+    let f = setup().await;
+    let (user, token) = bettor(&f.app.db.client, dec!(10.00)).await;
+    let market = f.book.markets[1];
+    let sel = f.book.selections[1][1]; // 1.5000
+    let body = single(sel, "1.5000", "10.00", "retry-key");
+    let (s, first) = place(&f.app, &token, &body).await;
+    assert_eq!(s, 201, "{first}");
+
+    // The whole balance is staked now: a retry cannot pass the funds check, yet it is the
+    // same bet, so it gets the first answer, not insufficient_funds.
+    let (s, again) = place(&f.app, &token, &body).await;
+    assert_eq!(s, 201, "{again}");
+    assert_eq!(again["id"], first["id"]);
+
+    // Same after the market was suspended (not market_suspended), and after a restart.
+    f.trade(
+        &format!("/api/v1/trading/markets/{market}/suspend"),
+        json!({}),
+    )
+    .await;
+    let (s, again) = place(&f.app, &token, &body).await;
+    assert_eq!(s, 201, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let app = restart(&f).await;
+    let (s, again) = place(&app, &token, &body).await;
+    assert_eq!(s, 201, "{again}");
+    assert_eq!(again["id"], first["id"]);
+
+    // A different bet under that key is still a conflict, even when it would be refused.
+    let (s, b) = place(&app, &token, &single(sel, "1.5000", "5.00", "retry-key")).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "idempotency_key_reused");
+    let n: i64 = app
+        .db
+        .client
+        .query_one("SELECT count(*) FROM bets WHERE user_id = $1", &[&user])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}

@@ -348,7 +348,8 @@ fn build_record(
         .map_err(bet_error)?;
     debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
     Ok(BetRecord {
-        bet_id: Uuid::new_v4(),
+        // Time-ordered: the bets' indexes grow at their right edge (fewer pages touched).
+        bet_id: Uuid::now_v7(),
         user_id,
         bet_type: req.bet_type,
         stake: priced.total_stake.as_decimal(),
@@ -386,10 +387,12 @@ fn bet_limits(state: &AppState) -> Result<BetLimits, ApiError> {
     })
 }
 
-/// Confirms (`committed`) or releases every leg reservation and the stake hold. Sent with
-/// `send().await`: these must not be lost to a full mailbox.
+/// Confirms (`committed`) or releases every leg reservation and the stake hold, all at
+/// once (one round of messages, not one after another). Sent with `send().await`: these must
+/// not be lost to a full mailbox, and the bettor's answer waits for them so that a balance or
+/// liability read right after it already shows the bet.
 async fn release(state: &AppState, taken: &Taken, hold: &StakeHold, committed: bool) {
-    for (addr, r) in taken {
+    let legs = join_all(taken.iter().map(|(addr, r)| async move {
         let sent = if committed {
             addr.send(ConfirmReservation {
                 reservation_id: r.id,
@@ -404,19 +407,15 @@ async fn release(state: &AppState, taken: &Taken, hold: &StakeHold, committed: b
         if sent.is_err() {
             tracing::debug!(market = %r.market_id, "market stopped before its reservation was settled");
         }
-    }
+    }));
     let settle = SettleStake {
         user_id: hold.user_id,
         amount: hold.amount,
         committed,
     };
-    if state
-        .wallet
-        .shard_of(hold.user_id)
-        .send(settle)
-        .await
-        .is_err()
-    {
+    let wallet = state.wallet.shard_of(hold.user_id).send(settle);
+    let (_, settled) = futures::join!(legs, wallet);
+    if settled.is_err() {
         tracing::error!(user = %hold.user_id, "wallet shard stopped before a stake was settled");
     }
 }

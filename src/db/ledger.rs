@@ -1,9 +1,10 @@
 //! SQL of the ledger writer: a batch of accepted bets as four array statements
-//! (bets, legs, stake debits, balance updates) inside the caller's transaction.
+//! (bets, legs, stake debits, balance updates) inside the caller's transaction, prepared once
+//! per connection and sent pipelined: one round trip for the four, not eight.
 use std::collections::BTreeMap;
 
+use deadpool_postgres::Transaction;
 use rust_decimal::Decimal;
-use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::ledger::BetRecord;
@@ -71,28 +72,38 @@ pub async fn write_bets(
         }
         *per_user.entry(b.user_id).or_default() += b.stake;
     }
-    tx.execute(
-        INSERT_BETS,
-        &[
-            &ids,
-            &users,
-            &types,
-            &stakes,
-            &odds,
-            &wins,
-            &currencies,
-            &placed,
-            &keys,
-            &metas,
-        ],
-    )
-    .await?;
-    tx.execute(INSERT_LEGS, &[&leg_bets, &leg_sels, &leg_odds])
-        .await?;
-    tx.execute(INSERT_DEBITS, &[&ids, &users, &stakes, &currencies])
-        .await?;
     let (u_ids, totals): (Vec<Uuid>, Vec<Decimal>) = per_user.into_iter().unzip();
-    let updated = tx.execute(DEBIT_BALANCES, &[&u_ids, &totals]).await?;
+    let (s_bets, s_legs, s_debits, s_balances) = futures::try_join!(
+        tx.prepare_cached(INSERT_BETS),
+        tx.prepare_cached(INSERT_LEGS),
+        tx.prepare_cached(INSERT_DEBITS),
+        tx.prepare_cached(DEBIT_BALANCES),
+    )?;
+    type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+    let p_bets: [Param; 10] = [
+        &ids,
+        &users,
+        &types,
+        &stakes,
+        &odds,
+        &wins,
+        &currencies,
+        &placed,
+        &keys,
+        &metas,
+    ];
+    let p_legs: [Param; 3] = [&leg_bets, &leg_sels, &leg_odds];
+    let p_debits: [Param; 4] = [&ids, &users, &stakes, &currencies];
+    let p_balances: [Param; 2] = [&u_ids, &totals];
+    // Polled together, the four are queued on the connection in this order and answered in
+    // this order; the first failure is the one returned (later ones only say the
+    // transaction is aborted).
+    let (_, _, _, updated) = futures::try_join!(
+        tx.execute(&s_bets, &p_bets),
+        tx.execute(&s_legs, &p_legs),
+        tx.execute(&s_debits, &p_debits),
+        tx.execute(&s_balances, &p_balances),
+    )?;
     if updated as usize != u_ids.len() {
         // A user without a balance row: make the whole batch fail like a constraint would.
         tx.batch_execute(
