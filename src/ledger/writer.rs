@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 struct Job {
     bet: BetRecord,
     reply: oneshot::Sender<Result<(), LedgerError>>,
+    queued_at: tokio::time::Instant,
 }
 
 /// Handle to the writer tasks; cheap to clone.
@@ -63,12 +64,18 @@ impl LedgerWriter {
         bet.user_id.hash(&mut h);
         let queue = &self.queues[(h.finish() % self.queues.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();
-        queue.try_send(Job { bet, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LedgerError::Busy,
-            mpsc::error::TrySendError::Closed(_) => {
-                LedgerError::Unavailable("ledger writer stopped".into())
-            }
-        })?;
+        queue
+            .try_send(Job {
+                bet,
+                reply,
+                queued_at: tokio::time::Instant::now(),
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => LedgerError::Busy,
+                mpsc::error::TrySendError::Closed(_) => {
+                    LedgerError::Unavailable("ledger writer stopped".into())
+                }
+            })?;
         Ok(Outcome(answer))
     }
 
@@ -110,9 +117,19 @@ impl WriterTask {
     async fn run(mut self) {
         let mut batch: Vec<Job> = Vec::with_capacity(self.batch_max);
         while let Some(first) = self.rx.recv().await {
+            // The batch closes `batch_age` after its oldest bet was queued: bets that queued
+            // up while the previous batch committed have waited already and go at once.
+            let deadline = first.queued_at + self.batch_age;
             batch.push(first);
-            let deadline = tokio::time::Instant::now() + self.batch_age;
             while batch.len() < self.batch_max {
+                match self.rx.try_recv() {
+                    Ok(job) => {
+                        batch.push(job);
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
                 match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                     Ok(Some(job)) => batch.push(job),
                     Ok(None) | Err(_) => break,
