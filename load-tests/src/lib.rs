@@ -7,6 +7,7 @@
 //! every acknowledged bet id in Postgres) and writes JSON, Markdown and an SVG latency plot
 //! (`report`).
 pub mod api;
+pub mod cpu;
 pub mod opts;
 pub mod provision;
 pub mod report;

@@ -63,6 +63,8 @@ pub struct RunReport {
     pub notes: Vec<String>,
     pub extra: Value,
     pub command: String,
+    /// CPU of the engine, Postgres and the generator over the load phase.
+    pub cpu: Option<crate::cpu::CpuUse>,
 }
 
 impl RunReport {
@@ -108,6 +110,7 @@ impl RunReport {
                 opts.duration_s,
                 opts.max_ops.map(|m| format!(" --max-ops {m}")).unwrap_or_default()
             ),
+            cpu: None,
         }
     }
 
@@ -160,6 +163,21 @@ pub fn markdown(r: &RunReport) -> String {
             mib(r.engine_peak_at_start_kb),
             mib(r.engine_rss_kb),
             mib(r.engine_rss_at_start_kb)
+        );
+    }
+    if let Some(cpu) = &r.cpu {
+        let ok: u64 = r.ops.iter().map(|o| o.ok).sum();
+        let (e, p, g) = cpu.per_op_us(ok);
+        let f = |v: Option<f64>, d: usize| v.map_or("?".into(), |v| format!("{v:.d$}"));
+        let _ = writeln!(
+            s,
+            "- CPU in the load phase (cores): engine {}, Postgres {}, generator {:.2}; per accepted operation: engine {} µs, Postgres {} µs, generator {:.0} µs",
+            f(cpu.engine_cores, 2),
+            f(cpu.postgres_cores, 2),
+            cpu.generator_cores,
+            f(e, 0),
+            f(p, 0),
+            g
         );
     }
     let _ = writeln!(

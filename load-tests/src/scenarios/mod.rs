@@ -86,9 +86,11 @@ pub async fn run_scenario(opts: &Opts, scenario: Scenario) -> anyhow::Result<Run
         Scenario::FeedStorm => feed_storm::run(&api, opts).await?,
         Scenario::MatchDay => match_day::run(&api, opts).await?,
     };
+    let cpu = crate::cpu::end(opts).await;
     let verdict = verify::verify(opts, &outcome.stats.bet_ids).await?;
     let memory = opts.engine_pid.and_then(verify::memory_kb);
-    let report = RunReport::build(opts, scenario.name(), started_at, &outcome, verdict, memory);
+    let mut report = RunReport::build(opts, scenario.name(), started_at, &outcome, verdict, memory);
+    report.cpu = cpu;
     report::write(opts, &report, &outcome.stats)?;
     Ok(report)
 }
@@ -106,6 +108,7 @@ impl Phase {
     pub fn start(opts: &Opts, label: &str) -> (Phase, tokio::task::JoinHandle<()>) {
         let live = Arc::new(Live::default());
         let bar = progress(label.to_string(), live.clone(), opts.quiet);
+        crate::cpu::begin(opts);
         let phase = Phase {
             stop: Stop::new(Instant::now() + opts.duration(), opts.max_ops, live),
             started: Instant::now(),
