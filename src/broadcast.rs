@@ -6,6 +6,14 @@
 //! topic at once, so nobody can grow the engine's memory or slow the others. The WebSocket
 //! sessions attach here; a Redis bridge can subscribe like any session.
 //!
+//! Delivery can run on a thread of its own ([`Hub::start_fanout`], what the engine does): a
+//! publisher then only assigns the seq, serializes and hands the message to that thread's
+//! bounded queue, so an actor's turn (and the acknowledgement of a price change) never waits
+//! for thousands of subscriber queues. The fan-out thread delivers each topic's messages in
+//! seq order, reading the subscriber list at delivery time (a subscriber attached at seq `n`
+//! gets every message after `n`; the session discards older ones). A full fan-out queue loses
+//! the message for local subscribers (counted; they see a seq gap and resubscribe).
+//!
 //! The wire shape of every message: `{"type": <kind>, "topic": <topic>, "seq": n, "data": {..}}`.
 //! `seq` starts at 1 per topic and grows by one per message, with no gaps, for the life
 //! of the process (a subscriber that sees a gap lost messages and must resubscribe).
@@ -14,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -26,6 +35,8 @@ pub struct TopicMessage {
     pub kind: &'static str,
     /// The serialized JSON envelope, shared by every subscriber.
     pub bytes: Bytes,
+    /// The same bytes as text (checked once here, not once per subscriber).
+    pub text: ByteString,
 }
 
 /// Identifies one subscriber across topics (a WebSocket session uses one id and one queue
@@ -66,6 +77,10 @@ pub struct Hub {
     /// Every locally published message also goes here (the Redis bridge, `src/bridge.rs`),
     /// with `try_send`: a full bridge outbox never slows a publisher.
     tap: std::sync::OnceLock<mpsc::Sender<TopicMessage>>,
+    /// The fan-out thread's queue, once started.
+    fanout: std::sync::OnceLock<std::sync::mpsc::SyncSender<(Arc<Mutex<Topic>>, TopicMessage)>>,
+    /// Messages lost for local subscribers because the fan-out queue was full (for metrics).
+    pub fanout_dropped_total: AtomicU64,
 }
 
 impl Hub {
@@ -77,7 +92,45 @@ impl Hub {
             dropped_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
             tap: std::sync::OnceLock::new(),
+            fanout: std::sync::OnceLock::new(),
+            fanout_dropped_total: AtomicU64::new(0),
         }
+    }
+
+    /// Moves delivery to subscribers onto a thread of its own with a queue of
+    /// `queue_messages_max` messages, taken `batch_messages_max` at a time (grouped by
+    /// topic). Once; false if already started.
+    pub fn start_fanout(
+        self: &Arc<Self>,
+        queue_messages_max: usize,
+        batch_messages_max: usize,
+    ) -> std::io::Result<bool> {
+        let batch_max = batch_messages_max.max(1);
+        if self.fanout.get().is_some() {
+            return Ok(false);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Arc<Mutex<Topic>>, TopicMessage)>(
+            queue_messages_max.max(1),
+        );
+        let hub = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("winzo-fanout".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(batch_max);
+                while let Ok(first) = rx.recv() {
+                    batch.push(first);
+                    while batch.len() < batch_max {
+                        match rx.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(hub) = hub.upgrade() else { return };
+                    hub.deliver_batch(&batch);
+                    batch.clear();
+                }
+            })?;
+        Ok(self.fanout.set(tx).is_ok())
     }
 
     /// Sends every message published locally from now on to `tx` too (the Redis bridge);
@@ -168,8 +221,8 @@ impl Hub {
             seq,
             data,
         };
-        let bytes = match serde_json::to_vec(&envelope) {
-            Ok(v) => Bytes::from(v),
+        let text = match serde_json::to_string(&envelope) {
+            Ok(v) => ByteString::from(v),
             Err(err) => {
                 tracing::error!(error = %err, topic, "serializing a topic message");
                 return seq;
@@ -179,12 +232,55 @@ impl Hub {
             topic: Arc::from(topic),
             seq,
             kind,
-            bytes,
+            bytes: text.as_bytes().clone(),
+            text,
         };
         if let Some(tap) = tap {
             // The bridge is best effort: a full outbox drops the message for other nodes.
             let _ = tap.try_send(message.clone());
         }
+        match self.fanout.get() {
+            // Queued under the topic lock, so the thread sees each topic's messages in order.
+            Some(fanout) if !t.subscribers.is_empty() => {
+                if fanout.try_send((entry.clone(), message)).is_err() {
+                    self.fanout_dropped_total.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Some(_) => {}
+            None => self.deliver(&mut t, &message),
+        }
+        seq
+    }
+
+    /// Delivers queued messages topic run by topic run: each subscriber of a run gets all of
+    /// the run's messages back to back, so a session woken once finds them all and writes
+    /// them to its socket together (one write instead of one per message).
+    fn deliver_batch(&self, batch: &[(Arc<Mutex<Topic>>, TopicMessage)]) {
+        let mut start = 0;
+        while start < batch.len() {
+            let entry = &batch[start].0;
+            let end = batch[start..]
+                .iter()
+                .position(|(e, _)| !Arc::ptr_eq(e, entry))
+                .map_or(batch.len(), |n| start + n);
+            let mut t = lock(entry);
+            let before = t.subscribers.len();
+            let run = &batch[start..end];
+            t.subscribers
+                .retain(|s| run.iter().all(|(_, m)| s.tx.try_send(m.clone()).is_ok()));
+            let dropped = (before - t.subscribers.len()) as u64;
+            self.delivered_total
+                .fetch_add((t.subscribers.len() * run.len()) as u64, Ordering::Relaxed);
+            if dropped > 0 {
+                self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
+            }
+            start = end;
+        }
+    }
+
+    /// Hands `message` to every subscriber of the topic; a full or closed queue drops its
+    /// subscriber from the topic.
+    fn deliver(&self, t: &mut Topic, message: &TopicMessage) {
         let before = t.subscribers.len();
         t.subscribers
             .retain(|s| s.tx.try_send(message.clone()).is_ok());
@@ -194,7 +290,6 @@ impl Hub {
         if dropped > 0 {
             self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
         }
-        seq
     }
 
     fn topic_entry(&self, topic: &str) -> Arc<Mutex<Topic>> {
@@ -255,6 +350,23 @@ mod tests {
         let (_, mut rx, _) = hub.subscribe("event:x");
         hub.publish("event:x", "odds", &"last");
         rx.try_recv().unwrap().bytes
+    }
+
+    #[test]
+    fn the_fanout_thread_delivers_in_order() {
+        let hub = Arc::new(Hub::new(64));
+        assert!(hub.start_fanout(64, 8).unwrap());
+        assert!(!hub.start_fanout(64, 8).unwrap(), "once");
+        let (_, mut rx, _) = hub.subscribe("t");
+        for i in 0..40 {
+            hub.publish("t", "odds", &i);
+        }
+        let seqs: Vec<u64> = (0..40)
+            .filter_map(|_| rx.blocking_recv())
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+        assert_eq!(hub.fanout_dropped_total.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -260,6 +260,8 @@ async fn in_play_legs_wait_for_the_delay_and_are_rechecked() {
     let ev = f.registry.running_event(f.event.id).unwrap();
     let fan = ask(&ev, Duration::from_secs(5), |reply| SetEventStatus {
         status: EventStatus::Live,
+        period: None,
+        clock: None,
         actor: AuditActor::default(),
         reply,
     })

@@ -236,10 +236,8 @@ impl WsSession {
     }
 
     fn deliver(&mut self, m: TopicMessage, ctx: &mut ws::WebsocketContext<Self>) {
-        match ByteString::try_from(m.bytes) {
-            Ok(text) => self.send(ctx, text),
-            Err(_) => tracing::error!(topic = %m.topic, "topic message is not UTF-8"),
-        }
+        // Shared text, checked once by the hub: no copy, no check per subscriber.
+        self.send(ctx, m.text);
     }
 
     fn auth(&mut self, id: Option<Value>, token: String, ctx: &mut ws::WebsocketContext<Self>) {
