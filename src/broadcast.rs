@@ -55,19 +55,47 @@ struct Topic {
     subscribers: Vec<Subscriber>,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    topic: &'a str,
-    seq: u64,
+/// A topic as publishers keep it: its name (shared by every message), the name as a JSON
+/// string, and its entry, so a publish neither looks the topic up nor allocates its name.
+#[derive(Clone)]
+pub struct TopicHandle {
+    name: Arc<str>,
+    name_json: Arc<str>,
+    entry: Arc<Mutex<Topic>>,
+}
+
+impl TopicHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A message's `data`, serialized on first use only (no subscriber: no serialization) and
+/// once for every topic it goes to.
+struct LazyJson<'a, T: Serialize> {
     data: &'a T,
+    json: Option<String>,
+}
+
+impl<T: Serialize> LazyJson<'_, T> {
+    fn get(&mut self) -> Option<&str> {
+        if self.json.is_none() {
+            match serde_json::to_string(self.data) {
+                Ok(s) => self.json = Some(s),
+                Err(err) => {
+                    tracing::error!(error = %err, "serializing a topic message");
+                    return None;
+                }
+            }
+        }
+        self.json.as_deref()
+    }
 }
 
 /// The hub. Cheap to share (`Arc<Hub>`); topics are locked one at a time, so publishers on
 /// different topics do not contend.
 pub struct Hub {
-    topics: RwLock<HashMap<Arc<str>, Arc<Mutex<Topic>>>>,
+    topics: RwLock<HashMap<Arc<str>, TopicHandle>>,
     queue_messages_max: usize,
     next_id: AtomicU64,
     /// Subscribers dropped because their queue was full (for metrics).
@@ -176,7 +204,11 @@ impl Hub {
 
     /// Removes a subscriber from a topic (no effect when it is not there).
     pub fn detach(&self, topic: &str, id: SubscriberId) {
-        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        let entry = self
+            .topics
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).map(|h| h.entry.clone()));
         if let Some(entry) = entry {
             lock(&entry).subscribers.retain(|s| s.id != id);
         }
@@ -184,13 +216,21 @@ impl Hub {
 
     /// The last seq of a topic (0 when nothing was ever published).
     pub fn seq(&self, topic: &str) -> u64 {
-        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        let entry = self
+            .topics
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).map(|h| h.entry.clone()));
         entry.map(|e| lock(&e).seq).unwrap_or(0)
     }
 
     /// Subscribers of a topic now.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        let entry = self
+            .topics
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).map(|h| h.entry.clone()));
         entry.map(|e| lock(&e).subscribers.len()).unwrap_or(0)
     }
 
@@ -200,6 +240,33 @@ impl Hub {
         self.publish_inner(topic, kind, data, true)
     }
 
+    /// Publishes `data` as a `kind` message on each topic (e.g. an event's and its sport's):
+    /// `data` is serialized once for all of them.
+    pub fn publish_all<T: Serialize>(&self, topics: &[&TopicHandle], kind: &'static str, data: &T) {
+        let mut lazy = LazyJson { data, json: None };
+        for handle in topics {
+            self.publish_at(handle, kind, &mut lazy, true);
+        }
+    }
+
+    /// The handle of a topic (created on first use), for [`Hub::publish_all`].
+    pub fn handle(&self, topic: &str) -> TopicHandle {
+        if let Some(h) = self.topics.read().ok().and_then(|m| m.get(topic).cloned()) {
+            return h;
+        }
+        let mut map = match self.topics.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(Arc::from(topic))
+            .or_insert_with(|| TopicHandle {
+                name: Arc::from(topic),
+                name_json: Arc::from(serde_json::to_string(topic).unwrap_or_default()),
+                entry: Arc::default(),
+            })
+            .clone()
+    }
+
     fn publish_inner<T: Serialize>(
         &self,
         topic: &str,
@@ -207,29 +274,30 @@ impl Hub {
         data: &T,
         tap: bool,
     ) -> u64 {
-        let entry = self.topic_entry(topic);
-        let mut t = lock(&entry);
+        let handle = self.handle(topic);
+        self.publish_at(&handle, kind, &mut LazyJson { data, json: None }, tap)
+    }
+
+    fn publish_at<T: Serialize>(
+        &self,
+        h: &TopicHandle,
+        kind: &'static str,
+        data: &mut LazyJson<'_, T>,
+        tap: bool,
+    ) -> u64 {
+        let mut t = lock(&h.entry);
         t.seq += 1;
         let seq = t.seq;
         let tap = if tap { self.tap.get() } else { None };
         if t.subscribers.is_empty() && tap.is_none() {
             return seq;
         }
-        let envelope = Envelope {
-            kind,
-            topic,
-            seq,
-            data,
+        let Some(data) = data.get() else {
+            return seq;
         };
-        let text = match serde_json::to_string(&envelope) {
-            Ok(v) => ByteString::from(v),
-            Err(err) => {
-                tracing::error!(error = %err, topic, "serializing a topic message");
-                return seq;
-            }
-        };
+        let text = ByteString::from(envelope(kind, &h.name_json, seq, data));
         let message = TopicMessage {
-            topic: Arc::from(topic),
+            topic: h.name.clone(),
             seq,
             kind,
             bytes: text.as_bytes().clone(),
@@ -242,7 +310,7 @@ impl Hub {
         match self.fanout.get() {
             // Queued under the topic lock, so the thread sees each topic's messages in order.
             Some(fanout) if !t.subscribers.is_empty() => {
-                if fanout.try_send((entry.clone(), message)).is_err() {
+                if fanout.try_send((h.entry.clone(), message)).is_err() {
                     self.fanout_dropped_total.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -293,15 +361,23 @@ impl Hub {
     }
 
     fn topic_entry(&self, topic: &str) -> Arc<Mutex<Topic>> {
-        if let Some(e) = self.topics.read().ok().and_then(|m| m.get(topic).cloned()) {
-            return e;
-        }
-        let mut map = match self.topics.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(Arc::from(topic)).or_default().clone()
+        self.handle(topic).entry
     }
+}
+
+/// The wire envelope `{"type":..,"topic":..,"seq":..,"data":..}` around serialized data.
+fn envelope(kind: &str, topic_json: &str, seq: u64, data: &str) -> String {
+    let mut s = String::with_capacity(48 + kind.len() + topic_json.len() + data.len());
+    s.push_str(r#"{"type":""#);
+    s.push_str(kind);
+    s.push_str(r#"","topic":"#);
+    s.push_str(topic_json);
+    s.push_str(r#","seq":"#);
+    s.push_str(&seq.to_string());
+    s.push_str(r#","data":"#);
+    s.push_str(data);
+    s.push('}');
+    s
 }
 
 fn lock(t: &Mutex<Topic>) -> std::sync::MutexGuard<'_, Topic> {

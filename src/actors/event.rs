@@ -27,8 +27,8 @@ pub struct EventActor {
     markets: Vec<(Uuid, Addr<MarketActor>)>,
     shared: Arc<Shared>,
     directory: std::sync::Weak<Directory>,
-    event_topic: String,
-    sport_topic: String,
+    event_topic: crate::broadcast::TopicHandle,
+    sport_topic: crate::broadcast::TopicHandle,
 }
 
 /// The event's own live state (markets are asked separately).
@@ -70,8 +70,10 @@ impl Actor for EventActor {
 
 impl EventActor {
     pub fn new(e: EventRow, shared: Arc<Shared>, directory: std::sync::Weak<Directory>) -> Self {
-        let event_topic = crate::broadcast::event_topic(e.id);
-        let sport_topic = crate::broadcast::sport_topic(&e.sport_slug);
+        let event_topic = shared.hub.handle(&crate::broadcast::event_topic(e.id));
+        let sport_topic = shared
+            .hub
+            .handle(&crate::broadcast::sport_topic(&e.sport_slug));
         EventActor {
             e,
             markets: Vec::new(),
@@ -104,8 +106,9 @@ impl EventActor {
     }
 
     fn publish<T: Serialize>(&self, kind: &'static str, data: &T) {
-        self.shared.hub.publish(&self.event_topic, kind, data);
-        self.shared.hub.publish(&self.sport_topic, kind, data);
+        self.shared
+            .hub
+            .publish_all(&[&self.event_topic, &self.sport_topic], kind, data);
     }
 
     /// Sends a command to every market. Internal fan-out (one message per market per event

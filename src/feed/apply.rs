@@ -93,11 +93,14 @@ fn feed_actor() -> AuditActor {
 }
 
 /// Applies one sequenced message (not a heartbeat). `Err` is an infrastructure failure:
-/// nothing is acknowledged and the provider retries.
+/// nothing is acknowledged and the provider retries. An `odds` message's durability (its
+/// prices and its seq, queued together in the writer) is left in `pending`: the caller awaits
+/// it with [`wait_pending`] before acknowledging the push, so the next message need not wait.
 pub async fn apply_one(
     state: &AppState,
     provider: &str,
     msg: &FeedMessage,
+    pending: &mut Vec<Durable>,
 ) -> Result<Outcome, String> {
     let (Some(seq), Some(event_ref)) = (msg.seq, msg.event_ref.as_deref()) else {
         return Err("apply_one needs seq and event_ref".into());
@@ -141,7 +144,7 @@ pub async fn apply_one(
         Body::Fixture(f) => apply_fixture(state, provider, event_ref, seq, f, &mut e)
             .await
             .map(|()| true),
-        body => apply_live(state, &mut e, body, mark).await,
+        body => apply_live(state, &mut e, body, mark, pending).await,
     };
     // True when the seq was written with the change (the fixture's transaction, or the
     // live writer's commit of an odds update).
@@ -177,6 +180,7 @@ async fn apply_live(
     e: &mut SeqEntry,
     body: &Body,
     mark: FeedSeqMark,
+    pending: &mut Vec<Durable>,
 ) -> Result<bool, ApplyError> {
     let Some((event_id, sport)) = e.event.clone() else {
         return Err(reject("no fixture yet for this event_ref"));
@@ -224,7 +228,7 @@ async fn apply_live(
             wait_all(answers, timeout).await.map(|()| false)
         }
         Body::Status(s) => apply_status(state, &addr, s).await.map(|()| false),
-        Body::Odds(o) => apply_odds(state, e, event_id, o, mark).await,
+        Body::Odds(o) => apply_odds(state, e, event_id, o, mark, pending).await,
     }
 }
 
@@ -304,6 +308,7 @@ async fn apply_odds(
     event_id: Uuid,
     o: &OddsUpdate,
     mark: FeedSeqMark,
+    pending: &mut Vec<Durable>,
 ) -> Result<bool, ApplyError> {
     let timeout = state.registry.ask_timeout();
     let key = market_key(&o.market)?;
@@ -347,10 +352,26 @@ async fn apply_odds(
     })
     .await?
     .map_err(market_error)?;
-    for d in done.durables {
-        wait(d, timeout).await?;
+    if done.seq_queued {
+        // The writer commits in queue order: the seq never lands before these prices.
+        pending.extend(done.durables);
+    } else {
+        for d in done.durables {
+            wait(d, timeout).await?;
+        }
     }
     Ok(done.seq_queued)
+}
+
+/// Waits until every change left in `pending` by [`apply_one`] is durable.
+pub async fn wait_pending(pending: Vec<Durable>, timeout: Duration) -> Result<(), String> {
+    for d in pending {
+        wait(d, timeout).await.map_err(|e| match e {
+            ApplyError::Infra(cause) => cause,
+            ApplyError::Reject(reason) => reason,
+        })?;
+    }
+    Ok(())
 }
 
 /// Markets remembered per event (an event has a few dozen; beyond, lookups use SQL).

@@ -143,6 +143,7 @@ async fn apply_all(
     provider: &str,
     messages: &[crate::feed::messages::FeedMessage],
 ) -> Result<PushAnswer, ApiError> {
+    let mut pending = Vec::new();
     let mut answer = PushAnswer {
         results: Vec::with_capacity(messages.len()),
         applied: 0,
@@ -160,13 +161,17 @@ async fn apply_all(
                 reason: None,
             }
         } else {
-            apply_one(state, provider, msg)
+            apply_one(state, provider, msg, &mut pending)
                 .await
                 .map_err(|e| unavailable(&e))?
         };
         count(state, provider, msg, &outcome, &mut answer);
         answer.results.push(outcome);
     }
+    // Acknowledged only once every change of the push is durable.
+    crate::feed::apply::wait_pending(pending, state.registry.ask_timeout())
+        .await
+        .map_err(|e| unavailable(&e))?;
     Ok(answer)
 }
 
