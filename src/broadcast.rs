@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -33,9 +32,8 @@ pub struct TopicMessage {
     pub seq: u64,
     /// `odds`, `market_status`, `score`, `event_status`, ...
     pub kind: &'static str,
-    /// The serialized JSON envelope, shared by every subscriber.
-    pub bytes: Bytes,
-    /// The same bytes as text (checked once here, not once per subscriber).
+    /// The serialized JSON envelope, shared by every subscriber: text checked once here,
+    /// not once per subscriber (its bytes: `text.as_bytes()`, no copy).
     pub text: ByteString,
 }
 
@@ -173,6 +171,11 @@ impl Hub {
         self.publish_inner(topic, kind, data, false)
     }
 
+    /// A fresh subscriber id, for a queue the caller makes itself.
+    pub fn subscriber_id(&self) -> SubscriberId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// A fresh subscriber id and a queue of the configured bound, for [`Hub::attach`].
     pub fn new_subscriber(
         &self,
@@ -300,7 +303,6 @@ impl Hub {
             topic: h.name.clone(),
             seq,
             kind,
-            bytes: text.as_bytes().clone(),
             text,
         };
         if let Some(tap) = tap {
@@ -416,16 +418,20 @@ mod tests {
             let ma = a.recv().await.unwrap();
             let mb = b.recv().await.unwrap();
             assert_eq!(ma.seq, seq);
-            assert_eq!(ma.bytes.as_ptr(), mb.bytes.as_ptr(), "one serialization");
+            assert_eq!(
+                ma.text.as_bytes().as_ptr(),
+                mb.text.as_bytes().as_ptr(),
+                "one serialization"
+            );
         }
         let v: serde_json::Value = serde_json::from_slice(&hub_last(&hub)).unwrap();
         assert_eq!(v["seq"], 4);
     }
 
-    fn hub_last(hub: &Hub) -> Bytes {
+    fn hub_last(hub: &Hub) -> bytes::Bytes {
         let (_, mut rx, _) = hub.subscribe("event:x");
         hub.publish("event:x", "odds", &"last");
-        rx.try_recv().unwrap().bytes
+        rx.try_recv().unwrap().text.into_bytes()
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl WsSession {
         user: Option<crate::auth::extract::AuthUser>,
     ) -> WsSession {
         let (tx, rx) = mpsc::channel(state.settings.ws.session_send_queue_messages_max.max(1));
-        let (sub_id, _, _) = state.hub.new_subscriber();
+        let sub_id = state.hub.subscriber_id();
         WsSession {
             state,
             sub_id,
