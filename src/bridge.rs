@@ -99,9 +99,10 @@ async fn outgoing(
             }
         };
         while let Some(m) = rx.recv().await {
-            let mut payload = Vec::with_capacity(node_prefix.len() + m.bytes.len());
+            let body = m.text.as_bytes();
+            let mut payload = Vec::with_capacity(node_prefix.len() + body.len());
             payload.extend_from_slice(node_prefix.as_bytes());
-            payload.extend_from_slice(&m.bytes);
+            payload.extend_from_slice(body);
             let channel = format!("{}{}", settings.channel_prefix, m.topic);
             let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
                 .arg(&channel)

@@ -6,6 +6,14 @@
 //! topic at once, so nobody can grow the engine's memory or slow the others. The WebSocket
 //! sessions attach here; a Redis bridge can subscribe like any session.
 //!
+//! Delivery can run on a thread of its own ([`Hub::start_fanout`], what the engine does): a
+//! publisher then only assigns the seq, serializes and hands the message to that thread's
+//! bounded queue, so an actor's turn (and the acknowledgement of a price change) never waits
+//! for thousands of subscriber queues. The fan-out thread delivers each topic's messages in
+//! seq order, reading the subscriber list at delivery time (a subscriber attached at seq `n`
+//! gets every message after `n`; the session discards older ones). A full fan-out queue loses
+//! the message for local subscribers (counted; they see a seq gap and resubscribe).
+//!
 //! The wire shape of every message: `{"type": <kind>, "topic": <topic>, "seq": n, "data": {..}}`.
 //! `seq` starts at 1 per topic and grows by one per message, with no gaps, for the life
 //! of the process (a subscriber that sees a gap lost messages and must resubscribe).
@@ -13,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -24,8 +32,9 @@ pub struct TopicMessage {
     pub seq: u64,
     /// `odds`, `market_status`, `score`, `event_status`, ...
     pub kind: &'static str,
-    /// The serialized JSON envelope, shared by every subscriber.
-    pub bytes: Bytes,
+    /// The serialized JSON envelope, shared by every subscriber: text checked once here,
+    /// not once per subscriber (its bytes: `text.as_bytes()`, no copy).
+    pub text: ByteString,
 }
 
 /// Identifies one subscriber across topics (a WebSocket session uses one id and one queue
@@ -44,19 +53,47 @@ struct Topic {
     subscribers: Vec<Subscriber>,
 }
 
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    topic: &'a str,
-    seq: u64,
+/// A topic as publishers keep it: its name (shared by every message), the name as a JSON
+/// string, and its entry, so a publish neither looks the topic up nor allocates its name.
+#[derive(Clone)]
+pub struct TopicHandle {
+    name: Arc<str>,
+    name_json: Arc<str>,
+    entry: Arc<Mutex<Topic>>,
+}
+
+impl TopicHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A message's `data`, serialized on first use only (no subscriber: no serialization) and
+/// once for every topic it goes to.
+struct LazyJson<'a, T: Serialize> {
     data: &'a T,
+    json: Option<String>,
+}
+
+impl<T: Serialize> LazyJson<'_, T> {
+    fn get(&mut self) -> Option<&str> {
+        if self.json.is_none() {
+            match serde_json::to_string(self.data) {
+                Ok(s) => self.json = Some(s),
+                Err(err) => {
+                    tracing::error!(error = %err, "serializing a topic message");
+                    return None;
+                }
+            }
+        }
+        self.json.as_deref()
+    }
 }
 
 /// The hub. Cheap to share (`Arc<Hub>`); topics are locked one at a time, so publishers on
 /// different topics do not contend.
 pub struct Hub {
-    topics: RwLock<HashMap<Arc<str>, Arc<Mutex<Topic>>>>,
+    topics: RwLock<HashMap<Arc<str>, TopicHandle>>,
     queue_messages_max: usize,
     next_id: AtomicU64,
     /// Subscribers dropped because their queue was full (for metrics).
@@ -66,6 +103,10 @@ pub struct Hub {
     /// Every locally published message also goes here (the Redis bridge, `src/bridge.rs`),
     /// with `try_send`: a full bridge outbox never slows a publisher.
     tap: std::sync::OnceLock<mpsc::Sender<TopicMessage>>,
+    /// The fan-out thread's queue, once started.
+    fanout: std::sync::OnceLock<std::sync::mpsc::SyncSender<(Arc<Mutex<Topic>>, TopicMessage)>>,
+    /// Messages lost for local subscribers because the fan-out queue was full (for metrics).
+    pub fanout_dropped_total: AtomicU64,
 }
 
 impl Hub {
@@ -77,7 +118,45 @@ impl Hub {
             dropped_total: AtomicU64::new(0),
             delivered_total: AtomicU64::new(0),
             tap: std::sync::OnceLock::new(),
+            fanout: std::sync::OnceLock::new(),
+            fanout_dropped_total: AtomicU64::new(0),
         }
+    }
+
+    /// Moves delivery to subscribers onto a thread of its own with a queue of
+    /// `queue_messages_max` messages, taken `batch_messages_max` at a time (grouped by
+    /// topic). Once; false if already started.
+    pub fn start_fanout(
+        self: &Arc<Self>,
+        queue_messages_max: usize,
+        batch_messages_max: usize,
+    ) -> std::io::Result<bool> {
+        let batch_max = batch_messages_max.max(1);
+        if self.fanout.get().is_some() {
+            return Ok(false);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Arc<Mutex<Topic>>, TopicMessage)>(
+            queue_messages_max.max(1),
+        );
+        let hub = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("winzo-fanout".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(batch_max);
+                while let Ok(first) = rx.recv() {
+                    batch.push(first);
+                    while batch.len() < batch_max {
+                        match rx.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(hub) = hub.upgrade() else { return };
+                    hub.deliver_batch(&batch);
+                    batch.clear();
+                }
+            })?;
+        Ok(self.fanout.set(tx).is_ok())
     }
 
     /// Sends every message published locally from now on to `tx` too (the Redis bridge);
@@ -90,6 +169,11 @@ impl Hub {
     /// next seq of the topic, without sending it to the tap again (no echo between nodes).
     pub fn relay<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
         self.publish_inner(topic, kind, data, false)
+    }
+
+    /// A fresh subscriber id, for a queue the caller makes itself.
+    pub fn subscriber_id(&self) -> SubscriberId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A fresh subscriber id and a queue of the configured bound, for [`Hub::attach`].
@@ -123,7 +207,11 @@ impl Hub {
 
     /// Removes a subscriber from a topic (no effect when it is not there).
     pub fn detach(&self, topic: &str, id: SubscriberId) {
-        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        let entry = self
+            .topics
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).map(|h| h.entry.clone()));
         if let Some(entry) = entry {
             lock(&entry).subscribers.retain(|s| s.id != id);
         }
@@ -131,13 +219,21 @@ impl Hub {
 
     /// The last seq of a topic (0 when nothing was ever published).
     pub fn seq(&self, topic: &str) -> u64 {
-        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        let entry = self
+            .topics
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).map(|h| h.entry.clone()));
         entry.map(|e| lock(&e).seq).unwrap_or(0)
     }
 
     /// Subscribers of a topic now.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        let entry = self.topics.read().ok().and_then(|m| m.get(topic).cloned());
+        let entry = self
+            .topics
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).map(|h| h.entry.clone()));
         entry.map(|e| lock(&e).subscribers.len()).unwrap_or(0)
     }
 
@@ -147,6 +243,33 @@ impl Hub {
         self.publish_inner(topic, kind, data, true)
     }
 
+    /// Publishes `data` as a `kind` message on each topic (e.g. an event's and its sport's):
+    /// `data` is serialized once for all of them.
+    pub fn publish_all<T: Serialize>(&self, topics: &[&TopicHandle], kind: &'static str, data: &T) {
+        let mut lazy = LazyJson { data, json: None };
+        for handle in topics {
+            self.publish_at(handle, kind, &mut lazy, true);
+        }
+    }
+
+    /// The handle of a topic (created on first use), for [`Hub::publish_all`].
+    pub fn handle(&self, topic: &str) -> TopicHandle {
+        if let Some(h) = self.topics.read().ok().and_then(|m| m.get(topic).cloned()) {
+            return h;
+        }
+        let mut map = match self.topics.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(Arc::from(topic))
+            .or_insert_with(|| TopicHandle {
+                name: Arc::from(topic),
+                name_json: Arc::from(serde_json::to_string(topic).unwrap_or_default()),
+                entry: Arc::default(),
+            })
+            .clone()
+    }
+
     fn publish_inner<T: Serialize>(
         &self,
         topic: &str,
@@ -154,37 +277,80 @@ impl Hub {
         data: &T,
         tap: bool,
     ) -> u64 {
-        let entry = self.topic_entry(topic);
-        let mut t = lock(&entry);
+        let handle = self.handle(topic);
+        self.publish_at(&handle, kind, &mut LazyJson { data, json: None }, tap)
+    }
+
+    fn publish_at<T: Serialize>(
+        &self,
+        h: &TopicHandle,
+        kind: &'static str,
+        data: &mut LazyJson<'_, T>,
+        tap: bool,
+    ) -> u64 {
+        let mut t = lock(&h.entry);
         t.seq += 1;
         let seq = t.seq;
         let tap = if tap { self.tap.get() } else { None };
         if t.subscribers.is_empty() && tap.is_none() {
             return seq;
         }
-        let envelope = Envelope {
-            kind,
-            topic,
-            seq,
-            data,
+        let Some(data) = data.get() else {
+            return seq;
         };
-        let bytes = match serde_json::to_vec(&envelope) {
-            Ok(v) => Bytes::from(v),
-            Err(err) => {
-                tracing::error!(error = %err, topic, "serializing a topic message");
-                return seq;
-            }
-        };
+        let text = ByteString::from(envelope(kind, &h.name_json, seq, data));
         let message = TopicMessage {
-            topic: Arc::from(topic),
+            topic: h.name.clone(),
             seq,
             kind,
-            bytes,
+            text,
         };
         if let Some(tap) = tap {
             // The bridge is best effort: a full outbox drops the message for other nodes.
             let _ = tap.try_send(message.clone());
         }
+        match self.fanout.get() {
+            // Queued under the topic lock, so the thread sees each topic's messages in order.
+            Some(fanout) if !t.subscribers.is_empty() => {
+                if fanout.try_send((h.entry.clone(), message)).is_err() {
+                    self.fanout_dropped_total.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Some(_) => {}
+            None => self.deliver(&mut t, &message),
+        }
+        seq
+    }
+
+    /// Delivers queued messages topic run by topic run: each subscriber of a run gets all of
+    /// the run's messages back to back, so a session woken once finds them all and writes
+    /// them to its socket together (one write instead of one per message).
+    fn deliver_batch(&self, batch: &[(Arc<Mutex<Topic>>, TopicMessage)]) {
+        let mut start = 0;
+        while start < batch.len() {
+            let entry = &batch[start].0;
+            let end = batch[start..]
+                .iter()
+                .position(|(e, _)| !Arc::ptr_eq(e, entry))
+                .map_or(batch.len(), |n| start + n);
+            let mut t = lock(entry);
+            let before = t.subscribers.len();
+            let run = &batch[start..end];
+            t.subscribers
+                .retain(|s| run.iter().all(|(_, m)| s.tx.try_send(m.clone()).is_ok()));
+            let dropped = (before - t.subscribers.len()) as u64;
+            self.delivered_total
+                .fetch_add((t.subscribers.len() * run.len()) as u64, Ordering::Relaxed);
+            if dropped > 0 {
+                self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
+            }
+            start = end;
+        }
+    }
+
+    /// Hands `message` to every subscriber of the topic; a full or closed queue drops its
+    /// subscriber from the topic.
+    fn deliver(&self, t: &mut Topic, message: &TopicMessage) {
         let before = t.subscribers.len();
         t.subscribers
             .retain(|s| s.tx.try_send(message.clone()).is_ok());
@@ -194,19 +360,26 @@ impl Hub {
         if dropped > 0 {
             self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
         }
-        seq
     }
 
     fn topic_entry(&self, topic: &str) -> Arc<Mutex<Topic>> {
-        if let Some(e) = self.topics.read().ok().and_then(|m| m.get(topic).cloned()) {
-            return e;
-        }
-        let mut map = match self.topics.write() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(Arc::from(topic)).or_default().clone()
+        self.handle(topic).entry
     }
+}
+
+/// The wire envelope `{"type":..,"topic":..,"seq":..,"data":..}` around serialized data.
+fn envelope(kind: &str, topic_json: &str, seq: u64, data: &str) -> String {
+    let mut s = String::with_capacity(48 + kind.len() + topic_json.len() + data.len());
+    s.push_str(r#"{"type":""#);
+    s.push_str(kind);
+    s.push_str(r#"","topic":"#);
+    s.push_str(topic_json);
+    s.push_str(r#","seq":"#);
+    s.push_str(&seq.to_string());
+    s.push_str(r#","data":"#);
+    s.push_str(data);
+    s.push('}');
+    s
 }
 
 fn lock(t: &Mutex<Topic>) -> std::sync::MutexGuard<'_, Topic> {
@@ -245,16 +418,37 @@ mod tests {
             let ma = a.recv().await.unwrap();
             let mb = b.recv().await.unwrap();
             assert_eq!(ma.seq, seq);
-            assert_eq!(ma.bytes.as_ptr(), mb.bytes.as_ptr(), "one serialization");
+            assert_eq!(
+                ma.text.as_bytes().as_ptr(),
+                mb.text.as_bytes().as_ptr(),
+                "one serialization"
+            );
         }
         let v: serde_json::Value = serde_json::from_slice(&hub_last(&hub)).unwrap();
         assert_eq!(v["seq"], 4);
     }
 
-    fn hub_last(hub: &Hub) -> Bytes {
+    fn hub_last(hub: &Hub) -> bytes::Bytes {
         let (_, mut rx, _) = hub.subscribe("event:x");
         hub.publish("event:x", "odds", &"last");
-        rx.try_recv().unwrap().bytes
+        rx.try_recv().unwrap().text.into_bytes()
+    }
+
+    #[test]
+    fn the_fanout_thread_delivers_in_order() {
+        let hub = Arc::new(Hub::new(64));
+        assert!(hub.start_fanout(64, 8).unwrap());
+        assert!(!hub.start_fanout(64, 8).unwrap(), "once");
+        let (_, mut rx, _) = hub.subscribe("t");
+        for i in 0..40 {
+            hub.publish("t", "odds", &i);
+        }
+        let seqs: Vec<u64> = (0..40)
+            .filter_map(|_| rx.blocking_recv())
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+        assert_eq!(hub.fanout_dropped_total.load(Ordering::Relaxed), 0);
     }
 
     #[test]

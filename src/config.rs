@@ -250,6 +250,9 @@ pub struct LiveWriterSettings {
     pub batch_age_ms: u64,
     /// Pause before a failed batch (Postgres down) is tried again.
     pub retry_interval_ms: u64,
+    /// Postgres connections of the writer's own pool (driven by the writer's thread, so
+    /// commits never wait behind request or WebSocket work on the HTTP workers).
+    pub db_connections_max: usize,
 }
 
 /// The in-process topic hub (`event:<id>`, `sport:<slug>`).
@@ -257,6 +260,12 @@ pub struct LiveWriterSettings {
 pub struct BroadcastSettings {
     /// Messages queued per subscriber; a subscriber whose queue is full is dropped.
     pub subscriber_queue_messages_max: usize,
+    /// Messages waiting for the fan-out thread; beyond, a message is lost for local
+    /// subscribers (counted in `winzo_broadcast_fanout_dropped_total`; they resubscribe).
+    pub fanout_queue_messages_max: usize,
+    /// Messages the fan-out thread takes at once, grouped by topic so each subscriber gets
+    /// a run of messages back to back (written to its socket together).
+    pub fanout_batch_messages_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -35,6 +35,71 @@ pub struct Metrics {
     pub wallet_movements_total: IntCounterVec,
     /// Security events (`system_events`) dropped because too many inserts were in flight.
     pub security_events_dropped_total: prometheus::IntCounter,
+    /// Live actors' mailboxes, the live-state writer's queue and the topic hub, read from
+    /// their atomics at each scrape ([`Metrics::refresh_live`]).
+    pub live: LiveGauges,
+}
+
+/// Mailbox depth and refusals per actor kind (`event`, `market`, `live_writer`) and the
+/// hub's delivery counters. Depth of an actor kind: asks sent and not yet answered, over
+/// every actor of the kind; each actor's own bound is `..._capacity_messages`.
+pub struct LiveGauges {
+    pub actors: IntGaugeVec,
+    pub mailbox_messages: IntGaugeVec,
+    pub mailbox_capacity_messages: IntGaugeVec,
+    pub mailbox_fullest_messages: IntGaugeVec,
+    pub busy_total: IntCounterVec,
+    pub broadcast_total: IntCounterVec,
+}
+
+impl LiveGauges {
+    fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let gauge = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["kind"]);
+        let live = LiveGauges {
+            actors: gauge("actors", "Running actors by kind")?,
+            mailbox_messages: gauge(
+                "actor_mailbox_messages",
+                "Messages queued or being handled, over every actor of the kind",
+            )?,
+            mailbox_capacity_messages: gauge(
+                "actor_mailbox_capacity_messages",
+                "The mailbox bound of one actor of the kind",
+            )?,
+            mailbox_fullest_messages: gauge(
+                "actor_mailbox_fullest_messages",
+                "Messages queued in the fullest mailbox of the kind (fill = this / capacity)",
+            )?,
+            busy_total: IntCounterVec::new(
+                Opts::new(
+                    "actor_busy_total",
+                    "Requests refused busy (503), by actor kind and reason (mailbox_full, timeout)",
+                ),
+                &["kind", "reason"],
+            )?,
+            broadcast_total: IntCounterVec::new(
+                Opts::new(
+                    "broadcast_messages_total",
+                    "Topic messages: delivered to subscriber queues, subscribers dropped (full queue), lost by a full fan-out queue",
+                ),
+                &["outcome"],
+            )?,
+        };
+        registry.register(Box::new(live.actors.clone()))?;
+        registry.register(Box::new(live.mailbox_messages.clone()))?;
+        registry.register(Box::new(live.mailbox_capacity_messages.clone()))?;
+        registry.register(Box::new(live.mailbox_fullest_messages.clone()))?;
+        registry.register(Box::new(live.busy_total.clone()))?;
+        registry.register(Box::new(live.broadcast_total.clone()))?;
+        Ok(live)
+    }
+}
+
+/// Raises a counter to `to` (the source is a monotonic atomic read at scrape time).
+fn counter_to(c: &prometheus::IntCounter, to: u64) {
+    let now = c.get();
+    if to > now {
+        c.inc_by(to - now);
+    }
 }
 
 impl Metrics {
@@ -118,6 +183,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(wallet_movements_total.clone()))?;
         registry.register(Box::new(security_events_dropped_total.clone()))?;
+        let live = LiveGauges::new(&registry)?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
         let db = DbGauges::new(&registry)?;
@@ -136,7 +202,54 @@ impl Metrics {
             db,
             wallet_movements_total,
             security_events_dropped_total,
+            live,
         })
+    }
+
+    /// Reads the live actors' and the hub's atomics into their families (at scrape time:
+    /// nothing is kept per message beyond a relaxed atomic add).
+    pub fn refresh_live(&self, registry: &crate::actors::Registry, hub: &crate::broadcast::Hub) {
+        use crate::actors::registry::{EVENT_MAILBOX, MARKET_MAILBOX};
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = &self.live;
+        let (events, markets) = registry.counts();
+        let capacity = registry.shared.markets.mailbox_capacity_messages as i64;
+        for (stats, count) in [(&EVENT_MAILBOX, events), (&MARKET_MAILBOX, markets)] {
+            let kind = [stats.kind];
+            l.actors.with_label_values(&kind).set(count as i64);
+            l.mailbox_messages
+                .with_label_values(&kind)
+                .set(stats.queued.load(Relaxed) as i64);
+            l.mailbox_fullest_messages
+                .with_label_values(&kind)
+                .set(stats.fullest() as i64);
+            l.mailbox_capacity_messages
+                .with_label_values(&kind)
+                .set(capacity);
+            let busy = |reason| l.busy_total.with_label_values(&[stats.kind, reason]);
+            counter_to(&busy("mailbox_full"), stats.busy_full.load(Relaxed));
+            counter_to(&busy("timeout"), stats.busy_timeout.load(Relaxed));
+        }
+        let (queued, bound) = registry.shared.writer.depth();
+        l.actors.with_label_values(&["live_writer"]).set(1);
+        l.mailbox_messages
+            .with_label_values(&["live_writer"])
+            .set(queued as i64);
+        l.mailbox_capacity_messages
+            .with_label_values(&["live_writer"])
+            .set(bound as i64);
+        l.mailbox_fullest_messages
+            .with_label_values(&["live_writer"])
+            .set(queued as i64);
+        counter_to(
+            &l.busy_total
+                .with_label_values(&["live_writer", "queue_full"]),
+            crate::actors::writer::WRITER_BUSY_TOTAL.load(Relaxed),
+        );
+        let out = |o| l.broadcast_total.with_label_values(&[o]);
+        counter_to(&out("delivered"), hub.delivered_total.load(Relaxed));
+        counter_to(&out("subscriber_dropped"), hub.dropped_total.load(Relaxed));
+        counter_to(&out("fanout_lost"), hub.fanout_dropped_total.load(Relaxed));
     }
 
     /// Renders every family in the Prometheus text format.

@@ -55,7 +55,21 @@ impl Application {
         let hub = Arc::new(crate::broadcast::Hub::new(
             settings.broadcast.subscriber_queue_messages_max,
         ));
-        let writer = crate::actors::writer::spawn(db.clone(), settings.live_writer.clone());
+        hub.start_fanout(
+            settings.broadcast.fanout_queue_messages_max,
+            settings.broadcast.fanout_batch_messages_max,
+        )
+        .context("starting the fan-out thread")?;
+        // The live-state writer and the feed have pools of their own: a connection's I/O runs
+        // on the thread that opened it, so these are never driven by a busy HTTP worker.
+        let writer = crate::actors::writer::spawn(
+            own_pool(&settings, settings.live_writer.db_connections_max)?,
+            settings.live_writer.clone(),
+        );
+        let feed = crate::state::FeedRuntime {
+            arbiter: actix::Arbiter::new().handle(),
+            db: own_pool(&settings, settings.feed.db_connections_max)?,
+        };
         let shared = Arc::new(crate::actors::Shared {
             markets: settings.markets.clone(),
             hub: hub.clone(),
@@ -97,6 +111,7 @@ impl Application {
             feed_liveness: Arc::new(crate::feed::watchdog::Liveness::default()),
             feed_sequencer: Arc::new(crate::feed::sequencer::Sequencer::default()),
             ws: Arc::new(crate::ws::WsShared::default()),
+            feed,
         };
         // Live state is rebuilt from Postgres before readiness (events and markets).
         crate::db::wait_for_older_transactions(&state.db, Duration::from_secs(10)).await?;
@@ -151,6 +166,13 @@ impl Application {
         tracing::info!("HTTP server stopped; flushing");
         Ok(())
     }
+}
+
+/// A pool of `size` connections to the configured database, apart from the shared one.
+fn own_pool(settings: &Settings, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
+    let mut config = settings.database.clone();
+    config.pool_max_size = size.max(1);
+    crate::db::build_pool(&config)
 }
 
 fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

@@ -43,6 +43,15 @@ pub struct AppState {
     pub security: crate::accounts::security_log::SecurityLog,
     /// Settlement service: opens settlements and runs their batch workers.
     pub settlement: Arc<crate::settlement::Settlement>,
+    /// Where feed pushes are applied: a thread and Postgres connections of their own.
+    pub feed: FeedRuntime,
+}
+
+/// The feed's thread and pool (`feed.db_connections_max`), apart from the HTTP workers.
+#[derive(Clone)]
+pub struct FeedRuntime {
+    pub arbiter: actix::ArbiterHandle,
+    pub db: Pool,
 }
 
 impl AppState {

@@ -155,7 +155,7 @@ async fn price_changes_reach_the_event_topic_in_order() {
             .unwrap();
         assert_eq!(m.kind, "odds");
         seqs.push(m.seq);
-        let v: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(m.text.as_bytes()).unwrap();
         assert_eq!(v["topic"], topic.as_str());
         assert_eq!(
             v["data"]["market_id"],
@@ -260,6 +260,8 @@ async fn in_play_legs_wait_for_the_delay_and_are_rechecked() {
     let ev = f.registry.running_event(f.event.id).unwrap();
     let fan = ask(&ev, Duration::from_secs(5), |reply| SetEventStatus {
         status: EventStatus::Live,
+        period: None,
+        clock: None,
         actor: AuditActor::default(),
         reply,
     })

@@ -27,8 +27,8 @@ pub struct EventActor {
     markets: Vec<(Uuid, Addr<MarketActor>)>,
     shared: Arc<Shared>,
     directory: std::sync::Weak<Directory>,
-    event_topic: String,
-    sport_topic: String,
+    event_topic: crate::broadcast::TopicHandle,
+    sport_topic: crate::broadcast::TopicHandle,
 }
 
 /// The event's own live state (markets are asked separately).
@@ -70,8 +70,10 @@ impl Actor for EventActor {
 
 impl EventActor {
     pub fn new(e: EventRow, shared: Arc<Shared>, directory: std::sync::Weak<Directory>) -> Self {
-        let event_topic = crate::broadcast::event_topic(e.id);
-        let sport_topic = crate::broadcast::sport_topic(&e.sport_slug);
+        let event_topic = shared.hub.handle(&crate::broadcast::event_topic(e.id));
+        let sport_topic = shared
+            .hub
+            .handle(&crate::broadcast::sport_topic(&e.sport_slug));
         EventActor {
             e,
             markets: Vec::new(),
@@ -104,8 +106,9 @@ impl EventActor {
     }
 
     fn publish<T: Serialize>(&self, kind: &'static str, data: &T) {
-        self.shared.hub.publish(&self.event_topic, kind, data);
-        self.shared.hub.publish(&self.sport_topic, kind, data);
+        self.shared
+            .hub
+            .publish_all(&[&self.event_topic, &self.sport_topic], kind, data);
     }
 
     /// Sends a command to every market. Internal fan-out (one message per market per event
@@ -146,13 +149,27 @@ impl EventActor {
             .collect()
     }
 
+    /// A new status through the event table, with period and clock when given (the same
+    /// status again only moves period and clock, when given). One write, one `event_status`.
     fn set_status(
         &mut self,
-        to: EventStatus,
-        actor: AuditActor,
+        msg: SetEventStatus,
         ctx: &mut Context<Self>,
     ) -> Result<Fanout, MarketError> {
-        let next = event::transition(self.e.status, to)?;
+        let SetEventStatus {
+            status: to,
+            period,
+            clock,
+            actor,
+            ..
+        } = msg;
+        let moves_clock = period.is_some() || clock.is_some();
+        let next = match event::transition(self.e.status, to) {
+            Ok(next) => next,
+            Err(t) if t.from == t.to && moves_clock => to,
+            Err(t) => return Err(t.into()),
+        };
+        let changed = next != self.e.status;
         let slot = self
             .shared
             .writer
@@ -160,23 +177,34 @@ impl EventActor {
             .map_err(|_| MarketError::Busy)?;
         let was_in_play = self.e.status.is_in_play();
         self.e.status = next;
-        let durable = slot.send(
-            actor.clone(),
-            vec![Change::EventStatus {
+        let mut changes = vec![Change::EventStatus {
+            event_id: self.e.id,
+            status: next,
+        }];
+        if moves_clock {
+            self.e.period = period.or(self.e.period.take());
+            self.e.clock = clock.or(self.e.clock.take());
+            changes.push(Change::EventScore {
                 event_id: self.e.id,
-                status: next,
-            }],
-        );
+                home_score: self.e.home_score,
+                away_score: self.e.away_score,
+                period: self.e.period.clone(),
+                clock: self.e.clock.clone(),
+            });
+        }
+        let durable = slot.send(actor.clone(), changes);
         self.publish(
             "event_status",
             &StatusOut {
                 event_id: self.e.id,
                 status: next,
+                period: self.e.period.clone(),
+                clock: self.e.clock.clone(),
             },
         );
         let markets = match next.market_command_on_entry() {
-            Some(command) => self.command_markets(command, &actor),
-            None => Vec::new(),
+            Some(command) if changed => self.command_markets(command, &actor),
+            _ => Vec::new(),
         };
         let in_play = if next.is_in_play() != was_in_play && !next.is_final() {
             self.set_in_play(next.is_in_play(), &actor)
@@ -238,6 +266,8 @@ impl EventActor {
 struct StatusOut {
     event_id: Uuid,
     status: EventStatus,
+    period: Option<String>,
+    clock: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -300,6 +330,9 @@ impl Handler<RemoveMarket> for EventActor {
 #[rtype(result = "()")]
 pub struct SetEventStatus {
     pub status: EventStatus,
+    /// Set with the status when given (validated by the caller: `domain::event`).
+    pub period: Option<String>,
+    pub clock: Option<String>,
     pub actor: AuditActor,
     pub reply: oneshot::Sender<Result<Fanout, MarketError>>,
 }
@@ -307,8 +340,18 @@ pub struct SetEventStatus {
 impl Handler<SetEventStatus> for EventActor {
     type Result = ();
     fn handle(&mut self, msg: SetEventStatus, ctx: &mut Context<Self>) {
-        let _ = msg.reply.send(self.set_status(msg.status, msg.actor, ctx));
+        let (reply, msg) = take_reply(msg);
+        let _ = reply.send(self.set_status(msg, ctx));
     }
+}
+
+/// Splits the reply channel from the rest of the message.
+fn take_reply(
+    mut msg: SetEventStatus,
+) -> (oneshot::Sender<Result<Fanout, MarketError>>, SetEventStatus) {
+    let (placeholder, _) = oneshot::channel();
+    let reply = std::mem::replace(&mut msg.reply, placeholder);
+    (reply, msg)
 }
 
 /// Suspend or resume every market of the event at once (markets already there are skipped).

@@ -67,8 +67,8 @@ pub struct MarketActor {
     next_reservation: u64,
     shared: Arc<Shared>,
     directory: std::sync::Weak<Directory>,
-    event_topic: String,
-    sport_topic: String,
+    event_topic: crate::broadcast::TopicHandle,
+    sport_topic: crate::broadcast::TopicHandle,
 }
 
 /// A selection as answered and published.
@@ -166,8 +166,12 @@ impl Actor for MarketActor {
 
 impl MarketActor {
     pub fn new(m: MarketInit, shared: Arc<Shared>, directory: std::sync::Weak<Directory>) -> Self {
-        let event_topic = crate::broadcast::event_topic(m.event_id);
-        let sport_topic = crate::broadcast::sport_topic(&m.sport_slug);
+        let event_topic = shared
+            .hub
+            .handle(&crate::broadcast::event_topic(m.event_id));
+        let sport_topic = shared
+            .hub
+            .handle(&crate::broadcast::sport_topic(&m.sport_slug));
         MarketActor {
             m,
             reservations: HashMap::new(),
@@ -220,8 +224,9 @@ impl MarketActor {
                 })
                 .collect(),
         };
-        self.shared.hub.publish(&self.event_topic, "odds", &data);
-        self.shared.hub.publish(&self.sport_topic, "odds", &data);
+        self.shared
+            .hub
+            .publish_all(&[&self.event_topic, &self.sport_topic], "odds", &data);
     }
 
     fn publish_status(&self) {
@@ -232,12 +237,11 @@ impl MarketActor {
             in_play: self.m.in_play,
             feed_suspended: self.m.feed_suspended,
         };
-        self.shared
-            .hub
-            .publish(&self.event_topic, "market_status", &data);
-        self.shared
-            .hub
-            .publish(&self.sport_topic, "market_status", &data);
+        self.shared.hub.publish_all(
+            &[&self.event_topic, &self.sport_topic],
+            "market_status",
+            &data,
+        );
     }
 
     /// Validates and applies new prices; the caller has a writer slot.

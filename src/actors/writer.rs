@@ -65,6 +65,17 @@ pub enum Change {
         period: Option<String>,
         clock: Option<String>,
     },
+    /// A feed message's `seq` is applied (`feed_sequences`): written after, and in the
+    /// same or a later transaction than, the change it carried.
+    FeedSeq(FeedSeqMark),
+}
+
+/// Which provider's message for which event was applied.
+#[derive(Debug, Clone)]
+pub struct FeedSeqMark {
+    pub provider: String,
+    pub event_ref: String,
+    pub seq: i64,
 }
 
 /// A caller's changes and who made them; `done` hears once they are committed.
@@ -80,6 +91,9 @@ pub type Durable = oneshot::Receiver<()>;
 /// The writer's queue is full: the change was not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterBusy;
+
+/// Changes refused because the writer's queue was full (for `/metrics`).
+pub static WRITER_BUSY_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Cheap to clone; held by every actor.
 #[derive(Clone)]
@@ -103,7 +117,16 @@ impl WriterHandle {
         self.tx
             .try_reserve()
             .map(|permit| WriteSlot { permit })
-            .map_err(|_| WriterBusy)
+            .map_err(|_| {
+                WRITER_BUSY_TOTAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                WriterBusy
+            })
+    }
+
+    /// Changes waiting in the queue now, and the queue's bound (for `/metrics`).
+    pub fn depth(&self) -> (usize, usize) {
+        let max = self.tx.max_capacity();
+        (max - self.tx.capacity(), max)
     }
 }
 

@@ -304,6 +304,16 @@ pub async fn write_odds(
 /// Any other live-state change, one statement.
 pub async fn write_change(c: &impl GenericClient, change: &Change) -> anyhow::Result<()> {
     match change {
+        Change::FeedSeq(mark) => {
+            // The same statement as `db::feed::store_seq` (never moving backwards).
+            c.execute(
+                "INSERT INTO feed_sequences (provider, event_ref, last_seq) VALUES ($1, $2, $3)
+                 ON CONFLICT (provider, event_ref)
+                 DO UPDATE SET last_seq = GREATEST(feed_sequences.last_seq, EXCLUDED.last_seq)",
+                &[&mark.provider, &mark.event_ref, &mark.seq],
+            )
+            .await?;
+        }
         Change::SelectionOdds { selection_id, odds } => {
             write_odds(c, &[*selection_id], &[*odds]).await?;
         }

@@ -22,6 +22,7 @@ use super::sequencer::{classify, SeqEntry, Verdict};
 use crate::actors::event::feed::{FeedBetStop, FeedScore, SuspendAnswers};
 use crate::actors::event::{ScoreUpdate, SetEventStatus, SetScore};
 use crate::actors::market::feed::{FeedFilter, FeedMarketKey, FeedPrices};
+use crate::actors::writer::FeedSeqMark;
 use crate::actors::{ask, AuditActor, Durable, MarketError};
 use crate::db::feed as sql;
 use crate::domain::{EventStatus, MarketType, Odds};
@@ -92,11 +93,14 @@ fn feed_actor() -> AuditActor {
 }
 
 /// Applies one sequenced message (not a heartbeat). `Err` is an infrastructure failure:
-/// nothing is acknowledged and the provider retries.
+/// nothing is acknowledged and the provider retries. An `odds` message's durability (its
+/// prices and its seq, queued together in the writer) is left in `pending`: the caller awaits
+/// it with [`wait_pending`] before acknowledging the push, so the next message need not wait.
 pub async fn apply_one(
     state: &AppState,
     provider: &str,
     msg: &FeedMessage,
+    pending: &mut Vec<Durable>,
 ) -> Result<Outcome, String> {
     let (Some(seq), Some(event_ref)) = (msg.seq, msg.event_ref.as_deref()) else {
         return Err("apply_one needs seq and event_ref".into());
@@ -131,13 +135,22 @@ pub async fn apply_one(
         }
         Verdict::InOrder => {}
     }
-    let result = match &msg.body {
-        Body::Fixture(f) => apply_fixture(state, provider, event_ref, seq, f, &mut e).await,
-        body => apply_live(state, &e, body).await,
+    let mark = FeedSeqMark {
+        provider: provider.to_string(),
+        event_ref: event_ref.to_string(),
+        seq,
     };
-    let stored_in_tx = matches!(&msg.body, Body::Fixture(_)) && result.is_ok();
+    let result = match &msg.body {
+        Body::Fixture(f) => apply_fixture(state, provider, event_ref, seq, f, &mut e)
+            .await
+            .map(|()| true),
+        body => apply_live(state, &mut e, body, mark, pending).await,
+    };
+    // True when the seq was written with the change (the fixture's transaction, or the
+    // live writer's commit of an odds update).
+    let mut stored_in_tx = false;
     match result {
-        Ok(()) => {}
+        Ok(stored) => stored_in_tx = stored,
         Err(ApplyError::Reject(reason)) => {
             outcome.outcome = "rejected";
             outcome.reason = Some(reason);
@@ -161,7 +174,14 @@ pub async fn apply_one(
     Ok(outcome)
 }
 
-async fn apply_live(state: &AppState, e: &SeqEntry, body: &Body) -> Result<(), ApplyError> {
+/// Applies a live message; true when its seq was written with the change.
+async fn apply_live(
+    state: &AppState,
+    e: &mut SeqEntry,
+    body: &Body,
+    mark: FeedSeqMark,
+    pending: &mut Vec<Durable>,
+) -> Result<bool, ApplyError> {
     let Some((event_id, sport)) = e.event.clone() else {
         return Err(reject("no fixture yet for this event_ref"));
     };
@@ -172,7 +192,7 @@ async fn apply_live(state: &AppState, e: &SeqEntry, body: &Body) -> Result<(), A
         .await?
         .ok_or_else(|| reject("the event is over"))?;
     match body {
-        Body::Fixture(_) | Body::Heartbeat(_) => Ok(()),
+        Body::Fixture(_) | Body::Heartbeat(_) => Ok(false),
         Body::Score(s) => {
             let score = ScoreUpdate {
                 home_score: to_i32(s.home)?,
@@ -190,7 +210,7 @@ async fn apply_live(state: &AppState, e: &SeqEntry, body: &Body) -> Result<(), A
             .await?
             .map_err(market_error)?;
             wait(durable, timeout).await?;
-            wait_all(suspended, timeout).await
+            wait_all(suspended, timeout).await.map(|()| false)
         }
         Body::BetStop(b) => {
             let filter = match &b.markets {
@@ -205,10 +225,10 @@ async fn apply_live(state: &AppState, e: &SeqEntry, body: &Body) -> Result<(), A
                 reply,
             })
             .await?;
-            wait_all(answers, timeout).await
+            wait_all(answers, timeout).await.map(|()| false)
         }
-        Body::Status(s) => apply_status(state, &addr, s).await,
-        Body::Odds(o) => apply_odds(state, event_id, o).await,
+        Body::Status(s) => apply_status(state, &addr, s).await.map(|()| false),
+        Body::Odds(o) => apply_odds(state, e, event_id, o, mark, pending).await,
     }
 }
 
@@ -224,6 +244,8 @@ async fn apply_status(
         .map_err(|_| reject(format!("unknown status {}", s.status)))?;
     let event = match ask(addr, timeout, |reply| SetEventStatus {
         status: to,
+        period: None,
+        clock: None,
         actor: feed_actor(),
         reply,
     })
@@ -278,42 +300,100 @@ async fn apply_status(
     Ok(())
 }
 
-async fn apply_odds(state: &AppState, event_id: Uuid, o: &OddsUpdate) -> Result<(), ApplyError> {
+/// Applies prices; true when the message's seq went to the writer with them. The market's
+/// id is cached in the event's sequencer entry (one SQL lookup per market, not per message).
+async fn apply_odds(
+    state: &AppState,
+    e: &mut SeqEntry,
+    event_id: Uuid,
+    o: &OddsUpdate,
+    mark: FeedSeqMark,
+    pending: &mut Vec<Durable>,
+) -> Result<bool, ApplyError> {
     let timeout = state.registry.ask_timeout();
     let key = market_key(&o.market)?;
-    let market_id = {
-        let client = state.db.get().await.map_err(infra)?;
-        sql::find_market(
-            &client,
-            event_id,
-            key.market_type.as_str(),
-            key.handicap,
-            key.total_points,
-            key.name.as_deref(),
-        )
-        .await?
-        .ok_or_else(|| reject("unknown market"))?
+    let cache_key = format!("{key:?}");
+    let addr = match cached_market(state, e, &cache_key).await? {
+        Some(addr) => addr,
+        None => {
+            let market_id = {
+                let client = state.db.get().await.map_err(infra)?;
+                sql::find_market(
+                    &client,
+                    event_id,
+                    key.market_type.as_str(),
+                    key.handicap,
+                    key.total_points,
+                    key.name.as_deref(),
+                )
+                .await?
+                .ok_or_else(|| reject("unknown market"))?
+            };
+            let addr = state
+                .registry
+                .market(market_id)
+                .await?
+                .ok_or_else(|| reject("the market is settled or voided"))?;
+            if e.markets.len() < MARKETS_CACHED_PER_EVENT_MAX {
+                e.markets.insert(cache_key, market_id);
+            }
+            addr
+        }
     };
-    let addr = state
-        .registry
-        .market(market_id)
-        .await?
-        .ok_or_else(|| reject("the market is settled or voided"))?;
     let mut prices = Vec::with_capacity(o.prices.len());
     for p in &o.prices {
         prices.push((p.name.clone(), parse_odds(state, p)?));
     }
-    let (_, durables) = ask(&addr, timeout, |reply| FeedPrices {
+    let done = ask(&addr, timeout, |reply| FeedPrices {
         prices,
         actor: feed_actor(),
+        seq_mark: Some(mark),
         reply,
     })
     .await?
     .map_err(market_error)?;
-    for d in durables {
-        wait(d, timeout).await?;
+    if done.seq_queued {
+        // The writer commits in queue order: the seq never lands before these prices.
+        pending.extend(done.durables);
+    } else {
+        for d in done.durables {
+            wait(d, timeout).await?;
+        }
+    }
+    Ok(done.seq_queued)
+}
+
+/// Waits until every change left in `pending` by [`apply_one`] is durable.
+pub async fn wait_pending(pending: Vec<Durable>, timeout: Duration) -> Result<(), String> {
+    for d in pending {
+        wait(d, timeout).await.map_err(|e| match e {
+            ApplyError::Infra(cause) => cause,
+            ApplyError::Reject(reason) => reason,
+        })?;
     }
     Ok(())
+}
+
+/// Markets remembered per event (an event has a few dozen; beyond, lookups use SQL).
+const MARKETS_CACHED_PER_EVENT_MAX: usize = 1024;
+
+/// The live actor of a cached market id; a market that stopped (settled, voided) leaves
+/// the cache and is looked up again.
+async fn cached_market(
+    state: &AppState,
+    e: &mut SeqEntry,
+    cache_key: &str,
+) -> Result<Option<actix::Addr<crate::actors::market::MarketActor>>, ApplyError> {
+    let Some(id) = e.markets.get(cache_key).copied() else {
+        return Ok(None);
+    };
+    match state.registry.market(id).await? {
+        Some(addr) => Ok(Some(addr)),
+        None => {
+            e.markets.remove(cache_key);
+            Ok(None)
+        }
+    }
 }
 
 async fn apply_fixture(

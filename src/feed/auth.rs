@@ -103,6 +103,7 @@ mod tests {
                 heartbeat_window_ms: 1000,
             }],
             suspend_on_score: Default::default(),
+            db_connections_max: 1,
         }
     }
 

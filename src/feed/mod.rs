@@ -34,6 +34,9 @@ pub struct FeedSettings {
     /// Per sport slug: the market types a score change suspends (`"all"` for every one).
     /// `default` applies to sports not listed.
     pub suspend_on_score: HashMap<String, Vec<String>>,
+    /// Pushes are applied on a thread of their own with this many Postgres connections of
+    /// their own, so a push is never queued behind WebSocket fan-out on the HTTP workers.
+    pub db_connections_max: usize,
 }
 
 /// One data provider.

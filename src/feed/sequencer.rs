@@ -45,6 +45,8 @@ pub struct SeqEntry {
     pub last_seq: i64,
     /// The engine's event and its sport, once the fixture exists.
     pub event: Option<(Uuid, String)>,
+    /// Market ids by the feed's market key (odds messages), filled on first use.
+    pub markets: HashMap<String, Uuid>,
 }
 
 /// One event's entry behind its own async lock.

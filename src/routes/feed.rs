@@ -120,6 +120,30 @@ pub async fn push(
             e.to_string(),
         ),
     })?;
+    // Applied on the feed thread with the feed's own connections: a push is never queued
+    // behind the WebSocket fan-out that shares the HTTP workers (docs/feed.md).
+    let mut feed_state = state.get_ref().clone();
+    feed_state.db = state.feed.db.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = state.feed.arbiter.spawn(async move {
+        let _ = tx.send(apply_all(&feed_state, &provider, &messages).await);
+    });
+    if !spawned {
+        return Err(unavailable("the feed thread stopped"));
+    }
+    let answer = rx
+        .await
+        .map_err(|_| unavailable("the feed thread dropped the push"))??;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Applies a push's messages in order; the answer lists every outcome.
+async fn apply_all(
+    state: &AppState,
+    provider: &str,
+    messages: &[crate::feed::messages::FeedMessage],
+) -> Result<PushAnswer, ApiError> {
+    let mut pending = Vec::new();
     let mut answer = PushAnswer {
         results: Vec::with_capacity(messages.len()),
         applied: 0,
@@ -127,7 +151,7 @@ pub async fn push(
         gaps: 0,
         rejected: 0,
     };
-    for msg in &messages {
+    for msg in messages {
         let outcome = if matches!(msg.body, Body::Heartbeat(_)) {
             Outcome {
                 seq: msg.seq,
@@ -137,14 +161,18 @@ pub async fn push(
                 reason: None,
             }
         } else {
-            apply_one(&state, &provider, msg)
+            apply_one(state, provider, msg, &mut pending)
                 .await
                 .map_err(|e| unavailable(&e))?
         };
-        count(&state, &provider, msg, &outcome, &mut answer);
+        count(state, provider, msg, &outcome, &mut answer);
         answer.results.push(outcome);
     }
-    Ok(HttpResponse::Ok().json(answer))
+    // Acknowledged only once every change of the push is durable.
+    crate::feed::apply::wait_pending(pending, state.registry.ask_timeout())
+        .await
+        .map_err(|e| unavailable(&e))?;
+    Ok(answer)
 }
 
 fn count(

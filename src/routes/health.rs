@@ -38,5 +38,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body({
+            state.metrics.refresh_live(&state.registry, &state.hub);
+            state.metrics.render()
+        })
 }

@@ -598,6 +598,29 @@ pub async fn resume_event(
 pub struct EventStatusBody {
     #[schema(value_type = String, example = "live")]
     status: EventStatus,
+    /// The seed's `events.period` (at most 20 characters), e.g. `"2H"`.
+    #[schema(example = "2H")]
+    period: Option<String>,
+    /// The seed's `events.clock` (at most 20 characters), e.g. `"67:12"`.
+    #[schema(example = "67:12")]
+    clock: Option<String>,
+}
+
+/// Longest `period` / `clock` (the seed's `VARCHAR(20)` columns).
+const PERIOD_CLOCK_CHARS_MAX: usize = 20;
+
+/// A trimmed, non-empty, printable value of at most 20 characters, or 422.
+fn period_or_clock(name: &str, value: Option<&str>) -> ApiResult<Option<String>> {
+    let Some(v) = value.map(str::trim) else {
+        return Ok(None);
+    };
+    if v.is_empty() || v.chars().count() > PERIOD_CLOCK_CHARS_MAX || v.chars().any(char::is_control)
+    {
+        return Err(ApiError::validation(format!(
+            "{name} must be 1 to {PERIOD_CLOCK_CHARS_MAX} printable characters"
+        )));
+    }
+    Ok(Some(v.to_string()))
 }
 
 #[utoipa::path(post, path = "/api/v1/trading/events/{id}/status", tag = "trading", request_body = EventStatusBody,
@@ -612,6 +635,8 @@ pub async fn set_event_status(
     body: web::Json<EventStatusBody>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
+    let period = period_or_clock("period", body.period.as_deref())?;
+    let clock = period_or_clock("clock", body.clock.as_deref())?;
     let reg = &state.registry;
     let Some(addr) = reg.event(id).await? else {
         // Finished or cancelled events have no actor: every change from there is refused.
@@ -631,6 +656,8 @@ pub async fn set_event_status(
     let status = body.status;
     let f = ask(&addr, reg.ask_timeout(), |reply| SetEventStatus {
         status,
+        period,
+        clock,
         actor: actor.clone(),
         reply,
     })

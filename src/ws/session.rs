@@ -54,7 +54,7 @@ impl WsSession {
         user: Option<crate::auth::extract::AuthUser>,
     ) -> WsSession {
         let (tx, rx) = mpsc::channel(state.settings.ws.session_send_queue_messages_max.max(1));
-        let (sub_id, _, _) = state.hub.new_subscriber();
+        let sub_id = state.hub.subscriber_id();
         WsSession {
             state,
             sub_id,
@@ -236,10 +236,8 @@ impl WsSession {
     }
 
     fn deliver(&mut self, m: TopicMessage, ctx: &mut ws::WebsocketContext<Self>) {
-        match ByteString::try_from(m.bytes) {
-            Ok(text) => self.send(ctx, text),
-            Err(_) => tracing::error!(topic = %m.topic, "topic message is not UTF-8"),
-        }
+        // Shared text, checked once by the hub: no copy, no check per subscriber.
+        self.send(ctx, m.text);
     }
 
     fn auth(&mut self, id: Option<Value>, token: String, ctx: &mut ws::WebsocketContext<Self>) {

@@ -2,6 +2,8 @@
 //! live state the deltas come from, so nothing between the subscription's seq and the
 //! snapshot is lost); an event that is over comes from Postgres; a sport's snapshot lists
 //! its events from Postgres with each running event's status and score from its actor.
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -42,12 +44,19 @@ async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
             .map_err(unavailable)?
             .ok_or(SnapshotError::Unknown);
     };
-    let (ev, market_addrs) = ask(&addr, reg.ask_timeout(), |reply| GetEvent { reply })
-        .await
-        .map_err(|e| unavailable(format!("{e:?}")))?;
+    let deadline = Instant::now() + reg.ask_timeout();
+    let (ev, market_addrs) = patiently(deadline, || {
+        ask(&addr, reg.ask_timeout(), |reply| GetEvent { reply })
+    })
+    .await
+    .map_err(|e| unavailable(format!("{e:?}")))?;
     let mut markets = Vec::with_capacity(market_addrs.len());
     for m in market_addrs {
-        match ask(&m, reg.ask_timeout(), |reply| GetMarket { reply }).await {
+        match patiently(deadline, || {
+            ask(&m, reg.ask_timeout(), |reply| GetMarket { reply })
+        })
+        .await
+        {
             Ok(view) if !matches!(view.status, MarketStatus::Settled | MarketStatus::Voided) => {
                 markets.push(market_json(&view))
             }
@@ -60,6 +69,27 @@ async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
         "start_time": ev.start_time, "status": ev.status, "period": ev.period, "clock": ev.clock,
         "home_score": ev.home_score, "away_score": ev.away_score, "markets": markets,
     }))
+}
+
+/// Pause between attempts when an actor's mailbox is full.
+const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(2);
+
+/// Asks again while the actor's mailbox is full, until `deadline`: thousands of clients
+/// subscribing at once (a big match starting) must get their snapshots a little later, not an
+/// `unavailable` error, and the mailbox bound still holds.
+async fn patiently<R, F, Fut>(deadline: Instant, mut ask_once: F) -> Result<R, AskError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<R, AskError>>,
+{
+    loop {
+        match ask_once().await {
+            Err(AskError::Busy) if Instant::now() + BUSY_RETRY_PAUSE < deadline => {
+                tokio::time::sleep(BUSY_RETRY_PAUSE).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A market as snapshots show it: every price with its display forms.

@@ -146,12 +146,13 @@ async fn reopen(markets: &[MarketHandle], timeout: Duration, i: usize) -> anyhow
         let out = ask(addr, timeout, |reply| FeedPrices {
             prices,
             actor: AuditActor::default(),
+            seq_mark: None,
             reply,
         })
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for d in out.1 {
+        for d in out.durables {
             let _ = d.await;
         }
     }

@@ -10,8 +10,11 @@
 //!    send time is kept per price, and every client measures publish-to-receive latency
 //!    from it (the push is sent before the engine publishes, so this slightly overstates).
 //!
+//! 4. PER_PUSH (6th argument, default 1): odds messages per push (an array, consecutive
+//!    seqs, each a distinct price), as a feed provider batching its price changes sends them.
+//!
 //! Run (engine started with `winzo serve`, demo sports seeded):
-//! `cargo run --release -p winzo-load-tests --bin ws_fanout -- http://127.0.0.1:8080 10000 20 40 <engine pid>`
+//! `cargo run --release -p winzo-load-tests --bin ws_fanout -- http://127.0.0.1:8080 10000 20 40 <engine pid> [per_push]`
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = a.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let rate: u64 = a.get(4).and_then(|s| s.parse().ok()).unwrap_or(40);
     let pid: Option<u32> = a.get(5).and_then(|s| s.parse().ok());
+    let per_push: u64 = a.get(6).and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let sport = std::env::var("SPORT").unwrap_or_else(|_| "football".into());
     let settings = winzo::config::load_for("development")?;
     let provider = settings.feed.providers[0].clone();
@@ -115,22 +119,34 @@ async fn main() -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(every);
     let mut seq = 1;
     let mut pushes = 0u64;
+    let mut push_ms: Vec<f64> = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         tick.tick().await;
-        seq += 1;
-        let home = 1.50 + ((seq % 100) as f64) / 100.0;
-        let away = 1.0 / (1.05 - 1.0 / home);
-        let (h, aw) = (format!("{home:.2}"), format!("{away:.2}"));
-        let key = format!("{home:.4}");
-        sent.lock()
-            .map_err(|_| anyhow::anyhow!("lock"))?
-            .insert(key, Instant::now());
-        let msg = json!({"seq": seq, "event_ref": event_ref, "type": "odds", "market": {"type": "moneyline"},
-                         "prices": [{"name": "home", "odds": h}, {"name": "away", "odds": aw}]});
+        let mut batch = Vec::with_capacity(per_push as usize);
+        for _ in 0..per_push {
+            seq += 1;
+            // A distinct home price per message over 1,000 seqs (the latency key).
+            let home = 1.50 + ((seq % 1000) as f64) / 1000.0;
+            let away = 1.0 / (1.05 - 1.0 / home);
+            let (h, aw) = (format!("{home:.3}"), format!("{away:.2}"));
+            let key = format!("{home:.4}");
+            sent.lock()
+                .map_err(|_| anyhow::anyhow!("lock"))?
+                .insert(key, Instant::now());
+            batch.push(json!({"seq": seq, "event_ref": event_ref, "type": "odds", "market": {"type": "moneyline"},
+                             "prices": [{"name": "home", "odds": h}, {"name": "away", "odds": aw}]}));
+        }
+        let msg = if per_push == 1 {
+            batch.remove(0)
+        } else {
+            Value::Array(batch)
+        };
         // In order: the engine applies one event's messages by seq (an overtaken push
         // would be a duplicate).
+        let at = Instant::now();
         if push(&http, &engine, &provider, &msg).await.is_ok() {
             pushes += 1;
+            push_ms.push(at.elapsed().as_secs_f64() * 1000.0);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -144,6 +160,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     lat.sort_unstable();
+    push_ms.sort_by(|a, b| a.total_cmp(b));
+    let push_p50 = push_ms.get(push_ms.len() / 2).copied().unwrap_or(0.0);
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
             .copied()
@@ -152,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let n = delivered.load(Ordering::Relaxed);
     println!(
-        "pushes={pushes} seconds={elapsed:.1} delivered={n} delivered_per_s={:.0} latency_p50_ms={:.2} latency_p99_ms={:.2} latency_max_ms={:.2} engine_rss_busy_kib={}",
+        "pushes={pushes} per_push={per_push} push_answer_p50_ms={push_p50:.1} seconds={elapsed:.1} delivered={n} delivered_per_s={:.0} latency_p50_ms={:.2} latency_p99_ms={:.2} latency_max_ms={:.2} engine_rss_busy_kib={}",
         n as f64 / elapsed, pct(0.5), pct(0.99), pct(1.0), rss_busy.unwrap_or(0)
     );
     Ok(())

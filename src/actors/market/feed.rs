@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 
 use super::super::errors::MarketError;
-use super::super::writer::{AuditActor, Change, Durable};
+use super::super::writer::{AuditActor, Change, Durable, FeedSeqMark};
 use super::{MarketActor, MarketView};
 use crate::domain::{MarketStatus, MarketType, Odds};
 
@@ -106,13 +106,26 @@ impl Handler<FeedSuspend> for MarketActor {
 pub struct FeedPrices {
     pub prices: Vec<(String, Odds)>,
     pub actor: AuditActor,
-    pub reply: oneshot::Sender<Result<(MarketView, Vec<Durable>), MarketError>>,
+    /// The feed message's seq, written by the live writer right after the prices (one
+    /// commit for both instead of a second round trip by the feed).
+    pub seq_mark: Option<FeedSeqMark>,
+    pub reply: oneshot::Sender<Result<FeedPricesDone, MarketError>>,
+}
+
+/// The market after a feed's prices, what to await for durability, and whether the
+/// message's seq went to the writer with them.
+pub struct FeedPricesDone {
+    pub view: MarketView,
+    pub durables: Vec<Durable>,
+    pub seq_queued: bool,
 }
 
 impl Handler<FeedPrices> for MarketActor {
     type Result = ();
     fn handle(&mut self, msg: FeedPrices, _: &mut Context<Self>) {
-        let _ = msg.reply.send(self.feed_prices(&msg.prices, msg.actor));
+        let _ = msg
+            .reply
+            .send(self.feed_prices(&msg.prices, msg.actor, msg.seq_mark));
     }
 }
 
@@ -121,7 +134,8 @@ impl MarketActor {
         &mut self,
         prices: &[(String, Odds)],
         actor: AuditActor,
-    ) -> Result<(MarketView, Vec<Durable>), MarketError> {
+        seq_mark: Option<FeedSeqMark>,
+    ) -> Result<FeedPricesDone, MarketError> {
         let mut by_id = Vec::with_capacity(prices.len());
         for (name, odds) in prices {
             let s = self
@@ -134,7 +148,19 @@ impl MarketActor {
         }
         let (_, durable) = self.set_prices(&by_id, actor.clone())?;
         let mut durables = vec![durable];
-        durables.extend(self.set_feed_suspended(false, actor));
-        Ok((self.view(), durables))
+        durables.extend(self.set_feed_suspended(false, actor.clone()));
+        let mut seq_queued = false;
+        if let Some(mark) = seq_mark {
+            // After the prices in the writer's queue; a full queue leaves it to the feed.
+            if let Ok(slot) = self.shared.writer.reserve() {
+                durables.push(slot.send(actor, vec![Change::FeedSeq(mark)]));
+                seq_queued = true;
+            }
+        }
+        Ok(FeedPricesDone {
+            view: self.view(),
+            durables,
+            seq_queued,
+        })
     }
 }
