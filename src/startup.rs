@@ -69,6 +69,7 @@ impl Application {
             db.clone(),
             wallet.clone(),
             hub.clone(),
+            registry.clone(),
             settings.settlement.clone(),
         ));
         let state = AppState {

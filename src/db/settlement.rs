@@ -259,6 +259,8 @@ pub struct BetState {
     pub bet_type: String,
     pub status: String,
     pub stake: Decimal,
+    /// What an open bet counts in its markets' liability (with `stake`).
+    pub potential_win: Decimal,
     pub actual_win: Decimal,
     pub settlement_seq: i32,
     pub metadata: Value,
@@ -269,6 +271,7 @@ pub struct BetState {
 /// One leg: the odds taken and its result so far.
 #[derive(Debug, Clone)]
 pub struct LegState {
+    pub selection_id: Uuid,
     pub odds: Decimal,
     pub result: Option<String>,
     pub dead_heat_factor: Option<Decimal>,
@@ -283,7 +286,7 @@ pub async fn load_bets<C: GenericClient>(
     let rows = c
         .query(
             "SELECT id, user_id, type::text, status::text, stake, actual_win, settlement_seq,
-                    metadata, currency_code
+                    metadata, currency_code, potential_win
              FROM bets WHERE id = ANY($1) ORDER BY id",
             &[&ids],
         )
@@ -300,12 +303,13 @@ pub async fn load_bets<C: GenericClient>(
             settlement_seq: r.get(6),
             metadata: r.get(7),
             currency_code: r.get(8),
+            potential_win: r.get(9),
             legs: Vec::new(),
         })
         .collect();
     let legs = c
         .query(
-            "SELECT bet_id, odds, result::text, dead_heat_factor, void_factor
+            "SELECT bet_id, odds, result::text, dead_heat_factor, void_factor, selection_id
              FROM bet_selections WHERE bet_id = ANY($1) ORDER BY bet_id, id",
             &[&ids],
         )
@@ -314,6 +318,7 @@ pub async fn load_bets<C: GenericClient>(
         let bet_id: Uuid = r.get(0);
         if let Ok(i) = bets.binary_search_by(|b| b.id.cmp(&bet_id)) {
             bets[i].legs.push(LegState {
+                selection_id: r.get(5),
                 odds: r.get(1),
                 result: r.get(2),
                 dead_heat_factor: r.get(3),

@@ -10,6 +10,7 @@
 //!   each on its own task: market actors are never blocked. Unfinished rows resume on
 //!   start-up ([`Settlement::resume_all`]).
 pub mod compute;
+pub mod exposure;
 pub mod open;
 pub mod worker;
 
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
+use crate::actors::Registry;
 use crate::broadcast::Hub;
 use crate::db::settlement::SettlementRow;
 use crate::wallet::Wallet;
@@ -45,6 +47,8 @@ pub struct Settlement {
     pool: Pool,
     wallet: Wallet,
     hub: Arc<Hub>,
+    /// Live market actors: open bets leaving the book release their liability there.
+    registry: Arc<Registry>,
     settings: SettlementSettings,
     turns: Arc<Semaphore>,
     /// Running workers by settlement id: `true` once done.
@@ -52,12 +56,19 @@ pub struct Settlement {
 }
 
 impl Settlement {
-    pub fn new(pool: Pool, wallet: Wallet, hub: Arc<Hub>, settings: SettlementSettings) -> Self {
+    pub fn new(
+        pool: Pool,
+        wallet: Wallet,
+        hub: Arc<Hub>,
+        registry: Arc<Registry>,
+        settings: SettlementSettings,
+    ) -> Self {
         let turns = Arc::new(Semaphore::new(settings.markets_concurrent_max.max(1)));
         Settlement {
             pool,
             wallet,
             hub,
+            registry,
             settings,
             turns,
             running: Mutex::new(HashMap::new()),
@@ -78,6 +89,10 @@ impl Settlement {
 
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Starts the worker of `row` unless one runs already; answers its completion signal.

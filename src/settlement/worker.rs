@@ -149,6 +149,7 @@ async fn settle_batch(
     };
     let booked = book(s, changes, actor).await?;
     publish(s, &booked);
+    super::exposure::release(&s.registry, &booked).await;
     Ok(i32::try_from(booked.len()).unwrap_or(i32::MAX))
 }
 
