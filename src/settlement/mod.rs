@@ -40,10 +40,17 @@ pub struct SettlementSettings {
     pub answer_wait_ms: u64,
     /// Longest void reason accepted.
     pub reason_chars_max: usize,
+    /// Connections of the settlement's own pool (its workers and bookings): settling never
+    /// takes the connections requests and bets need.
+    pub pool_connections_max: usize,
+    /// Wallet shards booking settlement changes at once (each is busy for one transaction
+    /// per turn); the others keep serving bets.
+    pub shards_concurrent_max: usize,
 }
 
 /// The settlement service: starts and tracks workers. Cheap to share (`Arc`).
 pub struct Settlement {
+    /// The settlement's own pool (`pool_connections_max`).
     pool: Pool,
     wallet: Wallet,
     hub: Arc<Hub>,
@@ -51,6 +58,8 @@ pub struct Settlement {
     registry: Arc<Registry>,
     settings: SettlementSettings,
     turns: Arc<Semaphore>,
+    /// Turns of the wallet shards for bookings (`shards_concurrent_max`).
+    booking_turns: Arc<Semaphore>,
     /// Running workers by settlement id: `true` once done.
     running: Mutex<HashMap<Uuid, watch::Receiver<bool>>>,
 }
@@ -64,6 +73,7 @@ impl Settlement {
         settings: SettlementSettings,
     ) -> Self {
         let turns = Arc::new(Semaphore::new(settings.markets_concurrent_max.max(1)));
+        let booking_turns = Arc::new(Semaphore::new(settings.shards_concurrent_max.max(1)));
         Settlement {
             pool,
             wallet,
@@ -71,6 +81,7 @@ impl Settlement {
             registry,
             settings,
             turns,
+            booking_turns,
             running: Mutex::new(HashMap::new()),
         }
     }

@@ -20,7 +20,9 @@
 //!
 //! Run against a fresh database cloned from a migrated template (nothing else in it):
 //! `DATABASE_URL=postgres://winzo@127.0.0.1:55433/<db> WINZO_ENV=test \
-//!  settle_bench [BETS] [CONCURRENT_BETTORS]`
+//!  settle_bench [BETS] [CONCURRENT_BETTORS] [PACE_MS]`
+//! (defaults 100000, 32, 100: each bettor places at most one bet every PACE_MS; 0: each
+//! places its next bet as soon as the last is answered, which saturates this machine).
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let bets: i64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let concurrent: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(32);
+    let pace_ms: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
     let mut settings = winzo::config::load()?;
     settings.database.url = std::env::var("DATABASE_URL")?;
     settings.database.migrate_on_start = false;
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             users: book.bettors.clone(),
             selections: book.other_selections.clone(),
             threads,
+            pace: Duration::from_millis(pace_ms),
         };
         bettors.run(WARMUP).await;
         let (wall, during) = {
@@ -177,6 +181,8 @@ struct Bettors {
     users: Vec<Uuid>,
     selections: Vec<Uuid>,
     threads: usize,
+    /// Each bettor places at most one bet per `pace` (zero: as fast as answered).
+    pace: Duration,
 }
 
 impl Bettors {
@@ -202,8 +208,10 @@ impl Bettors {
                     .collect();
                 let (state, selections, stop) =
                     (self.state.clone(), self.selections.clone(), stop.clone());
+                let pace = self.pace;
                 std::thread::spawn(move || {
-                    actix_rt::System::new().block_on(thread_bettors(state, users, selections, stop))
+                    actix_rt::System::new()
+                        .block_on(thread_bettors(state, users, selections, stop, pace))
                 })
             })
             .collect()
@@ -230,6 +238,7 @@ async fn thread_bettors(
     users: Vec<Uuid>,
     selections: Vec<Uuid>,
     stop: Arc<AtomicBool>,
+    pace: Duration,
 ) -> Sample {
     let started = Instant::now();
     let selections = Arc::new(selections);
@@ -238,7 +247,7 @@ async fn thread_bettors(
         .enumerate()
         .map(|(i, user)| {
             let (state, selections, stop) = (state.clone(), selections.clone(), stop.clone());
-            actix_rt::spawn(bettor(state, user, i, selections, stop))
+            actix_rt::spawn(bettor(state, user, i, selections, stop, pace))
         })
         .collect();
     let mut all = Sample::default();
@@ -251,15 +260,19 @@ async fn thread_bettors(
     all
 }
 
-/// One bettor: a 1.00 single at 2.0 on the next other market, answer, repeat.
+/// One bettor: a 1.00 single at 2.0 on the next other market, answer, wait for the next
+/// tick of `pace` (none when late), repeat.
 async fn bettor(
     state: AppState,
     user: Uuid,
     seed: usize,
     selections: Arc<Vec<Uuid>>,
     stop: Arc<AtomicBool>,
+    pace: Duration,
 ) -> Sample {
     let mut out = Sample::default();
+    let mut ticks = tokio::time::interval(pace.max(Duration::from_micros(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n = seed * 7;
     let (stake, odds) = (
         Money::parse("1.00"),
@@ -269,6 +282,9 @@ async fn bettor(
         return out;
     };
     while !stop.load(Ordering::Acquire) {
+        if !pace.is_zero() {
+            ticks.tick().await;
+        }
         n += 1;
         let req = PlaceBetRequest {
             bet_type: BetType::Single,
@@ -404,6 +420,10 @@ async fn setup(
             "UPDATE markets SET status = 'settled', settled_at = now() WHERE id = $1",
             &[&parlay_market],
         )
+        .await?;
+    // As a live database would be: statistics of the bulk-loaded tables.
+    client
+        .batch_execute("ANALYZE bets; ANALYZE bet_selections; ANALYZE transactions; ANALYZE user_balances; ANALYZE users")
         .await?;
     Ok(Book {
         market,
