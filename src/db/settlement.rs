@@ -560,10 +560,11 @@ pub async fn batch_bets<C: GenericClient>(
                     b.settlement_seq, b.metadata, b.currency_code, b.potential_win, b.placed_at,
                     bs.id, bs.odds
              FROM bet_selections bs JOIN bets b ON b.id = bs.bet_id
-             WHERE bs.selection_id = $1 AND bs.bet_id > $2
+             WHERE bs.selection_id = $1 AND bs.bet_id > $2 AND b.id > $2
              ORDER BY bs.bet_id LIMIT $3",
-            // The nil id sorts first: a plain range keeps the index bound in a generic plan
-            // (`$2 IS NULL OR ...` made every batch read the whole selection).
+            // Plain ranges on both sides: the nil id sorts first, and `b.id > $2` lets a
+            // merge join start the bets index at the cursor (without them every batch read
+            // the bets from the first one: quadratic).
             &[&selection_id, &after.unwrap_or(Uuid::nil()), &limit],
         )
         .await?;

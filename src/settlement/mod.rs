@@ -60,11 +60,15 @@ pub struct Settlement {
     turns: Arc<Semaphore>,
     /// Turns of the wallet shards for bookings (`shards_concurrent_max`).
     booking_turns: Arc<Semaphore>,
+    /// The workers' own thread: reading, computing and publishing a batch never holds up
+    /// the thread of the wallet shards and the bet path's tasks.
+    thread: actix::ArbiterHandle,
     /// Running workers by settlement id: `true` once done.
     running: Mutex<HashMap<Uuid, watch::Receiver<bool>>>,
 }
 
 impl Settlement {
+    /// Must run inside an actix system: starts the workers' thread.
     pub fn new(
         pool: Pool,
         wallet: Wallet,
@@ -82,6 +86,7 @@ impl Settlement {
             settings,
             turns,
             booking_turns,
+            thread: actix::Arbiter::new().handle(),
             running: Mutex::new(HashMap::new()),
         }
     }
@@ -115,8 +120,8 @@ impl Settlement {
         let (tx, rx) = watch::channel(false);
         running.insert(row.id, rx.clone());
         let me = self.clone();
-        tokio::spawn(async move {
-            let id = row.id;
+        let id = row.id;
+        let spawned = self.thread.spawn(async move {
             let _turn = me.turns.clone().acquire_owned().await;
             worker::run(&me, row).await;
             me.running
@@ -125,6 +130,10 @@ impl Settlement {
                 .remove(&id);
             let _ = tx.send(true);
         });
+        if !spawned {
+            // Only when the engine is stopping: the settlement resumes on the next start.
+            tracing::error!(settlement = %id, "settlement thread stopped; not started");
+        }
         rx
     }
 

@@ -69,8 +69,14 @@ fn main() -> anyhow::Result<()> {
         let (wall, during) = {
             let stop = Arc::new(AtomicBool::new(false));
             let running = bettors.start(stop.clone());
+            let cpu_before = Cpu::sample(&pool).await?;
             let wall = settle(&state, &pool, &book).await?;
+            let cpu = Cpu::sample(&pool).await?.since(&cpu_before);
             stop.store(true, Ordering::Release);
+            println!(
+                "cpu during settlement: engine process {:.2} s, Postgres backends of this database {:.2} s",
+                cpu.engine_s, cpu.postgres_s
+            );
             (wall, Bettors::join(running).await)
         };
         let alone = bettors.run(wall).await;
@@ -492,4 +498,60 @@ async fn concurrent_bettors(
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// CPU seconds used so far by this process and by each Postgres backend of its database
+/// (read from /proc: the bench runs on the database's machine).
+struct Cpu {
+    engine_s: f64,
+    postgres_s: f64,
+    backends: std::collections::HashMap<i32, f64>,
+}
+
+impl Cpu {
+    async fn sample(pool: &deadpool_postgres::Pool) -> anyhow::Result<Cpu> {
+        let client = pool.get().await?;
+        let pids: Vec<i32> = client
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let backends: std::collections::HashMap<i32, f64> = pids
+            .into_iter()
+            .filter_map(|pid| proc_cpu_s(&format!("/proc/{pid}/stat")).map(|s| (pid, s)))
+            .collect();
+        Ok(Cpu {
+            engine_s: proc_cpu_s("/proc/self/stat").unwrap_or_default(),
+            postgres_s: 0.0,
+            backends,
+        })
+    }
+
+    /// What was used between `earlier` and this sample (a backend started meanwhile counts
+    /// from zero; one that ended meanwhile is missed).
+    fn since(self, earlier: &Cpu) -> Cpu {
+        let postgres_s = self
+            .backends
+            .iter()
+            .map(|(pid, s)| s - earlier.backends.get(pid).copied().unwrap_or_default())
+            .sum();
+        Cpu {
+            engine_s: self.engine_s - earlier.engine_s,
+            postgres_s,
+            backends: self.backends,
+        }
+    }
+}
+
+/// utime + stime of a /proc/<pid>/stat file, in seconds (clock ticks of 100 Hz).
+fn proc_cpu_s(path: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let after_name = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
