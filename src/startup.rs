@@ -88,10 +88,14 @@ impl Application {
             settings.auth.security_events_inflight_max,
             metrics.security_events_dropped_total.clone(),
         );
+        // Settlement gets connections of its own: a large settlement never starves requests.
+        let mut settlement_db = settings.database.clone();
+        settlement_db.pool_max_size = settings.settlement.pool_connections_max.max(2);
         let settlement = Arc::new(crate::settlement::Settlement::new(
-            db.clone(),
+            crate::db::build_pool(&settlement_db)?,
             wallet.clone(),
             hub.clone(),
+            registry.clone(),
             settings.settlement.clone(),
         ));
         let state = AppState {

@@ -326,3 +326,75 @@ async fn bets_placed_after_void_after_are_refunded_and_a_cancelled_event_voids_i
     assert_eq!(status, "voided");
     ledger_clean(&app).await;
 }
+
+/// (stake, payout) of one selection in GET /trading/markets/{id}/liability.
+async fn live_liability(
+    app: &common::TestApp,
+    trader: &str,
+    market: Uuid,
+    selection: Uuid,
+) -> (Decimal, Decimal) {
+    let r = app
+        .http
+        .get(app.url(&format!("/api/v1/trading/markets/{market}/liability")))
+        .bearer_auth(trader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let sel = v["selections"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x["selection_id"] == selection.to_string())
+        })
+        .unwrap_or_else(|| panic!("no selection {selection} in {v}"));
+    let num = |k: &str| sel[k].as_str().unwrap().parse::<Decimal>().unwrap();
+    (num("stake"), num("payout"))
+}
+
+#[tokio::test]
+async fn voiding_one_open_bet_drops_it_from_the_live_liability_of_each_of_its_markets() {
+    let app = common::spawn_app().await;
+    let (_, trader) = account(&app.db.client, Role::Moderator).await;
+    let (_, token) = bettor(&app.db.client, dec!(100.00)).await;
+    let (b1, b2) = (book(&app, &trader).await, book(&app, &trader).await);
+    let (m1, over) = (b1.markets[1], b1.selections[1][0]);
+    let (m2, home) = (b2.markets[0], b2.selections[0][0]);
+    let (s, kept) = place(&app, &token, &single(over, "2.5000", "10.00", "kept")).await;
+    assert_eq!(s, 201, "{kept}");
+    let (s, gone) = place(&app, &token, &single(over, "2.5000", "4.00", "gone")).await;
+    assert_eq!(s, 201, "{gone}");
+    let parlay = json!({"type": "parlay", "stake": "2.00", "idempotency_key": "p",
+        "legs": [{"selection_id": over, "odds": "2.5000"}, {"selection_id": home, "odds": "1.9091"}]});
+    let (s, parlay) = place(&app, &token, &parlay).await;
+    assert_eq!(s, 201, "{parlay}");
+    let parlay_win: Decimal = parlay["potential_win"].as_str().unwrap().parse().unwrap();
+    let expected_over = (dec!(16.00), dec!(35.00) + parlay_win);
+    assert_eq!(live_liability(&app, &trader, m1, over).await, expected_over);
+    assert_eq!(
+        live_liability(&app, &trader, m2, home).await,
+        (dec!(2.00), parlay_win)
+    );
+    for bet in [bet_id(&gone), bet_id(&parlay)] {
+        let (s, body) = markets_support::post(
+            &app.http,
+            app.url(&format!("/api/v1/trading/bets/{bet}/void")),
+            &trader,
+            json!({"reason": "palpable error"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    // At once, without a restart: only the kept single remains.
+    assert_eq!(
+        live_liability(&app, &trader, m1, over).await,
+        (dec!(10.00), dec!(25.00))
+    );
+    assert_eq!(
+        live_liability(&app, &trader, m2, home).await,
+        (dec!(0), dec!(0))
+    );
+    ledger_clean(&app).await;
+}

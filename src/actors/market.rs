@@ -707,3 +707,25 @@ impl Handler<ReleaseReservation> for MarketActor {
         self.settle_reservation(msg.reservation_id, false);
     }
 }
+
+/// Open bets left the book (a trader voided one, or it was settled by another of its
+/// markets): their stake and exposure leave this market's liability at once. Each entry
+/// is `(selection_id, stake, payout)` as the bet counted them when it was confirmed (or
+/// recovered: `bets.stake`, `bets.potential_win`); a total never goes below zero.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseExposure {
+    pub legs: Vec<(Uuid, Decimal, Decimal)>,
+}
+
+impl Handler<ReleaseExposure> for MarketActor {
+    type Result = ();
+    fn handle(&mut self, msg: ReleaseExposure, _: &mut Context<Self>) {
+        for (selection_id, stake, payout) in msg.legs {
+            if let Some(s) = self.m.selections.iter_mut().find(|s| s.id == selection_id) {
+                s.stake = (s.stake - stake).max(Decimal::ZERO);
+                s.payout = (s.payout - payout).max(Decimal::ZERO);
+            }
+        }
+    }
+}

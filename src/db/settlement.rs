@@ -189,24 +189,6 @@ pub async fn market_selections<C: GenericClient>(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-/// The next bets with a leg on `selection_id`, after `after` in id order.
-pub async fn next_bets<C: GenericClient>(
-    c: &C,
-    selection_id: Uuid,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
-    let rows = c
-        .query(
-            "SELECT bet_id FROM bet_selections
-             WHERE selection_id = $1 AND ($2::uuid IS NULL OR bet_id > $2)
-             ORDER BY bet_id LIMIT $3",
-            &[&selection_id, &after, &limit],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
 /// A leg's settlement as a batch writes it.
 pub struct LegSettlement<'a> {
     pub selection_id: Uuid,
@@ -225,6 +207,26 @@ pub async fn mark_legs<C: GenericClient>(
     leg: &LegSettlement<'_>,
     bet_ids: &[Uuid],
 ) -> Result<u64, tokio_postgres::Error> {
+    if leg.void_after.is_none() {
+        // Without past-posting every leg gets the same result: no need to read the bets.
+        return c
+            .execute(
+                "UPDATE bet_selections SET result = $2::text::selection_result,
+                     dead_heat_factor = $3, void_factor = $4, settled_at = now(),
+                     settlement_version = $5
+                 WHERE selection_id = $1 AND bet_id = ANY($6)
+                   AND settlement_version IS DISTINCT FROM $5",
+                &[
+                    &leg.selection_id,
+                    &leg.result,
+                    &leg.dead_heat_factor,
+                    &leg.void_factor,
+                    &leg.version,
+                    &bet_ids,
+                ],
+            )
+            .await;
+    }
     c.execute(
         "UPDATE bet_selections bs SET
             result = CASE WHEN $5::timestamptz IS NOT NULL AND b.placed_at > $5
@@ -259,6 +261,8 @@ pub struct BetState {
     pub bet_type: String,
     pub status: String,
     pub stake: Decimal,
+    /// What an open bet counts in its markets' liability (with `stake`).
+    pub potential_win: Decimal,
     pub actual_win: Decimal,
     pub settlement_seq: i32,
     pub metadata: Value,
@@ -269,6 +273,7 @@ pub struct BetState {
 /// One leg: the odds taken and its result so far.
 #[derive(Debug, Clone)]
 pub struct LegState {
+    pub selection_id: Uuid,
     pub odds: Decimal,
     pub result: Option<String>,
     pub dead_heat_factor: Option<Decimal>,
@@ -283,7 +288,7 @@ pub async fn load_bets<C: GenericClient>(
     let rows = c
         .query(
             "SELECT id, user_id, type::text, status::text, stake, actual_win, settlement_seq,
-                    metadata, currency_code
+                    metadata, currency_code, potential_win
              FROM bets WHERE id = ANY($1) ORDER BY id",
             &[&ids],
         )
@@ -300,12 +305,13 @@ pub async fn load_bets<C: GenericClient>(
             settlement_seq: r.get(6),
             metadata: r.get(7),
             currency_code: r.get(8),
+            potential_win: r.get(9),
             legs: Vec::new(),
         })
         .collect();
     let legs = c
         .query(
-            "SELECT bet_id, odds, result::text, dead_heat_factor, void_factor
+            "SELECT bet_id, odds, result::text, dead_heat_factor, void_factor, selection_id
              FROM bet_selections WHERE bet_id = ANY($1) ORDER BY bet_id, id",
             &[&ids],
         )
@@ -314,6 +320,7 @@ pub async fn load_bets<C: GenericClient>(
         let bet_id: Uuid = r.get(0);
         if let Ok(i) = bets.binary_search_by(|b| b.id.cmp(&bet_id)) {
             bets[i].legs.push(LegState {
+                selection_id: r.get(5),
                 odds: r.get(1),
                 result: r.get(2),
                 dead_heat_factor: r.get(3),
@@ -527,4 +534,100 @@ pub async fn event_markets_to_void<C: GenericClient>(
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// A bet of a settlement batch with its leg on the selection being settled.
+pub struct BatchBet {
+    pub bet: BetState,
+    pub placed_at: DateTime<Utc>,
+    /// The leg on the selection being settled: its id and the odds taken.
+    pub leg_id: Uuid,
+    pub leg_odds: Decimal,
+}
+
+/// The next `limit` bets with a leg on `selection_id` after `after`, in bet id order, with
+/// what settling them needs (their other legs come from [`other_legs`]). One index range
+/// of `(selection_id, bet_id)` and a key lookup per bet.
+pub async fn batch_bets<C: GenericClient>(
+    c: &C,
+    selection_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<BatchBet>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT b.id, b.user_id, b.type::text, b.status::text, b.stake, b.actual_win,
+                    b.settlement_seq, b.metadata, b.currency_code, b.potential_win, b.placed_at,
+                    bs.id, bs.odds
+             FROM bet_selections bs JOIN bets b ON b.id = bs.bet_id
+             WHERE bs.selection_id = $1 AND bs.bet_id > $2 AND b.id > $2
+             ORDER BY bs.bet_id LIMIT $3",
+            // Plain ranges on both sides: the nil id sorts first, and `b.id > $2` lets a
+            // merge join start the bets index at the cursor (without them every batch read
+            // the bets from the first one: quadratic).
+            &[&selection_id, &after.unwrap_or(Uuid::nil()), &limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| BatchBet {
+            bet: BetState {
+                id: r.get(0),
+                user_id: r.get(1),
+                bet_type: r.get(2),
+                status: r.get(3),
+                stake: r.get(4),
+                actual_win: r.get(5),
+                settlement_seq: r.get(6),
+                metadata: r.get(7),
+                currency_code: r.get(8),
+                potential_win: r.get(9),
+                legs: Vec::new(),
+            },
+            placed_at: r.get(10),
+            leg_id: r.get(11),
+            leg_odds: r.get(12),
+        })
+        .collect())
+}
+
+/// The legs of these (multi-leg) bets on other selections than `selection_id`, as
+/// `(bet_id, leg_id, leg)` in bet and leg id order.
+pub async fn other_legs<C: GenericClient>(
+    c: &C,
+    bet_ids: &[Uuid],
+    selection_id: Uuid,
+) -> Result<Vec<(Uuid, Uuid, LegState)>, tokio_postgres::Error> {
+    if bet_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = c
+        .query(
+            "SELECT bet_id, id, selection_id, odds, result::text, dead_heat_factor, void_factor
+             FROM bet_selections WHERE bet_id = ANY($1) AND selection_id <> $2
+             ORDER BY bet_id, id",
+            &[&bet_ids, &selection_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let leg = LegState {
+                selection_id: r.get(2),
+                odds: r.get(3),
+                result: r.get(4),
+                dead_heat_factor: r.get(5),
+                void_factor: r.get(6),
+            };
+            (r.get(0), r.get(1), leg)
+        })
+        .collect())
+}
+
+/// The batch's transactions need not wait for their commit to reach the disk: the
+/// settlement's completion is committed durably afterwards, which flushes every earlier
+/// commit, and a crash before it resumes from the last durable cursor and books what was
+/// lost again (exactly once: the bookings are compare-and-set on the bets).
+pub async fn commit_without_flush<C: GenericClient>(c: &C) -> Result<(), tokio_postgres::Error> {
+    c.batch_execute("SET LOCAL synchronous_commit = off").await
 }

@@ -282,6 +282,7 @@ pub async fn void_one_bet(
         ));
     }
     worker::publish(svc, &booked);
+    crate::settlement::exposure::release(svc.registry(), &booked).await;
     let b = &booked[0];
     Ok(HttpResponse::Ok().json(json!({
         "bet_id": bet_id, "status": b.change.new_status, "void_reason": b.change.void_reason,

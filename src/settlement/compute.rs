@@ -23,6 +23,10 @@ pub struct BetChange {
     /// The gross payout it should have (stake back for a voided bet).
     pub new_win: Decimal,
     pub void_reason: Option<String>,
+    /// The legs' selections and what the bet counts in their markets' live liability
+    /// while open (stake, potential win): released when an open bet is booked.
+    pub selections: Vec<Uuid>,
+    pub exposure: (Decimal, Decimal),
 }
 
 /// Why a bet could not be computed (corrupt row): logged and skipped, never paid.
@@ -129,6 +133,8 @@ fn change(
         old_win: bet.actual_win,
         new_win,
         void_reason,
+        selections: bet.legs.iter().map(|l| l.selection_id).collect(),
+        exposure: (bet.stake, bet.potential_win),
     }
 }
 
@@ -150,6 +156,7 @@ mod tests {
             .into(),
             status: status.into(),
             stake: dec!(10.00),
+            potential_win: dec!(20.00),
             actual_win: win,
             settlement_seq: 0,
             metadata: json!({"unit_stake": "10.00", "lines": 1}),
@@ -157,6 +164,7 @@ mod tests {
             legs: results
                 .iter()
                 .map(|r| LegState {
+                    selection_id: Uuid::nil(),
                     odds: dec!(2.0),
                     result: r.map(str::to_string),
                     dead_heat_factor: None,

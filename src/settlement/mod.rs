@@ -10,6 +10,7 @@
 //!   each on its own task: market actors are never blocked. Unfinished rows resume on
 //!   start-up ([`Settlement::resume_all`]).
 pub mod compute;
+pub mod exposure;
 pub mod open;
 pub mod worker;
 
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
+use crate::actors::Registry;
 use crate::broadcast::Hub;
 use crate::db::settlement::SettlementRow;
 use crate::wallet::Wallet;
@@ -38,28 +40,53 @@ pub struct SettlementSettings {
     pub answer_wait_ms: u64,
     /// Longest void reason accepted.
     pub reason_chars_max: usize,
+    /// Connections of the settlement's own pool (its workers and bookings): settling never
+    /// takes the connections requests and bets need.
+    pub pool_connections_max: usize,
+    /// Wallet shards booking settlement changes at once (each is busy for one transaction
+    /// per turn); the others keep serving bets.
+    pub shards_concurrent_max: usize,
 }
 
 /// The settlement service: starts and tracks workers. Cheap to share (`Arc`).
 pub struct Settlement {
+    /// The settlement's own pool (`pool_connections_max`).
     pool: Pool,
     wallet: Wallet,
     hub: Arc<Hub>,
+    /// Live market actors: open bets leaving the book release their liability there.
+    registry: Arc<Registry>,
     settings: SettlementSettings,
     turns: Arc<Semaphore>,
+    /// Turns of the wallet shards for bookings (`shards_concurrent_max`).
+    booking_turns: Arc<Semaphore>,
+    /// The workers' own thread: reading, computing and publishing a batch never holds up
+    /// the thread of the wallet shards and the bet path's tasks.
+    thread: actix::ArbiterHandle,
     /// Running workers by settlement id: `true` once done.
     running: Mutex<HashMap<Uuid, watch::Receiver<bool>>>,
 }
 
 impl Settlement {
-    pub fn new(pool: Pool, wallet: Wallet, hub: Arc<Hub>, settings: SettlementSettings) -> Self {
+    /// Must run inside an actix system: starts the workers' thread.
+    pub fn new(
+        pool: Pool,
+        wallet: Wallet,
+        hub: Arc<Hub>,
+        registry: Arc<Registry>,
+        settings: SettlementSettings,
+    ) -> Self {
         let turns = Arc::new(Semaphore::new(settings.markets_concurrent_max.max(1)));
+        let booking_turns = Arc::new(Semaphore::new(settings.shards_concurrent_max.max(1)));
         Settlement {
             pool,
             wallet,
             hub,
+            registry,
             settings,
             turns,
+            booking_turns,
+            thread: actix::Arbiter::new().handle(),
             running: Mutex::new(HashMap::new()),
         }
     }
@@ -80,6 +107,10 @@ impl Settlement {
         &self.hub
     }
 
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Starts the worker of `row` unless one runs already; answers its completion signal.
     pub fn spawn(self: &Arc<Self>, row: SettlementRow) -> watch::Receiver<bool> {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -89,8 +120,8 @@ impl Settlement {
         let (tx, rx) = watch::channel(false);
         running.insert(row.id, rx.clone());
         let me = self.clone();
-        tokio::spawn(async move {
-            let id = row.id;
+        let id = row.id;
+        let spawned = self.thread.spawn(async move {
             let _turn = me.turns.clone().acquire_owned().await;
             worker::run(&me, row).await;
             me.running
@@ -99,6 +130,10 @@ impl Settlement {
                 .remove(&id);
             let _ = tx.send(true);
         });
+        if !spawned {
+            // Only when the engine is stopping: the settlement resumes on the next start.
+            tracing::error!(settlement = %id, "settlement thread stopped; not started");
+        }
         rx
     }
 

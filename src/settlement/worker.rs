@@ -15,8 +15,8 @@ use uuid::Uuid;
 use super::compute::{desired, BetChange};
 use super::{user_topic, Settlement};
 use crate::db::audit::Actor as AuditActor;
-use crate::db::settlement::{self as sdb, LegSettlement, SettlementRow};
-use crate::wallet::credits::Booked;
+use crate::db::settlement::{self as sdb, LegSettlement, LegState, SettlementRow};
+use crate::wallet::credits::{Booked, Booking};
 
 /// One selection's result as recorded in `market_settlements.results`.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +67,45 @@ pub async fn run(s: &Settlement, row: SettlementRow) {
     }
 }
 
+/// What every batch of one run needs.
+struct Plan {
+    row: SettlementRow,
+    results: HashMap<Uuid, SelectionResult>,
+    selections: Vec<Uuid>,
+    batch: i64,
+}
+
+impl Plan {
+    fn outcome(&self, selection_id: Uuid) -> SelectionResult {
+        match (self.row.kind.as_str(), self.results.get(&selection_id)) {
+            ("void", _) | (_, None) => SelectionResult {
+                result: "void".into(),
+                dead_heat_factor: None,
+                void_factor: None,
+            },
+            (_, Some(r)) => r.clone(),
+        }
+    }
+}
+
+/// Where the next batch starts: the selection (index in the plan) and the last bet done.
+struct Cursor {
+    index: usize,
+    after: Option<Uuid>,
+}
+
+/// A batch read, marked and computed, ready to book.
+struct Batch {
+    selection_id: Uuid,
+    last: Uuid,
+    changes: Vec<BetChange>,
+}
+
+/// One pass from the recorded cursor to the end. Batches are pipelined: while the wallet
+/// shards book batch `k`, the next one is read, its legs marked and its bets computed on
+/// the worker's connection. The cursor is recorded only once a batch is booked, so a
+/// failure or a crash repeats at most the batches after it (converging, paying nothing
+/// twice).
 async fn run_once(s: &Settlement, row: &SettlementRow) -> anyhow::Result<()> {
     let client = s.pool.get().await?;
     // Resume from the recorded cursor (a retry re-reads it).
@@ -76,94 +115,174 @@ async fn run_once(s: &Settlement, row: &SettlementRow) -> anyhow::Result<()> {
     if row.completed_at.is_some() {
         return Ok(());
     }
-    let results = results_of(&row);
     let selections = sdb::market_selections(&client, row.market_id).await?;
-    drop(client);
-    let batch = i64::try_from(s.settings.batch_bets_max.max(1)).unwrap_or(1000);
-    for selection_id in selections {
-        if row.cursor_selection_id.is_some_and(|c| selection_id < c) {
-            continue;
-        }
-        let mut after = if row.cursor_selection_id == Some(selection_id) {
-            row.cursor_bet_id
-        } else {
-            None
-        };
-        let outcome = match (row.kind.as_str(), results.get(&selection_id)) {
-            ("void", _) | (_, None) => SelectionResult {
-                result: "void".into(),
-                dead_heat_factor: None,
-                void_factor: None,
-            },
-            (_, Some(r)) => r.clone(),
-        };
-        loop {
-            let client = s.pool.get().await?;
-            let ids = sdb::next_bets(&client, selection_id, after, batch).await?;
-            drop(client);
-            let Some(&last) = ids.last() else { break };
-            let changed = settle_batch(s, &row, selection_id, &outcome, &ids).await?;
-            let client = s.pool.get().await?;
-            sdb::advance(&client, row.id, selection_id, Some(last), changed).await?;
-            after = Some(last);
-        }
+    let mut cursor = Cursor {
+        index: row
+            .cursor_selection_id
+            .map_or(0, |c| selections.partition_point(|s| *s < c)),
+        after: row.cursor_bet_id,
+    };
+    if row.cursor_selection_id != selections.get(cursor.index).copied() {
+        cursor.after = None;
     }
-    let client = s.pool.get().await?;
-    sdb::complete(&client, row.id).await?;
-    tracing::info!(settlement = %row.id, market = %row.market_id, "settlement complete");
+    let plan = Plan {
+        results: results_of(&row),
+        selections,
+        batch: i64::try_from(s.settings.batch_bets_max.max(1)).unwrap_or(1000),
+        row,
+    };
+    let actor = AuditActor {
+        user_id: plan.row.created_by,
+        ip: None,
+    };
+    let mut next = prepare(&client, &plan, &mut cursor).await?;
+    while let Some(batch) = next {
+        let (booked, following) = tokio::join!(
+            book_async(s, batch.changes, actor),
+            prepare(&client, &plan, &mut cursor)
+        );
+        let booked = booked?;
+        let changed = i32::try_from(booked.len()).unwrap_or(i32::MAX);
+        sdb::advance(
+            &client,
+            plan.row.id,
+            batch.selection_id,
+            Some(batch.last),
+            changed,
+        )
+        .await?;
+        publish(s, &booked);
+        super::exposure::release(&s.registry, &booked).await;
+        next = following?;
+    }
+    // A durable commit: it also flushes every batch committed without waiting for the disk.
+    sdb::complete(&client, plan.row.id).await?;
+    tracing::info!(settlement = %plan.row.id, market = %plan.row.market_id, "settlement complete");
     Ok(())
 }
 
-/// One batch: legs, desired states, bookings, notifications. Answers the bets changed.
-async fn settle_batch(
-    s: &Settlement,
-    row: &SettlementRow,
-    selection_id: Uuid,
-    outcome: &SelectionResult,
-    ids: &[Uuid],
-) -> anyhow::Result<i32> {
-    let client = s.pool.get().await?;
-    let leg = LegSettlement {
-        selection_id,
-        result: &outcome.result,
-        dead_heat_factor: outcome.dead_heat_factor,
-        void_factor: outcome.void_factor,
-        void_after: row.void_after,
-        version: row.version,
-    };
-    sdb::mark_legs(&client, &leg, ids).await?;
-    let bets = sdb::load_bets(&client, ids).await?;
-    drop(client);
-    let market_void = (row.kind == "void").then(|| row.reason.as_deref().unwrap_or("voided"));
+/// The next non-empty batch from the cursor (advancing it), or `None` at the end: its bets
+/// read, their legs on the selection marked, the changes computed.
+async fn prepare(
+    client: &deadpool_postgres::Client,
+    plan: &Plan,
+    cursor: &mut Cursor,
+) -> anyhow::Result<Option<Batch>> {
+    while let Some(&selection_id) = plan.selections.get(cursor.index) {
+        let bets = sdb::batch_bets(client, selection_id, cursor.after, plan.batch).await?;
+        let Some(last) = bets.last().map(|b| b.bet.id) else {
+            cursor.index += 1;
+            cursor.after = None;
+            continue;
+        };
+        cursor.after = Some(last);
+        let outcome = plan.outcome(selection_id);
+        let leg = LegSettlement {
+            selection_id,
+            result: &outcome.result,
+            dead_heat_factor: outcome.dead_heat_factor,
+            void_factor: outcome.void_factor,
+            void_after: plan.row.void_after,
+            version: plan.row.version,
+        };
+        let ids: Vec<Uuid> = bets.iter().map(|b| b.bet.id).collect();
+        let multi: Vec<Uuid> = bets
+            .iter()
+            .filter(|b| b.bet.bet_type != "single")
+            .map(|b| b.bet.id)
+            .collect();
+        // Pipelined on the one connection; independent (other legs exclude this selection).
+        let (_, others) = tokio::try_join!(
+            sdb::mark_legs(client, &leg, &ids),
+            sdb::other_legs(client, &multi, selection_id)
+        )?;
+        let changes = compute_batch(plan, &leg, bets, others);
+        return Ok(Some(Batch {
+            selection_id,
+            last,
+            changes,
+        }));
+    }
+    Ok(None)
+}
+
+/// Each bet with all its legs (the one on this selection as `mark_legs` writes it), then
+/// its change if it needs one.
+fn compute_batch(
+    plan: &Plan,
+    leg: &LegSettlement<'_>,
+    bets: Vec<sdb::BatchBet>,
+    others: Vec<(Uuid, Uuid, LegState)>,
+) -> Vec<BetChange> {
+    let mut others = others.into_iter().peekable();
+    let market_void =
+        (plan.row.kind == "void").then(|| plan.row.reason.as_deref().unwrap_or("voided"));
     let mut changes = Vec::new();
-    for bet in &bets {
-        match desired(bet, market_void) {
+    for b in bets {
+        let past_posted = leg.void_after.is_some_and(|t| b.placed_at > t);
+        let this = LegState {
+            selection_id: leg.selection_id,
+            odds: b.leg_odds,
+            result: Some(if past_posted { "void" } else { leg.result }.to_string()),
+            dead_heat_factor: leg.dead_heat_factor.filter(|_| !past_posted),
+            void_factor: leg.void_factor.filter(|_| !past_posted),
+        };
+        let mut legs = vec![(b.leg_id, this)];
+        while let Some((_, leg_id, other)) = others.next_if(|(bet, _, _)| *bet == b.bet.id) {
+            legs.push((leg_id, other));
+        }
+        legs.sort_by_key(|(id, _)| *id);
+        let mut bet = b.bet;
+        bet.legs = legs.into_iter().map(|(_, l)| l).collect();
+        match desired(&bet, market_void) {
             Ok(Some(c)) => changes.push(c),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "bet cannot be settled; left as it is"),
         }
     }
-    let actor = AuditActor {
-        user_id: row.created_by,
-        ip: None,
-    };
-    let booked = book(s, changes, actor).await?;
-    publish(s, &booked);
-    Ok(i32::try_from(booked.len()).unwrap_or(i32::MAX))
+    changes
 }
 
-/// Has each shard book its users' changes (all shards at once); fails if any shard failed
-/// (the batch is then retried: what was booked is not booked again).
+/// A batch's bookings: their commits need not reach the disk before the next batch (see
+/// [`sdb::commit_without_flush`]); the settlement's completion does.
+async fn book_async(
+    s: &Settlement,
+    changes: Vec<BetChange>,
+    actor: AuditActor,
+) -> anyhow::Result<Vec<Booked>> {
+    book_with(s, changes, actor, false).await
+}
+
+/// Has each shard book its users' changes, durably (a trader's void of one bet is
+/// answered once booked); fails if any shard failed (then retried: what was booked is not
+/// booked again).
 pub async fn book(
     s: &Settlement,
     changes: Vec<BetChange>,
     actor: AuditActor,
 ) -> anyhow::Result<Vec<Booked>> {
+    book_with(s, changes, actor, true).await
+}
+
+/// At most `shards_concurrent_max` shards book a settlement's changes at once, each on a
+/// connection of the settlement's own pool: the other shards keep serving bets meanwhile.
+async fn book_with(
+    s: &Settlement,
+    changes: Vec<BetChange>,
+    actor: AuditActor,
+    durable: bool,
+) -> anyhow::Result<Vec<Booked>> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
+    let booking = Booking {
+        pool: s.pool.clone(),
+        turns: s.booking_turns.clone(),
+        actor,
+        durable,
+    };
     s.wallet
-        .settle_credits(changes, actor)
+        .settle_credits(changes, booking)
         .await
         .map_err(|e| anyhow::anyhow!(e))
 }

@@ -29,6 +29,11 @@ use crate::settlement::compute::BetChange;
 pub struct SettleCredits {
     pub changes: Vec<BetChange>,
     pub actor: AuditActor,
+    /// The settlement's own pool (bookings never take the request pool's connections).
+    pub pool: deadpool_postgres::Pool,
+    /// `false`: the commit need not wait for the disk (a settlement batch, made durable by
+    /// the settlement's completion; see `db::settlement::commit_without_flush`).
+    pub durable: bool,
     pub reply: oneshot::Sender<Result<Vec<Booked>, String>>,
 }
 
@@ -57,16 +62,17 @@ impl Handler<SettleCredits> for WalletShard {
                     .map(|a| (c.user_id, a.reserved))
             })
             .collect();
-        let pool = self.pool.clone();
         let SettleCredits {
             changes,
             actor,
+            pool,
+            durable,
             reply,
         } = msg;
         AtomicResponse::new(Box::pin(
             async move {
                 let mut client = pool.get().await.map_err(|e| e.to_string())?;
-                book(&mut client, changes, actor, &held)
+                book(&mut client, changes, actor, &held, durable)
                     .await
                     .map_err(|e| format!("{e:#}"))
             }
@@ -130,9 +136,14 @@ async fn book(
     changes: Vec<BetChange>,
     actor: AuditActor,
     held: &HashMap<Uuid, Decimal>,
+    durable: bool,
 ) -> anyhow::Result<Vec<Booked>> {
     let tx = client.transaction().await?;
-    audit::set_actor(&tx, actor).await?;
+    if durable {
+        audit::set_actor(&tx, actor).await?;
+    } else {
+        tokio::try_join!(audit::set_actor(&tx, actor), sdb::commit_without_flush(&tx))?;
+    }
     let updates: Vec<BetUpdate> = changes
         .iter()
         .map(|c| BetUpdate {
@@ -227,34 +238,57 @@ async fn shortfalls(
     Ok(out)
 }
 
+/// How a settlement has its changes booked.
+#[derive(Clone)]
+pub struct Booking {
+    /// Connections for the bookings (the settlement's own pool).
+    pub pool: deadpool_postgres::Pool,
+    /// Shards booking at once: a shard books one transaction per turn.
+    pub turns: std::sync::Arc<tokio::sync::Semaphore>,
+    pub actor: AuditActor,
+    pub durable: bool,
+}
+
 impl super::Wallet {
-    /// Sends each shard the changes of its users (waiting for mailbox room: settlement is
-    /// internal and bounded by its batch size) and gathers what was booked. Any shard's
-    /// failure fails the call; the bookings that did commit are never repeated.
+    /// Sends each shard the changes of its users and gathers what was booked. A shard is
+    /// sent its part only with a turn (`booking.turns`), so at most that many shards are
+    /// busy with a settlement at once and each finds a free connection; the message waits
+    /// for mailbox room (settlement is internal and bounded by its batch size). Any
+    /// shard's failure fails the call; the bookings that did commit are never repeated.
     pub async fn settle_credits(
         &self,
         changes: Vec<BetChange>,
-        actor: AuditActor,
+        booking: Booking,
     ) -> Result<Vec<Booked>, String> {
         let mut per_shard: BTreeMap<usize, Vec<BetChange>> = BTreeMap::new();
         for c in changes {
             let i = (c.user_id.as_u128() % self.shards.len() as u128) as usize;
             per_shard.entry(i).or_default().push(c);
         }
-        let mut waits = Vec::with_capacity(per_shard.len());
-        for (i, changes) in per_shard {
-            let (reply, rx) = oneshot::channel();
-            let sent = self.shards[i].send(SettleCredits {
-                changes,
-                actor,
-                reply,
-            });
-            waits.push(async move {
-                sent.await.map_err(|e| format!("wallet shard: {e}"))?;
+        let waits = per_shard.into_iter().map(|(i, changes)| {
+            let shard = self.shards[i].clone();
+            let booking = booking.clone();
+            async move {
+                let _turn = booking
+                    .turns
+                    .acquire()
+                    .await
+                    .map_err(|_| "settlement stopped".to_string())?;
+                let (reply, rx) = oneshot::channel();
+                shard
+                    .send(SettleCredits {
+                        changes,
+                        actor: booking.actor,
+                        pool: booking.pool.clone(),
+                        durable: booking.durable,
+                        reply,
+                    })
+                    .await
+                    .map_err(|e| format!("wallet shard: {e}"))?;
                 rx.await
                     .map_err(|_| "wallet shard dropped the booking".to_string())?
-            });
-        }
+            }
+        });
         let mut booked = Vec::new();
         let mut failure = None;
         for out in futures::future::join_all(waits).await {
