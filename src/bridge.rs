@@ -27,6 +27,8 @@ pub struct BridgeSettings {
     pub outbox_messages_max: usize,
     /// Pause before reconnecting the subscriber after Redis went away.
     pub reconnect_interval_ms: u64,
+    /// Queued messages sent to Redis together in one pipeline, at most.
+    pub pipeline_messages_max: usize,
 }
 
 /// The envelope's parts the relaying node needs; `data` stays raw (never re-parsed).
@@ -98,27 +100,33 @@ async fn outgoing(
                 continue;
             }
         };
-        while let Some(m) = rx.recv().await {
-            let body = m.text.as_bytes();
-            let mut payload = Vec::with_capacity(node_prefix.len() + body.len());
-            payload.extend_from_slice(node_prefix.as_bytes());
-            payload.extend_from_slice(body);
-            let channel = format!("{}{}", settings.channel_prefix, m.topic);
-            let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(payload)
-                .query_async(&mut conn)
-                .await;
+        let per_pipeline = settings.pipeline_messages_max.max(1);
+        let mut run: Vec<TopicMessage> = Vec::with_capacity(per_pipeline);
+        while rx.recv_many(&mut run, per_pipeline).await > 0 {
+            // Whatever queued up meanwhile goes in one pipeline: one round trip, not one
+            // per message (a settlement or a busy feed publishes thousands a second).
+            let mut pipe = redis::pipe();
+            for m in &run {
+                let body = m.text.as_bytes();
+                let mut payload = Vec::with_capacity(node_prefix.len() + body.len());
+                payload.extend_from_slice(node_prefix.as_bytes());
+                payload.extend_from_slice(body);
+                let channel = format!("{}{}", settings.channel_prefix, m.topic);
+                pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+            }
+            let n = run.len() as u64;
+            run.clear();
+            let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
             match sent {
-                Ok(_) => metrics
+                Ok(()) => metrics
                     .bridge_messages_total
                     .with_label_values(&["out"])
-                    .inc(),
+                    .inc_by(n),
                 Err(e) => {
                     metrics
                         .bridge_messages_total
                         .with_label_values(&["dropped"])
-                        .inc();
+                        .inc_by(n);
                     tracing::warn!(error = %e, "bridge: publishing to Redis failed; reconnecting");
                     continue 'connect;
                 }

@@ -623,11 +623,3 @@ pub async fn other_legs<C: GenericClient>(
         })
         .collect())
 }
-
-/// The batch's transactions need not wait for their commit to reach the disk: the
-/// settlement's completion is committed durably afterwards, which flushes every earlier
-/// commit, and a crash before it resumes from the last durable cursor and books what was
-/// lost again (exactly once: the bookings are compare-and-set on the bets).
-pub async fn commit_without_flush<C: GenericClient>(c: &C) -> Result<(), tokio_postgres::Error> {
-    c.batch_execute("SET LOCAL synchronous_commit = off").await
-}

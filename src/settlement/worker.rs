@@ -138,7 +138,7 @@ async fn run_once(s: &Settlement, row: &SettlementRow) -> anyhow::Result<()> {
     let mut next = prepare(&client, &plan, &mut cursor).await?;
     while let Some(batch) = next {
         let (booked, following) = tokio::join!(
-            book_async(s, batch.changes, actor),
+            book(s, batch.changes, actor),
             prepare(&client, &plan, &mut cursor)
         );
         let booked = booked?;
@@ -155,7 +155,6 @@ async fn run_once(s: &Settlement, row: &SettlementRow) -> anyhow::Result<()> {
         super::exposure::release(&s.registry, &booked).await;
         next = following?;
     }
-    // A durable commit: it also flushes every batch committed without waiting for the disk.
     sdb::complete(&client, plan.row.id).await?;
     tracing::info!(settlement = %plan.row.id, market = %plan.row.market_id, "settlement complete");
     Ok(())
@@ -243,16 +242,6 @@ fn compute_batch(
     changes
 }
 
-/// A batch's bookings: their commits need not reach the disk before the next batch (see
-/// [`sdb::commit_without_flush`]); the settlement's completion does.
-async fn book_async(
-    s: &Settlement,
-    changes: Vec<BetChange>,
-    actor: AuditActor,
-) -> anyhow::Result<Vec<Booked>> {
-    book_with(s, changes, actor, false).await
-}
-
 /// Has each shard book its users' changes, durably (a trader's void of one bet is
 /// answered once booked); fails if any shard failed (then retried: what was booked is not
 /// booked again).
@@ -261,17 +250,8 @@ pub async fn book(
     changes: Vec<BetChange>,
     actor: AuditActor,
 ) -> anyhow::Result<Vec<Booked>> {
-    book_with(s, changes, actor, true).await
-}
-
-/// At most `shards_concurrent_max` shards book a settlement's changes at once, each on a
-/// connection of the settlement's own pool: the other shards keep serving bets meanwhile.
-async fn book_with(
-    s: &Settlement,
-    changes: Vec<BetChange>,
-    actor: AuditActor,
-    durable: bool,
-) -> anyhow::Result<Vec<Booked>> {
+    // At most `shards_concurrent_max` shards book a settlement's changes at once, each on a
+    // connection of the settlement's own pool: the other shards keep serving bets meanwhile.
     if changes.is_empty() {
         return Ok(Vec::new());
     }
@@ -279,7 +259,6 @@ async fn book_with(
         pool: s.pool.clone(),
         turns: s.booking_turns.clone(),
         actor,
-        durable,
     };
     s.wallet
         .settle_credits(changes, booking)

@@ -31,9 +31,6 @@ pub struct SettleCredits {
     pub actor: AuditActor,
     /// The settlement's own pool (bookings never take the request pool's connections).
     pub pool: deadpool_postgres::Pool,
-    /// `false`: the commit need not wait for the disk (a settlement batch, made durable by
-    /// the settlement's completion; see `db::settlement::commit_without_flush`).
-    pub durable: bool,
     pub reply: oneshot::Sender<Result<Vec<Booked>, String>>,
 }
 
@@ -66,13 +63,12 @@ impl Handler<SettleCredits> for WalletShard {
             changes,
             actor,
             pool,
-            durable,
             reply,
         } = msg;
         AtomicResponse::new(Box::pin(
             async move {
                 let mut client = pool.get().await.map_err(|e| e.to_string())?;
-                book(&mut client, changes, actor, &held, durable)
+                book(&mut client, changes, actor, &held)
                     .await
                     .map_err(|e| format!("{e:#}"))
             }
@@ -136,14 +132,11 @@ async fn book(
     changes: Vec<BetChange>,
     actor: AuditActor,
     held: &HashMap<Uuid, Decimal>,
-    durable: bool,
 ) -> anyhow::Result<Vec<Booked>> {
+    // Durable like every money write: the shards' cached balances move by these deltas as
+    // soon as the commit returns, so the commit must not be one a crash of Postgres undoes.
     let tx = client.transaction().await?;
-    if durable {
-        audit::set_actor(&tx, actor).await?;
-    } else {
-        tokio::try_join!(audit::set_actor(&tx, actor), sdb::commit_without_flush(&tx))?;
-    }
+    audit::set_actor(&tx, actor).await?;
     let updates: Vec<BetUpdate> = changes
         .iter()
         .map(|c| BetUpdate {
@@ -246,7 +239,6 @@ pub struct Booking {
     /// Shards booking at once: a shard books one transaction per turn.
     pub turns: std::sync::Arc<tokio::sync::Semaphore>,
     pub actor: AuditActor,
-    pub durable: bool,
 }
 
 impl super::Wallet {
@@ -280,7 +272,6 @@ impl super::Wallet {
                         changes,
                         actor: booking.actor,
                         pool: booking.pool.clone(),
-                        durable: booking.durable,
                         reply,
                     })
                     .await
