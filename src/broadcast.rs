@@ -317,7 +317,7 @@ impl Hub {
                 }
             }
             Some(_) => {}
-            None => self.deliver(&mut t, &message),
+            None => self.deliver(&mut t, std::iter::once(&message)),
         }
         seq
     }
@@ -334,29 +334,21 @@ impl Hub {
                 .position(|(e, _)| !Arc::ptr_eq(e, entry))
                 .map_or(batch.len(), |n| start + n);
             let mut t = lock(entry);
-            let before = t.subscribers.len();
-            let run = &batch[start..end];
-            t.subscribers
-                .retain(|s| run.iter().all(|(_, m)| s.tx.try_send(m.clone()).is_ok()));
-            let dropped = (before - t.subscribers.len()) as u64;
-            self.delivered_total
-                .fetch_add((t.subscribers.len() * run.len()) as u64, Ordering::Relaxed);
-            if dropped > 0 {
-                self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
-            }
+            self.deliver(&mut t, batch[start..end].iter().map(|(_, m)| m));
             start = end;
         }
     }
 
-    /// Hands `message` to every subscriber of the topic; a full or closed queue drops its
-    /// subscriber from the topic.
-    fn deliver(&self, t: &mut Topic, message: &TopicMessage) {
+    /// Hands a topic's run of messages to every subscriber of the topic, back to back; a
+    /// full or closed queue drops its subscriber from the topic.
+    fn deliver<'m>(&self, t: &mut Topic, run: impl Iterator<Item = &'m TopicMessage> + Clone) {
         let before = t.subscribers.len();
+        let messages = run.clone().count();
         t.subscribers
-            .retain(|s| s.tx.try_send(message.clone()).is_ok());
+            .retain(|s| run.clone().all(|m| s.tx.try_send(m.clone()).is_ok()));
         let dropped = (before - t.subscribers.len()) as u64;
         self.delivered_total
-            .fetch_add(t.subscribers.len() as u64, Ordering::Relaxed);
+            .fetch_add((t.subscribers.len() * messages) as u64, Ordering::Relaxed);
         if dropped > 0 {
             self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
         }

@@ -137,11 +137,6 @@ impl SessionCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Whether the revocation subscription is up (the cache is in use).
-    pub fn is_live(&self) -> bool {
-        self.live.load(Ordering::Acquire)
-    }
 }
 
 /// Subscribes to the revocation channel for as long as the process runs, reconnecting

@@ -334,7 +334,7 @@ async fn apply_odds(
                 .market(market_id)
                 .await?
                 .ok_or_else(|| reject("the market is settled or voided"))?;
-            if e.markets.len() < MARKETS_CACHED_PER_EVENT_MAX {
+            if e.markets.len() < state.settings.feed.markets_cached_per_event_max {
                 e.markets.insert(cache_key, market_id);
             }
             addr
@@ -373,9 +373,6 @@ pub async fn wait_pending(pending: Vec<Durable>, timeout: Duration) -> Result<()
     }
     Ok(())
 }
-
-/// Markets remembered per event (an event has a few dozen; beyond, lookups use SQL).
-const MARKETS_CACHED_PER_EVENT_MAX: usize = 1024;
 
 /// The live actor of a cached market id; a market that stopped (settled, voided) leaves
 /// the cache and is looked up again.

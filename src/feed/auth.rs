@@ -104,6 +104,7 @@ mod tests {
             }],
             suspend_on_score: Default::default(),
             db_connections_max: 1,
+            markets_cached_per_event_max: 16,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct FeedSettings {
     /// Pushes are applied on a thread of their own with this many Postgres connections of
     /// their own, so a push is never queued behind WebSocket fan-out on the HTTP workers.
     pub db_connections_max: usize,
+    /// Market ids remembered per event for `odds` messages (beyond, they are looked up).
+    pub markets_cached_per_event_max: usize,
 }
 
 /// One data provider.
