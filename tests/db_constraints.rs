@@ -783,6 +783,100 @@ async fn settling_a_market_waits_for_a_bet_holding_a_leg_on_it_and_later_legs_ar
     );
 }
 
+/// The live-state writer finishing two events in one batch takes their bet locks in key
+/// order, like ledger batches: a bet transaction holding the lower key shared and then asking
+/// for the higher one is not deadlocked by a batch that lists the higher event first.
+#[tokio::test]
+async fn a_live_writer_batch_closing_two_events_takes_their_locks_in_key_order() {
+    use winzo::actors::writer::{self, AuditActor, Change};
+    use winzo::domain::EventStatus;
+
+    let db = common::TestDb::new().await;
+    let cat = catalogue(&db.client).await;
+    let first = cat.event;
+    let second: Uuid = db
+        .client
+        .query_one(
+            "INSERT INTO events (sport_id, home_team_id, away_team_id, start_time) \
+             VALUES ($1, $3, $2, now() + interval '2 hours') RETURNING id",
+            &[&cat.sport, &cat.home, &cat.away],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let key = |id: Uuid| {
+        let c = &db.client;
+        async move {
+            c.query_one("SELECT bet_lock_key('event', $1)", &[&id])
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
+    let (k1, k2) = (key(first).await, key(second).await);
+    let ((low, low_key), (high, high_key)) = if k1 < k2 {
+        ((first, k1), (second, k2))
+    } else {
+        ((second, k2), (first, k1))
+    };
+
+    // A bet batch holds the lower key (shared), as its legs check does.
+    let (mut bets, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = bets.transaction().await.unwrap();
+    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&low_key])
+        .await
+        .unwrap();
+
+    // The writer gets one batch finishing the higher-keyed event first, then the lower one.
+    let mut settings = common::test_settings();
+    settings.database.url = db.url.clone();
+    let pool = winzo::db::build_pool(&settings.database).unwrap();
+    let handle = writer::spawn(pool, settings.live_writer.clone());
+    let durable = handle.reserve().unwrap().send(
+        AuditActor::default(),
+        vec![
+            Change::EventStatus {
+                event_id: high,
+                status: EventStatus::Finished,
+            },
+            Change::EventStatus {
+                event_id: low,
+                status: EventStatus::Finished,
+            },
+        ],
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // The bet batch now asks for the higher key: the writer must not be holding it while it
+    // waits for the lower one.
+    let started = std::time::Instant::now();
+    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&high_key])
+        .await
+        .expect("no deadlock: the writer waits for the lower key before taking the higher");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "the higher key was free (took {:?})",
+        started.elapsed()
+    );
+    tx.commit().await.unwrap();
+
+    tokio::time::timeout(std::time::Duration::from_secs(5), durable)
+        .await
+        .expect("the writer's batch commits once the bet batch is done")
+        .unwrap();
+    let finished = count(
+        &db.client,
+        &format!(
+            "SELECT count(*) FROM events WHERE status = 'finished' AND id IN ('{low}', '{high}')"
+        ),
+    )
+    .await;
+    assert_eq!(finished, 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deletes
 // ---------------------------------------------------------------------------------------------

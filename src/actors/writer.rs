@@ -187,6 +187,7 @@ async fn run(pool: Pool, settings: LiveWriterSettings, mut rx: mpsc::Receiver<Wr
 async fn write_batch(pool: &Pool, batch: &[WriteOp]) -> anyhow::Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    lock_closing(&tx, batch).await?;
     let mut start = 0;
     while start < batch.len() {
         let actor = &batch[start].actor;
@@ -199,6 +200,50 @@ async fn write_batch(pool: &Pool, batch: &[WriteOp]) -> anyhow::Result<()> {
         start = end;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// A batch that settles or voids markets, or finishes or cancels events, takes their bet
+/// locks (V40: `bet_lock_key`, exclusive; the status triggers take them again) first, all
+/// at once in key order: the order in which ledger batches take them shared. Taken one by
+/// one in batch order instead, a batch closing two of them could wait for a bet batch that
+/// waits for it (a deadlock Postgres breaks after a second by failing one side).
+async fn lock_closing(
+    tx: &tokio_postgres::Transaction<'_>,
+    batch: &[WriteOp],
+) -> anyhow::Result<()> {
+    let mut kinds: Vec<&str> = Vec::new();
+    let mut ids: Vec<Uuid> = Vec::new();
+    for change in batch.iter().flat_map(|op| op.changes.iter()) {
+        match change {
+            Change::MarketStatus {
+                market_id,
+                status: MarketStatus::Settled | MarketStatus::Voided,
+            } => {
+                kinds.push("market");
+                ids.push(*market_id);
+            }
+            Change::EventStatus {
+                event_id,
+                status: EventStatus::Finished | EventStatus::Cancelled,
+            } => {
+                kinds.push("event");
+                ids.push(*event_id);
+            }
+            _ => {}
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(k.key)
+         FROM (SELECT DISTINCT bet_lock_key(u.kind, u.id) AS key
+               FROM UNNEST($1::text[], $2::uuid[]) AS u(kind, id)
+               ORDER BY 1) k",
+        &[&kinds, &ids],
+    )
+    .await?;
     Ok(())
 }
 
