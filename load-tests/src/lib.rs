@@ -10,6 +10,7 @@ pub mod api;
 pub mod cpu;
 pub mod opts;
 pub mod provision;
+pub mod rawws;
 pub mod report;
 pub mod scenarios;
 pub mod stats;

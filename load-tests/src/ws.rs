@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::api::Api;
+use crate::rawws::{self, RawWs};
 use crate::stats::Stop;
 
 /// Send time of each distinct price string set by the mover.
@@ -39,6 +38,8 @@ pub async fn available(api: &Api) -> bool {
 }
 
 /// One subscriber of `topic` until `stop`; `ready` counts subscribers past their snapshot.
+/// It uses the lean client of [`crate::rawws`]: with thousands of subscribers on the
+/// engine's own cores, the generator's cost per message must stay small.
 pub async fn subscriber(
     url: String,
     topic: String,
@@ -47,7 +48,7 @@ pub async fn subscriber(
     ready: Arc<AtomicUsize>,
 ) -> SubResult {
     let mut out = SubResult::default();
-    let (mut socket, _) = match tokio_tungstenite::connect_async(&url).await {
+    let mut socket = match RawWs::connect(&url, 16 * 1024).await {
         Ok(s) => s,
         Err(e) => {
             out.error = Some(format!("connect: {e}"));
@@ -56,27 +57,34 @@ pub async fn subscriber(
     };
     out.connected = true;
     let sub = json!({"op": "subscribe", "id": 1, "topics": [topic]}).to_string();
-    if let Err(e) = socket.send(Message::Text(sub)).await {
+    if let Err(e) = socket.send_text(&sub).await {
         out.error = Some(format!("subscribe: {e}"));
         return out;
     }
     let mut snapshot = false;
     while !stop.done() {
         let next = tokio::time::timeout(Duration::from_millis(250), socket.next()).await;
-        let msg = match next {
+        let (op, range) = match next {
             Err(_) => continue,
-            Ok(None) => {
+            Ok(Ok(None)) => {
                 out.closed_early = true;
                 break;
             }
-            Ok(Some(Err(e))) => {
+            Ok(Err(e)) => {
                 out.error = Some(e.to_string());
                 out.closed_early = true;
                 break;
             }
-            Ok(Some(Ok(m))) => m,
+            Ok(Ok(Some(frame))) => frame,
         };
-        let Message::Text(text) = msg else { continue };
+        if op != rawws::OP_TEXT {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(socket.payload(range)) else {
+            out.error = Some("a text frame that is not UTF-8".into());
+            out.closed_early = true;
+            break;
+        };
         out.messages += 1;
         if !snapshot && text.contains("\"snapshot\"") {
             snapshot = true;
@@ -85,7 +93,7 @@ pub async fn subscriber(
         }
         if text.contains("\"type\":\"odds\"") {
             out.odds += 1;
-            if let Some(at) = first_known_price(&text, &sent) {
+            if let Some(at) = first_known_price(text, &sent) {
                 if out.latencies_us.len() < LATENCIES_PER_SUBSCRIBER_MAX {
                     out.latencies_us
                         .push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -93,7 +101,7 @@ pub async fn subscriber(
             }
         }
     }
-    let _ = socket.close(None).await;
+    let _ = socket.close().await;
     out
 }
 

@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 type Sent = Arc<Mutex<HashMap<String, Instant>>>;
+/// Latency samples of every subscriber, in µs.
+type Samples = Arc<Mutex<Vec<u64>>>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -77,18 +79,20 @@ async fn main() -> anyhow::Result<()> {
     let sent: Sent = Arc::new(Mutex::new(HashMap::new()));
     // 0: connecting, 1: measuring, 2: stop and hand back samples.
     let measuring = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let samples: Samples = Arc::new(Mutex::new(Vec::new()));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(clients.max(1));
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
         let (url, topic) = (ws_url.clone(), format!("event:{event_id}"));
-        let (delivered, sent, measuring, ready) = (
+        let (delivered, sent, measuring, ready, lat) = (
             delivered.clone(),
             sent.clone(),
             measuring.clone(),
             ready_tx.clone(),
+            samples.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            client(c, url, topic, delivered, sent, measuring, ready).await
+            client(c, url, topic, delivered, sent, measuring, ready, lat).await
         }));
         if c % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -114,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Prices move.
     measuring.store(1, Ordering::Relaxed);
+    let cpu_start = (pid.and_then(ticks), ticks(std::process::id()));
     let started = Instant::now();
     let every = Duration::from_micros(1_000_000 / rate.max(1));
     let mut tick = tokio::time::interval(every);
@@ -151,14 +156,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_end = (pid.and_then(ticks), ticks(std::process::id()));
+    let cpu_s = started.elapsed().as_secs_f64();
     measuring.store(2, Ordering::Relaxed);
     let rss_busy = pid.map(rss_kib);
-    let mut lat: Vec<u64> = Vec::new();
-    for t in tasks {
-        if let Ok(Ok(v)) = tokio::time::timeout(Duration::from_secs(5), t).await {
-            lat.extend(v);
-        }
+    for t in &tasks {
+        t.abort();
     }
+    let mut lat: Vec<u64> = samples
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
     lat.sort_unstable();
     push_ms.sort_by(|a, b| a.total_cmp(b));
     let push_p50 = push_ms.get(push_ms.len() / 2).copied().unwrap_or(0.0);
@@ -169,6 +177,17 @@ async fn main() -> anyhow::Result<()> {
             / 1000.0
     };
     let n = delivered.load(Ordering::Relaxed);
+    let cores = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => (b.saturating_sub(a)) as f64 / 100.0 / cpu_s,
+        _ => f64::NAN,
+    };
+    let (engine_cores, client_cores) =
+        (cores(cpu_start.0, cpu_end.0), cores(cpu_start.1, cpu_end.1));
+    println!(
+        "cpu_cores engine={engine_cores:.2} clients={client_cores:.2} per_delivered_us engine={:.2} clients={:.2}",
+        engine_cores * cpu_s * 1e6 / n.max(1) as f64,
+        client_cores * cpu_s * 1e6 / n.max(1) as f64
+    );
     println!(
         "pushes={pushes} per_push={per_push} push_answer_p50_ms={push_p50:.1} seconds={elapsed:.1} delivered={n} delivered_per_s={:.0} latency_p50_ms={:.2} latency_p99_ms={:.2} latency_max_ms={:.2} engine_rss_busy_kib={}",
         n as f64 / elapsed, pct(0.5), pct(0.99), pct(1.0), rss_busy.unwrap_or(0)
@@ -176,7 +195,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One subscriber; returns its latency samples in µs (every 10th message).
+/// One subscriber (the lean client of `winzo_load::rawws`, so that the generator's own cost
+/// per message stays small beside the engine's); returns its latency samples in µs (every
+/// 10th odds message) into `lat`.
+#[allow(clippy::too_many_arguments)]
 async fn client(
     c: usize,
     url: String,
@@ -185,49 +207,48 @@ async fn client(
     sent: Sent,
     measuring: Arc<std::sync::atomic::AtomicU8>,
     ready: tokio::sync::mpsc::Sender<()>,
-) -> Vec<u64> {
-    let mut lat = Vec::new();
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else {
-        return lat;
+    lat: Samples,
+) {
+    let Ok(mut ws) = winzo_load::rawws::RawWs::connect(&url, 16 * 1024).await else {
+        return;
     };
-    if ws
-        .send(Message::Text(
-            json!({"op": "subscribe", "id": c, "topics": [topic]}).to_string(),
-        ))
-        .await
-        .is_err()
-    {
-        return lat;
+    let sub = json!({"op": "subscribe", "id": c, "topics": [topic]}).to_string();
+    if ws.send_text(&sub).await.is_err() {
+        return;
     }
     let mut n = 0u64;
     while measuring.load(Ordering::Relaxed) != 2 {
-        let m = match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
-            Err(_) => continue,
-            Ok(Some(Ok(m))) => m,
-            Ok(_) => break,
+        let (op, range) = match ws.next().await {
+            Ok(Some(f)) => f,
+            _ => break,
         };
-        let Message::Text(t) = m else { continue };
-        if t.starts_with(r#"{"type":"snapshot""#) || t.contains(r#""type":"snapshot""#) {
+        if op != winzo_load::rawws::OP_TEXT {
+            continue;
+        }
+        let t = ws.payload(range);
+        if t.windows(17).any(|w| w == br#""type":"snapshot""#) {
             let _ = ready.send(()).await;
             continue;
         }
-        if measuring.load(Ordering::Relaxed) != 1 || !t.starts_with(r#"{"type":"odds""#) {
+        if measuring.load(Ordering::Relaxed) != 1 || !t.starts_with(br#"{"type":"odds""#) {
             continue;
         }
         delivered.fetch_add(1, Ordering::Relaxed);
         n += 1;
         if n.is_multiple_of(10) {
             // The first selection's decimal price: `"odds":"1.7300"`.
+            let Ok(t) = std::str::from_utf8(t) else {
+                continue;
+            };
             if let Some(i) = t.find(r#""odds":""#) {
                 let key = &t[i + 8..(i + 14).min(t.len())];
                 let at = sent.lock().ok().and_then(|m| m.get(key).copied());
-                if let Some(at) = at {
-                    lat.push(at.elapsed().as_micros() as u64);
+                if let (Some(at), Ok(mut l)) = (at, lat.lock()) {
+                    l.push(at.elapsed().as_micros() as u64);
                 }
             }
         }
     }
-    lat
 }
 
 async fn push(
@@ -249,6 +270,14 @@ async fn push(
         .await?;
     anyhow::ensure!(r.status().is_success(), "push answered {}", r.status());
     Ok(())
+}
+
+/// utime + stime of a process, in clock ticks (1/100 s).
+fn ticks(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn rss_kib(pid: u32) -> u64 {
