@@ -6,6 +6,7 @@ mod bets_support;
 mod common;
 mod stream_support;
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,19 +34,34 @@ async fn no_bet_checked_after_a_bet_stop_was_received_is_accepted() {
         bets_support::bettor(&app.db.client, rust_decimal::Decimal::from(100_000)).await;
     let origin = Instant::now();
 
-    // Eight bettor loops fire single bets back to back for 800 ms.
+    // Eight bettor loops fire single bets back to back until 300 ms after the stop was
+    // answered (timing by events, not by fixed sleeps: a loaded machine only stretches it).
+    let taken = Arc::new(AtomicUsize::new(0));
+    // Milliseconds since `origin` at which the stop was answered; 0 until then.
+    let stop_done = Arc::new(AtomicU64::new(0));
     let mut loops = Vec::new();
     for l in 0..8 {
         let (app, token) = (app.clone(), token.clone());
+        let (taken, stop_done) = (taken.clone(), stop_done.clone());
         loops.push(tokio::spawn(async move {
             let mut out = Vec::new();
             let mut n = 0;
-            while origin.elapsed() < Duration::from_millis(800) {
+            loop {
+                let done = stop_done.load(Ordering::Relaxed);
+                let now = origin.elapsed();
+                if (done > 0 && now > Duration::from_millis(done + 300))
+                    || now > Duration::from_secs(60)
+                {
+                    break;
+                }
                 n += 1;
                 let body =
                     bets_support::single(selection, "2.1000", "1.00", &format!("burst-{l}-{n}"));
                 let sent = origin.elapsed();
                 let (status, answer) = bets_support::place(&app, &token, &body).await;
+                if status == 201 {
+                    taken.fetch_add(1, Ordering::Relaxed);
+                }
                 out.push((
                     sent,
                     origin.elapsed(),
@@ -56,7 +72,11 @@ async fn no_bet_checked_after_a_bet_stop_was_received_is_accepted() {
             out
         }));
     }
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // The stop arrives once bets are being taken.
+    let wait = Instant::now();
+    while taken.load(Ordering::Relaxed) < 3 && wait.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let stop_sent = origin.elapsed();
     push(
         &app,
@@ -64,6 +84,7 @@ async fn no_bet_checked_after_a_bet_stop_was_received_is_accepted() {
     )
     .await;
     let stop_answered = origin.elapsed();
+    stop_done.store(stop_answered.as_millis() as u64 + 1, Ordering::Relaxed);
 
     let mut bets = Vec::new();
     for l in loops {
