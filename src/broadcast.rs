@@ -18,7 +18,7 @@
 //! `seq` starts at 1 per topic and grows by one per message, with no gaps, for the life
 //! of the process (a subscriber that sees a gap lost messages and must resubscribe).
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytestring::ByteString;
@@ -37,13 +37,141 @@ pub struct TopicMessage {
     pub text: ByteString,
 }
 
+/// What a subscriber's queue carries: one topic's messages published together, in seq order
+/// (one message, or the run the fan-out thread found queued for that topic at once). One
+/// queue slot, one wake-up and one routing decision per run instead of per message; the
+/// messages themselves are shared by every subscriber.
+pub type Run = Arc<[TopicMessage]>;
+
+/// A subscriber's queue, bounded in messages whatever the runs' lengths: the count of
+/// queued messages and whether the hub found it full (the subscriber then lost messages).
+struct QueueGauge {
+    queued: AtomicUsize,
+    max: usize,
+    overflowed: AtomicBool,
+}
+
+/// The hub's side of a subscriber queue (cheap to clone: one queue for all of a
+/// subscriber's topics).
+#[derive(Clone)]
+pub struct QueueTx {
+    tx: mpsc::Sender<Run>,
+    gauge: Arc<QueueGauge>,
+}
+
+impl QueueTx {
+    /// Queues `run` unless that would take the queue past its bound (or the subscriber is
+    /// gone); false then, and the subscriber is marked as having lost messages.
+    fn offer(&self, run: &Run) -> bool {
+        let n = run.len();
+        let before = self.gauge.queued.fetch_add(n, Ordering::AcqRel);
+        if before + n > self.gauge.max || self.tx.try_send(run.clone()).is_err() {
+            self.gauge.queued.fetch_sub(n, Ordering::AcqRel);
+            self.gauge.overflowed.store(true, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Whether a run was refused because the queue was full (or closed).
+    pub fn overflowed(&self) -> bool {
+        self.gauge.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Messages queued now.
+    pub fn queued(&self) -> usize {
+        self.gauge.queued.load(Ordering::Acquire)
+    }
+}
+
+/// The subscriber's side of its queue.
+pub struct QueueRx {
+    rx: mpsc::Receiver<Run>,
+    gauge: Arc<QueueGauge>,
+}
+
+impl QueueRx {
+    /// The next run (its messages leave the queue's count).
+    pub async fn recv(&mut self) -> Option<Run> {
+        let run = self.rx.recv().await?;
+        self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
+        Some(run)
+    }
+
+    fn try_recv(&mut self) -> Result<Run, mpsc::error::TryRecvError> {
+        let run = self.rx.try_recv()?;
+        self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
+        Ok(run)
+    }
+
+    fn blocking_recv(&mut self) -> Option<Run> {
+        let run = self.rx.blocking_recv()?;
+        self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
+        Some(run)
+    }
+}
+
+/// A subscriber queue of at most `messages_max` messages (at least 1).
+pub fn queue(messages_max: usize) -> (QueueTx, QueueRx) {
+    let max = messages_max.max(1);
+    // Every run holds at least one message, so the channel never fills before the count.
+    let (tx, rx) = mpsc::channel(max);
+    let gauge = Arc::new(QueueGauge {
+        queued: AtomicUsize::new(0),
+        max,
+        overflowed: AtomicBool::new(false),
+    });
+    (
+        QueueTx {
+            tx,
+            gauge: gauge.clone(),
+        },
+        QueueRx { rx, gauge },
+    )
+}
+
+/// A subscriber queue read message by message (tests, benchmarks; the WebSocket session
+/// takes whole runs).
+pub struct Messages {
+    rx: QueueRx,
+    pending: std::collections::VecDeque<TopicMessage>,
+}
+
+impl Messages {
+    pub async fn recv(&mut self) -> Option<TopicMessage> {
+        if self.pending.is_empty() {
+            let run = self.rx.recv().await?;
+            self.pending.extend(run.iter().cloned());
+        }
+        self.pending.pop_front()
+    }
+
+    pub fn try_recv(&mut self) -> Result<TopicMessage, mpsc::error::TryRecvError> {
+        if self.pending.is_empty() {
+            let run = self.rx.try_recv()?;
+            self.pending.extend(run.iter().cloned());
+        }
+        self.pending
+            .pop_front()
+            .ok_or(mpsc::error::TryRecvError::Empty)
+    }
+
+    pub fn blocking_recv(&mut self) -> Option<TopicMessage> {
+        if self.pending.is_empty() {
+            let run = self.rx.blocking_recv()?;
+            self.pending.extend(run.iter().cloned());
+        }
+        self.pending.pop_front()
+    }
+}
+
 /// Identifies one subscriber across topics (a WebSocket session uses one id and one queue
 /// for all its topics).
 pub type SubscriberId = u64;
 
 struct Subscriber {
     id: SubscriberId,
-    tx: mpsc::Sender<TopicMessage>,
+    tx: QueueTx,
 }
 
 #[derive(Default)]
@@ -177,27 +305,25 @@ impl Hub {
     }
 
     /// A fresh subscriber id and a queue of the configured bound, for [`Hub::attach`].
-    pub fn new_subscriber(
-        &self,
-    ) -> (
-        SubscriberId,
-        mpsc::Sender<TopicMessage>,
-        mpsc::Receiver<TopicMessage>,
-    ) {
-        let (tx, rx) = mpsc::channel(self.queue_messages_max);
+    pub fn new_subscriber(&self) -> (SubscriberId, QueueTx, QueueRx) {
+        let (tx, rx) = queue(self.queue_messages_max);
         (self.next_id.fetch_add(1, Ordering::Relaxed), tx, rx)
     }
 
     /// Subscribes a new queue to one topic; returns the queue and the topic's seq at the
     /// moment of subscribing (every later message has a larger seq).
-    pub fn subscribe(&self, topic: &str) -> (SubscriberId, mpsc::Receiver<TopicMessage>, u64) {
+    pub fn subscribe(&self, topic: &str) -> (SubscriberId, Messages, u64) {
         let (id, tx, rx) = self.new_subscriber();
         let seq = self.attach(topic, id, tx);
-        (id, rx, seq)
+        let messages = Messages {
+            rx,
+            pending: std::collections::VecDeque::new(),
+        };
+        (id, messages, seq)
     }
 
     /// Adds an existing queue to a topic; returns the topic's current seq.
-    pub fn attach(&self, topic: &str, id: SubscriberId, tx: mpsc::Sender<TopicMessage>) -> u64 {
+    pub fn attach(&self, topic: &str, id: SubscriberId, tx: QueueTx) -> u64 {
         let entry = self.topic_entry(topic);
         let mut t = lock(&entry);
         t.subscribers.retain(|s| s.id != id);
@@ -317,14 +443,14 @@ impl Hub {
                 }
             }
             Some(_) => {}
-            None => self.deliver(&mut t, std::iter::once(&message)),
+            None => self.deliver(&mut t, Arc::from([message])),
         }
         seq
     }
 
-    /// Delivers queued messages topic run by topic run: each subscriber of a run gets all of
-    /// the run's messages back to back, so a session woken once finds them all and writes
-    /// them to its socket together (one write instead of one per message).
+    /// Delivers queued messages topic run by topic run: each subscriber of a run gets the
+    /// whole run as one queue entry, so a session is woken once and writes the run to its
+    /// socket together (one write instead of one per message).
     fn deliver_batch(&self, batch: &[(Arc<Mutex<Topic>>, TopicMessage)]) {
         let mut start = 0;
         while start < batch.len() {
@@ -333,22 +459,21 @@ impl Hub {
                 .iter()
                 .position(|(e, _)| !Arc::ptr_eq(e, entry))
                 .map_or(batch.len(), |n| start + n);
+            let run: Run = batch[start..end].iter().map(|(_, m)| m.clone()).collect();
             let mut t = lock(entry);
-            self.deliver(&mut t, batch[start..end].iter().map(|(_, m)| m));
+            self.deliver(&mut t, run);
             start = end;
         }
     }
 
-    /// Hands a topic's run of messages to every subscriber of the topic, back to back; a
-    /// full or closed queue drops its subscriber from the topic.
-    fn deliver<'m>(&self, t: &mut Topic, run: impl Iterator<Item = &'m TopicMessage> + Clone) {
+    /// Hands a topic's run of messages to every subscriber of the topic; a full or closed
+    /// queue drops its subscriber from the topic.
+    fn deliver(&self, t: &mut Topic, run: Run) {
         let before = t.subscribers.len();
-        let messages = run.clone().count();
-        t.subscribers
-            .retain(|s| run.clone().all(|m| s.tx.try_send(m.clone()).is_ok()));
+        t.subscribers.retain(|s| s.tx.offer(&run));
         let dropped = (before - t.subscribers.len()) as u64;
         self.delivered_total
-            .fetch_add((t.subscribers.len() * messages) as u64, Ordering::Relaxed);
+            .fetch_add((t.subscribers.len() * run.len()) as u64, Ordering::Relaxed);
         if dropped > 0 {
             self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
         }
@@ -441,6 +566,38 @@ mod tests {
             .collect();
         assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
         assert_eq!(hub.fanout_dropped_total.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_queue_is_bounded_in_messages_whatever_the_runs() {
+        let hub = Hub::new(8);
+        let message = |seq| TopicMessage {
+            topic: Arc::from("t"),
+            seq,
+            kind: "odds",
+            text: ByteString::from_static("{}"),
+        };
+        let (tx, mut rx) = queue(3);
+        let two: Run = Arc::from([message(1), message(2)]);
+        assert!(tx.offer(&two));
+        assert_eq!(tx.queued(), 2);
+        assert!(!tx.overflowed());
+        // 2 + 2 > 3: refused, and the subscriber knows it lost messages.
+        assert!(!tx.offer(&two));
+        assert!(tx.overflowed());
+        assert_eq!(tx.queued(), 2);
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(tx.queued(), 0);
+        // Through the hub: a run that does not fit drops the subscriber from the topic.
+        let (id, tx, _rx) = hub.new_subscriber();
+        hub.attach("t", id, tx.clone());
+        hub.deliver(
+            &mut lock(&hub.topic_entry("t")),
+            Arc::from(vec![message(1); 9]),
+        );
+        assert_eq!(hub.subscriber_count("t"), 0);
+        assert!(tx.overflowed());
     }
 
     #[test]

@@ -15,12 +15,11 @@ use actix::prelude::*;
 use actix_web_actors::ws;
 use bytestring::ByteString;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
 use super::protocol::{self, ClientOp, Topic};
 use super::snapshot::{self, SnapshotError};
 use super::ConnectionSlot;
-use crate::broadcast::{SubscriberId, TopicMessage};
+use crate::broadcast::{QueueRx, QueueTx, Run, SubscriberId, TopicMessage};
 use crate::state::AppState;
 
 /// A subscribed topic: waiting for its snapshot (deltas buffered) or live.
@@ -34,8 +33,8 @@ pub struct WsSession {
     /// This session's subscriber id in the hub (one for all its topics).
     sub_id: SubscriberId,
     /// The sending half of its queue, attached to every topic it subscribes to.
-    tx: mpsc::Sender<TopicMessage>,
-    rx: Option<mpsc::Receiver<TopicMessage>>,
+    tx: QueueTx,
+    rx: Option<QueueRx>,
     topics: HashMap<String, Sub>,
     /// Deltas buffered across pending topics (bounded by the send queue size).
     buffered: usize,
@@ -53,7 +52,7 @@ impl WsSession {
         slot: ConnectionSlot,
         user: Option<crate::auth::extract::AuthUser>,
     ) -> WsSession {
-        let (tx, rx) = mpsc::channel(state.settings.ws.session_send_queue_messages_max.max(1));
+        let (tx, rx) = crate::broadcast::queue(state.settings.ws.session_send_queue_messages_max);
         let sub_id = state.hub.subscriber_id();
         WsSession {
             state,
@@ -96,7 +95,7 @@ impl WsSession {
                 act.close(ctx, protocol::CLOSE_HEARTBEAT_TIMEOUT, "heartbeat_timeout");
                 return;
             }
-            if act.tx.capacity() == 0 {
+            if act.tx.overflowed() {
                 act.close(ctx, protocol::CLOSE_SLOW_CONSUMER, "slow_consumer");
                 return;
             }
@@ -240,6 +239,17 @@ impl WsSession {
         self.send(ctx, m.text);
     }
 
+    /// A run of one topic's messages, written back to back (one socket write for the run).
+    fn deliver_run(&mut self, run: &Run, ctx: &mut ws::WebsocketContext<Self>) {
+        self.state
+            .metrics
+            .ws_messages_sent_total
+            .inc_by(run.len() as u64);
+        for m in run.iter() {
+            ctx.text(m.text.clone());
+        }
+    }
+
     fn auth(&mut self, id: Option<Value>, token: String, ctx: &mut ws::WebsocketContext<Self>) {
         let state = self.state.clone();
         let fut = async move { crate::auth::extract::authenticate(&state, &token).await };
@@ -349,28 +359,29 @@ impl Actor for WsSession {
     }
 }
 
-/// Topic messages from the hub.
-impl StreamHandler<TopicMessage> for WsSession {
-    fn handle(&mut self, m: TopicMessage, ctx: &mut Self::Context) {
-        if self.tx.capacity() == 0 {
-            // The hub found (or is about to find) the queue full: messages were or will be
-            // lost, so the client cannot trust its state any more.
+/// Topic messages from the hub, a topic's run at a time.
+impl StreamHandler<Run> for WsSession {
+    fn handle(&mut self, run: Run, ctx: &mut Self::Context) {
+        if self.tx.overflowed() {
+            // The hub found the queue full: messages were lost, so the client cannot trust
+            // its state any more.
             self.close(ctx, protocol::CLOSE_SLOW_CONSUMER, "slow_consumer");
             return;
         }
+        let Some(first) = run.first() else { return };
         let limit = self.state.settings.ws.session_send_queue_messages_max;
-        match self.topics.get_mut(&*m.topic) {
+        match self.topics.get_mut(&*first.topic) {
             Some(Sub::Pending { buffer, .. }) => {
-                if self.buffered >= limit {
+                if self.buffered + run.len() > limit {
                     self.close(ctx, protocol::CLOSE_SLOW_CONSUMER, "slow_consumer");
                     return;
                 }
-                buffer.push(m);
-                self.buffered += 1;
+                buffer.extend(run.iter().cloned());
+                self.buffered += run.len();
             }
-            Some(Sub::Live) => self.deliver(m, ctx),
+            Some(Sub::Live) => self.deliver_run(&run, ctx),
             // The private topic, or a topic just unsubscribed.
-            None if m.topic.starts_with("user:") => self.deliver(m, ctx),
+            None if first.topic.starts_with("user:") => self.deliver_run(&run, ctx),
             None => {}
         }
     }
