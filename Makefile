@@ -16,8 +16,8 @@
 #                       docs/operations.md has the procedure
 #
 # Profiles (scripts/services.sh has the details; data under the git-ignored .data/):
-#   dev   Postgres 127.0.0.1:55432 db winzo            Redis 127.0.0.1:56379
-#   test  Postgres 127.0.0.1:55433 db winzo_template   Redis 127.0.0.1:56380
+#   dev   Postgres 127.0.0.1:25432 db winzo            Redis 127.0.0.1:26379
+#   test  Postgres 127.0.0.1:25433 db winzo_template   Redis 127.0.0.1:26380
 # Superuser `winzo`, no password (trust on loopback only).
 
 SHELL := /bin/bash
@@ -27,8 +27,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SERVICES := scripts/services.sh
 
-DEV_DATABASE_URL := postgres://winzo@127.0.0.1:55432/winzo
-DEV_REDIS_URL := redis://127.0.0.1:56379
+DEV_DATABASE_URL := postgres://winzo@127.0.0.1:25432/winzo
+DEV_REDIS_URL := redis://127.0.0.1:26379
 DEV_ENV := WINZO_ENV=development DATABASE_URL=$(DEV_DATABASE_URL) REDIS_URL=$(DEV_REDIS_URL)
 
 # Where `make run` serves; override with make run SERVE_PORT=9000.

@@ -21,10 +21,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS="${BENCH_RUNS:-3}"
 DURATION="${BENCH_DURATION_S:-15}"
 PORT="${BENCH_PORT:-18080}"
-PG="postgres://winzo@127.0.0.1:55432"
+PG="postgres://winzo@127.0.0.1:25432"
 DB_URL="$PG/winzo_bench"
 PGB_DB="winzo_bench_pgbench"
-REDIS_URL="redis://127.0.0.1:56379"
+REDIS_URL="redis://127.0.0.1:26379"
 OUT="load-tests/results/bench-$(date -u +%Y%m%d-%H%M%S)"
 BIN=target/release/winzo
 LOAD=target/release/winzo-load
@@ -104,7 +104,7 @@ for run in $(seq 1 "$RUNS"); do
   done
   stop_engine
   log "run $run: pgbench baseline"
-  pgbench -h 127.0.0.1 -p 55432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
+  pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
     -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
     >"$OUT/pgbench-run$run.txt" 2>&1 || failed=1
 done

@@ -3,7 +3,7 @@
 #
 # Where things are, for a profile (dev, test: the clusters of scripts/services.sh) or for
 # any cluster through environment variables (which always win):
-#   WINZO_PG_HOST (127.0.0.1)  WINZO_PG_PORT (dev 55432, test 55433)  WINZO_PG_USER (winzo)
+#   WINZO_PG_HOST (127.0.0.1)  WINZO_PG_PORT (dev 25432, test 25433)  WINZO_PG_USER (winzo)
 #   WINZO_PG_DB (dev winzo, test winzo_template, else postgres)
 #   WINZO_WAL_ARCHIVE  archive folder (default: .data/<profile>/wal-archive, symlink followed,
 #                      else wal-archive beside the server's data_directory)
@@ -33,8 +33,8 @@ set_profile() {
   [[ "$PROFILE" =~ ^[A-Za-z0-9_-]+$ ]] || die "bad profile name '$PROFILE'"
   local port="" db=postgres
   case "$PROFILE" in
-    dev) port=55432 db=winzo ;;
-    test) port=55433 db=winzo_template ;;
+    dev) port=25432 db=winzo ;;
+    test) port=25433 db=winzo_template ;;
   esac
   PG_HOST="${WINZO_PG_HOST:-127.0.0.1}"
   PG_PORT="${WINZO_PG_PORT:-$port}"

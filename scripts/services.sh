@@ -11,8 +11,9 @@
 #   scripts/services.sh destroy <dev|test>   down, then delete the profile's data for good
 #
 # Profiles (fixed; the Makefile, the config files and the tests rely on them):
-#   dev   .data/dev/    Postgres 127.0.0.1:55432 (database winzo)           Redis 127.0.0.1:56379
-#   test  .data/test/   Postgres 127.0.0.1:55433 (database winzo_template)  Redis 127.0.0.1:56380
+#   dev   .data/dev/    Postgres 127.0.0.1:25432 (database winzo)           Redis 127.0.0.1:26379
+#   test  .data/test/   Postgres 127.0.0.1:25433 (database winzo_template)  Redis 127.0.0.1:26380
+#   (ports below the kernel's ephemeral range, so no client socket can hold them; README)
 # Superuser `winzo`, no password (trust, loopback only).
 #
 # Layout of .data/<profile>/:
@@ -75,14 +76,14 @@ set_profile() {
   PROFILE="$1"
   case "$PROFILE" in
     dev)
-      PG_PORT=55432
-      REDIS_PORT=56379
+      PG_PORT=25432
+      REDIS_PORT=26379
       DB_NAME=winzo
       WAL_KEEP="${WINZO_WAL_ARCHIVE_KEEP:-256}"
       ;;
     test)
-      PG_PORT=55433
-      REDIS_PORT=56380
+      PG_PORT=25433
+      REDIS_PORT=26380
       DB_NAME=winzo_template
       WAL_KEEP="${WINZO_WAL_ARCHIVE_KEEP:-32}"
       ;;

@@ -17,8 +17,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PG_BIN="${WINZO_PG_BIN:-/usr/lib/postgresql/15/bin}"
-TEMPLATE_URL="postgres://winzo@127.0.0.1:55433/winzo_template"
-TEST_REDIS_URL="redis://127.0.0.1:56380"
+TEMPLATE_URL="postgres://winzo@127.0.0.1:25433/winzo_template"
+TEST_REDIS_URL="redis://127.0.0.1:26380"
 
 scripts/services.sh up test
 cargo build --bins
@@ -33,17 +33,17 @@ fi
 # (without FORCE, so a database a running test still uses is left alone).
 echo "[test] dropping idle per-test databases from earlier runs" >&2
 env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
-  "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p 55433 -U winzo -d postgres \
+  "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p 25433 -U winzo -d postgres \
   -c "SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'" 8>&- |
 while read -r db; do
   env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
-    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p 55433 -U winzo -d postgres \
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p 25433 -U winzo -d postgres \
     -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 8>&- || true
 done
 
 echo "[test] recreating winzo_template" >&2
 env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
-  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 55433 -U winzo -d postgres \
+  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 25433 -U winzo -d postgres \
   -c 'DROP DATABASE IF EXISTS winzo_template WITH (FORCE)' \
   -c 'CREATE DATABASE winzo_template OWNER winzo' 8>&-
 

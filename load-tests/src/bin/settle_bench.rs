@@ -19,7 +19,7 @@
 //! actors, wallet shards, ledger writer, Postgres), without HTTP.
 //!
 //! Run against a fresh database cloned from a migrated template (nothing else in it):
-//! `DATABASE_URL=postgres://winzo@127.0.0.1:55433/<db> WINZO_ENV=test \
+//! `DATABASE_URL=postgres://winzo@127.0.0.1:25433/<db> WINZO_ENV=test \
 //!  settle_bench [BETS] [CONCURRENT_BETTORS] [PACE_MS]`
 //! (defaults 100000, 32, 100: each bettor places at most one bet every PACE_MS; 0: each
 //! places its next bet as soon as the last is answered, which saturates this machine).
