@@ -94,20 +94,22 @@ impl QueueRx {
     /// The next run (its messages leave the queue's count).
     pub async fn recv(&mut self) -> Option<Run> {
         let run = self.rx.recv().await?;
-        self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
-        Some(run)
+        Some(self.taken(run))
     }
 
     fn try_recv(&mut self) -> Result<Run, mpsc::error::TryRecvError> {
         let run = self.rx.try_recv()?;
-        self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
-        Ok(run)
+        Ok(self.taken(run))
     }
 
     fn blocking_recv(&mut self) -> Option<Run> {
         let run = self.rx.blocking_recv()?;
+        Some(self.taken(run))
+    }
+
+    fn taken(&self, run: Run) -> Run {
         self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
-        Some(run)
+        run
     }
 }
 

@@ -45,8 +45,8 @@ impl CpuUse {
     }
 }
 
-/// utime + stime of a process, in ticks.
-fn ticks(pid: u32) -> Option<u64> {
+/// utime + stime of a process, in ticks (1/100 s).
+pub fn ticks(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses.
     let rest = &text[text.rfind(')')? + 2..];

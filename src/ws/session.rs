@@ -218,9 +218,9 @@ impl WsSession {
         match result {
             Ok(data) => {
                 self.send(ctx, protocol::snapshot(id.as_ref(), &name, seq, &data));
-                for m in buffer.into_iter().filter(|m| m.seq > seq) {
-                    self.deliver(m, ctx);
-                }
+                let mut buffer = buffer;
+                buffer.retain(|m| m.seq > seq);
+                self.deliver(&buffer, ctx);
                 self.topics.insert(name, Sub::Live);
             }
             Err(e) => {
@@ -234,18 +234,14 @@ impl WsSession {
         }
     }
 
-    fn deliver(&mut self, m: TopicMessage, ctx: &mut ws::WebsocketContext<Self>) {
-        // Shared text, checked once by the hub: no copy, no check per subscriber.
-        self.send(ctx, m.text);
-    }
-
-    /// A run of one topic's messages, written back to back (one socket write for the run).
-    fn deliver_run(&mut self, run: &Run, ctx: &mut ws::WebsocketContext<Self>) {
+    /// One topic's messages, written back to back (one socket write for a run). The text is
+    /// shared and was checked once by the hub: no copy, no check per subscriber.
+    fn deliver(&mut self, messages: &[TopicMessage], ctx: &mut ws::WebsocketContext<Self>) {
         self.state
             .metrics
             .ws_messages_sent_total
-            .inc_by(run.len() as u64);
-        for m in run.iter() {
+            .inc_by(messages.len() as u64);
+        for m in messages {
             ctx.text(m.text.clone());
         }
     }
@@ -379,9 +375,9 @@ impl StreamHandler<Run> for WsSession {
                 buffer.extend(run.iter().cloned());
                 self.buffered += run.len();
             }
-            Some(Sub::Live) => self.deliver_run(&run, ctx),
+            Some(Sub::Live) => self.deliver(&run, ctx),
             // The private topic, or a topic just unsubscribed.
-            None if first.topic.starts_with("user:") => self.deliver_run(&run, ctx),
+            None if first.topic.starts_with("user:") => self.deliver(&run, ctx),
             None => {}
         }
     }

@@ -118,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Prices move.
     measuring.store(1, Ordering::Relaxed);
-    let cpu_start = (pid.and_then(ticks), ticks(std::process::id()));
+    let cpu_start = (
+        pid.and_then(winzo_load::cpu::ticks),
+        winzo_load::cpu::ticks(std::process::id()),
+    );
     let started = Instant::now();
     let every = Duration::from_micros(1_000_000 / rate.max(1));
     let mut tick = tokio::time::interval(every);
@@ -156,7 +159,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_end = (pid.and_then(ticks), ticks(std::process::id()));
+    let cpu_end = (
+        pid.and_then(winzo_load::cpu::ticks),
+        winzo_load::cpu::ticks(std::process::id()),
+    );
     let cpu_s = started.elapsed().as_secs_f64();
     measuring.store(2, Ordering::Relaxed);
     let rss_busy = pid.map(rss_kib);
@@ -270,14 +276,6 @@ async fn push(
         .await?;
     anyhow::ensure!(r.status().is_success(), "push answered {}", r.status());
     Ok(())
-}
-
-/// utime + stime of a process, in clock ticks (1/100 s).
-fn ticks(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 fn rss_kib(pid: u32) -> u64 {
