@@ -31,6 +31,22 @@ pub struct Settings {
     pub maintenance: MaintenanceSettings,
     pub monitoring: MonitoringSettings,
     pub settlement: crate::settlement::SettlementSettings,
+    pub payments: crate::wallet::processor::PaymentSettings,
+    pub metrics: MetricsSettings,
+    /// The profile these settings were loaded for (`WINZO_ENV`: development, test,
+    /// production...); the production profile refuses unsafe values at start-up.
+    #[serde(default)]
+    pub profile: String,
+}
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// A bearer token that opens `/metrics` from anywhere (empty: none).
+    pub token: String,
+    /// Whether a request from a loopback peer that no proxy forwarded (no
+    /// `X-Forwarded-For`) may read it without the token: a scraper on the same host.
+    pub allow_loopback: bool,
 }
 
 /// Sessions, login throttling and the security-event log (issue 3).
@@ -58,6 +74,12 @@ pub struct AuthSettings {
     /// Security events (`system_events` rows) being written at once; more are dropped
     /// and counted, so a flood of bad tokens cannot exhaust the database pool.
     pub security_events_inflight_max: usize,
+    /// Proxies (addresses or networks) whose `X-Forwarded-For` is believed; the client
+    /// address of any other peer is the peer itself (`auth::client`).
+    pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
+    /// Account-control notices one holder (a WebSocket, the wallet listener) may fall
+    /// behind by before it drops everything cached and reads again.
+    pub control_notices_queue_max: usize,
 }
 
 /// Profiles, preferences and responsible gaming (issue 3).
@@ -67,6 +89,8 @@ pub struct AccountsSettings {
     pub limit_raise_cooling_off_s: u64,
     /// Longest self-exclusion one request may ask for.
     pub self_exclusion_days_max: u32,
+    /// Currencies an account may be opened in (ISO 4217); the first is the default.
+    pub currencies: Vec<String>,
 }
 
 /// Wallet shard actors and the money endpoints (issue 3).
@@ -322,7 +346,11 @@ pub fn load_for(environment: &str) -> Result<Settings, config::ConfigError> {
             config::Environment::with_prefix("WINZO")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("accounts.currencies")
+                .with_list_parse_key("auth.trusted_proxies")
+                .with_list_parse_key("ws.allowed_origins"),
         );
     if let Ok(url) = std::env::var("DATABASE_URL") {
         builder = builder.set_override("database.url", url)?;
@@ -332,6 +360,7 @@ pub fn load_for(environment: &str) -> Result<Settings, config::ConfigError> {
     }
     let mut settings: Settings = builder.build()?.try_deserialize()?;
     settings.feed.secrets_from_env();
+    settings.profile = environment.to_string();
     Ok(settings)
 }
 
@@ -346,5 +375,18 @@ mod tests {
         let test = load_for("test").expect("test settings");
         assert_eq!(test.server.port, 0);
         assert!(test.database.template.is_some());
+        assert_eq!(test.profile, "test");
+    }
+
+    #[test]
+    fn the_base_profile_ships_no_feed_secret() {
+        // default.toml alone (an unknown profile adds nothing but local.toml and the
+        // environment, neither of which CI has).
+        let base = load_for("no-such-profile").expect("base settings");
+        assert!(
+            base.feed.providers.is_empty(),
+            "a committed provider secret would be accepted wherever the file is used"
+        );
+        assert!(base.feed_sim.provider_secret.is_empty());
     }
 }

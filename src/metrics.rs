@@ -35,6 +35,9 @@ pub struct Metrics {
     pub wallet_movements_total: IntCounterVec,
     /// Security events (`system_events`) dropped because too many inserts were in flight.
     pub security_events_dropped_total: prometheus::IntCounter,
+    /// Login attempts by outcome: `throttled` (refused before any password check),
+    /// `failed` and `succeeded` (a password was checked).
+    pub login_attempts_total: IntCounterVec,
     /// Live actors' mailboxes, the live-state writer's queue and the topic hub, read from
     /// their atomics at each scrape ([`Metrics::refresh_live`]).
     pub live: LiveGauges,
@@ -181,8 +184,16 @@ impl Metrics {
             "security_events_dropped_total",
             "Security events dropped because too many inserts were in flight",
         )?;
+        let login_attempts_total = IntCounterVec::new(
+            Opts::new(
+                "login_attempts_total",
+                "Login attempts by outcome (throttled before the password check, failed, succeeded)",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(wallet_movements_total.clone()))?;
         registry.register(Box::new(security_events_dropped_total.clone()))?;
+        registry.register(Box::new(login_attempts_total.clone()))?;
         let live = LiveGauges::new(&registry)?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
@@ -202,6 +213,7 @@ impl Metrics {
             db,
             wallet_movements_total,
             security_events_dropped_total,
+            login_attempts_total,
             live,
         })
     }

@@ -25,6 +25,15 @@ impl Application {
     /// Connects to Postgres (waiting with retries), migrates if configured, recovers live
     /// state, and binds the listener. Must run inside an actix system (actors live there).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.profile == "production" {
+            let problems = production_problems(&settings);
+            if !problems.is_empty() {
+                anyhow::bail!(
+                    "refusing to start the production profile: {}",
+                    problems.join("; ")
+                );
+            }
+        }
         let settings = Arc::new(settings);
         let db = crate::db::build_pool(&settings.database)?;
         crate::db::wait_until_reachable(&db, &settings.database).await?;
@@ -40,6 +49,7 @@ impl Application {
         let sessions = crate::auth::cache::SessionCache::new(
             Duration::from_millis(settings.auth.session_cache_ttl_ms),
             settings.auth.session_cache_entries_max,
+            settings.auth.control_notices_queue_max,
         );
         crate::auth::cache::spawn_subscriber(
             sessions.clone(),
@@ -81,7 +91,14 @@ impl Application {
             settings.wallet.shard_mailbox_capacity,
             settings.wallet.shard_accounts_cached_max,
             db.clone(),
-            Arc::new(crate::wallet::SandboxProcessor),
+            crate::wallet::processor::build(&settings.payments),
+            sessions.live_flag(),
+        );
+        crate::accounts::controls::spawn_wallet_listener(&sessions, wallet.clone());
+        let controls = crate::accounts::controls::AccountControls::new(
+            redis.clone(),
+            sessions.clone(),
+            wallet.clone(),
         );
         let security = crate::accounts::security_log::SecurityLog::new(
             db.clone(),
@@ -102,6 +119,7 @@ impl Application {
             settings: settings.clone(),
             settlement: settlement.clone(),
             wallet,
+            controls,
             security,
             db,
             redis,
@@ -128,6 +146,12 @@ impl Application {
             state.metrics.clone(),
         )?;
         crate::feed::watchdog::spawn(state.clone());
+        let cancelled = crate::settlement::cancel::resume(&settlement, &registry)
+            .await
+            .context("voiding the markets of cancelled events")?;
+        if cancelled > 0 {
+            tracing::info!(cancelled, "voids of cancelled events opened");
+        }
         let resumed = settlement
             .resume_all()
             .await
@@ -172,6 +196,56 @@ impl Application {
     }
 }
 
+/// Fragments of committed development secrets: none of them may open a production engine.
+const DEVELOPMENT_SECRET_MARKS: &[&str] =
+    &["dev-only", "test-only", "bench-only", "example", "changeme"];
+
+/// Shortest secret the production profile accepts.
+const PRODUCTION_SECRET_CHARS_MIN: usize = 32;
+
+/// Why `secret` cannot guard a production engine, if it cannot.
+fn weak_secret(secret: &str) -> Option<&'static str> {
+    let lower = secret.to_ascii_lowercase();
+    if secret.is_empty() {
+        Some("has no secret")
+    } else if DEVELOPMENT_SECRET_MARKS.iter().any(|m| lower.contains(m)) {
+        Some("has a development secret")
+    } else if secret.chars().count() < PRODUCTION_SECRET_CHARS_MIN {
+        Some("has a secret shorter than 32 characters")
+    } else {
+        None
+    }
+}
+
+/// What makes `settings` unsafe to run as production (empty: nothing). The production
+/// profile refuses to start while this lists anything (docs/security.md).
+pub fn production_problems(settings: &Settings) -> Vec<String> {
+    let mut problems = Vec::new();
+    for p in &settings.feed.providers {
+        if let Some(why) = weak_secret(&p.secret) {
+            problems.push(format!("feed provider {:?} {why}", p.id));
+        }
+    }
+    if settings.payments.processor == crate::wallet::processor::ProcessorKind::Sandbox
+        && !settings.payments.sandbox_allowed
+    {
+        problems.push(
+            "payments.processor is the sandbox (set payments.sandbox_allowed = true only \
+             where no real money moves)"
+                .to_string(),
+        );
+    }
+    if !settings.metrics.token.is_empty() {
+        if let Some(why) = weak_secret(&settings.metrics.token) {
+            problems.push(format!(
+                "metrics.token {}",
+                why.trim_start_matches("has a ")
+            ));
+        }
+    }
+    problems
+}
+
 /// A pool of `size` connections to the configured database, apart from the shared one.
 fn own_pool(settings: &Settings, size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
     let mut config = settings.database.clone();
@@ -210,4 +284,46 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn production() -> Settings {
+        let mut s = crate::config::load_for("test").expect("settings");
+        s.profile = "production".into();
+        s
+    }
+
+    #[test]
+    fn production_refuses_development_and_missing_secrets_and_the_sandbox() {
+        let s = production();
+        let problems = production_problems(&s).join("; ");
+        assert!(
+            problems.contains("feed provider \"demo\" has a development secret"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("payments.processor is the sandbox"),
+            "{problems}"
+        );
+        let mut s = production();
+        s.feed.providers[0].secret = String::new();
+        assert!(production_problems(&s)[0].contains("has no secret"));
+    }
+
+    #[test]
+    fn production_starts_with_strong_secrets_and_an_allowed_sandbox() {
+        let mut s = production();
+        s.feed.providers[0].secret = "k3Jd9sQ2mX7vB1nR8tY4wZ6cF0gH5jLp".into();
+        s.payments.sandbox_allowed = true;
+        s.metrics.token = "short".into();
+        assert_eq!(
+            production_problems(&s),
+            vec!["metrics.token secret shorter than 32 characters"]
+        );
+        s.metrics.token = "Zq8Xw2Ev4Rt6Yu1Io3Pa5Sd7Fg9Hj0Kl".into();
+        assert!(production_problems(&s).is_empty());
+    }
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub ws: Arc<crate::ws::WsShared>,
     /// Wallet shard actors: the only writers of balances.
     pub wallet: crate::wallet::Wallet,
+    /// The one path of account-control changes to every holder (`accounts::controls`).
+    pub controls: crate::accounts::controls::AccountControls,
     /// Bounded background writer of `system_events` (failed logins, 401/403).
     pub security: crate::accounts::security_log::SecurityLog,
     /// Settlement service: opens settlements and runs their batch workers.

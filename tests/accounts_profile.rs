@@ -14,13 +14,24 @@ async fn profile_reads_and_patches_with_validation() {
     assert_eq!(p["user_id"], id.to_string());
     assert_eq!(p["date_of_birth"], "1990-01-01");
     let (s, p) = patch(&app, "/api/v1/me/profile", Some(&token),
-        json!({"first_name": "Ada", "country_code": "GB", "currency_code": "GBP", "timezone": "Europe/London"})).await;
+        json!({"first_name": "Ada", "country_code": "GB", "currency_code": "USD", "timezone": "Europe/London"})).await;
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["first_name"], "Ada");
     assert_eq!(p["country_code"], "GB");
+    // The account's currency is fixed at registration (issue 14, item 12).
+    let (s, b) = patch(
+        &app,
+        "/api/v1/me/profile",
+        Some(&token),
+        json!({"currency_code": "GBP"}),
+    )
+    .await;
+    assert_eq!(s, 409, "{b}");
+    assert_contract_error(&b, "currency_fixed");
     for bad in [
         json!({"country_code": "gb"}),
         json!({"currency_code": "POUND"}),
+        json!({"currency_code": "XAU"}),
         json!({"first_name": ""}),
         json!({"date_of_birth": "2020-01-01"}),
         json!({"phone": "call me"}),

@@ -1,6 +1,8 @@
 //! Accounts: input validation of the account endpoints, betting limits with their
-//! cooling-off, login throttling in Redis and the bounded security-event log.
+//! cooling-off, the one path of account-control changes ([`controls`]), login throttling
+//! in Redis and the bounded security-event log.
 pub mod cards;
+pub mod controls;
 pub mod limits;
 pub mod ratelimit;
 pub mod register;

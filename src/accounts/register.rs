@@ -18,6 +18,8 @@ pub struct Registration<'a> {
     pub country_code: Option<&'a str>,
     pub currency_code: Option<&'a str>,
     pub role: Role,
+    /// The book's currencies (`accounts.currencies`); the first is the default.
+    pub currencies: &'a [String],
 }
 
 /// Validates, hashes (on the blocking pool: Argon2 takes tens of milliseconds) and stores
@@ -29,8 +31,9 @@ pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<U
     let dob = r.date_of_birth.map(validate::date_of_birth).transpose()?;
     let country = r.country_code.unwrap_or("US");
     validate::country_code(country)?;
-    let currency = r.currency_code.unwrap_or("USD");
-    validate::currency_code(currency)?;
+    let default = r.currencies.first().map_or("USD", String::as_str);
+    let currency = r.currency_code.unwrap_or(default);
+    validate::supported_currency(currency, r.currencies)?;
     let pw = r.password.to_string();
     let hashed = password::pool::run(move || password::hash(&pw)).await??;
     let mut client = db.get().await?;
@@ -89,6 +92,7 @@ pub async fn create_user(
         country_code: None,
         currency_code: None,
         role,
+        currencies: &settings.accounts.currencies,
     };
     register(&pool, &registration, Actor::default())
         .await

@@ -139,6 +139,23 @@ pub fn currency_code(input: &str) -> Result<(), ApiError> {
     code("currency_code", input, 3, true)
 }
 
+/// One of the book's supported currencies (`accounts.currencies`).
+pub fn supported_currency(input: &str, supported: &[String]) -> Result<(), ApiError> {
+    currency_code(input)?;
+    if supported.iter().any(|c| c == input) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "currency_code",
+            &format!("must be one of {}", supported.join(", ")),
+        )
+        .with_details(
+            json!({"field": "currency_code", "reason": "unsupported_currency",
+                                     "supported": supported}),
+        ))
+    }
+}
+
 /// ISO 639-1 shape, e.g. `en`.
 pub fn language_code(input: &str) -> Result<(), ApiError> {
     code("language_code", input, 2, false)

@@ -8,6 +8,11 @@
 //! lost until it is back, every lookup goes to Redis (and fails closed if Redis is down).
 //! A lookup that raced a revocation (read Redis before it, finished after it) does not
 //! store its result: a revocation counter taken before the read must be unchanged.
+//!
+//! The same channel carries account-control changes (`c:<user id>`: caps, stake factor,
+//! max stake). Every message, and every loss or return of the subscription, is also
+//! handed to this node's other holders of account state as a [`Notice`] (wallet shards,
+//! open WebSockets: `accounts::controls`), so a change reaches all of them at once.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::session::Session;
@@ -31,26 +37,90 @@ pub fn user_message(user_id: Uuid) -> String {
     format!("u:{user_id}")
 }
 
+/// An account's controls changed (sessions stay valid): `c:<user id>`.
+pub fn controls_message(user_id: Uuid) -> String {
+    format!("c:{user_id}")
+}
+
+/// What a revocation-channel message means to this node's holders of account state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// One session ended (its token hash).
+    Token(String),
+    /// Every session of the user ended (logout everywhere, ban, self-exclusion, role).
+    User(Uuid),
+    /// The user's controls changed; sessions stay.
+    Controls(Uuid),
+    /// Anything may have changed (the subscription was lost or came back, or a message
+    /// could not be read): drop everything cached and read again.
+    All,
+}
+
+impl Notice {
+    pub fn parse(message: &str) -> Notice {
+        let user = |u: &str| Uuid::parse_str(u).ok();
+        if let Some(hash) = message.strip_prefix("t:") {
+            Notice::Token(hash.to_string())
+        } else if let Some(u) = message.strip_prefix("u:").and_then(user) {
+            Notice::User(u)
+        } else if let Some(u) = message.strip_prefix("c:").and_then(user) {
+            Notice::Controls(u)
+        } else {
+            Notice::All
+        }
+    }
+
+    /// The user whose account state this notice touches (`None`: a token, or all).
+    pub fn user(&self) -> Option<Uuid> {
+        match self {
+            Notice::User(u) | Notice::Controls(u) => Some(*u),
+            Notice::Token(_) | Notice::All => None,
+        }
+    }
+}
+
 pub struct SessionCache {
     entries: Mutex<HashMap<String, (Session, Instant)>>,
     ttl: Duration,
     entries_max: usize,
-    /// True only while the revocation subscription is established.
-    live: AtomicBool,
+    /// True only while the revocation subscription is established (shared with the
+    /// wallet shards, which trust cached controls only while it holds).
+    live: Arc<AtomicBool>,
     /// Bumped by every revocation applied (and by every loss of the subscription).
     revocations: AtomicU64,
+    /// Every notice, for this node's other holders of account state (bounded: a holder
+    /// that lags behind reads everything again).
+    notices: broadcast::Sender<Notice>,
 }
 
 impl SessionCache {
-    /// `ttl` 0 or `entries_max` 0 turns the cache off (every lookup goes to Redis).
-    pub fn new(ttl: Duration, entries_max: usize) -> Arc<SessionCache> {
+    /// `ttl` 0 or `entries_max` 0 turns the cache off (every lookup goes to Redis); the
+    /// notices still flow. `notices_max`: notices a slow holder may fall behind by.
+    pub fn new(ttl: Duration, entries_max: usize, notices_max: usize) -> Arc<SessionCache> {
+        let (notices, _) = broadcast::channel(notices_max.max(16));
         Arc::new(SessionCache {
             entries: Mutex::new(HashMap::new()),
             ttl,
             entries_max,
-            live: AtomicBool::new(false),
+            live: Arc::new(AtomicBool::new(false)),
             revocations: AtomicU64::new(0),
+            notices,
         })
+    }
+
+    /// True while revocations and control changes of other nodes reach this one.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// The live flag itself, for holders that must fail closed without it.
+    pub fn live_flag(&self) -> Arc<AtomicBool> {
+        self.live.clone()
+    }
+
+    /// A receiver of every notice from now on.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
     }
 
     fn enabled(&self) -> bool {
@@ -95,21 +165,35 @@ impl SessionCache {
         entries.insert(token_hash, (session, Instant::now()));
     }
 
-    /// Applies a revocation message (see [`token_message`], [`user_message`]).
+    /// Applies a channel message (see [`token_message`], [`user_message`],
+    /// [`controls_message`]) and hands it on as a [`Notice`].
     pub fn apply(&self, message: &str) {
-        let mut entries = self.lock();
-        self.revocations.fetch_add(1, Ordering::AcqRel);
-        if let Some(hash) = message.strip_prefix("t:") {
-            entries.remove(hash);
-        } else if let Some(user) = message
-            .strip_prefix("u:")
-            .and_then(|u| Uuid::parse_str(u).ok())
+        self.apply_notice(Notice::parse(message));
+    }
+
+    /// Applies a notice to the cache, then hands it to every holder on this node.
+    pub fn apply_notice(&self, notice: Notice) {
         {
-            entries.retain(|_, (s, _)| s.user_id != user);
-        } else {
-            // Unreadable: be safe, forget everything.
-            entries.clear();
+            let mut entries = self.lock();
+            match &notice {
+                Notice::Token(hash) => {
+                    self.revocations.fetch_add(1, Ordering::AcqRel);
+                    entries.remove(hash);
+                }
+                Notice::User(user) => {
+                    self.revocations.fetch_add(1, Ordering::AcqRel);
+                    entries.retain(|_, (s, _)| s.user_id != *user);
+                }
+                // Sessions stay valid; only the holders of controls care.
+                Notice::Controls(_) => {}
+                Notice::All => {
+                    self.revocations.fetch_add(1, Ordering::AcqRel);
+                    entries.clear();
+                }
+            }
         }
+        // No receiver (nothing holds account state yet) is not an error.
+        let _ = self.notices.send(notice);
     }
 
     /// Forgets one token on this node at once (its revocation also reaches the others).
@@ -123,10 +207,14 @@ impl SessionCache {
     }
 
     fn set_live(&self, live: bool) {
-        let mut entries = self.lock();
-        self.revocations.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
-        self.live.store(live, Ordering::Release);
+        {
+            let mut entries = self.lock();
+            self.revocations.fetch_add(1, Ordering::AcqRel);
+            entries.clear();
+            self.live.store(live, Ordering::Release);
+        }
+        // Messages may have been missed while the subscription was down (or is now).
+        let _ = self.notices.send(Notice::All);
     }
 
     /// Cached sessions (for tests and metrics).
@@ -140,11 +228,9 @@ impl SessionCache {
 }
 
 /// Subscribes to the revocation channel for as long as the process runs, reconnecting
-/// after `retry`; the cache is live only while subscribed.
+/// after `retry`; the cache is live only while subscribed. It runs even with the session
+/// cache off: the wallet shards and WebSockets need its notices.
 pub fn spawn_subscriber(cache: Arc<SessionCache>, redis_url: &str, retry: Duration) {
-    if cache.ttl.is_zero() || cache.entries_max == 0 {
-        return;
-    }
     let client = match redis::Client::open(redis_url) {
         Ok(c) => c,
         Err(e) => {
@@ -189,14 +275,14 @@ mod tests {
     }
 
     fn live_cache() -> Arc<SessionCache> {
-        let c = SessionCache::new(Duration::from_secs(60), 10);
+        let c = SessionCache::new(Duration::from_secs(60), 10, 16);
         c.set_live(true);
         c
     }
 
     #[test]
     fn nothing_is_cached_until_the_subscription_is_live() {
-        let c = SessionCache::new(Duration::from_secs(60), 10);
+        let c = SessionCache::new(Duration::from_secs(60), 10, 16);
         c.put("h".into(), session(Uuid::new_v4()), c.generation());
         assert!(c.get("h").is_none());
     }
@@ -231,6 +317,38 @@ mod tests {
         assert!(c.is_empty());
         c.put("y".into(), session(Uuid::new_v4()), c.generation());
         assert!(c.get("y").is_none());
+    }
+
+    #[test]
+    fn every_message_reaches_the_holders_as_a_notice() {
+        let c = live_cache();
+        let mut rx = c.notices();
+        let u = Uuid::new_v4();
+        c.apply(&controls_message(u));
+        c.apply(&user_message(u));
+        c.apply(&token_message("h"));
+        c.apply("garbage");
+        c.set_live(false);
+        let got: Vec<Notice> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(
+            got,
+            vec![
+                Notice::Controls(u),
+                Notice::User(u),
+                Notice::Token("h".into()),
+                Notice::All,
+                Notice::All
+            ]
+        );
+    }
+
+    #[test]
+    fn a_controls_notice_keeps_the_users_sessions() {
+        let c = live_cache();
+        let u = Uuid::new_v4();
+        c.put("a".into(), session(u), c.generation());
+        c.apply(&controls_message(u));
+        assert!(c.get("a").is_some());
     }
 
     #[test]

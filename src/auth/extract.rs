@@ -21,6 +21,8 @@ pub struct AuthUser {
     pub role: Role,
     /// The presented token, kept for logout.
     pub token: String,
+    /// When the session ends by itself (an open WebSocket loses its private channel then).
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl AuthUser {
@@ -54,6 +56,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
             user_id: s.user_id,
             role: s.role,
             token: token.to_string(),
+            expires_at: s.expires_at,
         });
     }
     let generation = state.sessions.generation();
@@ -66,6 +69,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
             user_id: s.user_id,
             role: s.role,
             token: token.to_string(),
+            expires_at: s.expires_at,
         }),
         Ok(None) => Err(ApiError::unauthorized("invalid or expired session")),
         Err(err) => {
@@ -99,7 +103,7 @@ fn record_refusal(req: &HttpRequest, err: &ApiError, user_id: Option<uuid::Uuid>
         message: format!("{status} on {} {path}", req.method()),
         details: serde_json::json!({ "path": path, "method": req.method().as_str(), "status": status }),
         user_id,
-        ip: req.peer_addr().map(|a| a.ip()),
+        ip: super::client::client_ip(req),
     });
 }
 

@@ -1,6 +1,7 @@
 //! Authentication and authorization: Argon2id passwords, Redis sessions, roles, and the
 //! extractors every protected handler takes.
 pub mod cache;
+pub mod client;
 pub mod extract;
 pub mod password;
 pub mod roles;

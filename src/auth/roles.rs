@@ -21,6 +21,23 @@ impl Role {
         }
     }
 
+    /// Place in the staff hierarchy: user < support < moderator < admin.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::User => 0,
+            Role::Support => 1,
+            Role::Moderator => 2,
+            Role::Admin => 3,
+        }
+    }
+
+    /// May an account of this role change an account of role `target`? Only one whose
+    /// role is strictly below its own (docs/accounts.md, "Who may change whom"), so no
+    /// staff member can lock out a peer or a superior.
+    pub fn may_change(self, target: Role) -> bool {
+        target.rank() < self.rank()
+    }
+
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "user" => Some(Role::User),
@@ -62,6 +79,19 @@ pub fn allowed(role: Role, class: RouteClass) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staff_change_only_accounts_below_their_own_role() {
+        let all = [Role::User, Role::Support, Role::Moderator, Role::Admin];
+        for actor in all {
+            for target in all {
+                assert_eq!(actor.may_change(target), target.rank() < actor.rank());
+            }
+        }
+        assert!(!Role::Moderator.may_change(Role::Admin));
+        assert!(!Role::Admin.may_change(Role::Admin));
+        assert!(Role::Admin.may_change(Role::Moderator));
+    }
 
     #[test]
     fn role_table_matches_the_contract() {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::cache::{token_message, user_message, REVOCATION_CHANNEL};
+use super::cache::{controls_message, token_message, user_message, REVOCATION_CHANNEL};
 use super::roles::Role;
 
 /// Random bytes in a token: 256 bits from the OS CSPRNG.
@@ -102,16 +102,38 @@ pub async fn revoke(
 }
 
 /// Revokes every session of a user at once, and tells every node's session cache.
+///
+/// One Lua script (atomic in Redis): read the user's set, delete each session and the set,
+/// publish. A login that races it either lands before (and is revoked) or after (a new,
+/// valid session listed in a new set); never a live session missing from the set, which a
+/// later revoke-all (a ban) could not find.
 pub async fn revoke_all(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<usize> {
+    const SCRIPT: &str = r"
+local hashes = redis.call('SMEMBERS', KEYS[1])
+for _, h in ipairs(hashes) do
+  redis.call('DEL', ARGV[1] .. h)
+end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return #hashes";
     let mut conn = redis.clone();
-    let hashes: Vec<String> = conn.smembers(user_key(user_id)).await?;
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    for h in &hashes {
-        pipe.del(session_key(h));
-    }
-    pipe.del(user_key(user_id));
-    pipe.publish(REVOCATION_CHANNEL, user_message(user_id));
-    pipe.query_async::<()>(&mut conn).await?;
-    Ok(hashes.len())
+    let n: usize = redis::Script::new(SCRIPT)
+        .key(user_key(user_id))
+        .arg(session_key(""))
+        .arg(REVOCATION_CHANNEL)
+        .arg(user_message(user_id))
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(n)
+}
+
+/// Tells every node that a user's controls changed (caps, stake factor, max stake):
+/// their wallet shards read them again before the next bet.
+pub async fn publish_controls(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<()> {
+    let mut conn = redis.clone();
+    redis::cmd("PUBLISH")
+        .arg(REVOCATION_CHANNEL)
+        .arg(controls_message(user_id))
+        .query_async::<()>(&mut conn)
+        .await
 }

@@ -536,6 +536,39 @@ pub async fn event_markets_to_void<C: GenericClient>(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// Whether the event's status is `cancelled` (`None`: no such event).
+pub async fn event_cancelled<C: GenericClient>(
+    c: &C,
+    event_id: Uuid,
+) -> Result<Option<bool>, tokio_postgres::Error> {
+    let row = c
+        .query_opt(
+            "SELECT status = 'cancelled' FROM events WHERE id = $1",
+            &[&event_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Cancelled events with a market whose void settlement was never recorded (a crash
+/// between the cancellation and its voids), at most `limit`.
+pub async fn cancelled_events_to_void<C: GenericClient>(
+    c: &C,
+    limit: i64,
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT e.id FROM events e WHERE e.status = 'cancelled' AND EXISTS
+                 (SELECT 1 FROM markets m WHERE m.event_id = e.id AND NOT EXISTS
+                     (SELECT 1 FROM market_settlements s
+                      WHERE s.market_id = m.id AND s.kind = 'void'))
+             ORDER BY e.id LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// A bet of a settlement batch with its leg on the selection being settled.
 pub struct BatchBet {
     pub bet: BetState,

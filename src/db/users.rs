@@ -242,24 +242,30 @@ pub struct TradingPatch {
     pub status: Option<String>,
     pub stake_factor: Option<Decimal>,
     pub max_stake: Option<Option<Decimal>>,
+    pub role: Option<String>,
 }
 
-/// Applies a patch; answers the status before it (to tell whether sessions must go) or
+/// Locks an account's row for a staff change; answers its status and role before it, or
 /// `None` when the user does not exist.
+pub async fn lock_for_staff_change<C: GenericClient>(
+    tx: &C,
+    user_id: Uuid,
+) -> Result<Option<(String, String)>, tokio_postgres::Error> {
+    let row = tx
+        .query_opt(
+            "SELECT status::text, role::text FROM users WHERE id = $1 FOR UPDATE",
+            &[&user_id],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Applies a patch to a row locked by [`lock_for_staff_change`].
 pub async fn patch_trading_user<C: GenericClient>(
     tx: &C,
     user_id: Uuid,
     patch: &TradingPatch,
-) -> Result<Option<String>, tokio_postgres::Error> {
-    let Some(before) = tx
-        .query_opt(
-            "SELECT status::text FROM users WHERE id = $1 FOR UPDATE",
-            &[&user_id],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
+) -> Result<(), tokio_postgres::Error> {
     let (set_max, max) = match patch.max_stake {
         Some(v) => (true, v),
         None => (false, None),
@@ -268,26 +274,40 @@ pub async fn patch_trading_user<C: GenericClient>(
         "UPDATE users SET
             status = COALESCE($2::text::user_status, status),
             stake_factor = COALESCE($3, stake_factor),
-            max_stake = CASE WHEN $4 THEN $5 ELSE max_stake END
+            max_stake = CASE WHEN $4 THEN $5 ELSE max_stake END,
+            role = COALESCE($6::text::user_role, role)
          WHERE id = $1",
-        &[&user_id, &patch.status, &patch.stake_factor, &set_max, &max],
+        &[
+            &user_id,
+            &patch.status,
+            &patch.stake_factor,
+            &set_max,
+            &max,
+            &patch.role,
+        ],
     )
     .await?;
-    Ok(Some(before.get(0)))
+    Ok(())
 }
 
-/// Account state a deposit or bet checks: status and self-exclusion end.
+/// An account's status, self-exclusion and currency (fixed at registration; `USD` for an
+/// account without a balance row yet).
 pub async fn restriction<C: GenericClient>(
     client: &C,
     user_id: Uuid,
-) -> Result<Option<(String, Option<DateTime<Utc>>)>, tokio_postgres::Error> {
+) -> Result<Option<(String, Option<DateTime<Utc>>, String)>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT status::text, self_excluded_until FROM users WHERE id = $1",
+            "SELECT u.status::text, u.self_excluded_until,
+                    coalesce(b.currency_code, p.currency_code, 'USD')
+             FROM users u
+             LEFT JOIN user_balances b ON b.user_id = u.id
+             LEFT JOIN user_profiles p ON p.user_id = u.id
+             WHERE u.id = $1",
             &[&user_id],
         )
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get::<_, String>(2).trim().to_string())))
 }
 
 /// `user_profiles` as the API shows it.

@@ -186,11 +186,15 @@ async fn apply_live(
         return Err(reject("no fixture yet for this event_ref"));
     };
     let timeout = state.registry.ask_timeout();
-    let addr = state
-        .registry
-        .event(event_id)
-        .await?
-        .ok_or_else(|| reject("the event is over"))?;
+    let Some(addr) = state.registry.event(event_id).await? else {
+        // A retried cancellation whose voids failed the first time: open them now.
+        if let Body::Status(s) = body {
+            if s.status.parse::<EventStatus>() == Ok(EventStatus::Cancelled) {
+                return void_cancelled(state, event_id).await.map(|()| false);
+            }
+        }
+        return Err(reject("the event is over"));
+    };
     match body {
         Body::Fixture(_) | Body::Heartbeat(_) => Ok(false),
         Body::Score(s) => {
@@ -227,9 +231,32 @@ async fn apply_live(
             .await?;
             wait_all(answers, timeout).await.map(|()| false)
         }
-        Body::Status(s) => apply_status(state, &addr, s).await.map(|()| false),
+        Body::Status(s) => {
+            apply_status(state, &addr, s).await?;
+            if s.status.parse::<EventStatus>() == Ok(EventStatus::Cancelled) {
+                void_cancelled(state, event_id).await?;
+            }
+            Ok(false)
+        }
         Body::Odds(o) => apply_odds(state, e, event_id, o, mark, pending).await,
     }
+}
+
+/// A cancelled event's markets are voided and their bets refunded: the very service a
+/// trader's cancellation runs (`settlement::cancel`).
+async fn void_cancelled(state: &AppState, event_id: Uuid) -> Result<(), ApplyError> {
+    crate::settlement::cancel::void_event(
+        &state.settlement,
+        &state.registry,
+        event_id,
+        feed_actor(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| match e.status.as_u16() {
+        409 | 404 => reject(e.message),
+        _ => infra(e.message),
+    })
 }
 
 async fn apply_status(

@@ -2,6 +2,11 @@
 //! silent for longer than its heartbeat window gets every open market of its scheduled and
 //! live events feed-suspended (through their event actors) with a `system_events` entry.
 //! The markets reopen one by one when the provider sends odds for them again.
+//!
+//! Only a push that proves the provider is alive now refreshes its liveness: one that
+//! carried at least one new `seq`, or a heartbeat signed at a later second than anything
+//! heard from it before. A replayed push (valid signature, inside the timestamp window)
+//! carries neither, so it cannot keep a silent provider's markets open.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +21,19 @@ struct Live {
     last_seen: Instant,
     /// Its markets were suspended for silence and it has not spoken since.
     silenced: bool,
+    /// The newest `X-Feed-Timestamp` of a push that refreshed it (unix seconds).
+    newest_signed_s: Option<i64>,
+}
+
+/// What a verified push proved about its provider.
+#[derive(Debug, Clone, Copy)]
+pub struct Heard {
+    /// Its signed `X-Feed-Timestamp`.
+    pub signed_s: i64,
+    /// At least one message carried a `seq` not applied before.
+    pub new_seq: bool,
+    /// It held a heartbeat.
+    pub heartbeat: bool,
 }
 
 /// Last push per provider. A provider never heard from since start counts from the start,
@@ -36,17 +54,27 @@ impl Default for Liveness {
 }
 
 impl Liveness {
-    /// Records a verified push; true when the provider had been declared silent.
-    pub fn seen(&self, provider: &str) -> bool {
+    /// Records an applied push; `Some(was_silenced)` when it refreshed the provider's
+    /// liveness (see the module documentation), `None` when it proved nothing.
+    pub fn heard(&self, provider: &str, push: Heard) -> Option<bool> {
         let mut map = self.lock();
+        let started = self.started;
         let entry = map.entry(provider.to_string()).or_insert(Live {
-            last_seen: Instant::now(),
+            last_seen: started,
             silenced: false,
+            newest_signed_s: None,
         });
+        let later = entry.newest_signed_s.is_none_or(|t| push.signed_s > t);
+        if !(push.new_seq || (push.heartbeat && later)) {
+            return None;
+        }
         let was = entry.silenced;
         entry.last_seen = Instant::now();
         entry.silenced = false;
-        was
+        if later {
+            entry.newest_signed_s = Some(push.signed_s);
+        }
+        Some(was)
     }
 
     /// Providers silent longer than `window`, now marked silenced (each reported once).
@@ -56,6 +84,7 @@ impl Liveness {
         let entry = map.entry(provider.to_string()).or_insert(Live {
             last_seen: started,
             silenced: false,
+            newest_signed_s: None,
         });
         let silent = entry.last_seen.elapsed();
         if !entry.silenced && silent > window {
@@ -177,3 +206,57 @@ impl Liveness {
 
 /// Shared handle type kept in `AppState`.
 pub type SharedLiveness = Arc<Liveness>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heard(signed_s: i64, new_seq: bool, heartbeat: bool) -> Heard {
+        Heard {
+            signed_s,
+            new_seq,
+            heartbeat,
+        }
+    }
+
+    #[test]
+    fn only_new_seqs_or_a_later_heartbeat_refresh_a_provider() {
+        let l = Liveness::default();
+        assert_eq!(l.heard("p", heard(100, false, true)), Some(false));
+        assert_eq!(
+            l.heard("p", heard(100, false, true)),
+            None,
+            "a replayed heartbeat"
+        );
+        assert_eq!(
+            l.heard("p", heard(90, false, false)),
+            None,
+            "a replay of duplicates"
+        );
+        assert_eq!(
+            l.heard("p", heard(90, true, false)),
+            Some(false),
+            "new seqs count"
+        );
+        assert_eq!(
+            l.heard("p", heard(95, false, true)),
+            None,
+            "older than one heard"
+        );
+        assert_eq!(l.heard("p", heard(101, false, true)), Some(false));
+    }
+
+    #[test]
+    fn a_replay_does_not_keep_a_silent_provider_alive() {
+        let l = Liveness::default();
+        l.heard("p", heard(100, true, true));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(l.newly_silent("p", Duration::from_millis(1)).is_some());
+        assert_eq!(l.heard("p", heard(100, false, true)), None);
+        assert_eq!(
+            l.heard("p", heard(102, false, true)),
+            Some(true),
+            "back, and said so"
+        );
+    }
+}

@@ -54,8 +54,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The client's address as the TCP peer (never a header: those are forgeable).
+/// The client's address (the peer, or what a trusted proxy forwarded: `auth::client`).
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip())
+    crate::auth::client::client_ip(req)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,7 +69,8 @@ pub struct RegisterBody {
     pub date_of_birth: Option<String>,
     /// ISO 3166-1 alpha-2, default `US`.
     pub country_code: Option<String>,
-    /// ISO 4217, default `USD`.
+    /// ISO 4217, one of `accounts.currencies` (default: the first, `USD`); fixed for the
+    /// account's life: every money row of the account is in it.
     pub currency_code: Option<String>,
 }
 
@@ -89,6 +91,7 @@ pub async fn register(
         country_code: b.country_code.as_deref(),
         currency_code: b.currency_code.as_deref(),
         role: Role::User,
+        currencies: &state.settings.accounts.currencies,
     };
     let actor = Actor {
         user_id: None,
@@ -149,18 +152,18 @@ pub async fn login(
         .map(|i| i.to_string())
         .unwrap_or_else(|| "unknown".into());
     let keys = ratelimit::LoginKeys::new(&auth.login_rate_key_prefix, &b.login, &ip_text);
-    refuse_if_throttled(&state, &keys, ip, &b.login).await?;
+    take_attempt(&state, &keys, ip, &b.login).await?;
     let client = state.db.get().await?;
     let found = users::find_for_login(&client, &b.login).await?;
     drop(client);
     let verified =
         verify_password(found.as_ref().map(|f| f.password_hash.clone()), &b.password).await?;
+    let attempts = &state.metrics.login_attempts_total;
     let user = match found {
         Some(f) if verified => f.user,
         other => {
-            ratelimit::record_failure(&state.redis, &keys, auth.login_failure_window_s)
-                .await
-                .map_err(storage_down)?;
+            attempts.with_label_values(&["failed"]).inc();
+            // The attempt was counted before the check: nothing more to count.
             let user_id = other.map(|f| f.user.id);
             state
                 .security
@@ -169,6 +172,10 @@ pub async fn login(
                 .with_code("invalid_credentials"));
         }
     };
+    attempts.with_label_values(&["succeeded"]).inc();
+    ratelimit::succeeded(&state.redis, &keys)
+        .await
+        .map_err(storage_down)?;
     if matches!(user.status.as_str(), "suspended" | "banned") {
         state.security.record(login_event(
             "login_refused_restricted",
@@ -184,9 +191,6 @@ pub async fn login(
     let (token, session) = session::create(&state.redis, user.id, role, auth.session_ttl_s)
         .await
         .map_err(storage_down)?;
-    ratelimit::clear_account(&state.redis, &keys)
-        .await
-        .map_err(storage_down)?;
     record_login(&state, user.id, ip).await;
     Ok(HttpResponse::Ok().json(LoginAnswer {
         token,
@@ -195,24 +199,31 @@ pub async fn login(
     }))
 }
 
-/// 429 with `Retry-After` while the account or the address is throttled.
-async fn refuse_if_throttled(
+/// Counts the attempt before any password is checked; 429 with `Retry-After` when the
+/// account or the client address is over its maximum.
+async fn take_attempt(
     state: &AppState,
     keys: &ratelimit::LoginKeys,
     ip: Option<IpAddr>,
     login: &str,
 ) -> ApiResult<()> {
     let auth = &state.settings.auth;
-    let blocked = ratelimit::blocked(
+    let refused = ratelimit::take_attempt(
         &state.redis,
         keys,
+        auth.login_failure_window_s,
         auth.login_failures_per_account_max,
         auth.login_failures_per_address_max,
     )
     .await
     .map_err(storage_down)?;
-    match blocked {
+    match refused {
         Some(retry_after_s) => {
+            state
+                .metrics
+                .login_attempts_total
+                .with_label_values(&["throttled"])
+                .inc();
             state
                 .security
                 .record(login_event("login_rate_limited", None, ip, login));

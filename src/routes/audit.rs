@@ -8,7 +8,8 @@ use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{session, Trader, TradingReader};
+use crate::accounts::controls::Change;
+use crate::auth::{Role, Trader, TradingReader};
 use crate::db::audit::{self, Actor, AuditEntry, AuditFilter};
 use crate::db::users::{self, TradingPatch, TradingUser};
 use crate::domain::money::{parse_fixed_point, Money, BET_COLUMN_MAX};
@@ -35,8 +36,8 @@ pub const AUDITED_TABLES: &[&str] = &[
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(audit_trail, get_user, patch_user),
-    components(schemas(AuditEntry, TradingUser, UserPatchBody)),
+    paths(audit_trail, get_user, patch_user, set_role),
+    components(schemas(AuditEntry, TradingUser, UserPatchBody, RoleBody)),
     tags((name = "trading", description = "Trading desk (moderator, admin; support reads)"))
 )]
 pub struct AuditDoc;
@@ -47,6 +48,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             routes::resource("/api/v1/trading/users/{id}")
                 .route(web::get().to(get_user))
                 .route(web::patch().to(patch_user)),
+        )
+        .service(
+            routes::resource("/api/v1/trading/users/{id}/role").route(web::post().to(set_role)),
         );
 }
 
@@ -177,11 +181,37 @@ fn check_patch(b: UserPatchBody) -> Result<TradingPatch, ApiError> {
         status: b.status,
         stake_factor,
         max_stake,
+        role: None,
     })
 }
 
+/// The role boundaries of a staff change (docs/accounts.md, "Who may change whom"): the
+/// target's role is below the actor's, a new role too, and only admins change roles.
+fn check_boundaries(actor: Role, target: &str, patch: &TradingPatch) -> Result<(), ApiError> {
+    let target = Role::parse(target).ok_or_else(|| ApiError::internal("unknown role in users"))?;
+    if !actor.may_change(target) {
+        return Err(ApiError::forbidden(format!(
+            "a {} may change only accounts below their own role; this one is a {}",
+            actor.as_str(),
+            target.as_str()
+        ))
+        .with_code("role_boundary"));
+    }
+    if let Some(new) = patch.role.as_deref().and_then(Role::parse) {
+        if actor != Role::Admin || !actor.may_change(new) {
+            return Err(ApiError::forbidden(
+                "only an admin changes roles, and only to a role below admin",
+            )
+            .with_code("role_boundary"));
+        }
+    }
+    Ok(())
+}
+
 #[utoipa::path(patch, path = "/api/v1/trading/users/{id}", tag = "trading", request_body = UserPatchBody,
-    responses((status = 200, body = TradingUser), (status = 403), (status = 404), (status = 422)),
+    responses((status = 200, body = TradingUser),
+              (status = 403, description = "role_boundary: the account's role is not below yours (or a role change by a non-admin)"),
+              (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn patch_user(
     state: web::Data<AppState>,
@@ -191,29 +221,79 @@ pub async fn patch_user(
     body: web::Json<UserPatchBody>,
 ) -> ApiResult<HttpResponse> {
     let patch = check_patch(body.into_inner())?;
-    let user_id = *id;
+    change_account(&state, &trader.0, &req, *id, patch).await
+}
+
+/// A staff change of an account: inside the role boundaries, audited, then handed to every
+/// holder of the account's controls before the answer.
+async fn change_account(
+    state: &AppState,
+    staff: &crate::auth::AuthUser,
+    req: &HttpRequest,
+    user_id: Uuid,
+    patch: TradingPatch,
+) -> ApiResult<HttpResponse> {
     let mut client = state.db.get().await?;
     let tx = client.transaction().await?;
     let actor = Actor {
-        user_id: Some(trader.0.user_id),
-        ip: client_ip(&req),
+        user_id: Some(staff.user_id),
+        ip: client_ip(req),
     };
     audit::set_actor(&tx, actor).await?;
-    users::patch_trading_user(&tx, user_id, &patch)
+    let (_, role) = users::lock_for_staff_change(&tx, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
+    check_boundaries(staff.role, &role, &patch)?;
+    users::patch_trading_user(&tx, user_id, &patch).await?;
     tx.commit().await?;
-    if matches!(patch.status.as_deref(), Some("suspended" | "banned")) {
-        state.sessions.forget_user(user_id);
-        session::revoke_all(&state.redis, user_id)
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, "revoking sessions after a status change");
-                ApiError::unavailable("status changed, but sessions could not be revoked; retry")
-            })?;
-    }
+    // Sessions carry the role and a suspended or banned account has none.
+    let change = if patch.role.is_some()
+        || matches!(patch.status.as_deref(), Some("suspended" | "banned"))
+    {
+        Change::EndSessions
+    } else {
+        Change::Controls
+    };
+    state
+        .controls
+        .changed(user_id, change)
+        .await
+        .map_err(routes::controls_error)?;
     let user = users::get_trading_user(&client, user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(HttpResponse::Ok().json(user))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// `user`, `support` or `moderator`: always below admin (admins are made on the server
+    /// with `winzo create-user`).
+    pub role: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/trading/users/{id}/role", tag = "trading", request_body = RoleBody,
+    responses((status = 200, body = TradingUser, description = "the account with its new role; its sessions ended"),
+              (status = 403, description = "not an admin, or role_boundary: the account or the new role is not below admin"),
+              (status = 404), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn set_role(
+    state: web::Data<AppState>,
+    admin: crate::auth::AdminUser,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<RoleBody>,
+) -> ApiResult<HttpResponse> {
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::validation("role: must be user, support, moderator or admin")
+            .with_details(json!({"field": "role"}))
+    })?;
+    let patch = TradingPatch {
+        status: None,
+        stake_factor: None,
+        max_stake: None,
+        role: Some(role.as_str().to_string()),
+    };
+    change_account(&state, &admin.0, &req, *id, patch).await
 }

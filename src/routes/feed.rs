@@ -101,16 +101,6 @@ pub async fn push(
             .inc();
         return Err(ApiError::unauthorized(format!("feed push refused: {e}")));
     }
-    if state.feed_liveness.seen(&provider) {
-        tracing::info!(%provider, "feed provider is sending again");
-        if let Ok(client) = state.db.get().await {
-            let details = serde_json::json!({"provider": provider});
-            let message = format!("feed provider {provider} is sending again");
-            let _ =
-                crate::db::feed::record(&client, "feed_provider_back", "info", &message, &details)
-                    .await;
-        }
-    }
     let messages = parse_push(&body, settings.messages_per_push_max).map_err(|e| match e {
         ParseError::Syntax(m) => ApiError::bad_request(m),
         ParseError::Shape(m) => ApiError::validation(m),
@@ -120,13 +110,17 @@ pub async fn push(
             e.to_string(),
         ),
     })?;
+    let heartbeat = messages
+        .iter()
+        .any(|m| matches!(m.body, Body::Heartbeat(_)));
     // Applied on the feed thread with the feed's own connections: a push is never queued
     // behind the WebSocket fan-out that shares the HTTP workers (docs/feed.md).
     let mut feed_state = state.get_ref().clone();
     feed_state.db = state.feed.db.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let applying = provider.clone();
     let spawned = state.feed.arbiter.spawn(async move {
-        let _ = tx.send(apply_all(&feed_state, &provider, &messages).await);
+        let _ = tx.send(apply_all(&feed_state, &applying, &messages).await);
     });
     if !spawned {
         return Err(unavailable("the feed thread stopped"));
@@ -134,7 +128,32 @@ pub async fn push(
     let answer = rx
         .await
         .map_err(|_| unavailable("the feed thread dropped the push"))??;
+    let signed_s = header("X-Feed-Timestamp")
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(now);
+    let heard = crate::feed::watchdog::Heard {
+        signed_s,
+        new_seq: answer
+            .results
+            .iter()
+            .any(|o| o.seq.is_some() && o.outcome != "duplicate"),
+        heartbeat,
+    };
+    if state.feed_liveness.heard(&provider, heard) == Some(true) {
+        provider_back(&state, &provider).await;
+    }
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Records that a provider declared silent is sending again.
+async fn provider_back(state: &AppState, provider: &str) {
+    tracing::info!(%provider, "feed provider is sending again");
+    if let Ok(client) = state.db.get().await {
+        let details = serde_json::json!({"provider": provider});
+        let message = format!("feed provider {provider} is sending again");
+        let _ = crate::db::feed::record(&client, "feed_provider_back", "info", &message, &details)
+            .await;
+    }
 }
 
 /// Applies a push's messages in order; the answer lists every outcome.

@@ -1,9 +1,10 @@
 //! Operations endpoints: liveness, readiness, metrics.
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The process is up.
@@ -32,10 +33,33 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text format.
+/// May this request read `/metrics` (`[metrics]`: the token, or a local scraper)?
+fn metrics_allowed(state: &AppState, req: &HttpRequest) -> bool {
+    let m = &state.settings.metrics;
+    if !m.token.is_empty() {
+        if let Some(token) = crate::auth::extract::bearer_token(req) {
+            use subtle::ConstantTimeEq;
+            if bool::from(token.as_bytes().ct_eq(m.token.as_bytes())) {
+                return true;
+            }
+        }
+    }
+    m.allow_loopback
+        && !req.headers().contains_key("X-Forwarded-For")
+        && req.peer_addr().is_some_and(|a| a.ip().is_loopback())
+}
+
+/// Prometheus text format: for the configured token or a scraper on this host.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+              (status = 401, description = "neither the metrics token nor a local scraper")),
+    security((), ("bearer" = [])))]
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if !metrics_allowed(&state, &req) {
+        return actix_web::ResponseError::error_response(&ApiError::unauthorized(
+            "metrics need the metrics token (or a scraper on this host)",
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body({

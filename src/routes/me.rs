@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::accounts::controls::Change;
 use crate::accounts::limits::{self, BettingLimits};
 use crate::accounts::validate;
-use crate::auth::{session, AuthUser};
+use crate::auth::AuthUser;
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch};
 use crate::error::{ApiError, ApiResult};
@@ -83,7 +84,7 @@ pub struct ProfileBody {
     pub currency_code: Option<String>,
 }
 
-fn check_profile(b: ProfileBody) -> Result<ProfilePatch, ApiError> {
+fn check_profile(b: ProfileBody, currencies: &[String]) -> Result<ProfilePatch, ApiError> {
     if let Some(v) = &b.first_name {
         validate::name("first_name", v)?;
     }
@@ -103,7 +104,7 @@ fn check_profile(b: ProfileBody) -> Result<ProfilePatch, ApiError> {
         validate::language_code(v)?;
     }
     if let Some(v) = &b.currency_code {
-        validate::currency_code(v)?;
+        validate::supported_currency(v, currencies)?;
     }
     let date_of_birth = b
         .date_of_birth
@@ -123,17 +124,32 @@ fn check_profile(b: ProfileBody) -> Result<ProfilePatch, ApiError> {
 }
 
 #[utoipa::path(patch, path = "/api/v1/me/profile", tag = "accounts", request_body = ProfileBody,
-    responses((status = 200, body = Profile), (status = 401), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = Profile), (status = 401),
+              (status = 409, description = "currency_fixed: an account's currency cannot change"),
+              (status = 422)), security(("bearer" = [])))]
 pub async fn patch_profile(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
     body: web::Json<ProfileBody>,
 ) -> ApiResult<HttpResponse> {
-    let patch = check_profile(body.into_inner())?;
+    let patch = check_profile(body.into_inner(), &state.settings.accounts.currencies)?;
     let mut client = state.db.get().await?;
     let tx = client.transaction().await?;
     audit::set_actor(&tx, actor(&user, &req)).await?;
+    if let Some(asked) = &patch.currency_code {
+        // The account's currency is fixed at registration (every money row carries it).
+        let (_, _, currency) = users::restriction(&tx, user.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("profile"))?;
+        if *asked != currency {
+            return Err(ApiError::conflict(
+                "currency_fixed",
+                format!("the account's currency is {currency}, fixed at registration"),
+            )
+            .with_details(json!({"field": "currency_code", "currency_code": currency})));
+        }
+    }
     let profile = users::update_profile(&tx, user.user_id, &patch)
         .await
         .map_err(|e| {
@@ -309,9 +325,19 @@ pub async fn patch_preferences(
     let mut row = users::get_preferences(&tx, user.user_id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("preferences"))?;
-    apply_preferences(&mut row, body.into_inner(), now, cooling_off)?;
+    let body = body.into_inner();
+    let limits_changed = body.betting_limits.is_some();
+    apply_preferences(&mut row, body, now, cooling_off)?;
     row.updated_at = users::write_preferences(&tx, user.user_id, &row).await?;
     tx.commit().await?;
+    if limits_changed {
+        // A lowered cap binds the very next bet, on every node.
+        state
+            .controls
+            .changed(user.user_id, Change::Controls)
+            .await
+            .map_err(routes::controls_error)?;
+    }
     Ok(HttpResponse::Ok().json(answer(row, now)))
 }
 
@@ -354,14 +380,10 @@ pub async fn self_exclusion(
         .with_details(json!({ "self_excluded_until": in_force })));
     }
     tx.commit().await?;
-    state.sessions.forget_user(user.user_id);
-    session::revoke_all(&state.redis, user.user_id)
+    state
+        .controls
+        .changed(user.user_id, Change::EndSessions)
         .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "revoking sessions after self-exclusion");
-            ApiError::unavailable(
-                "self-exclusion recorded, but sessions could not be revoked; retry",
-            )
-        })?;
+        .map_err(routes::controls_error)?;
     Ok(HttpResponse::Ok().json(json!({ "self_excluded_until": in_force })))
 }

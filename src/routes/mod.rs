@@ -89,6 +89,13 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
     ))
 }
 
+/// A control change committed but not handed on to every holder: the caller retries (the
+/// change itself is idempotent), and until then this node's holders have dropped it.
+pub fn controls_error(err: crate::accounts::controls::ControlsError) -> ApiError {
+    tracing::warn!(error = ?err, "handing on an account-control change");
+    ApiError::unavailable("the change is recorded, but could not reach every node; retry")
+}
+
 /// Unknown route: the contract's 404 body.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(

@@ -86,7 +86,7 @@ pub struct BetVoidBody {
 fn audit_actor(trader: &Trader, req: &HttpRequest) -> AuditActor {
     AuditActor {
         user_id: Some(trader.0.user_id),
-        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        client_ip: crate::auth::client::client_ip(req).map(|a| a.to_string()),
     }
 }
 
@@ -199,31 +199,6 @@ pub async fn void_market(
         reason: Some(body.reason),
     };
     run(&state, path.into_inner(), r, audit_actor(&trader, &req)).await
-}
-
-/// Voids every market of a cancelled event that is not voided yet (the event-status hook).
-pub async fn void_event_markets(
-    state: &AppState,
-    event_id: Uuid,
-    actor: AuditActor,
-) -> ApiResult<Vec<SettlementRow>> {
-    let markets = {
-        let client = state.db.get().await?;
-        sdb::event_markets_to_void(&client, event_id).await?
-    };
-    let mut out = Vec::with_capacity(markets.len());
-    for market_id in markets {
-        let r = OpenRequest {
-            kind: Kind::Void,
-            results: Vec::new(),
-            void_after: None,
-            reason: Some("event cancelled".into()),
-        };
-        let opened =
-            open::open(service(state), &state.registry, market_id, r, actor.clone()).await?;
-        out.push(opened.row);
-    }
-    Ok(out)
 }
 
 #[utoipa::path(get, path = "/api/v1/trading/markets/{id}/settlement", tag = "settlement",

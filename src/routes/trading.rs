@@ -72,7 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn audit_actor(trader: &Trader, req: &HttpRequest) -> AuditActor {
     AuditActor {
         user_id: Some(trader.0.user_id),
-        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        client_ip: crate::auth::client::client_ip(req).map(|a| a.to_string()),
     }
 }
 
@@ -665,7 +665,9 @@ pub async fn set_event_status(
     let mut answer = finish_fanout(f, reg.ask_timeout()).await?;
     if status == EventStatus::Cancelled {
         // A cancelled event voids every market (docs/settlement.md).
-        let voided = crate::routes::settlement::void_event_markets(&state, id, actor).await?;
+        let voided =
+            crate::settlement::cancel::void_event(&state.settlement, &state.registry, id, actor)
+                .await?;
         answer["voided_markets"] = json!(voided.iter().map(|s| s.market_id).collect::<Vec<_>>());
     }
     Ok(HttpResponse::Ok().json(answer))

@@ -26,12 +26,13 @@ pub struct WsQuery {
     get,
     path = "/ws",
     tag = "websocket",
-    params(("token" = Option<String>, Query, description = "Session token for the private channel")),
+    params(("token" = Option<String>, Query, description = "Session token for the private channel. For trusted networks only: a query string ends up in proxy and access logs; clients elsewhere send `{\"op\":\"auth\"}` as their first message")),
     responses(
         (status = 101, description = "Switching protocols"),
         (status = 400, description = "Not a WebSocket upgrade request"),
         (status = 401, description = "The token is invalid or expired"),
         (status = 403, description = "Origin not allowed"),
+        (status = 429, description = "too_many_connections: the client address holds ws.connections_per_address_max sessions"),
         (status = 503, description = "Connection limit reached or session store unavailable")
     )
 )]
@@ -55,8 +56,19 @@ pub async fn upgrade(
     };
     let slot = state
         .ws
-        .try_connect(settings.connections_max)
-        .ok_or_else(|| ApiError::busy("the WebSocket service"))?;
+        .try_connect(
+            settings.connections_max,
+            crate::auth::client::client_ip(&req),
+            settings.connections_per_address_max,
+        )
+        .map_err(|refused| match refused {
+            crate::ws::SlotRefused::NodeFull => ApiError::busy("the WebSocket service"),
+            crate::ws::SlotRefused::AddressFull => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_connections",
+                "too many WebSocket connections from this address",
+            ),
+        })?;
     crate::ws::session::start(state.get_ref().clone(), slot, user, &req, stream).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

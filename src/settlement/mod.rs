@@ -9,6 +9,7 @@
 //!   shards book the difference. At most `markets_concurrent_max` markets settle at once,
 //!   each on its own task: market actors are never blocked. Unfinished rows resume on
 //!   start-up ([`Settlement::resume_all`]).
+pub mod cancel;
 pub mod compute;
 pub mod exposure;
 pub mod open;

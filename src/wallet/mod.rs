@@ -6,6 +6,7 @@
 //! balance row and its `transactions` row are committed in one Postgres transaction.
 //! Each shard's mailbox is bounded (`wallet.shard_mailbox_capacity`); a full mailbox is
 //! answered 503 `busy` rather than queued without limit.
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix::{Actor, Addr};
@@ -30,22 +31,26 @@ pub struct Wallet {
 }
 
 impl Wallet {
-    /// Starts `count` shard actors in the current actix system.
+    /// Starts `count` shard actors in the current actix system. `controls_live` is true
+    /// while control changes of every node reach this one (`auth::cache`); while it is
+    /// false the shards read an account's controls again for every bet (fail closed).
     pub fn start(
         count: usize,
         mailbox_capacity: usize,
         accounts_cached_max: usize,
         pool: Pool,
         processor: Arc<dyn PaymentProcessor>,
+        controls_live: Arc<AtomicBool>,
     ) -> Wallet {
         let count = count.max(1);
         let shards = (0..count)
             .map(|index| {
                 let pool = pool.clone();
                 let processor = processor.clone();
+                let live = controls_live.clone();
                 WalletShard::create(move |ctx| {
                     ctx.set_mailbox_capacity(mailbox_capacity);
-                    WalletShard::new(index, pool, processor, accounts_cached_max)
+                    WalletShard::new(index, pool, processor, accounts_cached_max, live)
                 })
             })
             .collect();
@@ -58,6 +63,25 @@ impl Wallet {
     pub fn shard_of(&self, user_id: Uuid) -> &Addr<WalletShard> {
         let index = (user_id.as_u128() % self.shards.len() as u128) as usize;
         &self.shards[index]
+    }
+
+    /// Every shard forgets the cached controls of `user_id` (or of everyone), and answers
+    /// once it has: a bet the shard takes afterwards reads them again. Waits for room in a
+    /// full mailbox (a control change must not be lost).
+    pub async fn forget_controls(&self, user_id: Option<Uuid>) -> Result<(), ApiError> {
+        let msg = stakes::InvalidateControls { user_id };
+        let sent = match user_id {
+            Some(u) => self.shard_of(u).send(msg).await,
+            None => {
+                let all = self.shards.iter().map(|s| s.send(msg));
+                futures::future::join_all(all)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<()>, _>>()
+                    .map(|_| ())
+            }
+        };
+        sent.map_err(|_| ApiError::unavailable("wallet stopped"))
     }
 
     /// Sends a deposit or withdrawal to its shard and waits for the committed answer.

@@ -7,7 +7,10 @@
 //! `insufficient_funds_at_issuer`). The reference is derived from the user and the
 //! idempotency key, so a retried request gets the same reference, as real processors do
 //! with their own idempotency keys.
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -53,6 +56,31 @@ pub trait PaymentProcessor: Send + Sync + 'static {
         &self,
         request: PaymentRequest,
     ) -> BoxFuture<'static, anyhow::Result<PaymentOutcome>>;
+}
+
+/// The processors this build knows; `[payments] processor` picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessorKind {
+    /// Approves every amount but the documented test cents: development and tests only.
+    Sandbox,
+}
+
+/// The `[payments]` section of the configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    /// Which processor deposits and withdrawals go through.
+    pub processor: ProcessorKind,
+    /// The production profile refuses to start on the sandbox unless this is true (a
+    /// staging deployment that must never move real money).
+    pub sandbox_allowed: bool,
+}
+
+/// The processor `settings` name, behind its trait.
+pub fn build(settings: &PaymentSettings) -> Arc<dyn PaymentProcessor> {
+    match settings.processor {
+        ProcessorKind::Sandbox => Arc::new(SandboxProcessor),
+    }
 }
 
 /// The deterministic sandbox processor (see the module documentation for its rules).

@@ -7,11 +7,14 @@
 //! stale cache (another node or an operator changed the row) is detected, reloaded and
 //! retried once instead of overwriting.
 //!
-//! The bet path adds messages beside [`MoveMoney`] with the same shape (a reply channel,
-//! handled atomically): `ReserveStake` (check funds and responsible-gaming counters,
-//! hold the stake in `Account::reserved`), `CommitStake` (the ledger writer committed the
-//! debit), `ReleaseStake` (refused or failed batch) and `Credit` (payouts).
+//! The bet path adds messages beside [`MoveMoney`] (`stakes`): `ReserveStake` (check the
+//! account's controls, funds and responsible-gaming counters, hold the stake in
+//! `Account::reserved`), `SettleStake` (the ledger writer committed the debit, or the bet
+//! was refused), `HeldStake` and `InvalidateControls`; `credits` books payouts.
+//! A withdrawal may take only the available balance: the balance less the stakes held for
+//! bets in flight.
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
@@ -124,6 +127,8 @@ pub struct WalletShard {
     processor: Arc<dyn PaymentProcessor>,
     pub(super) accounts: HashMap<Uuid, Account>,
     accounts_cached_max: usize,
+    /// True while control changes reach this node (see [`super::Wallet::start`]).
+    pub(super) controls_live: Arc<AtomicBool>,
 }
 
 impl WalletShard {
@@ -132,6 +137,7 @@ impl WalletShard {
         pool: Pool,
         processor: Arc<dyn PaymentProcessor>,
         accounts_cached_max: usize,
+        controls_live: Arc<AtomicBool>,
     ) -> Self {
         WalletShard {
             index,
@@ -139,6 +145,7 @@ impl WalletShard {
             processor,
             accounts: HashMap::new(),
             accounts_cached_max: accounts_cached_max.max(1),
+            controls_live,
         }
     }
 }
@@ -158,7 +165,10 @@ impl Handler<MoveMoney> for WalletShard {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: MoveMoney, _ctx: &mut Self::Context) -> Self::Result {
-        let cached = self.accounts.get(&msg.user_id).map(|a| a.balance);
+        let account = self.accounts.get(&msg.user_id);
+        let cached = account.map(|a| a.balance);
+        // Stakes held for bets in flight are not available to withdraw.
+        let held = account.map_or(Decimal::ZERO, |a| a.reserved);
         let pool = self.pool.clone();
         let processor = self.processor.clone();
         let shard = self.index;
@@ -173,7 +183,7 @@ impl Handler<MoveMoney> for WalletShard {
         };
         let user_id = req.user_id;
         AtomicResponse::new(Box::pin(
-            async move { move_money(&pool, processor.as_ref(), req, cached).await }
+            async move { move_money(&pool, processor.as_ref(), req, cached, held).await }
                 .into_actor(self)
                 .map(move |(result, balance), act, _| {
                     match balance {
@@ -233,8 +243,9 @@ async fn move_money(
     processor: &dyn PaymentProcessor,
     req: MoveRequest,
     cached: Option<Decimal>,
+    held: Decimal,
 ) -> (Result<MoveOutcome, WalletError>, Option<Decimal>) {
-    match try_move(pool, processor, &req, cached).await {
+    match try_move(pool, processor, &req, cached, held).await {
         Ok((outcome, balance)) => (Ok(outcome), Some(balance)),
         Err(WalletError::Db(err)) => (Err(WalletError::Db(err)), None),
         Err(other) => (Err(other), cached),
@@ -246,17 +257,21 @@ async fn try_move(
     processor: &dyn PaymentProcessor,
     req: &MoveRequest,
     cached: Option<Decimal>,
+    held: Decimal,
 ) -> Result<(MoveOutcome, Decimal), WalletError> {
     let mut client = pool.get().await?;
     if let Some(existing) = wdb::find_by_key(&client, req.user_id, &req.idempotency_key).await? {
         let balance = current_balance(&client, req.user_id, cached).await?;
         return req.replay(existing).map(|o| (o, balance));
     }
-    check_restrictions(&client, req).await?;
+    let currency = check_restrictions(&client, req).await?;
     let mut balance = current_balance(&client, req.user_id, cached).await?;
     for attempt in 0..2 {
-        if req.movement == Movement::Withdrawal && balance < req.amount.as_decimal() {
-            return Err(WalletError::InsufficientFunds { available: balance });
+        let available = balance - held;
+        if req.movement == Movement::Withdrawal && available < req.amount.as_decimal() {
+            return Err(WalletError::InsufficientFunds {
+                available: available.max(Decimal::ZERO),
+            });
         }
         let outcome = processor
             .process(PaymentRequest {
@@ -266,13 +281,13 @@ async fn try_move(
                     Movement::Withdrawal => Direction::Payout,
                 },
                 amount: req.amount,
-                currency_code: "USD".to_string(),
+                currency_code: currency.clone(),
                 payment_method_id: req.payment_method_id,
                 idempotency_key: req.idempotency_key.clone(),
             })
             .await
             .map_err(WalletError::Db)?;
-        match write(&mut client, req, balance, &outcome).await {
+        match write(&mut client, req, balance, &currency, &outcome).await {
             Ok(Written::Done(record, new_balance)) => {
                 let record = *record;
                 return Ok((MoveOutcome::from_record(record), new_balance));
@@ -313,6 +328,7 @@ async fn write(
     client: &mut deadpool_postgres::Object,
     req: &MoveRequest,
     balance: Decimal,
+    currency: &str,
     outcome: &PaymentOutcome,
 ) -> Result<Written, tokio_postgres::Error> {
     let signed = match req.movement {
@@ -341,7 +357,7 @@ async fn write(
             user_id: req.user_id,
             kind: req.movement.as_str(),
             amount: signed,
-            currency_code: "USD",
+            currency_code: currency,
             status: if outcome.approved {
                 "completed"
             } else {
@@ -360,11 +376,12 @@ async fn write(
     Ok(Written::Done(Box::new(record), new_balance))
 }
 
+/// Refuses a movement the account's state forbids; answers the account's currency.
 async fn check_restrictions(
     client: &deadpool_postgres::Client,
     req: &MoveRequest,
-) -> Result<(), WalletError> {
-    let (status, excluded_until) = users::restriction(client, req.user_id)
+) -> Result<String, WalletError> {
+    let (status, excluded_until, currency) = users::restriction(client, req.user_id)
         .await?
         .ok_or(WalletError::UnknownUser)?;
     match (req.movement, status.as_str()) {
@@ -373,7 +390,7 @@ async fn check_restrictions(
         (Movement::Deposit, _) if excluded_until.is_some_and(|t| t > chrono::Utc::now()) => {
             Err(WalletError::Restricted("account self-excluded"))
         }
-        _ => Ok(()),
+        _ => Ok(currency),
     }
 }
 

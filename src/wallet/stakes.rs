@@ -91,11 +91,11 @@ pub struct SettleStake {
 }
 
 /// The account's controls changed (status, self-exclusion, caps, stake factor): read them
-/// again before the next bet.
-#[derive(Message)]
+/// again before the next bet. `None`: every account's (a lost notice channel).
+#[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct InvalidateControls {
-    pub user_id: Uuid,
+    pub user_id: Option<Uuid>,
 }
 
 impl Handler<ReserveStake> for WalletShard {
@@ -106,7 +106,11 @@ impl Handler<ReserveStake> for WalletShard {
         let starts = period_starts(now);
         let account = self.accounts.get(&msg.user_id);
         let balance_cached = account.map(|a| a.balance);
-        let need_controls = account.is_none_or(|a| a.controls.is_none());
+        // Without the notice channel a cached control may be stale: read it every time.
+        let need_controls = account.is_none_or(|a| a.controls.is_none())
+            || !self
+                .controls_live
+                .load(std::sync::atomic::Ordering::Acquire);
         let need_counters = account
             .and_then(|a| a.counters.as_ref())
             .is_none_or(|c| c.period_starts != starts);
@@ -198,8 +202,17 @@ impl Handler<InvalidateControls> for WalletShard {
     type Result = ();
 
     fn handle(&mut self, msg: InvalidateControls, _: &mut Self::Context) {
-        if let Some(a) = self.accounts.get_mut(&msg.user_id) {
-            a.controls = None;
+        match msg.user_id {
+            Some(user_id) => {
+                if let Some(a) = self.accounts.get_mut(&user_id) {
+                    a.controls = None;
+                }
+            }
+            None => {
+                for a in self.accounts.values_mut() {
+                    a.controls = None;
+                }
+            }
         }
     }
 }

@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use super::protocol::{self, ClientOp, Topic};
 use super::snapshot::{self, SnapshotError};
 use super::ConnectionSlot;
+use crate::auth::cache::Notice;
+use crate::auth::extract::AuthUser;
 use crate::broadcast::{QueueRx, QueueTx, Run, SubscriberId, TopicMessage};
 use crate::state::AppState;
 
@@ -26,6 +28,13 @@ use crate::state::AppState;
 enum Sub {
     Pending { seq: u64, buffer: Vec<TopicMessage> },
     Live,
+}
+
+/// A revocation notice that may concern this session (`None`: some were missed).
+struct SessionCheck(Option<Notice>);
+
+impl Message for SessionCheck {
+    type Result = ();
 }
 
 pub struct WsSession {
@@ -39,7 +48,11 @@ pub struct WsSession {
     /// Deltas buffered across pending topics (bounded by the send queue size).
     buffered: usize,
     /// The private topic once authenticated.
-    user: Option<crate::auth::extract::AuthUser>,
+    user: Option<AuthUser>,
+    /// The session's token hash (matched against revocation notices).
+    token_hash: Option<String>,
+    /// The notice stream and the expiry timer of the private channel.
+    watch: Option<(SpawnHandle, SpawnHandle)>,
     last_heard: Instant,
     window_start: Instant,
     window_count: u32,
@@ -47,11 +60,7 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    pub fn new(
-        state: AppState,
-        slot: ConnectionSlot,
-        user: Option<crate::auth::extract::AuthUser>,
-    ) -> WsSession {
+    pub fn new(state: AppState, slot: ConnectionSlot, user: Option<AuthUser>) -> WsSession {
         let (tx, rx) = crate::broadcast::queue(state.settings.ws.session_send_queue_messages_max);
         let sub_id = state.hub.subscriber_id();
         WsSession {
@@ -62,6 +71,8 @@ impl WsSession {
             topics: HashMap::new(),
             buffered: 0,
             user,
+            token_hash: None,
+            watch: None,
             last_heard: Instant::now(),
             window_start: Instant::now(),
             window_count: 0,
@@ -157,6 +168,7 @@ impl WsSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let max = self.state.settings.ws.subscriptions_per_connection_max;
+        let loads_max = self.state.settings.ws.snapshot_loads_per_connection_max;
         for name in topics {
             let Some(topic) = Topic::parse(&name) else {
                 self.send(
@@ -177,6 +189,22 @@ impl WsSession {
                 );
                 continue;
             }
+            match self.topics.get(&name) {
+                // Being loaded counts as subscribed: its snapshot answers.
+                Some(Sub::Pending { .. }) => continue,
+                _ if self.loads_in_flight() >= loads_max => {
+                    self.send(
+                        ctx,
+                        protocol::error(
+                            id.clone(),
+                            "too_many_loads",
+                            "too many snapshots loading on this connection; wait for them",
+                        ),
+                    );
+                    continue;
+                }
+                _ => {}
+            }
             // Attach first, then read: every delta after the snapshot's seq is buffered.
             let seq = self.state.hub.attach(&name, self.sub_id, self.tx.clone());
             if let Some(Sub::Pending { buffer, .. }) = self.topics.insert(
@@ -196,6 +224,14 @@ impl WsSession {
                     .map(move |result, act, ctx| act.snapshot_ready(id, name, seq, result, ctx)),
             );
         }
+    }
+
+    /// Snapshots being loaded for this connection.
+    fn loads_in_flight(&self) -> usize {
+        self.topics
+            .values()
+            .filter(|s| matches!(s, Sub::Pending { .. }))
+            .count()
     }
 
     fn snapshot_ready(
@@ -253,10 +289,9 @@ impl WsSession {
             fut.into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok(user) => {
-                        act.attach_user(&user);
                         let answer =
                             json!({"type": "authenticated", "id": id, "user_id": user.user_id});
-                        act.user = Some(user);
+                        act.open_private(user, ctx);
                         act.send(ctx, answer.to_string());
                     }
                     Err(e) => act.send(ctx, protocol::error(id, e.code, &e.message)),
@@ -264,7 +299,9 @@ impl WsSession {
         );
     }
 
-    fn attach_user(&mut self, user: &crate::auth::extract::AuthUser) {
+    /// Opens (or moves) the private channel to `user`, watched for revocation and expiry.
+    fn open_private(&mut self, user: AuthUser, ctx: &mut ws::WebsocketContext<Self>) {
+        self.stop_watching(ctx);
         if let Some(old) = &self.user {
             self.state
                 .hub
@@ -275,8 +312,77 @@ impl WsSession {
             self.sub_id,
             self.tx.clone(),
         );
+        self.token_hash = Some(crate::auth::session::token_hash(&user.token));
+        let notices = self.state.sessions.notices();
+        let stream = futures::stream::unfold(notices, |mut rx| async move {
+            use tokio::sync::broadcast::error::RecvError;
+            match rx.recv().await {
+                Ok(n) => Some((SessionCheck(Some(n)), rx)),
+                Err(RecvError::Lagged(_)) => Some((SessionCheck(None), rx)),
+                Err(RecvError::Closed) => None,
+            }
+        });
+        let watching = ctx.add_stream(stream);
+        let left = (user.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let expiry = ctx.run_later(left, |act, ctx| act.end_private("expired", ctx));
+        self.watch = Some((watching, expiry));
+        self.user = Some(user);
     }
 
+    fn stop_watching(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some((watching, expiry)) = self.watch.take() {
+            ctx.cancel_future(watching);
+            ctx.cancel_future(expiry);
+        }
+    }
+
+    /// Ends the private channel (the socket stays for public topics); `place_bet` then
+    /// answers `unauthorized` until a new `auth`.
+    fn end_private(&mut self, reason: &'static str, ctx: &mut ws::WebsocketContext<Self>) {
+        self.stop_watching(ctx);
+        self.token_hash = None;
+        let Some(user) = self.user.take() else { return };
+        self.state
+            .hub
+            .detach(&super::user_topic(user.user_id), self.sub_id);
+        self.state
+            .metrics
+            .ws_sessions_closed_total
+            .with_label_values(&[reason])
+            .inc();
+        self.send(
+            ctx,
+            json!({"type": "session_ended", "reason": reason}).to_string(),
+        );
+    }
+
+    /// Checks the session's token again (cache, else Redis); ends the private channel when
+    /// it is gone or cannot be verified (fail closed).
+    fn recheck(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(token) = self.user.as_ref().map(|u| u.token.clone()) else {
+            return;
+        };
+        let state = self.state.clone();
+        let asked = token.clone();
+        let fut = async move { crate::auth::extract::authenticate(&state, &asked).await };
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
+            // A newer auth replaced the session meanwhile: its own watch decides.
+            if act.user.as_ref().map(|u| &u.token) != Some(&token) {
+                return;
+            }
+            match result {
+                Ok(user) => {
+                    if let Some(current) = act.user.as_mut() {
+                        current.role = user.role;
+                    }
+                }
+                Err(e) if e.status.as_u16() == 401 => act.end_private("revoked", ctx),
+                Err(_) => act.end_private("unverifiable", ctx),
+            }
+        }));
+    }
     fn place_bet(
         &mut self,
         id: Option<Value>,
@@ -303,8 +409,13 @@ impl WsSession {
                 return;
             }
         };
-        let (state, user_id) = (self.state.clone(), user.user_id);
-        let fut = async move { crate::bets::place(&state, user_id, req).await };
+        // The session is checked again first (the in-process cache, which revocations reach
+        // at once): a bet never rides on a revoked or expired session.
+        let (state, token) = (self.state.clone(), user.token.clone());
+        let fut = async move {
+            let user = crate::auth::extract::authenticate(&state, &token).await?;
+            crate::bets::place(&state, user.user_id, req).await
+        };
         ctx.spawn(
             fut.into_actor(self)
                 .map(move |result, act, ctx| match result {
@@ -313,10 +424,35 @@ impl WsSession {
                             json!({"type": "bet_result", "id": id, "status": 201, "bet": bet});
                         act.send(ctx, answer.to_string());
                     }
-                    Err(e) => act.send(ctx, protocol::api_error(id, &e)),
+                    Err(e) => {
+                        act.send(ctx, protocol::api_error(id, &e));
+                        if e.status.as_u16() == 401 {
+                            act.end_private("revoked", ctx);
+                        }
+                    }
                 }),
         );
     }
+}
+
+/// Revocation notices: those naming this session's token or user, or a lost channel,
+/// make it check its token again.
+impl StreamHandler<SessionCheck> for WsSession {
+    fn handle(&mut self, check: SessionCheck, ctx: &mut Self::Context) {
+        let Some(user) = &self.user else { return };
+        let concerns = match &check.0 {
+            None | Some(Notice::All) => true,
+            Some(Notice::Token(hash)) => self.token_hash.as_deref() == Some(hash.as_str()),
+            Some(Notice::User(u)) => *u == user.user_id,
+            // Controls bind the bet path (the wallet shard), not the session.
+            Some(Notice::Controls(_)) => false,
+        };
+        if concerns {
+            self.recheck(ctx);
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
 impl Actor for WsSession {
@@ -331,8 +467,8 @@ impl Actor for WsSession {
                 .max(1),
         );
         self.state.metrics.ws_connections.inc();
-        if let Some(user) = self.user.clone() {
-            self.attach_user(&user);
+        if let Some(user) = self.user.take() {
+            self.open_private(user, ctx);
         }
         if let Some(rx) = self.rx.take() {
             ctx.add_stream(futures::stream::unfold(rx, |mut rx| async move {
@@ -425,7 +561,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
 pub fn start(
     state: AppState,
     slot: ConnectionSlot,
-    user: Option<crate::auth::extract::AuthUser>,
+    user: Option<AuthUser>,
     req: &actix_web::HttpRequest,
     stream: actix_web::web::Payload,
 ) -> Result<actix_web::HttpResponse, actix_web::Error> {
