@@ -520,6 +520,19 @@ pub fn sport_topic(slug: &str) -> String {
     format!("sport:{slug}")
 }
 
+/// The in-process topic hub (`event:<id>`, `sport:<slug>`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BroadcastSettings {
+    /// Messages queued per subscriber; a subscriber whose queue is full is dropped.
+    pub subscriber_queue_messages_max: usize,
+    /// Messages waiting for the fan-out thread; beyond, a message is lost for local
+    /// subscribers (counted in `winzo_broadcast_fanout_dropped_total`; they resubscribe).
+    pub fanout_queue_messages_max: usize,
+    /// Messages the fan-out thread takes at once, grouped by topic so each subscriber gets
+    /// a run of messages back to back (written to its socket together).
+    pub fanout_batch_messages_max: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied: {applied}");
             Ok(())
         }),
-        Command::SeedDemo => runtime()?.block_on(crate::db::demo::seed(&settings)),
+        Command::SeedDemo => runtime()?.block_on(crate::demo::seed(&settings)),
         Command::FeedSim => runtime()?.block_on(crate::feed_sim::run(settings.feed_sim)),
         Command::CreateUser {
             role,
@@ -65,7 +65,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let password = read_password()?;
             runtime()?.block_on(async move {
                 let user = crate::accounts::register::create_user(
-                    &settings, &role, &username, &email, &password,
+                    &settings.database,
+                    &settings.accounts.currencies,
+                    &role,
+                    &username,
+                    &email,
+                    &password,
                 )
                 .await?;
                 println!("created {} {} ({})", user.role, user.username, user.id);

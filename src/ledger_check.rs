@@ -128,9 +128,7 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
 }
 
 /// Connects to the database of `db` and runs [`check`] (the command and tests use this).
-pub async fn check_database(
-    db: &crate::config::DatabaseSettings,
-) -> anyhow::Result<Vec<Violation>> {
+pub async fn check_database(db: &crate::db::DatabaseSettings) -> anyhow::Result<Vec<Violation>> {
     let mut db = db.clone();
     db.pool_max_size = 1;
     // A full scan of a large ledger may take longer than a request is allowed to.

@@ -4,8 +4,12 @@
 //! - [`config`]: typed settings from `config/` files and environment variables.
 //! - [`domain`]: pure sportsbook logic (money, odds, state machines, bet pricing,
 //!   settlement); no I/O, tested exhaustively.
-//! - [`db`]: the Postgres pool, migrations and every SQL statement.
+//! - [`db`]: the Postgres pool, migrations and every SQL statement; it imports nothing
+//!   above it but [`domain`].
+//! - [`demo`]: `winzo seed-demo`, the demo book and accounts of `make run`.
 //! - [`redis_client`]: the Redis connection (sessions, rate limits, fan-out).
+//! - [`app`]: the services, one per use case, between the adapters and the owners of
+//!   live state.
 //! - [`routes`]: the HTTP surface of `shared/API.md` and its error plumbing.
 //! - [`startup`]: wiring everything together and running the server.
 //! - [`actors`]: live state (event and market actors, registry, batching writer).
@@ -23,6 +27,7 @@
 //! - [`maintenance`]: the daily maintenance scheduler and the database gauges' refresh.
 pub mod accounts;
 pub mod actors;
+pub mod app;
 pub mod auth;
 pub mod bets;
 pub mod bridge;
@@ -30,8 +35,9 @@ pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod domain;
-pub mod error;
+
 pub mod feed;
 pub mod feed_sim;
 pub mod ledger;

@@ -195,6 +195,29 @@ pub async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MaintenanceSettings {
+    /// Whether this node schedules the daily maintenance at all.
+    pub enabled: bool,
+    /// `"HH:MM"` in UTC; checked when the engine starts.
+    pub daily_at_utc: String,
+    /// statement_timeout for the maintenance session (VACUUM can take long).
+    pub statement_timeout_ms: u64,
+}
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MonitoringSettings {
+    /// Period of the database gauges' refresh (a timer, not per scrape).
+    pub db_health_refresh_interval_s: u64,
+    /// Rows per section of the db-health answer.
+    pub db_health_rows_max: i64,
+    /// Tables reported in `winzo_db_dead_tuples{table}` (bounds the label set).
+    pub dead_tuple_tables_max: i64,
+    /// Mean execution time above which a statement counts as slow.
+    pub slow_statement_mean_ms: f64,
+    /// Dead tuples above which a table is listed in db-health.
+    pub dead_tuples_min: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

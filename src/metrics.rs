@@ -386,3 +386,13 @@ pub async fn record_http(
     }
     Ok(res)
 }
+
+/// Who may read `GET /metrics`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MetricsSettings {
+    /// A bearer token that opens `/metrics` from anywhere (empty: none).
+    pub token: String,
+    /// Whether a request from a loopback peer that no proxy forwarded (no
+    /// `X-Forwarded-For`) may read it without the token: a scraper on the same host.
+    pub allow_loopback: bool,
+}

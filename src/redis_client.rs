@@ -8,8 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::config::RedisSettings;
-
 /// Builds the lazily connecting manager with bounded connect and response times.
 pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(settings.url.as_str()).context("redis.url")?;
@@ -29,4 +27,11 @@ pub async fn ping(conn: &ConnectionManager) -> anyhow::Result<()> {
         .await
         .context("Redis PING")?;
     Ok(())
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    pub connection_timeout_ms: u64,
+    pub response_timeout_ms: u64,
 }

@@ -115,6 +115,20 @@ impl Application {
             registry.clone(),
             settings.settlement.clone(),
         ));
+        let bets = crate::app::bets::BetService {
+            registry: registry.clone(),
+            wallet: wallet.clone(),
+            ledger: ledger.clone(),
+            hub: hub.clone(),
+            inflight: crate::bets::inflight::Inflight::new(settings.bets.inflight_keys_max),
+            db: db.clone(),
+            bets: settings.bets.clone(),
+            odds_max: settings.markets.odds_max,
+        };
+        let events = crate::app::events::EventService {
+            registry: registry.clone(),
+            settlement: settlement.clone(),
+        };
         let state = AppState {
             settings: settings.clone(),
             settlement: settlement.clone(),
@@ -126,7 +140,8 @@ impl Application {
             sessions: sessions.clone(),
             metrics,
             ledger,
-            inflight: crate::bets::inflight::Inflight::new(settings.bets.inflight_keys_max),
+            bets,
+            events,
             recovered: Arc::new(AtomicBool::new(false)),
             registry: registry.clone(),
             hub,

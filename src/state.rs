@@ -22,8 +22,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Group-commit writer of accepted bets.
     pub ledger: LedgerWriter,
-    /// Bet requests in flight by idempotency key (concurrent retries wait for the first).
-    pub inflight: Arc<crate::bets::inflight::Inflight>,
+    /// Event status and event-wide commands (trader and feed).
+    pub events: crate::app::events::EventService,
+    /// Placing bets (REST and WebSocket).
+    pub bets: crate::app::bets::BetService,
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,

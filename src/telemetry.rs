@@ -1,8 +1,6 @@
 //! Tracing set-up: human-readable or JSON lines, filtered by config or `RUST_LOG`.
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::config::LogSettings;
-
 /// Installs the global subscriber once; later calls (tests) are ignored.
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
@@ -14,4 +12,12 @@ pub fn init(settings: &LogSettings) {
     } else {
         builder.try_init()
     };
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: String,
+    /// A tracing `EnvFilter` directive; `RUST_LOG` overrides it.
+    pub level: String,
 }

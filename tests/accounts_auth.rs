@@ -263,7 +263,8 @@ async fn create_user_makes_staff_that_can_sign_in() {
     let (s, _) = get(&app, "/api/v1/trading/audit", Some(&token)).await;
     assert_eq!(s, 200);
     let err = winzo::accounts::register::create_user(
-        &app.settings,
+        &app.settings.database,
+        &app.settings.accounts.currencies,
         "overlord",
         "xyzname",
         "x@example.com",

@@ -1,13 +1,38 @@
 //! Creating accounts: registration and `winzo create-user` share this path, so every
 //! account is validated, hashed and stored the same way.
 use deadpool_postgres::Pool;
-use serde_json::json;
 
 use super::validate;
 use crate::auth::{password, Role};
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, InsertUserError, NewUser, UserRow};
-use crate::error::ApiError;
+
+/// Why an account was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Invalid(#[from] validate::Invalid),
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("email is already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Busy(#[from] password::pool::PoolError),
+    #[error("{0}")]
+    Db(String),
+}
+
+impl From<deadpool_postgres::PoolError> for RegisterError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        RegisterError::Db(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for RegisterError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        RegisterError::Db(e.to_string())
+    }
+}
 
 /// What an account is made from (already parsed from JSON or the command line).
 pub struct Registration<'a> {
@@ -24,7 +49,11 @@ pub struct Registration<'a> {
 
 /// Validates, hashes (on the blocking pool: Argon2 takes tens of milliseconds) and stores
 /// the user with its profile, preferences and zero balance in one transaction.
-pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<UserRow, ApiError> {
+pub async fn register(
+    db: &Pool,
+    r: &Registration<'_>,
+    actor: Actor,
+) -> Result<UserRow, RegisterError> {
     validate::username(r.username)?;
     validate::email(r.email)?;
     validate::password(r.password)?;
@@ -35,7 +64,9 @@ pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<U
     let currency = r.currency_code.unwrap_or(default);
     validate::supported_currency(currency, r.currencies)?;
     let pw = r.password.to_string();
-    let hashed = password::pool::run(move || password::hash(&pw)).await??;
+    let hashed = password::pool::run(move || password::hash(&pw))
+        .await?
+        .map_err(|e| RegisterError::Db(format!("hashing the password: {e:#}")))?;
     let mut client = db.get().await?;
     let tx = client.transaction().await?;
     audit::set_actor(&tx, actor).await?;
@@ -55,17 +86,9 @@ pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<U
     .await;
     let user = match inserted {
         Ok(user) => user,
-        Err(InsertUserError::UsernameTaken) => {
-            return Err(ApiError::conflict("username_taken", "username is taken")
-                .with_details(json!({"field": "username"})))
-        }
-        Err(InsertUserError::EmailTaken) => {
-            return Err(
-                ApiError::conflict("email_taken", "email is already registered")
-                    .with_details(json!({"field": "email"})),
-            )
-        }
-        Err(InsertUserError::UnderAge) => return Err(validate::under_age()),
+        Err(InsertUserError::UsernameTaken) => return Err(RegisterError::UsernameTaken),
+        Err(InsertUserError::EmailTaken) => return Err(RegisterError::EmailTaken),
+        Err(InsertUserError::UnderAge) => return Err(validate::under_age().into()),
         Err(InsertUserError::Db(err)) => return Err(err.into()),
     };
     tx.commit().await?;
@@ -74,7 +97,8 @@ pub async fn register(db: &Pool, r: &Registration<'_>, actor: Actor) -> Result<U
 
 /// `winzo create-user`: the same path with a role, against the configured database.
 pub async fn create_user(
-    settings: &crate::config::Settings,
+    db: &crate::db::DatabaseSettings,
+    currencies: &[String],
     role: &str,
     username: &str,
     email: &str,
@@ -83,7 +107,7 @@ pub async fn create_user(
     let role = Role::parse(role).ok_or_else(|| {
         anyhow::anyhow!("unknown role {role:?} (user, support, moderator, admin)")
     })?;
-    let pool = crate::db::build_pool(&settings.database)?;
+    let pool = crate::db::build_pool(db)?;
     let registration = Registration {
         username,
         email,
@@ -92,9 +116,9 @@ pub async fn create_user(
         country_code: None,
         currency_code: None,
         role,
-        currencies: &settings.accounts.currencies,
+        currencies,
     };
     register(&pool, &registration, Actor::default())
         .await
-        .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }

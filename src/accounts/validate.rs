@@ -3,7 +3,22 @@
 use chrono::{Datelike, NaiveDate, Utc};
 use serde_json::json;
 
-use crate::error::ApiError;
+/// Why an input was refused: a 422 naming the field (`validation_failed`, or `under_age`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    pub code: &'static str,
+    pub message: String,
+    pub details: serde_json::Value,
+}
+
+impl Invalid {
+    /// Replaces the details (e.g. to add the refusal's reason).
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
 
 pub const USERNAME_CHARS_MIN: usize = 3;
 pub const USERNAME_CHARS_MAX: usize = 50;
@@ -14,11 +29,15 @@ pub const PASSWORD_BYTES_MAX: usize = 1024;
 pub const NAME_CHARS_MAX: usize = 100;
 pub const ADULT_AGE_YEARS: u32 = 18;
 
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::validation(format!("{field}: {message}")).with_details(json!({ "field": field }))
+fn invalid(field: &str, message: &str) -> Invalid {
+    Invalid {
+        code: "validation_failed",
+        message: format!("{field}: {message}"),
+        details: json!({ "field": field }),
+    }
 }
 
-pub fn username(input: &str) -> Result<(), ApiError> {
+pub fn username(input: &str) -> Result<(), Invalid> {
     let n = input.chars().count();
     if !(USERNAME_CHARS_MIN..=USERNAME_CHARS_MAX).contains(&n) {
         return Err(invalid("username", "must be 3 to 50 characters"));
@@ -37,7 +56,7 @@ pub fn username(input: &str) -> Result<(), ApiError> {
 
 /// A practical email check (ASCII, one `@`, dotted domain with a 2+ letter last label),
 /// stricter than the database's CHECK so that whatever passes here is stored.
-pub fn email(input: &str) -> Result<(), ApiError> {
+pub fn email(input: &str) -> Result<(), Invalid> {
     let bad = || invalid("email", "is not a valid email address");
     if input.len() > EMAIL_BYTES_MAX || !input.is_ascii() {
         return Err(bad());
@@ -68,7 +87,7 @@ pub fn email(input: &str) -> Result<(), ApiError> {
     }
 }
 
-pub fn password(input: &str) -> Result<(), ApiError> {
+pub fn password(input: &str) -> Result<(), Invalid> {
     if input.len() > PASSWORD_BYTES_MAX {
         return Err(invalid("password", "is too long"));
     }
@@ -79,7 +98,7 @@ pub fn password(input: &str) -> Result<(), ApiError> {
 }
 
 /// Parses `YYYY-MM-DD` and requires the person to be an adult today.
-pub fn date_of_birth(input: &str) -> Result<NaiveDate, ApiError> {
+pub fn date_of_birth(input: &str) -> Result<NaiveDate, Invalid> {
     let date = NaiveDate::parse_from_str(input, "%Y-%m-%d")
         .map_err(|_| invalid("date_of_birth", "must be a date YYYY-MM-DD"))?;
     if date.year() < 1900 {
@@ -92,13 +111,12 @@ pub fn date_of_birth(input: &str) -> Result<NaiveDate, ApiError> {
 }
 
 /// The 422 `under_age` refusal.
-pub fn under_age() -> ApiError {
-    ApiError::new(
-        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-        "under_age",
-        "you must be at least 18 years old",
-    )
-    .with_details(json!({ "field": "date_of_birth" }))
+pub fn under_age() -> Invalid {
+    Invalid {
+        code: "under_age",
+        message: "you must be at least 18 years old".into(),
+        details: json!({ "field": "date_of_birth" }),
+    }
 }
 
 /// At least [`ADULT_AGE_YEARS`] on `today` (a 29 February birthday turns on 1 March).
@@ -109,7 +127,7 @@ pub fn is_adult(born: NaiveDate, today: NaiveDate) -> bool {
     age >= ADULT_AGE_YEARS as i32
 }
 
-fn code(field: &str, input: &str, len: usize, upper: bool) -> Result<(), ApiError> {
+fn code(field: &str, input: &str, len: usize, upper: bool) -> Result<(), Invalid> {
     let ok = input.len() == len
         && input.chars().all(|c| {
             if upper {
@@ -130,17 +148,17 @@ fn code(field: &str, input: &str, len: usize, upper: bool) -> Result<(), ApiErro
 }
 
 /// ISO 3166-1 alpha-2 shape, e.g. `GB`.
-pub fn country_code(input: &str) -> Result<(), ApiError> {
+pub fn country_code(input: &str) -> Result<(), Invalid> {
     code("country_code", input, 2, true)
 }
 
 /// ISO 4217 shape, e.g. `USD`.
-pub fn currency_code(input: &str) -> Result<(), ApiError> {
+pub fn currency_code(input: &str) -> Result<(), Invalid> {
     code("currency_code", input, 3, true)
 }
 
 /// One of the book's supported currencies (`accounts.currencies`).
-pub fn supported_currency(input: &str, supported: &[String]) -> Result<(), ApiError> {
+pub fn supported_currency(input: &str, supported: &[String]) -> Result<(), Invalid> {
     currency_code(input)?;
     if supported.iter().any(|c| c == input) {
         Ok(())
@@ -157,12 +175,12 @@ pub fn supported_currency(input: &str, supported: &[String]) -> Result<(), ApiEr
 }
 
 /// ISO 639-1 shape, e.g. `en`.
-pub fn language_code(input: &str) -> Result<(), ApiError> {
+pub fn language_code(input: &str) -> Result<(), Invalid> {
     code("language_code", input, 2, false)
 }
 
 /// An IANA zone name shape, e.g. `Europe/London`.
-pub fn timezone(input: &str) -> Result<(), ApiError> {
+pub fn timezone(input: &str) -> Result<(), Invalid> {
     let ok = !input.is_empty()
         && input.len() <= 50
         && input
@@ -172,7 +190,7 @@ pub fn timezone(input: &str) -> Result<(), ApiError> {
         .ok_or_else(|| invalid("timezone", "is not a time-zone name"))
 }
 
-pub fn phone(input: &str) -> Result<(), ApiError> {
+pub fn phone(input: &str) -> Result<(), Invalid> {
     let digits = input.chars().filter(char::is_ascii_digit).count();
     let ok = input.len() <= 20
         && digits >= 5
@@ -184,7 +202,7 @@ pub fn phone(input: &str) -> Result<(), ApiError> {
 }
 
 /// A person's name: 1 to 100 characters, no control characters.
-pub fn name(field: &str, input: &str) -> Result<(), ApiError> {
+pub fn name(field: &str, input: &str) -> Result<(), Invalid> {
     let n = input.chars().count();
     if n == 0 || n > NAME_CHARS_MAX || input.chars().any(char::is_control) {
         return Err(invalid(field, "must be 1 to 100 printable characters"));

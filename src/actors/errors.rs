@@ -1,13 +1,11 @@
-//! Errors of the live-market actors and their one mapping to the contract's error body.
-use actix_web::http::StatusCode;
+//! Errors of the live-market actors (mapped to the contract's error body by the adapters,
+//! `routes::error_map`).
 use rust_decimal::Decimal;
-use serde_json::json;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::config::MarketLimits;
+use crate::domain::limits::MarketLimits;
 use crate::domain::{InvalidEventTransition, InvalidTransition, MarginError, MarketStatus, Odds};
-use crate::error::ApiError;
 
 /// Why a trader's (or feed's) change of a market or event was refused.
 #[derive(Debug, Clone, Error)]
@@ -28,32 +26,6 @@ pub enum MarketError {
     Validation(String),
     #[error("the market is busy")]
     Busy,
-}
-
-impl From<MarketError> for ApiError {
-    fn from(e: MarketError) -> ApiError {
-        let msg = e.to_string();
-        match e {
-            MarketError::InvalidTransition(t) => ApiError::conflict("invalid_transition", msg)
-                .with_details(json!({"from": t.from, "command": t.command})),
-            MarketError::InvalidEventTransition(t) => ApiError::conflict("invalid_transition", msg)
-                .with_details(json!({"from": t.from, "to": t.to})),
-            MarketError::Suspended => ApiError::conflict("market_suspended", msg),
-            MarketError::Closed(_) => ApiError::conflict("market_closed", msg),
-            MarketError::UnknownSelection(id) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_selection", msg)
-                    .with_details(json!({"selection_id": id}))
-            }
-            MarketError::Margin(MarginError::BelowFloor { margin, floor }) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "margin_below_floor", msg)
-                    .with_details(json!({"margin": margin, "floor": floor}))
-            }
-            MarketError::Margin(MarginError::NoPrices) | MarketError::Validation(_) => {
-                ApiError::validation(msg)
-            }
-            MarketError::Busy => ApiError::busy("the market"),
-        }
-    }
 }
 
 /// Why a bet leg was refused by its market. `code()` is the contract's error code.
@@ -92,26 +64,6 @@ impl LegRejection {
             LegRejection::UnknownSelection => "unknown_selection",
             LegRejection::Busy => "busy",
         }
-    }
-}
-
-impl From<LegRejection> for ApiError {
-    fn from(e: LegRejection) -> ApiError {
-        let msg = e.to_string();
-        let details = match &e {
-            LegRejection::OddsChanged { current } => json!({"current_odds": current}),
-            LegRejection::StakeTooLow { min } => json!({"min_stake": min}),
-            LegRejection::StakeTooHigh { max } => json!({"max_stake": max}),
-            _ => json!({}),
-        };
-        let status = match e {
-            LegRejection::Busy => return ApiError::busy("the market"),
-            LegRejection::UnknownSelection
-            | LegRejection::StakeTooLow { .. }
-            | LegRejection::StakeTooHigh { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::CONFLICT,
-        };
-        ApiError::new(status, e.code(), msg).with_details(details)
     }
 }
 

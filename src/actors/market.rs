@@ -23,7 +23,7 @@ use super::errors::{LegRejection, MarketError};
 use super::registry::Directory;
 use super::writer::{AuditActor, Change, Durable};
 use super::Shared;
-use crate::config::{MarketLimits, MarketLimitsOverride};
+use crate::domain::limits::{MarketLimits, MarketLimitsOverride};
 use crate::domain::{
     check_margin_floor, display, market, MarketCommand, MarketStatus, MarketType, Odds,
     OddsChangePolicy, OddsFormat,

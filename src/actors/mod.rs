@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use crate::broadcast::Hub;
-use crate::config::MarketsSettings;
 
 pub mod errors;
 pub mod event;
@@ -18,7 +17,7 @@ pub mod registry;
 pub mod writer;
 
 pub use errors::{LegRejection, MarketError};
-pub use registry::{ask, AskError, Registry};
+pub use registry::{ask, AskError, LoadError, Registry};
 pub use writer::{AuditActor, Durable, WriterHandle};
 
 /// What every live actor shares: settings, the topic hub, the writer.
@@ -26,4 +25,64 @@ pub struct Shared {
     pub markets: MarketsSettings,
     pub hub: Arc<Hub>,
     pub writer: WriterHandle,
+}
+
+/// Live markets: actor mailboxes, price rules, catalogue limits and the per-sport
+/// defaults of every market's trading settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MarketsSettings {
+    /// Bound of every event and market actor mailbox; a full mailbox answers 503 `busy`.
+    pub mailbox_capacity_messages: usize,
+    /// Longest wait for an actor's answer (or a change to become durable) before 503.
+    pub ask_timeout_ms: u64,
+    /// Threads (actix arbiters) the event and market actors are spread over.
+    pub arbiters: usize,
+    /// Highest decimal price accepted from traders and feeds.
+    pub odds_max: rust_decimal::Decimal,
+    /// Lowest overround (`sum(1/odds) - 1`) a market may be priced at; a price change
+    /// that would take it lower is refused (422 `margin_below_floor`).
+    pub margin_floor: rust_decimal::Decimal,
+    /// Whether a suspended market takes new prices (a trader re-pricing before resuming).
+    /// When false, a price change on a suspended market is 409 `market_suspended`.
+    pub suspended_accepts_prices: bool,
+    /// Largest page of `GET /sports/{slug}/events`.
+    pub catalogue_page_limit_max: i64,
+    /// Most teams and most events answered by `GET /search`.
+    pub search_results_max: i64,
+    /// Longest accepted search query.
+    pub search_query_chars_max: usize,
+    /// Most selections in one market (create) and prices in one price update.
+    pub selections_per_market_max: usize,
+    /// Trading settings of a market when neither the market nor its sport sets them.
+    pub defaults: crate::domain::limits::MarketLimits,
+    /// Per-sport overrides of `defaults`, by sport slug.
+    #[serde(default)]
+    pub sports: std::collections::HashMap<String, crate::domain::limits::MarketLimitsOverride>,
+}
+impl MarketsSettings {
+    /// The defaults of a sport: `defaults` overlaid with `sports.<slug>`.
+    pub fn sport_limits(&self, sport_slug: &str) -> crate::domain::limits::MarketLimits {
+        match self.sports.get(sport_slug) {
+            Some(over) => self.defaults.overlaid(over),
+            None => self.defaults,
+        }
+    }
+}
+/// The batching writer of live state (odds, statuses, scores, settings).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct LiveWriterSettings {
+    /// Changes waiting for the writer; when full, a change is refused with 503 `busy`.
+    pub queue_ops_max: usize,
+    /// A batch closes at this many changes...
+    pub batch_ops_max: usize,
+    /// ...or this long after its first change arrived.
+    pub batch_age_ms: u64,
+    /// Pause before a failed batch (Postgres down) is tried again.
+    pub retry_interval_ms: u64,
+    /// Failures of one batch in a row after which the writer is declared failing (an
+    /// error log, `/readyz` 503) while it keeps trying.
+    pub retries_max: u32,
+    /// Postgres connections of the writer's own pool (driven by the writer's thread, so
+    /// commits never wait behind request or WebSocket work on the HTTP workers).
+    pub db_connections_max: usize,
 }

@@ -23,7 +23,28 @@ use super::market::{MarketActor, MarketInit, SelectionState};
 use super::Shared;
 use crate::db::markets::{self as q, EventRow, ExposureRow, MarketRow, SelectionRow};
 use crate::domain::{MarketStatus, Odds};
-use crate::error::ApiError;
+/// Why live state could not be loaded from Postgres (the database did not answer).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("live state could not be loaded: {0}")]
+pub struct LoadError(pub String);
+
+impl From<deadpool_postgres::PoolError> for LoadError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        LoadError(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for LoadError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        LoadError(e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for LoadError {
+    fn from(e: anyhow::Error) -> Self {
+        LoadError(format!("{e:#}"))
+    }
+}
 
 /// Why an actor could not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +53,6 @@ pub enum AskError {
     Busy,
     /// The actor stopped (its market was settled or voided meanwhile).
     Gone,
-}
-
-impl From<AskError> for ApiError {
-    fn from(e: AskError) -> ApiError {
-        match e {
-            AskError::Busy => ApiError::busy("the market"),
-            AskError::Gone => ApiError::conflict("market_closed", "the market is no longer live"),
-        }
-    }
 }
 
 /// Mailbox stripes per actor kind: an actor's queued count lives in stripe
@@ -456,7 +468,7 @@ impl Registry {
 
     /// The event's actor, started from Postgres if needed; `None` when the event does not
     /// exist or is finished or cancelled (its state is then read from Postgres).
-    pub async fn event(&self, id: Uuid) -> Result<Option<Addr<EventActor>>, ApiError> {
+    pub async fn event(&self, id: Uuid) -> Result<Option<Addr<EventActor>>, LoadError> {
         if let Some(a) = self.running_event(id) {
             return Ok(Some(a));
         }
@@ -479,7 +491,7 @@ impl Registry {
 
     /// The market's actor, started (with its event) from Postgres if needed; `None` when
     /// it does not exist or is settled or voided.
-    pub async fn market(&self, id: Uuid) -> Result<Option<Addr<MarketActor>>, ApiError> {
+    pub async fn market(&self, id: Uuid) -> Result<Option<Addr<MarketActor>>, LoadError> {
         if let Some(a) = self.running_market(id) {
             return Ok(Some(a));
         }
@@ -514,7 +526,7 @@ impl Registry {
     pub async fn market_for_selection(
         &self,
         selection_id: Uuid,
-    ) -> Result<Option<Addr<MarketActor>>, ApiError> {
+    ) -> Result<Option<Addr<MarketActor>>, LoadError> {
         if let Some(m) = self.market_of_selection(selection_id) {
             if let Some(a) = self.running_market(m) {
                 return Ok(Some(a));

@@ -12,7 +12,9 @@
 //! price changes as one `UNNEST` update (last price per selection wins) and its other
 //! changes one statement each. Every change is an absolute value (a price, a status), so
 //! re-writing a batch after a failure is harmless: a failed batch is retried until it
-//! commits, while its callers (who time out with 503) learn nothing was promised.
+//! commits, while its callers (who time out with 503) learn nothing was promised. After
+//! `live_writer.retries_max` failures in a row the writer says so loudly (an error log) and
+//! marks itself unhealthy, which takes `/readyz` down until a batch commits again.
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -21,62 +23,10 @@ use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::config::{LiveWriterSettings, MarketLimits};
+use super::LiveWriterSettings;
+// The changes it writes are the database layer's own types (`db::markets`).
+pub use crate::db::markets::{AuditActor, Change, FeedSeqMark};
 use crate::domain::{EventStatus, MarketStatus};
-
-/// Who caused a change, for the audit trail (`None`: the engine itself, a feed).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditActor {
-    pub user_id: Option<Uuid>,
-    pub client_ip: Option<String>,
-}
-
-/// One change of live state, as an absolute value.
-#[derive(Debug, Clone)]
-pub enum Change {
-    SelectionOdds {
-        selection_id: Uuid,
-        odds: Decimal,
-    },
-    MarketStatus {
-        market_id: Uuid,
-        status: MarketStatus,
-    },
-    MarketInPlay {
-        market_id: Uuid,
-        in_play: bool,
-    },
-    MarketFeedSuspended {
-        market_id: Uuid,
-        feed_suspended: bool,
-    },
-    MarketSettings {
-        market_id: Uuid,
-        limits: MarketLimits,
-    },
-    EventStatus {
-        event_id: Uuid,
-        status: EventStatus,
-    },
-    EventScore {
-        event_id: Uuid,
-        home_score: i32,
-        away_score: i32,
-        period: Option<String>,
-        clock: Option<String>,
-    },
-    /// A feed message's `seq` is applied (`feed_sequences`): written after, and in the
-    /// same or a later transaction than, the change it carried.
-    FeedSeq(FeedSeqMark),
-}
-
-/// Which provider's message for which event was applied.
-#[derive(Debug, Clone)]
-pub struct FeedSeqMark {
-    pub provider: String,
-    pub event_ref: String,
-    pub seq: i64,
-}
 
 /// A caller's changes and who made them; `done` hears once they are committed.
 pub struct WriteOp {
@@ -87,6 +37,19 @@ pub struct WriteOp {
 
 /// Resolves once the change is committed (dropped unanswered if the engine stops first).
 pub type Durable = oneshot::Receiver<()>;
+
+/// A change was not confirmed durable within the caller's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the change could not be made durable in time")]
+pub struct NotDurable;
+
+/// Waits (bounded) until a change is committed.
+pub async fn durable(d: Durable, timeout: Duration) -> Result<(), NotDurable> {
+    match tokio::time::timeout(timeout, d).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(NotDurable),
+    }
+}
 
 /// The writer's queue is full: the change was not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +62,8 @@ pub static WRITER_BUSY_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<WriteOp>,
+    /// False while batches have failed `retries_max` times in a row (readiness).
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Room in the writer's queue, taken before live state changes.
@@ -107,9 +72,17 @@ pub struct WriteSlot<'a> {
 }
 
 impl WriterHandle {
+    /// False while the writer's batches keep failing (see the module documentation).
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// A handle over a queue the caller drains itself (benchmarks, tests of actors alone).
     pub fn from_sender(tx: mpsc::Sender<WriteOp>) -> WriterHandle {
-        WriterHandle { tx }
+        WriterHandle {
+            tx,
+            healthy: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
     }
 
     /// Takes a place in the queue, or `WriterBusy` when it is full (or the writer stopped).
@@ -146,11 +119,18 @@ impl WriteSlot<'_> {
 /// Starts the writer task on the current runtime.
 pub fn spawn(pool: Pool, settings: LiveWriterSettings) -> WriterHandle {
     let (tx, rx) = mpsc::channel(settings.queue_ops_max.max(1));
-    tokio::spawn(run(pool, settings, rx));
-    WriterHandle { tx }
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    tokio::spawn(run(pool, settings, rx, healthy.clone()));
+    WriterHandle { tx, healthy }
 }
 
-async fn run(pool: Pool, settings: LiveWriterSettings, mut rx: mpsc::Receiver<WriteOp>) {
+async fn run(
+    pool: Pool,
+    settings: LiveWriterSettings,
+    mut rx: mpsc::Receiver<WriteOp>,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
     let batch_max = settings.batch_ops_max.max(1);
     let age = Duration::from_millis(settings.batch_age_ms);
     let retry = Duration::from_millis(settings.retry_interval_ms.max(1));
@@ -167,14 +147,25 @@ async fn run(pool: Pool, settings: LiveWriterSettings, mut rx: mpsc::Receiver<Wr
                 Ok(None) | Err(_) => break,
             }
         }
+        let mut failures: u32 = 0;
         loop {
             match write_batch(&pool, &batch).await {
                 Ok(()) => break,
                 Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), ops = batch.len(), "live-state batch failed; retrying");
+                    failures = failures.saturating_add(1);
+                    if failures == settings.retries_max.max(1) {
+                        healthy.store(false, Ordering::Release);
+                        tracing::error!(error = %format!("{err:#}"), ops = batch.len(), failures,
+                            "live-state writer cannot commit; the engine is not ready until it does");
+                    } else {
+                        tracing::warn!(error = %format!("{err:#}"), ops = batch.len(), "live-state batch failed; retrying");
+                    }
                     tokio::time::sleep(retry).await;
                 }
             }
+        }
+        if !healthy.swap(true, Ordering::AcqRel) {
+            tracing::info!("live-state writer commits again");
         }
         for op in batch.drain(..) {
             if let Some(done) = op.done {

@@ -72,7 +72,16 @@ pub mod pool {
 
     use tokio::sync::oneshot;
 
-    use crate::error::ApiError;
+    /// Why a password job did not run.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+    pub enum PoolError {
+        /// Every thread is busy and the queue is full.
+        #[error("password checking is busy; retry shortly")]
+        Busy,
+        /// The threads are gone (the engine is stopping).
+        #[error("password threads stopped")]
+        Stopped,
+    }
 
     type Job = Box<dyn FnOnce() + Send>;
 
@@ -114,17 +123,16 @@ pub mod pool {
     /// Runs `f` on the pool and waits for its result; 503 `busy` when the queue is full.
     pub async fn run<T: Send + 'static>(
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, PoolError> {
         let sender = POOL.get_or_init(|| start(DEFAULT_THREADS, DEFAULT_QUEUE_JOBS));
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
         sender.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => ApiError::busy("password checking"),
-            TrySendError::Disconnected(_) => ApiError::unavailable("password threads stopped"),
+            TrySendError::Full(_) => PoolError::Busy,
+            TrySendError::Disconnected(_) => PoolError::Stopped,
         })?;
-        rx.await
-            .map_err(|_| ApiError::internal("a password job was dropped"))
+        rx.await.map_err(|_| PoolError::Stopped)
     }
 }

@@ -8,10 +8,10 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::answer::BetAnswer;
-use crate::error::ApiError;
+use super::error::PlaceError;
 
 /// The first request's fingerprint and final answer.
-pub type Settled = Arc<(String, Result<BetAnswer, ApiError>)>;
+pub type Settled = Arc<(String, Result<BetAnswer, PlaceError>)>;
 type Slot = watch::Receiver<Option<Settled>>;
 
 pub struct Inflight {
@@ -68,7 +68,7 @@ impl Inflight {
 
 impl Guard {
     /// Publishes the answer to every follower and frees the key.
-    pub fn finish(self, fingerprint: String, answer: &Result<BetAnswer, ApiError>) {
+    pub fn finish(self, fingerprint: String, answer: &Result<BetAnswer, PlaceError>) {
         let _ = self.tx.send(Some(Arc::new((fingerprint, answer.clone()))));
     }
 }

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::error::PlaceError;
 use crate::domain::{BetType, Money, Odds, OddsChangePolicy};
-use crate::error::ApiError;
 
 /// One leg as the client sends it: the selection and the decimal odds it saw.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -50,28 +50,30 @@ impl PlaceBetRequest {
         &self,
         legs_max: usize,
         odds_max: rust_decimal::Decimal,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), PlaceError> {
         let key = self.idempotency_key.as_str();
         if key.is_empty()
             || key.len() > IDEMPOTENCY_KEY_LEN_MAX
             || key.chars().any(char::is_control)
         {
-            return Err(ApiError::validation(format!(
+            return Err(PlaceError::Invalid(format!(
                 "idempotency_key must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} printable characters"
             )));
         }
         if !self.stake.is_positive() {
-            return Err(ApiError::validation("stake must be greater than zero"));
+            return Err(PlaceError::Invalid(
+                "stake must be greater than zero".into(),
+            ));
         }
         if self.legs.is_empty() || self.legs.len() > legs_max {
-            return Err(ApiError::validation(format!(
+            return Err(PlaceError::Invalid(format!(
                 "a bet needs 1 to {legs_max} legs"
             )));
         }
         for leg in &self.legs {
             leg.odds
                 .ensure_at_most(odds_max)
-                .map_err(|e| ApiError::validation(format!("leg odds: {e}")))?;
+                .map_err(|e| PlaceError::Invalid(format!("leg odds: {e}")))?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::bets::answer::{public_metadata, BetAnswer, LegAnswer};
+use super::bet_answer::{public_metadata, BetAnswer, LegAnswer};
 
 /// A committed bet found by its idempotency key, with the fingerprint of its request.
 pub struct KeyedBet {

@@ -3,11 +3,38 @@
 //! per connection and sent pipelined: one round trip for the four, not eight.
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::ledger::BetRecord;
+use crate::domain::BetType;
+
+/// One leg as written to `bet_selections`.
+#[derive(Debug, Clone)]
+pub struct LegRecord {
+    pub selection_id: Uuid,
+    /// The decimal odds actually taken.
+    pub odds: Decimal,
+}
+
+/// An accepted bet, fully priced and checked, ready to be made durable.
+#[derive(Debug, Clone)]
+pub struct BetRecord {
+    pub bet_id: Uuid,
+    pub user_id: Uuid,
+    pub bet_type: BetType,
+    /// Total stake paid (lines × unit stake for system bets), 2 places.
+    pub stake: Decimal,
+    pub total_odds: Decimal,
+    pub potential_win: Decimal,
+    pub currency_code: String,
+    pub placed_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+    /// Request fingerprint, system size, unit stake and the like.
+    pub metadata: serde_json::Value,
+    pub legs: Vec<LegRecord>,
+}
 
 const INSERT_BETS: &str = "
 INSERT INTO bets (id, user_id, type, status, stake, total_odds, potential_win,

@@ -6,8 +6,62 @@ use rust_decimal::Decimal;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::actors::writer::{AuditActor, Change};
+use crate::domain::limits::MarketLimits;
 use crate::domain::{EventStatus, MarketStatus, MarketType};
+
+/// Who caused a change, for the audit trail (`None`: the engine itself, a feed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditActor {
+    pub user_id: Option<Uuid>,
+    pub client_ip: Option<String>,
+}
+
+/// One change of live state, as an absolute value.
+#[derive(Debug, Clone)]
+pub enum Change {
+    SelectionOdds {
+        selection_id: Uuid,
+        odds: Decimal,
+    },
+    MarketStatus {
+        market_id: Uuid,
+        status: MarketStatus,
+    },
+    MarketInPlay {
+        market_id: Uuid,
+        in_play: bool,
+    },
+    MarketFeedSuspended {
+        market_id: Uuid,
+        feed_suspended: bool,
+    },
+    MarketSettings {
+        market_id: Uuid,
+        limits: MarketLimits,
+    },
+    EventStatus {
+        event_id: Uuid,
+        status: EventStatus,
+    },
+    EventScore {
+        event_id: Uuid,
+        home_score: i32,
+        away_score: i32,
+        period: Option<String>,
+        clock: Option<String>,
+    },
+    /// A feed message's `seq` is applied (`feed_sequences`): written after, and in the
+    /// same or a later transaction than, the change it carried.
+    FeedSeq(FeedSeqMark),
+}
+
+/// Which provider's message for which event was applied.
+#[derive(Debug, Clone)]
+pub struct FeedSeqMark {
+    pub provider: String,
+    pub event_ref: String,
+    pub seq: i64,
+}
 
 /// An event as the actors need it.
 #[derive(Debug, Clone)]
@@ -41,7 +95,7 @@ pub struct MarketRow {
     pub status: MarketStatus,
     pub in_play: bool,
     pub feed_suspended: bool,
-    pub settings: crate::config::MarketLimitsOverride,
+    pub settings: crate::domain::limits::MarketLimitsOverride,
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +159,7 @@ fn market_row(r: &Row) -> anyhow::Result<MarketRow> {
         status: status.parse()?,
         in_play: r.get(7),
         feed_suspended: r.get(8),
-        settings: crate::config::MarketLimitsOverride {
+        settings: crate::domain::limits::MarketLimitsOverride {
             bet_delay_ms: delay.and_then(|d| u32::try_from(d).ok()),
             min_stake: r.get(10),
             max_stake: r.get(11),

@@ -7,12 +7,11 @@ use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::NoTls;
 
-use crate::config::DatabaseSettings;
-
 pub mod audit;
+pub mod bet_answer;
 pub mod bets;
 pub mod catalogue;
-pub mod demo;
+
 pub mod feed;
 pub mod health;
 pub mod ledger;
@@ -153,4 +152,23 @@ pub async fn wait_for_older_transactions(pool: &Pool, wait: Duration) -> anyhow:
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    /// Maintenance database used by tests to create per-test databases.
+    #[serde(default)]
+    pub admin_url: Option<String>,
+    /// Template database that per-test databases are cloned from.
+    #[serde(default)]
+    pub template: Option<String>,
+    pub pool_max_size: usize,
+    /// A request waiting longer than this for a pooled connection fails with 503.
+    pub pool_wait_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub startup_retry_interval_ms: u64,
+    pub startup_retries_max: u32,
+    pub migrate_on_start: bool,
 }

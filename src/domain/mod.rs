@@ -15,6 +15,7 @@
 //!   system combinations and `price_bet`.
 //! - [`bet_status`]: `BetStatus` and the bet transition table.
 //! - [`settlement`]: leg results with dead-heat and void factors, and `settle_bet`.
+//! - [`limits`]: a market's trading settings (`MarketLimits`) and their overrides.
 //!
 //! Enums that mirror a Postgres enum type are declared with `wire_enum!`, so the spelling in
 //! JSON, in SQL and in logs is one and the same.
@@ -25,6 +26,7 @@ mod wire_enum;
 pub mod bet;
 pub mod bet_status;
 pub mod event;
+pub mod limits;
 pub mod margin;
 pub mod market;
 pub mod money;

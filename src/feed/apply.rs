@@ -20,12 +20,14 @@ use uuid::Uuid;
 use super::messages::{Body, FeedMessage, Fixture, MarketRef, OddsUpdate, Price, Status};
 use super::sequencer::{classify, SeqEntry, Verdict};
 use crate::actors::event::feed::{FeedBetStop, FeedScore, SuspendAnswers};
-use crate::actors::event::{ScoreUpdate, SetEventStatus, SetScore};
+use crate::actors::event::{ScoreUpdate, SetScore};
 use crate::actors::market::feed::{FeedFilter, FeedMarketKey, FeedPrices};
 use crate::actors::writer::FeedSeqMark;
 use crate::actors::{ask, AuditActor, Durable, MarketError};
+use crate::app::events::EventError;
 use crate::db::feed as sql;
 use crate::domain::{EventStatus, MarketType, Odds};
+use crate::settlement::error::SettlementError;
 use crate::state::AppState;
 
 /// The answer for one message of a push.
@@ -72,9 +74,9 @@ impl From<tokio_postgres::Error> for ApplyError {
     }
 }
 
-impl From<crate::error::ApiError> for ApplyError {
-    fn from(e: crate::error::ApiError) -> Self {
-        ApplyError::Infra(e.message)
+impl From<crate::actors::LoadError> for ApplyError {
+    fn from(e: crate::actors::LoadError) -> Self {
+        ApplyError::Infra(e.to_string())
     }
 }
 
@@ -231,13 +233,9 @@ async fn apply_live(
             .await?;
             wait_all(answers, timeout).await.map(|()| false)
         }
-        Body::Status(s) => {
-            apply_status(state, &addr, s).await?;
-            if s.status.parse::<EventStatus>() == Ok(EventStatus::Cancelled) {
-                void_cancelled(state, event_id).await?;
-            }
-            Ok(false)
-        }
+        Body::Status(s) => apply_status(state, event_id, &addr, s)
+            .await
+            .map(|()| false),
         Body::Odds(o) => apply_odds(state, e, event_id, o, mark, pending).await,
     }
 }
@@ -253,14 +251,17 @@ async fn void_cancelled(state: &AppState, event_id: Uuid) -> Result<(), ApplyErr
     )
     .await
     .map(|_| ())
-    .map_err(|e| match e.status.as_u16() {
-        409 | 404 => reject(e.message),
-        _ => infra(e.message),
+    .map_err(|e| match e {
+        SettlementError::NotFound(_) | SettlementError::Conflict { .. } => reject(e.to_string()),
+        e => infra(e),
     })
 }
 
+/// A status message: the very use case a trader's status change runs (`app::events`),
+/// cancellation and its refunds included; then period and clock.
 async fn apply_status(
     state: &AppState,
+    event_id: Uuid,
     addr: &actix::Addr<crate::actors::event::EventActor>,
     s: &Status,
 ) -> Result<(), ApplyError> {
@@ -269,34 +270,17 @@ async fn apply_status(
         .status
         .parse::<EventStatus>()
         .map_err(|_| reject(format!("unknown status {}", s.status)))?;
-    let event = match ask(addr, timeout, |reply| SetEventStatus {
-        status: to,
-        period: None,
-        clock: None,
-        actor: feed_actor(),
-        reply,
-    })
-    .await?
+    let event = match state
+        .events
+        .set_status(event_id, to, None, None, feed_actor())
+        .await
     {
-        Ok(fanout) => {
-            if let Some(d) = fanout.durable {
-                wait(d, timeout).await?;
-            }
-            for m in fanout.markets {
-                if let Ok(Ok(Some((_, d)))) = m.await {
-                    wait(d, timeout).await?;
-                }
-            }
-            for m in fanout.in_play {
-                if let Ok(Ok(Some(d))) = m.await {
-                    wait(d, timeout).await?;
-                }
-            }
-            Some(fanout.event)
-        }
+        // Markets that refused their part (a trader closed one) keep their state.
+        Ok(changed) => Some(changed.event),
         // The same status again (a repeat, or only period and clock moved).
-        Err(MarketError::InvalidEventTransition(t)) if t.from == t.to => None,
-        Err(e) => return Err(market_error(e)),
+        Err(EventError::Refused(MarketError::InvalidEventTransition(t))) if t.from == t.to => None,
+        Err(EventError::Refused(e)) => return Err(market_error(e)),
+        Err(e) => return Err(infra(e)),
     };
     if (s.period.is_some() || s.clock.is_some()) && !to.is_final() {
         let (home_score, away_score) = match event {

@@ -158,7 +158,7 @@ async fn suspend_provider(
             .registry
             .event(id)
             .await
-            .map_err(|e| anyhow::anyhow!(e.message))?
+            .map_err(anyhow::Error::from)?
         else {
             continue;
         };

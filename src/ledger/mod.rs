@@ -10,14 +10,11 @@
 //! the batch is refused (the caller answers 503 and releases its reservations).
 mod writer;
 
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::Deserialize;
-use uuid::Uuid;
 
 pub use writer::{LedgerWriter, Outcome};
-
-use crate::domain::BetType;
+// What the writer commits is the database layer's own record (`db::ledger`).
+pub use crate::db::ledger::{BetRecord, LegRecord};
 
 /// Tuning of the group commit; every value comes from `[ledger]` in config.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,32 +30,6 @@ pub struct LedgerSettings {
     /// A caller waiting longer than this for its commit gets 503 (the outcome is then
     /// found again with its idempotency key).
     pub commit_timeout_ms: u64,
-}
-
-/// One leg as written to `bet_selections`.
-#[derive(Debug, Clone)]
-pub struct LegRecord {
-    pub selection_id: Uuid,
-    /// The decimal odds actually taken.
-    pub odds: Decimal,
-}
-
-/// An accepted bet, fully priced and checked, ready to be made durable.
-#[derive(Debug, Clone)]
-pub struct BetRecord {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
-    pub bet_type: BetType,
-    /// Total stake paid (lines × unit stake for system bets), 2 places.
-    pub stake: Decimal,
-    pub total_odds: Decimal,
-    pub potential_win: Decimal,
-    pub currency_code: String,
-    pub placed_at: DateTime<Utc>,
-    pub idempotency_key: Option<String>,
-    /// Request fingerprint, system size, unit stake and the like.
-    pub metadata: serde_json::Value,
-    pub legs: Vec<LegRecord>,
 }
 
 /// Why a bet was not committed.

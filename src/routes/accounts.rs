@@ -14,7 +14,7 @@ use crate::accounts::{ratelimit, validate};
 use crate::auth::{password, session, AuthUser, Role};
 use crate::db::audit::Actor;
 use crate::db::users::{self, UserRow};
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::{self, me};
 use crate::state::AppState;
 
@@ -238,7 +238,7 @@ async fn take_attempt(
 async fn verify_password(phc: Option<String>, password: &str) -> ApiResult<bool> {
     let phc = phc.or_else(|| DUMMY_PHC.clone()).unwrap_or_default();
     let pw = password.to_string();
-    password::pool::run(move || password::verify(&pw, &phc)).await
+    Ok(password::pool::run(move || password::verify(&pw, &phc)).await?)
 }
 
 /// Best effort: `last_login_at` (audited with the user as actor).

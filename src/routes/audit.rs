@@ -9,11 +9,12 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::accounts::controls::Change;
-use crate::auth::{Role, Trader, TradingReader};
+use crate::auth::Role;
 use crate::db::audit::{self, Actor, AuditEntry, AuditFilter};
 use crate::db::users::{self, TradingPatch, TradingUser};
 use crate::domain::money::{parse_fixed_point, Money, BET_COLUMN_MAX};
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::extract::{Trader, TradingReader};
 use crate::routes::{self, accounts::client_ip};
 use crate::state::AppState;
 
@@ -280,7 +281,7 @@ pub struct RoleBody {
     security(("bearer" = [])))]
 pub async fn set_role(
     state: web::Data<AppState>,
-    admin: crate::auth::AdminUser,
+    admin: crate::routes::extract::AdminUser,
     req: HttpRequest,
     id: web::Path<Uuid>,
     body: web::Json<RoleBody>,
@@ -296,4 +297,13 @@ pub async fn set_role(
         role: Some(role.as_str().to_string()),
     };
     change_account(&state, &admin.0, &req, *id, patch).await
+}
+
+/// The audit-trail reader (issue 3).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuditSettings {
+    /// Largest page of `GET /trading/audit`.
+    pub page_max: i64,
+    /// Largest offset of `GET /trading/audit`.
+    pub offset_max: i64,
 }

@@ -7,8 +7,8 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::bets::{BetAnswer, PlaceBetRequest};
 use crate::db::bets::HistoryBet;
-use crate::error::{ApiError, ApiResult};
 use crate::routes;
+use crate::routes::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -46,7 +46,7 @@ pub async fn place_bet(
     user: AuthUser,
     body: web::Json<PlaceBetRequest>,
 ) -> ApiResult<HttpResponse> {
-    let answer = crate::bets::place(&state, user.user_id, body.into_inner()).await?;
+    let answer = state.bets.place(user.user_id, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(answer))
 }
 

@@ -15,7 +15,7 @@ use crate::actors::event::GetEvent;
 use crate::actors::market::{GetMarket, MarketView};
 use crate::db::catalogue as cat;
 use crate::domain::{display, MarketStatus, Odds, OddsFormat};
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::resource;
 use crate::state::AppState;
 
@@ -46,8 +46,8 @@ async fn caller_format(
     req: &HttpRequest,
     query: Option<&str>,
 ) -> ApiResult<OddsFormat> {
-    if let Some(token) = crate::auth::extract::bearer_token(req) {
-        if let Ok(user) = crate::auth::extract::authenticate(state, &token).await {
+    if let Some(token) = crate::routes::extract::bearer_token(req) {
+        if let Ok(user) = crate::routes::extract::authenticate(state, &token).await {
             let client = state.db.get().await?;
             if let Some(f) = cat::user_odds_format(&**client, user.user_id).await? {
                 return Ok(f);

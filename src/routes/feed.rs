@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::error::ApiError;
 use crate::feed::apply::{apply_one, Outcome};
 use crate::feed::auth::verify;
 use crate::feed::messages::{parse_push, Body, ParseError};
+use crate::routes::error::ApiError;
 use crate::state::AppState;
 
 #[derive(OpenApi)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 use crate::state::AppState;
 
 /// The process is up.
@@ -14,7 +14,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 200 only when Postgres answers and all live state is recovered.
+/// 200 only when Postgres answers, all live state is recovered and the live-state writer
+/// commits.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -23,8 +24,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(()))
     );
     let recovered = state.is_recovered();
-    let body = json!({"database": db_ok, "recovered": recovered});
-    if db_ok && recovered {
+    let writer = state.registry.shared.writer.is_healthy();
+    let body = json!({"database": db_ok, "recovered": recovered, "live_writer": writer});
+    if db_ok && recovered && writer {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(json!({
@@ -37,7 +39,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 fn metrics_allowed(state: &AppState, req: &HttpRequest) -> bool {
     let m = &state.settings.metrics;
     if !m.token.is_empty() {
-        if let Some(token) = crate::auth::extract::bearer_token(req) {
+        if let Some(token) = crate::routes::extract::bearer_token(req) {
             use subtle::ConstantTimeEq;
             if bool::from(token.as_bytes().ct_eq(m.token.as_bytes())) {
                 return true;

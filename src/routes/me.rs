@@ -12,7 +12,7 @@ use crate::accounts::validate;
 use crate::auth::AuthUser;
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch};
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::{self, accounts::client_ip};
 use crate::state::AppState;
 
@@ -154,7 +154,7 @@ pub async fn patch_profile(
         .await
         .map_err(|e| {
             if users::is_under_age_violation(&e) {
-                validate::under_age()
+                ApiError::from(validate::under_age())
             } else {
                 e.into()
             }

@@ -9,12 +9,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use utoipa::OpenApi;
 
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 pub mod accounts;
 pub mod audit;
 pub mod bets;
 pub mod catalogue;
+pub mod error;
+pub mod error_map;
+pub mod extract;
 pub mod feed;
 pub mod health;
 pub mod me;

@@ -3,9 +3,9 @@
 use actix_web::{web, HttpResponse};
 use utoipa::OpenApi;
 
-use crate::auth::AdminUser;
 use crate::db::health::{self, HealthLimits};
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
+use crate::routes::extract::AdminUser;
 use crate::state::AppState;
 
 /// The OpenAPI document of this module, merged into `routes::openapi()`.

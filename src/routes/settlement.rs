@@ -14,11 +14,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::actors::AuditActor;
-use crate::auth::{Trader, TradingReader};
 use crate::db::audit::Actor;
 use crate::db::settlement::{self as sdb, SettlementRow};
 use crate::domain::LegResult;
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::extract::{Trader, TradingReader};
 use crate::routes::resource;
 use crate::settlement::compute::void_bet;
 use crate::settlement::open::{self, Kind, OpenRequest, ResultSpec};

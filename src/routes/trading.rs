@@ -11,17 +11,18 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::actors::event::{CommandAllMarkets, EventState, Fanout, GetEvent, SetEventStatus};
+use crate::actors::event::{EventState, GetEvent};
 use crate::actors::market::{
     ApplyCommand, GetLiability, GetMarket, LiabilityView, MarketView, SetPrices, UpdateSettings,
 };
 use crate::actors::{ask, AuditActor, Durable, Registry};
-use crate::auth::{Trader, TradingReader};
-use crate::config::MarketLimitsOverride;
+use crate::app::events::{EventChanged, EventError};
 use crate::db::catalogue as cat;
 use crate::db::markets as mq;
+use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{check_margin_floor, EventStatus, MarketCommand, MarketType, Money, Odds};
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::extract::{Trader, TradingReader};
 use crate::routes::resource;
 use crate::state::AppState;
 
@@ -122,12 +123,7 @@ fn slug_ok(slug: &str) -> ApiResult<()> {
 
 /// Waits for a change to be committed (bounded); otherwise 503.
 pub async fn durable(d: Durable, timeout: Duration) -> ApiResult<()> {
-    match tokio::time::timeout(timeout, d).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(ApiError::unavailable(
-            "the change could not be made durable in time; retry",
-        )),
-    }
+    Ok(crate::actors::writer::durable(d, timeout).await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -522,29 +518,13 @@ pub async fn close_market(
     market_command(s, t, r, p.into_inner(), MarketCommand::Close).await
 }
 
-/// Awaits an event-wide change: the event's own write and every market's answer.
-async fn finish_fanout(f: Fanout, timeout: Duration) -> ApiResult<serde_json::Value> {
-    if let Some(d) = f.durable {
-        durable(d, timeout).await?;
+/// The answer of an event-wide change: the event and the markets that changed; a market
+/// that refused its part fails the request with its reason (the rest is durable).
+fn event_answer(changed: EventChanged) -> ApiResult<serde_json::Value> {
+    if let Some(e) = changed.refused.into_iter().next() {
+        return Err(e.into());
     }
-    for rx in f.in_play {
-        if let Ok(Ok(Ok(Some(d)))) = tokio::time::timeout(timeout, rx).await {
-            durable(d, timeout).await?;
-        }
-    }
-    let mut changed = Vec::new();
-    for rx in f.markets {
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(Ok(Some((view, d))))) => {
-                durable(d, timeout).await?;
-                changed.push(view);
-            }
-            Ok(Ok(Ok(None))) | Ok(Err(_)) => {}
-            Ok(Ok(Err(e))) => return Err(e.into()),
-            Err(_) => return Err(ApiError::busy("a market")),
-        }
-    }
-    Ok(json!({"event": f.event, "markets_changed": changed}))
+    Ok(json!({"event": changed.event, "markets_changed": changed.markets_changed}))
 }
 
 async fn event_command(
@@ -554,19 +534,9 @@ async fn event_command(
     id: Uuid,
     command: MarketCommand,
 ) -> ApiResult<HttpResponse> {
-    let reg = &state.registry;
-    let addr = reg
-        .event(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("live event"))?;
     let actor = audit_actor(&trader, &req);
-    let f = ask(&addr, reg.ask_timeout(), |reply| CommandAllMarkets {
-        command,
-        actor,
-        reply,
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(finish_fanout(f, reg.ask_timeout()).await?))
+    let changed = state.events.command_all(id, command, actor).await?;
+    Ok(HttpResponse::Ok().json(event_answer(changed)?))
 }
 
 #[utoipa::path(post, path = "/api/v1/trading/events/{id}/suspend", tag = "trading",
@@ -637,38 +607,34 @@ pub async fn set_event_status(
     let id = path.into_inner();
     let period = period_or_clock("period", body.period.as_deref())?;
     let clock = period_or_clock("clock", body.clock.as_deref())?;
-    let reg = &state.registry;
-    let Some(addr) = reg.event(id).await? else {
-        // Finished or cancelled events have no actor: every change from there is refused.
-        let client = state.db.get().await?;
-        let row = mq::load_event(&**client, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("event"))?;
-        let err = crate::domain::event::transition(row.status, body.status)
-            .err()
-            .map(crate::actors::MarketError::from)
-            .map(ApiError::from);
-        return Err(
-            err.unwrap_or_else(|| ApiError::conflict("invalid_transition", "the event is over"))
-        );
-    };
     let actor = audit_actor(&trader, &req);
     let status = body.status;
-    let f = ask(&addr, reg.ask_timeout(), |reply| SetEventStatus {
-        status,
-        period,
-        clock,
-        actor: actor.clone(),
-        reply,
-    })
-    .await??;
-    let mut answer = finish_fanout(f, reg.ask_timeout()).await?;
-    if status == EventStatus::Cancelled {
+    let changed = match state
+        .events
+        .set_status(id, status, period, clock, actor)
+        .await
+    {
+        Err(EventError::NotFound) => {
+            // Finished or cancelled events have no actor: every change from there is refused.
+            let client = state.db.get().await?;
+            let row = mq::load_event(&**client, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("event"))?;
+            let err = crate::domain::event::transition(row.status, status)
+                .err()
+                .map(crate::actors::MarketError::from)
+                .map(ApiError::from);
+            return Err(err
+                .unwrap_or_else(|| ApiError::conflict("invalid_transition", "the event is over")));
+        }
+        other => other?,
+    };
+    let voided: Vec<Uuid> = changed.voided.iter().map(|s| s.market_id).collect();
+    let cancelled = status == EventStatus::Cancelled;
+    let mut answer = event_answer(changed)?;
+    if cancelled {
         // A cancelled event voids every market (docs/settlement.md).
-        let voided =
-            crate::settlement::cancel::void_event(&state.settlement, &state.registry, id, actor)
-                .await?;
-        answer["voided_markets"] = json!(voided.iter().map(|s| s.market_id).collect::<Vec<_>>());
+        answer["voided_markets"] = json!(voided);
     }
     Ok(HttpResponse::Ok().json(answer))
 }

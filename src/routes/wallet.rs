@@ -11,7 +11,7 @@ use crate::auth::AuthUser;
 use crate::db::audit::{self, Actor};
 use crate::db::wallet::{self as wdb, BalanceRow, NewPaymentMethod, PaymentMethod, TxRecord};
 use crate::domain::money::Money;
-use crate::error::{ApiError, ApiResult};
+use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::{self, accounts::client_ip};
 use crate::state::AppState;
 use crate::wallet::{MoveMoney, MoveOutcome, Movement, WalletError};
@@ -128,42 +128,22 @@ async fn move_money(
         )
         .await;
     let outcome = match &answer {
-        Err(_) => "busy",
-        Ok(Ok(MoveOutcome::Completed(_))) => "completed",
-        Ok(Ok(MoveOutcome::Declined(_))) => "declined",
-        Ok(Err(_)) => "refused",
+        Err(WalletError::Busy | WalletError::Unavailable(_)) => "busy",
+        Ok(MoveOutcome::Completed(_)) => "completed",
+        Ok(MoveOutcome::Declined(_)) => "declined",
+        Err(_) => "refused",
     };
     state
         .metrics
         .wallet_movements_total
         .with_label_values(&[movement.as_str(), outcome])
         .inc();
-    match answer? {
+    match answer {
         Ok(MoveOutcome::Completed(tx)) => Ok(HttpResponse::Created().json(tx)),
         Ok(MoveOutcome::Declined(tx)) => Err(ApiError::validation("the payment was declined")
             .with_code("payment_declined")
             .with_details(json!({ "transaction": tx }))),
-        Err(e) => Err(wallet_error(e)),
-    }
-}
-
-/// The one mapping of wallet refusals to the contract (docs/accounts.md).
-pub fn wallet_error(e: WalletError) -> ApiError {
-    match e {
-        WalletError::InsufficientFunds { available } => {
-            ApiError::conflict("insufficient_funds", "amount exceeds the available balance")
-                .with_details(json!({ "available": available.to_string() }))
-        }
-        WalletError::KeyReused => ApiError::conflict(
-            "idempotency_key_reused",
-            "this idempotency_key was used with another payload",
-        ),
-        WalletError::Restricted(why) => ApiError::forbidden(why).with_code("account_restricted"),
-        WalletError::UnknownUser => ApiError::unauthorized("account no longer exists"),
-        WalletError::Db(err) => {
-            tracing::warn!(error = %format!("{err:#}"), "wallet write failed");
-            ApiError::unavailable("the wallet cannot take money right now; retry shortly")
-        }
+        Err(e) => Err(e.into()),
     }
 }
 

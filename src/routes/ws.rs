@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -49,7 +49,7 @@ pub async fn upgrade(
     }
     let user = match query.token.as_deref() {
         Some(t) if !t.is_empty() && t.len() <= 256 => {
-            Some(crate::auth::extract::authenticate(&state, t).await?)
+            Some(crate::routes::extract::authenticate(&state, t).await?)
         }
         Some(_) => return Err(ApiError::unauthorized("invalid token")),
         None => None,

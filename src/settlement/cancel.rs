@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::error::SettlementError;
 use super::open::{self, Kind, OpenRequest};
 use super::Settlement;
 use crate::actors::{AuditActor, Registry};
 use crate::db::settlement::{self as sdb, SettlementRow};
-use crate::error::{ApiError, ApiResult};
 
 /// The reason recorded on every void of a cancelled event.
 pub const REASON: &str = "event cancelled";
@@ -26,13 +26,13 @@ pub async fn void_event(
     reg: &Registry,
     event_id: Uuid,
     actor: AuditActor,
-) -> ApiResult<Vec<SettlementRow>> {
+) -> Result<Vec<SettlementRow>, SettlementError> {
     let markets = {
         let client = svc.pool.get().await?;
         match sdb::event_cancelled(&client, event_id).await? {
-            None => return Err(ApiError::not_found("event")),
+            None => return Err(SettlementError::NotFound("event")),
             Some(false) => {
-                return Err(ApiError::conflict(
+                return Err(SettlementError::conflict(
                     "invalid_transition",
                     "only a cancelled event has its markets voided",
                 ))
@@ -68,7 +68,7 @@ pub async fn resume(svc: &Arc<Settlement>, reg: &Registry) -> anyhow::Result<usi
         tracing::info!(event = %event_id, "voiding the markets of a cancelled event");
         void_event(svc, reg, event_id, system.clone())
             .await
-            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(events.len())
 }

@@ -11,6 +11,7 @@
 //!   start-up ([`Settlement::resume_all`]).
 pub mod cancel;
 pub mod compute;
+pub mod error;
 pub mod exposure;
 pub mod open;
 pub mod worker;

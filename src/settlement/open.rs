@@ -13,13 +13,15 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::error::SettlementError;
 use super::Settlement;
 use crate::actors::market::ApplyCommand;
 use crate::actors::{ask, AuditActor, Registry};
 use crate::db::audit::{self, Actor};
 use crate::db::settlement::{self as sdb, NewSettlement, SettlementRow};
 use crate::domain::{LegOutcome, LegResult, MarketCommand};
-use crate::error::{ApiError, ApiResult};
+
+type Result<T> = std::result::Result<T, SettlementError>;
 
 /// What the trader asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,43 +63,46 @@ pub struct Opened {
     pub started: bool,
 }
 
-fn parse_factor(field: &str, v: &Option<String>) -> ApiResult<Option<Decimal>> {
+fn parse_factor(field: &str, v: &Option<String>) -> Result<Option<Decimal>> {
     let Some(text) = v else { return Ok(None) };
     if text.len() > 30 || text.contains(['e', 'E']) {
-        return Err(ApiError::validation(format!(
+        return Err(SettlementError::invalid(format!(
             "{field} must be a plain decimal"
         )));
     }
     Decimal::from_str(text)
         .map(|d| Some(d.normalize()))
-        .map_err(|_| ApiError::validation(format!("{field} must be a decimal string")))
+        .map_err(|_| SettlementError::invalid(format!("{field} must be a decimal string")))
 }
 
 /// Checks the results against the market's selections (each exactly once, factors in
 /// range) and answers them as recorded: sorted by selection id, factors normalized.
-fn normalize(specs: &[ResultSpec], selections: &[Uuid]) -> ApiResult<Value> {
+fn normalize(specs: &[ResultSpec], selections: &[Uuid]) -> Result<Value> {
     let known: HashSet<Uuid> = selections.iter().copied().collect();
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(specs.len());
     for s in specs {
         if !known.contains(&s.selection_id) {
-            return Err(ApiError::validation("unknown selection for this market")
-                .with_code("unknown_selection")
-                .with_details(json!({"selection_id": s.selection_id})));
+            return Err(SettlementError::Invalid {
+                message: "unknown selection for this market".into(),
+                code: Some("unknown_selection"),
+                details: json!({"selection_id": s.selection_id}),
+            });
         }
         if !seen.insert(s.selection_id) {
-            return Err(ApiError::validation("a selection has two results"));
+            return Err(SettlementError::invalid("a selection has two results"));
         }
         let dh = parse_factor("dead_heat_factor", &s.dead_heat_factor)?;
         let vf = parse_factor("void_factor", &s.void_factor)?;
-        LegOutcome::new(s.result, dh, vf).map_err(|e| ApiError::validation(e.to_string()))?;
+        LegOutcome::new(s.result, dh, vf).map_err(|e| SettlementError::invalid(e.to_string()))?;
         out.push((s.selection_id, s.result, dh, vf));
     }
     if seen.len() != known.len() {
-        return Err(
-            ApiError::validation("every selection of the market needs a result")
-                .with_details(json!({"selections": selections})),
-        );
+        return Err(SettlementError::Invalid {
+            message: "every selection of the market needs a result".into(),
+            code: None,
+            details: json!({"selections": selections}),
+        });
     }
     out.sort_by_key(|r| r.0);
     Ok(Value::Array(
@@ -117,7 +122,7 @@ async fn stop_trading(
     market_id: Uuid,
     kind: Kind,
     actor: &AuditActor,
-) -> ApiResult<()> {
+) -> Result<()> {
     let commands: &[MarketCommand] = match kind {
         Kind::Settle => &[MarketCommand::Close, MarketCommand::Settle],
         Kind::Void => &[MarketCommand::Void],
@@ -135,7 +140,7 @@ async fn stop_trading(
         })
         .await??;
         if let Some((_, durable)) = out {
-            crate::routes::trading::durable(durable, reg.ask_timeout()).await?;
+            crate::actors::writer::durable(durable, reg.ask_timeout()).await?;
         }
     }
     Ok(())
@@ -148,13 +153,13 @@ pub async fn open(
     market_id: Uuid,
     req: OpenRequest,
     actor: AuditActor,
-) -> ApiResult<Opened> {
+) -> Result<Opened> {
     let selections = {
         let client = svc.pool.get().await?;
         sdb::market_selections(&client, market_id).await?
     };
     if selections.is_empty() {
-        return Err(ApiError::not_found("market"));
+        return Err(SettlementError::NotFound("market"));
     }
     let results = match req.kind {
         Kind::Void => json!([]),
@@ -178,7 +183,7 @@ async fn unchanged(
     market_id: Uuid,
     req: &OpenRequest,
     results: &Value,
-) -> ApiResult<Option<SettlementRow>> {
+) -> Result<Option<SettlementRow>> {
     let client = svc.pool.get().await?;
     let Some(latest) = sdb::latest(&client, market_id).await? else {
         return Ok(None);
@@ -194,8 +199,8 @@ async fn unchanged(
     Ok(same.then_some(latest))
 }
 
-fn conflict(code: &'static str, msg: &str) -> ApiError {
-    ApiError::conflict(code, msg.to_string())
+fn conflict(code: &'static str, msg: &str) -> SettlementError {
+    SettlementError::conflict(code, msg)
 }
 
 /// The transaction that makes the settlement durable.
@@ -205,7 +210,7 @@ async fn record(
     req: &OpenRequest,
     results: Value,
     actor: &AuditActor,
-) -> ApiResult<SettlementRow> {
+) -> Result<SettlementRow> {
     let mut client = svc.pool.get().await?;
     let tx = client.transaction().await?;
     let who = Actor {
@@ -215,7 +220,7 @@ async fn record(
     audit::set_actor(&tx, who).await?;
     let status = sdb::lock_market(&tx, market_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("market"))?;
+        .ok_or(SettlementError::NotFound("market"))?;
     let latest = sdb::latest(&tx, market_id).await?;
     if latest.as_ref().is_some_and(|l| l.completed_at.is_none()) {
         return Err(conflict(
@@ -280,7 +285,7 @@ async fn record(
 }
 
 /// Waits (bounded) for the settlement to finish; answers the row as it then stands.
-pub async fn wait(svc: &Arc<Settlement>, row: SettlementRow) -> ApiResult<SettlementRow> {
+pub async fn wait(svc: &Arc<Settlement>, row: SettlementRow) -> Result<SettlementRow> {
     if row.completed_at.is_some() {
         return Ok(row);
     }

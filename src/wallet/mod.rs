@@ -14,8 +14,6 @@ use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-
 pub mod credits;
 pub mod processor;
 pub mod shard;
@@ -68,7 +66,7 @@ impl Wallet {
     /// Every shard forgets the cached controls of `user_id` (or of everyone), and answers
     /// once it has: a bet the shard takes afterwards reads them again. Waits for room in a
     /// full mailbox (a control change must not be lost).
-    pub async fn forget_controls(&self, user_id: Option<Uuid>) -> Result<(), ApiError> {
+    pub async fn forget_controls(&self, user_id: Option<Uuid>) -> Result<(), WalletError> {
         let msg = stakes::InvalidateControls { user_id };
         let sent = match user_id {
             Some(u) => self.shard_of(u).send(msg).await,
@@ -81,29 +79,48 @@ impl Wallet {
                     .map(|_| ())
             }
         };
-        sent.map_err(|_| ApiError::unavailable("wallet stopped"))
+        sent.map_err(|_| WalletError::Unavailable("wallet stopped"))
     }
 
     /// Sends a deposit or withdrawal to its shard and waits for the committed answer.
-    /// A full mailbox is 503 `busy`; a stopped shard is 503 `unavailable`.
+    /// A full mailbox is `Busy`; a stopped shard `Unavailable`.
     pub async fn move_money(
         &self,
         msg: impl FnOnce(oneshot::Sender<Result<MoveOutcome, WalletError>>) -> MoveMoney,
         user_id: Uuid,
-    ) -> Result<Result<MoveOutcome, WalletError>, ApiError> {
+    ) -> Result<MoveOutcome, WalletError> {
         let (tx, rx) = oneshot::channel();
         self.shard_of(user_id)
             .try_send(msg(tx))
             .map_err(|err| match err {
-                actix::dev::SendError::Full(_) => ApiError::busy("wallet"),
-                actix::dev::SendError::Closed(_) => ApiError::unavailable("wallet stopped"),
+                actix::dev::SendError::Full(_) => WalletError::Busy,
+                actix::dev::SendError::Closed(_) => WalletError::Unavailable("wallet stopped"),
             })?;
         rx.await
-            .map_err(|_| ApiError::unavailable("wallet dropped the request; retry shortly"))
+            .map_err(|_| WalletError::Unavailable("wallet dropped the request; retry shortly"))?
     }
 }
 
 /// Starts nothing: the actor type is started through [`Wallet::start`].
 impl Actor for WalletShard {
     type Context = actix::Context<Self>;
+}
+
+/// Wallet shard actors and the money endpoints (issue 3).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct WalletSettings {
+    /// Users are hashed over this many shard actors (fixed for the life of a node).
+    pub shards: usize,
+    /// Messages queued per shard before callers get 503 `busy`.
+    pub shard_mailbox_capacity: usize,
+    /// Accounts a shard keeps cached; beyond it the cache is cleared (reloaded on use).
+    pub shard_accounts_cached_max: usize,
+    /// Largest single deposit or withdrawal, a money string.
+    pub amount_max: String,
+    /// Largest page of `GET /wallet/transactions`.
+    pub transactions_page_max: i64,
+    /// Largest offset of `GET /wallet/transactions`.
+    pub transactions_offset_max: i64,
+    /// Payment methods one account may hold.
+    pub payment_methods_per_user_max: i64,
 }

@@ -106,6 +106,10 @@ pub enum WalletError {
     Restricted(&'static str),
     UnknownUser,
     Db(anyhow::Error),
+    /// The shard's mailbox is full: refused at once rather than queued without limit.
+    Busy,
+    /// The shard stopped or dropped the request.
+    Unavailable(&'static str),
 }
 
 impl From<tokio_postgres::Error> for WalletError {

@@ -91,8 +91,9 @@ pub fn error(id: Option<Value>, code: &str, message: &str) -> String {
 }
 
 /// An engine error as a WebSocket `error`, with the HTTP status and details REST would give
-/// (e.g. `odds_changed` with the current price).
-pub fn api_error(id: Option<Value>, e: &crate::error::ApiError) -> String {
+/// (e.g. `odds_changed` with the current price): the one mapping of `routes::error_map`.
+pub fn api_error(id: Option<Value>, e: impl Into<crate::routes::error::ApiError>) -> String {
+    let e: crate::routes::error::ApiError = e.into();
     serde_json::json!({"type": "error", "id": id, "code": e.code, "message": e.message,
                        "status": e.status.as_u16(), "details": e.details})
     .to_string()

@@ -20,7 +20,8 @@ use super::protocol::{self, ClientOp, Topic};
 use super::snapshot::{self, SnapshotError};
 use super::ConnectionSlot;
 use crate::auth::cache::Notice;
-use crate::auth::extract::AuthUser;
+use crate::auth::AuthError;
+use crate::auth::AuthUser;
 use crate::broadcast::{QueueRx, QueueTx, Run, SubscriberId, TopicMessage};
 use crate::state::AppState;
 
@@ -284,7 +285,8 @@ impl WsSession {
 
     fn auth(&mut self, id: Option<Value>, token: String, ctx: &mut ws::WebsocketContext<Self>) {
         let state = self.state.clone();
-        let fut = async move { crate::auth::extract::authenticate(&state, &token).await };
+        let fut =
+            async move { crate::auth::authenticate(&state.sessions, &state.redis, &token).await };
         ctx.spawn(
             fut.into_actor(self)
                 .map(move |result, act, ctx| match result {
@@ -294,7 +296,7 @@ impl WsSession {
                         act.open_private(user, ctx);
                         act.send(ctx, answer.to_string());
                     }
-                    Err(e) => act.send(ctx, protocol::error(id, e.code, &e.message)),
+                    Err(e) => act.send(ctx, protocol::api_error(id, e)),
                 }),
         );
     }
@@ -366,7 +368,8 @@ impl WsSession {
         };
         let state = self.state.clone();
         let asked = token.clone();
-        let fut = async move { crate::auth::extract::authenticate(&state, &asked).await };
+        let fut =
+            async move { crate::auth::authenticate(&state.sessions, &state.redis, &asked).await };
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| {
             // A newer auth replaced the session meanwhile: its own watch decides.
             if act.user.as_ref().map(|u| &u.token) != Some(&token) {
@@ -378,8 +381,8 @@ impl WsSession {
                         current.role = user.role;
                     }
                 }
-                Err(e) if e.status.as_u16() == 401 => act.end_private("revoked", ctx),
-                Err(_) => act.end_private("unverifiable", ctx),
+                Err(AuthError::Invalid) => act.end_private("revoked", ctx),
+                Err(AuthError::Unreachable) => act.end_private("unverifiable", ctx),
             }
         }));
     }
@@ -404,8 +407,8 @@ impl WsSession {
         let req: crate::bets::PlaceBetRequest = match serde_json::from_value(Value::Object(body)) {
             Ok(r) => r,
             Err(e) => {
-                let err = crate::error::ApiError::validation(format!("invalid bet: {e}"));
-                self.send(ctx, protocol::api_error(id, &err));
+                let err = crate::bets::PlaceError::Invalid(format!("invalid bet: {e}"));
+                self.send(ctx, protocol::api_error(id, err));
                 return;
             }
         };
@@ -413,22 +416,28 @@ impl WsSession {
         // at once): a bet never rides on a revoked or expired session.
         let (state, token) = (self.state.clone(), user.token.clone());
         let fut = async move {
-            let user = crate::auth::extract::authenticate(&state, &token).await?;
-            crate::bets::place(&state, user.user_id, req).await
+            let user = crate::auth::authenticate(&state.sessions, &state.redis, &token).await?;
+            Ok(state.bets.place(user.user_id, req).await)
         };
         ctx.spawn(
             fut.into_actor(self)
-                .map(move |result, act, ctx| match result {
-                    Ok(bet) => {
+                .map(move |result: Result<_, AuthError>, act, ctx| match result {
+                    Ok(Ok(bet)) => {
                         let answer =
                             json!({"type": "bet_result", "id": id, "status": 201, "bet": bet});
                         act.send(ctx, answer.to_string());
                     }
+                    Ok(Err(refused)) => act.send(ctx, protocol::api_error(id, refused)),
                     Err(e) => {
-                        act.send(ctx, protocol::api_error(id, &e));
-                        if e.status.as_u16() == 401 {
-                            act.end_private("revoked", ctx);
-                        }
+                        act.send(ctx, protocol::api_error(id, e.clone()));
+                        act.end_private(
+                            if e == AuthError::Invalid {
+                                "revoked"
+                            } else {
+                                "unverifiable"
+                            },
+                            ctx,
+                        );
                     }
                 }),
         );

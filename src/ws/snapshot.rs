@@ -37,7 +37,7 @@ pub async fn build(state: &AppState, topic: &Topic) -> Result<Value, SnapshotErr
 
 async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
     let reg = &state.registry;
-    let Some(addr) = reg.event(id).await.map_err(|e| unavailable(e.message))? else {
+    let Some(addr) = reg.event(id).await.map_err(unavailable)? else {
         let client = state.db.get().await.map_err(unavailable)?;
         return crate::db::snapshot::event(&client, id)
             .await

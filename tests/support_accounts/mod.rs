@@ -94,7 +94,8 @@ pub async fn bettor(app: &TestApp) -> (Uuid, String) {
 pub async fn staff(app: &TestApp, role: &str) -> (Uuid, String) {
     let username = unique(role);
     let user = winzo::accounts::register::create_user(
-        &app.settings,
+        &app.settings.database,
+        &app.settings.accounts.currencies,
         role,
         &username,
         &format!("{username}@example.com"),

@@ -304,9 +304,10 @@ async fn bettor(
             system_size: None,
         };
         let t = Instant::now();
-        match winzo::bets::place(&state, user, req).await {
+        match state.bets.place(user, req).await {
             Ok(_) => out.accepted.push(t.elapsed()),
             Err(e) => {
+                let e = winzo::routes::error::ApiError::from(e);
                 *out.errors
                     .entry(format!("{}: {}", e.code, e.message))
                     .or_default() += 1

@@ -2,37 +2,22 @@
 //!
 //! `AuthUser` checks the bearer token against Redis (503 when Redis cannot answer: fail
 //! closed). The typed guards `Trader`, `TradingReader` and `AdminUser` also check the
-//! role through [`roles::allowed`]; a handler that takes one cannot forget the check.
+//! role through `auth::roles::allowed`; a handler that takes one cannot forget the check.
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
-use uuid::Uuid;
 
-use super::roles::{self, Role, RouteClass};
-use super::session;
-use crate::error::ApiError;
+use crate::auth::{AuthUser, RouteClass};
+use crate::routes::error::ApiError;
 use crate::state::AppState;
 
-/// A request with a valid session.
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    pub user_id: Uuid,
-    pub role: Role,
-    /// The presented token, kept for logout.
-    pub token: String,
-    /// When the session ends by itself (an open WebSocket loses its private channel then).
-    pub expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl AuthUser {
-    /// Fails with 403 unless the role may use routes of `class`.
-    pub fn require(&self, class: RouteClass) -> Result<(), ApiError> {
-        if roles::allowed(self.role, class) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("your role may not use this route"))
-        }
+/// Fails with 403 unless the user's role may use routes of `class`.
+pub fn require(user: &AuthUser, class: RouteClass) -> Result<(), ApiError> {
+    if user.may(class) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("your role may not use this route"))
     }
 }
 
@@ -47,38 +32,8 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
 }
 
 /// Resolves a token to its session (401 unknown, 503 Redis down).
-/// A session verified within `auth.session_cache_ttl_ms` is taken from the in-process
-/// cache (revocations are pushed to it; see [`super::cache`]).
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
-    let hash = session::token_hash(token);
-    if let Some(s) = state.sessions.get(&hash) {
-        return Ok(AuthUser {
-            user_id: s.user_id,
-            role: s.role,
-            token: token.to_string(),
-            expires_at: s.expires_at,
-        });
-    }
-    let generation = state.sessions.generation();
-    let found = session::lookup_hash(&state.redis, &hash).await;
-    if let Ok(Some(s)) = &found {
-        state.sessions.put(hash, s.clone(), generation);
-    }
-    match found {
-        Ok(Some(s)) => Ok(AuthUser {
-            user_id: s.user_id,
-            role: s.role,
-            token: token.to_string(),
-            expires_at: s.expires_at,
-        }),
-        Ok(None) => Err(ApiError::unauthorized("invalid or expired session")),
-        Err(err) => {
-            tracing::warn!(error = %err, "session store unreachable");
-            Err(ApiError::unavailable(
-                "session store unavailable; retry shortly",
-            ))
-        }
-    }
+    Ok(crate::auth::authenticate(&state.sessions, &state.redis, token).await?)
 }
 
 /// Writes a refused request (401 or 403) to `system_events` through the bounded
@@ -103,7 +58,7 @@ fn record_refusal(req: &HttpRequest, err: &ApiError, user_id: Option<uuid::Uuid>
         message: format!("{status} on {} {path}", req.method()),
         details: serde_json::json!({ "path": path, "method": req.method().as_str(), "status": status }),
         user_id,
-        ip: super::client::client_ip(req),
+        ip: crate::auth::client::client_ip(req),
     });
 }
 
@@ -145,7 +100,7 @@ macro_rules! role_guard {
                 let req = req.clone();
                 Box::pin(async move {
                     let user = fut.await?;
-                    if let Err(err) = user.require($class) {
+                    if let Err(err) = require(&user, $class) {
                         record_refusal(&req, &err, Some(user.user_id));
                         return Err(err);
                     }

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::ledger::BetRecord;
+use super::ledger::BetRecord;
 
 /// One leg of an accepted bet.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]

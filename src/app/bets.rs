@@ -1,5 +1,7 @@
-//! Placing a bet: the path of `docs/architecture.md`, from a validated request to a
-//! durable, acknowledged bet — or a precise refusal that leaves nothing behind.
+//! Placing a bet (the use case behind `POST /api/v1/bets` and the WebSocket `place_bet`):
+//! the path of `docs/architecture.md`, from a validated request to a durable, acknowledged
+//! bet — or a precise refusal ([`PlaceError`]) that leaves nothing behind.
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
@@ -9,37 +11,67 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::answer::BetAnswer;
-use super::inflight::{self, Claim};
-use super::request::PlaceBetRequest;
 use crate::actors::errors::LegRejection;
 use crate::actors::market::{
     CheckAndReserve, ConfirmReservation, GetMarket, LegRequest as MarketLeg, MarketActor,
     ReleaseReservation, Reservation,
 };
 use crate::actors::registry::ask;
+use crate::actors::Registry;
+use crate::bets::answer::BetAnswer;
+use crate::bets::error::PlaceError;
+use crate::bets::inflight::{self, Claim, Inflight};
+use crate::bets::request::PlaceBetRequest;
+use crate::bets::settings::BetSettings;
+use crate::broadcast::Hub;
 use crate::domain::{self, BetLimits, LegKey, Money, Odds};
-use crate::error::ApiError;
+use crate::ledger::LedgerWriter;
 use crate::ledger::{BetRecord, LedgerError, LegRecord};
-use crate::state::AppState;
 use crate::wallet::stakes::{ReserveStake, SettleStake, StakeHold, StakeRefusal};
+use crate::wallet::Wallet;
 
-/// Places `req` for `user_id`; the same key answers the first outcome.
-pub async fn place(
-    state: &AppState,
+/// The handles the bet path needs, and nothing else.
+#[derive(Clone)]
+pub struct BetService {
+    pub registry: Arc<Registry>,
+    pub wallet: Wallet,
+    pub ledger: LedgerWriter,
+    pub hub: Arc<Hub>,
+    /// Bet requests in flight by idempotency key (concurrent retries wait for the first).
+    pub inflight: Arc<Inflight>,
+    /// Reads the first answer of a key used before.
+    pub db: deadpool_postgres::Pool,
+    pub bets: BetSettings,
+    /// The highest decimal price a leg may ask for (`markets.odds_max`).
+    pub odds_max: Decimal,
+}
+
+impl BetService {
+    /// Places `req` for `user_id`; the same key answers the first outcome.
+    pub async fn place(
+        &self,
+        user_id: Uuid,
+        req: PlaceBetRequest,
+    ) -> Result<BetAnswer, PlaceError> {
+        place(self, user_id, req).await
+    }
+}
+
+async fn place(
+    state: &BetService,
     user_id: Uuid,
     req: PlaceBetRequest,
-) -> Result<BetAnswer, ApiError> {
-    let cfg = &state.settings.bets;
-    req.validate(cfg.legs_max, state.settings.markets.odds_max)?;
+) -> Result<BetAnswer, PlaceError> {
+    let cfg = &state.bets;
+    req.validate(cfg.legs_max, state.odds_max)?;
     let fingerprint = req.fingerprint();
     let guard = match state.inflight.claim(user_id, &req.idempotency_key) {
-        Err(inflight::Full) => return Err(ApiError::busy("the bet path")),
+        Err(inflight::Full) => return Err(PlaceError::Busy("the bet path")),
         Ok(Claim::Follower(slot)) => {
             return match inflight::follow(slot).await {
                 Some(settled) if settled.0 == fingerprint => settled.1.clone(),
                 Some(_) => Err(key_reused()),
-                None => Err(ApiError::unavailable(
+                None => Err(PlaceError::unavailable(
                     "a request with this key was interrupted; retry",
                 )),
             };
@@ -51,11 +83,8 @@ pub async fn place(
     answer
 }
 
-fn key_reused() -> ApiError {
-    ApiError::conflict(
-        "idempotency_key_reused",
-        "this idempotency key was used for a different bet",
-    )
+fn key_reused() -> PlaceError {
+    PlaceError::KeyReused
 }
 
 /// Optimistic about the key: a fresh key (the common case) costs no lookup. A key used
@@ -63,26 +92,26 @@ fn key_reused() -> ApiError {
 /// attempt is refused (the first bet may have changed the balance, the market or the
 /// price since), by looking up the first answer before refusing.
 async fn place_owned(
-    state: &AppState,
+    state: &BetService,
     user_id: Uuid,
     req: &PlaceBetRequest,
     fingerprint: &str,
-) -> Result<BetAnswer, ApiError> {
+) -> Result<BetAnswer, PlaceError> {
     match attempt(state, user_id, req, fingerprint).await {
         Ok(answer) => Ok(answer),
-        Err(err) if err.code == "duplicate_key" => {
+        Err(PlaceError::DuplicateKey) => {
             previous_answer(state, user_id, &req.idempotency_key, fingerprint)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::unavailable("bet outcome unknown; retry with the same key")
+                    PlaceError::unavailable("bet outcome unknown; retry with the same key")
                 })
         }
-        Err(err) if err.status.is_server_error() => Err(err),
+        Err(err) if err.is_transient() => Err(err),
         Err(err) => {
             match previous_answer(state, user_id, &req.idempotency_key, fingerprint).await {
                 Ok(Some(answer)) => Ok(answer),
                 Ok(None) => Err(err),
-                Err(lookup) if lookup.code == "idempotency_key_reused" => Err(lookup),
+                Err(PlaceError::KeyReused) => Err(PlaceError::KeyReused),
                 Err(_) => Err(err),
             }
         }
@@ -90,22 +119,22 @@ async fn place_owned(
 }
 
 async fn attempt(
-    state: &AppState,
+    state: &BetService,
     user_id: Uuid,
     req: &PlaceBetRequest,
     fingerprint: &str,
-) -> Result<BetAnswer, ApiError> {
+) -> Result<BetAnswer, PlaceError> {
     let lines = domain::check_shape(
         req.bet_type,
         req.legs.len(),
         req.system_size,
-        state.settings.bets.legs_max,
+        state.bets.legs_max,
     )
     .map_err(bet_error)?;
     let total_stake = req
         .stake
         .checked_mul_count(lines)
-        .ok_or_else(|| ApiError::validation("stake too large"))?;
+        .ok_or_else(|| PlaceError::Invalid("stake too large".into()))?;
     let markets = resolve_legs(state, req).await?;
     let hold = reserve_stake(state, user_id, total_stake.as_decimal()).await?;
     take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold).await
@@ -113,11 +142,11 @@ async fn attempt(
 
 /// The bet already accepted with this key, if any (409 if its payload differs).
 async fn previous_answer(
-    state: &AppState,
+    state: &BetService,
     user_id: Uuid,
     key: &str,
     fingerprint: &str,
-) -> Result<Option<BetAnswer>, ApiError> {
+) -> Result<Option<BetAnswer>, PlaceError> {
     let client = state.db.get().await?;
     match crate::db::bets::find_by_key(&client, user_id, key).await? {
         None => Ok(None),
@@ -130,16 +159,16 @@ async fn previous_answer(
 /// selections, two legs on one market (`duplicate_leg`), two on one event
 /// (`correlated_legs`, unless the pair of market types is allowed).
 async fn resolve_legs(
-    state: &AppState,
+    state: &BetService,
     req: &PlaceBetRequest,
-) -> Result<Vec<Addr<MarketActor>>, ApiError> {
+) -> Result<Vec<Addr<MarketActor>>, PlaceError> {
     let mut addrs = Vec::with_capacity(req.legs.len());
     for leg in &req.legs {
         let addr = state
             .registry
             .market_for_selection(leg.selection_id)
             .await?
-            .ok_or_else(|| ApiError::from(LegRejection::UnknownSelection))?;
+            .ok_or(PlaceError::Leg(LegRejection::UnknownSelection))?;
         addrs.push(addr);
     }
     if req.legs.len() > 1 {
@@ -154,7 +183,7 @@ async fn resolve_legs(
                 market_type: view.market_type,
             });
         }
-        let cfg = &state.settings.bets;
+        let cfg = &state.bets;
         domain::check_legs(&keys, |a, b| {
             cfg.correlation_allowed(a.market_type.as_str(), b.market_type.as_str())
         })
@@ -164,10 +193,10 @@ async fn resolve_legs(
 }
 
 async fn reserve_stake(
-    state: &AppState,
+    state: &BetService,
     user_id: Uuid,
     amount: Decimal,
-) -> Result<StakeHold, ApiError> {
+) -> Result<StakeHold, PlaceError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     state
         .wallet
@@ -177,33 +206,29 @@ async fn reserve_stake(
             amount,
             reply,
         })
-        .map_err(|_| ApiError::busy("the wallet"))?;
+        .map_err(|_| PlaceError::Busy("the wallet"))?;
     let out = tokio::time::timeout(state.registry.ask_timeout(), answer)
         .await
-        .map_err(|_| ApiError::busy("the wallet"))?
-        .map_err(|_| ApiError::unavailable("wallet stopped"))?;
+        .map_err(|_| PlaceError::Busy("the wallet"))?
+        .map_err(|_| PlaceError::unavailable("wallet stopped"))?;
     out.map_err(|refusal| match refusal {
-        StakeRefusal::Restricted(why) => ApiError::forbidden(why).with_code("account_restricted"),
-        StakeRefusal::InsufficientFunds { available } => ApiError::conflict(
-            "insufficient_funds",
-            "the stake is more than the available balance",
-        )
-        .with_details(json!({ "available": available })),
+        StakeRefusal::Restricted(why) => PlaceError::Restricted(why),
+        StakeRefusal::InsufficientFunds { available } => {
+            PlaceError::InsufficientFunds { available }
+        }
         StakeRefusal::LimitExceeded {
             period,
             cap,
             staked,
-        } => ApiError::conflict(
-            "limit_exceeded",
-            format!("the {period} stake limit would be exceeded"),
-        )
-        .with_details(json!({ "period": period, "limit": cap, "staked": staked })),
-        StakeRefusal::UnknownUser => {
-            ApiError::forbidden("no wallet for this account").with_code("account_restricted")
-        }
+        } => PlaceError::LimitExceeded {
+            period,
+            cap,
+            staked,
+        },
+        StakeRefusal::UnknownUser => PlaceError::Restricted("no wallet for this account"),
         StakeRefusal::Unavailable(e) => {
             tracing::warn!(error = %e, "wallet load failed");
-            ApiError::unavailable("wallet unavailable; retry shortly")
+            PlaceError::unavailable("wallet unavailable; retry shortly")
         }
     })
 }
@@ -211,13 +236,13 @@ async fn reserve_stake(
 /// Reserves every leg (holding in-play legs for their delay), prices the bet at the odds
 /// taken, commits it, then confirms or releases everything it holds.
 async fn take_legs_and_commit(
-    state: &AppState,
+    state: &BetService,
     user_id: Uuid,
     req: &PlaceBetRequest,
     fingerprint: &str,
     markets: &[Addr<MarketActor>],
     hold: &StakeHold,
-) -> Result<BetAnswer, ApiError> {
+) -> Result<BetAnswer, PlaceError> {
     let reservations = reserve_legs(state, req, markets, hold).await;
     let (taken, refusal) = split(reservations);
     if let Some(err) = refusal {
@@ -252,7 +277,7 @@ async fn take_legs_and_commit(
                 let committed = outcome.finish().await.is_ok();
                 release(&state, &taken, &hold, committed).await;
             });
-            Err(ApiError::unavailable(
+            Err(PlaceError::unavailable(
                 "bet outcome not known yet; retry with the same idempotency key",
             ))
         }
@@ -266,13 +291,12 @@ async fn take_legs_and_commit(
 type Taken = Vec<(Addr<MarketActor>, Reservation)>;
 
 async fn reserve_legs(
-    state: &AppState,
+    state: &BetService,
     req: &PlaceBetRequest,
     markets: &[Addr<MarketActor>],
     hold: &StakeHold,
-) -> Vec<(Addr<MarketActor>, Result<Reservation, ApiError>)> {
-    let wait =
-        state.registry.ask_timeout() + Duration::from_millis(state.settings.bets.leg_wait_extra_ms);
+) -> Vec<(Addr<MarketActor>, Result<Reservation, PlaceError>)> {
+    let wait = state.registry.ask_timeout() + Duration::from_millis(state.bets.leg_wait_extra_ms);
     // A multi-leg bet's exposure on each of its markets is its whole potential win, priced
     // the way the bet itself is (recovery rebuilds liability from `bets.potential_win`).
     let requested: Vec<Odds> = req.legs.iter().map(|l| l.odds).collect();
@@ -308,8 +332,8 @@ async fn reserve_legs(
             .await;
             let out = match out {
                 Ok(Ok(r)) => Ok(r),
-                Ok(Err(rejection)) => Err(ApiError::from(rejection)),
-                Err(e) => Err(ApiError::from(e)),
+                Ok(Err(rejection)) => Err(PlaceError::Leg(rejection)),
+                Err(e) => Err(PlaceError::from(e)),
             };
             (addr, out)
         }
@@ -319,8 +343,8 @@ async fn reserve_legs(
 
 /// The taken legs, and the first refusal if any leg was refused.
 fn split(
-    results: Vec<(Addr<MarketActor>, Result<Reservation, ApiError>)>,
-) -> (Taken, Option<ApiError>) {
+    results: Vec<(Addr<MarketActor>, Result<Reservation, PlaceError>)>,
+) -> (Taken, Option<PlaceError>) {
     let mut taken = Vec::with_capacity(results.len());
     let mut refusal = None;
     for (addr, r) in results {
@@ -335,13 +359,13 @@ fn split(
 }
 
 fn build_record(
-    state: &AppState,
+    state: &BetService,
     user_id: Uuid,
     req: &PlaceBetRequest,
     fingerprint: &str,
     taken: &Taken,
     hold: &StakeHold,
-) -> Result<BetRecord, ApiError> {
+) -> Result<BetRecord, PlaceError> {
     let odds: Vec<Odds> = taken.iter().map(|(_, r)| r.odds).collect();
     let limits = bet_limits(state)?;
     let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
@@ -376,14 +400,14 @@ fn build_record(
     })
 }
 
-fn bet_limits(state: &AppState) -> Result<BetLimits, ApiError> {
-    let cfg = &state.settings.bets;
+fn bet_limits(state: &BetService) -> Result<BetLimits, PlaceError> {
+    let cfg = &state.bets;
     Ok(BetLimits {
         legs_max: cfg.legs_max,
         system_lines_max: cfg.system_lines_max,
         total_odds_max: cfg.total_odds_max,
         potential_win_max: Money::from_decimal(cfg.potential_win_max)
-            .map_err(|e| ApiError::internal(format!("bets.potential_win_max: {e}")))?,
+            .map_err(|e| PlaceError::Invalid(format!("bets.potential_win_max: {e}")))?,
     })
 }
 
@@ -391,7 +415,7 @@ fn bet_limits(state: &AppState) -> Result<BetLimits, ApiError> {
 /// once (one round of messages, not one after another). Sent with `send().await`: these must
 /// not be lost to a full mailbox, and the bettor's answer waits for them so that a balance or
 /// liability read right after it already shows the bet.
-async fn release(state: &AppState, taken: &Taken, hold: &StakeHold, committed: bool) {
+async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed: bool) {
     let legs = join_all(taken.iter().map(|(addr, r)| async move {
         let sent = if committed {
             addr.send(ConfirmReservation {
@@ -420,28 +444,25 @@ async fn release(state: &AppState, taken: &Taken, hold: &StakeHold, committed: b
     }
 }
 
-fn publish_private(state: &AppState, user_id: Uuid, answer: &BetAnswer) {
+fn publish_private(state: &BetService, user_id: Uuid, answer: &BetAnswer) {
     let topic = format!("user:{user_id}");
     state.hub.publish(&topic, "bet", answer);
 }
 
-fn bet_error(e: domain::BetError) -> ApiError {
-    let status = actix_web::http::StatusCode::UNPROCESSABLE_ENTITY;
-    ApiError::new(status, e.code(), e.to_string())
+fn bet_error(e: domain::BetError) -> PlaceError {
+    PlaceError::Rule(e)
 }
 
-fn ledger_error(e: LedgerError) -> ApiError {
+fn ledger_error(e: LedgerError) -> PlaceError {
     match e {
-        LedgerError::Busy => ApiError::busy("the ledger"),
-        LedgerError::DuplicateKey => {
-            ApiError::conflict("duplicate_key", "idempotency key already used")
-        }
+        LedgerError::Busy => PlaceError::Busy("the ledger"),
+        LedgerError::DuplicateKey => PlaceError::DuplicateKey,
         LedgerError::Refused(why) => {
             tracing::warn!(%why, "the database refused a bet the engine accepted");
-            ApiError::conflict("bet_refused", "the bet could not be accepted")
+            PlaceError::Refused
         }
         LedgerError::Unavailable(_) | LedgerError::Timeout => {
-            ApiError::unavailable("bets cannot be taken right now; retry shortly")
+            PlaceError::unavailable("bets cannot be taken right now; retry shortly")
         }
     }
 }

@@ -1,0 +1,10 @@
+//! Services: one unit per use case, between the adapters (routes, WebSocket, feed ingest,
+//! CLI) and the owners of live state (actors, wallet shards, writers). Each service holds
+//! only the handles it needs (never `AppState`) and answers its own error type, whose
+//! variants are the domain's reasons; the adapters map those to the contract
+//! (`routes::error_map`). Two doors to one action call one service.
+//!
+//! - [`bets`]: place a bet (REST and WebSocket).
+//! - [`events`]: set an event's status (trader and feed), cancellation included.
+pub mod bets;
+pub mod events;

@@ -1,0 +1,229 @@
+//! The one mapping from every service and owner error to the contract's error body. Only
+//! the adapters build `ApiError`: the routes through these `From` impls, the WebSocket
+//! adapter through the same impls (then framed as `error` messages).
+use actix_web::http::StatusCode;
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::accounts::register::RegisterError;
+use crate::accounts::validate::Invalid;
+use crate::actors::errors::{LegRejection, MarketError};
+use crate::actors::writer::NotDurable;
+use crate::actors::{AskError, LoadError};
+use crate::app::events::EventError;
+use crate::auth::password::pool::PoolError as PasswordPoolError;
+use crate::auth::AuthError;
+use crate::bets::error::PlaceError;
+use crate::domain::MarginError;
+use crate::settlement::error::SettlementError;
+use crate::wallet::WalletError;
+
+impl From<AskError> for ApiError {
+    fn from(e: AskError) -> ApiError {
+        match e {
+            AskError::Busy => ApiError::busy("the market"),
+            AskError::Gone => ApiError::conflict("market_closed", "the market is no longer live"),
+        }
+    }
+}
+
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> ApiError {
+        tracing::warn!(error = %e, "loading live state");
+        ApiError::unavailable("live state could not be loaded; retry shortly")
+    }
+}
+
+impl From<PlaceError> for ApiError {
+    fn from(e: PlaceError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            PlaceError::Invalid(m) => ApiError::validation(m),
+            PlaceError::Rule(rule) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                rule.code(),
+                rule.to_string(),
+            ),
+            PlaceError::Leg(leg) => leg.into(),
+            PlaceError::Restricted(why) => ApiError::forbidden(why).with_code("account_restricted"),
+            PlaceError::InsufficientFunds { available } => {
+                ApiError::conflict("insufficient_funds", msg)
+                    .with_details(json!({ "available": available }))
+            }
+            PlaceError::LimitExceeded {
+                period,
+                cap,
+                staked,
+            } => ApiError::conflict("limit_exceeded", msg)
+                .with_details(json!({ "period": period, "limit": cap, "staked": staked })),
+            PlaceError::KeyReused => ApiError::conflict("idempotency_key_reused", msg),
+            PlaceError::DuplicateKey => ApiError::conflict("duplicate_key", msg),
+            PlaceError::Refused => ApiError::conflict("bet_refused", msg),
+            PlaceError::Busy(what) => ApiError::busy(what),
+            PlaceError::Unavailable(m) => ApiError::unavailable(m),
+        }
+    }
+}
+
+impl From<MarketError> for ApiError {
+    fn from(e: MarketError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            MarketError::InvalidTransition(t) => ApiError::conflict("invalid_transition", msg)
+                .with_details(json!({"from": t.from, "command": t.command})),
+            MarketError::InvalidEventTransition(t) => ApiError::conflict("invalid_transition", msg)
+                .with_details(json!({"from": t.from, "to": t.to})),
+            MarketError::Suspended => ApiError::conflict("market_suspended", msg),
+            MarketError::Closed(_) => ApiError::conflict("market_closed", msg),
+            MarketError::UnknownSelection(id) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_selection", msg)
+                    .with_details(json!({"selection_id": id}))
+            }
+            MarketError::Margin(MarginError::BelowFloor { margin, floor }) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "margin_below_floor", msg)
+                    .with_details(json!({"margin": margin, "floor": floor}))
+            }
+            MarketError::Margin(MarginError::NoPrices) | MarketError::Validation(_) => {
+                ApiError::validation(msg)
+            }
+            MarketError::Busy => ApiError::busy("the market"),
+        }
+    }
+}
+
+impl From<LegRejection> for ApiError {
+    fn from(e: LegRejection) -> ApiError {
+        let msg = e.to_string();
+        let details = match &e {
+            LegRejection::OddsChanged { current } => json!({"current_odds": current}),
+            LegRejection::StakeTooLow { min } => json!({"min_stake": min}),
+            LegRejection::StakeTooHigh { max } => json!({"max_stake": max}),
+            _ => json!({}),
+        };
+        let status = match e {
+            LegRejection::Busy => return ApiError::busy("the market"),
+            LegRejection::UnknownSelection
+            | LegRejection::StakeTooLow { .. }
+            | LegRejection::StakeTooHigh { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::CONFLICT,
+        };
+        ApiError::new(status, e.code(), msg).with_details(details)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        match e {
+            AuthError::Invalid => ApiError::unauthorized(e.to_string()),
+            AuthError::Unreachable => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
+/// The one mapping of wallet refusals to the contract (docs/accounts.md).
+impl From<WalletError> for ApiError {
+    fn from(e: WalletError) -> ApiError {
+        match e {
+            WalletError::InsufficientFunds { available } => {
+                ApiError::conflict("insufficient_funds", "amount exceeds the available balance")
+                    .with_details(json!({ "available": available.to_string() }))
+            }
+            WalletError::KeyReused => ApiError::conflict(
+                "idempotency_key_reused",
+                "this idempotency_key was used with another payload",
+            ),
+            WalletError::Restricted(why) => {
+                ApiError::forbidden(why).with_code("account_restricted")
+            }
+            WalletError::UnknownUser => ApiError::unauthorized("account no longer exists"),
+            WalletError::Db(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "wallet write failed");
+                ApiError::unavailable("the wallet cannot take money right now; retry shortly")
+            }
+            WalletError::Busy => ApiError::busy("the wallet"),
+            WalletError::Unavailable(why) => ApiError::unavailable(why),
+        }
+    }
+}
+
+impl From<NotDurable> for ApiError {
+    fn from(_: NotDurable) -> ApiError {
+        ApiError::unavailable("the change could not be made durable in time; retry")
+    }
+}
+
+impl From<SettlementError> for ApiError {
+    fn from(e: SettlementError) -> ApiError {
+        match e {
+            SettlementError::NotFound(what) => ApiError::not_found(what),
+            SettlementError::Invalid {
+                message,
+                code,
+                details,
+            } => {
+                let err = ApiError::validation(message).with_details(details);
+                match code {
+                    Some(code) => err.with_code(code),
+                    None => err,
+                }
+            }
+            SettlementError::Conflict { code, message } => ApiError::conflict(code, message),
+            SettlementError::Market(m) => m.into(),
+            SettlementError::Ask(a) => a.into(),
+            SettlementError::Load(l) => l.into(),
+            SettlementError::NotDurable(n) => n.into(),
+            SettlementError::Db(why) => {
+                tracing::warn!(error = %why, "settlement: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> ApiError {
+        ApiError::validation(e.message)
+            .with_code(e.code)
+            .with_details(e.details)
+    }
+}
+
+impl From<PasswordPoolError> for ApiError {
+    fn from(e: PasswordPoolError) -> ApiError {
+        match e {
+            PasswordPoolError::Busy => ApiError::busy("password checking"),
+            PasswordPoolError::Stopped => ApiError::unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> ApiError {
+        match e {
+            RegisterError::Invalid(i) => i.into(),
+            RegisterError::UsernameTaken => ApiError::conflict("username_taken", e.to_string())
+                .with_details(json!({"field": "username"})),
+            RegisterError::EmailTaken => ApiError::conflict("email_taken", e.to_string())
+                .with_details(json!({"field": "email"})),
+            RegisterError::Busy(p) => p.into(),
+            RegisterError::Db(why) => {
+                tracing::warn!(error = %why, "registering an account");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(e: EventError) -> ApiError {
+        match e {
+            EventError::NotFound => ApiError::not_found("live event"),
+            EventError::Refused(m) => m.into(),
+            EventError::Ask(a) => a.into(),
+            EventError::Load(l) => l.into(),
+            EventError::NotDurable(n) => n.into(),
+            EventError::Busy => ApiError::busy("a market"),
+            EventError::Void(v) => v.into(),
+        }
+    }
+}
