@@ -125,6 +125,43 @@ pub async fn find_market(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// A market of the event that a result may settle: any but a voided one (a settled market
+/// is resettled by a corrected result).
+pub async fn find_market_to_settle(
+    c: &impl GenericClient,
+    event_id: Uuid,
+    market_type: &str,
+    handicap: Option<Decimal>,
+    total: Option<Decimal>,
+    name: Option<&str>,
+) -> DbResult<Option<Uuid>> {
+    let row = c
+        .query_opt(
+            "SELECT id FROM markets
+              WHERE event_id = $1 AND type = $2::text::market_type
+                AND handicap IS NOT DISTINCT FROM $3 AND total_points IS NOT DISTINCT FROM $4
+                AND ($5::text IS NULL OR name = $5) AND status <> 'voided'
+              ORDER BY created_at LIMIT 1",
+            &[&event_id, &market_type, &handicap, &total, &name],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The selections of a market by name.
+pub async fn selections_by_name(
+    c: &impl GenericClient,
+    market_id: Uuid,
+) -> DbResult<Vec<(String, Uuid)>> {
+    let rows = c
+        .query(
+            "SELECT name, id FROM selections WHERE market_id = $1",
+            &[&market_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 pub async fn insert_market(
     c: &impl GenericClient,
     event_id: Uuid,

@@ -79,6 +79,24 @@ pub async fn set_market_final<C: GenericClient>(
     Ok(())
 }
 
+/// A settled market back to `closed` with no results (a rolled-back result).
+pub async fn reopen_settled_market<C: GenericClient>(
+    c: &C,
+    market_id: Uuid,
+) -> Result<(), tokio_postgres::Error> {
+    c.execute(
+        "UPDATE markets SET status = 'closed', settled_at = NULL WHERE id = $1",
+        &[&market_id],
+    )
+    .await?;
+    c.execute(
+        "UPDATE selections SET result = NULL WHERE market_id = $1",
+        &[&market_id],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The selections' results (`selections.result`), for display and the catalogue.
 pub async fn set_selection_results<C: GenericClient>(
     c: &C,
@@ -192,7 +210,8 @@ pub async fn market_selections<C: GenericClient>(
 /// A leg's settlement as a batch writes it.
 pub struct LegSettlement<'a> {
     pub selection_id: Uuid,
-    pub result: &'a str,
+    /// `None`: the leg is open again (a rolled-back result).
+    pub result: Option<&'a str>,
     pub dead_heat_factor: Option<Decimal>,
     pub void_factor: Option<Decimal>,
     /// Bets placed after this get `void` on this leg instead (past-posting).
@@ -212,7 +231,8 @@ pub async fn mark_legs<C: GenericClient>(
         return c
             .execute(
                 "UPDATE bet_selections SET result = $2::text::selection_result,
-                     dead_heat_factor = $3, void_factor = $4, settled_at = now(),
+                     dead_heat_factor = $3, void_factor = $4,
+                     settled_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END,
                      settlement_version = $5
                  WHERE selection_id = $1 AND bet_id = ANY($6)
                    AND settlement_version IS DISTINCT FROM $5",

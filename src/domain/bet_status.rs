@@ -43,7 +43,10 @@ pub fn transition(from: BetStatus, to: BetStatus) -> Result<BetStatus, InvalidBe
     let allowed = match from {
         B::Pending => matches!(to, B::Accepted | B::Rejected),
         B::Accepted => to.is_settled() || matches!(to, B::Cancelled | B::Voided),
-        B::SettledWin | B::SettledLoss | B::SettledPush => to.is_settled() || to == B::Voided,
+        // Back to `accepted` when the result it was settled on is rolled back.
+        B::SettledWin | B::SettledLoss | B::SettledPush => {
+            to.is_settled() || matches!(to, B::Voided | B::Accepted)
+        }
         B::Rejected | B::Cancelled | B::Voided => false,
     };
     if allowed {
@@ -84,14 +87,17 @@ mod tests {
         (B::SettledWin, B::SettledLoss),
         (B::SettledWin, B::SettledPush),
         (B::SettledWin, B::Voided),
+        (B::SettledWin, B::Accepted),
         (B::SettledLoss, B::SettledWin),
         (B::SettledLoss, B::SettledLoss),
         (B::SettledLoss, B::SettledPush),
         (B::SettledLoss, B::Voided),
+        (B::SettledLoss, B::Accepted),
         (B::SettledPush, B::SettledWin),
         (B::SettledPush, B::SettledLoss),
         (B::SettledPush, B::SettledPush),
         (B::SettledPush, B::Voided),
+        (B::SettledPush, B::Accepted),
     ];
 
     #[test]

@@ -69,6 +69,7 @@ impl From<tokio_postgres::Error> for ApplyError {
         });
         match (data, e.as_db_error()) {
             (true, Some(db)) => ApplyError::Reject(db.message().to_string()),
+            (false, Some(db)) => ApplyError::Infra(format!("{e}: {}", db.message())),
             _ => ApplyError::Infra(e.to_string()),
         }
     }
@@ -146,6 +147,19 @@ pub async fn apply_one(
         Body::Fixture(f) => apply_fixture(state, provider, event_ref, seq, f, &mut e)
             .await
             .map(|()| true),
+        // Results come when the event is over (no actor): they need only its markets.
+        Body::MarketResults(r) => match e.event.clone() {
+            Some((event_id, _)) => super::results::apply(state, event_id, r)
+                .await
+                .map(|()| false),
+            None => Err(reject("no fixture yet for this event_ref")),
+        },
+        Body::ResultRollback(r) => match e.event.clone() {
+            Some((event_id, _)) => super::results::rollback(state, event_id, r)
+                .await
+                .map(|()| false),
+            None => Err(reject("no fixture yet for this event_ref")),
+        },
         body => apply_live(state, &mut e, body, mark, pending).await,
     };
     // True when the seq was written with the change (the fixture's transaction, or the
@@ -198,7 +212,10 @@ async fn apply_live(
         return Err(reject("the event is over"));
     };
     match body {
-        Body::Fixture(_) | Body::Heartbeat(_) => Ok(false),
+        Body::Fixture(_)
+        | Body::Heartbeat(_)
+        | Body::MarketResults(_)
+        | Body::ResultRollback(_) => Ok(false),
         Body::Score(s) => {
             let score = ScoreUpdate {
                 home_score: to_i32(s.home)?,

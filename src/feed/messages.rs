@@ -23,6 +23,11 @@ pub enum Body {
     Status(Status),
     BetStop(BetStop),
     Odds(OddsUpdate),
+    /// The provider's result: settles markets of the event.
+    #[serde(rename = "result")]
+    MarketResults(MarketResults),
+    /// The provider got a result wrong: its settlement is reversed.
+    ResultRollback(ResultRollback),
     Heartbeat(Heartbeat),
 }
 
@@ -34,6 +39,8 @@ impl Body {
             Body::Status(_) => "status",
             Body::BetStop(_) => "bet_stop",
             Body::Odds(_) => "odds",
+            Body::MarketResults(_) => "result",
+            Body::ResultRollback(_) => "result_rollback",
             Body::Heartbeat(_) => "heartbeat",
         }
     }
@@ -118,6 +125,46 @@ pub struct BetStop {
 pub struct OddsUpdate {
     pub market: MarketRef,
     pub prices: Vec<Price>,
+}
+
+/// Results of markets of the event, each selection's outcome by name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarketResults {
+    pub markets: Vec<MarketResult>,
+    /// Only the provider's final result settles (the certainty rule); a provisional one
+    /// (`"final": false`) is acknowledged and changes nothing.
+    #[serde(default = "final_by_default", rename = "final")]
+    pub is_final: bool,
+}
+
+fn final_by_default() -> bool {
+    true
+}
+
+/// One market's results: every selection of the market exactly once.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarketResult {
+    pub market: MarketRef,
+    pub results: Vec<SelectionResult>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SelectionResult {
+    /// The selection's name, as the fixture named it.
+    pub selection: String,
+    pub result: crate::domain::LegResult,
+    /// Share paid at full odds on a tie, e.g. "0.5".
+    #[serde(default)]
+    pub dead_heat_factor: Option<String>,
+    /// Share of the stake returned, e.g. "0.5" on a quarter line.
+    #[serde(default)]
+    pub void_factor: Option<String>,
+}
+
+/// Markets whose feed settlement is reversed (bets back to open, payouts taken back).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResultRollback {
+    pub markets: Vec<MarketRef>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -2,7 +2,7 @@
 //!
 //! A push is verified on its raw bytes ([`auth`]) before anything is parsed, split into
 //! messages ([`messages`]), ordered per provider and event ([`sequencer`]) and applied to
-//! live state ([`apply`]); the [`watchdog`] suspends the markets of a provider that went
+//! live state ([`apply`]; results settle markets through [`results`]); the [`watchdog`] suspends the markets of a provider that went
 //! silent. The protocol is documented in `docs/feed.md`.
 use std::collections::HashMap;
 
@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod apply;
 pub mod auth;
 pub mod messages;
+pub mod results;
 pub mod sequencer;
 pub mod watchdog;
 

@@ -87,6 +87,18 @@ pub fn desired(
     }
     let Some(settled) = settle_bet(bet_type, unit, &legs, system_size).map_err(|e| err(bet, e))?
     else {
+        // A leg is open again (its result was rolled back): a settled bet goes back to
+        // `accepted` and its payout is taken back.
+        if status.is_settled() {
+            transition(status, BetStatus::Accepted).map_err(|e| err(bet, e))?;
+            return Ok(Some(change(
+                bet,
+                status,
+                BetStatus::Accepted,
+                Decimal::ZERO,
+                None,
+            )));
+        }
         return Ok(None);
     };
     let all_void = legs

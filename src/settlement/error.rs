@@ -68,7 +68,10 @@ impl From<deadpool_postgres::PoolError> for SettlementError {
 
 impl From<tokio_postgres::Error> for SettlementError {
     fn from(e: tokio_postgres::Error) -> Self {
-        SettlementError::Db(e.to_string())
+        match e.as_db_error() {
+            Some(db) => SettlementError::Db(format!("{e}: {}", db.message())),
+            None => SettlementError::Db(e.to_string()),
+        }
     }
 }
 

@@ -29,6 +29,8 @@ pub enum Kind {
     Settle,
     Resettle,
     Void,
+    /// The result the market was settled on is withdrawn: back to `closed`, bets open.
+    Rollback,
 }
 
 impl Kind {
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Settle => "settle",
             Kind::Resettle => "resettle",
             Kind::Void => "void",
+            Kind::Rollback => "rollback",
         }
     }
 }
@@ -126,7 +129,7 @@ async fn stop_trading(
     let commands: &[MarketCommand] = match kind {
         Kind::Settle => &[MarketCommand::Close, MarketCommand::Settle],
         Kind::Void => &[MarketCommand::Void],
-        Kind::Resettle => return Ok(()),
+        Kind::Resettle | Kind::Rollback => return Ok(()),
     };
     let Some(addr) = reg.market(market_id).await? else {
         return Ok(());
@@ -162,7 +165,7 @@ pub async fn open(
         return Err(SettlementError::NotFound("market"));
     }
     let results = match req.kind {
-        Kind::Void => json!([]),
+        Kind::Void | Kind::Rollback => json!([]),
         _ => normalize(&req.results, &selections)?,
     };
     if let Some(found) = unchanged(svc, market_id, &req, &results).await? {
@@ -190,6 +193,7 @@ async fn unchanged(
     };
     let same = match req.kind {
         Kind::Void => latest.kind == "void",
+        Kind::Rollback => latest.kind == "rollback",
         _ => {
             latest.kind != "void"
                 && &latest.results == results
@@ -228,7 +232,10 @@ async fn record(
             "an earlier settlement of this market is still running",
         ));
     }
-    let settled_before = latest.as_ref().is_some_and(|l| l.kind != "void");
+    // Settled now: the latest settlement paid results (a rollback or a void did not).
+    let settled_before = latest
+        .as_ref()
+        .is_some_and(|l| matches!(l.kind.as_str(), "settle" | "resettle"));
     match req.kind {
         // A market voided by its actor (event cancelled) still needs its void settlement.
         Kind::Settle | Kind::Resettle if status == "voided" => {
@@ -240,21 +247,20 @@ async fn record(
                 "the market is settled: use resettle",
             ))
         }
-        Kind::Resettle if !settled_before || status != "settled" => {
+        Kind::Resettle | Kind::Rollback if !settled_before || status != "settled" => {
             return Err(conflict(
                 "not_settled",
-                "only a settled market can be resettled",
+                "only a settled market can be resettled or rolled back",
             ))
         }
         _ => {}
     }
-    let final_status = if req.kind == Kind::Void {
-        "voided"
-    } else {
-        "settled"
-    };
-    sdb::set_market_final(&tx, market_id, final_status).await?;
-    if req.kind != Kind::Void {
+    match req.kind {
+        Kind::Void => sdb::set_market_final(&tx, market_id, "voided").await?,
+        Kind::Rollback => sdb::reopen_settled_market(&tx, market_id).await?,
+        Kind::Settle | Kind::Resettle => sdb::set_market_final(&tx, market_id, "settled").await?,
+    }
+    if matches!(req.kind, Kind::Settle | Kind::Resettle) {
         let (ids, rs): (Vec<Uuid>, Vec<String>) = results
             .as_array()
             .into_iter()

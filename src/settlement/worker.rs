@@ -176,9 +176,11 @@ async fn prepare(
         };
         cursor.after = Some(last);
         let outcome = plan.outcome(selection_id);
+        // A rollback opens the legs again: no result.
+        let rollback = plan.row.kind == "rollback";
         let leg = LegSettlement {
             selection_id,
-            result: &outcome.result,
+            result: (!rollback).then_some(outcome.result.as_str()),
             dead_heat_factor: outcome.dead_heat_factor,
             void_factor: outcome.void_factor,
             void_after: plan.row.void_after,
@@ -222,7 +224,10 @@ fn compute_batch(
         let this = LegState {
             selection_id: leg.selection_id,
             odds: b.leg_odds,
-            result: Some(if past_posted { "void" } else { leg.result }.to_string()),
+            result: match (past_posted, leg.result) {
+                (true, _) => Some("void".to_string()),
+                (false, r) => r.map(str::to_string),
+            },
             dead_heat_factor: leg.dead_heat_factor.filter(|_| !past_posted),
             void_factor: leg.void_factor.filter(|_| !past_posted),
         };
