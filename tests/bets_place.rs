@@ -95,8 +95,8 @@ async fn an_accepted_single_is_durable_with_its_debit_and_counts_in_liability() 
         .json()
         .await
         .unwrap();
-    assert_eq!(hist[0]["id"], bet["id"]);
-    assert_eq!(hist[0]["legs"][0]["selection_name"], "Over");
+    assert_eq!(hist["bets"][0]["id"], bet["id"]);
+    assert_eq!(hist["bets"][0]["legs"][0]["selection_name"], "Over");
     let one = f
         .app
         .http

@@ -87,19 +87,20 @@ pub struct HistoryBet {
 const HISTORY: &str = "
 SELECT bet_id, bet_type::text, stake, total_odds, potential_win, actual_win, status::text,
        placed_at, settled_at, void_reason, metadata, selections::jsonb
-FROM get_user_betting_history($1, $2, $3, $4)";
+FROM get_user_betting_history($1, $2, $3, $4, $5)";
 
-/// A page of the user's bets, newest first, or one bet by id.
+/// A page of the user's bets (of `statuses`, or all), newest first, or one bet by id.
 pub async fn history(
     client: &impl GenericClient,
     user_id: Uuid,
     limit: i32,
     offset: i32,
     bet_id: Option<Uuid>,
+    statuses: Option<&[&str]>,
 ) -> Result<Vec<HistoryBet>, tokio_postgres::Error> {
     let stmt = client.prepare_cached(HISTORY).await?;
     let rows = client
-        .query(&stmt, &[&user_id, &limit, &offset, &bet_id])
+        .query(&stmt, &[&user_id, &limit, &offset, &bet_id, &statuses])
         .await?;
     Ok(rows
         .iter()

@@ -151,17 +151,26 @@ pub struct EventListRow {
     pub market_count: i64,
 }
 
+/// A sport's events whose status is one of `statuses`, live ones (in play) first, then by
+/// start time (the id breaks ties, so pages neither repeat nor skip).
 pub async fn events_page(
     c: &impl GenericClient,
     sport_id: Uuid,
-    limit: i32,
-    offset: i32,
+    statuses: &[&str],
+    limit: i64,
+    offset: i64,
 ) -> anyhow::Result<Vec<EventListRow>> {
     let rows = c
         .query(
-            "SELECT event_id, home_team_name, away_team_name, start_time, status::text, market_count
-             FROM get_events_with_markets($1, $2, $3)",
-            &[&sport_id, &limit, &offset],
+            "SELECT e.id, ht.display_name, awt.display_name, e.start_time, e.status::text,
+                    (SELECT count(*) FROM markets m WHERE m.event_id = e.id AND m.is_active)
+               FROM events e
+               JOIN teams ht ON e.home_team_id = ht.id
+               JOIN teams awt ON e.away_team_id = awt.id
+              WHERE e.sport_id = $1 AND e.status::text = ANY($2)
+              ORDER BY (e.status IN ('live', 'halftime')) DESC, e.start_time, e.id
+              LIMIT $3 OFFSET $4",
+            &[&sport_id, &statuses, &limit, &offset],
         )
         .await?;
     Ok(rows

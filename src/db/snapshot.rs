@@ -102,7 +102,7 @@ pub async fn sport(
                FROM events e JOIN sports s ON s.id = e.sport_id
                JOIN teams ht ON ht.id = e.home_team_id JOIN teams at ON at.id = e.away_team_id
               WHERE s.slug = $1 AND e.status IN ('scheduled', 'live', 'halftime', 'suspended')
-              ORDER BY e.start_time, e.id LIMIT $2",
+              ORDER BY (e.status IN ('live', 'halftime')) DESC, e.start_time, e.id LIMIT $2",
             &[&slug, &SPORT_EVENTS_MAX],
         )
         .await?;

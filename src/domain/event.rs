@@ -80,6 +80,18 @@ impl EventStatus {
         )
     }
 
+    /// "Upcoming and live": what event lists and the sport topic's snapshot show by
+    /// default (the REST list takes a `status` filter for the rest).
+    pub const fn is_upcoming_or_live(self) -> bool {
+        matches!(
+            self,
+            EventStatus::Scheduled
+                | EventStatus::Live
+                | EventStatus::Halftime
+                | EventStatus::Suspended
+        )
+    }
+
     /// Nothing follows: the event actor can stop once its markets are done.
     pub const fn is_final(self) -> bool {
         matches!(self, EventStatus::Finished | EventStatus::Cancelled)

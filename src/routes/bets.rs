@@ -1,6 +1,7 @@
 //! Bet endpoints: place a bet, the bettor's history, one bet.
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::{IntoParams, OpenApi};
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ use crate::state::AppState;
 #[derive(OpenApi)]
 #[openapi(
     paths(place_bet, list_bets, get_bet),
-    components(schemas(PlaceBetRequest, crate::bets::request::LegRequest, BetAnswer,
+    components(schemas(PlaceBetRequest, crate::bets::request::LegRequest, BetAnswer, HistoryPage,
         crate::bets::answer::LegAnswer, HistoryBet)),
     tags((name = "bets", description = "Placing bets and the bettor's history"))
 )]
@@ -50,6 +51,14 @@ pub async fn place_bet(
     Ok(HttpResponse::Created().json(answer))
 }
 
+/// A page of the history.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    pub bets: Vec<HistoryBet>,
+    pub limit: i32,
+    pub offset: i32,
+}
+
 /// Paging of the history.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct Page {
@@ -57,11 +66,34 @@ pub struct Page {
     pub limit: Option<i32>,
     /// 0 to `bets.history_offset_max` (100000).
     pub offset: Option<i32>,
+    /// Comma-separated bet statuses (`pending, accepted, settled_win, settled_loss,
+    /// settled_push, rejected, cancelled, voided`); default: all.
+    pub status: Option<String>,
 }
 
-/// The bettor's bets, newest first, with their legs, results and payouts.
+/// The statuses asked for (422 naming an unknown one); `None`: all.
+fn bet_statuses(asked: Option<&str>) -> ApiResult<Option<Vec<&'static str>>> {
+    let Some(list) = asked.map(str::trim).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    list.split(',')
+        .map(|name| {
+            name.trim()
+                .parse::<crate::domain::BetStatus>()
+                .map(|s| s.as_str())
+                .map_err(|_| {
+                    ApiError::validation(format!("status: unknown bet status {name:?}"))
+                        .with_details(json!({"field": "status"}))
+                })
+        })
+        .collect::<ApiResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// The bettor's bets, newest first, with their legs (selection, market and event named),
+/// results and payouts: `{"bets": [...], "limit", "offset"}` like every list.
 #[utoipa::path(get, path = "/api/v1/bets", tag = "bets", params(Page),
-    responses((status = 200, body = Vec<HistoryBet>), (status = 401)),
+    responses((status = 200, body = HistoryPage), (status = 401), (status = 422)),
     security(("bearer" = [])))]
 pub async fn list_bets(
     state: web::Data<AppState>,
@@ -72,6 +104,7 @@ pub async fn list_bets(
         state.settings.bets.history_page_max,
         state.settings.bets.history_offset_max,
     );
+    let statuses = bet_statuses(page.status.as_deref())?;
     let limit = page.limit.unwrap_or(20.min(page_max));
     let offset = page.offset.unwrap_or(0);
     if !(1..=page_max).contains(&limit) || !(0..=offset_max).contains(&offset) {
@@ -80,8 +113,20 @@ pub async fn list_bets(
         )));
     }
     let client = state.db.get().await?;
-    let bets = crate::db::bets::history(&client, user.user_id, limit, offset, None).await?;
-    Ok(HttpResponse::Ok().json(bets))
+    let bets = crate::db::bets::history(
+        &client,
+        user.user_id,
+        limit,
+        offset,
+        None,
+        statuses.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(HistoryPage {
+        bets,
+        limit,
+        offset,
+    }))
 }
 
 /// One of the bettor's bets (404 for another user's bet).
@@ -96,7 +141,7 @@ pub async fn get_bet(
 ) -> ApiResult<HttpResponse> {
     let client = state.db.get().await?;
     let mut bets =
-        crate::db::bets::history(&client, user.user_id, 1, 0, Some(id.into_inner())).await?;
+        crate::db::bets::history(&client, user.user_id, 1, 0, Some(id.into_inner()), None).await?;
     let bet = bets.pop().ok_or_else(|| ApiError::not_found("bet"))?;
     Ok(HttpResponse::Ok().json(bet))
 }

@@ -70,21 +70,53 @@ pub async fn list_sports(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
     Ok(HttpResponse::Ok().json(json!({"sports": sports})))
 }
 
+/// A sport's event list: a page, and which statuses (default: upcoming and live).
 #[derive(Deserialize, utoipa::IntoParams)]
-pub struct PageQuery {
+pub struct EventsQuery {
+    /// 1 to `markets.catalogue_page_limit_max`, default 20.
     limit: Option<i64>,
+    /// Default 0.
     offset: Option<i64>,
+    /// Comma-separated event statuses (`scheduled, live, halftime, finished, postponed,
+    /// cancelled, suspended`), or `all`; default `scheduled,live,halftime,suspended`.
+    status: Option<String>,
+}
+
+/// The statuses a list asks for (422 naming the unknown one).
+fn listed_statuses(asked: Option<&str>) -> ApiResult<Vec<&'static str>> {
+    use crate::domain::EventStatus;
+    let all = EventStatus::ALL.iter();
+    match asked.map(str::trim) {
+        None | Some("") => Ok(all
+            .filter(|s| s.is_upcoming_or_live())
+            .map(|s| s.as_str())
+            .collect()),
+        Some("all") => Ok(all.map(|s| s.as_str()).collect()),
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                name.trim()
+                    .parse::<EventStatus>()
+                    .map(|s| s.as_str())
+                    .map_err(|_| {
+                        ApiError::validation(format!("status: unknown event status {name:?}"))
+                            .with_details(json!({"field": "status"}))
+                    })
+            })
+            .collect(),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/sports/{slug}/events", tag = "catalogue",
-    params(("slug" = String, Path, description = "sport slug"), PageQuery),
-    responses((status = 200, description = "upcoming and live events with market counts"),
+    params(("slug" = String, Path, description = "sport slug"), EventsQuery),
+    responses((status = 200, description = "upcoming and live events (or those of `status`) with market counts, live first, then by start time"),
               (status = 404, description = "unknown sport")))]
 pub async fn sport_events(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: web::Query<EventsQuery>,
 ) -> ApiResult<HttpResponse> {
+    let statuses = listed_statuses(query.status.as_deref())?;
     let max = state.settings.markets.catalogue_page_limit_max;
     let limit = query.limit.unwrap_or(20.min(max));
     let offset = query.offset.unwrap_or(0);
@@ -97,7 +129,7 @@ pub async fn sport_events(
     let sport_id = cat::sport_id_by_slug(&**client, &path)
         .await?
         .ok_or_else(|| ApiError::not_found("sport"))?;
-    let rows = cat::events_page(&**client, sport_id, limit as i32, offset as i32).await?;
+    let rows = cat::events_page(&**client, sport_id, &statuses, limit, offset).await?;
     drop(client);
     let reg = &state.registry;
     let mut events = Vec::with_capacity(rows.len());
