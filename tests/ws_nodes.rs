@@ -18,9 +18,9 @@ async fn start_node(db_url: &str) -> (Engine, u16) {
     (node, port)
 }
 
-/// Messages the node at `base` relayed from other nodes through Redis
-/// (`winzo_bridge_messages_total{direction="in"}`).
-async fn bridged_in(http: &reqwest::Client, base: &str) -> u64 {
+/// Topic messages the node at `base` sent to (`"out"`) or relayed from (`"in"`) other
+/// nodes through Redis (`winzo_bridge_messages_total{direction}`).
+async fn bridged(http: &reqwest::Client, base: &str, direction: &str) -> u64 {
     let text = http
         .get(format!("{base}/metrics"))
         .send()
@@ -29,8 +29,9 @@ async fn bridged_in(http: &reqwest::Client, base: &str) -> u64 {
         .text()
         .await
         .unwrap();
+    let prefix = format!("winzo_bridge_messages_total{{direction=\"{direction}\"}} ");
     text.lines()
-        .find_map(|l| l.strip_prefix("winzo_bridge_messages_total{direction=\"in\"} "))
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
@@ -42,10 +43,19 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
     let app = common::spawn_app().await;
     let sport = sport(&app).await;
     let (a, a_port) = start_node(&app.db.url).await;
-    let (b, b_port) = start_node(&app.db.url).await;
     let on_a = format!("http://127.0.0.1:{a_port}");
+    let sent_before = bridged(&app.http, &on_a, "out").await;
     push_at(&app.http, &on_a, fixture(1, "nodes-1", &sport)).await;
     let id = event_id(&app, "nodes-1").await;
+    // Node B starts once A has sent the fixture's messages to Redis: relayed by a running
+    // B, they could reach B's client after its snapshot, ahead of the odds.
+    common::wait_until(
+        "node A to send the fixture to Redis",
+        Duration::from_secs(10),
+        || async { bridged(&app.http, &on_a, "out").await > sent_before },
+    )
+    .await;
+    let (b, b_port) = start_node(&app.db.url).await;
 
     let client_b = format!("ws://127.0.0.1:{b_port}/ws");
     let (mut ws, _) = tokio_tungstenite::connect_async(client_b).await.unwrap();
@@ -66,7 +76,7 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
         .unwrap();
     let channel = format!("{}probe:ws_nodes", app.settings.bridge.channel_prefix);
     let probe = "probe-node\n{\"type\": \"odds\", \"topic\": \"probe:ws_nodes\", \"data\": {}}";
-    let before = bridged_in(&app.http, &on_b).await;
+    let before = bridged(&app.http, &on_b, "in").await;
     common::wait_until(
         "node B to relay messages from Redis",
         Duration::from_secs(10),
@@ -76,7 +86,7 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
             async move {
                 let mut redis = redis;
                 let _: i64 = redis.publish(channel, probe).await.unwrap();
-                bridged_in(http, on_b).await > before
+                bridged(http, on_b, "in").await > before
             }
         },
     )
