@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod fixtures;
 pub mod pgcluster;
+pub mod property;
 
 use std::future::Future;
 use std::sync::mpsc;
