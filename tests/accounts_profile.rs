@@ -111,7 +111,20 @@ async fn a_raise_takes_effect_once_the_cooling_off_has_passed() {
     )
     .await;
     assert_eq!(p["betting_limits"]["weekly"], "5000.00");
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The cooling-off is a span of time: wait until the effective time the engine gave the
+    // raise has passed.
+    let at = chrono::DateTime::parse_from_rfc3339(
+        p["betting_limits"]["pending"]["weekly"]["effective_at"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    common::wait_until(
+        "the raise's effective_at to pass",
+        std::time::Duration::from_secs(10),
+        || async { chrono::Utc::now() > at },
+    )
+    .await;
     let (_, p) = get(&app, "/api/v1/me/preferences", Some(&token)).await;
     assert_eq!(p["betting_limits"]["weekly"], "9000.00");
 }

@@ -16,7 +16,7 @@ struct PrivateRedis {
 }
 
 impl PrivateRedis {
-    fn start() -> PrivateRedis {
+    async fn start() -> PrivateRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,13 +37,18 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        PrivateRedis { port, child }
+        let redis = PrivateRedis { port, child };
+        common::wait_until(
+            "the private redis-server to accept connections",
+            Duration::from_secs(10),
+            || async {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+        redis
     }
 
     fn stop(&mut self) {
@@ -60,7 +65,7 @@ impl Drop for PrivateRedis {
 
 #[tokio::test]
 async fn with_redis_stopped_login_and_authenticated_requests_are_503() {
-    let mut redis = PrivateRedis::start();
+    let mut redis = PrivateRedis::start().await;
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let app = spawn_with(move |s| s.redis.url = url).await;
     let (_, username) = register(&app).await;

@@ -88,9 +88,12 @@ async fn authorization_failures_are_written_to_system_events() {
     assert_eq!(s, 403);
     let (s, _) = get(&app, "/api/v1/me/profile", Some("bad-token")).await;
     assert_eq!(s, 401);
-    let mut seen = (0, 0);
-    for _ in 0..50 {
-        let denied = app
+    let seen = std::cell::Cell::new((0, 0));
+    common::wait_until(
+        "one access_denied and one auth_failed event",
+        std::time::Duration::from_secs(10),
+        || async {
+            let denied = app
             .db
             .client
             .query_one(
@@ -105,11 +108,10 @@ async fn authorization_failures_are_written_to_system_events() {
             "SELECT count(*) FROM system_events WHERE event_type = 'auth_failed'",
         )
         .await;
-        seen = (denied, failed);
-        if seen == (1, 1) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(seen, (1, 1));
+            seen.set((denied, failed));
+            denied >= 1 && failed >= 1
+        },
+    )
+    .await;
+    assert_eq!(seen.get(), (1, 1));
 }

@@ -2,10 +2,10 @@
 //! with retries, never a panic, when Postgres is unreachable at start.
 mod common;
 
-use common::engine::free_port;
+use common::engine::{free_port, wait_ready};
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
@@ -16,23 +16,10 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
-async fn wait_ready(base: &str) {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("engine not ready");
-}
-
 #[tokio::test]
 async fn sigterm_and_sigint_stop_the_engine_cleanly_with_exit_code_zero() {
     let db = common::TestDb::new().await;
+    let http = reqwest::Client::new();
     for sig in ["-TERM", "-INT"] {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_winzo"))
@@ -45,16 +32,19 @@ async fn sigterm_and_sigint_stop_the_engine_cleanly_with_exit_code_zero() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        wait_ready(&format!("http://127.0.0.1:{port}")).await;
+        wait_ready(&http, &format!("http://127.0.0.1:{port}")).await;
         signal(child.id(), sig);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "engine did not stop after {sig}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let mut status = None;
+        common::wait_until(
+            &format!("the engine to stop after {sig}"),
+            Duration::from_secs(20),
+            || {
+                status = child.try_wait().unwrap();
+                std::future::ready(status.is_some())
+            },
+        )
+        .await;
+        let status = status.unwrap();
         assert!(status.success(), "{sig}: exit {status:?}");
     }
 }

@@ -77,7 +77,22 @@ async fn a_sigkill_mid_flow_loses_no_acknowledged_bet_and_leaves_no_half_bet() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill it mid-flow, once well more bets are acknowledged than the check below needs
+    // (the workers keep firing, so some requests are in flight at the kill).
+    common::wait_until(
+        "100 acknowledged bets before the kill",
+        Duration::from_secs(30),
+        || {
+            let acked = outcomes
+                .lock()
+                .unwrap()
+                .values()
+                .filter(|(_, _, o)| matches!(o, Some((201, _))))
+                .count();
+            std::future::ready(acked >= 100)
+        },
+    )
+    .await;
     engine.kill().expect("SIGKILL");
     let _ = engine.wait();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -52,16 +52,46 @@ async fn wallet(app: &common::TestApp, token: &str) -> Value {
         .unwrap()
 }
 
+/// Waits until the market holds a reservation on `selection`: the bet's leg is in its
+/// bet delay (the reservation counts at once, the stake is already pending).
+async fn wait_held(app: &common::TestApp, trader: &str, market: uuid::Uuid, selection: uuid::Uuid) {
+    let url = app.url(&format!("/api/v1/trading/markets/{market}/liability"));
+    common::wait_until(
+        "the bet's leg to be held for the bet delay",
+        Duration::from_secs(10),
+        || async {
+            let live: Value = app
+                .http
+                .get(&url)
+                .bearer_auth(trader)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            live["selections"].as_array().unwrap().iter().any(|s| {
+                s["selection_id"] == selection.to_string()
+                    && s["reserved_stake"]
+                        .as_str()
+                        .and_then(|v| v.parse::<Decimal>().ok())
+                        .is_some_and(|v| v > Decimal::ZERO)
+            })
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn an_undisturbed_in_play_bet_waits_the_delay_with_its_stake_pending() {
-    let (app, _, book) = live_market().await;
+    let (app, trader, book) = live_market().await;
     let (_, token) = bettor(&app.db.client, dec!(50.00)).await;
     let body = single(book.selections[1][0], "2.5000", "10.00", "a");
     let started = Instant::now();
     let app = std::sync::Arc::new(app);
     let (a2, t2) = (app.clone(), token.clone());
     let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
-    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    wait_held(&app, &trader, book.markets[1], book.selections[1][0]).await;
     let w = wallet(&app, &token).await;
     assert_eq!(w["pending_balance"], "10.00", "{w}");
     assert_eq!(w["balance"], "50.00", "{w}");
@@ -89,7 +119,7 @@ async fn a_suspension_during_the_delay_refuses_the_bet_and_returns_the_stake() {
     let app = std::sync::Arc::new(app);
     let (a2, t2) = (app.clone(), token.clone());
     let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
-    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    wait_held(&app, &trader, m, book.selections[1][0]).await;
     let (s, b) = post(
         &app.http,
         app.url(&format!("/api/v1/trading/markets/{m}/suspend")),
@@ -129,7 +159,7 @@ async fn a_price_move_against_the_policy_during_the_delay_refuses_the_bet() {
     let (a2, t2) = (app.clone(), token.clone());
     let body = single(sels[0], "2.5000", "10.00", "a");
     let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
-    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    wait_held(&app, &trader, m, sels[0]).await;
     let (s, b) = post(
         &app.http,
         app.url(&format!("/api/v1/trading/markets/{m}/prices")),
@@ -161,7 +191,7 @@ async fn a_price_move_against_the_policy_during_the_delay_refuses_the_bet() {
         "legs": [{"selection_id": sels[0], "odds": "2.2000"}]});
     let (a2, t2) = (app.clone(), token.clone());
     let bet = tokio::spawn(async move { place(&a2, &t2, &body).await });
-    tokio::time::sleep(Duration::from_millis(DELAY_MS / 3)).await;
+    wait_held(&app, &trader, m, sels[0]).await;
     post(
         &app.http,
         app.url(&format!("/api/v1/trading/markets/{m}/prices")),

@@ -1,18 +1,27 @@
 //! Property test of the bet path against the real engine: random sequences of deposits,
 //! bets, price moves and suspensions on a few markets never make a balance negative,
 //! keep every market's live liability equal to its open bets, and conserve money.
+//!
+//! One engine serves every case; each case has its own event (with the book's two markets)
+//! and its own three bettors, and checks only those, so cases stay independent and run
+//! [`WORKERS`] at a time (`common::property`). `PROPTEST_CASES` sets the number of cases
+//! (256 by default).
 mod bets_support;
 mod common;
 mod markets_support;
 
 use std::collections::HashMap;
 
-use markets_support::{account, create_book, post};
+use markets_support::{account, create_catalogue, create_event, post, Catalogue};
 use proptest::prelude::*;
+use proptest::test_runner::Config;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use winzo::auth::Role;
+
+/// Cases run at a time (see `common::property`).
+const WORKERS: u32 = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -66,14 +75,35 @@ fn dec(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
-async fn run(ops: Vec<Op>) {
-    let app = common::spawn_app().await;
-    let (_, trader) = account(&app.db.client, Role::Moderator).await;
-    let book = create_book(&app.http, &app.address, &trader).await;
-    let mut users = Vec::new();
-    for _ in 0..3 {
-        users.push(bets_support::bettor(&app.db.client, Decimal::from(20)).await);
-    }
+/// What every case shares: the engine, a trader, a sport with two teams, a Redis handle
+/// for sessions, a pool for the ledger check.
+struct Env {
+    app: common::TestApp,
+    trader: String,
+    catalogue: Catalogue,
+    redis: redis::aio::ConnectionManager,
+    pool: deadpool_postgres::Pool,
+}
+
+/// `n` new bettors with `funds` each (backed by a deposit) and a session: (user id, token).
+async fn bettors(env: &Env, funds: Decimal, n: usize) -> Vec<(Uuid, String)> {
+    let ids = common::fixtures::funded_users(&env.app.db.client, funds, n).await;
+    let sessions = ids.iter().map(|id| async move {
+        let (token, _) = winzo::auth::session::create(&env.redis, *id, Role::User, 3600)
+            .await
+            .expect("session");
+        (*id, token)
+    });
+    futures::future::join_all(sessions).await
+}
+
+async fn run(env: &Env, ops: Vec<Op>) {
+    let (app, trader) = (&env.app, &env.trader);
+    let (book, users) = tokio::join!(
+        create_event(&app.http, &app.address, trader, &env.catalogue),
+        bettors(env, Decimal::from(20), 3)
+    );
+    let user_ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
     let mut prices: HashMap<Uuid, String> = HashMap::new();
     prices.insert(book.selections[0][0], "1.9091".into());
     prices.insert(book.selections[0][1], "1.9091".into());
@@ -102,7 +132,7 @@ async fn run(ops: Vec<Op>) {
                 let body = json!({"type": "single", "stake": format!("{}.{:02}", cents / 100, cents % 100),
                     "odds_change": if any_price { "any" } else { "none" }, "idempotency_key": format!("b{i}"),
                     "legs": [{"selection_id": s, "odds": prices[&s]}]});
-                let (status, b) = bets_support::place(&app, &users[user].1, &body).await;
+                let (status, b) = bets_support::place(app, &users[user].1, &body).await;
                 assert!(
                     status == 201 || status == 409 || status == 422,
                     "bet {status} {b}"
@@ -121,7 +151,7 @@ async fn run(ops: Vec<Op>) {
                         "/api/v1/trading/markets/{}/prices",
                         book.markets[market]
                     )),
-                    &trader,
+                    trader,
                     json!({"prices": [{"selection_id": s, "odds": odds}]}),
                 )
                 .await;
@@ -141,7 +171,7 @@ async fn run(ops: Vec<Op>) {
                         "/api/v1/trading/markets/{}/{verb}",
                         book.markets[market]
                     )),
-                    &trader,
+                    trader,
                     json!({}),
                 )
                 .await;
@@ -150,22 +180,29 @@ async fn run(ops: Vec<Op>) {
     }
     let c = &app.db.client;
     let negative: i64 = c
-        .query_one("SELECT count(*) FROM user_balances WHERE balance < 0", &[])
+        .query_one(
+            "SELECT count(*) FROM user_balances WHERE balance < 0 AND user_id = ANY($1)",
+            &[&user_ids],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(negative, 0);
     // Money: every balance is its deposits minus its stakes.
-    let row = c.query_one(
-        "SELECT (SELECT sum(balance) FROM user_balances),
-                (SELECT coalesce(sum(amount), 0) FROM transactions WHERE type = 'deposit' AND status = 'completed'),
-                (SELECT coalesce(sum(stake), 0) FROM bets)", &[]).await.unwrap();
+    let row = c
+        .query_one(
+            "SELECT (SELECT sum(balance) FROM user_balances WHERE user_id = ANY($1)),
+                (SELECT coalesce(sum(amount), 0) FROM transactions
+                  WHERE type = 'deposit' AND status = 'completed' AND user_id = ANY($1)),
+                (SELECT coalesce(sum(stake), 0) FROM bets WHERE user_id = ANY($1))",
+            &[&user_ids],
+        )
+        .await
+        .unwrap();
     let (balances, deposits, stakes): (Decimal, Decimal, Decimal) =
         (row.get(0), row.get(1), row.get(2));
     assert_eq!(balances, deposits - stakes, "money conserved");
-    let mut settings = common::test_settings();
-    settings.database.url = app.db.url.clone();
-    let violations = winzo::ledger_check::check_database(&settings.database)
+    let violations = winzo::ledger_check::check(&env.pool.get().await.unwrap())
         .await
         .unwrap();
     assert!(violations.is_empty(), "{violations:?}");
@@ -174,7 +211,7 @@ async fn run(ops: Vec<Op>) {
         let live: Value = app
             .http
             .get(app.url(&format!("/api/v1/trading/markets/{m}/liability")))
-            .bearer_auth(&trader)
+            .bearer_auth(trader)
             .send()
             .await
             .unwrap()
@@ -204,15 +241,39 @@ async fn run(ops: Vec<Op>) {
             );
         }
     }
-    app.stop().await;
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 0, .. ProptestConfig::default() })]
-
-    #[test]
-    fn random_books_keep_balances_liability_and_money_consistent(ops in proptest::collection::vec(op(), 5..30)) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(run(ops));
-    }
+#[test]
+fn random_books_keep_balances_liability_and_money_consistent() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let env = rt.block_on(async {
+        let app = common::spawn_app().await;
+        let (_, trader) = account(&app.db.client, Role::Moderator).await;
+        let catalogue = create_catalogue(&app.http, &app.address, &trader).await;
+        let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
+        let mut db = app.settings.database.clone();
+        db.pool_max_size = WORKERS as usize;
+        let pool = winzo::db::build_pool(&db).unwrap();
+        Env {
+            app,
+            trader,
+            catalogue,
+            redis,
+            pool,
+        }
+    });
+    let config = Config {
+        cases: common::property::cases(),
+        max_shrink_iters: 0,
+        // Replays the seeds of bets_property.proptest-regressions first.
+        source_file: Some(file!()),
+        ..Config::default()
+    };
+    let ops = proptest::collection::vec(op(), 5..30);
+    common::property::run(&rt, config, WORKERS, &ops, |ops| run(&env, ops));
+    rt.block_on(env.app.stop());
 }

@@ -6,25 +6,14 @@ mod markets_support;
 mod stream_support;
 mod support_accounts;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{wait_until, wait_until_every};
 
 use markets_support::{create_book, Book};
 use serde_json::{json, Value};
 use support_accounts::{assert_contract_error, get, patch, post, staff, PASSWORD};
 use uuid::Uuid;
-
-/// Polls `check` until it is true or `deadline` passes (then fails with `what`).
-async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A registered bettor who logged in and deposited `amount`: `(id, username, token)`.
 async fn funded_bettor(app: &common::TestApp, amount: &str) -> (Uuid, String, String) {
@@ -345,7 +334,7 @@ async fn a_feed_cancellation_refunds_every_bet_on_the_event() {
     .await;
     assert_eq!(answer["results"][0]["outcome"], "applied", "{answer}");
     let db = &app.db.client;
-    wait_for(
+    wait_until(
         "the bet is voided and refunded",
         Duration::from_secs(10),
         || async {
@@ -439,7 +428,7 @@ async fn a_withdrawal_cannot_take_a_stake_held_for_an_in_play_bet() {
         async move { bets_support::place(app, &token, &body).await }
     };
     let withdrawing = async {
-        wait_for("the stake is held", Duration::from_secs(5), || async {
+        wait_until("the stake is held", Duration::from_secs(5), || async {
             let (_, w) = get(&app, "/api/v1/wallet", Some(&token)).await;
             w["pending_balance"] == "80.00"
         })
@@ -526,25 +515,24 @@ async fn a_replayed_push_does_not_keep_a_silent_providers_markets_open() {
     let first = stream_support::push_raw(&app, "demo", stream_support::SECRET, ts, &body).await;
     assert_eq!(first.status(), 200);
     let event = stream_support::event_id(&app, "rp-1").await;
-    let start = Instant::now();
-    loop {
-        // An attacker replays the captured push every 100 ms.
-        let r = stream_support::push_raw(&app, "demo", stream_support::SECRET, ts, &body).await;
-        assert_eq!(
-            r.status(),
-            200,
-            "a replay inside the window is acknowledged"
-        );
-        let ms = stream_support::markets(&app, event).await;
-        if ms.iter().all(|m| m.2) {
-            break; // every market feed-suspended: the replays kept nothing alive
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "replays kept the provider alive"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // An attacker replays the captured push every 100 ms (its pace is part of the attack)
+    // until every market is feed-suspended: the replays kept nothing alive.
+    wait_until_every(
+        "every market feed-suspended (replays must not keep the provider alive)",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async {
+            let r = stream_support::push_raw(&app, "demo", stream_support::SECRET, ts, &body).await;
+            assert_eq!(
+                r.status(),
+                200,
+                "a replay inside the window is acknowledged"
+            );
+            let ms = stream_support::markets(&app, event).await;
+            ms.iter().all(|m| m.2)
+        },
+    )
+    .await;
 }
 
 // 10. Revoke-all is atomic with concurrent logins: no session survives outside the set.

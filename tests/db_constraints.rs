@@ -723,6 +723,11 @@ async fn settling_a_market_waits_for_a_bet_holding_a_leg_on_it_and_later_legs_ar
         .await
         .unwrap();
     tokio::spawn(conn);
+    let settler_pid: i32 = settler
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
     let settle = tokio::spawn(async move {
         settler
             .execute(
@@ -731,7 +736,24 @@ async fn settling_a_market_waits_for_a_bet_holding_a_leg_on_it_and_later_legs_ar
             )
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Until the settlement has observably started: finished, or blocked by another backend.
+    common::wait_until(
+        "the settlement to finish or wait for a lock",
+        std::time::Duration::from_secs(10),
+        || async {
+            settle.is_finished()
+                || db
+                    .client
+                    .query_one(
+                        "SELECT cardinality(pg_blocking_pids($1)) > 0",
+                        &[&settler_pid],
+                    )
+                    .await
+                    .unwrap()
+                    .get::<_, bool>(0)
+        },
+    )
+    .await;
     assert!(
         !settle.is_finished(),
         "the settlement waits for the open bet"
@@ -848,7 +870,27 @@ async fn a_live_writer_batch_closing_two_events_takes_their_locks_in_key_order()
             },
         ],
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Until the writer has observably started its batch: it waits for the lower key, which
+    // the bet batch holds.
+    common::wait_until(
+        "the writer to wait for the lower event's bet lock",
+        std::time::Duration::from_secs(10),
+        || async {
+            db.client
+                .query_one(
+                    "SELECT count(*) FROM pg_locks
+                      WHERE locktype = 'advisory' AND NOT granted
+                        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND ((classid::bigint << 32) | objid::bigint) = $1",
+                    &[&low_key],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+                > 0
+        },
+    )
+    .await;
 
     // The bet batch now asks for the higher key: the writer must not be holding it while it
     // waits for the lower one.

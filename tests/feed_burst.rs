@@ -73,10 +73,12 @@ async fn no_bet_checked_after_a_bet_stop_was_received_is_accepted() {
         }));
     }
     // The stop arrives once bets are being taken.
-    let wait = Instant::now();
-    while taken.load(Ordering::Relaxed) < 3 && wait.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::wait_until(
+        "three bets taken before the stop",
+        Duration::from_secs(30),
+        || std::future::ready(taken.load(Ordering::Relaxed) >= 3),
+    )
+    .await;
     let stop_sent = origin.elapsed();
     push(
         &app,

@@ -338,21 +338,35 @@ async fn a_silent_provider_gets_its_markets_suspended_until_it_sends_odds() {
     let sport = sport(&app).await;
     push(&app, fixture(1, "wd-1", &sport)).await;
     let id = event_id(&app, "wd-1").await;
-    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let silent_events = || async {
+        app.db
+            .client
+            .query_one(
+                "SELECT count(*) FROM system_events WHERE event_type = 'feed_provider_silent'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    // The watchdog feed-suspends the markets, then records the silence.
+    common::wait_until(
+        "the silent provider's markets to be feed-suspended",
+        std::time::Duration::from_secs(10),
+        || async { markets(&app, id).await.iter().all(|m| m.1 == "open" && m.2) },
+    )
+    .await;
+    common::wait_until(
+        "the watchdog to record the silent provider",
+        std::time::Duration::from_secs(10),
+        || async { silent_events().await >= 1 },
+    )
+    .await;
     assert!(
         markets(&app, id).await.iter().all(|m| m.1 == "open" && m.2),
         "feed-suspended for silence"
     );
-    let n: i64 = app
-        .db
-        .client
-        .query_one(
-            "SELECT count(*) FROM system_events WHERE event_type = 'feed_provider_silent'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let n = silent_events().await;
     assert!(n >= 1);
     push(
         &app,

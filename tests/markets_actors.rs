@@ -1,13 +1,15 @@
 //! Market and event actors without HTTP: topic messages with contiguous seq, and the
 //! bet path's check-and-reserve (status, odds policy, stake limits, liability, in-play delay).
 //! The writer queue is drained by the test (no Postgres needed here).
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use uuid::Uuid;
-use winzo::actors::event::{CommandAllMarkets, SetEventStatus};
+use winzo::actors::event::{CommandAllMarkets, GetEvent, SetEventStatus};
 use winzo::actors::market::{
     ApplyCommand, CheckAndReserve, ConfirmReservation, GetLiability, LegRequest, MarketActor,
     SetPrices,
@@ -92,7 +94,19 @@ async fn fixture(delay_ms: u32) -> Fixture {
     let market = registry
         .start_market(&event, row, rows, &Default::default())
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The event actor learns of its market by a message: wait until it lists it.
+    let ev = registry.running_event(event.id).unwrap();
+    common::wait_until(
+        "the event actor to list its market",
+        Duration::from_secs(10),
+        || async {
+            let (_, markets) = ask(&ev, Duration::from_secs(5), |reply| GetEvent { reply })
+                .await
+                .unwrap();
+            markets.len() == 1
+        },
+    )
+    .await;
     Fixture {
         registry,
         hub,

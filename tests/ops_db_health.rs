@@ -87,60 +87,67 @@ async fn db_health_reports_statements_unused_indexes_and_dead_tuples() {
         drop(db);
         let _ = conn.await;
     }
-    let mut last = Value::Null;
-    for _ in 0..40 {
-        let body: Value = get_health(&app, Some(&admin)).await.json().await.unwrap();
-        let dead = body["dead_tuples"].as_array().cloned().unwrap_or_default();
-        if dead
+    let last = std::cell::RefCell::new(Value::Null);
+    common::wait_until(
+        "system_events dead tuples to be reported",
+        Duration::from_secs(10),
+        || async {
+            let body: Value = get_health(&app, Some(&admin)).await.json().await.unwrap();
+            let dead = body["dead_tuples"].as_array().cloned().unwrap_or_default();
+            let seen = dead
+                .iter()
+                .any(|t| t["relname"] == "system_events" && t["n_dead_tup"].as_i64() >= Some(300));
+            *last.borrow_mut() = body;
+            seen
+        },
+    )
+    .await;
+    let body = last.into_inner();
+    let statements = body["slow_statements"]["statements"].as_array().unwrap();
+    assert!(!statements.is_empty(), "{body}");
+    assert!(statements[0]["mean_exec_time_ms"].is_f64(), "{body}");
+    let unused = body["unused_indexes"].as_array().unwrap();
+    // A fresh database has scanned none of its secondary indexes; unique ones are
+    // never reported.
+    assert!(
+        unused
             .iter()
-            .any(|t| t["relname"] == "system_events" && t["n_dead_tup"].as_i64() >= Some(300))
-        {
-            let statements = body["slow_statements"]["statements"].as_array().unwrap();
-            assert!(!statements.is_empty(), "{body}");
-            assert!(statements[0]["mean_exec_time_ms"].is_f64(), "{body}");
-            let unused = body["unused_indexes"].as_array().unwrap();
-            // A fresh database has scanned none of its secondary indexes; unique ones are
-            // never reported.
-            assert!(
-                unused
-                    .iter()
-                    .any(|i| i["indexrelname"] == "idx_audit_log_timestamp"),
-                "{body}"
-            );
-            assert!(
-                !unused.iter().any(|i| {
-                    let name = i["indexrelname"].as_str().unwrap_or_default();
-                    name.ends_with("_pkey") || name.ends_with("_key")
-                }),
-                "{body}"
-            );
-            return;
-        }
-        last = body;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("system_events dead tuples never reported: {last}");
+            .any(|i| i["indexrelname"] == "idx_audit_log_timestamp"),
+        "{body}"
+    );
+    assert!(
+        !unused.iter().any(|i| {
+            let name = i["indexrelname"].as_str().unwrap_or_default();
+            name.ends_with("_pkey") || name.ends_with("_key")
+        }),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn metrics_carry_the_database_gauges() {
     let app = common::spawn_app_with(|s| s.monitoring.db_health_refresh_interval_s = 1).await;
-    let mut text = String::new();
-    for _ in 0..20 {
-        text = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("winzo_db_dead_tuples{table=\"bets\"}") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let text = std::cell::RefCell::new(String::new());
+    common::wait_until(
+        "the database gauges in /metrics",
+        Duration::from_secs(10),
+        || async {
+            let body = app
+                .http
+                .get(app.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let seen = body.contains("winzo_db_dead_tuples{table=\"bets\"}");
+            *text.borrow_mut() = body;
+            seen
+        },
+    )
+    .await;
+    let text = text.into_inner();
     for family in [
         "winzo_db_slow_statements ",
         "winzo_db_unused_indexes ",

@@ -249,13 +249,12 @@ async fn switch_wal_and_wait(db: &Client, archive: &Path) {
         .await
         .unwrap()
         .get(0);
-    for _ in 0..200 {
-        if archive.join(&segment).exists() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("WAL segment {segment} never reached the archive");
+    common::wait_until(
+        &format!("WAL segment {segment} to reach the archive"),
+        Duration::from_secs(20),
+        || std::future::ready(archive.join(&segment).exists()),
+    )
+    .await;
 }
 
 /// `winzo check-ledger` on a database: balances equal their transactions, none negative,
@@ -318,7 +317,29 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
     for _ in 0..3 {
         before.insert(place_bet(&app, &token, selection).await);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // restore.sh picks "the newest backup that started before TARGET_TIME" comparing whole
+    // seconds (a backup's start time has no fraction): note the time only once the clock's
+    // second is past the first backup's start second.
+    let info = std::fs::read_to_string(Path::new(&backup_dir).join("winzo-backup.info")).unwrap();
+    let backup_start = info
+        .lines()
+        .find_map(|l| l.strip_prefix("start_time="))
+        .expect("start_time")
+        .to_string();
+    common::wait_until(
+        "the clock's second to pass the backup's start",
+        Duration::from_secs(10),
+        || async {
+            db.query_one(
+                "SELECT date_trunc('second', clock_timestamp()) > $1::text::timestamptz",
+                &[&backup_start],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+        },
+    )
+    .await;
     let noted: String = db
         .query_one(
             "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',
@@ -328,7 +349,21 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
         .await
         .unwrap()
         .get(0);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Later bets commit after the noted time (microseconds, as recovery_target_time reads it).
+    common::wait_until(
+        "the clock to pass the noted time",
+        Duration::from_secs(10),
+        || async {
+            db.query_one(
+                "SELECT clock_timestamp() > $1::text::timestamptz",
+                &[&noted],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+        },
+    )
+    .await;
     let mut after = BTreeSet::new();
     for _ in 0..2 {
         after.insert(place_bet(&app, &token, selection).await);

@@ -270,9 +270,31 @@ async fn bets_placed_after_void_after_are_refunded_and_a_cancelled_event_voids_i
     let b = book(&app, &trader).await;
     let (m, t) = (b.markets[1], &b.selections[1]);
     let (_, early) = place(&app, &token, &single(t[0], "2.5000", "10.00", "e")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // `void_after` splits bets by their stored `placed_at` (microseconds): note the time once
+    // the clock is past the early bet's stamp, and place the late bet once it is past that.
+    let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+    let early_at: chrono::DateTime<chrono::Utc> = app
+        .db
+        .client
+        .query_one(
+            "SELECT placed_at FROM bets WHERE id = $1",
+            &[&bet_id(&early)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let deadline = std::time::Duration::from_secs(10);
+    common::wait_until(
+        "the clock to pass the early bet's placed_at",
+        deadline,
+        || async { micros(chrono::Utc::now()) > micros(early_at) },
+    )
+    .await;
     let known = chrono::Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    common::wait_until("the clock to pass the noted time", deadline, || async {
+        micros(chrono::Utc::now()) > micros(known)
+    })
+    .await;
     let (_, late) = place(&app, &token, &single(t[0], "2.5000", "10.00", "l")).await;
     let mut body = three(t, ["win", "loss", "loss"]);
     body["void_after"] = json!(known);
@@ -303,12 +325,12 @@ async fn bets_placed_after_void_after_are_refunded_and_a_cancelled_event_voids_i
     .await;
     assert_eq!(s, 200, "{body}");
     // The void runs in the background: wait for it.
-    for _ in 0..100 {
-        if bet_row(&app, bet_id(&ml)).await.0 == "voided" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    common::wait_until(
+        "the cancelled event's bet to be voided",
+        std::time::Duration::from_secs(10),
+        || async { bet_row(&app, bet_id(&ml)).await.0 == "voided" },
+    )
+    .await;
     assert_eq!(
         bet_row(&app, bet_id(&ml)).await,
         ("voided".into(), dec!(10.00))

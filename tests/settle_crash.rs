@@ -5,7 +5,7 @@ mod markets_support;
 mod settle_support;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -37,20 +37,7 @@ fn engine(db_url: &str, port: u16) -> Child {
 }
 
 async fn wait_ready(http: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("engine not ready in time");
+    common::engine::wait_ready(http, &format!("http://127.0.0.1:{port}")).await;
 }
 
 async fn progress(db: &tokio_postgres::Client, market: uuid::Uuid) -> (i32, bool) {
@@ -95,19 +82,19 @@ async fn a_settlement_killed_half_way_resumes_and_pays_every_bet_exactly_once() 
         "a large settlement answers before it ends"
     );
     // Kill it once some, not all, bets are booked.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (changed, done) = progress(&db.client, book.market_id).await;
-        assert!(
-            !done,
-            "the settlement finished before the kill; make it larger"
-        );
-        if changed > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no progress");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_until(
+        "progress of the settlement",
+        Duration::from_secs(60),
+        || async {
+            let (changed, done) = progress(&db.client, book.market_id).await;
+            assert!(
+                !done,
+                "the settlement finished before the kill; make it larger"
+            );
+            changed > 0
+        },
+    )
+    .await;
     first.kill().expect("SIGKILL");
     first.wait().unwrap();
     let settled: i64 = db
@@ -124,14 +111,12 @@ async fn a_settlement_killed_half_way_resumes_and_pays_every_bet_exactly_once() 
     let port = free_port();
     let mut second = engine(&db.url, port);
     wait_ready(&http, port).await;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !progress(&db.client, book.market_id).await.1 {
-        assert!(
-            Instant::now() < deadline,
-            "resumed settlement did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait_until(
+        "the resumed settlement to finish",
+        Duration::from_secs(180),
+        || async { progress(&db.client, book.market_id).await.1 },
+    )
+    .await;
     // Asking again changes nothing.
     let r = http
         .post(format!(

@@ -1,19 +1,31 @@
 //! Property: random books (singles and parlays on random selections), random results,
 //! random corrections (resettle, market void, one-bet void): money in equals money out
-//! plus open stakes, and check-ledger is clean. Few cases: each runs the real engine.
+//! plus open stakes, and check-ledger is clean.
+//!
+//! One engine and one book (two events) serve every case; each case has its own bettor
+//! and its own market on each event (a total on a line no other case uses), and checks
+//! only its own money, so cases stay independent and run [`WORKERS`] at a time
+//! (`common::property`). `PROPTEST_CASES` sets the number of cases (256 by default).
 mod bets_support;
 mod common;
 mod markets_support;
 mod settle_support;
 
-use bets_support::{bettor, place, single};
-use markets_support::account;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bets_support::{place, single};
+use markets_support::{account, post};
 use proptest::prelude::*;
+use proptest::test_runner::Config;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::json;
 use settle_support::*;
+use uuid::Uuid;
 use winzo::auth::Role;
+
+/// Cases run at a time (see `common::property`).
+const WORKERS: u32 = 4;
 
 const RESULTS: [&str; 4] = ["win", "loss", "push", "void"];
 
@@ -45,89 +57,107 @@ fn plan() -> impl Strategy<Value = Plan> {
         })
 }
 
-async fn run(plan: Plan) {
-    let app = common::spawn_app().await;
-    let (_, trader) = account(&app.db.client, Role::Moderator).await;
-    let (user, token) = bettor(&app.db.client, dec!(1000.00)).await;
-    let books = [book(&app, &trader).await, book(&app, &trader).await];
+/// What every case shares: the engine, a trader, two events, a Redis handle for
+/// sessions, a pool for the ledger check, and the next unused total line.
+struct Env {
+    app: common::TestApp,
+    trader: String,
+    events: [Uuid; 2],
+    redis: redis::aio::ConnectionManager,
+    pool: deadpool_postgres::Pool,
+    next_line: AtomicU32,
+}
+
+/// A case's own market: its id and its selections (Over, Under, Exactly).
+struct Market {
+    id: Uuid,
+    selections: Vec<Uuid>,
+}
+
+/// A new bettor with `funds` (backed by a deposit) and a session: (user id, token).
+async fn bettor(env: &Env, funds: Decimal) -> (Uuid, String) {
+    let id = common::fixtures::funded_users(&env.app.db.client, funds, 1).await[0];
+    let (token, _) = winzo::auth::session::create(&env.redis, id, Role::User, 3600)
+        .await
+        .expect("session");
+    (id, token)
+}
+
+/// A new total market on `event` priced like the book's (2.5 / 1.5 / 9.0), on a line of
+/// its own.
+async fn total_market(env: &Env, event: Uuid) -> Market {
+    let line = env.next_line.fetch_add(1, Ordering::Relaxed);
+    let (s, m) = post(
+        &env.app.http,
+        env.app.url(&format!("/api/v1/trading/events/{event}/markets")),
+        &env.trader,
+        json!({"type": "total_points", "name": format!("Total goals {line}.5"),
+               "total_points": format!("{line}.50"),
+               "selections": [{"name": "Over", "odds": "2.5000"}, {"name": "Under", "odds": "1.5000"},
+                              {"name": "Exactly", "odds": "9.0000"}]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{m}");
+    let id = |v: &serde_json::Value| v["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+    Market {
+        id: id(&m),
+        selections: m["selections"].as_array().unwrap().iter().map(id).collect(),
+    }
+}
+
+async fn run(env: &Env, plan: Plan) {
+    let (app, trader) = (&env.app, env.trader.as_str());
+    let ((user, token), first, second) = tokio::join!(
+        bettor(env, dec!(1000.00)),
+        total_market(env, env.events[0]),
+        total_market(env, env.events[1])
+    );
+    let books = [first, second];
     let odds = ["2.5000", "1.5000", "9.0000"];
     let mut ids = Vec::new();
     for (n, (a, b)) in plan.bets.iter().enumerate() {
         let body = match b {
-            None => single(
-                books[0].selections[1][*a],
-                odds[*a],
-                "10.00",
-                &format!("k{n}"),
-            ),
+            None => single(books[0].selections[*a], odds[*a], "10.00", &format!("k{n}")),
             Some(b) => {
                 json!({"type": "parlay", "stake": "10.00", "idempotency_key": format!("k{n}"),
-                "legs": [{"selection_id": books[0].selections[1][*a], "odds": odds[*a]},
-                         {"selection_id": books[1].selections[1][*b], "odds": odds[*b]}]})
+                "legs": [{"selection_id": books[0].selections[*a], "odds": odds[*a]},
+                         {"selection_id": books[1].selections[*b], "odds": odds[*b]}]})
             }
         };
-        let (s, bet) = place(&app, &token, &body).await;
+        let (s, bet) = place(app, &token, &body).await;
         assert_eq!(s, 201, "{bet}");
         ids.push(bet_id(&bet));
     }
     let rs = |book: usize, r: [usize; 3]| {
-        let t = &books[book].selections[1];
+        let t = &books[book].selections;
         results(&[
             (t[0], RESULTS[r[0]], None, None),
             (t[1], RESULTS[r[1]], None, None),
             (t[2], RESULTS[r[2]], None, None),
         ])
     };
-    settle_ok(
-        &app,
-        &trader,
-        books[0].markets[1],
-        "settle",
-        rs(0, plan.first[0]),
-    )
-    .await;
+    settle_ok(app, trader, books[0].id, "settle", rs(0, plan.first[0])).await;
     match plan.correction_kind {
         0 => {
-            let (s, b) = trade(
-                &app,
-                &trader,
-                books[0].markets[1],
-                "resettle",
-                rs(0, plan.correction),
-            )
-            .await;
+            let (s, b) = trade(app, trader, books[0].id, "resettle", rs(0, plan.correction)).await;
             assert_eq!(s, 200, "{b}");
         }
         1 => {
-            let (s, b) = trade(
-                &app,
-                &trader,
-                books[0].markets[1],
-                "void",
-                json!({"reason": "p"}),
-            )
-            .await;
+            let (s, b) = trade(app, trader, books[0].id, "void", json!({"reason": "p"})).await;
             assert_eq!(s, 200, "{b}");
         }
         _ => {
-            let (s, b) = markets_support::post(
+            let (s, b) = post(
                 &app.http,
                 app.url(&format!("/api/v1/trading/bets/{}/void", ids[0])),
-                &trader,
+                trader,
                 json!({"reason": "p"}),
             )
             .await;
             assert_eq!(s, 200, "{b}");
         }
     }
-    settle_ok(
-        &app,
-        &trader,
-        books[1].markets[1],
-        "settle",
-        rs(1, plan.first[1]),
-    )
-    .await;
+    settle_ok(app, trader, books[1].id, "settle", rs(1, plan.first[1])).await;
     // Money in (deposit + payouts booked) = money out (stakes) + what the account holds.
     let row = app
         .db
@@ -144,7 +174,7 @@ async fn run(plan: Plan) {
         .unwrap();
     let (staked, open, won, owed): (Decimal, Decimal, Decimal, Decimal) =
         (row.get(0), row.get(1), row.get(2), row.get(3));
-    let bal = balance(&app, user).await;
+    let bal = balance(app, user).await;
     assert_eq!(
         dec!(1000.00) + won + owed,
         bal + staked,
@@ -155,15 +185,38 @@ async fn run(plan: Plan) {
         Decimal::ZERO,
         "every leg has a result: nothing left open"
     );
-    ledger_clean(&app).await;
-    app.stop().await;
+    let violations = winzo::ledger_check::check(&env.pool.get().await.unwrap())
+        .await
+        .unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 4, failure_persistence: None, ..ProptestConfig::default() })]
-    #[test]
-    fn money_in_equals_money_out_plus_open_stakes_and_the_ledger_is_clean(p in plan()) {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(run(p));
-    }
+#[test]
+fn money_in_equals_money_out_plus_open_stakes_and_the_ledger_is_clean() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let env = rt.block_on(async {
+        let app = common::spawn_app().await;
+        let (_, trader) = account(&app.db.client, Role::Moderator).await;
+        let books = [book(&app, &trader).await, book(&app, &trader).await];
+        let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
+        let mut db = app.settings.database.clone();
+        db.pool_max_size = WORKERS as usize;
+        let pool = winzo::db::build_pool(&db).unwrap();
+        Env {
+            events: [books[0].event_id, books[1].event_id],
+            app,
+            trader,
+            redis,
+            pool,
+            // The books' own total is on 2.5.
+            next_line: AtomicU32::new(3),
+        }
+    });
+    let config = Config {
+        cases: common::property::cases(),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    common::property::run(&rt, config, WORKERS, &plan(), |p| run(&env, p));
+    rt.block_on(env.app.stop());
 }

@@ -3,59 +3,37 @@
 mod common;
 mod stream_support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::engine::{free_port, spawn_engine, wait_ready, Engine};
+use redis::AsyncCommands;
 use serde_json::json;
 use stream_support::*;
 
-struct Node {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_node(db_url: &str) -> Node {
+/// Starts a `winzo serve` node on the database and waits until it is ready.
+async fn start_node(db_url: &str) -> (Engine, u16) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_winzo"))
-        .arg("serve")
-        .env("WINZO_ENV", "test")
-        .env("DATABASE_URL", db_url)
-        .env("WINZO__SERVER__PORT", port.to_string())
-        .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("winzo binary starts");
-    let node = Node { child, port };
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-        {
-            if r.status().is_success() {
-                return node;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("node on port {port} did not become ready");
+    let node = spawn_engine(db_url, port, &[]);
+    wait_ready(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+    (node, port)
+}
+
+/// Topic messages the node at `base` sent to (`"out"`) or relayed from (`"in"`) other
+/// nodes through Redis (`winzo_bridge_messages_total{direction}`).
+async fn bridged(http: &reqwest::Client, base: &str, direction: &str) -> u64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("winzo_bridge_messages_total{{direction=\"{direction}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[tokio::test]
@@ -64,13 +42,22 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
     // are real processes.
     let app = common::spawn_app().await;
     let sport = sport(&app).await;
-    let a = start_node(&app.db.url).await;
-    let b = start_node(&app.db.url).await;
-    let on_a = format!("http://127.0.0.1:{}", a.port);
+    let (a, a_port) = start_node(&app.db.url).await;
+    let on_a = format!("http://127.0.0.1:{a_port}");
+    let sent_before = bridged(&app.http, &on_a, "out").await;
     push_at(&app.http, &on_a, fixture(1, "nodes-1", &sport)).await;
     let id = event_id(&app, "nodes-1").await;
+    // Node B starts once A has sent the fixture's messages to Redis: relayed by a running
+    // B, they could reach B's client after its snapshot, ahead of the odds.
+    common::wait_until(
+        "node A to send the fixture to Redis",
+        Duration::from_secs(10),
+        || async { bridged(&app.http, &on_a, "out").await > sent_before },
+    )
+    .await;
+    let (b, b_port) = start_node(&app.db.url).await;
 
-    let client_b = format!("ws://127.0.0.1:{}/ws", b.port);
+    let client_b = format!("ws://127.0.0.1:{b_port}/ws");
     let (mut ws, _) = tokio_tungstenite::connect_async(client_b).await.unwrap();
     send(
         &mut ws,
@@ -79,9 +66,31 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
     .await;
     let snap = next_json(&mut ws).await;
     assert_eq!(snap["type"], "snapshot");
-    // Give node B's Redis subscription a moment after start (it is up before readiness in
-    // practice; this only avoids a race in the test).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Node B's Redis subscription starts in the background: wait until B relays a probe
+    // published on a topic nobody subscribes to (its relayed-message count moves).
+    let on_b = format!("http://127.0.0.1:{b_port}");
+    let redis = redis::Client::open(app.settings.redis.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let channel = format!("{}probe:ws_nodes", app.settings.bridge.channel_prefix);
+    let probe = "probe-node\n{\"type\": \"odds\", \"topic\": \"probe:ws_nodes\", \"data\": {}}";
+    let before = bridged(&app.http, &on_b, "in").await;
+    common::wait_until(
+        "node B to relay messages from Redis",
+        Duration::from_secs(10),
+        || {
+            let (redis, channel) = (redis.clone(), channel.clone());
+            let (http, on_b) = (&app.http, &on_b);
+            async move {
+                let mut redis = redis;
+                let _: i64 = redis.publish(channel, probe).await.unwrap();
+                bridged(http, on_b, "in").await > before
+            }
+        },
+    )
+    .await;
     let answer = push_at(
         &app.http,
         &on_a,

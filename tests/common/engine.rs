@@ -1,6 +1,6 @@
 //! The real `winzo serve` binary as a child process, for tests that kill or signal it.
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -52,14 +52,11 @@ pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Engine {
 
 /// Waits until `GET {base}/readyz` answers 200 (at most 60 s).
 pub async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "engine not ready in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let url = format!("{base}/readyz");
+    super::wait_until(
+        &format!("the engine at {base} to be ready"),
+        Duration::from_secs(60),
+        || async { matches!(http.get(&url).send().await, Ok(r) if r.status() == 200) },
+    )
+    .await;
 }

@@ -5,14 +5,51 @@
 pub mod engine;
 pub mod fixtures;
 pub mod pgcluster;
+pub mod property;
 
+use std::future::Future;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 use winzo::config::Settings;
 use winzo::startup::Application;
+
+/// How often [`wait_until`] asks again.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// Waits for an observable condition instead of a guessed pause: asks `check` (a database
+/// read, an HTTP call, a look at a socket...) every [`POLL`] until it answers true, and
+/// fails the test naming `what` once `deadline` has passed without it. A panic inside
+/// `check` (an assert on what it saw) fails the test at once.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_until_every(what, deadline, POLL, check).await
+}
+
+/// [`wait_until`] asking every `every` instead: for a check that acts as well as looks
+/// (a client retrying, an attacker replaying), whose pace is part of what is tested.
+pub async fn wait_until_every<F, Fut>(what: &str, deadline: Duration, every: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for: {what}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
 
 /// Test settings: `config/test.toml` (services of the `test` profile).
 pub fn test_settings() -> Settings {

@@ -61,8 +61,16 @@ fn id(v: &Value) -> Uuid {
         .unwrap_or_else(|| panic!("no id in {v}"))
 }
 
-/// Creates a book through the trading API at `base` (e.g. `http://127.0.0.1:port`).
-pub async fn create_book(http: &reqwest::Client, base: &str, token: &str) -> Book {
+/// A sport with two teams, created through the trading API: events are added to it with
+/// [`create_event`].
+pub struct Catalogue {
+    pub sport_slug: String,
+    pub sport_id: Uuid,
+    pub teams: [Uuid; 2],
+}
+
+/// Creates a sport and two teams through the trading API at `base`.
+pub async fn create_catalogue(http: &reqwest::Client, base: &str, token: &str) -> Catalogue {
     let tag = &Uuid::new_v4().simple().to_string()[..10];
     let slug = format!("sport-{tag}");
     let (s, sport) = post(
@@ -89,14 +97,29 @@ pub async fn create_book(http: &reqwest::Client, base: &str, token: &str) -> Boo
         assert_eq!(s, 201, "{team}");
         teams.push(id(&team));
     }
+    Catalogue {
+        sport_slug: slug,
+        sport_id,
+        teams: [teams[0], teams[1]],
+    }
+}
+
+/// A new event of the catalogue's sport with the book's two markets (a moneyline at
+/// 1.9091 / 1.9091; a total of 2.5 at 2.5 / 1.5 / 9.0).
+pub async fn create_event(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    catalogue: &Catalogue,
+) -> Book {
     let start = chrono::Utc::now() + chrono::Duration::hours(3);
     let (s, event) = post(
         http,
         format!("{base}/api/v1/trading/events"),
         token,
         json!({
-            "sport_id": sport_id, "home_team_id": teams[0], "away_team_id": teams[1],
-            "start_time": start, "venue": "Test Ground",
+            "sport_id": catalogue.sport_id, "home_team_id": catalogue.teams[0],
+            "away_team_id": catalogue.teams[1], "start_time": start, "venue": "Test Ground",
         }),
     )
     .await;
@@ -124,9 +147,16 @@ pub async fn create_book(http: &reqwest::Client, base: &str, token: &str) -> Boo
         selections.push(m["selections"].as_array().unwrap().iter().map(id).collect());
     }
     Book {
-        sport_slug: slug,
+        sport_slug: catalogue.sport_slug.clone(),
         event_id,
         markets,
         selections,
     }
+}
+
+/// Creates a book through the trading API at `base` (e.g. `http://127.0.0.1:port`): a
+/// fresh sport, two teams and one event with two markets.
+pub async fn create_book(http: &reqwest::Client, base: &str, token: &str) -> Book {
+    let catalogue = create_catalogue(http, base, token).await;
+    create_event(http, base, token, &catalogue).await
 }
