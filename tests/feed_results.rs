@@ -6,26 +6,11 @@ mod common;
 mod stream_support;
 mod support_accounts;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 async fn selection(app: &common::TestApp, event: Uuid, market: &str, name: &str) -> Uuid {
     app.db
@@ -82,9 +67,11 @@ async fn state_of(app: &common::TestApp, user: Uuid) -> (String, Decimal) {
 
 async fn wait_state(app: &common::TestApp, user: Uuid, status: &str, balance: &str) {
     let want = (status.to_string(), balance.parse::<Decimal>().unwrap());
-    wait_for(&format!("{user}: {want:?}"), || async {
-        state_of(app, user).await == want
-    })
+    common::wait_until(
+        &format!("{user}: {want:?}"),
+        Duration::from_secs(10),
+        || async { state_of(app, user).await == want },
+    )
     .await;
 }
 
@@ -188,4 +175,79 @@ async fn feed_results_settle_resettle_and_roll_back_the_book() {
         .await
         .unwrap();
     assert!(violations.is_empty(), "{violations:?}");
+}
+
+#[tokio::test]
+async fn event_lists_show_upcoming_and_live_first_and_bets_filter_by_status() {
+    let app = support_accounts::spawn().await;
+    let sport = stream_support::sport(&app).await;
+    for r in ["ls-a", "ls-b", "ls-c"] {
+        stream_support::push(&app, stream_support::fixture(1, r, &sport)).await;
+    }
+    // ls-b goes live, ls-c is finished.
+    stream_support::push(
+        &app,
+        json!({"seq": 2, "event_ref": "ls-b", "type": "status", "status": "live"}),
+    )
+    .await;
+    stream_support::push(
+        &app,
+        json!({"seq": 2, "event_ref": "ls-c", "type": "status", "status": "live"}),
+    )
+    .await;
+    stream_support::push(
+        &app,
+        json!({"seq": 3, "event_ref": "ls-c", "type": "status", "status": "finished"}),
+    )
+    .await;
+    let (a, b, c) = (
+        stream_support::event_id(&app, "ls-a").await,
+        stream_support::event_id(&app, "ls-b").await,
+        stream_support::event_id(&app, "ls-c").await,
+    );
+    let (s, page) =
+        support_accounts::get(&app, &format!("/api/v1/sports/{sport}/events"), None).await;
+    assert_eq!(s, 200, "{page}");
+    let ids: Vec<String> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![b.to_string(), a.to_string()],
+        "live first, the finished one left out"
+    );
+    let (_, page) = support_accounts::get(
+        &app,
+        &format!("/api/v1/sports/{sport}/events?status=finished"),
+        None,
+    )
+    .await;
+    assert_eq!(page["events"][0]["id"], c.to_string());
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    let (s, err) = support_accounts::get(
+        &app,
+        &format!("/api/v1/sports/{sport}/events?status=over"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 422, "{err}");
+
+    // The bettor's history: wrapped, filtered by status, legs with their event's name.
+    let home = selection(&app, a, "moneyline", "home").await;
+    let (_, token) = bettor_with_bet(&app, home, "2.1000").await;
+    let (s, page) = support_accounts::get(&app, "/api/v1/bets?status=accepted", Some(&token)).await;
+    assert_eq!(s, 200, "{page}");
+    assert_eq!(page["bets"].as_array().unwrap().len(), 1);
+    assert!(page["bets"][0]["legs"][0]["event_name"]
+        .as_str()
+        .unwrap()
+        .contains(" v "));
+    let (_, page) =
+        support_accounts::get(&app, "/api/v1/bets?status=settled_win", Some(&token)).await;
+    assert_eq!(page["bets"].as_array().unwrap().len(), 0, "{page}");
+    let (s, _) = support_accounts::get(&app, "/api/v1/bets?status=winning", Some(&token)).await;
+    assert_eq!(s, 422);
 }
