@@ -35,6 +35,11 @@ pub struct Metrics {
     pub wallet_movements_total: IntCounterVec,
     /// Security events (`system_events`) dropped because too many inserts were in flight.
     pub security_events_dropped_total: prometheus::IntCounter,
+    /// Bets by channel (`rest`, `websocket`) and outcome: `accepted`, or the refusal's
+    /// contract code (`odds_changed`, `insufficient_funds`, ...).
+    pub bets_total: IntCounterVec,
+    /// Time from a bet request to its answer, by channel and result (`accepted`, `refused`).
+    pub bet_seconds: HistogramVec,
     /// Login attempts by outcome: `throttled` (refused before any password check),
     /// `failed` and `succeeded` (a password was checked).
     pub login_attempts_total: IntCounterVec,
@@ -194,6 +199,23 @@ impl Metrics {
         registry.register(Box::new(wallet_movements_total.clone()))?;
         registry.register(Box::new(security_events_dropped_total.clone()))?;
         registry.register(Box::new(login_attempts_total.clone()))?;
+        let bets_total = IntCounterVec::new(
+            Opts::new(
+                "bets_total",
+                "Bets by channel and outcome (accepted, or the refusal's code)",
+            ),
+            &["channel", "outcome"],
+        )?;
+        let bet_seconds = HistogramVec::new(
+            HistogramOpts::new("bet_seconds", "Time from a bet request to its answer").buckets(
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            ),
+            &["channel", "result"],
+        )?;
+        registry.register(Box::new(bets_total.clone()))?;
+        registry.register(Box::new(bet_seconds.clone()))?;
         let live = LiveGauges::new(&registry)?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
@@ -214,6 +236,8 @@ impl Metrics {
             wallet_movements_total,
             security_events_dropped_total,
             login_attempts_total,
+            bets_total,
+            bet_seconds,
             live,
         })
     }

@@ -93,6 +93,7 @@ impl Application {
             db.clone(),
             crate::wallet::processor::build(&settings.payments),
             sessions.live_flag(),
+            hub.clone(),
         );
         crate::accounts::controls::spawn_wallet_listener(&sessions, wallet.clone());
         let controls = crate::accounts::controls::AccountControls::new(
@@ -124,6 +125,7 @@ impl Application {
             db: db.clone(),
             bets: settings.bets.clone(),
             odds_max: settings.markets.odds_max,
+            metrics: metrics.clone(),
         };
         let events = crate::app::events::EventService {
             registry: registry.clone(),

@@ -44,16 +44,49 @@ pub struct BetService {
     pub bets: BetSettings,
     /// The highest decimal price a leg may ask for (`markets.odds_max`).
     pub odds_max: Decimal,
+    /// Bets by channel and outcome, and their latency.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// The door a bet came through (a label of the bet metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Rest,
+    WebSocket,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Rest => "rest",
+            Channel::WebSocket => "websocket",
+        }
+    }
 }
 
 impl BetService {
-    /// Places `req` for `user_id`; the same key answers the first outcome.
+    /// Places `req` for `user_id`; the same key answers the first outcome. Counted by
+    /// channel and outcome, timed by channel.
     pub async fn place(
         &self,
+        channel: Channel,
         user_id: Uuid,
         req: PlaceBetRequest,
     ) -> Result<BetAnswer, PlaceError> {
-        place(self, user_id, req).await
+        let started = std::time::Instant::now();
+        let answer = place(self, user_id, req).await;
+        let (outcome, result) = match &answer {
+            Ok(_) => ("accepted", "accepted"),
+            Err(e) => (e.code(), "refused"),
+        };
+        let m = &self.metrics;
+        m.bets_total
+            .with_label_values(&[channel.as_str(), outcome])
+            .inc();
+        m.bet_seconds
+            .with_label_values(&[channel.as_str(), result])
+            .observe(started.elapsed().as_secs_f64());
+        answer
     }
 }
 
@@ -439,8 +472,19 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
     };
     let wallet = state.wallet.shard_of(hold.user_id).send(settle);
     let (_, settled) = futures::join!(legs, wallet);
-    if settled.is_err() {
-        tracing::error!(user = %hold.user_id, "wallet shard stopped before a stake was settled");
+    match settled {
+        // The bettor's balance moved (or the hold went): the private channel hears it.
+        Ok(Some((balance, held))) => {
+            state.hub.publish(
+                &format!("user:{}", hold.user_id),
+                "balance",
+                &json!({"balance": balance.to_string(), "pending_balance": held.to_string()}),
+            );
+        }
+        Ok(None) => {}
+        Err(_) => {
+            tracing::error!(user = %hold.user_id, "wallet shard stopped before a stake was settled")
+        }
     }
 }
 

@@ -55,6 +55,23 @@ impl PlaceError {
             || matches!(self, PlaceError::Leg(LegRejection::Busy))
     }
 
+    /// The contract's code of the refusal (also the `outcome` label of `winzo_bets_total`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PlaceError::Invalid(_) => "validation_failed",
+            PlaceError::Rule(r) => r.code(),
+            PlaceError::Leg(l) => l.code(),
+            PlaceError::Restricted(_) => "account_restricted",
+            PlaceError::InsufficientFunds { .. } => "insufficient_funds",
+            PlaceError::LimitExceeded { .. } => "limit_exceeded",
+            PlaceError::KeyReused => "idempotency_key_reused",
+            PlaceError::DuplicateKey => "duplicate_key",
+            PlaceError::Refused => "bet_refused",
+            PlaceError::Busy(_) => "busy",
+            PlaceError::Unavailable(_) => "unavailable",
+        }
+    }
+
     pub fn unavailable(message: impl Into<String>) -> Self {
         PlaceError::Unavailable(message.into())
     }

@@ -5,6 +5,7 @@ use serde_json::json;
 use utoipa::{IntoParams, OpenApi};
 use uuid::Uuid;
 
+use crate::app::bets::Channel;
 use crate::auth::AuthUser;
 use crate::bets::{BetAnswer, PlaceBetRequest};
 use crate::db::bets::HistoryBet;
@@ -47,7 +48,10 @@ pub async fn place_bet(
     user: AuthUser,
     body: web::Json<PlaceBetRequest>,
 ) -> ApiResult<HttpResponse> {
-    let answer = state.bets.place(user.user_id, body.into_inner()).await?;
+    let answer = state
+        .bets
+        .place(Channel::Rest, user.user_id, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(answer))
 }
 

@@ -39,6 +39,7 @@ impl Wallet {
         pool: Pool,
         processor: Arc<dyn PaymentProcessor>,
         controls_live: Arc<AtomicBool>,
+        hub: Arc<crate::broadcast::Hub>,
     ) -> Wallet {
         let count = count.max(1);
         let shards = (0..count)
@@ -46,9 +47,10 @@ impl Wallet {
                 let pool = pool.clone();
                 let processor = processor.clone();
                 let live = controls_live.clone();
+                let hub = hub.clone();
                 WalletShard::create(move |ctx| {
                     ctx.set_mailbox_capacity(mailbox_capacity);
-                    WalletShard::new(index, pool, processor, accounts_cached_max, live)
+                    WalletShard::new(index, pool, processor, accounts_cached_max, live, hub)
                 })
             })
             .collect();

@@ -133,6 +133,8 @@ pub struct WalletShard {
     accounts_cached_max: usize,
     /// True while control changes reach this node (see [`super::Wallet::start`]).
     pub(super) controls_live: Arc<AtomicBool>,
+    /// The private channel: a committed deposit or withdrawal sends the new `balance`.
+    hub: Arc<crate::broadcast::Hub>,
 }
 
 impl WalletShard {
@@ -142,6 +144,7 @@ impl WalletShard {
         processor: Arc<dyn PaymentProcessor>,
         accounts_cached_max: usize,
         controls_live: Arc<AtomicBool>,
+        hub: Arc<crate::broadcast::Hub>,
     ) -> Self {
         WalletShard {
             index,
@@ -150,6 +153,7 @@ impl WalletShard {
             accounts: HashMap::new(),
             accounts_cached_max: accounts_cached_max.max(1),
             controls_live,
+            hub,
         }
     }
 }
@@ -193,7 +197,17 @@ impl Handler<MoveMoney> for WalletShard {
                     match balance {
                         Some(b) => {
                             act.make_room(user_id);
-                            act.accounts.entry(user_id).or_default().balance = b;
+                            let account = act.accounts.entry(user_id).or_default();
+                            account.balance = b;
+                            if matches!(result, Ok(MoveOutcome::Completed(_))) {
+                                let held = account.reserved;
+                                act.hub.publish(
+                                    &format!("user:{user_id}"),
+                                    "balance",
+                                    &serde_json::json!({"balance": b.to_string(),
+                                                        "pending_balance": held.to_string()}),
+                                );
+                            }
                         }
                         None => {
                             // Forget a doubtful balance, never one with stakes in flight.

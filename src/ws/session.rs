@@ -417,7 +417,10 @@ impl WsSession {
         let (state, token) = (self.state.clone(), user.token.clone());
         let fut = async move {
             let user = crate::auth::authenticate(&state.sessions, &state.redis, &token).await?;
-            Ok(state.bets.place(user.user_id, req).await)
+            Ok(state
+                .bets
+                .place(crate::app::bets::Channel::WebSocket, user.user_id, req)
+                .await)
         };
         ctx.spawn(
             fut.into_actor(self)

@@ -304,7 +304,11 @@ async fn bettor(
             system_size: None,
         };
         let t = Instant::now();
-        match state.bets.place(user, req).await {
+        match state
+            .bets
+            .place(winzo::app::bets::Channel::Rest, user, req)
+            .await
+        {
             Ok(_) => out.accepted.push(t.elapsed()),
             Err(e) => {
                 let e = winzo::routes::error::ApiError::from(e);
