@@ -2,6 +2,13 @@
 //!
 //! Idempotent: sports, leagues and teams are keyed by slug, accounts by username; a fresh
 //! set of events is created only when the demo leagues have no upcoming or live event.
+//!
+//! Markets and selections are named as `winzo feed-sim` names them (the winner market's
+//! selections are the two teams' names and `Draw`; totals are `Over` and `Under`) and are
+//! inserted in their natural order (home, draw, away; over, under; the winner market first)
+//! with `created_at = clock_timestamp()`, so the catalogue and the WebSocket snapshot, which
+//! read them `ORDER BY created_at, id`, give them back in that order (the transaction's
+//! `CURRENT_TIMESTAMP` is the same for every row, and the ids are random).
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use rust_decimal::Decimal;
@@ -23,6 +30,8 @@ struct SportSpec {
     league: (&'static str, &'static str, &'static str),
     teams: &'static [(&'static str, &'static str, &'static str)],
     three_way: bool,
+    /// The period of the seeded live event, thirty minutes in (as feed-sim names periods).
+    live_period: &'static str,
 }
 
 const SPORTS: &[SportSpec] = &[
@@ -39,6 +48,7 @@ const SPORTS: &[SportSpec] = &[
             ("Aston Villa", "AVL", "Birmingham"),
         ],
         three_way: true,
+        live_period: "1H",
     },
     SportSpec {
         name: "basketball",
@@ -51,6 +61,7 @@ const SPORTS: &[SportSpec] = &[
             ("Chicago Bulls", "CHI", "Chicago"),
         ],
         three_way: false,
+        live_period: "Q3",
     },
 ];
 
@@ -132,6 +143,7 @@ async fn seed_sport(tx: &Transaction<'_>, spec: &SportSpec) -> anyhow::Result<us
     }
     let mut created = 0;
     for (i, pair) in team_ids.chunks(2).enumerate() {
+        let (home, away) = (spec.teams[i * 2].0, spec.teams[i * 2 + 1].0);
         let live = i == 0;
         let start = if live {
             Utc::now() - Duration::minutes(30)
@@ -151,33 +163,36 @@ async fn seed_sport(tx: &Transaction<'_>, spec: &SportSpec) -> anyhow::Result<us
                     &pair[1],
                     &start,
                     &status,
-                    &live.then_some("1"),
+                    &live.then_some(spec.live_period),
                     &live.then_some("30:00"),
                     &format!("{} Stadium", spec.teams[i * 2].2),
                 ],
             )
             .await?
             .get(0);
-        seed_markets(tx, event_id, spec, live).await?;
+        seed_markets(tx, event_id, spec, (home, away), live).await?;
         created += 1;
     }
     Ok(created)
 }
 
+/// The event's markets, the winner market first, each with its selections in their natural
+/// order: home, draw, away; over, under.
 async fn seed_markets(
     tx: &Transaction<'_>,
     event_id: Uuid,
     spec: &SportSpec,
+    (home, away): (&str, &str),
     live: bool,
 ) -> anyhow::Result<()> {
     let winner: &[(&str, Decimal)] = if spec.three_way {
         &[
-            ("Home", dec!(2.1000)),
+            (home, dec!(2.1000)),
             ("Draw", dec!(3.4000)),
-            ("Away", dec!(3.6000)),
+            (away, dec!(3.6000)),
         ]
     } else {
-        &[("Home", dec!(1.8000)), ("Away", dec!(2.0500))]
+        &[(home, dec!(1.8000)), (away, dec!(2.0500))]
     };
     let (total_line, total_name) = if spec.three_way {
         (dec!(2.5), "Total goals 2.5")
@@ -190,17 +205,20 @@ async fn seed_markets(
         ("total_points", total_name, Some(total_line), totals),
     ];
     for (mtype, name, total, selections) in markets {
+        // clock_timestamp(): rows of one transaction keep their insert order under
+        // ORDER BY created_at (CURRENT_TIMESTAMP is the transaction's start for all of them).
         let market_id: Uuid = tx
             .query_one(
-                "INSERT INTO markets (event_id, type, name, total_points, in_play)
-                 VALUES ($1, $2::text::market_type, $3, $4, $5) RETURNING id",
+                "INSERT INTO markets (event_id, type, name, total_points, in_play, created_at)
+                 VALUES ($1, $2::text::market_type, $3, $4, $5, clock_timestamp()) RETURNING id",
                 &[&event_id, &mtype, &name, &total, &live],
             )
             .await?
             .get(0);
         for (sel_name, odds) in selections {
             tx.execute(
-                "INSERT INTO selections (market_id, name, short_name, odds) VALUES ($1, $2, $2, $3)",
+                "INSERT INTO selections (market_id, name, odds, created_at)
+                 VALUES ($1, $2, $3, clock_timestamp())",
                 &[&market_id, sel_name, odds],
             )
             .await?;
