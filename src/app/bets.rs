@@ -478,7 +478,7 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
             state.hub.publish(
                 &format!("user:{}", hold.user_id),
                 "balance",
-                &json!({"balance": balance.to_string(), "pending_balance": held.to_string()}),
+                &json!({"balance": format!("{balance:.2}"), "pending_balance": format!("{held:.2}")}),
             );
         }
         Ok(None) => {}

@@ -204,8 +204,8 @@ impl Handler<MoveMoney> for WalletShard {
                                 act.hub.publish(
                                     &format!("user:{user_id}"),
                                     "balance",
-                                    &serde_json::json!({"balance": b.to_string(),
-                                                        "pending_balance": held.to_string()}),
+                                    &serde_json::json!({"balance": format!("{b:.2}"),
+                                                        "pending_balance": format!("{held:.2}")}),
                                 );
                             }
                         }
