@@ -22,6 +22,7 @@ TEST_REDIS_URL="redis://127.0.0.1:26380"
 
 scripts/services.sh up test
 cargo build --bins
+scripts/openapi-check.sh target/debug/winzo
 
 exec 8>.data/test/.make-test.lock
 if ! flock -n 8; then

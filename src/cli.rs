@@ -36,6 +36,8 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Print the OpenAPI document the engine serves (`GET /api-docs/openapi.json`).
+    Openapi,
     /// Verify the ledger (balances against transactions, no negative balance, one stake
     /// debit and at most one payout per bet); exits non-zero listing every violation.
     CheckLedger,
@@ -76,6 +78,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("created {} {} ({})", user.role, user.username, user.id);
                 Ok(())
             })
+        }
+        Command::Openapi => {
+            let doc = crate::routes::openapi_json_value();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
         }
         Command::CheckLedger => {
             let clean = runtime()?.block_on(crate::ledger_check::run(&settings))?;

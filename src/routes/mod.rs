@@ -21,6 +21,7 @@ pub mod extract;
 pub mod feed;
 pub mod health;
 pub mod me;
+pub mod openapi_doc;
 pub mod ops;
 pub mod settlement;
 pub mod trading;
@@ -56,8 +57,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The served document as JSON: [`openapi`] completed by [`openapi_doc::complete`].
+pub fn openapi_json_value() -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi()).unwrap_or_else(|_| json!({}));
+    openapi_doc::complete(&mut doc);
+    doc
+}
+
 async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(openapi())
+    HttpResponse::Ok().json(openapi_json_value())
 }
 
 /// Registers every route. Called once per worker.
