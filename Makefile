@@ -78,15 +78,18 @@ seed: migrate
 # `feed-sim` line below); it logs to .data/dev/feed-sim.log and is stopped when `serve`
 # exits. `serve` then runs in the foreground.
 run: seed
-	@feed_pid=""; \
+	@feed_pid=""; serve_pid=""; \
 	help="$$($(RELEASE_BIN) --help 2>/dev/null || true)"; \
 	if grep -qE '^[[:space:]]+feed-sim([[:space:]]|$$)' <<<"$$help"; then \
 	  echo "starting winzo feed-sim in the background (log: .data/dev/feed-sim.log)"; \
 	  $(DEV_ENV) $(RELEASE_BIN) feed-sim >>.data/dev/feed-sim.log 2>&1 & feed_pid=$$!; \
+	  echo "$$feed_pid" > .data/dev/feed-sim.pid; \
 	fi; \
-	trap 'if [ -n "$$feed_pid" ]; then kill "$$feed_pid" 2>/dev/null || true; fi' EXIT INT TERM; \
-	echo "serving on http://$(SERVE_HOST):$(SERVE_PORT) (Ctrl-C stops the server; 'make stop' stops the services)"; \
-	$(DEV_ENV) $(SERVE_ENV) $(RELEASE_BIN) serve
+	trap 'for p in $$feed_pid $$serve_pid; do kill "$$p" 2>/dev/null || true; done; rm -f .data/dev/feed-sim.pid .data/dev/serve.pid' EXIT INT TERM; \
+	echo "serving on http://$(SERVE_HOST):$(SERVE_PORT) (Ctrl-C or 'make stop' stops it; 'make stop' also stops the services)"; \
+	$(DEV_ENV) $(SERVE_ENV) $(RELEASE_BIN) serve & serve_pid=$$!; \
+	echo "$$serve_pid" > .data/dev/serve.pid; \
+	wait "$$serve_pid"
 
 # All the steps live in scripts/test.sh: services up test, cargo build --bins, drop and
 # recreate winzo_template (WITH (FORCE)), migrate it with target/debug/winzo, then
@@ -97,7 +100,13 @@ run: seed
 test:
 	scripts/test.sh $(TEST_ARGS)
 
+# Stops what `make run` started (by the process ids it recorded), then both profiles' services.
 stop:
+	@for f in .data/dev/serve.pid .data/dev/feed-sim.pid; do \
+	  if [ -f "$$f" ]; then pid="$$(cat "$$f")"; \
+	    if kill -0 "$$pid" 2>/dev/null; then echo "stopping $$(basename "$$f" .pid) (pid $$pid)"; kill "$$pid" || true; fi; \
+	    rm -f "$$f"; fi; \
+	done
 	$(SERVICES) down dev
 	$(SERVICES) down test
 

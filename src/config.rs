@@ -143,5 +143,10 @@ mod tests {
             "a committed provider secret would be accepted wherever the file is used"
         );
         assert!(base.feed_sim.provider_secret.is_empty());
+        assert_eq!(
+            base.markets.margin_floor,
+            rust_decimal::Decimal::ZERO,
+            "no book in the bettors' favour by default"
+        );
     }
 }

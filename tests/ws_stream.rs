@@ -309,16 +309,18 @@ async fn place_bet_over_the_socket_answers_like_rest_and_reaches_the_private_cha
     bet["op"] = json!("place_bet");
     bet["id"] = json!(21);
     send(&mut ws, bet.clone()).await;
-    // Both the answer and the private `bet` message arrive (in either order).
-    let (mut answer, mut private) = (None, None);
-    for _ in 0..2 {
+    // The answer, the private `bet` message and the new `balance` arrive (in any order).
+    let (mut answer, mut private, mut balance) = (None, None, None);
+    for _ in 0..3 {
         let m = next_json(&mut ws).await;
         match m["type"].as_str() {
             Some("bet_result") => answer = Some(m),
             Some("bet") => private = Some(m),
+            Some("balance") => balance = Some(m),
             _ => panic!("unexpected {m}"),
         }
     }
+    assert_eq!(balance.expect("balance")["data"]["balance"], "95.00");
     let answer = answer.expect("bet_result");
     assert_eq!(
         (answer["id"].as_i64(), answer["status"].as_i64()),

@@ -54,15 +54,21 @@ pub async fn register(
     r: &Registration<'_>,
     actor: Actor,
 ) -> Result<UserRow, RegisterError> {
-    validate::username(r.username)?;
-    validate::email(r.email)?;
-    validate::password(r.password)?;
-    let dob = r.date_of_birth.map(validate::date_of_birth).transpose()?;
     let country = r.country_code.unwrap_or("US");
-    validate::country_code(country)?;
     let default = r.currencies.first().map_or("USD", String::as_str);
     let currency = r.currency_code.unwrap_or(default);
-    validate::supported_currency(currency, r.currencies)?;
+    // Every field is checked, and every failing one reported at once.
+    let dob = r.date_of_birth.map(validate::date_of_birth).transpose();
+    let checks = [
+        validate::username(r.username),
+        validate::email(r.email),
+        validate::password(r.password),
+        dob.as_ref().map(|_| ()).map_err(Clone::clone),
+        validate::country_code(country),
+        validate::supported_currency(currency, r.currencies),
+    ];
+    validate::all(checks)?;
+    let dob = dob?;
     let pw = r.password.to_string();
     let hashed = password::pool::run(move || password::hash(&pw))
         .await?

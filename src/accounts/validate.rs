@@ -29,6 +29,35 @@ pub const PASSWORD_BYTES_MAX: usize = 1024;
 pub const NAME_CHARS_MAX: usize = 100;
 pub const ADULT_AGE_YEARS: u32 = 18;
 
+/// Every refusal among `checks` at once: the first one's code, field and details, with
+/// `details.fields` listing each failing field and its message.
+pub fn all(checks: impl IntoIterator<Item = Result<(), Invalid>>) -> Result<(), Invalid> {
+    let failed: Vec<Invalid> = checks.into_iter().filter_map(Result::err).collect();
+    let Some(first) = failed.first().cloned() else {
+        return Ok(());
+    };
+    if failed.len() == 1 {
+        return Err(first);
+    }
+    let fields: Vec<serde_json::Value> = failed
+        .iter()
+        .map(|f| json!({"field": f.details["field"], "code": f.code, "message": f.message}))
+        .collect();
+    let mut details = first.details.clone();
+    if let Some(d) = details.as_object_mut() {
+        d.insert("fields".into(), json!(fields));
+    }
+    Err(Invalid {
+        code: first.code,
+        message: failed
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        details,
+    })
+}
+
 fn invalid(field: &str, message: &str) -> Invalid {
     Invalid {
         code: "validation_failed",
@@ -247,6 +276,24 @@ mod tests {
         assert!(!is_adult(d("2000-05-10"), d("2018-05-09")));
         assert!(!is_adult(d("2000-02-29"), d("2018-02-28")));
         assert!(is_adult(d("2000-02-29"), d("2018-03-01")));
+    }
+
+    #[test]
+    fn every_failing_field_is_reported_at_once() {
+        let err = all([username("x"), Ok(()), email("nope"), password("short")]).unwrap_err();
+        let fields: Vec<&str> = err.details["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["username", "email", "password"]);
+        assert_eq!(err.details["field"], "username");
+        assert!(all([Ok(()), Ok(())]).is_ok());
+        assert_eq!(
+            all([email("nope")]).unwrap_err().details.get("fields"),
+            None
+        );
     }
 
     #[test]

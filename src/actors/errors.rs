@@ -37,7 +37,7 @@ pub enum LegRejection {
     MarketClosed,
     #[error("the event has started")]
     EventStarted,
-    #[error("the odds changed to {current}")]
+    #[error("the price is {current}, not the odds asked for")]
     OddsChanged { current: Odds },
     #[error("stake below the minimum {min}")]
     StakeTooLow { min: Decimal },

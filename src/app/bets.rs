@@ -473,15 +473,16 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
     let wallet = state.wallet.shard_of(hold.user_id).send(settle);
     let (_, settled) = futures::join!(legs, wallet);
     match settled {
-        // The bettor's balance moved (or the hold went): the private channel hears it.
-        Ok(Some((balance, held))) => {
+        // The bettor's balance moved: the private channel hears it (a refused bet changed
+        // nothing the bettor saw: its hold never showed).
+        Ok(Some((balance, held))) if committed => {
             state.hub.publish(
                 &format!("user:{}", hold.user_id),
                 "balance",
                 &json!({"balance": format!("{balance:.2}"), "pending_balance": format!("{held:.2}")}),
             );
         }
-        Ok(None) => {}
+        Ok(_) => {}
         Err(_) => {
             tracing::error!(user = %hold.user_id, "wallet shard stopped before a stake was settled")
         }

@@ -72,6 +72,9 @@ pub struct AuditFilter {
     pub user_id: Option<Uuid>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// `Some(true)`: only changes made by a person (a trader, a bettor, support); `Some(false)`:
+    /// only the engine's own (feeds, settlement workers); `None`: both.
+    pub by_person: Option<bool>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -88,6 +91,8 @@ pub struct AuditEntry {
     pub new_values: Option<Value>,
     /// The acting user, when known.
     pub user_id: Option<Uuid>,
+    /// That user's username (null for the engine's own changes).
+    pub username: Option<String>,
     pub ip_address: Option<String>,
     pub timestamp: DateTime<Utc>,
 }
@@ -99,15 +104,16 @@ pub async fn list_audit<C: GenericClient>(
 ) -> Result<Vec<AuditEntry>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT id, table_name, record_id, action::text, old_values, new_values, user_id,
-                    host(ip_address), timestamp
-             FROM audit_log
-             WHERE ($1::text IS NULL OR table_name = $1)
-               AND ($2::uuid IS NULL OR record_id = $2)
-               AND ($3::uuid IS NULL OR user_id = $3)
-               AND ($4::timestamptz IS NULL OR timestamp >= $4)
-               AND ($5::timestamptz IS NULL OR timestamp < $5)
-             ORDER BY timestamp DESC, id DESC
+            "SELECT a.id, a.table_name, a.record_id, a.action::text, a.old_values, a.new_values,
+                    a.user_id, host(a.ip_address), a.timestamp, u.username
+             FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+             WHERE ($1::text IS NULL OR a.table_name = $1)
+               AND ($2::uuid IS NULL OR a.record_id = $2)
+               AND ($3::uuid IS NULL OR a.user_id = $3)
+               AND ($4::timestamptz IS NULL OR a.timestamp >= $4)
+               AND ($5::timestamptz IS NULL OR a.timestamp < $5)
+               AND ($8::bool IS NULL OR (a.user_id IS NOT NULL) = $8)
+             ORDER BY a.timestamp DESC, a.id DESC
              LIMIT $6 OFFSET $7",
             &[
                 &filter.table,
@@ -117,6 +123,7 @@ pub async fn list_audit<C: GenericClient>(
                 &filter.to,
                 &filter.limit,
                 &filter.offset,
+                &filter.by_person,
             ],
         )
         .await?;
@@ -132,6 +139,7 @@ pub async fn list_audit<C: GenericClient>(
             user_id: r.get(6),
             ip_address: r.get(7),
             timestamp: r.get(8),
+            username: r.get(9),
         })
         .collect())
 }

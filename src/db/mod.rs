@@ -97,6 +97,11 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
             tracing::warn!(error = %err, "migration connection closed");
         }
     });
+    // The runner creates its history table with IF NOT EXISTS: no NOTICE at every start.
+    client
+        .batch_execute("SET client_min_messages TO warning")
+        .await
+        .context("quieting migration notices")?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await

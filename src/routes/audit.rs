@@ -66,6 +66,9 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// RFC 3339, exclusive.
     pub to: Option<DateTime<Utc>>,
+    /// `person`: only changes made by someone (traders, bettors, support: the desk's view);
+    /// `engine`: only the engine's own (feeds, settlement). Default: both.
+    pub actor: Option<String>,
     /// 1 to `audit.page_max` (default 100).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -95,7 +98,17 @@ pub async fn audit_trail(
             cfg.page_max, cfg.offset_max
         )));
     }
+    let by_person = match q.actor.as_deref() {
+        None => None,
+        Some("person") => Some(true),
+        Some("engine") => Some(false),
+        Some(_) => {
+            return Err(ApiError::validation("actor: must be person or engine")
+                .with_details(json!({"field": "actor"})))
+        }
+    };
     let filter = AuditFilter {
+        by_person,
         table: q.table,
         record_id: q.record_id,
         user_id: q.user_id,

@@ -145,14 +145,21 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
     ApiError::bad_request(format!("invalid query string: {err}")).into()
 }
 
-/// Path errors (e.g. a malformed UUID): 404, the resource cannot exist.
-pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("invalid path: {err}"),
-    )
-    .into()
+/// Path errors (e.g. a malformed UUID): 404, the resource cannot exist; the message names
+/// the segment that is not an id.
+pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    let segment = req
+        .match_info()
+        .iter()
+        .map(|(_, v)| v)
+        .find(|v| uuid::Uuid::parse_str(v).is_err())
+        .map(|v| v.chars().take(64).collect::<String>());
+    let message = match segment {
+        Some(v) => format!("no such resource: {v:?} is not a valid id"),
+        None => format!("no such resource: {}", req.path()),
+    };
+    drop(err);
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", message).into()
 }
 
 /// Gives every error answer that is not already JSON (the framework's own 404, 405,

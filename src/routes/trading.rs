@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::actors::event::{EventState, GetEvent};
 use crate::actors::market::{
-    ApplyCommand, GetLiability, GetMarket, LiabilityView, MarketView, SetPrices, UpdateSettings,
+    ApplyCommand, GetLiability, GetMarket, LiabilityView, MarketView, SelectionLiability,
+    SetPrices, UpdateSettings,
 };
 use crate::actors::{ask, AuditActor, Durable, Registry};
 use crate::app::events::{EventChanged, EventError};
@@ -648,9 +649,52 @@ pub async fn liability(
     path: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let reg = &state.registry;
-    let addr = market_addr(reg, path.into_inner()).await?;
+    let id = path.into_inner();
+    let Some(addr) = reg.market(id).await? else {
+        return Ok(HttpResponse::Ok().json(final_liability(&state, id).await?));
+    };
     let view = ask(&addr, reg.ask_timeout(), |reply| GetLiability { reply }).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A settled or voided market holds no open bet: nothing is at risk any more. Its view
+/// shows zeros with its selections and limits (404 only for a market that never existed).
+async fn final_liability(state: &AppState, id: Uuid) -> ApiResult<LiabilityView> {
+    let client = state.db.get().await?;
+    let row = mq::load_market(&**client, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("market"))?;
+    let event = mq::load_event(&**client, row.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("market"))?;
+    let limits = state
+        .settings
+        .markets
+        .sport_limits(&event.sport_slug)
+        .overlaid(&row.settings);
+    let zero = rust_decimal::Decimal::new(0, 2);
+    let mut selections: Vec<SelectionLiability> = crate::db::feed::selections_by_name(&client, id)
+        .await?
+        .into_iter()
+        .map(|(name, selection_id)| SelectionLiability {
+            selection_id,
+            name,
+            stake: zero,
+            payout: zero,
+            liability: zero,
+            reserved_stake: zero,
+            reserved_payout: zero,
+        })
+        .collect();
+    selections.sort_by_key(|s| s.selection_id);
+    Ok(LiabilityView {
+        market_id: id,
+        total_stake: zero,
+        max_liability: zero,
+        max_liability_selection: limits.max_liability_selection,
+        max_liability_market: limits.max_liability_market,
+        selections,
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
