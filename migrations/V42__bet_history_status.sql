@@ -1,5 +1,7 @@
 -- V42: the bettor's history filtered by status (GET /api/v1/bets?status=...), with each
--- leg's event named. A new overload (five arguments); the earlier ones stay.
+-- leg's event named and its settlement time in the API's one form (RFC 3339 UTC with `Z`,
+-- like every other time the engine answers). A new overload (five arguments); the earlier
+-- ones stay.
 CREATE FUNCTION get_user_betting_history(
     p_user_id UUID,
     p_limit INTEGER,
@@ -41,7 +43,8 @@ CREATE FUNCTION get_user_betting_history(
                        'event_name', ht.display_name || ' v ' || awt.display_name,
                        'odds', bs.odds::text,
                        'result', bs.result,
-                       'settled_at', bs.settled_at
+                       'settled_at', to_char(bs.settled_at AT TIME ZONE 'UTC',
+                                             'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                    ) ORDER BY bs.id
                ) AS selections
         FROM bet_selections bs

@@ -279,6 +279,9 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     let server = HttpServer::new(move || {
         App::new()
             .wrap(routes::error_handlers())
+            .wrap(actix_web::middleware::from_fn(
+                routes::extract::authenticate_first,
+            ))
             .wrap(actix_web::middleware::from_fn(crate::metrics::record_http))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(data.clone())

@@ -108,3 +108,56 @@ async fn a_settled_markets_liability_is_zero_and_the_audit_shows_people_first() 
     let (s, _) = get(&app, "/api/v1/trading/audit?actor=robot", Some(&trader)).await;
     assert_eq!(s, 422);
 }
+
+#[tokio::test]
+async fn a_bad_token_is_401_before_a_bad_body_and_times_end_in_z() {
+    let app = support_accounts::spawn().await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/bets"))
+        .bearer_auth("not-a-session")
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "authenticated first");
+    let (_, trader) = support_accounts::staff(&app, "moderator").await;
+    let book = markets_support::create_book(&app.http, &app.address, &trader).await;
+    let market = book.markets[0];
+    let (user, token) = bets_support::bettor(&app.db.client, dec!(50.00)).await;
+    let body = bets_support::single(book.selections[0][0], "1.9091", "5.00", "z1");
+    let (s, b) = bets_support::place(&app, &token, &body).await;
+    assert_eq!(s, 201, "{b}");
+    let results: Vec<_> = book.selections[0]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"selection_id": s, "result": if i == 0 { "win" } else { "loss" }}))
+        .collect();
+    post(
+        &app,
+        &format!("/api/v1/trading/markets/{market}/settle"),
+        Some(&trader),
+        json!({"results": results}),
+    )
+    .await;
+    common::wait_until(
+        "the bet is settled",
+        std::time::Duration::from_secs(10),
+        || async {
+            let (_, page) = get(&app, "/api/v1/bets", Some(&token)).await;
+            page["bets"][0]["legs"][0]["settled_at"].is_string()
+        },
+    )
+    .await;
+    let (_, page) = get(&app, "/api/v1/bets", Some(&token)).await;
+    let bet = &page["bets"][0];
+    for t in [
+        &bet["placed_at"],
+        &bet["settled_at"],
+        &bet["legs"][0]["settled_at"],
+    ] {
+        assert!(t.as_str().unwrap().ends_with('Z'), "{t} in {bet}");
+    }
+    let _ = user;
+}
