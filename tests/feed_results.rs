@@ -251,3 +251,58 @@ async fn event_lists_show_upcoming_and_live_first_and_bets_filter_by_status() {
     let (s, _) = support_accounts::get(&app, "/api/v1/bets?status=winning", Some(&token)).await;
     assert_eq!(s, 422);
 }
+
+#[tokio::test]
+async fn a_market_a_trader_holds_refuses_the_feeds_result_and_is_settled_by_hand() {
+    let app = support_accounts::spawn().await;
+    let (_, trader) = support_accounts::staff(&app, "moderator").await;
+    let sport = stream_support::sport(&app).await;
+    stream_support::push(&app, stream_support::fixture(1, "hold-1", &sport)).await;
+    let event = stream_support::event_id(&app, "hold-1").await;
+    let home = selection(&app, event, "moneyline", "home").await;
+    let away = selection(&app, event, "moneyline", "away").await;
+    let market: Uuid = app
+        .db
+        .client
+        .query_one("SELECT market_id FROM selections WHERE id = $1", &[&home])
+        .await
+        .unwrap()
+        .get(0);
+    let (a, _) = bettor_with_bet(&app, home, "2.1000").await;
+    let (s, view) = support_accounts::patch(
+        &app,
+        &format!("/api/v1/trading/markets/{market}/settings"),
+        Some(&trader),
+        json!({"hold_feed_settlement": true}),
+    )
+    .await;
+    assert_eq!(s, 200, "{view}");
+    assert_eq!(view["feed_settlement_held"], true);
+    stream_support::push(
+        &app,
+        json!({"seq": 2, "event_ref": "hold-1", "type": "status", "status": "finished"}),
+    )
+    .await;
+    let answer = stream_support::push(
+        &app,
+        json!({"seq": 3, "event_ref": "hold-1", "type": "result", "markets": [moneyline("win", "loss")]}),
+    )
+    .await;
+    assert_eq!(answer["results"][0]["outcome"], "rejected", "{answer}");
+    assert!(answer["results"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("holds"));
+    assert_eq!(state_of(&app, a).await.0, "accepted");
+    // The trader settles it by hand (the other way round from the feed).
+    let (s, b) = support_accounts::post(
+        &app,
+        &format!("/api/v1/trading/markets/{market}/settle"),
+        Some(&trader),
+        json!({"results": [{"selection_id": home, "result": "loss"},
+                           {"selection_id": away, "result": "win"}]}),
+    )
+    .await;
+    assert!(s == 200 || s == 202, "{b}");
+    wait_state(&app, a, "settled_loss", "40.00").await;
+}

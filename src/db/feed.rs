@@ -148,6 +148,32 @@ pub async fn find_market_to_settle(
     Ok(row.map(|r| r.get(0)))
 }
 
+/// Whether a trader holds the market from settlement by the feed.
+pub async fn settlement_held(c: &impl GenericClient, market_id: Uuid) -> DbResult<bool> {
+    let row = c
+        .query_opt(
+            "SELECT feed_settlement_held FROM markets WHERE id = $1",
+            &[&market_id],
+        )
+        .await?;
+    Ok(row.is_some_and(|r| r.get(0)))
+}
+
+/// Holds (or releases) the market from settlement by the feed; false when no such market.
+pub async fn set_settlement_held(
+    c: &impl GenericClient,
+    market_id: Uuid,
+    held: bool,
+) -> DbResult<bool> {
+    let n = c
+        .execute(
+            "UPDATE markets SET feed_settlement_held = $2 WHERE id = $1",
+            &[&market_id, &held],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 /// The selections of a market by name.
 pub async fn selections_by_name(
     c: &impl GenericClient,

@@ -7,7 +7,9 @@
 //! same one again changes nothing. A `result_rollback` withdraws a market's result: the
 //! market goes back to `closed`, its settled bets back to open with their payouts taken
 //! back (a `rollback` settlement, compensating entries), until the next `result`. Only a final result settles: `"final": false` is
-//! acknowledged and kept out. A market that cannot take the result (voided by a trader,
+//! acknowledged and kept out. A market a trader holds from settlement by the feed
+//! (`PATCH .../settings` `hold_feed_settlement`) rejects results and rollbacks: the trader
+//! settles it by hand. A market that cannot take the result (voided by a trader,
 //! a selection missing or unknown) rejects the message with the reason.
 use uuid::Uuid;
 
@@ -57,6 +59,11 @@ async fn settle_market(
         )
         .await?
         .ok_or_else(|| reject("unknown market"))?;
+        if sql::settlement_held(&client, market_id).await? {
+            return Err(reject(
+                "a trader holds this market from settlement by the feed",
+            ));
+        }
         let names = sql::selections_by_name(&client, market_id).await?;
         let latest = sdb::latest(&client, market_id).await?;
         let settled = latest.is_some_and(|l| matches!(l.kind.as_str(), "settle" | "resettle"));
@@ -112,7 +119,7 @@ pub async fn rollback(
         let key = market_key(m)?;
         let market_id = {
             let client = state.db.get().await.map_err(infra)?;
-            sql::find_market_to_settle(
+            let market_id = sql::find_market_to_settle(
                 &client,
                 event_id,
                 key.market_type.as_str(),
@@ -121,7 +128,13 @@ pub async fn rollback(
                 key.name.as_deref(),
             )
             .await?
-            .ok_or_else(|| reject("unknown market"))?
+            .ok_or_else(|| reject("unknown market"))?;
+            if sql::settlement_held(&client, market_id).await? {
+                return Err(reject(
+                    "a trader holds this market from settlement by the feed",
+                ));
+            }
+            market_id
         };
         let request = OpenRequest {
             kind: Kind::Rollback,

@@ -709,6 +709,9 @@ pub struct SettingsBody {
     max_liability_selection: Option<Money>,
     #[schema(value_type = Option<String>)]
     max_liability_market: Option<Money>,
+    /// Hold the market from settlement by the feed (its results are then refused and a
+    /// trader settles it), or release it.
+    hold_feed_settlement: Option<bool>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/trading/markets/{id}/settings", tag = "trading", request_body = SettingsBody,
@@ -731,6 +734,14 @@ pub async fn update_settings(
         max_liability_market: body.max_liability_market.map(Money::as_decimal),
     };
     let actor = audit_actor(&trader, &req);
+    let market_id = view_id(&addr, reg).await?;
+    if let Some(held) = body.hold_feed_settlement {
+        let mut client = state.db.get().await?;
+        let tx = client.transaction().await?;
+        crate::db::markets::set_audit_context(&*tx, &actor).await?;
+        crate::db::feed::set_settlement_held(&tx, market_id, held).await?;
+        tx.commit().await?;
+    }
     let (view, d) = ask(&addr, reg.ask_timeout(), |reply| UpdateSettings {
         patch,
         actor,
@@ -738,5 +749,21 @@ pub async fn update_settings(
     })
     .await??;
     durable(d, reg.ask_timeout()).await?;
-    Ok(HttpResponse::Ok().json(view))
+    let held = {
+        let client = state.db.get().await?;
+        crate::db::feed::settlement_held(&client, market_id).await?
+    };
+    let mut answer = serde_json::to_value(&view).unwrap_or_else(|_| json!({}));
+    answer["feed_settlement_held"] = json!(held);
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// The id of a running market actor's market.
+async fn view_id(
+    addr: &actix::Addr<crate::actors::market::MarketActor>,
+    reg: &Registry,
+) -> ApiResult<Uuid> {
+    Ok(ask(addr, reg.ask_timeout(), |reply| GetMarket { reply })
+        .await?
+        .id)
 }
