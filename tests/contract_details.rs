@@ -161,3 +161,23 @@ async fn a_bad_token_is_401_before_a_bad_body_and_times_end_in_z() {
     }
     let _ = user;
 }
+
+#[tokio::test]
+async fn a_value_of_the_wrong_type_is_422_naming_its_field() {
+    let app = support_accounts::spawn().await;
+    let (_, token) = bets_support::bettor(&app.db.client, dec!(50.00)).await;
+    let body = json!({"type": "single", "stake": "5.00", "idempotency_key": "f1",
+                      "legs": [{"selection_id": uuid::Uuid::new_v4(), "odds": 2.5}]});
+    let (s, b) = bets_support::place(&app, &token, &body).await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["details"]["field"], "legs[0].odds", "{b}");
+    let (s, b) = post(
+        &app,
+        "/api/v1/auth/register",
+        None,
+        json!({"username": 5, "email": "a@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, 422, "{b}");
+    assert_eq!(b["error"]["details"]["field"], "username");
+}

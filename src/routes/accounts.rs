@@ -15,6 +15,7 @@ use crate::auth::{password, session, AuthUser, Role};
 use crate::db::audit::Actor;
 use crate::db::users::{self, UserRow};
 use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::json::Json;
 use crate::routes::{self, me};
 use crate::state::AppState;
 
@@ -80,7 +81,7 @@ pub struct RegisterBody {
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RegisterBody>,
+    body: Json<RegisterBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
     let registration = Registration {
@@ -137,7 +138,7 @@ fn storage_down(err: redis::RedisError) -> ApiError {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginBody>,
+    body: Json<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
     if b.login.is_empty() || b.login.len() > validate::EMAIL_BYTES_MAX {

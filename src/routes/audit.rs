@@ -15,6 +15,7 @@ use crate::db::users::{self, TradingPatch, TradingUser};
 use crate::domain::money::{parse_fixed_point, Money, BET_COLUMN_MAX};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
+use crate::routes::json::Json;
 use crate::routes::{self, accounts::client_ip};
 use crate::state::AppState;
 
@@ -232,7 +233,7 @@ pub async fn patch_user(
     trader: Trader,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<UserPatchBody>,
+    body: Json<UserPatchBody>,
 ) -> ApiResult<HttpResponse> {
     let patch = check_patch(body.into_inner())?;
     change_account(&state, &trader.0, &req, *id, patch).await
@@ -297,7 +298,7 @@ pub async fn set_role(
     admin: crate::routes::extract::AdminUser,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<RoleBody>,
+    body: Json<RoleBody>,
 ) -> ApiResult<HttpResponse> {
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::validation("role: must be user, support, moderator or admin")

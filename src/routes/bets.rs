@@ -11,6 +11,7 @@ use crate::bets::{BetAnswer, PlaceBetRequest};
 use crate::db::bets::HistoryBet;
 use crate::routes;
 use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::json::Json;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -46,7 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn place_bet(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<PlaceBetRequest>,
+    body: Json<PlaceBetRequest>,
 ) -> ApiResult<HttpResponse> {
     let answer = state
         .bets

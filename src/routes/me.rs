@@ -13,6 +13,7 @@ use crate::auth::AuthUser;
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch};
 use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::json::Json;
 use crate::routes::{self, accounts::client_ip};
 use crate::state::AppState;
 
@@ -131,7 +132,7 @@ pub async fn patch_profile(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: web::Json<ProfileBody>,
+    body: Json<ProfileBody>,
 ) -> ApiResult<HttpResponse> {
     let patch = check_profile(body.into_inner(), &state.settings.accounts.currencies)?;
     let mut client = state.db.get().await?;
@@ -314,7 +315,7 @@ pub async fn patch_preferences(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: web::Json<PreferencesBody>,
+    body: Json<PreferencesBody>,
 ) -> ApiResult<HttpResponse> {
     let now = Utc::now();
     let cooling_off =
@@ -356,7 +357,7 @@ pub async fn self_exclusion(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: web::Json<SelfExclusionBody>,
+    body: Json<SelfExclusionBody>,
 ) -> ApiResult<HttpResponse> {
     let days = body.days;
     let max = state.settings.accounts.self_exclusion_days_max;

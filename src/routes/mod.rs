@@ -20,6 +20,7 @@ pub mod error_map;
 pub mod extract;
 pub mod feed;
 pub mod health;
+pub mod json;
 pub mod me;
 pub mod openapi_doc;
 pub mod ops;

@@ -19,6 +19,7 @@ use crate::db::settlement::{self as sdb, SettlementRow};
 use crate::domain::LegResult;
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
+use crate::routes::json::Json;
 use crate::routes::resource;
 use crate::settlement::compute::void_bet;
 use crate::settlement::open::{self, Kind, OpenRequest, ResultSpec};
@@ -156,7 +157,7 @@ pub async fn settle_market(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<SettleBody>,
+    body: Json<SettleBody>,
 ) -> ApiResult<HttpResponse> {
     let r = settle_request(&state, Kind::Settle, body.into_inner())?;
     run(&state, path.into_inner(), r, audit_actor(&trader, &req)).await
@@ -172,7 +173,7 @@ pub async fn resettle_market(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<SettleBody>,
+    body: Json<SettleBody>,
 ) -> ApiResult<HttpResponse> {
     let r = settle_request(&state, Kind::Resettle, body.into_inner())?;
     run(&state, path.into_inner(), r, audit_actor(&trader, &req)).await
@@ -188,7 +189,7 @@ pub async fn void_market(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<VoidBody>,
+    body: Json<VoidBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     check_reason(&state, &body.reason)?;
@@ -227,7 +228,7 @@ pub async fn void_one_bet(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<BetVoidBody>,
+    body: Json<BetVoidBody>,
 ) -> ApiResult<HttpResponse> {
     check_reason(&state, &body.reason)?;
     let bet_id = path.into_inner();

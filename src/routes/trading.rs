@@ -24,6 +24,7 @@ use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{check_margin_floor, EventStatus, MarketCommand, MarketType, Money, Odds};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
+use crate::routes::json::Json;
 use crate::routes::resource;
 use crate::state::AppState;
 
@@ -143,7 +144,7 @@ pub async fn create_sport(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    body: web::Json<SportBody>,
+    body: Json<SportBody>,
 ) -> ApiResult<HttpResponse> {
     non_empty("name", &body.name, 50)?;
     non_empty("display_name", &body.display_name, 100)?;
@@ -184,7 +185,7 @@ pub async fn create_league(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    body: web::Json<LeagueBody>,
+    body: Json<LeagueBody>,
 ) -> ApiResult<HttpResponse> {
     non_empty("name", &body.name, 100)?;
     non_empty("display_name", &body.display_name, 150)?;
@@ -227,7 +228,7 @@ pub async fn create_team(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    body: web::Json<TeamBody>,
+    body: Json<TeamBody>,
 ) -> ApiResult<HttpResponse> {
     non_empty("name", &body.name, 100)?;
     non_empty("display_name", &body.display_name, 150)?;
@@ -270,7 +271,7 @@ pub async fn create_event(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    body: web::Json<EventBody>,
+    body: Json<EventBody>,
 ) -> ApiResult<HttpResponse> {
     if body.home_team_id == body.away_team_id {
         return Err(ApiError::validation("home and away teams must differ"));
@@ -344,7 +345,7 @@ pub async fn create_market(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<MarketBody>,
+    body: Json<MarketBody>,
 ) -> ApiResult<HttpResponse> {
     let event_id = path.into_inner();
     let cfg = &state.settings.markets;
@@ -435,7 +436,7 @@ pub async fn set_prices(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<PricesBody>,
+    body: Json<PricesBody>,
 ) -> ApiResult<HttpResponse> {
     let max = state.settings.markets.selections_per_market_max;
     if body.prices.is_empty() || body.prices.len() > max {
@@ -603,7 +604,7 @@ pub async fn set_event_status(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<EventStatusBody>,
+    body: Json<EventStatusBody>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let period = period_or_clock("period", body.period.as_deref())?;
@@ -722,7 +723,7 @@ pub async fn update_settings(
     trader: Trader,
     req: HttpRequest,
     path: web::Path<Uuid>,
-    body: web::Json<SettingsBody>,
+    body: Json<SettingsBody>,
 ) -> ApiResult<HttpResponse> {
     let reg = &state.registry;
     let addr = market_addr(reg, path.into_inner()).await?;

@@ -12,6 +12,7 @@ use crate::db::audit::{self, Actor};
 use crate::db::wallet::{self as wdb, BalanceRow, NewPaymentMethod, PaymentMethod, TxRecord};
 use crate::domain::money::Money;
 use crate::routes::error::{ApiError, ApiResult};
+use crate::routes::json::Json;
 use crate::routes::{self, accounts::client_ip};
 use crate::state::AppState;
 use crate::wallet::{MoveMoney, MoveOutcome, Movement, WalletError};
@@ -157,7 +158,7 @@ pub async fn deposit(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: web::Json<MoneyBody>,
+    body: Json<MoneyBody>,
 ) -> ApiResult<HttpResponse> {
     move_money(state, user, req, body.into_inner(), Movement::Deposit).await
 }
@@ -169,7 +170,7 @@ pub async fn withdraw(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: web::Json<MoneyBody>,
+    body: Json<MoneyBody>,
 ) -> ApiResult<HttpResponse> {
     move_money(state, user, req, body.into_inner(), Movement::Withdrawal).await
 }
@@ -308,7 +309,7 @@ pub async fn add_method(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    body: web::Json<MethodBody>,
+    body: Json<MethodBody>,
 ) -> ApiResult<HttpResponse> {
     crate::accounts::validate::name("name", &body.name)?;
     let (details, expires_at) = mask_method(&body)?;
