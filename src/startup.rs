@@ -131,6 +131,10 @@ impl Application {
             registry: registry.clone(),
             settlement: settlement.clone(),
         };
+        let markets = crate::app::markets::MarketService {
+            registry: registry.clone(),
+            db: db.clone(),
+        };
         let state = AppState {
             settings: settings.clone(),
             settlement: settlement.clone(),
@@ -144,6 +148,7 @@ impl Application {
             ledger,
             bets,
             events,
+            markets,
             recovered: Arc::new(AtomicBool::new(false)),
             registry: registry.clone(),
             hub,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Group-commit writer of accepted bets.
     pub ledger: LedgerWriter,
+    /// A trader's actions on one market.
+    pub markets: crate::app::markets::MarketService,
     /// Event status and event-wide commands (trader and feed).
     pub events: crate::app::events::EventService,
     /// Placing bets (REST and WebSocket).

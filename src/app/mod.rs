@@ -6,5 +6,7 @@
 //!
 //! - [`bets`]: place a bet (REST and WebSocket).
 //! - [`events`]: set an event's status (trader and feed), cancellation included.
+//! - [`markets`]: a trader's actions on one market (prices, suspend/resume/close, settings).
 pub mod bets;
 pub mod events;
+pub mod markets;

@@ -11,6 +11,7 @@ use crate::actors::errors::{LegRejection, MarketError};
 use crate::actors::writer::NotDurable;
 use crate::actors::{AskError, LoadError};
 use crate::app::events::EventError;
+use crate::app::markets::MarketsError;
 use crate::auth::password::pool::PoolError as PasswordPoolError;
 use crate::auth::AuthError;
 use crate::bets::error::PlaceError;
@@ -224,6 +225,22 @@ impl From<EventError> for ApiError {
             EventError::NotDurable(n) => n.into(),
             EventError::Busy => ApiError::busy("a market"),
             EventError::Void(v) => v.into(),
+        }
+    }
+}
+
+impl From<MarketsError> for ApiError {
+    fn from(e: MarketsError) -> ApiError {
+        match e {
+            MarketsError::NotFound => ApiError::not_found("live market"),
+            MarketsError::Refused(m) => m.into(),
+            MarketsError::Ask(a) => a.into(),
+            MarketsError::Load(l) => l.into(),
+            MarketsError::NotDurable(n) => n.into(),
+            MarketsError::Db(why) => {
+                tracing::warn!(error = %why, "market action: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
         }
     }
 }

@@ -13,10 +13,9 @@ use uuid::Uuid;
 
 use crate::actors::event::{EventState, GetEvent};
 use crate::actors::market::{
-    ApplyCommand, GetLiability, GetMarket, LiabilityView, MarketView, SelectionLiability,
-    SetPrices, UpdateSettings,
+    GetLiability, GetMarket, LiabilityView, MarketView, SelectionLiability,
 };
-use crate::actors::{ask, AuditActor, Durable, Registry};
+use crate::actors::{ask, AuditActor, Durable};
 use crate::app::events::{EventChanged, EventError};
 use crate::db::catalogue as cat;
 use crate::db::markets as mq;
@@ -403,15 +402,6 @@ pub async fn create_market(
     Ok(HttpResponse::Created().json(view))
 }
 
-async fn market_addr(
-    reg: &Registry,
-    id: Uuid,
-) -> ApiResult<actix::Addr<crate::actors::market::MarketActor>> {
-    reg.market(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("live market"))
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceBody {
@@ -444,21 +434,16 @@ pub async fn set_prices(
             "prices must hold 1 to {max} entries"
         )));
     }
-    let reg = &state.registry;
-    let addr = market_addr(reg, path.into_inner()).await?;
     let prices = body
         .prices
         .iter()
         .map(|p| (p.selection_id, p.odds))
         .collect();
     let actor = audit_actor(&trader, &req);
-    let (view, d) = ask(&addr, reg.ask_timeout(), |reply| SetPrices {
-        prices,
-        actor,
-        reply,
-    })
-    .await??;
-    durable(d, reg.ask_timeout()).await?;
+    let view = state
+        .markets
+        .set_prices(path.into_inner(), prices, actor)
+        .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -469,18 +454,8 @@ async fn market_command(
     id: Uuid,
     command: MarketCommand,
 ) -> ApiResult<HttpResponse> {
-    let reg = &state.registry;
-    let addr = market_addr(reg, id).await?;
     let actor = audit_actor(&trader, &req);
-    let out = ask(&addr, reg.ask_timeout(), |reply| ApplyCommand {
-        command,
-        actor,
-        skip_if_invalid: false,
-        reply,
-    })
-    .await??;
-    let (view, d) = out.ok_or_else(|| ApiError::internal("command skipped"))?;
-    durable(d, reg.ask_timeout()).await?;
+    let view = state.markets.command(id, command, actor).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -725,8 +700,6 @@ pub async fn update_settings(
     path: web::Path<Uuid>,
     body: Json<SettingsBody>,
 ) -> ApiResult<HttpResponse> {
-    let reg = &state.registry;
-    let addr = market_addr(reg, path.into_inner()).await?;
     let patch = MarketLimitsOverride {
         bet_delay_ms: body.bet_delay_ms,
         min_stake: body.min_stake.map(Money::as_decimal),
@@ -735,36 +708,11 @@ pub async fn update_settings(
         max_liability_market: body.max_liability_market.map(Money::as_decimal),
     };
     let actor = audit_actor(&trader, &req);
-    let market_id = view_id(&addr, reg).await?;
-    if let Some(held) = body.hold_feed_settlement {
-        let mut client = state.db.get().await?;
-        let tx = client.transaction().await?;
-        crate::db::markets::set_audit_context(&*tx, &actor).await?;
-        crate::db::feed::set_settlement_held(&tx, market_id, held).await?;
-        tx.commit().await?;
-    }
-    let (view, d) = ask(&addr, reg.ask_timeout(), |reply| UpdateSettings {
-        patch,
-        actor,
-        reply,
-    })
-    .await??;
-    durable(d, reg.ask_timeout()).await?;
-    let held = {
-        let client = state.db.get().await?;
-        crate::db::feed::settlement_held(&client, market_id).await?
-    };
-    let mut answer = serde_json::to_value(&view).unwrap_or_else(|_| json!({}));
-    answer["feed_settlement_held"] = json!(held);
+    let changed = state
+        .markets
+        .settings(path.into_inner(), patch, body.hold_feed_settlement, actor)
+        .await?;
+    let mut answer = serde_json::to_value(&changed.market).unwrap_or_else(|_| json!({}));
+    answer["feed_settlement_held"] = json!(changed.feed_settlement_held);
     Ok(HttpResponse::Ok().json(answer))
-}
-
-/// The id of a running market actor's market.
-async fn view_id(
-    addr: &actix::Addr<crate::actors::market::MarketActor>,
-    reg: &Registry,
-) -> ApiResult<Uuid> {
-    Ok(ask(addr, reg.ask_timeout(), |reply| GetMarket { reply })
-        .await?
-        .id)
 }
