@@ -345,6 +345,26 @@ impl Hub {
         }
     }
 
+    /// Forgets every topic that nobody listens to and no actor holds a handle of (a topic
+    /// that comes back later starts its seq again: nobody saw the old one). Run on a timer
+    /// ([`spawn_pruning`]), so the map does not grow with every user or event ever
+    /// published to; answers how many went.
+    pub fn prune_idle_topics(&self) -> usize {
+        let Ok(mut map) = self.topics.write() else {
+            return 0;
+        };
+        let before = map.len();
+        map.retain(|_, h| {
+            Arc::strong_count(&h.entry) > 1 || !lock(&h.entry).subscribers.is_empty()
+        });
+        before - map.len()
+    }
+
+    /// Topics in the map now (for tests and metrics).
+    pub fn topic_count(&self) -> usize {
+        self.topics.read().map(|m| m.len()).unwrap_or(0)
+    }
+
     /// The last seq of a topic (0 when nothing was ever published).
     pub fn seq(&self, topic: &str) -> u64 {
         let entry = self
@@ -486,6 +506,22 @@ impl Hub {
     }
 }
 
+/// Prunes idle topics every `interval` on the current runtime (see
+/// [`Hub::prune_idle_topics`]).
+pub fn spawn_pruning(hub: Arc<Hub>, interval: std::time::Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(interval.max(std::time::Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let pruned = hub.prune_idle_topics();
+            if pruned > 0 {
+                tracing::debug!(pruned, "idle topics forgotten");
+            }
+        }
+    });
+}
+
 /// The wire envelope `{"type":..,"topic":..,"seq":..,"data":..}` around serialized data.
 fn envelope(kind: &str, topic_json: &str, seq: u64, data: &str) -> String {
     let mut s = String::with_capacity(48 + kind.len() + topic_json.len() + data.len());
@@ -531,11 +567,39 @@ pub struct BroadcastSettings {
     /// Messages the fan-out thread takes at once, grouped by topic so each subscriber gets
     /// a run of messages back to back (written to its socket together).
     pub fanout_batch_messages_max: usize,
+    /// How often topics nobody listens to and no actor holds are forgotten.
+    pub prune_interval_ms: u64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_topics_are_forgotten_but_not_those_held_or_listened_to() {
+        let hub = Hub::new(8);
+        hub.publish("user:offline", "balance", &1);
+        let held = hub.handle("event:live");
+        let (id, _rx, _) = hub.subscribe("sport:football");
+        hub.publish("sport:football", "odds", &1);
+        assert_eq!(hub.topic_count(), 3);
+        assert_eq!(hub.prune_idle_topics(), 1, "only the idle user topic");
+        assert_eq!(hub.seq("user:offline"), 0, "gone");
+        hub.publish_at(
+            &held,
+            "odds",
+            &mut LazyJson {
+                data: &1,
+                json: None,
+            },
+            true,
+        );
+        assert_eq!(hub.seq("event:live"), 1, "a held topic keeps its seq");
+        hub.detach("sport:football", id);
+        drop(held);
+        assert_eq!(hub.prune_idle_topics(), 2);
+        assert_eq!(hub.topic_count(), 0);
+    }
 
     #[tokio::test]
     async fn seq_is_contiguous_and_bytes_are_shared() {

@@ -70,6 +70,10 @@ impl Application {
             settings.broadcast.fanout_batch_messages_max,
         )
         .context("starting the fan-out thread")?;
+        crate::broadcast::spawn_pruning(
+            hub.clone(),
+            Duration::from_millis(settings.broadcast.prune_interval_ms),
+        );
         // The live-state writer and the feed have pools of their own: a connection's I/O runs
         // on the thread that opened it, so these are never driven by a busy HTTP worker.
         let writer = crate::actors::writer::spawn(
