@@ -218,7 +218,32 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("HTTP server")?;
         tracing::info!("HTTP server stopped; flushing");
+        let deadline = Duration::from_secs(self.state.settings.server.shutdown_timeout_s);
+        if drain(&self.state, deadline).await {
+            tracing::info!("ledger and live-state writers drained");
+        } else {
+            tracing::error!(
+                deadline_s = deadline.as_secs(),
+                "writers not drained before the deadline; unwritten changes are lost"
+            );
+        }
         Ok(())
+    }
+}
+
+/// Waits (at most `deadline`) until the ledger writer and the live-state writer have written
+/// everything queued: changes whose callers gave up waiting are still in memory and are
+/// written before the process exits. True when both are idle.
+async fn drain(state: &AppState, deadline: Duration) -> bool {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if state.ledger.is_idle() && state.registry.shared.writer.is_idle() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -64,6 +64,8 @@ pub struct WriterHandle {
     tx: mpsc::Sender<WriteOp>,
     /// False while batches have failed `retries_max` times in a row (readiness).
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// True while a batch taken from the queue is being written (the shutdown drain).
+    writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Room in the writer's queue, taken before live state changes.
@@ -77,11 +79,18 @@ impl WriterHandle {
         self.healthy.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Nothing queued and no batch being written (the shutdown drain).
+    pub fn is_idle(&self) -> bool {
+        !self.writing.load(std::sync::atomic::Ordering::Acquire)
+            && self.tx.capacity() == self.tx.max_capacity()
+    }
+
     /// A handle over a queue the caller drains itself (benchmarks, tests of actors alone).
     pub fn from_sender(tx: mpsc::Sender<WriteOp>) -> WriterHandle {
         WriterHandle {
             tx,
             healthy: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            writing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -120,8 +129,13 @@ impl WriteSlot<'_> {
 pub fn spawn(pool: Pool, settings: LiveWriterSettings) -> WriterHandle {
     let (tx, rx) = mpsc::channel(settings.queue_ops_max.max(1));
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    tokio::spawn(run(pool, settings, rx, healthy.clone()));
-    WriterHandle { tx, healthy }
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(run(pool, settings, rx, healthy.clone(), writing.clone()));
+    WriterHandle {
+        tx,
+        healthy,
+        writing,
+    }
 }
 
 async fn run(
@@ -129,6 +143,7 @@ async fn run(
     settings: LiveWriterSettings,
     mut rx: mpsc::Receiver<WriteOp>,
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     use std::sync::atomic::Ordering;
     let batch_max = settings.batch_ops_max.max(1);
@@ -139,6 +154,7 @@ async fn run(
         let Some(first) = rx.recv().await else {
             return;
         };
+        writing.store(true, Ordering::Release);
         batch.push(first);
         let deadline = tokio::time::Instant::now() + age;
         while batch.len() < batch_max {
@@ -172,6 +188,7 @@ async fn run(
                 let _ = done.send(());
             }
         }
+        writing.store(false, Ordering::Release);
     }
 }
 

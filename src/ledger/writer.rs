@@ -24,6 +24,8 @@ struct Job {
 pub struct LedgerWriter {
     queues: Arc<Vec<mpsc::Sender<Job>>>,
     commit_timeout: Duration,
+    /// Batches taken from the queues and not yet answered (the shutdown drain waits for 0).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl LedgerWriter {
@@ -32,6 +34,7 @@ impl LedgerWriter {
         let writers = settings.writers_count.max(1);
         let per_queue = (settings.queue_bets_max / writers).max(1);
         let mut queues = Vec::with_capacity(writers);
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for index in 0..writers {
             let (tx, rx) = mpsc::channel(per_queue);
             let task = WriterTask {
@@ -41,6 +44,7 @@ impl LedgerWriter {
                 batch_max: settings.batch_bets_max.max(1),
                 batch_age: Duration::from_micros(settings.batch_age_max_us),
                 metrics: metrics.clone(),
+                in_flight: in_flight.clone(),
             };
             tokio::spawn(task.run());
             queues.push(tx);
@@ -48,7 +52,14 @@ impl LedgerWriter {
         LedgerWriter {
             queues: Arc::new(queues),
             commit_timeout: Duration::from_millis(settings.commit_timeout_ms),
+            in_flight,
         }
+    }
+
+    /// Nothing queued and no batch being committed (the shutdown drain).
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0
+            && self.queues.iter().all(|q| q.capacity() == q.max_capacity())
     }
 
     /// Queues a bet and waits until its batch committed (Ok) or failed (Err).
@@ -109,6 +120,7 @@ struct WriterTask {
     batch_max: usize,
     batch_age: Duration,
     metrics: Arc<Metrics>,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl WriterTask {
@@ -120,6 +132,8 @@ impl WriterTask {
             // The batch closes `batch_age` after its oldest bet was queued: bets that queued
             // up while the previous batch committed have waited already and go at once.
             let deadline = first.queued_at + self.batch_age;
+            self.in_flight
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             batch.push(first);
             while batch.len() < self.batch_max {
                 match self.rx.try_recv() {
@@ -136,6 +150,8 @@ impl WriterTask {
                 }
             }
             self.flush(std::mem::take(&mut batch)).await;
+            self.in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
         tracing::debug!(writer = self.index, "ledger writer stopped");
     }
