@@ -375,33 +375,39 @@ impl MarketActor {
         Ok((self.view(), durable))
     }
 
-    fn liability(&self) -> LiabilityView {
-        let total_stake: Decimal = self
-            .m
+    /// Each selection's stakes and payout, confirmed and reserved together.
+    fn exposures(&self) -> Vec<crate::domain::liability::Exposure> {
+        self.m
             .selections
             .iter()
-            .map(|s| s.stake + s.reserved_stake)
-            .sum();
+            .map(|s| crate::domain::liability::Exposure {
+                stake: s.stake + s.reserved_stake,
+                payout: s.payout + s.reserved_payout,
+            })
+            .collect()
+    }
+
+    fn liability(&self) -> LiabilityView {
+        use crate::domain::liability;
+        let exposures = self.exposures();
+        let total_stake = liability::total_stake(&exposures);
         let selections: Vec<SelectionLiability> = self
             .m
             .selections
             .iter()
-            .map(|s| SelectionLiability {
+            .zip(&exposures)
+            .enumerate()
+            .map(|(i, (s, e))| SelectionLiability {
                 selection_id: s.id,
                 name: s.name.clone(),
-                stake: s.stake + s.reserved_stake,
-                payout: s.payout + s.reserved_payout,
-                liability: s.payout + s.reserved_payout - total_stake,
+                stake: e.stake,
+                payout: e.payout,
+                liability: liability::liability_if_wins(&exposures, i),
                 reserved_stake: s.reserved_stake,
                 reserved_payout: s.reserved_payout,
             })
             .collect();
-        let max_liability = selections
-            .iter()
-            .map(|s| s.liability)
-            .max()
-            .unwrap_or_default()
-            .max(Decimal::ZERO);
+        let max_liability = liability::worst_case(&exposures);
         LiabilityView {
             market_id: self.m.id,
             total_stake,
@@ -452,25 +458,15 @@ impl MarketActor {
         let payout = leg.payout.unwrap_or_else(|| {
             crate::domain::round_payout(leg.stake * current.value()).as_decimal()
         });
-        let s = &self.m.selections[i];
-        if s.payout + s.reserved_payout + payout > limits.max_liability_selection {
-            return Err(LegRejection::LiabilityExceeded);
-        }
-        let view = self.liability();
-        let worst = self
-            .m
-            .selections
-            .iter()
-            .enumerate()
-            .map(|(j, x)| {
-                let extra = if j == i { payout } else { Decimal::ZERO };
-                x.payout + x.reserved_payout + extra - view.total_stake - leg.stake
-            })
-            .max()
-            .unwrap_or_default();
-        if worst > limits.max_liability_market {
-            return Err(LegRejection::LiabilityExceeded);
-        }
+        crate::domain::liability::check_leg(
+            &self.exposures(),
+            i,
+            leg.stake,
+            payout,
+            limits.max_liability_selection,
+            limits.max_liability_market,
+        )
+        .map_err(|_| LegRejection::LiabilityExceeded)?;
         Ok((i, current, payout))
     }
 

@@ -16,6 +16,7 @@
 //! - [`bet_status`]: `BetStatus` and the bet transition table.
 //! - [`settlement`]: leg results with dead-heat and void factors, and `settle_bet`.
 //! - [`limits`]: a market's trading settings (`MarketLimits`) and their overrides.
+//! - [`liability`]: a market's loss if each selection wins, and the limits a leg must keep.
 //!
 //! Enums that mirror a Postgres enum type are declared with `wire_enum!`, so the spelling in
 //! JSON, in SQL and in logs is one and the same.
@@ -26,6 +27,7 @@ mod wire_enum;
 pub mod bet;
 pub mod bet_status;
 pub mod event;
+pub mod liability;
 pub mod limits;
 pub mod margin;
 pub mod market;
