@@ -973,17 +973,19 @@ mod tests {
                 .map(|s| s.msg["status"].as_str().unwrap())
                 .collect();
             assert_eq!(statuses, ["live", "halftime", "live", "finished"]);
-            // The engine of this branch reads every other type (results: see below).
-            let others: Vec<&Value> = sent
-                .iter()
-                .map(|s| &s.msg)
-                .filter(|m| !settles(m))
-                .collect();
+            // The engine reads every message the simulator sends, results included.
+            let all: Vec<&Value> = sent.iter().map(|s| &s.msg).collect();
             let parsed = crate::feed::messages::parse_push(
-                serde_json::to_string(&others).unwrap().as_bytes(),
+                serde_json::to_string(&all).unwrap().as_bytes(),
                 10_000,
             );
-            assert!(parsed.is_ok(), "the engine reads what the simulator sends");
+            let parsed = parsed.expect("the engine reads what the simulator sends");
+            assert!(
+                parsed
+                    .iter()
+                    .any(|m| matches!(m.body, crate::feed::messages::Body::MarketResults(_))),
+                "every match ends with a result"
+            );
         }
     }
 
