@@ -957,7 +957,32 @@ async fn deleting_a_user_keeps_the_audit_trail_and_a_bet_keeps_its_selection() {
     )
     .await
     .unwrap();
-    c.execute("DELETE FROM users WHERE id = $1", &[&alice])
+    // A user with a bet cannot be deleted: the ledger is append-only (issue 16).
+    let refused = c
+        .execute("DELETE FROM users WHERE id = $1", &[&alice])
+        .await
+        .expect_err("the ledger is append-only");
+    assert_eq!(
+        refused.code(),
+        Some(&SqlState::RESTRICT_VIOLATION),
+        "{refused:?}"
+    );
+    // One without a ledger can; the audit rows naming them stay.
+    let bob: uuid::Uuid = c
+        .query_one(
+            "INSERT INTO users (username, email, password_hash) VALUES ('bob-c', 'bob-c@x.test', 'x') RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    c.execute(
+        "UPDATE audit_log SET user_id = $1 WHERE user_agent = 'constraint-test'",
+        &[&bob],
+    )
+    .await
+    .unwrap();
+    c.execute("DELETE FROM users WHERE id = $1", &[&bob])
         .await
         .expect("a user in the audit trail can be deleted");
     assert_eq!(

@@ -474,8 +474,10 @@ pub async fn add_balances<C: GenericClient>(
 ) -> Result<Vec<(Uuid, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
+            // A ledger write (V44): the bookings' transaction rows explain it.
             "UPDATE user_balances b SET balance = b.balance + d.delta
-             FROM UNNEST($1::uuid[], $2::numeric[]) AS d(user_id, delta)
+             FROM UNNEST($1::uuid[], $2::numeric[]) AS d(user_id, delta),
+                  (SELECT set_config('winzo.ledger_write', 'on', true)) AS ledger
              WHERE b.user_id = d.user_id RETURNING b.user_id, b.balance",
             &[&users, &deltas],
         )

@@ -178,7 +178,10 @@ pub async fn set_balance<C: GenericClient>(
 ) -> Result<bool, tokio_postgres::Error> {
     let n = tx
         .execute(
-            "UPDATE user_balances SET balance = $3 WHERE user_id = $1 AND balance = $2",
+            // A ledger write (V44): the deposit's or withdrawal's row explains it.
+            "UPDATE user_balances SET balance = $3
+             FROM (SELECT set_config('winzo.ledger_write', 'on', true)) AS ledger
+             WHERE user_id = $1 AND balance = $2",
             &[&user_id, &expected, &new],
         )
         .await?;
