@@ -171,7 +171,12 @@ impl Application {
             &settings.bridge,
             state.metrics.clone(),
         )?;
-        crate::feed::watchdog::spawn(state.clone());
+        crate::feed::watchdog::spawn(crate::feed::watchdog::Watchdog {
+            liveness: state.feed_liveness.clone(),
+            feed: Arc::new(settings.feed.clone()),
+            registry: registry.clone(),
+            db: state.db.clone(),
+        });
         let cancelled = crate::settlement::cancel::resume(&settlement, &registry)
             .await
             .context("voiding the markets of cancelled events")?;

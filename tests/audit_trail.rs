@@ -143,7 +143,11 @@ async fn catalogue_tables_are_audited_by_the_database_itself() {
             .get::<_, i64>(0);
         // The append-only ledger's inserts are their own record (issue 16): update and
         // delete triggers only (and deletes are refused before they fire).
-        let expected = if matches!(t, "bets" | "transactions") { 2 } else { 3 };
+        let expected = if matches!(t, "bets" | "transactions") {
+            2
+        } else {
+            3
+        };
         assert_eq!(n, expected, "{t} has its audit triggers");
     }
 }

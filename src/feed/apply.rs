@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::messages::{Body, FeedMessage, Fixture, MarketRef, OddsUpdate, Price, Status};
 use super::sequencer::{classify, SeqEntry, Verdict};
+use super::FeedContext;
 use crate::actors::event::feed::{FeedBetStop, FeedScore, SuspendAnswers};
 use crate::actors::event::{ScoreUpdate, SetScore};
 use crate::actors::market::feed::{FeedFilter, FeedMarketKey, FeedPrices};
@@ -28,7 +29,6 @@ use crate::app::events::EventError;
 use crate::db::feed as sql;
 use crate::domain::{EventStatus, MarketType, Odds};
 use crate::settlement::error::SettlementError;
-use crate::state::AppState;
 
 /// The answer for one message of a push.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -100,7 +100,7 @@ fn feed_actor() -> AuditActor {
 /// prices and its seq, queued together in the writer) is left in `pending`: the caller awaits
 /// it with [`wait_pending`] before acknowledging the push, so the next message need not wait.
 pub async fn apply_one(
-    state: &AppState,
+    state: &FeedContext,
     provider: &str,
     msg: &FeedMessage,
     pending: &mut Vec<Durable>,
@@ -115,7 +115,7 @@ pub async fn apply_one(
         expected_seq: None,
         reason: None,
     };
-    let entry = state.feed_sequencer.entry(provider, event_ref);
+    let entry = state.sequencer.entry(provider, event_ref);
     let mut e = entry.lock().await;
     if !e.loaded {
         let client = state.db.get().await.map_err(|e| e.to_string())?;
@@ -184,7 +184,7 @@ pub async fn apply_one(
         if outcome.reason.is_none() && st.status.parse::<EventStatus>().is_ok_and(|s| s.is_final())
         {
             // The event is over: its entry goes (a late message reloads it from Postgres).
-            state.feed_sequencer.forget(provider, event_ref);
+            state.sequencer.forget(provider, event_ref);
         }
     }
     Ok(outcome)
@@ -192,7 +192,7 @@ pub async fn apply_one(
 
 /// Applies a live message; true when its seq was written with the change.
 async fn apply_live(
-    state: &AppState,
+    state: &FeedContext,
     e: &mut SeqEntry,
     body: &Body,
     mark: FeedSeqMark,
@@ -259,7 +259,7 @@ async fn apply_live(
 
 /// A cancelled event's markets are voided and their bets refunded: the very service a
 /// trader's cancellation runs (`settlement::cancel`).
-async fn void_cancelled(state: &AppState, event_id: Uuid) -> Result<(), ApplyError> {
+async fn void_cancelled(state: &FeedContext, event_id: Uuid) -> Result<(), ApplyError> {
     crate::settlement::cancel::void_event(
         &state.settlement,
         &state.registry,
@@ -277,7 +277,7 @@ async fn void_cancelled(state: &AppState, event_id: Uuid) -> Result<(), ApplyErr
 /// A status message: the very use case a trader's status change runs (`app::events`),
 /// cancellation and its refunds included; then period and clock.
 async fn apply_status(
-    state: &AppState,
+    state: &FeedContext,
     event_id: Uuid,
     addr: &actix::Addr<crate::actors::event::EventActor>,
     s: &Status,
@@ -331,7 +331,7 @@ async fn apply_status(
 /// Applies prices; true when the message's seq went to the writer with them. The market's
 /// id is cached in the event's sequencer entry (one SQL lookup per market, not per message).
 async fn apply_odds(
-    state: &AppState,
+    state: &FeedContext,
     e: &mut SeqEntry,
     event_id: Uuid,
     o: &OddsUpdate,
@@ -362,7 +362,7 @@ async fn apply_odds(
                 .market(market_id)
                 .await?
                 .ok_or_else(|| reject("the market is settled or voided"))?;
-            if e.markets.len() < state.settings.feed.markets_cached_per_event_max {
+            if e.markets.len() < state.feed.markets_cached_per_event_max {
                 e.markets.insert(cache_key, market_id);
             }
             addr
@@ -405,7 +405,7 @@ pub async fn wait_pending(pending: Vec<Durable>, timeout: Duration) -> Result<()
 /// The live actor of a cached market id; a market that stopped (settled, voided) leaves
 /// the cache and is looked up again.
 async fn cached_market(
-    state: &AppState,
+    state: &FeedContext,
     e: &mut SeqEntry,
     cache_key: &str,
 ) -> Result<Option<actix::Addr<crate::actors::market::MarketActor>>, ApplyError> {
@@ -422,7 +422,7 @@ async fn cached_market(
 }
 
 async fn apply_fixture(
-    state: &AppState,
+    state: &FeedContext,
     provider: &str,
     event_ref: &str,
     seq: i64,
@@ -443,7 +443,7 @@ async fn apply_fixture(
         for p in &m.selections {
             prices.push((p.name.clone(), parse_odds(state, p)?));
         }
-        if prices.is_empty() || prices.len() > state.settings.markets.selections_per_market_max {
+        if prices.is_empty() || prices.len() > state.selections_per_market_max {
             return Err(reject(
                 "a market needs 1 to markets.selections_per_market_max selections",
             ));
@@ -509,17 +509,21 @@ async fn apply_fixture(
     }
     let data = json!({"event_id": event_id, "home": f.home, "away": f.away, "start_time": f.start_time, "venue": f.venue});
     state
+        .registry
+        .shared
         .hub
         .publish(&crate::broadcast::event_topic(event_id), "fixture", &data);
     state
+        .registry
+        .shared
         .hub
         .publish(&crate::broadcast::sport_topic(&f.sport), "fixture", &data);
     Ok(())
 }
 
 /// The markets a score change suspends in a sport (`[feed.suspend_on_score]`).
-fn score_filter(state: &AppState, sport: &str) -> FeedFilter {
-    match state.settings.feed.score_suspends(sport) {
+fn score_filter(state: &FeedContext, sport: &str) -> FeedFilter {
+    match state.feed.score_suspends(sport) {
         None => FeedFilter::All,
         Some(types) => FeedFilter::Types(
             types
@@ -589,12 +593,8 @@ pub fn market_key(r: &MarketRef) -> Result<FeedMarketKey, ApplyError> {
     })
 }
 
-fn parse_odds(state: &AppState, p: &Price) -> Result<Odds, ApplyError> {
-    let max = state
-        .settings
-        .feed
-        .odds_max
-        .min(state.settings.markets.odds_max);
+fn parse_odds(state: &FeedContext, p: &Price) -> Result<Odds, ApplyError> {
+    let max = state.feed.odds_max.min(state.odds_max);
     Odds::parse(&p.odds, max).map_err(|e| reject(format!("odds of {}: {e}", p.name)))
 }
 

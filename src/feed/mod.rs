@@ -15,6 +15,27 @@ pub mod results;
 pub mod sequencer;
 pub mod watchdog;
 
+/// What applying feed messages needs, and nothing else: the feed's own connections, live
+/// state, the services two doors share (event status, settlement) and the settings that
+/// bound a message. Built by the ingest adapter (`routes::feed`).
+#[derive(Clone)]
+pub struct FeedContext {
+    /// The feed's own Postgres connections (`feed.db_connections_max`).
+    pub db: deadpool_postgres::Pool,
+    pub registry: std::sync::Arc<crate::actors::Registry>,
+    /// Last applied `seq` per provider and event.
+    pub sequencer: std::sync::Arc<sequencer::Sequencer>,
+    /// Status changes, cancellation refunds included (shared with the trader's door).
+    pub events: crate::app::events::EventService,
+    /// Results settle through it (shared with the trader's settle and resettle).
+    pub settlement: std::sync::Arc<crate::settlement::Settlement>,
+    pub feed: std::sync::Arc<FeedSettings>,
+    /// Most selections in one price update (`markets.selections_per_market_max`).
+    pub selections_per_market_max: usize,
+    /// Highest decimal price (`markets.odds_max`, capped by `feed.odds_max`).
+    pub odds_max: rust_decimal::Decimal,
+}
+
 /// The `[feed]` section of the configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FeedSettings {

@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use super::apply::{market_key, ApplyError};
 use super::messages::{MarketResult, MarketResults, ResultRollback};
+use super::FeedContext;
 use crate::actors::AuditActor;
 use crate::db::feed as sql;
 use crate::db::settlement as sdb;
 use crate::settlement::error::SettlementError;
 use crate::settlement::open::{self, Kind, OpenRequest, ResultSpec};
-use crate::state::AppState;
 
 fn reject(msg: impl Into<String>) -> ApplyError {
     ApplyError::Reject(msg.into())
@@ -31,7 +31,11 @@ fn infra(e: impl std::fmt::Display) -> ApplyError {
 }
 
 /// Settles (or resettles) every market the message names, in order.
-pub async fn apply(state: &AppState, event_id: Uuid, r: &MarketResults) -> Result<(), ApplyError> {
+pub async fn apply(
+    state: &FeedContext,
+    event_id: Uuid,
+    r: &MarketResults,
+) -> Result<(), ApplyError> {
     if !r.is_final {
         return Ok(());
     }
@@ -42,7 +46,7 @@ pub async fn apply(state: &AppState, event_id: Uuid, r: &MarketResults) -> Resul
 }
 
 async fn settle_market(
-    state: &AppState,
+    state: &FeedContext,
     event_id: Uuid,
     m: &MarketResult,
 ) -> Result<(), ApplyError> {
@@ -111,7 +115,7 @@ async fn settle_market(
 
 /// Rolls back the results of every market the message names, in order.
 pub async fn rollback(
-    state: &AppState,
+    state: &FeedContext,
     event_id: Uuid,
     r: &ResultRollback,
 ) -> Result<(), ApplyError> {

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use crate::actors::event::feed::FeedBetStop;
 use crate::actors::market::feed::FeedFilter;
 use crate::actors::{ask, AuditActor};
-use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy)]
 struct Live {
@@ -103,9 +102,18 @@ impl Liveness {
     }
 }
 
+/// What the watchdog needs: the providers' liveness, their settings, live state and a pool.
+#[derive(Clone)]
+pub struct Watchdog {
+    pub liveness: Arc<Liveness>,
+    pub feed: Arc<super::FeedSettings>,
+    pub registry: Arc<crate::actors::Registry>,
+    pub db: deadpool_postgres::Pool,
+}
+
 /// Starts the periodic check on the current actix/tokio runtime.
-pub fn spawn(state: AppState) {
-    let interval = Duration::from_millis(state.settings.feed.watchdog_interval_ms.max(10));
+pub fn spawn(state: Watchdog) {
+    let interval = Duration::from_millis(state.feed.watchdog_interval_ms.max(10));
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -116,10 +124,10 @@ pub fn spawn(state: AppState) {
     });
 }
 
-async fn check(state: &AppState) {
-    for p in &state.settings.feed.providers {
+async fn check(state: &Watchdog) {
+    for p in &state.feed.providers {
         let window = Duration::from_millis(p.heartbeat_window_ms);
-        let Some(silent) = state.feed_liveness.newly_silent(&p.id, window) else {
+        let Some(silent) = state.liveness.newly_silent(&p.id, window) else {
             continue;
         };
         let silent_ms = i64::try_from(silent.as_millis()).unwrap_or(i64::MAX);
@@ -129,7 +137,7 @@ async fn check(state: &AppState) {
             }
             Err(e) => {
                 // Tried again on the next tick.
-                state.feed_liveness.seen_failed(&p.id);
+                state.liveness.seen_failed(&p.id);
                 tracing::error!(provider = %p.id, error = %e, "suspending a silent provider's markets");
             }
         }
@@ -139,7 +147,7 @@ async fn check(state: &AppState) {
 /// Feed-suspends every market of the provider's scheduled and live events through their
 /// event actors, then records a `system_events` row. Returns how many markets it hit.
 async fn suspend_provider(
-    state: &AppState,
+    state: &Watchdog,
     provider: &str,
     silent_ms: i64,
 ) -> anyhow::Result<usize> {
@@ -147,7 +155,7 @@ async fn suspend_provider(
     let events = crate::db::feed::provider_open_events(
         &client,
         provider,
-        state.settings.feed.suspend_batch_markets_max,
+        state.feed.suspend_batch_markets_max,
     )
     .await?;
     let timeout = state.registry.ask_timeout();

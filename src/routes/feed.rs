@@ -115,12 +115,21 @@ pub async fn push(
         .any(|m| matches!(m.body, Body::Heartbeat(_)));
     // Applied on the feed thread with the feed's own connections: a push is never queued
     // behind the WebSocket fan-out that shares the HTTP workers (docs/feed.md).
-    let mut feed_state = state.get_ref().clone();
-    feed_state.db = state.feed.db.clone();
+    let feed_state = state.get_ref().clone();
+    let context = crate::feed::FeedContext {
+        db: state.feed.db.clone(),
+        registry: state.registry.clone(),
+        sequencer: state.feed_sequencer.clone(),
+        events: state.events.clone(),
+        settlement: state.settlement.clone(),
+        feed: std::sync::Arc::new(state.settings.feed.clone()),
+        selections_per_market_max: state.settings.markets.selections_per_market_max,
+        odds_max: state.settings.markets.odds_max,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let applying = provider.clone();
     let spawned = state.feed.arbiter.spawn(async move {
-        let _ = tx.send(apply_all(&feed_state, &applying, &messages).await);
+        let _ = tx.send(apply_all(&feed_state, &context, &applying, &messages).await);
     });
     if !spawned {
         return Err(unavailable("the feed thread stopped"));
@@ -159,6 +168,7 @@ async fn provider_back(state: &AppState, provider: &str) {
 /// Applies a push's messages in order; the answer lists every outcome.
 async fn apply_all(
     state: &AppState,
+    context: &crate::feed::FeedContext,
     provider: &str,
     messages: &[crate::feed::messages::FeedMessage],
 ) -> Result<PushAnswer, ApiError> {
@@ -180,7 +190,7 @@ async fn apply_all(
                 reason: None,
             }
         } else {
-            apply_one(state, provider, msg, &mut pending)
+            apply_one(context, provider, msg, &mut pending)
                 .await
                 .map_err(|e| unavailable(&e))?
         };
