@@ -112,14 +112,36 @@ pub async fn find_market(
     total: Option<Decimal>,
     name: Option<&str>,
 ) -> DbResult<Option<Uuid>> {
+    find(c, event_id, market_type, handicap, total, name, false).await
+}
+
+/// A market of the event by type, line and name: one still traded, or (`settled_too`) any
+/// but a voided one.
+async fn find(
+    c: &impl GenericClient,
+    event_id: Uuid,
+    market_type: &str,
+    handicap: Option<Decimal>,
+    total: Option<Decimal>,
+    name: Option<&str>,
+    settled_too: bool,
+) -> DbResult<Option<Uuid>> {
     let row = c
         .query_opt(
             "SELECT id FROM markets
               WHERE event_id = $1 AND type = $2::text::market_type
                 AND handicap IS NOT DISTINCT FROM $3 AND total_points IS NOT DISTINCT FROM $4
-                AND ($5::text IS NULL OR name = $5) AND status NOT IN ('voided', 'settled')
+                AND ($5::text IS NULL OR name = $5)
+                AND (status NOT IN ('voided', 'settled') OR ($6 AND status = 'settled'))
               ORDER BY created_at LIMIT 1",
-            &[&event_id, &market_type, &handicap, &total, &name],
+            &[
+                &event_id,
+                &market_type,
+                &handicap,
+                &total,
+                &name,
+                &settled_too,
+            ],
         )
         .await?;
     Ok(row.map(|r| r.get(0)))
@@ -135,17 +157,7 @@ pub async fn find_market_to_settle(
     total: Option<Decimal>,
     name: Option<&str>,
 ) -> DbResult<Option<Uuid>> {
-    let row = c
-        .query_opt(
-            "SELECT id FROM markets
-              WHERE event_id = $1 AND type = $2::text::market_type
-                AND handicap IS NOT DISTINCT FROM $3 AND total_points IS NOT DISTINCT FROM $4
-                AND ($5::text IS NULL OR name = $5) AND status <> 'voided'
-              ORDER BY created_at LIMIT 1",
-            &[&event_id, &market_type, &handicap, &total, &name],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
+    find(c, event_id, market_type, handicap, total, name, true).await
 }
 
 /// Whether a trader holds the market from settlement by the feed.

@@ -14,7 +14,7 @@
 use uuid::Uuid;
 
 use super::apply::{market_key, ApplyError};
-use super::messages::{MarketResult, MarketResults, ResultRollback};
+use super::messages::{MarketRef, MarketResult, MarketResults, ResultRollback};
 use super::FeedContext;
 use crate::actors::AuditActor;
 use crate::db::feed as sql;
@@ -50,24 +50,9 @@ async fn settle_market(
     event_id: Uuid,
     m: &MarketResult,
 ) -> Result<(), ApplyError> {
-    let key = market_key(&m.market)?;
     let (market_id, names, settled_before) = {
         let client = state.db.get().await.map_err(infra)?;
-        let market_id = sql::find_market_to_settle(
-            &client,
-            event_id,
-            key.market_type.as_str(),
-            key.handicap,
-            key.total_points,
-            key.name.as_deref(),
-        )
-        .await?
-        .ok_or_else(|| reject("unknown market"))?;
-        if sql::settlement_held(&client, market_id).await? {
-            return Err(reject(
-                "a trader holds this market from settlement by the feed",
-            ));
-        }
+        let market_id = settleable_market(&client, event_id, &m.market).await?;
         let names = sql::selections_by_name(&client, market_id).await?;
         let latest = sdb::latest(&client, market_id).await?;
         let settled = latest.is_some_and(|l| matches!(l.kind.as_str(), "settle" | "resettle"));
@@ -113,6 +98,31 @@ async fn settle_market(
     .map_err(settlement_error)
 }
 
+/// The market a result addresses, unless a trader holds it from settlement by the feed.
+async fn settleable_market(
+    client: &deadpool_postgres::Client,
+    event_id: Uuid,
+    market: &MarketRef,
+) -> Result<Uuid, ApplyError> {
+    let key = market_key(market)?;
+    let market_id = sql::find_market_to_settle(
+        client,
+        event_id,
+        key.market_type.as_str(),
+        key.handicap,
+        key.total_points,
+        key.name.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| reject("unknown market"))?;
+    if sql::settlement_held(client, market_id).await? {
+        return Err(reject(
+            "a trader holds this market from settlement by the feed",
+        ));
+    }
+    Ok(market_id)
+}
+
 /// Rolls back the results of every market the message names, in order.
 pub async fn rollback(
     state: &FeedContext,
@@ -120,25 +130,9 @@ pub async fn rollback(
     r: &ResultRollback,
 ) -> Result<(), ApplyError> {
     for m in &r.markets {
-        let key = market_key(m)?;
         let market_id = {
             let client = state.db.get().await.map_err(infra)?;
-            let market_id = sql::find_market_to_settle(
-                &client,
-                event_id,
-                key.market_type.as_str(),
-                key.handicap,
-                key.total_points,
-                key.name.as_deref(),
-            )
-            .await?
-            .ok_or_else(|| reject("unknown market"))?;
-            if sql::settlement_held(&client, market_id).await? {
-                return Err(reject(
-                    "a trader holds this market from settlement by the feed",
-                ));
-            }
-            market_id
+            settleable_market(&client, event_id, m).await?
         };
         let request = OpenRequest {
             kind: Kind::Rollback,
