@@ -125,7 +125,7 @@ async fn a_bad_token_is_401_before_a_bad_body_and_times_end_in_z() {
     let (_, trader) = support_accounts::staff(&app, "moderator").await;
     let book = markets_support::create_book(&app.http, &app.address, &trader).await;
     let market = book.markets[0];
-    let (user, token) = bets_support::bettor(&app.db.client, dec!(50.00)).await;
+    let (_, token) = bets_support::bettor(&app.db.client, dec!(50.00)).await;
     let body = bets_support::single(book.selections[0][0], "1.9091", "5.00", "z1");
     let (s, b) = bets_support::place(&app, &token, &body).await;
     assert_eq!(s, 201, "{b}");
@@ -159,7 +159,6 @@ async fn a_bad_token_is_401_before_a_bad_body_and_times_end_in_z() {
     ] {
         assert!(t.as_str().unwrap().ends_with('Z'), "{t} in {bet}");
     }
-    let _ = user;
 }
 
 #[tokio::test]

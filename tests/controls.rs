@@ -124,16 +124,6 @@ async fn every_control_change_binds_a_warm_accounts_next_bet() {
     assert_eq!(bets, 1, "only the first bet was taken");
 }
 
-/// The next message of type `kind` on the socket (others skipped), within 5 s each.
-async fn next_of(ws: &mut stream_support::Ws, kind: &str) -> Value {
-    loop {
-        let m = stream_support::next_json(ws).await;
-        if m["type"] == kind {
-            return m;
-        }
-    }
-}
-
 // 2. An open socket follows its session: logout and a ban end its private channel and
 // its place_bet at once.
 #[tokio::test]
@@ -148,7 +138,7 @@ async fn a_socket_loses_its_private_channel_and_bets_when_its_session_ends() {
     body["op"] = json!("place_bet");
     body["id"] = json!(1);
     stream_support::send(&mut ws, body.clone()).await;
-    let answer = next_of(&mut ws, "bet_result").await;
+    let answer = stream_support::next_of(&mut ws, "bet_result").await;
     assert_eq!(answer["status"], 201, "{answer}");
 
     let r = app
@@ -159,12 +149,12 @@ async fn a_socket_loses_its_private_channel_and_bets_when_its_session_ends() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let ended = next_of(&mut ws, "session_ended").await;
+    let ended = stream_support::next_of(&mut ws, "session_ended").await;
     assert_eq!(ended["reason"], "revoked");
     body["id"] = json!(2);
     body["idempotency_key"] = json!(Uuid::new_v4().to_string());
     stream_support::send(&mut ws, body.clone()).await;
-    let refused = next_of(&mut ws, "error").await;
+    let refused = stream_support::next_of(&mut ws, "error").await;
     assert_eq!(refused["id"], 2);
     assert_eq!(refused["code"], "unauthorized", "{refused}");
 
@@ -173,7 +163,7 @@ async fn a_socket_loses_its_private_channel_and_bets_when_its_session_ends() {
     let token = support_accounts::login(&app, &username).await;
     let mut ws = stream_support::connect(&app, "").await;
     stream_support::send(&mut ws, json!({"op": "auth", "id": 1, "token": token})).await;
-    next_of(&mut ws, "authenticated").await;
+    stream_support::next_of(&mut ws, "authenticated").await;
     let (s, b) = patch(
         &app,
         &format!("/api/v1/trading/users/{id}"),
@@ -182,7 +172,7 @@ async fn a_socket_loses_its_private_channel_and_bets_when_its_session_ends() {
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    let ended = next_of(&mut ws, "session_ended").await;
+    let ended = stream_support::next_of(&mut ws, "session_ended").await;
     assert_eq!(ended["reason"], "revoked");
 }
 
@@ -243,19 +233,8 @@ async fn staff_change_only_accounts_below_their_own_role() {
 }
 
 async fn login_counter(app: &common::TestApp, outcome: &str) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = format!("winzo_login_attempts_total{{outcome=\"{outcome}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    let line = format!("winzo_login_attempts_total{{outcome=\"{outcome}\"}} ");
+    common::metric(app, &line).await
 }
 
 async fn login_from(app: &common::TestApp, login: &str, password: &str, from: &str) -> u16 {

@@ -6,32 +6,7 @@ mod markets_support;
 mod stream_support;
 mod support_accounts;
 
-use serde_json::{json, Value};
-
-/// The next message of type `kind` (others skipped), within 5 s each.
-async fn next_of(ws: &mut stream_support::Ws, kind: &str) -> Value {
-    loop {
-        let m = stream_support::next_json(ws).await;
-        if m["type"] == kind {
-            return m;
-        }
-    }
-}
-
-async fn metric(app: &common::TestApp, line_start: &str) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .map_or(0, |v| v.trim().parse().unwrap())
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn deposits_and_bets_send_the_balance_and_bets_are_counted_by_channel() {
@@ -42,7 +17,7 @@ async fn deposits_and_bets_send_the_balance_and_bets_are_counted_by_channel() {
     let (_, token) = support_accounts::bettor(&app).await;
     let mut ws = stream_support::connect(&app, "").await;
     stream_support::send(&mut ws, json!({"op": "auth", "id": 1, "token": token})).await;
-    next_of(&mut ws, "authenticated").await;
+    stream_support::next_of(&mut ws, "authenticated").await;
 
     let (s, b) = support_accounts::post(
         &app,
@@ -52,7 +27,7 @@ async fn deposits_and_bets_send_the_balance_and_bets_are_counted_by_channel() {
     )
     .await;
     assert_eq!(s, 201, "{b}");
-    let m = next_of(&mut ws, "balance").await;
+    let m = stream_support::next_of(&mut ws, "balance").await;
     assert_eq!(m["data"]["balance"], "50.00", "{m}");
 
     let bet = |key: &str, odds: &str| {
@@ -75,15 +50,18 @@ async fn deposits_and_bets_send_the_balance_and_bets_are_counted_by_channel() {
     assert_eq!(balance["data"]["pending_balance"], "0.00", "{balance}");
     // A refused bet over WebSocket is counted with its reason.
     stream_support::send(&mut ws, bet("b2", "9.0000")).await;
-    let refused = next_of(&mut ws, "error").await;
+    let refused = stream_support::next_of(&mut ws, "error").await;
     assert_eq!(refused["code"], "odds_changed", "{refused}");
 
     let prefix = "winzo_bets_total{channel=\"websocket\",outcome=";
-    assert_eq!(metric(&app, &format!("{prefix}\"accepted\"}} ")).await, 1);
     assert_eq!(
-        metric(&app, &format!("{prefix}\"odds_changed\"}} ")).await,
+        common::metric(&app, &format!("{prefix}\"accepted\"}} ")).await,
+        1
+    );
+    assert_eq!(
+        common::metric(&app, &format!("{prefix}\"odds_changed\"}} ")).await,
         1
     );
     let timed = "winzo_bet_seconds_count{channel=\"websocket\",result=\"accepted\"} ";
-    assert_eq!(metric(&app, timed).await, 1);
+    assert_eq!(common::metric(&app, timed).await, 1);
 }

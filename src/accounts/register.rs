@@ -22,17 +22,7 @@ pub enum RegisterError {
     Db(String),
 }
 
-impl From<deadpool_postgres::PoolError> for RegisterError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        RegisterError::Db(e.to_string())
-    }
-}
-
-impl From<tokio_postgres::Error> for RegisterError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        RegisterError::Db(e.to_string())
-    }
-}
+crate::db_error_from!(RegisterError);
 
 /// What an account is made from (already parsed from JSON or the command line).
 pub struct Registration<'a> {

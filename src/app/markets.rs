@@ -45,17 +45,7 @@ impl From<AskError> for MarketsError {
     }
 }
 
-impl From<deadpool_postgres::PoolError> for MarketsError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        MarketsError::Db(e.to_string())
-    }
-}
-
-impl From<tokio_postgres::Error> for MarketsError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        MarketsError::Db(e.to_string())
-    }
-}
+crate::db_error_from!(MarketsError);
 
 impl From<anyhow::Error> for MarketsError {
     fn from(e: anyhow::Error) -> Self {

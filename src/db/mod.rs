@@ -177,3 +177,31 @@ pub struct DatabaseSettings {
     pub startup_retries_max: u32,
     pub migrate_on_start: bool,
 }
+
+/// A database failure as one line: the driver's text and, for an error from Postgres, its
+/// message (the driver's own text is only "db error").
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{e}: {}", db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// `From` the pool's and the driver's errors for an error enum with a `Db(String)` variant
+/// (the services' errors: a database failure is the engine's, the caller may retry).
+#[macro_export]
+macro_rules! db_error_from {
+    ($t:ty) => {
+        impl From<deadpool_postgres::PoolError> for $t {
+            fn from(e: deadpool_postgres::PoolError) -> Self {
+                Self::Db(e.to_string())
+            }
+        }
+
+        impl From<tokio_postgres::Error> for $t {
+            fn from(e: tokio_postgres::Error) -> Self {
+                Self::Db($crate::db::describe(&e))
+            }
+        }
+    };
+}

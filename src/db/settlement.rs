@@ -50,6 +50,13 @@ fn settlement_row(r: &Row) -> SettlementRow {
     }
 }
 
+impl SettlementRow {
+    /// Did this settlement pay results (a settle or a resettle, not a void or a rollback)?
+    pub fn paid_results(&self) -> bool {
+        matches!(self.kind.as_str(), "settle" | "resettle")
+    }
+}
+
 /// The market's status, locked for the rest of the transaction (`None`: no such market).
 pub async fn lock_market<C: GenericClient>(
     c: &C,
@@ -572,20 +579,22 @@ pub async fn event_cancelled<C: GenericClient>(
     Ok(row.map(|r| r.get(0)))
 }
 
-/// Cancelled events with a market whose void settlement was never recorded (a crash
-/// between the cancellation and its voids), at most `limit`.
+/// Cancelled events after `after` (by id) with a market whose void settlement was never
+/// recorded (a crash between the cancellation and its voids), at most `limit`.
 pub async fn cancelled_events_to_void<C: GenericClient>(
     c: &C,
+    after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Uuid>, tokio_postgres::Error> {
     let rows = c
         .query(
-            "SELECT e.id FROM events e WHERE e.status = 'cancelled' AND EXISTS
-                 (SELECT 1 FROM markets m WHERE m.event_id = e.id AND NOT EXISTS
+            "SELECT e.id FROM events e
+              WHERE e.status = 'cancelled' AND ($1::uuid IS NULL OR e.id > $1)
+                AND EXISTS (SELECT 1 FROM markets m WHERE m.event_id = e.id AND NOT EXISTS
                      (SELECT 1 FROM market_settlements s
                       WHERE s.market_id = m.id AND s.kind = 'void'))
-             ORDER BY e.id LIMIT $1",
-            &[&limit],
+              ORDER BY e.id LIMIT $2",
+            &[&after, &limit],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())

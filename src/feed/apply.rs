@@ -69,8 +69,7 @@ impl From<tokio_postgres::Error> for ApplyError {
         });
         match (data, e.as_db_error()) {
             (true, Some(db)) => ApplyError::Reject(db.message().to_string()),
-            (false, Some(db)) => ApplyError::Infra(format!("{e}: {}", db.message())),
-            _ => ApplyError::Infra(e.to_string()),
+            _ => ApplyError::Infra(crate::db::describe(&e)),
         }
     }
 }

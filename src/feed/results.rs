@@ -55,7 +55,7 @@ async fn settle_market(
         let market_id = settleable_market(&client, event_id, &m.market).await?;
         let names = sql::selections_by_name(&client, market_id).await?;
         let latest = sdb::latest(&client, market_id).await?;
-        let settled = latest.is_some_and(|l| matches!(l.kind.as_str(), "settle" | "resettle"));
+        let settled = latest.is_some_and(|l| l.paid_results());
         (market_id, names, settled)
     };
     let mut results = Vec::with_capacity(m.results.len());

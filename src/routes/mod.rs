@@ -148,7 +148,7 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
 
 /// Path errors (e.g. a malformed UUID): 404, the resource cannot exist; the message names
 /// the segment that is not an id.
-pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+pub fn path_error(_err: PathError, req: &HttpRequest) -> actix_web::Error {
     let segment = req
         .match_info()
         .iter()
@@ -159,7 +159,6 @@ pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
         Some(v) => format!("no such resource: {v:?} is not a valid id"),
         None => format!("no such resource: {}", req.path()),
     };
-    drop(err);
     ApiError::new(StatusCode::NOT_FOUND, "not_found", message).into()
 }
 

@@ -17,9 +17,6 @@ use crate::db::settlement::{self as sdb, SettlementRow};
 /// The reason recorded on every void of a cancelled event.
 pub const REASON: &str = "event cancelled";
 
-/// Cancelled events resumed per start-up pass (more are found by the next pass).
-const RESUME_EVENTS_MAX: i64 = 1000;
-
 /// Voids every market of `event_id` not voided yet; the event must be cancelled.
 pub async fn void_event(
     svc: &Arc<Settlement>,
@@ -54,21 +51,34 @@ pub async fn void_event(
     Ok(out)
 }
 
-/// Opens the voids that a crash left unopened (start-up); answers how many events.
+/// Opens the voids that a crash left unopened (start-up), every cancelled event in pages of
+/// `settlement.batch_bets_max`; answers how many events were voided. An event whose voids
+/// cannot be opened now (a settlement of one of its markets still running) is logged and
+/// left for the next start: it never stops the engine from starting.
 pub async fn resume(svc: &Arc<Settlement>, reg: &Registry) -> anyhow::Result<usize> {
-    let events = {
-        let client = svc.pool.get().await?;
-        sdb::cancelled_events_to_void(&client, RESUME_EVENTS_MAX).await?
-    };
+    let page = i64::try_from(svc.settings.batch_bets_max.max(1)).unwrap_or(1000);
     let system = AuditActor {
         user_id: None,
         client_ip: None,
     };
-    for &event_id in &events {
-        tracing::info!(event = %event_id, "voiding the markets of a cancelled event");
-        void_event(svc, reg, event_id, system.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut after, mut voided) = (None, 0);
+    loop {
+        let events = {
+            let client = svc.pool.get().await?;
+            sdb::cancelled_events_to_void(&client, after, page).await?
+        };
+        let Some(&last) = events.last() else {
+            return Ok(voided);
+        };
+        for &event_id in &events {
+            tracing::info!(event = %event_id, "voiding the markets of a cancelled event");
+            match void_event(svc, reg, event_id, system.clone()).await {
+                Ok(_) => voided += 1,
+                Err(e) => {
+                    tracing::warn!(event = %event_id, error = %e, "voids of a cancelled event not opened; tried again at the next start")
+                }
+            }
+        }
+        after = Some(last);
     }
-    Ok(events.len())
 }

@@ -60,20 +60,7 @@ impl From<AskError> for SettlementError {
     }
 }
 
-impl From<deadpool_postgres::PoolError> for SettlementError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        SettlementError::Db(e.to_string())
-    }
-}
-
-impl From<tokio_postgres::Error> for SettlementError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => SettlementError::Db(format!("{e}: {}", db.message())),
-            None => SettlementError::Db(e.to_string()),
-        }
-    }
-}
+crate::db_error_from!(SettlementError);
 
 impl From<anyhow::Error> for SettlementError {
     fn from(e: anyhow::Error) -> Self {

@@ -233,9 +233,7 @@ async fn record(
         ));
     }
     // Settled now: the latest settlement paid results (a rollback or a void did not).
-    let settled_before = latest
-        .as_ref()
-        .is_some_and(|l| matches!(l.kind.as_str(), "settle" | "resettle"));
+    let settled_before = latest.as_ref().is_some_and(SettlementRow::paid_results);
     match req.kind {
         // A market voided by its actor (event cancelled) still needs its void settlement.
         Kind::Settle | Kind::Resettle if status == "voided" => {

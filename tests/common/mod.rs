@@ -210,3 +210,20 @@ impl TestApp {
         self.handle.stop(true).await;
     }
 }
+
+/// The value of the first `/metrics` line starting with `line_start` (metric name and
+/// labels, e.g. `winzo_bets_total{channel="rest",outcome="accepted"} `), 0 when absent.
+pub async fn metric(app: &TestApp, line_start: &str) -> u64 {
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .map_or(0, |v| v.trim().parse().expect("an integer counter"))
+}

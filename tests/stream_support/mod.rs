@@ -141,6 +141,16 @@ pub async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// The next message of type `kind`, skipping others (each within `next_json`'s 5 s).
+pub async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let m = next_json(ws).await;
+        if m["type"] == kind {
+            return m;
+        }
+    }
+}
+
 /// Waits for the close frame and returns its code.
 pub async fn close_code(ws: &mut Ws) -> u16 {
     loop {
