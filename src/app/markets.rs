@@ -13,6 +13,9 @@ use crate::actors::{ask, AskError, AuditActor, LoadError, Registry};
 use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{MarketCommand, Odds};
 
+mod create;
+pub use create::NewMarketSpec;
+
 /// The handles the use cases need.
 #[derive(Clone)]
 pub struct MarketService {
@@ -37,6 +40,15 @@ pub enum MarketsError {
     NotDurable(#[from] NotDurable),
     #[error("{0}")]
     Db(String),
+    /// The request itself is invalid (counts, prices out of range).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such event with live state (market creation).
+    #[error("no such live event")]
+    EventNotFound,
+    /// A write the database refused (duplicate, unknown reference, check).
+    #[error("{0:#}")]
+    Write(anyhow::Error),
 }
 
 impl From<AskError> for MarketsError {

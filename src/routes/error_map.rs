@@ -241,6 +241,34 @@ impl From<MarketsError> for ApiError {
                 tracing::warn!(error = %why, "market action: database error");
                 ApiError::unavailable("the database is unavailable; retry shortly")
             }
+            MarketsError::Invalid(why) => ApiError::validation(why),
+            MarketsError::EventNotFound => ApiError::not_found("live event"),
+            MarketsError::Write(err) => write_error(err),
         }
     }
+}
+
+/// Database errors of creates: duplicates 409, unknown references and checks 422.
+pub fn write_error(err: anyhow::Error) -> ApiError {
+    if let Some(pg) = err.downcast_ref::<tokio_postgres::Error>() {
+        if let Some(db) = pg.as_db_error() {
+            let constraint = db.constraint().unwrap_or_default().to_string();
+            let details = json!({"constraint": constraint});
+            return match db.code().code() {
+                "23505" => ApiError::conflict("already_exists", "an equal record already exists")
+                    .with_details(details),
+                "23503" => {
+                    ApiError::validation("a referenced record does not exist").with_details(details)
+                }
+                "23514" | "23502" | "22001" | "22P02" => {
+                    ApiError::validation(format!("refused by the database: {}", db.message()))
+                        .with_details(details)
+                }
+                _ => ApiError::internal(format!("{err:#}")),
+            };
+        }
+        tracing::warn!(error = %pg, "database failure");
+        return ApiError::unavailable("database unavailable; retry shortly");
+    }
+    ApiError::internal(format!("{err:#}"))
 }

@@ -1,0 +1,228 @@
+//! The bet path's steps on a market: check and reserve a leg, confirm or release the
+//! reservation, and release the exposure of bets that left the book.
+use actix::prelude::*;
+use chrono::Utc;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::MarketActor;
+use crate::actors::errors::LegRejection;
+use crate::domain::{MarketStatus, Odds, OddsChangePolicy};
+
+#[derive(Debug, Clone)]
+pub struct LegRequest {
+    pub selection_id: Uuid,
+    /// The price the bettor asked for.
+    pub odds: Odds,
+    pub policy: OddsChangePolicy,
+    /// Stake at risk on this leg (the bet's total stake for a single).
+    pub stake: Decimal,
+    /// Potential payout attributed to this leg; `None`: stake × the price taken.
+    pub payout: Option<Decimal>,
+    /// The user's stake factor (multiplies the market's max stake).
+    pub stake_factor: Decimal,
+    /// The user's own max stake, if any.
+    pub user_max_stake: Option<Decimal>,
+}
+
+/// A taken leg, counted in the market's liability until confirmed or released.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reservation {
+    pub id: u64,
+    pub market_id: Uuid,
+    pub selection_id: Uuid,
+    /// The price actually taken.
+    pub odds: Odds,
+    pub stake: Decimal,
+    pub payout: Decimal,
+    /// The market was in play: the leg was held for `bet_delay_ms` and re-checked.
+    pub in_play: bool,
+}
+
+impl MarketActor {
+    /// The checks of one leg against the market as it is now (no state changes).
+    pub(super) fn check_leg(
+        &self,
+        leg: &LegRequest,
+    ) -> Result<(usize, Odds, Decimal), LegRejection> {
+        match self.m.status {
+            MarketStatus::Open => {}
+            MarketStatus::Suspended => return Err(LegRejection::MarketSuspended),
+            _ => return Err(LegRejection::MarketClosed),
+        }
+        if self.m.feed_suspended {
+            return Err(LegRejection::MarketSuspended);
+        }
+        if !self.m.in_play && Utc::now() >= self.m.event_start {
+            return Err(LegRejection::EventStarted);
+        }
+        let i = self
+            .m
+            .selections
+            .iter()
+            .position(|s| s.id == leg.selection_id)
+            .ok_or(LegRejection::UnknownSelection)?;
+        let current = self.m.selections[i].odds;
+        if !leg.policy.accepts(leg.odds, current) {
+            return Err(LegRejection::OddsChanged { current });
+        }
+        let limits = &self.m.limits;
+        if leg.stake < limits.min_stake {
+            return Err(LegRejection::StakeTooLow {
+                min: limits.min_stake,
+            });
+        }
+        let mut max = limits.max_stake * leg.stake_factor;
+        if let Some(user_max) = leg.user_max_stake {
+            max = max.min(user_max);
+        }
+        let max = max.round_dp(2);
+        if leg.stake > max {
+            return Err(LegRejection::StakeTooHigh { max });
+        }
+        let payout = leg.payout.unwrap_or_else(|| {
+            crate::domain::round_payout(leg.stake * current.value()).as_decimal()
+        });
+        crate::domain::liability::check_leg(
+            &self.exposures(),
+            i,
+            leg.stake,
+            payout,
+            limits.max_liability_selection,
+            limits.max_liability_market,
+        )
+        .map_err(|_| LegRejection::LiabilityExceeded)?;
+        Ok((i, current, payout))
+    }
+
+    pub(super) fn reserve(&mut self, leg: &LegRequest) -> Result<Reservation, LegRejection> {
+        let (i, odds, payout) = self.check_leg(leg)?;
+        let s = &mut self.m.selections[i];
+        s.reserved_stake += leg.stake;
+        s.reserved_payout += payout;
+        let id = self.next_reservation;
+        self.next_reservation += 1;
+        let r = Reservation {
+            id,
+            market_id: self.m.id,
+            selection_id: s.id,
+            odds,
+            stake: leg.stake,
+            payout,
+            in_play: self.m.in_play,
+        };
+        self.reservations.insert(id, r.clone());
+        Ok(r)
+    }
+
+    /// Removes a reservation; `confirm` moves it into the confirmed totals.
+    pub(super) fn settle_reservation(&mut self, id: u64, confirm: bool) {
+        let Some(r) = self.reservations.remove(&id) else {
+            return;
+        };
+        if let Some(s) = self
+            .m
+            .selections
+            .iter_mut()
+            .find(|s| s.id == r.selection_id)
+        {
+            s.reserved_stake -= r.stake;
+            s.reserved_payout -= r.payout;
+            if confirm {
+                s.stake += r.stake;
+                s.payout += r.payout;
+            }
+        }
+    }
+}
+
+/// The bet path's step on this market: check the leg (status, event start for pre-match,
+/// price against the policy, stake limits, liability) and reserve it. An in-play market
+/// holds the leg for its bet delay and checks it again at expiry (a suspension or a price
+/// move against the policy meanwhile rejects it and releases the reservation). The
+/// reservation counts toward liability at once; the bet path then sends
+/// [`ConfirmReservation`] after its commit or [`ReleaseReservation`] on any refusal.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckAndReserve {
+    pub leg: LegRequest,
+    pub reply: oneshot::Sender<Result<Reservation, LegRejection>>,
+}
+
+impl Handler<CheckAndReserve> for MarketActor {
+    type Result = ();
+    fn handle(&mut self, msg: CheckAndReserve, ctx: &mut Context<Self>) {
+        let reservation = match self.reserve(&msg.leg) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = msg.reply.send(Err(e));
+                return;
+            }
+        };
+        let delay_ms = self.m.limits.bet_delay_ms;
+        if !reservation.in_play || delay_ms == 0 {
+            let _ = msg.reply.send(Ok(reservation));
+            return;
+        }
+        let delay = std::time::Duration::from_millis(u64::from(delay_ms));
+        ctx.run_later(delay, move |act, _| {
+            // The leg's own reservation must not count against itself in the re-check,
+            // which compares the market now with the price the bettor asked for.
+            act.settle_reservation(reservation.id, false);
+            let out = act.reserve(&msg.leg);
+            let _ = msg.reply.send(out);
+        });
+    }
+}
+
+/// The bet committed: the reservation becomes confirmed liability.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConfirmReservation {
+    pub reservation_id: u64,
+}
+
+impl Handler<ConfirmReservation> for MarketActor {
+    type Result = ();
+    fn handle(&mut self, msg: ConfirmReservation, _: &mut Context<Self>) {
+        self.settle_reservation(msg.reservation_id, true);
+    }
+}
+
+/// The bet was refused or failed to commit: the reservation is dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseReservation {
+    pub reservation_id: u64,
+}
+
+impl Handler<ReleaseReservation> for MarketActor {
+    type Result = ();
+    fn handle(&mut self, msg: ReleaseReservation, _: &mut Context<Self>) {
+        self.settle_reservation(msg.reservation_id, false);
+    }
+}
+
+/// Open bets left the book (a trader voided one, or it was settled by another of its
+/// markets): their stake and exposure leave this market's liability at once. Each entry
+/// is `(selection_id, stake, payout)` as the bet counted them when it was confirmed (or
+/// recovered: `bets.stake`, `bets.potential_win`); a total never goes below zero.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseExposure {
+    pub legs: Vec<(Uuid, Decimal, Decimal)>,
+}
+
+impl Handler<ReleaseExposure> for MarketActor {
+    type Result = ();
+    fn handle(&mut self, msg: ReleaseExposure, _: &mut Context<Self>) {
+        for (selection_id, stake, payout) in msg.legs {
+            if let Some(s) = self.m.selections.iter_mut().find(|s| s.id == selection_id) {
+                s.stake = (s.stake - stake).max(Decimal::ZERO);
+                s.payout = (s.payout - payout).max(Decimal::ZERO);
+            }
+        }
+    }
+}
