@@ -10,7 +10,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::db::maintenance as sql;
-use crate::state::AppState;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 
 /// What one VACUUM step did.
 #[derive(Debug, Clone, Serialize)]
@@ -122,29 +125,38 @@ pub fn next_run_after(now: DateTime<Utc>, at: NaiveTime) -> DateTime<Utc> {
     }
 }
 
+/// What the timers of this module need: the pool, their settings, the metrics they
+/// feed and whether live state has been recovered (the readiness gauge).
+#[derive(Clone)]
+pub struct MaintenanceHandles {
+    pub db: Pool,
+    pub maintenance: MaintenanceSettings,
+    pub monitoring: MonitoringSettings,
+    pub metrics: Arc<Metrics>,
+    pub recovered: Arc<AtomicBool>,
+}
+
 /// Starts the timers of this module: the daily maintenance (when enabled) and the gauge
 /// refresh. Fails on a malformed `daily_at_utc` so a bad setting stops the start-up.
-pub fn spawn(state: &AppState) -> anyhow::Result<()> {
-    let m = &state.settings.maintenance;
-    if m.enabled {
-        let at = parse_daily_at(&m.daily_at_utc)?;
-        let st = state.clone();
-        tokio::spawn(async move { maintenance_loop(st, at).await });
+pub fn spawn(handles: MaintenanceHandles) -> anyhow::Result<()> {
+    if handles.maintenance.enabled {
+        let at = parse_daily_at(&handles.maintenance.daily_at_utc)?;
+        let h = handles.clone();
+        tokio::spawn(async move { maintenance_loop(h, at).await });
     }
-    let st = state.clone();
-    tokio::spawn(async move { gauges_loop(st).await });
+    tokio::spawn(async move { gauges_loop(handles).await });
     Ok(())
 }
 
-async fn maintenance_loop(state: AppState, at: NaiveTime) {
-    let timeout_ms = state.settings.maintenance.statement_timeout_ms;
+async fn maintenance_loop(h: MaintenanceHandles, at: NaiveTime) {
+    let timeout_ms = h.maintenance.statement_timeout_ms;
     loop {
         let now = Utc::now();
         let next = next_run_after(now, at);
         tracing::info!(next = %next, "daily maintenance scheduled");
         let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
         tokio::time::sleep(wait).await;
-        let outcome = match run_maintenance_once(&state.db, timeout_ms).await {
+        let outcome = match run_maintenance_once(&h.db, timeout_ms).await {
             Ok(MaintenanceOutcome::Ran(_)) => "ran",
             Ok(MaintenanceOutcome::Skipped) => "skipped",
             Err(err) => {
@@ -152,8 +164,7 @@ async fn maintenance_loop(state: AppState, at: NaiveTime) {
                 "failed"
             }
         };
-        state
-            .metrics
+        h.metrics
             .db
             .maintenance_runs_total
             .with_label_values(&[outcome])
@@ -164,17 +175,20 @@ async fn maintenance_loop(state: AppState, at: NaiveTime) {
 }
 
 /// Refreshes the `winzo_db_*` gauges now and then every `db_health_refresh_interval_s`.
-async fn gauges_loop(state: AppState) {
-    let mon = state.settings.monitoring.clone();
-    let period = Duration::from_secs(mon.db_health_refresh_interval_s.max(1));
+async fn gauges_loop(h: MaintenanceHandles) {
+    let period = Duration::from_secs(h.monitoring.db_health_refresh_interval_s.max(1));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match refresh_gauges(&state).await {
-            Ok(()) => state.metrics.db.ready.set(i64::from(state.is_recovered())),
+        match refresh_gauges(&h.db, &h.monitoring, &h.metrics).await {
+            Ok(()) => h
+                .metrics
+                .db
+                .ready
+                .set(i64::from(h.recovered.load(Ordering::Acquire))),
             Err(err) => {
-                state.metrics.db.ready.set(0);
+                h.metrics.db.ready.set(0);
                 tracing::warn!(error = %format!("{err:#}"), "refreshing the database gauges");
             }
         }
@@ -182,16 +196,19 @@ async fn gauges_loop(state: AppState) {
 }
 
 /// One refresh of the database gauges.
-pub async fn refresh_gauges(state: &AppState) -> anyhow::Result<()> {
-    let mon = &state.settings.monitoring;
-    let client = state.db.get().await.context("getting a connection")?;
+pub async fn refresh_gauges(
+    db: &Pool,
+    mon: &MonitoringSettings,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    let client = db.get().await.context("getting a connection")?;
     let figures = crate::db::health::gauge_figures(
         &**client,
         mon.slow_statement_mean_ms,
         mon.dead_tuple_tables_max,
     )
     .await?;
-    state.metrics.db.set(&figures);
+    metrics.db.set(&figures);
     Ok(())
 }
 

@@ -245,12 +245,12 @@ impl Metrics {
     /// Reads the live actors' and the hub's atomics into their families (at scrape time:
     /// nothing is kept per message beyond a relaxed atomic add).
     pub fn refresh_live(&self, registry: &crate::actors::Registry, hub: &crate::broadcast::Hub) {
-        use crate::actors::registry::{EVENT_MAILBOX, MARKET_MAILBOX};
         use std::sync::atomic::Ordering::Relaxed;
         let l = &self.live;
         let (events, markets) = registry.counts();
         let capacity = registry.shared.markets.mailbox_capacity_messages as i64;
-        for (stats, count) in [(&EVENT_MAILBOX, events), (&MARKET_MAILBOX, markets)] {
+        let boxes = registry.mailboxes();
+        for (stats, count) in [(&boxes.events, events), (&boxes.markets, markets)] {
             let kind = [stats.kind];
             l.actors.with_label_values(&kind).set(count as i64);
             l.mailbox_messages
@@ -280,7 +280,7 @@ impl Metrics {
         counter_to(
             &l.busy_total
                 .with_label_values(&["live_writer", "queue_full"]),
-            crate::actors::writer::WRITER_BUSY_TOTAL.load(Relaxed),
+            registry.shared.writer.busy_total(),
         );
         let out = |o| l.broadcast_total.with_label_values(&[o]);
         counter_to(&out("delivered"), hub.delivered_total.load(Relaxed));
@@ -391,9 +391,7 @@ pub async fn record_http(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let metrics = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .map(|s| s.metrics.clone());
+    let metrics = req.app_data::<actix_web::web::Data<Metrics>>().cloned();
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());

@@ -41,7 +41,7 @@ impl Application {
             crate::db::migrate(&settings.database.url).await?;
         }
         let redis = crate::redis_client::connect(&settings.redis)?;
-        crate::auth::password::pool::init(
+        let passwords = crate::auth::password::pool::PasswordPool::new(
             settings.auth.password_threads,
             settings.auth.password_queue_jobs_max,
         );
@@ -145,6 +145,7 @@ impl Application {
             wallet,
             controls,
             security,
+            passwords,
             db,
             redis,
             sessions: sessions.clone(),
@@ -191,7 +192,13 @@ impl Application {
             tracing::info!(resumed, "unfinished settlements resumed");
         }
         state.mark_recovered();
-        crate::maintenance::spawn(&state)?;
+        crate::maintenance::spawn(crate::maintenance::MaintenanceHandles {
+            db: state.db.clone(),
+            maintenance: state.settings.maintenance.clone(),
+            monitoring: state.settings.monitoring.clone(),
+            metrics: state.metrics.clone(),
+            recovered: state.recovered.clone(),
+        })?;
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
@@ -314,6 +321,10 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     let json_limit = server_cfg.json_body_max_bytes;
     let payload_limit = server_cfg.payload_max_bytes;
     let tcp_user_timeout_ms = state.settings.ws.tcp_user_timeout_ms;
+    let metrics = web::Data::from(state.metrics.clone());
+    let proxies = web::Data::new(crate::auth::client::TrustedProxies(
+        state.settings.auth.trusted_proxies.clone(),
+    ));
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -324,6 +335,8 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
             .wrap(actix_web::middleware::from_fn(crate::metrics::record_http))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(data.clone())
+            .app_data(metrics.clone())
+            .app_data(proxies.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(json_limit)

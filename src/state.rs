@@ -19,6 +19,8 @@ pub struct AppState {
     pub redis: ConnectionManager,
     /// Verified sessions, briefly, with revocations pushed over Redis pub/sub.
     pub sessions: Arc<crate::auth::cache::SessionCache>,
+    /// The password threads (Argon2 work, bounded).
+    pub passwords: crate::auth::password::pool::PasswordPool,
     pub metrics: Arc<Metrics>,
     /// Group-commit writer of accepted bets.
     pub ledger: LedgerWriter,

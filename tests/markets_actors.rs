@@ -14,7 +14,7 @@ use winzo::actors::market::{
     ApplyCommand, CheckAndReserve, ConfirmReservation, GetLiability, LegRequest, MarketActor,
     SetPrices,
 };
-use winzo::actors::{ask, AuditActor, LegRejection, Registry, Shared, WriterHandle};
+use winzo::actors::{AuditActor, LegRejection, Registry, Shared, WriterHandle};
 use winzo::broadcast::Hub;
 use winzo::db::markets::{EventRow, MarketRow, SelectionRow};
 use winzo::domain::{EventStatus, MarketCommand, MarketStatus, MarketType, Odds, OddsChangePolicy};
@@ -100,7 +100,8 @@ async fn fixture(delay_ms: u32) -> Fixture {
         "the event actor to list its market",
         Duration::from_secs(10),
         || async {
-            let (_, markets) = ask(&ev, Duration::from_secs(5), |reply| GetEvent { reply })
+            let (_, markets) = registry
+                .ask_within(&ev, Duration::from_secs(5), |reply| GetEvent { reply })
                 .await
                 .unwrap();
             markets.len() == 1
@@ -132,24 +133,27 @@ async fn reserve(
     f: &Fixture,
     l: LegRequest,
 ) -> Result<winzo::actors::market::Reservation, LegRejection> {
-    ask(&f.market, Duration::from_secs(5), |reply| CheckAndReserve {
-        leg: l,
-        reply,
-    })
-    .await
-    .unwrap()
+    f.registry
+        .ask_within(&f.market, Duration::from_secs(5), |reply| CheckAndReserve {
+            leg: l,
+            reply,
+        })
+        .await
+        .unwrap()
 }
 
 async fn set_price(f: &Fixture, sel: Uuid, o: &str) {
     let prices = vec![(sel, odds(o)), (f.sels[1], odds("1.9000"))];
-    let (_, d) = ask(&f.market, Duration::from_secs(5), |reply| SetPrices {
-        prices,
-        actor: AuditActor::default(),
-        reply,
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let (_, d) = f
+        .registry
+        .ask_within(&f.market, Duration::from_secs(5), |reply| SetPrices {
+            prices,
+            actor: AuditActor::default(),
+            reply,
+        })
+        .await
+        .unwrap()
+        .unwrap();
     d.await.unwrap();
 }
 
@@ -221,11 +225,13 @@ async fn check_and_reserve_applies_status_policy_stake_and_liability() {
         .await
         .unwrap();
     assert_eq!(big.payout, dec!(20000.00));
-    let lia = ask(&f.market, Duration::from_secs(5), |reply| GetLiability {
-        reply,
-    })
-    .await
-    .unwrap();
+    let lia = f
+        .registry
+        .ask_within(&f.market, Duration::from_secs(5), |reply| GetLiability {
+            reply,
+        })
+        .await
+        .unwrap();
     assert_eq!(lia.selections[0].reserved_stake, dec!(10010));
     f.market
         .send(ConfirmReservation {
@@ -233,11 +239,13 @@ async fn check_and_reserve_applies_status_policy_stake_and_liability() {
         })
         .await
         .unwrap();
-    let lia = ask(&f.market, Duration::from_secs(5), |reply| GetLiability {
-        reply,
-    })
-    .await
-    .unwrap();
+    let lia = f
+        .registry
+        .ask_within(&f.market, Duration::from_secs(5), |reply| GetLiability {
+            reply,
+        })
+        .await
+        .unwrap();
     assert_eq!(lia.selections[0].stake, dec!(10010));
     assert_eq!(lia.selections[0].payout, dec!(20020.00));
     for _ in 0..11 {
@@ -249,16 +257,18 @@ async fn check_and_reserve_applies_status_policy_stake_and_liability() {
             .unwrap_err(),
         LegRejection::LiabilityExceeded
     );
-    let (_, d) = ask(&f.market, Duration::from_secs(5), |reply| ApplyCommand {
-        command: MarketCommand::Suspend,
-        actor: AuditActor::default(),
-        skip_if_invalid: false,
-        reply,
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .unwrap();
+    let (_, d) = f
+        .registry
+        .ask_within(&f.market, Duration::from_secs(5), |reply| ApplyCommand {
+            command: MarketCommand::Suspend,
+            actor: AuditActor::default(),
+            skip_if_invalid: false,
+            reply,
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     d.await.unwrap();
     assert_eq!(
         reserve(&f, leg(f.sels[1], "2.0000", OddsChangePolicy::Any, dec!(1)))
@@ -272,16 +282,18 @@ async fn check_and_reserve_applies_status_policy_stake_and_liability() {
 async fn in_play_legs_wait_for_the_delay_and_are_rechecked() {
     let f = fixture(300).await;
     let ev = f.registry.running_event(f.event.id).unwrap();
-    let fan = ask(&ev, Duration::from_secs(5), |reply| SetEventStatus {
-        status: EventStatus::Live,
-        period: None,
-        clock: None,
-        actor: AuditActor::default(),
-        reply,
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let fan = f
+        .registry
+        .ask_within(&ev, Duration::from_secs(5), |reply| SetEventStatus {
+            status: EventStatus::Live,
+            period: None,
+            clock: None,
+            actor: AuditActor::default(),
+            reply,
+        })
+        .await
+        .unwrap()
+        .unwrap();
     for rx in fan.in_play {
         rx.await.unwrap().unwrap();
     }
@@ -317,13 +329,15 @@ async fn in_play_legs_wait_for_the_delay_and_are_rechecked() {
             reply: tx,
         })
         .unwrap();
-    let fan = ask(&ev, Duration::from_secs(5), |reply| CommandAllMarkets {
-        command: MarketCommand::Suspend,
-        actor: AuditActor::default(),
-        reply,
-    })
-    .await
-    .unwrap();
+    let fan = f
+        .registry
+        .ask_within(&ev, Duration::from_secs(5), |reply| CommandAllMarkets {
+            command: MarketCommand::Suspend,
+            actor: AuditActor::default(),
+            reply,
+        })
+        .await
+        .unwrap();
     for m in fan.markets {
         m.await.unwrap().unwrap();
     }
@@ -331,11 +345,13 @@ async fn in_play_legs_wait_for_the_delay_and_are_rechecked() {
         rx.await.unwrap().unwrap_err(),
         LegRejection::MarketSuspended
     );
-    let lia = ask(&f.market, Duration::from_secs(5), |reply| GetLiability {
-        reply,
-    })
-    .await
-    .unwrap();
+    let lia = f
+        .registry
+        .ask_within(&f.market, Duration::from_secs(5), |reply| GetLiability {
+            reply,
+        })
+        .await
+        .unwrap();
     assert_eq!(
         lia.selections[0].reserved_stake,
         dec!(5),

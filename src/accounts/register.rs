@@ -41,6 +41,7 @@ pub struct Registration<'a> {
 /// the user with its profile, preferences and zero balance in one transaction.
 pub async fn register(
     db: &Pool,
+    passwords: &password::pool::PasswordPool,
     r: &Registration<'_>,
     actor: Actor,
 ) -> Result<UserRow, RegisterError> {
@@ -60,7 +61,8 @@ pub async fn register(
     validate::all(checks)?;
     let dob = dob?;
     let pw = r.password.to_string();
-    let hashed = password::pool::run(move || password::hash(&pw))
+    let hashed = passwords
+        .run(move || password::hash(&pw))
         .await?
         .map_err(|e| RegisterError::Db(format!("hashing the password: {e:#}")))?;
     let mut client = db.get().await?;
@@ -114,7 +116,8 @@ pub async fn create_user(
         role,
         currencies,
     };
-    register(&pool, &registration, Actor::default())
+    let passwords = password::pool::PasswordPool::new(1, 4);
+    register(&pool, &passwords, &registration, Actor::default())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
 }

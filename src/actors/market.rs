@@ -3,7 +3,7 @@
 //! suspensions and every bet leg's check-and-reserve are serialized through its mailbox.
 //!
 //! Every request carries a `oneshot` reply and is sent with `try_send` (see
-//! [`super::registry::ask`]), so a full mailbox answers 503 `busy` at once. A change of live
+//! [`super::Registry::ask`]), so a full mailbox answers 503 `busy` at once. A change of live
 //! state takes a slot in the writer's queue first, then changes memory, publishes to the
 //! event's and sport's topics, and answers with a [`Durable`] that resolves once the change
 //! is committed.

@@ -3,7 +3,7 @@
 //! and the batching [`writer`] that makes every change durable.
 //!
 //! Shape (see docs/live-markets.md): handlers and feeds reach actors only through
-//! [`registry::ask`] (bounded mailbox, `try_send`, reply channel, timeout); actors change
+//! [`Registry::ask`] (bounded mailbox, `try_send`, reply channel, timeout); actors change
 //! their memory only after taking a slot in the writer's queue, publish each change to the
 //! topic hub, and hand back a `Durable` that resolves after the commit.
 use std::sync::Arc;
@@ -17,7 +17,7 @@ pub mod registry;
 pub mod writer;
 
 pub use errors::{LegRejection, MarketError};
-pub use registry::{ask, AskError, LoadError, Registry};
+pub use registry::{AskError, LoadError, Registry};
 pub use writer::{AuditActor, Durable, WriterHandle};
 
 /// What every live actor shares: settings, the topic hub, the writer.

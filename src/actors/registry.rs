@@ -18,9 +18,7 @@ use uuid::Uuid;
 
 mod mailbox;
 
-pub use mailbox::{
-    ask, AskError, Counted, Mailbox, MailboxStats, Slot, EVENT_MAILBOX, MARKET_MAILBOX,
-};
+pub use mailbox::{AskError, Counted, Mailbox, MailboxStats, Mailboxes, Slot};
 
 use super::event::{AddMarket, EventActor, RemoveMarket};
 use super::market::{MarketActor, MarketInit, SelectionState};
@@ -96,14 +94,14 @@ pub struct Registry {
     next_arbiter: AtomicUsize,
     /// Serializes on-demand starts so one id never gets two actors.
     load_lock: tokio::sync::Mutex<()>,
+    /// Queued messages per actor and their bound.
+    mailboxes: Arc<Mailboxes>,
 }
 
 impl Registry {
     /// Must run inside an actix system (it starts the arbiters).
     pub fn new(shared: Arc<Shared>, db: Pool) -> Registry {
-        let cap = shared.markets.mailbox_capacity_messages;
-        EVENT_MAILBOX.capacity.store(cap, Ordering::Relaxed);
-        MARKET_MAILBOX.capacity.store(cap, Ordering::Relaxed);
+        let mailboxes = Mailboxes::new(shared.markets.mailbox_capacity_messages);
         let n = shared.markets.arbiters.max(1);
         let arbiters = (0..n).map(|_| Arbiter::new().handle()).collect();
         Registry {
@@ -113,11 +111,46 @@ impl Registry {
             arbiters,
             next_arbiter: AtomicUsize::new(0),
             load_lock: tokio::sync::Mutex::new(()),
+            mailboxes,
         }
     }
 
     pub fn ask_timeout(&self) -> Duration {
         Duration::from_millis(self.shared.markets.ask_timeout_ms)
+    }
+
+    /// The mailbox figures of this engine's actors (`/metrics`).
+    pub fn mailboxes(&self) -> &Mailboxes {
+        &self.mailboxes
+    }
+
+    /// Asks an actor, bounded by its mailbox and `ask_timeout_ms` (see [`mailbox::ask`]).
+    pub async fn ask<A, M, R>(
+        &self,
+        addr: &Addr<A>,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<R>) -> M,
+    ) -> Result<R, AskError>
+    where
+        A: Actor + Handler<Counted<M>> + Mailbox,
+        A::Context: actix::dev::ToEnvelope<A, Counted<M>>,
+        M: Message<Result = ()> + Send + 'static,
+    {
+        mailbox::ask(&self.mailboxes, addr, self.ask_timeout(), make).await
+    }
+
+    /// [`Registry::ask`] with a timeout of the caller's (a bet leg waits its bet delay too).
+    pub async fn ask_within<A, M, R>(
+        &self,
+        addr: &Addr<A>,
+        timeout: Duration,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<R>) -> M,
+    ) -> Result<R, AskError>
+    where
+        A: Actor + Handler<Counted<M>> + Mailbox,
+        A::Context: actix::dev::ToEnvelope<A, Counted<M>>,
+        M: Message<Result = ()> + Send + 'static,
+    {
+        mailbox::ask(&self.mailboxes, addr, timeout, make).await
     }
 
     fn arbiter(&self) -> &ArbiterHandle {

@@ -55,9 +55,6 @@ pub async fn durable(d: Durable, timeout: Duration) -> Result<(), NotDurable> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterBusy;
 
-/// Changes refused because the writer's queue was full (for `/metrics`).
-pub static WRITER_BUSY_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// Cheap to clone; held by every actor.
 #[derive(Clone)]
 pub struct WriterHandle {
@@ -66,6 +63,8 @@ pub struct WriterHandle {
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// True while a batch taken from the queue is being written (the shutdown drain).
     writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Changes refused because the queue was full (for `/metrics`).
+    busy_total: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Room in the writer's queue, taken before live state changes.
@@ -91,6 +90,7 @@ impl WriterHandle {
             tx,
             healthy: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             writing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            busy_total: Default::default(),
         }
     }
 
@@ -100,9 +100,15 @@ impl WriterHandle {
             .try_reserve()
             .map(|permit| WriteSlot { permit })
             .map_err(|_| {
-                WRITER_BUSY_TOTAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.busy_total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 WriterBusy
             })
+    }
+
+    /// Changes refused so far because the queue was full (for `/metrics`).
+    pub fn busy_total(&self) -> u64 {
+        self.busy_total.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Changes waiting in the queue now, and the queue's bound (for `/metrics`).
@@ -135,6 +141,7 @@ pub fn spawn(pool: Pool, settings: LiveWriterSettings) -> WriterHandle {
         tx,
         healthy,
         writing,
+        busy_total: Default::default(),
     }
 }
 

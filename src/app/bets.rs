@@ -16,7 +16,6 @@ use crate::actors::market::{
     CheckAndReserve, ConfirmReservation, GetMarket, LegRequest as MarketLeg, MarketActor,
     ReleaseReservation, Reservation,
 };
-use crate::actors::registry::ask;
 use crate::actors::Registry;
 use crate::bets::answer::BetAnswer;
 use crate::bets::error::PlaceError;
@@ -208,7 +207,10 @@ async fn resolve_legs(
         let timeout = state.registry.ask_timeout();
         let mut keys = Vec::with_capacity(req.legs.len());
         for (leg, addr) in req.legs.iter().zip(&addrs) {
-            let view = ask(addr, timeout, |reply| GetMarket { reply }).await?;
+            let view = state
+                .registry
+                .ask_within(addr, timeout, |reply| GetMarket { reply })
+                .await?;
             keys.push(LegKey {
                 selection_id: leg.selection_id,
                 market_id: view.id,
@@ -357,12 +359,14 @@ async fn reserve_legs(
             user_max_stake: hold.max_stake,
         };
         let addr = addr.clone();
+        let registry = state.registry.clone();
         async move {
-            let out = ask(&addr, wait, |reply| CheckAndReserve {
-                leg: market_leg,
-                reply,
-            })
-            .await;
+            let out = registry
+                .ask_within(&addr, wait, |reply| CheckAndReserve {
+                    leg: market_leg,
+                    reply,
+                })
+                .await;
             let out = match out {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(rejection)) => Err(PlaceError::Leg(rejection)),

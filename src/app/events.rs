@@ -14,7 +14,7 @@ use crate::actors::errors::MarketError;
 use crate::actors::event::{CommandAllMarkets, EventState, Fanout, SetEventStatus};
 use crate::actors::market::MarketView;
 use crate::actors::writer::{durable, NotDurable};
-use crate::actors::{ask, AskError, AuditActor, LoadError, Registry};
+use crate::actors::{AskError, AuditActor, LoadError, Registry};
 use crate::db::settlement::SettlementRow;
 use crate::domain::{EventStatus, MarketCommand};
 use crate::settlement::error::SettlementError;
@@ -82,14 +82,15 @@ impl EventService {
     ) -> Result<EventChanged, EventError> {
         let reg = &self.registry;
         let addr = reg.event(event_id).await?.ok_or(EventError::NotFound)?;
-        let fanout = ask(&addr, reg.ask_timeout(), |reply| SetEventStatus {
-            status,
-            period,
-            clock,
-            actor: actor.clone(),
-            reply,
-        })
-        .await??;
+        let fanout = reg
+            .ask(&addr, |reply| SetEventStatus {
+                status,
+                period,
+                clock,
+                actor: actor.clone(),
+                reply,
+            })
+            .await??;
         let mut changed = finish(fanout, reg.ask_timeout()).await?;
         if status == EventStatus::Cancelled {
             changed.voided =
@@ -108,12 +109,13 @@ impl EventService {
     ) -> Result<EventChanged, EventError> {
         let reg = &self.registry;
         let addr = reg.event(event_id).await?.ok_or(EventError::NotFound)?;
-        let fanout = ask(&addr, reg.ask_timeout(), |reply| CommandAllMarkets {
-            command,
-            actor,
-            reply,
-        })
-        .await?;
+        let fanout = reg
+            .ask(&addr, |reply| CommandAllMarkets {
+                command,
+                actor,
+                reply,
+            })
+            .await?;
         finish(fanout, reg.ask_timeout()).await
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::actors::errors::MarketError;
 use crate::actors::market::{ApplyCommand, MarketView, SetPrices, UpdateSettings};
 use crate::actors::writer::{durable, NotDurable};
-use crate::actors::{ask, AskError, AuditActor, LoadError, Registry};
+use crate::actors::{AskError, AuditActor, LoadError, Registry};
 use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{MarketCommand, Odds};
 
@@ -91,12 +91,13 @@ impl MarketService {
     ) -> Result<MarketView, MarketsError> {
         let reg = &self.registry;
         let addr = self.addr(market_id).await?;
-        let (view, d) = ask(&addr, reg.ask_timeout(), |reply| SetPrices {
-            prices,
-            actor,
-            reply,
-        })
-        .await??;
+        let (view, d) = reg
+            .ask(&addr, |reply| SetPrices {
+                prices,
+                actor,
+                reply,
+            })
+            .await??;
         durable(d, reg.ask_timeout()).await?;
         Ok(view)
     }
@@ -110,13 +111,14 @@ impl MarketService {
     ) -> Result<MarketView, MarketsError> {
         let reg = &self.registry;
         let addr = self.addr(market_id).await?;
-        let out = ask(&addr, reg.ask_timeout(), |reply| ApplyCommand {
-            command,
-            actor,
-            skip_if_invalid: false,
-            reply,
-        })
-        .await??;
+        let out = reg
+            .ask(&addr, |reply| ApplyCommand {
+                command,
+                actor,
+                skip_if_invalid: false,
+                reply,
+            })
+            .await??;
         // Not skipped: `skip_if_invalid` is false, so a refusal came back as an error.
         let (view, d) = out.ok_or(MarketsError::NotFound)?;
         durable(d, reg.ask_timeout()).await?;
@@ -141,12 +143,13 @@ impl MarketService {
             crate::db::feed::set_settlement_held(&tx, market_id, held).await?;
             tx.commit().await?;
         }
-        let (market, d) = ask(&addr, reg.ask_timeout(), |reply| UpdateSettings {
-            patch,
-            actor,
-            reply,
-        })
-        .await??;
+        let (market, d) = reg
+            .ask(&addr, |reply| UpdateSettings {
+                patch,
+                actor,
+                reply,
+            })
+            .await??;
         durable(d, reg.ask_timeout()).await?;
         let client = self.db.get().await?;
         let feed_settlement_held = crate::db::feed::settlement_held(&client, market_id).await?;

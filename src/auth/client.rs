@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use actix_web::{web, HttpRequest};
 use ipnetwork::IpNetwork;
 
-use crate::state::AppState;
+/// The configured `auth.trusted_proxies`, as app data of the HTTP server.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpNetwork>);
 
 /// Longest `X-Forwarded-For` read (bytes); beyond, the peer is used.
 const FORWARDED_BYTES_MAX: usize = 1024;
@@ -18,8 +20,8 @@ const FORWARDED_BYTES_MAX: usize = 1024;
 /// The client address of a request under the configured trusted proxies.
 pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
     let trusted = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.auth.trusted_proxies.as_slice())
+        .app_data::<web::Data<TrustedProxies>>()
+        .map(|p| p.0.as_slice())
         .unwrap_or(&[]);
     let forwarded: Vec<&str> = req
         .headers()

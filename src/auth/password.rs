@@ -68,7 +68,7 @@ mod tests {
 /// full queue answers busy instead of piling requests up.
 pub mod pool {
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-    use std::sync::{Arc, Mutex, OnceLock};
+    use std::sync::{Arc, Mutex};
 
     use tokio::sync::oneshot;
 
@@ -85,54 +85,53 @@ pub mod pool {
 
     type Job = Box<dyn FnOnce() + Send>;
 
-    static POOL: OnceLock<SyncSender<Job>> = OnceLock::new();
-
-    /// Threads and queue used when the engine did not configure the pool (CLI, tests).
-    const DEFAULT_THREADS: usize = 2;
-    const DEFAULT_QUEUE_JOBS: usize = 256;
-
-    /// Starts the pool once; later calls keep the first one.
-    pub fn init(threads: usize, queue_jobs_max: usize) {
-        POOL.get_or_init(|| start(threads, queue_jobs_max));
+    /// The password threads' queue: one per engine (the CLI starts a small one of its own).
+    /// Cheap to clone; the threads end when the last handle is dropped.
+    #[derive(Clone)]
+    pub struct PasswordPool {
+        jobs: SyncSender<Job>,
     }
 
-    fn start(threads: usize, queue_jobs_max: usize) -> SyncSender<Job> {
-        let (tx, rx) = sync_channel::<Job>(queue_jobs_max.max(1));
-        let rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(rx));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("winzo-passwords-{i}"))
-                .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(poisoned) => poisoned.into_inner().recv(),
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "starting a password thread");
+    impl PasswordPool {
+        /// Starts `threads` threads taking jobs from a queue of `queue_jobs_max`.
+        pub fn new(threads: usize, queue_jobs_max: usize) -> PasswordPool {
+            let (tx, rx) = sync_channel::<Job>(queue_jobs_max.max(1));
+            let rx: Arc<Mutex<Receiver<Job>>> = Arc::new(Mutex::new(rx));
+            for i in 0..threads.max(1) {
+                let rx = rx.clone();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("winzo-passwords-{i}"))
+                    .spawn(move || loop {
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "starting a password thread");
+                }
             }
+            PasswordPool { jobs: tx }
         }
-        tx
-    }
 
-    /// Runs `f` on the pool and waits for its result; 503 `busy` when the queue is full.
-    pub async fn run<T: Send + 'static>(
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, PoolError> {
-        let sender = POOL.get_or_init(|| start(DEFAULT_THREADS, DEFAULT_QUEUE_JOBS));
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        sender.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => PoolError::Busy,
-            TrySendError::Disconnected(_) => PoolError::Stopped,
-        })?;
-        rx.await.map_err(|_| PoolError::Stopped)
+        /// Runs `f` on the pool and waits for its result; 503 `busy` when the queue is full.
+        pub async fn run<T: Send + 'static>(
+            &self,
+            f: impl FnOnce() -> T + Send + 'static,
+        ) -> Result<T, PoolError> {
+            let (tx, rx) = oneshot::channel();
+            let job: Job = Box::new(move || {
+                let _ = tx.send(f());
+            });
+            self.jobs.try_send(job).map_err(|e| match e {
+                TrySendError::Full(_) => PoolError::Busy,
+                TrySendError::Disconnected(_) => PoolError::Stopped,
+            })?;
+            rx.await.map_err(|_| PoolError::Stopped)
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::actors::event::feed::{FeedBetStop, FeedScore, SuspendAnswers};
 use crate::actors::event::{ScoreUpdate, SetScore};
 use crate::actors::market::feed::{FeedFilter, FeedMarketKey, FeedPrices};
 use crate::actors::writer::FeedSeqMark;
-use crate::actors::{ask, AuditActor, Durable, MarketError};
+use crate::actors::{AuditActor, Durable, MarketError};
 use crate::app::events::EventError;
 use crate::db::feed as sql;
 use crate::domain::{EventStatus, MarketType, Odds};

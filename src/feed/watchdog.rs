@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::actors::event::feed::FeedBetStop;
 use crate::actors::market::feed::FeedFilter;
-use crate::actors::{ask, AuditActor};
+use crate::actors::AuditActor;
 
 #[derive(Debug, Clone, Copy)]
 struct Live {
@@ -174,13 +174,15 @@ async fn suspend_provider(
             user_id: None,
             client_ip: None,
         };
-        let answers = ask(&addr, timeout, |reply| FeedBetStop {
-            filter: filter.clone(),
-            actor,
-            reply,
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("event actor did not answer: {e:?}"))?;
+        let answers = state
+            .registry
+            .ask_within(&addr, timeout, |reply| FeedBetStop {
+                filter: filter.clone(),
+                actor,
+                reply,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("event actor did not answer: {e:?}"))?;
         for a in answers {
             if let Ok(Ok(Some(durable))) = tokio::time::timeout(timeout, a).await {
                 hit += 1;

@@ -98,7 +98,7 @@ pub async fn register(
         user_id: None,
         ip: client_ip(&req),
     };
-    let user = register_user(&state.db, &registration, actor).await?;
+    let user = register_user(&state.db, &state.passwords, &registration, actor).await?;
     Ok(HttpResponse::Created().json(user))
 }
 
@@ -157,8 +157,12 @@ pub async fn login(
     let client = state.db.get().await?;
     let found = users::find_for_login(&client, &b.login).await?;
     drop(client);
-    let verified =
-        verify_password(found.as_ref().map(|f| f.password_hash.clone()), &b.password).await?;
+    let verified = verify_password(
+        &state.passwords,
+        found.as_ref().map(|f| f.password_hash.clone()),
+        &b.password,
+    )
+    .await?;
     let attempts = &state.metrics.login_attempts_total;
     let user = match found {
         Some(f) if verified => f.user,
@@ -236,10 +240,14 @@ async fn take_attempt(
 
 /// Verifies on the password threads; an unknown account is checked against a dummy hash so
 /// both take the same time.
-async fn verify_password(phc: Option<String>, password: &str) -> ApiResult<bool> {
+async fn verify_password(
+    passwords: &password::pool::PasswordPool,
+    phc: Option<String>,
+    password: &str,
+) -> ApiResult<bool> {
     let phc = phc.or_else(|| DUMMY_PHC.clone()).unwrap_or_default();
     let pw = password.to_string();
-    Ok(password::pool::run(move || password::verify(&pw, &phc)).await?)
+    Ok(passwords.run(move || password::verify(&pw, &phc)).await?)
 }
 
 /// Best effort: `last_login_at` (audited with the user as actor).

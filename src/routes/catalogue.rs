@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::actors::ask;
 use crate::actors::event::GetEvent;
 use crate::actors::market::{GetMarket, MarketView};
 use crate::db::catalogue as cat;
@@ -137,7 +136,7 @@ pub async fn sport_events(
         // The live status wins over the stored one (they differ only while a write is in flight).
         let mut status = r.status;
         if let Some(addr) = reg.running_event(r.event_id) {
-            if let Ok((st, _)) = ask(&addr, reg.ask_timeout(), |reply| GetEvent { reply }).await {
+            if let Ok((st, _)) = reg.ask(&addr, |reply| GetEvent { reply }).await {
                 status = st.status.to_string();
             }
         }
@@ -189,10 +188,10 @@ pub async fn get_event(
     let Some(addr) = reg.event(id).await? else {
         return stored_event(&state, id, format).await;
     };
-    let (event, market_addrs) = ask(&addr, reg.ask_timeout(), |reply| GetEvent { reply }).await?;
+    let (event, market_addrs) = reg.ask(&addr, |reply| GetEvent { reply }).await?;
     let mut markets = Vec::with_capacity(market_addrs.len());
     for m in market_addrs {
-        match ask(&m, reg.ask_timeout(), |reply| GetMarket { reply }).await {
+        match reg.ask(&m, |reply| GetMarket { reply }).await {
             Ok(view) if !matches!(view.status, MarketStatus::Settled | MarketStatus::Voided) => {
                 markets.push(market_json(&view, format))
             }

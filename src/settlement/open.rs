@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::error::SettlementError;
 use super::Settlement;
 use crate::actors::market::ApplyCommand;
-use crate::actors::{ask, AuditActor, Registry};
+use crate::actors::{AuditActor, Registry};
 use crate::db::audit::{self, Actor};
 use crate::db::settlement::{self as sdb, NewSettlement, SettlementRow};
 use crate::domain::{LegOutcome, LegResult, MarketCommand};
@@ -135,13 +135,14 @@ async fn stop_trading(
         return Ok(());
     };
     for &command in commands {
-        let out = ask(&addr, reg.ask_timeout(), |reply| ApplyCommand {
-            command,
-            actor: actor.clone(),
-            skip_if_invalid: command == MarketCommand::Close,
-            reply,
-        })
-        .await??;
+        let out = reg
+            .ask(&addr, |reply| ApplyCommand {
+                command,
+                actor: actor.clone(),
+                skip_if_invalid: command == MarketCommand::Close,
+                reply,
+            })
+            .await??;
         if let Some((_, durable)) = out {
             crate::actors::writer::durable(durable, reg.ask_timeout()).await?;
         }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::protocol::Topic;
 use crate::actors::event::GetEvent;
 use crate::actors::market::{GetMarket, MarketView};
-use crate::actors::{ask, AskError};
+use crate::actors::AskError;
 use crate::db::snapshot::price_json;
 use crate::domain::MarketStatus;
 use crate::state::AppState;
@@ -45,18 +45,12 @@ async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
             .ok_or(SnapshotError::Unknown);
     };
     let deadline = Instant::now() + reg.ask_timeout();
-    let (ev, market_addrs) = patiently(deadline, || {
-        ask(&addr, reg.ask_timeout(), |reply| GetEvent { reply })
-    })
-    .await
-    .map_err(|e| unavailable(format!("{e:?}")))?;
+    let (ev, market_addrs) = patiently(deadline, || reg.ask(&addr, |reply| GetEvent { reply }))
+        .await
+        .map_err(|e| unavailable(format!("{e:?}")))?;
     let mut markets = Vec::with_capacity(market_addrs.len());
     for m in market_addrs {
-        match patiently(deadline, || {
-            ask(&m, reg.ask_timeout(), |reply| GetMarket { reply })
-        })
-        .await
-        {
+        match patiently(deadline, || reg.ask(&m, |reply| GetMarket { reply })).await {
             Ok(view) if !matches!(view.status, MarketStatus::Settled | MarketStatus::Voided) => {
                 markets.push(market_json(&view))
             }
@@ -124,7 +118,11 @@ async fn sport(state: &AppState, slug: &str) -> Result<Value, SnapshotError> {
             let Some(addr) = state.registry.running_event(id) else {
                 continue;
             };
-            if let Ok((ev, _)) = ask(&addr, timeout, |reply| GetEvent { reply }).await {
+            if let Ok((ev, _)) = state
+                .registry
+                .ask_within(&addr, timeout, |reply| GetEvent { reply })
+                .await
+            {
                 e["status"] = json!(ev.status);
                 e["period"] = json!(ev.period);
                 e["clock"] = json!(ev.clock);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 use winzo::actors::market::SetPrices;
-use winzo::actors::{ask, AuditActor, Registry, Shared, WriterHandle};
+use winzo::actors::{AuditActor, Registry, Shared, WriterHandle};
 use winzo::broadcast::Hub;
 use winzo::db::markets::{EventRow, MarketRow, SelectionRow};
 use winzo::domain::{EventStatus, MarketStatus, MarketType, Odds};
@@ -51,7 +51,7 @@ async fn run(seconds: u64, clients: usize) -> anyhow::Result<()> {
     });
     // The pool is lazy: nothing here connects to Postgres.
     let pool = winzo::db::build_pool(&settings.database)?;
-    let registry = Registry::new(shared, pool);
+    let registry = Arc::new(Registry::new(shared, pool));
     let (markets, delivered) = build_book(&registry, &hub)?;
     let markets = Arc::new(markets);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -60,7 +60,12 @@ async fn run(seconds: u64, clients: usize) -> anyhow::Result<()> {
     let busy = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (markets, busy, timeout) = (markets.clone(), busy.clone(), registry.ask_timeout());
+        let (markets, busy, timeout, registry) = (
+            markets.clone(),
+            busy.clone(),
+            registry.ask_timeout(),
+            registry.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(1 << 16);
             let mut n = c;
@@ -73,12 +78,13 @@ async fn run(seconds: u64, clients: usize) -> anyhow::Result<()> {
                 };
                 let prices = vec![(sels[0], parse(odds.0)), (sels[1], parse(odds.1))];
                 let t = Instant::now();
-                let r = ask(addr, timeout, |reply| SetPrices {
-                    prices,
-                    actor: AuditActor::default(),
-                    reply,
-                })
-                .await;
+                let r = registry
+                    .ask_within(addr, timeout, |reply| SetPrices {
+                        prices,
+                        actor: AuditActor::default(),
+                        reply,
+                    })
+                    .await;
                 match r {
                     Ok(Ok(_)) => lat.push(t.elapsed().as_nanos() as u64),
                     _ => {

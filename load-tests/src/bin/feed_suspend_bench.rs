@@ -21,7 +21,7 @@ use uuid::Uuid;
 use winzo::actors::event::feed::FeedBetStop;
 use winzo::actors::market::feed::{FeedFilter, FeedPrices};
 use winzo::actors::market::{CheckAndReserve, LegRequest};
-use winzo::actors::{ask, AuditActor, LegRejection, Registry, Shared, WriterHandle};
+use winzo::actors::{AuditActor, LegRejection, Registry, Shared, WriterHandle};
 use winzo::broadcast::Hub;
 use winzo::db::markets::{EventRow, MarketRow, SelectionRow};
 use winzo::domain::{EventStatus, MarketStatus, MarketType, Odds, OddsChangePolicy};
@@ -90,13 +90,14 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
         e.last_seq += 1;
         drop(e);
         route_ns.push(t0.elapsed().as_nanos() as u64);
-        let answers = ask(&event, timeout, |reply| FeedBetStop {
-            filter: Arc::new(FeedFilter::All),
-            actor: AuditActor::default(),
-            reply,
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let answers = registry
+            .ask_within(&event, timeout, |reply| FeedBetStop {
+                filter: Arc::new(FeedFilter::All),
+                actor: AuditActor::default(),
+                reply,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let leg = LegRequest {
             selection_id: first_selection,
             odds: odds("1.9000"),
@@ -106,11 +107,12 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
             stake_factor: Decimal::ONE,
             user_max_stake: None,
         };
-        let refused = ask(&first_market, timeout, |reply| CheckAndReserve {
-            leg,
-            reply,
-        })
-        .await;
+        let refused = registry
+            .ask_within(&first_market, timeout, |reply| CheckAndReserve {
+                leg,
+                reply,
+            })
+            .await;
         total_ns.push(t0.elapsed().as_nanos() as u64);
         if !matches!(refused, Ok(Err(LegRejection::MarketSuspended))) {
             anyhow::bail!("iteration {i}: the market took the bet after the bet stop");
@@ -118,7 +120,7 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
         for a in answers {
             let _ = a.await;
         }
-        reopen(&markets, timeout, i).await?;
+        reopen(&registry, &markets, timeout, i).await?;
     }
     route_ns.sort_unstable();
     total_ns.sort_unstable();
@@ -135,7 +137,12 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
 type MarketHandle = (actix::Addr<winzo::actors::market::MarketActor>, Uuid);
 
 /// Feed prices on every market clear the feed's suspension for the next iteration.
-async fn reopen(markets: &[MarketHandle], timeout: Duration, i: usize) -> anyhow::Result<()> {
+async fn reopen(
+    registry: &Registry,
+    markets: &[MarketHandle],
+    timeout: Duration,
+    i: usize,
+) -> anyhow::Result<()> {
     let price = if i.is_multiple_of(2) {
         odds("1.9100")
     } else {
@@ -143,15 +150,16 @@ async fn reopen(markets: &[MarketHandle], timeout: Duration, i: usize) -> anyhow
     };
     for (addr, _) in markets {
         let prices = vec![("Home".to_string(), price), ("Away".to_string(), price)];
-        let out = ask(addr, timeout, |reply| FeedPrices {
-            prices,
-            actor: AuditActor::default(),
-            seq_mark: None,
-            reply,
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let out = registry
+            .ask_within(addr, timeout, |reply| FeedPrices {
+                prices,
+                actor: AuditActor::default(),
+                seq_mark: None,
+                reply,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         for d in out.durables {
             let _ = d.await;
         }

@@ -2,6 +2,7 @@
 //! messages queued per actor (by stripe) and answers busy at the configured bound before
 //! sending, then waits a bounded time for the reply.
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::dev::ToEnvelope;
@@ -33,7 +34,7 @@ pub struct MailboxStats {
     pub kind: &'static str,
     /// Messages sent through [`ask`] and not yet taken by their actor, over the kind.
     pub queued: AtomicUsize,
-    /// The bound per actor (0: none); set by [`Registry::new`] (one engine per process).
+    /// The bound per actor (0: none).
     pub capacity: AtomicUsize,
     /// Asks refused at once because the actor's mailbox was full.
     pub busy_full: AtomicU64,
@@ -43,11 +44,11 @@ pub struct MailboxStats {
 }
 
 impl MailboxStats {
-    pub const fn new(kind: &'static str) -> MailboxStats {
+    pub fn new(kind: &'static str, capacity: usize) -> MailboxStats {
         MailboxStats {
             kind,
             queued: AtomicUsize::new(0),
-            capacity: AtomicUsize::new(0),
+            capacity: AtomicUsize::new(capacity),
             busy_full: AtomicU64::new(0),
             busy_timeout: AtomicU64::new(0),
             stripes: [const { AtomicUsize::new(0) }; MAILBOX_STRIPES],
@@ -62,38 +63,65 @@ impl MailboxStats {
             .max()
             .unwrap_or(0)
     }
+}
 
-    /// Takes a place in the actor's mailbox, or `None` when it is full.
-    fn enter(&'static self, stripe: usize) -> Option<Slot> {
-        let cap = self.capacity.load(Ordering::Relaxed);
-        let before = self.stripes[stripe].fetch_add(1, Ordering::Relaxed);
+/// The mailbox figures of both actor kinds: one per engine (the registry holds it), shared
+/// with every message in flight so each can give its place back.
+pub struct Mailboxes {
+    pub events: MailboxStats,
+    pub markets: MailboxStats,
+}
+
+impl Mailboxes {
+    /// Both kinds bounded at `capacity` messages per actor (0: no bound).
+    pub fn new(capacity: usize) -> Arc<Mailboxes> {
+        Arc::new(Mailboxes {
+            events: MailboxStats::new("event", capacity),
+            markets: MailboxStats::new("market", capacity),
+        })
+    }
+
+    /// Takes a place in an actor's mailbox, or `None` when it is full.
+    fn enter(
+        self: &Arc<Self>,
+        kind: fn(&Mailboxes) -> &MailboxStats,
+        stripe: usize,
+    ) -> Option<Slot> {
+        let stats = kind(self);
+        let cap = stats.capacity.load(Ordering::Relaxed);
+        let before = stats.stripes[stripe].fetch_add(1, Ordering::Relaxed);
         let slot = Slot {
-            stats: self,
+            boxes: self.clone(),
+            kind,
             stripe,
         };
         if cap > 0 && before >= cap {
             drop(slot);
-            self.busy_full.fetch_add(1, Ordering::Relaxed);
+            stats.busy_full.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        stats.queued.fetch_add(1, Ordering::Relaxed);
         Some(slot)
     }
 }
 
-pub static EVENT_MAILBOX: MailboxStats = MailboxStats::new("event");
-pub static MARKET_MAILBOX: MailboxStats = MailboxStats::new("market");
-
 /// A message's place in its actor's mailbox count: given back when the actor takes the
 /// message, or when the message is dropped unhandled (the actor stopped).
 pub struct Slot {
-    stats: &'static MailboxStats,
+    boxes: Arc<Mailboxes>,
+    kind: fn(&Mailboxes) -> &MailboxStats,
     stripe: usize,
+}
+
+impl Slot {
+    fn stats(&self) -> &MailboxStats {
+        (self.kind)(&self.boxes)
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.stats.stripes[self.stripe].fetch_sub(1, Ordering::Relaxed);
+        self.stats().stripes[self.stripe].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -109,14 +137,14 @@ impl<M: Message<Result = ()>> Message for Counted<M> {
 
 /// An actor reached through [`ask`]: where its kind's mailbox figures are kept.
 pub trait Mailbox {
-    fn stats() -> &'static MailboxStats;
+    fn stats(boxes: &Mailboxes) -> &MailboxStats;
 }
 
 macro_rules! counted_actor {
-    ($actor:ty, $stats:expr, $($msg:ty),+) => {
+    ($actor:ty, $field:ident, $($msg:ty),+) => {
         impl Mailbox for $actor {
-            fn stats() -> &'static MailboxStats {
-                &$stats
+            fn stats(boxes: &Mailboxes) -> &MailboxStats {
+                &boxes.$field
             }
         }
         $(
@@ -124,7 +152,7 @@ macro_rules! counted_actor {
                 type Result = ();
                 fn handle(&mut self, c: Counted<$msg>, ctx: &mut Self::Context) {
                     let Counted { msg, slot } = c;
-                    slot.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    slot.stats().queued.fetch_sub(1, Ordering::Relaxed);
                     drop(slot);
                     <$actor as Handler<$msg>>::handle(self, msg, ctx)
                 }
@@ -136,7 +164,7 @@ macro_rules! counted_actor {
 // Every message sent through `ask` (internal bookkeeping uses `do_send`/`send`).
 counted_actor!(
     EventActor,
-    EVENT_MAILBOX,
+    events,
     event::GetEvent,
     event::SetEventStatus,
     event::CommandAllMarkets,
@@ -146,7 +174,7 @@ counted_actor!(
 );
 counted_actor!(
     MarketActor,
-    MARKET_MAILBOX,
+    markets,
     market::GetMarket,
     market::GetLiability,
     market::SetPrices,
@@ -166,6 +194,7 @@ fn stripe_of<A: Actor>(addr: &Addr<A>) -> usize {
 /// Sends `make(reply)` with `try_send` and waits (bounded) for the reply. A mailbox holding
 /// `markets.mailbox_capacity_messages` is an immediate `Busy`.
 pub async fn ask<A, M, R>(
+    boxes: &Arc<Mailboxes>,
     addr: &Addr<A>,
     timeout: Duration,
     make: impl FnOnce(oneshot::Sender<R>) -> M,
@@ -175,8 +204,10 @@ where
     A::Context: ToEnvelope<A, Counted<M>>,
     M: Message<Result = ()> + Send + 'static,
 {
-    let stats = A::stats();
-    let slot = stats.enter(stripe_of(addr)).ok_or(AskError::Busy)?;
+    let stats = A::stats(boxes);
+    let slot = boxes
+        .enter(A::stats, stripe_of(addr))
+        .ok_or(AskError::Busy)?;
     let (tx, rx) = oneshot::channel();
     let msg = Counted {
         msg: make(tx),
@@ -184,12 +215,12 @@ where
     };
     addr.try_send(msg).map_err(|e| match e {
         SendError::Full(c) => {
-            c.slot.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            c.slot.stats().queued.fetch_sub(1, Ordering::Relaxed);
             stats.busy_full.fetch_add(1, Ordering::Relaxed);
             AskError::Busy
         }
         SendError::Closed(c) => {
-            c.slot.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            c.slot.stats().queued.fetch_sub(1, Ordering::Relaxed);
             AskError::Gone
         }
     })?;

@@ -8,7 +8,7 @@ use crate::actors::event::GetEvent;
 use crate::actors::market::{
     GetLiability, GetMarket, LiabilityView, MarketView, SelectionLiability,
 };
-use crate::actors::{ask, AuditActor};
+use crate::actors::AuditActor;
 use crate::db::markets as mq;
 use crate::domain::{check_margin_floor, MarketType, Odds};
 
@@ -53,8 +53,7 @@ impl MarketService {
             .event(event_id)
             .await?
             .ok_or(MarketsError::EventNotFound)?;
-        let (event_state, _) =
-            ask(&event_addr, reg.ask_timeout(), |reply| GetEvent { reply }).await?;
+        let (event_state, _) = reg.ask(&event_addr, |reply| GetEvent { reply }).await?;
         let mut client = self.db.get().await?;
         let tx = client.transaction().await?;
         mq::set_audit_context(&*tx, &actor).await?;
@@ -80,7 +79,7 @@ impl MarketService {
             .ok_or(MarketsError::EventNotFound)?;
         tx.commit().await?;
         let addr = reg.start_market(&event_row, market, selections, &Default::default())?;
-        Ok(ask(&addr, reg.ask_timeout(), |reply| GetMarket { reply }).await?)
+        Ok(reg.ask(&addr, |reply| GetMarket { reply }).await?)
     }
 
     /// The market's liability per selection. A settled or voided market holds no open bet:
@@ -89,7 +88,7 @@ impl MarketService {
     pub async fn liability(&self, market_id: Uuid) -> Result<LiabilityView, MarketsError> {
         let reg = &self.registry;
         match reg.market(market_id).await? {
-            Some(addr) => Ok(ask(&addr, reg.ask_timeout(), |reply| GetLiability { reply }).await?),
+            Some(addr) => Ok(reg.ask(&addr, |reply| GetLiability { reply }).await?),
             None => self.final_liability(market_id).await,
         }
     }

@@ -36,14 +36,16 @@ pub(super) async fn apply_live(
                 clock: s.clock.clone(),
             };
             let on_change = Arc::new(score_filter(state, &sport));
-            let (_, durable, suspended) = ask(&addr, timeout, |reply| FeedScore {
-                score,
-                on_change,
-                actor: feed_actor(),
-                reply,
-            })
-            .await?
-            .map_err(market_error)?;
+            let (_, durable, suspended) = state
+                .registry
+                .ask_within(&addr, timeout, |reply| FeedScore {
+                    score,
+                    on_change,
+                    actor: feed_actor(),
+                    reply,
+                })
+                .await?
+                .map_err(market_error)?;
             wait(durable, timeout).await?;
             wait_all(suspended, timeout).await.map(|()| false)
         }
@@ -54,12 +56,14 @@ pub(super) async fn apply_live(
                     FeedFilter::Keys(refs.iter().map(market_key).collect::<Result<_, _>>()?)
                 }
             };
-            let answers = ask(&addr, timeout, |reply| FeedBetStop {
-                filter: Arc::new(filter),
-                actor: feed_actor(),
-                reply,
-            })
-            .await?;
+            let answers = state
+                .registry
+                .ask_within(&addr, timeout, |reply| FeedBetStop {
+                    filter: Arc::new(filter),
+                    actor: feed_actor(),
+                    reply,
+                })
+                .await?;
             wait_all(answers, timeout).await.map(|()| false)
         }
         Body::Status(s) => apply_status(state, event_id, &addr, s)
@@ -115,10 +119,12 @@ pub(super) async fn apply_status(
         let (home_score, away_score) = match event {
             Some(ev) => (ev.home_score, ev.away_score),
             None => {
-                let (ev, _) = ask(addr, timeout, |reply| crate::actors::event::GetEvent {
-                    reply,
-                })
-                .await?;
+                let (ev, _) = state
+                    .registry
+                    .ask_within(addr, timeout, |reply| crate::actors::event::GetEvent {
+                        reply,
+                    })
+                    .await?;
                 (ev.home_score, ev.away_score)
             }
         };
@@ -128,13 +134,15 @@ pub(super) async fn apply_status(
             period: s.period.clone(),
             clock: s.clock.clone(),
         };
-        let (_, d) = ask(addr, timeout, |reply| SetScore {
-            score,
-            actor: feed_actor(),
-            reply,
-        })
-        .await?
-        .map_err(market_error)?;
+        let (_, d) = state
+            .registry
+            .ask_within(addr, timeout, |reply| SetScore {
+                score,
+                actor: feed_actor(),
+                reply,
+            })
+            .await?
+            .map_err(market_error)?;
         wait(d, timeout).await?;
     }
     Ok(())
@@ -184,14 +192,16 @@ pub(super) async fn apply_odds(
     for p in &o.prices {
         prices.push((p.name.clone(), parse_odds(state, p)?));
     }
-    let done = ask(&addr, timeout, |reply| FeedPrices {
-        prices,
-        actor: feed_actor(),
-        seq_mark: Some(mark),
-        reply,
-    })
-    .await?
-    .map_err(market_error)?;
+    let done = state
+        .registry
+        .ask_within(&addr, timeout, |reply| FeedPrices {
+            prices,
+            actor: feed_actor(),
+            seq_mark: Some(mark),
+            reply,
+        })
+        .await?
+        .map_err(market_error)?;
     if done.seq_queued {
         // The writer commits in queue order: the seq never lands before these prices.
         pending.extend(done.durables);
