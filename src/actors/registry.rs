@@ -135,7 +135,7 @@ impl Registry {
         A::Context: actix::dev::ToEnvelope<A, Counted<M>>,
         M: Message<Result = ()> + Send + 'static,
     {
-        mailbox::ask(&self.mailboxes, addr, self.ask_timeout(), make).await
+        self.ask_within(addr, self.ask_timeout(), make).await
     }
 
     /// [`Registry::ask`] with a timeout of the caller's (a bet leg waits its bet delay too).
