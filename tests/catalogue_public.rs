@@ -33,6 +33,8 @@ async fn sports_events_and_search_answer_from_live_state() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"], book.event_id.to_string());
     assert_eq!(events[0]["market_count"], 2);
+    // The league travels with the event (null for an event without one).
+    assert!(events[0].get("league_id").is_some() && events[0].get("league_name").is_some());
     let (s, _) = get(
         &app.http,
         app.url(&format!(

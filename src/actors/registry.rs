@@ -176,6 +176,11 @@ impl Registry {
         read(&self.dir.markets).get(&id).map(|(_, a)| a.clone())
     }
 
+    /// The event of a running market.
+    pub fn event_of_market(&self, market_id: Uuid) -> Option<Uuid> {
+        read(&self.dir.markets).get(&market_id).map(|(e, _)| *e)
+    }
+
     /// The market of a live selection, if its market runs.
     pub fn market_of_selection(&self, selection_id: Uuid) -> Option<Uuid> {
         read(&self.dir.selections).get(&selection_id).copied()

@@ -73,11 +73,13 @@ impl BetService {
         req: PlaceBetRequest,
     ) -> Result<BetAnswer, PlaceError> {
         let started = std::time::Instant::now();
+        let asked = Asked::of(&req);
         let answer = place(self, user_id, req).await;
         let (outcome, result) = match &answer {
             Ok(_) => ("accepted", "accepted"),
             Err(e) => (e.code(), "refused"),
         };
+        self.publish_ticker(channel, user_id, &asked, &answer);
         let m = &self.metrics;
         m.bets_total
             .with_label_values(&[channel.as_str(), outcome])
@@ -86,6 +88,89 @@ impl BetService {
             .with_label_values(&[channel.as_str(), result])
             .observe(started.elapsed().as_secs_f64());
         answer
+    }
+}
+
+/// What a request asked for, kept for the trading ticker (the request itself is consumed).
+struct Asked {
+    bet_type: &'static str,
+    unit_stake: Decimal,
+    legs: Vec<(Uuid, Decimal)>,
+}
+
+impl Asked {
+    fn of(req: &PlaceBetRequest) -> Asked {
+        Asked {
+            bet_type: req.bet_type.as_str(),
+            unit_stake: req.stake.as_decimal(),
+            legs: req
+                .legs
+                .iter()
+                .map(|l| (l.selection_id, l.odds.value()))
+                .collect(),
+        }
+    }
+}
+
+impl BetService {
+    /// The staff-only `trading` topic's `bet` message (docs/websocket.md, "The trading
+    /// topic"): every accepted or refused bet with the risk it added to the book (its
+    /// potential win less its stake; nothing for a refusal), and each leg's market and event
+    /// where they run here. One message per bet, serialized once, like every topic message.
+    fn publish_ticker(
+        &self,
+        channel: Channel,
+        user_id: Uuid,
+        asked: &Asked,
+        answer: &Result<BetAnswer, PlaceError>,
+    ) {
+        let odds_taken: Vec<Decimal> = match answer {
+            Ok(bet) => bet.legs.iter().map(|l| l.odds).collect(),
+            Err(_) => Vec::new(),
+        };
+        let legs: Vec<_> = asked
+            .legs
+            .iter()
+            .enumerate()
+            .map(|(i, (selection_id, asked_odds))| {
+                let market_id = self.registry.market_of_selection(*selection_id);
+                let event_id = market_id.and_then(|m| self.registry.event_of_market(m));
+                json!({
+                    "selection_id": selection_id,
+                    "market_id": market_id,
+                    "event_id": event_id,
+                    "odds": odds_taken.get(i).unwrap_or(asked_odds).to_string(),
+                })
+            })
+            .collect();
+        let data = match answer {
+            Ok(bet) => json!({
+                "outcome": "accepted",
+                "bet_id": bet.id,
+                "user_id": user_id,
+                "type": bet.bet_type,
+                "stake": format!("{:.2}", bet.stake),
+                "total_odds": bet.total_odds.to_string(),
+                "potential_win": format!("{:.2}", bet.potential_win),
+                "risk": format!("{:.2}", (bet.potential_win - bet.stake).max(Decimal::ZERO)),
+                "channel": channel.as_str(),
+                "legs": legs,
+                "at": bet.placed_at,
+            }),
+            Err(e) => json!({
+                "outcome": "refused",
+                "code": e.code(),
+                "message": e.to_string(),
+                "user_id": user_id,
+                "type": asked.bet_type,
+                "unit_stake": format!("{:.2}", asked.unit_stake),
+                "risk": "0.00",
+                "channel": channel.as_str(),
+                "legs": legs,
+                "at": Utc::now(),
+            }),
+        };
+        self.hub.publish(crate::ws::TRADING_TOPIC, "bet", &data);
     }
 }
 

@@ -149,6 +149,9 @@ pub struct EventListRow {
     pub start_time: DateTime<Utc>,
     pub status: String,
     pub market_count: i64,
+    /// The event's league (events without one have none): the trading console's tree.
+    pub league_id: Option<Uuid>,
+    pub league_name: Option<String>,
 }
 
 /// A sport's events whose status is one of `statuses`, live ones (in play) first, then by
@@ -163,10 +166,12 @@ pub async fn events_page(
     let rows = c
         .query(
             "SELECT e.id, ht.display_name, awt.display_name, e.start_time, e.status::text,
-                    (SELECT count(*) FROM markets m WHERE m.event_id = e.id AND m.is_active)
+                    (SELECT count(*) FROM markets m WHERE m.event_id = e.id AND m.is_active),
+                    e.league_id, l.display_name
                FROM events e
                JOIN teams ht ON e.home_team_id = ht.id
                JOIN teams awt ON e.away_team_id = awt.id
+               LEFT JOIN leagues l ON l.id = e.league_id
               WHERE e.sport_id = $1 AND e.status::text = ANY($2)
               ORDER BY (e.status IN ('live', 'halftime')) DESC, e.start_time, e.id
               LIMIT $3 OFFSET $4",
@@ -182,6 +187,8 @@ pub async fn events_page(
             start_time: r.get(3),
             status: r.get(4),
             market_count: r.get(5),
+            league_id: r.get(6),
+            league_name: r.get(7),
         })
         .collect())
 }

@@ -108,7 +108,7 @@ fn listed_statuses(asked: Option<&str>) -> ApiResult<Vec<&'static str>> {
 
 #[utoipa::path(get, path = "/api/v1/sports/{slug}/events", tag = "catalogue",
     params(("slug" = String, Path, description = "sport slug"), EventsQuery),
-    responses((status = 200, description = "upcoming and live events (or those of `status`) with market counts, live first, then by start time"),
+    responses((status = 200, description = "upcoming and live events (or those of `status`) with market counts and their league (`league_id`, `league_name`, null without one), live first, then by start time"),
               (status = 404, description = "unknown sport")))]
 pub async fn sport_events(
     state: web::Data<AppState>,
@@ -143,6 +143,7 @@ pub async fn sport_events(
         events.push(json!({
             "id": r.event_id, "home_team_name": r.home_team_name, "away_team_name": r.away_team_name,
             "start_time": r.start_time, "status": status, "market_count": r.market_count,
+            "league_id": r.league_id, "league_name": r.league_name,
         }));
     }
     Ok(HttpResponse::Ok().json(json!({"events": events, "limit": limit, "offset": offset})))

@@ -24,6 +24,7 @@ pub mod json;
 pub mod me;
 pub mod openapi_doc;
 pub mod ops;
+pub mod pages;
 pub mod settlement;
 pub mod trading;
 pub mod wallet;
@@ -55,6 +56,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(bets::BetsDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
     doc.merge(settlement::SettlementDoc::openapi());
+    doc.merge(pages::WebDoc::openapi());
     doc
 }
 
@@ -85,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     bets::configure(cfg);
     ops::configure(cfg);
     settlement::configure(cfg);
+    pages::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is

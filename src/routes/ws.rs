@@ -44,7 +44,8 @@ pub async fn upgrade(
 ) -> Result<HttpResponse, ApiError> {
     let settings = &state.settings.ws;
     let origin = req.headers().get("Origin").and_then(|v| v.to_str().ok());
-    if !settings.origin_allowed(origin) {
+    let host = req.headers().get("Host").and_then(|v| v.to_str().ok());
+    if !settings.origin_allowed(origin, host) {
         return Err(ApiError::forbidden("origin not allowed"));
     }
     let user = match query.token.as_deref() {

@@ -41,14 +41,26 @@ pub struct WsSettings {
 }
 
 impl WsSettings {
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match origin {
-            None => true,
-            Some(o) => self
+    /// Is a socket from `origin` allowed? Requests without `Origin` are (non-browser
+    /// clients), so are the listed origins, and so is the engine's own origin: a page it
+    /// served (`GET /`, `/trading`) connecting back to the `host` it was loaded from, on
+    /// whatever address and port the engine listens (a cross-site page's Origin never equals
+    /// the Host it connects to).
+    pub fn origin_allowed(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(o) = origin else { return true };
+        let same_origin = host.is_some_and(|h| {
+            !h.is_empty()
+                && ["http://", "https://"].iter().any(|scheme| {
+                    o.len() == scheme.len() + h.len()
+                        && o[..scheme.len()].eq_ignore_ascii_case(scheme)
+                        && o[scheme.len()..].eq_ignore_ascii_case(h)
+                })
+        });
+        same_origin
+            || self
                 .allowed_origins
                 .iter()
-                .any(|a| a == "*" || a.eq_ignore_ascii_case(o)),
-        }
+                .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
     }
 }
 
@@ -164,6 +176,10 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// The staff-only topic of every placed bet (accepted or refused, with its risk): the
+/// trading console's ticker. Subscribable by roles that may read trading routes.
+pub const TRADING_TOPIC: &str = "trading";
+
 /// The private topic of a user (bets and balance). Bet path and wallet publish here.
 pub fn user_topic(user_id: uuid::Uuid) -> String {
     format!("user:{user_id}")
@@ -172,6 +188,27 @@ pub fn user_topic(user_id: uuid::Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engines_own_origin_is_allowed_and_others_only_when_listed() {
+        let s: WsSettings = serde_json::from_value(serde_json::json!({
+            "connections_max": 1, "connections_per_address_max": 1,
+            "subscriptions_per_connection_max": 1, "snapshot_loads_per_connection_max": 1,
+            "incoming_message_bytes_max": 1, "incoming_messages_per_second_max": 1,
+            "session_send_queue_messages_max": 1, "heartbeat_interval_ms": 1,
+            "heartbeat_timeout_ms": 1, "tcp_user_timeout_ms": 0,
+            "allowed_origins": ["http://listed.example"]
+        }))
+        .unwrap();
+        let host = Some("127.0.0.1:9123");
+        assert!(s.origin_allowed(Some("http://127.0.0.1:9123"), host));
+        assert!(s.origin_allowed(Some("https://127.0.0.1:9123"), host));
+        assert!(!s.origin_allowed(Some("http://127.0.0.1:9124"), host));
+        assert!(!s.origin_allowed(Some("http://evil.example"), host));
+        assert!(!s.origin_allowed(Some("http://127.0.0.1:9123"), None));
+        assert!(s.origin_allowed(Some("http://listed.example"), host));
+        assert!(s.origin_allowed(None, host));
+    }
 
     #[test]
     fn a_full_address_is_refused_and_a_closed_session_frees_its_slot() {

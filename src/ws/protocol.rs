@@ -55,11 +55,17 @@ pub enum ClientOp {
 pub enum Topic {
     Event(uuid::Uuid),
     Sport(String),
+    /// The staff-only bet ticker (`trading`).
+    Trading,
 }
 
 impl Topic {
-    /// Parses `event:<uuid>` or `sport:<slug>`; private `user:` topics are not subscribable.
+    /// Parses `event:<uuid>`, `sport:<slug>` or `trading`; private `user:` topics are not
+    /// subscribable (and `trading` only by staff: the session checks the role).
     pub fn parse(s: &str) -> Option<Topic> {
+        if s == super::TRADING_TOPIC {
+            return Some(Topic::Trading);
+        }
         if let Some(id) = s.strip_prefix("event:") {
             return uuid::Uuid::parse_str(id).ok().map(Topic::Event);
         }
@@ -76,6 +82,7 @@ impl Topic {
         match self {
             Topic::Event(id) => crate::broadcast::event_topic(*id),
             Topic::Sport(slug) => crate::broadcast::sport_topic(slug),
+            Topic::Trading => super::TRADING_TOPIC.to_string(),
         }
     }
 }

@@ -178,6 +178,17 @@ impl WsSession {
                 );
                 continue;
             };
+            if topic == Topic::Trading && !self.is_staff() {
+                self.send(
+                    ctx,
+                    protocol::error(
+                        id.clone(),
+                        "forbidden",
+                        "the trading topic is for staff: authenticate as a trader first",
+                    ),
+                );
+                continue;
+            }
             let name = topic.name();
             if !self.topics.contains_key(&name) && self.topics.len() >= max {
                 self.send(
@@ -224,6 +235,26 @@ impl WsSession {
                 fut.into_actor(self)
                     .map(move |result, act, ctx| act.snapshot_ready(id, name, seq, result, ctx)),
             );
+        }
+    }
+
+    /// May this session's user read trading (the `trading` topic)?
+    fn is_staff(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.may(crate::auth::RouteClass::TradingRead))
+    }
+
+    /// Leaves the staff-only topic when the session no longer belongs to staff.
+    fn drop_staff_topics(&mut self) {
+        if self.is_staff() {
+            return;
+        }
+        if let Some(sub) = self.topics.remove(super::TRADING_TOPIC) {
+            if let Sub::Pending { buffer, .. } = sub {
+                self.buffered -= buffer.len();
+            }
+            self.state.hub.detach(super::TRADING_TOPIC, self.sub_id);
         }
     }
 
@@ -331,6 +362,7 @@ impl WsSession {
         let expiry = ctx.run_later(left, |act, ctx| act.end_private("expired", ctx));
         self.watch = Some((watching, expiry));
         self.user = Some(user);
+        self.drop_staff_topics();
     }
 
     fn stop_watching(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
@@ -346,6 +378,7 @@ impl WsSession {
         self.stop_watching(ctx);
         self.token_hash = None;
         let Some(user) = self.user.take() else { return };
+        self.drop_staff_topics();
         self.state
             .hub
             .detach(&super::user_topic(user.user_id), self.sub_id);
@@ -380,6 +413,7 @@ impl WsSession {
                     if let Some(current) = act.user.as_mut() {
                         current.role = user.role;
                     }
+                    act.drop_staff_topics();
                 }
                 Err(AuthError::Invalid) => act.end_private("revoked", ctx),
                 Err(AuthError::Unreachable) => act.end_private("unverifiable", ctx),

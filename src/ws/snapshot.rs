@@ -32,6 +32,8 @@ pub async fn build(state: &AppState, topic: &Topic) -> Result<Value, SnapshotErr
     match topic {
         Topic::Event(id) => event(state, *id).await,
         Topic::Sport(slug) => sport(state, slug).await,
+        // The ticker keeps no history: its snapshot is empty and bets follow as they come.
+        Topic::Trading => Ok(json!({"bets": []})),
     }
 }
 
