@@ -5,7 +5,8 @@
 #                       the services keep running). Running it again reuses everything.
 #   make test           Postgres+Redis (test profile), debug build, fresh winzo_template with
 #                       every migration, then `cargo test --workspace` (TEST_ARGS passed on,
-#                       e.g. make test TEST_ARGS="ledger -- --nocapture")
+#                       e.g. make test TEST_ARGS="ledger -- --nocapture"), then the browser
+#                       tests of the web pages (scripts/browser-test.sh)
 #   make stop           stop both profiles' services      make clean-data  stop + delete .data/
 #   make services       start the dev services only       make services-test  the test ones
 #   make status         state of both profiles            make migrate / make seed  (dev DB)
@@ -93,8 +94,9 @@ run: seed
 
 # All the steps live in scripts/test.sh: services up test, cargo build --bins, drop and
 # recreate winzo_template (WITH (FORCE)), migrate it with target/debug/winzo, then
-# WINZO_ENV=test cargo test --workspace $(TEST_ARGS). make fails exactly when cargo test
-# fails (make reports 2; the script itself exits with cargo's code). The test services
+# WINZO_ENV=test cargo test --workspace $(TEST_ARGS), then the web pages' browser tests in
+# headless Chromium (scripts/browser-test.sh). make fails exactly when either fails (make
+# reports 2; the script itself exits with cargo's code, else the browser tests'). The test services
 # are left running afterwards, also when CI=true: reruns are fast, concurrent sessions
 # sharing them are not cut off, and a CI machine is thrown away anyway.
 test:

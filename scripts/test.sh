@@ -10,7 +10,10 @@
 # Runs are serialized by a lock (.data/test/.make-test.lock): a second `make test`
 # waits instead of dropping the template under the first one's feet.
 #
-# Exit status: cargo test's own (101 on failing tests); make turns any failure into 2.
+# Then the browser tests of the web pages (scripts/browser-test.sh, headless Chromium).
+#
+# Exit status: cargo test's own (101 on failing tests) when it failed, else the browser
+# tests'; make turns any failure into 2.
 # The test services stay running afterwards (also under CI=true) so reruns start fast
 # and other sessions sharing them are not cut off; `make stop` stops them.
 set -euo pipefail
@@ -53,4 +56,13 @@ DATABASE_URL="$TEMPLATE_URL" REDIS_URL="$TEST_REDIS_URL" WINZO_ENV=test \
   target/debug/winzo migrate 8>&-
 
 # fd 8 (the lock) is closed for cargo so a process leaked by a test cannot hold it.
-env -u DATABASE_URL -u REDIS_URL WINZO_ENV=test cargo test --workspace --no-fail-fast "$@" 8>&-
+cargo_status=0
+env -u DATABASE_URL -u REDIS_URL WINZO_ENV=test cargo test --workspace --no-fail-fast "$@" 8>&- || cargo_status=$?
+
+# The web pages in headless Chromium against a real engine on its own database cloned from
+# the template (scripts/browser-test.sh). Run after cargo test whatever its outcome; the
+# script fails when either does, with cargo's own status first.
+browser_status=0
+WINZO_TEMPLATE=winzo_template scripts/browser-test.sh 8>&- || browser_status=$?
+if [ "$cargo_status" -ne 0 ]; then exit "$cargo_status"; fi
+exit "$browser_status"

@@ -88,7 +88,7 @@ function onSnapshot(topic, data) {
     for (const ev of data.events || []) {
       const known = state.events.get(ev.event_id);
       if (known) Object.assign(known, pickLive(ev));
-      else unknown = true;
+      else if (ev.status !== 'finished' && ev.status !== 'cancelled') unknown = true;
     }
     if (unknown) loadSportEvents(slug);
     renderTree();
@@ -197,8 +197,19 @@ function evStatusLine(ev) {
   return bits.join(' · ');
 }
 
+let treeShape = '';
 function renderTree() {
   const tree = $('#tree');
+  // Rebuilt only when events come or go (a rebuilt button would be lost under a pointer);
+  // statuses and the current event are painted in place.
+  const shape = JSON.stringify([state.sports.map((s) => s.slug),
+    [...state.events.values()].map((e) => [e.id, e.sport, e.league_name, e.home, e.away])]);
+  if (shape === treeShape) {
+    for (const id of state.events.keys()) paintTreeEvent(id);
+    for (const b of tree.querySelectorAll('[data-tevent]')) b.setAttribute('aria-current', b.dataset.tevent === state.selected ? 'true' : 'false');
+    return;
+  }
+  treeShape = shape;
   const sports = state.sports.map((s) => {
     const evs = [...state.events.values()].filter((e) => e.sport === s.slug);
     const leagues = new Map();
@@ -287,45 +298,40 @@ function renderMarket(id) {
   const m = state.markets.get(id);
   const el = document.getElementById(`tm-${id}`);
   if (!m || !el) return;
-  // Keep what the trader is typing: a re-render only refreshes prices not being edited.
-  const editing = el.contains(document.activeElement) && document.activeElement.tagName !== 'BUTTON';
-  if (editing && el.dataset.built) { paintMarketLive(m, el); return; }
-  const st = marketStatusLabel(m);
+  // Built once per snapshot; later changes are painted in place, so what the trader is
+  // typing is never lost to a price, status or liability update.
+  if (el.dataset.built) { paintMarketLive(m, el); return; }
   const base = `/api/v1/trading/markets/${m.id}`;
-  const liab = state.liability.get(m.id);
-  const rows = m.selections.map((s) => {
-    const l = liab?.selections?.find((x) => x.selection_id === s.id);
-    return h('tr', { dataset: { sel: s.id } },
+  const rows = m.selections.map((s) => h('tr', { dataset: { sel: s.id } },
       h('th', { scope: 'row' }, s.name),
       h('td', { class: 'num live-odds' }, Number(s.odds).toFixed(2)),
       h('td', {}, h('input', {
         class: 'price-input', inputmode: 'decimal', 'aria-label': `New price for ${s.name}`,
-        value: s.odds, dataset: { price: s.id }, oninput: () => paintMargin(m, el),
+        value: s.odds, dataset: { price: s.id, base: s.odds }, oninput: () => paintMargin(m, el),
       })),
-      h('td', { class: 'num' }, l ? money(l.stake) : '–'),
-      h('td', { class: 'num' }, l ? money(l.liability) : '–'),
+      h('td', { class: 'num l-stake' }, '–'),
+      h('td', { class: 'num l-liab' }, '–'),
       h('td', {}, h('select', { 'aria-label': `Result of ${s.name}`, dataset: { result: s.id } },
-        ['win', 'loss', 'push', 'void'].map((r) => h('option', { value: r, selected: r === 'loss' }, r)))));
-  });
+        ['win', 'loss', 'push', 'void'].map((r) => h('option', { value: r, selected: r === 'loss' }, r))))));
   const confirmArea = h('div', { class: 'confirm-area' });
   fill(el,
     h('div', { class: 'tmarket-head' },
       h('h3', {}, m.name),
-      h('span', { class: 'mstatus', dataset: { status: st.key } }, st.text),
-      m.in_play ? h('span', { class: 'tag' }, 'in play') : null),
+      h('span', { class: 'mstatus' }),
+      h('span', { class: 'tag in-play', hidden: !m.in_play }, 'in play')),
     h('div', { class: 'toolbar' },
       h('button', { type: 'button', class: 'm-suspend', onclick: () => act(`Suspend ${m.name}`, 'POST', `${base}/suspend`) }, 'Suspend'),
       h('button', { type: 'button', class: 'm-resume', onclick: () => act(`Resume ${m.name}`, 'POST', `${base}/resume`) }, 'Resume'),
       h('button', { type: 'button', class: 'm-close', onclick: () => confirmThen(confirmArea, `Close ${m.name}? No more bets will be taken.`, () => act(`Close ${m.name}`, 'POST', `${base}/close`)) }, 'Close')),
-    h('table', {},
+    h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {},
         h('th', {}, 'Selection'), h('th', { class: 'num' }, 'Price'), h('th', {}, 'New price'),
         h('th', { class: 'num' }, 'Stake'), h('th', { class: 'num' }, 'Liability'), h('th', {}, 'Result'))),
-      h('tbody', {}, rows)),
+      h('tbody', {}, rows))),
     h('div', { class: 'toolbar' },
       h('span', { class: 'margin', 'aria-live': 'polite' }),
       h('button', { type: 'button', class: 'm-move', onclick: () => movePrices(m, el) }, 'Move prices')),
-    h('p', { class: 'small muted liab-total' }, liab ? `Market: stake ${money(liab.total_stake)} · worst case ${money(liab.max_liability)} (limit ${money(liab.max_liability_market)})` : ''),
+    h('p', { class: 'small muted liab-total' }),
     h('div', { class: 'toolbar' },
       h('button', { type: 'button', class: 'm-settle', onclick: () => settle(m, el, confirmArea, 'settle') }, 'Settle…'),
       h('button', { type: 'button', class: 'm-resettle', onclick: () => settle(m, el, confirmArea, 'resettle') }, 'Resettle…'),
@@ -337,21 +343,38 @@ function renderMarket(id) {
       } }, 'Void…')),
     confirmArea);
   el.dataset.built = '1';
-  el.classList.toggle('suspended', st.key !== 'open');
-  paintMargin(m, el);
+  paintMarketLive(m, el);
 }
 
-/** Updates live prices and status without touching the inputs being edited. */
+/**
+ * Paints the engine's state of a market: prices (an input the trader has not edited follows
+ * the live price), status, liability. Inputs being edited are left alone.
+ */
 function paintMarketLive(m, el) {
   for (const s of m.selections) {
-    const td = el.querySelector(`tr[data-sel="${s.id}"] .live-odds`);
-    if (td) td.textContent = Number(s.odds).toFixed(2);
+    const row = el.querySelector(`tr[data-sel="${s.id}"]`);
+    if (!row) continue;
+    $('.live-odds', row).textContent = Number(s.odds).toFixed(2);
+    const input = $('.price-input', row);
+    if (input.value === input.dataset.base && document.activeElement !== input) input.value = s.odds;
+    input.dataset.base = s.odds;
   }
   const st = marketStatusLabel(m);
   const badge = $('.mstatus', el);
   badge.textContent = st.text;
   badge.dataset.status = st.key;
+  $('.in-play', el).hidden = !m.in_play;
   el.classList.toggle('suspended', st.key !== 'open');
+  const liab = state.liability.get(m.id);
+  if (liab) {
+    for (const l of liab.selections || []) {
+      const row = el.querySelector(`tr[data-sel="${l.selection_id}"]`);
+      if (!row) continue;
+      $('.l-stake', row).textContent = money(l.stake);
+      $('.l-liab', row).textContent = money(l.liability);
+    }
+    $('.liab-total', el).textContent = `Market: stake ${money(liab.total_stake)} · worst case ${money(liab.max_liability)} (limit ${money(liab.max_liability_market)})`;
+  }
   paintMargin(m, el);
 }
 
@@ -371,9 +394,11 @@ async function movePrices(m, el) {
   if (!prices.length) { say(status, 'No price changed.', 'error'); return; }
   const r = await act(`Move prices of ${m.name}`, 'POST', `/api/v1/trading/markets/${m.id}/prices`, { prices });
   if (r.ok) {
-    el.dataset.built = '';
-    document.activeElement?.blur?.();
-    renderMarket(m.id);
+    // The inputs follow the live prices again (the engine's `odds` message paints them).
+    for (const p of prices) {
+      const input = el.querySelector(`[data-price="${p.selection_id}"]`);
+      if (input) input.dataset.base = input.value;
+    }
   }
 }
 
@@ -400,8 +425,7 @@ function loadLiability(marketId) {
     const r = await api('GET', `/api/v1/trading/markets/${marketId}/liability`, { token: session.token });
     if (!r.ok) return;
     state.liability.set(marketId, r.data);
-    const el = document.getElementById(`tm-${marketId}`);
-    if (el) { el.dataset.built = ''; renderMarket(marketId); }
+    renderMarket(marketId);
   }, 250));
 }
 
