@@ -121,7 +121,8 @@ test('a bettor places a parlay from the slip, sees it in open bets, the balance 
 
   const openBet = bettor.locator('#bets-open li.bet', { hasText: 'Parlay (2)' });
   await openBet.first().waitFor({ timeout: 5000 });
-  await bettor.waitForFunction((b) => document.querySelector('#balance')?.textContent.trim() !== b, before, { timeout: 5000 });
+  // (waitForFunction would poll with eval, which the page's policy forbids.)
+  await bettor.locator('#balance').filter({ hasNotText: before }).waitFor({ timeout: 5000 });
   const after = await balanceOf(bettor);
   assert.equal((parseFloat(before) - parseFloat(after)).toFixed(2), '4.00', `${before} -> ${after}`);
 
