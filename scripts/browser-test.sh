@@ -86,5 +86,5 @@ for i in $(seq 1 300); do
 done
 
 status=0
-(cd "$DIR" && WINZO_URL="http://127.0.0.1:$PORT" node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs) || status=$?
+(cd "$DIR" && WINZO_URL="http://127.0.0.1:$PORT" node --test --test-reporter=spec ./*.test.mjs) || status=$?
 exit "$status"
