@@ -56,10 +56,14 @@ function onSnapshot(topic, data) {
   }
 }
 
+/** Events shown per sport (each is a topic; `ws.subscriptions_per_connection_max` is 100). */
+const EVENTS_SHOWN_MAX = 60;
+
 function sportSnapshot(data) {
   const keep = new Set();
   for (const ev of data.events || []) {
     if (ev.status === 'finished' || ev.status === 'cancelled') continue;
+    if (keep.size >= EVENTS_SHOWN_MAX) break;
     keep.add(ev.event_id);
     const known = state.events.get(ev.event_id);
     if (known) Object.assign(known.info, ev);
