@@ -12,6 +12,9 @@ fn is_public(path: &str, method: &str) -> bool {
         path,
         "/healthz" | "/readyz" | "/api-docs/openapi.json" | "/ws" | "/api/v1/search"
     ) || path.starts_with("/api/v1/sports")
+        // The web pages and their assets (staff log in on the console page itself).
+        || (method == "get" && matches!(path, "/" | "/trading"))
+        || (method == "get" && path.starts_with("/static/"))
         || path.starts_with("/api/v1/events/")
         || (method == "post" && matches!(path, "/api/v1/auth/register" | "/api/v1/auth/login"))
 }
@@ -55,8 +58,8 @@ fn completed_response(status: &str, response: &mut Value) {
     }
     let schema = match code {
         400..=599 => json!({"$ref": "#/components/schemas/ErrorBody"}),
-        // No body: switching protocols, no content.
-        101 | 204 => return,
+        // No body: switching protocols, no content, not modified.
+        101 | 204 | 304 => return,
         200..=299 => json!({"type": "object", "additionalProperties": true}),
         _ => return,
     };
