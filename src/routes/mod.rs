@@ -21,6 +21,7 @@ pub mod extract;
 pub mod feed;
 pub mod health;
 pub mod json;
+pub mod kyc;
 pub mod me;
 pub mod openapi_doc;
 pub mod ops;
@@ -55,6 +56,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(bets::BetsDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
     doc.merge(settlement::SettlementDoc::openapi());
+    doc.merge(kyc::KycDoc::openapi());
     doc
 }
 
@@ -85,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     bets::configure(cfg);
     ops::configure(cfg);
     settlement::configure(cfg);
+    kyc::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is

@@ -113,6 +113,11 @@ async fn move_money(
         user_id: Some(user.user_id),
         ip: client_ip(&req),
     };
+    let gate = match movement {
+        Movement::Deposit => crate::kyc::Gate::Deposit,
+        Movement::Withdrawal => crate::kyc::Gate::Withdrawal,
+    };
+    let verification_required = state.settings.kyc.requires(gate);
     let answer = state
         .wallet
         .move_money(
@@ -123,6 +128,7 @@ async fn move_money(
                 idempotency_key: body.idempotency_key,
                 payment_method_id: body.payment_method_id,
                 actor,
+                verification_required,
                 reply,
             },
             user.user_id,
@@ -150,7 +156,7 @@ async fn move_money(
 
 #[utoipa::path(post, path = "/api/v1/wallet/deposits", tag = "wallet", request_body = MoneyBody,
     responses((status = 201, body = TxRecord, description = "the completed transaction (also for a repeated key)"),
-        (status = 403, description = "account_restricted (self-excluded, suspended, banned)"),
+        (status = 403, description = "account_restricted (self-excluded, suspended, banned); verification_required ([kyc] required_before lists deposit)"),
         (status = 409, description = "idempotency_key_reused"),
         (status = 422, description = "validation_failed, invalid_payment_method, payment_declined (details.transaction)"),
         (status = 503, description = "busy, unavailable")), security(("bearer" = [])))]
@@ -164,7 +170,9 @@ pub async fn deposit(
 }
 
 #[utoipa::path(post, path = "/api/v1/wallet/withdrawals", tag = "wallet", request_body = MoneyBody,
-    responses((status = 201, body = TxRecord), (status = 409, description = "insufficient_funds, idempotency_key_reused"),
+    responses((status = 201, body = TxRecord),
+        (status = 403, description = "account_restricted; verification_required ([kyc] required_before lists withdrawal)"),
+        (status = 409, description = "insufficient_funds, idempotency_key_reused"),
         (status = 422), (status = 503)), security(("bearer" = [])))]
 pub async fn withdraw(
     state: web::Data<AppState>,

@@ -73,6 +73,8 @@ pub struct MoveMoney {
     pub idempotency_key: String,
     pub payment_method_id: Option<Uuid>,
     pub actor: AuditActor,
+    /// Only a verified profile may make this movement (`[kyc] required_before`).
+    pub verification_required: bool,
     pub reply: oneshot::Sender<Result<MoveOutcome, WalletError>>,
 }
 
@@ -104,6 +106,9 @@ pub enum WalletError {
     KeyReused,
     /// Self-excluded, suspended or banned: the reason.
     Restricted(&'static str),
+    /// `[kyc] required_before` lists the movement (`deposit`, `withdrawal`) and the
+    /// profile is not verified.
+    VerificationRequired(&'static str),
     UnknownUser,
     Db(anyhow::Error),
     /// The shard's mailbox is full: refused at once rather than queued without limit.
@@ -188,6 +193,7 @@ impl Handler<MoveMoney> for WalletShard {
             idempotency_key: msg.idempotency_key,
             payment_method_id: msg.payment_method_id,
             actor: msg.actor,
+            verification_required: msg.verification_required,
         };
         let user_id = req.user_id;
         AtomicResponse::new(Box::pin(
@@ -236,6 +242,7 @@ struct MoveRequest {
     idempotency_key: String,
     payment_method_id: Option<Uuid>,
     actor: AuditActor,
+    verification_required: bool,
 }
 
 impl MoveRequest {
@@ -399,9 +406,13 @@ async fn check_restrictions(
     client: &deadpool_postgres::Client,
     req: &MoveRequest,
 ) -> Result<String, WalletError> {
-    let (status, excluded_until, currency) = users::restriction(client, req.user_id)
+    let r = users::restriction(client, req.user_id)
         .await?
         .ok_or(WalletError::UnknownUser)?;
+    let (status, excluded_until, currency) = (r.status, r.self_excluded_until, r.currency_code);
+    if req.verification_required && !r.verified {
+        return Err(WalletError::VerificationRequired(req.movement.as_str()));
+    }
     match (req.movement, status.as_str()) {
         (_, "banned") => Err(WalletError::Restricted("account banned")),
         (Movement::Deposit, "suspended") => Err(WalletError::Restricted("account suspended")),
