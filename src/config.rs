@@ -48,6 +48,9 @@ pub struct Settings {
     pub settlement: crate::settlement::SettlementSettings,
     pub payments: crate::wallet::processor::PaymentSettings,
     pub kyc: crate::kyc::KycSettings,
+    /// Deposit and withdrawal fees per payment method type (none listed: no fees).
+    #[serde(default)]
+    pub fees: crate::wallet::fees::FeeSettings,
     pub metrics: MetricsSettings,
     /// The profile these settings were loaded for (`WINZO_ENV`: development, test,
     /// production...); the production profile refuses unsafe values at start-up.

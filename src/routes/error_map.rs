@@ -148,6 +148,11 @@ impl From<WalletError> for ApiError {
                 ApiError::forbidden(why).with_code("account_restricted")
             }
             WalletError::VerificationRequired(action) => verification_required(action),
+            WalletError::CurrencyMismatch { account } => ApiError::validation(format!(
+                "currency_code: the account's currency is {account}, fixed at registration"
+            ))
+            .with_code("currency_mismatch")
+            .with_details(json!({"field": "currency_code", "currency_code": account})),
             WalletError::UnknownUser => ApiError::unauthorized("account no longer exists"),
             WalletError::Db(err) => {
                 tracing::warn!(error = %format!("{err:#}"), "wallet write failed");
