@@ -47,6 +47,10 @@ pub struct Settings {
     pub monitoring: MonitoringSettings,
     pub settlement: crate::settlement::SettlementSettings,
     pub payments: crate::wallet::processor::PaymentSettings,
+    pub kyc: crate::kyc::KycSettings,
+    /// Deposit and withdrawal fees per payment method type (none listed: no fees).
+    #[serde(default)]
+    pub fees: crate::wallet::fees::FeeSettings,
     pub metrics: MetricsSettings,
     /// The profile these settings were loaded for (`WINZO_ENV`: development, test,
     /// production...); the production profile refuses unsafe values at start-up.
@@ -105,6 +109,7 @@ pub fn load_for(environment: &str) -> Result<Settings, config::ConfigError> {
                 .list_separator(",")
                 .with_list_parse_key("accounts.currencies")
                 .with_list_parse_key("auth.trusted_proxies")
+                .with_list_parse_key("kyc.required_before")
                 .with_list_parse_key("ws.allowed_origins"),
         );
     if let Ok(url) = std::env::var("DATABASE_URL") {
@@ -131,6 +136,20 @@ mod tests {
         assert_eq!(test.server.port, 0);
         assert!(test.database.template.is_some());
         assert_eq!(test.profile, "test");
+    }
+
+    #[test]
+    fn kyc_required_before_has_a_comma_separated_environment_form() {
+        std::env::set_var("WINZO__KYC__REQUIRED_BEFORE", "deposit,bet,withdrawal");
+        let loaded = load_for("no-such-profile");
+        std::env::remove_var("WINZO__KYC__REQUIRED_BEFORE");
+        use crate::kyc::Gate;
+        assert_eq!(
+            loaded.expect("settings").kyc.required_before,
+            vec![Gate::Deposit, Gate::Bet, Gate::Withdrawal]
+        );
+        let base = load_for("no-such-profile").expect("base settings");
+        assert_eq!(base.kyc.required_before, vec![Gate::Withdrawal]);
     }
 
     #[test]

@@ -249,9 +249,14 @@ async fn seed_account(
         .await?
         .get(0);
     let dob = chrono::NaiveDate::from_ymd_opt(1990, 1, 1);
+    // Verified, so the demo stays playable whatever `[kyc] required_before` lists.
     tx.execute(
-        "INSERT INTO user_profiles (user_id, date_of_birth, country_code, currency_code)
-         VALUES ($1, $2, 'GB', 'USD')",
+        "INSERT INTO user_profiles (user_id, date_of_birth, country_code, currency_code,
+                                    verification_status, verification_documents,
+                                    verification_submitted_at, verification_reviewed_at)
+         VALUES ($1, $2, 'GB', 'USD', 'verified',
+                 '[{\"document_type\": \"passport\", \"reference\": \"demo-passport\",
+                    \"decision\": \"verified\"}]', now(), now())",
         &[&user_id, &dob],
     )
     .await?;

@@ -1,13 +1,15 @@
 //! `winzo check-ledger`: the wallet's invariants, checked against Postgres.
 //!
-//! 1. For every user, `user_balances.balance` equals the sum of the signed `amount` of
-//!    that user's `completed` transactions (docs/accounts.md, "Sign convention").
+//! 1. For every user, `user_balances.balance` equals the sum of the `net_amount` (the
+//!    signed `amount` less `fees`) of that user's `completed` transactions
+//!    (docs/accounts.md, "Sign convention", "Fees").
 //! 2. No balance (main, bonus, pending) is negative.
 //! 3. Every bet has exactly one completed `bet_debit` and at most one completed
 //!    `bet_credit` net of reversals (`adjustment` with reference `reverse:..`): one live
 //!    settlement credit per settlement.
 //! 4. Every bet's `actual_win` equals its settlement credits, reversals and refunds net
 //!    of the debts recorded for it (docs/settlement.md).
+//! 5. No transaction carries a negative fee.
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -41,6 +43,10 @@ pub enum Violation {
         actual_win: Decimal,
         credits_net: Decimal,
         debts: Decimal,
+    },
+    NegativeFee {
+        transaction_id: Uuid,
+        fees: Decimal,
     },
 }
 
@@ -86,6 +92,10 @@ impl fmt::Display for Violation {
                 f,
                 "bet {bet_id}: actual_win {actual_win} != credits net of reversals {credits_net} - debts {debts}"
             ),
+            Violation::NegativeFee {
+                transaction_id,
+                fees,
+            } => write!(f, "transaction {transaction_id}: negative fee {fees}"),
         }
     }
 }
@@ -122,6 +132,12 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
             actual_win,
             credits_net,
             debts,
+        });
+    }
+    for (transaction_id, fees) in wdb::negative_fees(client).await? {
+        out.push(Violation::NegativeFee {
+            transaction_id,
+            fees,
         });
     }
     Ok(out)

@@ -19,6 +19,7 @@
 //!   [`feed_sim`] a simulated provider.
 //! - [`ws`]: WebSocket sessions (the only user of actix-web-actors); [`bridge`] relays
 //!   topic messages between nodes through Redis pub/sub.
+//! - [`kyc`]: verification settings, codes and the notifier (use cases in `app::kyc`).
 //! - [`accounts`]: account validation, betting limits, login throttling, security events.
 //! - [`wallet`]: wallet shard actors (one writer per user) and payment processors.
 //! - [`settlement`]: settling, resettling and voiding markets and bets, in resumable
@@ -40,6 +41,7 @@ pub mod domain;
 
 pub mod feed;
 pub mod feed_sim;
+pub mod kyc;
 pub mod ledger;
 pub mod ledger_check;
 pub mod maintenance;

@@ -130,6 +130,7 @@ impl Application {
             bets: settings.bets.clone(),
             odds_max: settings.markets.odds_max,
             metrics: metrics.clone(),
+            verification_required: settings.kyc.requires(crate::kyc::Gate::Bet),
         };
         let events = crate::app::events::EventService {
             registry: registry.clone(),
@@ -139,8 +140,15 @@ impl Application {
             registry: registry.clone(),
             db: db.clone(),
         };
+        let kyc = crate::app::kyc::KycService {
+            db: db.clone(),
+            notifier: crate::kyc::notifier::OutboxNotifier::shared(db.clone()),
+            controls: controls.clone(),
+            settings: settings.kyc.clone(),
+        };
         let state = AppState {
             settings: settings.clone(),
+            kyc,
             settlement: settlement.clone(),
             wallet,
             controls,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub markets: crate::app::markets::MarketService,
     /// Event status and event-wide commands (trader and feed).
     pub events: crate::app::events::EventService,
+    /// Verification (KYC): codes, documents, the support queue.
+    pub kyc: crate::app::kyc::KycService,
     /// Placing bets (REST and WebSocket).
     pub bets: crate::app::bets::BetService,
     /// Set once every live event and market has been recovered from Postgres;

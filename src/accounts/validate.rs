@@ -58,7 +58,8 @@ pub fn all(checks: impl IntoIterator<Item = Result<(), Invalid>>) -> Result<(), 
     })
 }
 
-fn invalid(field: &str, message: &str) -> Invalid {
+/// A `validation_failed` refusal of `field`.
+pub fn invalid(field: &str, message: &str) -> Invalid {
     Invalid {
         code: "validation_failed",
         message: format!("{field}: {message}"),

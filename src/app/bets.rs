@@ -45,6 +45,9 @@ pub struct BetService {
     pub odds_max: Decimal,
     /// Bets by channel and outcome, and their latency.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// `[kyc] required_before` lists `bet`: only verified profiles may bet (checked by the
+    /// wallet shard on its cached controls, no extra round trip).
+    pub verification_required: bool,
 }
 
 /// The door a bet came through (a label of the bet metrics).
@@ -324,6 +327,7 @@ async fn reserve_stake(
         .try_send(ReserveStake {
             user_id,
             amount,
+            verification_required: state.verification_required,
             reply,
         })
         .map_err(|_| PlaceError::Busy("the wallet"))?;
@@ -333,6 +337,7 @@ async fn reserve_stake(
         .map_err(|_| PlaceError::unavailable("wallet stopped"))?;
     out.map_err(|refusal| match refusal {
         StakeRefusal::Restricted(why) => PlaceError::Restricted(why),
+        StakeRefusal::VerificationRequired => PlaceError::VerificationRequired,
         StakeRefusal::InsufficientFunds { available } => {
             PlaceError::InsufficientFunds { available }
         }

@@ -6,7 +6,9 @@
 //!
 //! - [`bets`]: place a bet (REST and WebSocket).
 //! - [`events`]: set an event's status (trader and feed), cancellation included.
+//! - [`kyc`]: verification codes, documents, the support queue and its decisions.
 //! - [`markets`]: a trader's actions on one market (prices, suspend/resume/close, settings).
 pub mod bets;
 pub mod events;
+pub mod kyc;
 pub mod markets;

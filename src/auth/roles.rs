@@ -58,6 +58,8 @@ pub enum RouteClass {
     TradingRead,
     /// Trading actions: create, price, suspend, settle.
     TradingWrite,
+    /// Support work on customers' accounts: the verification queue and its decisions.
+    Support,
     /// Operations reserved to administrators (db-health).
     Admin,
 }
@@ -71,6 +73,8 @@ pub fn allowed(role: Role, class: RouteClass) -> bool {
         (C::TradingRead, Role::User) => false,
         (C::TradingWrite, Role::Moderator | Role::Admin) => true,
         (C::TradingWrite, Role::User | Role::Support) => false,
+        (C::Support, Role::Support | Role::Moderator | Role::Admin) => true,
+        (C::Support, Role::User) => false,
         (C::Admin, Role::Admin) => true,
         (C::Admin, Role::User | Role::Support | Role::Moderator) => false,
     }
@@ -106,5 +110,8 @@ mod tests {
         assert!(allowed(Role::Moderator, RouteClass::TradingWrite));
         assert!(!allowed(Role::Moderator, RouteClass::Admin));
         assert!(allowed(Role::Admin, RouteClass::Admin));
+        assert!(!allowed(Role::User, RouteClass::Support));
+        assert!(allowed(Role::Support, RouteClass::Support));
+        assert!(allowed(Role::Admin, RouteClass::Support));
     }
 }

@@ -22,6 +22,9 @@ pub enum PlaceError {
     /// The account may not bet (self-excluded, suspended, banned, no wallet).
     #[error("{0}")]
     Restricted(&'static str),
+    /// `[kyc] required_before` lists bets and the profile is not verified.
+    #[error("betting needs a verified profile")]
+    VerificationRequired,
     #[error("the stake is more than the available balance")]
     InsufficientFunds { available: Decimal },
     #[error("the {period} stake limit would be exceeded")]
@@ -62,6 +65,7 @@ impl PlaceError {
             PlaceError::Rule(r) => r.code(),
             PlaceError::Leg(l) => l.code(),
             PlaceError::Restricted(_) => "account_restricted",
+            PlaceError::VerificationRequired => "verification_required",
             PlaceError::InsufficientFunds { .. } => "insufficient_funds",
             PlaceError::LimitExceeded { .. } => "limit_exceeded",
             PlaceError::KeyReused => "idempotency_key_reused",

@@ -14,6 +14,7 @@ pub mod catalogue;
 
 pub mod feed;
 pub mod health;
+pub mod kyc;
 pub mod ledger;
 pub mod maintenance;
 pub mod markets;

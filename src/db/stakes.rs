@@ -15,15 +15,19 @@ pub struct BettorRow {
     pub max_stake: Option<Decimal>,
     pub balance: Decimal,
     pub currency_code: String,
+    /// The profile's `verification_status` is `verified`.
+    pub verified: bool,
 }
 
 const BETTOR: &str = "
 SELECT u.status::text, u.self_excluded_until,
        coalesce(p.betting_limits, '{}'::jsonb), u.stake_factor, u.max_stake,
-       b.balance, b.currency_code
+       b.balance, b.currency_code,
+       coalesce(pr.verification_status = 'verified', false)
 FROM users u
 JOIN user_balances b ON b.user_id = u.id
 LEFT JOIN user_preferences p ON p.user_id = u.id
+LEFT JOIN user_profiles pr ON pr.user_id = u.id
 WHERE u.id = $1";
 
 pub async fn bettor(
@@ -42,6 +46,7 @@ pub async fn bettor(
             max_stake: r.get(4),
             balance: r.get(5),
             currency_code: r.get::<_, String>(6).trim().to_string(),
+            verified: r.get(7),
         }))
 }
 

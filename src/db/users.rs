@@ -295,11 +295,12 @@ pub async fn patch_trading_user<C: GenericClient>(
 pub async fn restriction<C: GenericClient>(
     client: &C,
     user_id: Uuid,
-) -> Result<Option<(String, Option<DateTime<Utc>>, String)>, tokio_postgres::Error> {
+) -> Result<Option<Restriction>, tokio_postgres::Error> {
     let row = client
         .query_opt(
             "SELECT u.status::text, u.self_excluded_until,
-                    coalesce(b.currency_code, p.currency_code, 'USD')
+                    coalesce(b.currency_code, p.currency_code, 'USD'),
+                    coalesce(p.verification_status = 'verified', false)
              FROM users u
              LEFT JOIN user_balances b ON b.user_id = u.id
              LEFT JOIN user_profiles p ON p.user_id = u.id
@@ -307,7 +308,21 @@ pub async fn restriction<C: GenericClient>(
             &[&user_id],
         )
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get::<_, String>(2).trim().to_string())))
+    Ok(row.map(|r| Restriction {
+        status: r.get(0),
+        self_excluded_until: r.get(1),
+        currency_code: r.get::<_, String>(2).trim().to_string(),
+        verified: r.get(3),
+    }))
+}
+
+/// What a deposit or withdrawal needs to know about the account.
+pub struct Restriction {
+    pub status: String,
+    pub self_excluded_until: Option<DateTime<Utc>>,
+    pub currency_code: String,
+    /// `user_profiles.verification_status = verified`.
+    pub verified: bool,
 }
 
 /// `user_profiles` as the API shows it.

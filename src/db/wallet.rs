@@ -18,6 +18,12 @@ pub struct TxRecord {
     pub kind: String,
     #[schema(value_type = String, example = "-10.50")]
     pub amount: Decimal,
+    /// What the book kept (never negative); the balance moved by `net_amount`.
+    #[schema(value_type = String, example = "0.00")]
+    pub fees: Decimal,
+    /// `amount - fees` (a generated column).
+    #[schema(value_type = String, example = "-10.50")]
+    pub net_amount: Decimal,
     pub currency_code: String,
     pub status: String,
     pub reference: Option<String>,
@@ -33,7 +39,7 @@ pub struct TxRecord {
 
 const TX_COLUMNS: &str = "id, user_id, type::text, amount, currency_code, status::text,
     reference, external_reference, description, payment_method_id, related_bet_id,
-    processor_response, idempotency_key, processed_at, created_at";
+    processor_response, idempotency_key, processed_at, created_at, fees, net_amount";
 
 fn tx_row(r: &Row) -> TxRecord {
     TxRecord {
@@ -52,6 +58,8 @@ fn tx_row(r: &Row) -> TxRecord {
         idempotency_key: r.get(12),
         processed_at: r.get(13),
         created_at: r.get(14),
+        fees: r.get(15),
+        net_amount: r.get(16),
     }
 }
 
@@ -123,8 +131,10 @@ pub struct NewTx<'a> {
     pub user_id: Uuid,
     /// A `transaction_type` value.
     pub kind: &'a str,
-    /// Signed change to the balance.
+    /// Signed amount of the movement (the balance moves by `amount - fees`).
     pub amount: Decimal,
+    /// What the book keeps (>= 0).
+    pub fees: Decimal,
     pub currency_code: &'a str,
     /// `completed` (the balance moved) or `failed` (it did not).
     pub status: &'a str,
@@ -145,9 +155,9 @@ pub async fn insert_tx<C: GenericClient>(
             &format!(
                 "INSERT INTO transactions (user_id, type, amount, currency_code, status, reference,
                     external_reference, description, payment_method_id, processor_response,
-                    idempotency_key, processed_at)
+                    idempotency_key, processed_at, fees)
                  VALUES ($1, $2::text::transaction_type, $3, $4, $5::text::transaction_status,
-                    $6, $7, $8, $9, $10, $11, now())
+                    $6, $7, $8, $9, $10, $11, now(), $12)
                  RETURNING {TX_COLUMNS}"
             ),
             &[
@@ -162,6 +172,7 @@ pub async fn insert_tx<C: GenericClient>(
                 &t.payment_method_id,
                 &t.processor_response,
                 &t.idempotency_key,
+                &t.fees,
             ],
         )
         .await?;
@@ -305,20 +316,20 @@ pub async fn insert_payment_method<C: GenericClient>(
     Ok(pm_row(&row))
 }
 
-/// Whether `method_id` is an active method of `user_id`.
+/// The type of `method_id` when it is an active method of `user_id` (`None`: it is not).
 pub async fn payment_method_usable<C: GenericClient>(
     client: &C,
     user_id: Uuid,
     method_id: Uuid,
-) -> Result<bool, tokio_postgres::Error> {
+) -> Result<Option<String>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT 1 FROM payment_methods WHERE id = $1 AND user_id = $2 AND is_active
+            "SELECT type::text FROM payment_methods WHERE id = $1 AND user_id = $2 AND is_active
                AND (expires_at IS NULL OR expires_at > now())",
             &[&method_id, &user_id],
         )
         .await?;
-    Ok(row.is_some())
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Users whose balance differs from the sum of their completed transactions (or who have
@@ -329,7 +340,7 @@ pub async fn ledger_mismatches<C: GenericClient>(
     let rows = client
         .query(
             "WITH sums AS (
-                 SELECT user_id, sum(amount) AS total FROM transactions
+                 SELECT user_id, sum(net_amount) AS total FROM transactions
                  WHERE status = 'completed' GROUP BY user_id)
              SELECT COALESCE(b.user_id, s.user_id), b.balance, COALESCE(s.total, 0)
              FROM user_balances b FULL OUTER JOIN sums s ON s.user_id = b.user_id
@@ -342,6 +353,20 @@ pub async fn ledger_mismatches<C: GenericClient>(
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect())
+}
+
+/// Transactions whose fee is negative (the schema's CHECK forbids it; the command proves
+/// it of the data as it is): `(transaction_id, fees)`.
+pub async fn negative_fees<C: GenericClient>(
+    client: &C,
+) -> Result<Vec<(Uuid, Decimal)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT id, fees FROM transactions WHERE fees < 0 ORDER BY id",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Balances below zero (main or bonus): `(user_id, balance, bonus_balance)`.

@@ -17,6 +17,7 @@
 //! - [`settlement`]: leg results with dead-heat and void factors, and `settle_bet`.
 //! - [`limits`]: a market's trading settings (`MarketLimits`) and their overrides.
 //! - [`liability`]: a market's loss if each selection wins, and the limits a leg must keep.
+//! - [`verification`]: a profile's `VerificationStatus` and its transition table (KYC).
 //!
 //! Enums that mirror a Postgres enum type are declared with `wire_enum!`, so the spelling in
 //! JSON, in SQL and in logs is one and the same.
@@ -35,6 +36,7 @@ pub mod market;
 pub mod money;
 pub mod odds;
 pub mod settlement;
+pub mod verification;
 
 pub use bet::{
     check_legs, check_shape, line_count, price_bet, system_lines, BetError, BetLimits, BetType,

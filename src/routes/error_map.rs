@@ -11,6 +11,7 @@ use crate::actors::errors::{LegRejection, MarketError};
 use crate::actors::writer::NotDurable;
 use crate::actors::{AskError, LoadError};
 use crate::app::events::EventError;
+use crate::app::kyc::KycError;
 use crate::app::markets::MarketsError;
 use crate::auth::password::pool::PoolError as PasswordPoolError;
 use crate::auth::AuthError;
@@ -18,6 +19,15 @@ use crate::bets::error::PlaceError;
 use crate::domain::MarginError;
 use crate::settlement::error::SettlementError;
 use crate::wallet::WalletError;
+
+/// 403 `verification_required`: `[kyc] required_before` lists `action`.
+fn verification_required(action: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "a verified profile is required before any {action}"
+    ))
+    .with_code("verification_required")
+    .with_details(json!({"action": action}))
+}
 
 impl From<AskError> for ApiError {
     fn from(e: AskError) -> ApiError {
@@ -47,6 +57,7 @@ impl From<PlaceError> for ApiError {
             ),
             PlaceError::Leg(leg) => leg.into(),
             PlaceError::Restricted(why) => ApiError::forbidden(why).with_code("account_restricted"),
+            PlaceError::VerificationRequired => verification_required("bet"),
             PlaceError::InsufficientFunds { available } => {
                 ApiError::conflict("insufficient_funds", msg)
                     .with_details(json!({ "available": available }))
@@ -136,6 +147,12 @@ impl From<WalletError> for ApiError {
             WalletError::Restricted(why) => {
                 ApiError::forbidden(why).with_code("account_restricted")
             }
+            WalletError::VerificationRequired(action) => verification_required(action),
+            WalletError::CurrencyMismatch { account } => ApiError::validation(format!(
+                "currency_code: the account's currency is {account}, fixed at registration"
+            ))
+            .with_code("currency_mismatch")
+            .with_details(json!({"field": "currency_code", "currency_code": account})),
             WalletError::UnknownUser => ApiError::unauthorized("account no longer exists"),
             WalletError::Db(err) => {
                 tracing::warn!(error = %format!("{err:#}"), "wallet write failed");
@@ -271,4 +288,38 @@ pub fn write_error(err: anyhow::Error) -> ApiError {
         return ApiError::unavailable("database unavailable; retry shortly");
     }
     ApiError::internal(format!("{err:#}"))
+}
+
+impl From<KycError> for ApiError {
+    fn from(e: KycError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            KycError::Invalid(i) => i.into(),
+            KycError::InvalidCode => ApiError::validation(msg).with_code("invalid_code"),
+            KycError::TooManyAttempts { retry_after_s } => {
+                let mut err = ApiError::rate_limited(retry_after_s);
+                err.code = "too_many_attempts";
+                err.message = msg;
+                err
+            }
+            KycError::ResendThrottled { retry_after_s } => ApiError::rate_limited(retry_after_s),
+            KycError::NoPhone => ApiError::validation(msg)
+                .with_code("phone_missing")
+                .with_details(json!({"field": "phone"})),
+            KycError::AlreadyVerified(channel) => ApiError::conflict("already_verified", msg)
+                .with_details(json!({"channel": channel})),
+            KycError::Transition(t) => ApiError::conflict("invalid_transition", msg)
+                .with_details(json!({"from": t.from, "command": t.command})),
+            KycError::NotFound => ApiError::not_found("account"),
+            KycError::Notify(why) => {
+                tracing::warn!(error = %why, "notifier refused a message");
+                ApiError::unavailable("the message could not be sent; retry shortly")
+            }
+            KycError::Controls(c) => super::controls_error(c),
+            KycError::Db(why) => {
+                tracing::warn!(error = %why, "verification: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
 }

@@ -166,6 +166,11 @@ role_guard!(
     RouteClass::TradingRead
 );
 role_guard!(
+    /// Support, moderator or admin: support work (the verification queue).
+    SupportStaff,
+    RouteClass::Support
+);
+role_guard!(
     /// Admin only.
     AdminUser,
     RouteClass::Admin

@@ -140,9 +140,10 @@ pub async fn patch_profile(
     audit::set_actor(&tx, actor(&user, &req)).await?;
     if let Some(asked) = &patch.currency_code {
         // The account's currency is fixed at registration (every money row carries it).
-        let (_, _, currency) = users::restriction(&tx, user.user_id)
+        let currency = users::restriction(&tx, user.user_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("profile"))?;
+            .ok_or_else(|| ApiError::not_found("profile"))?
+            .currency_code;
         if *asked != currency {
             return Err(ApiError::conflict(
                 "currency_fixed",
@@ -150,6 +151,9 @@ pub async fn patch_profile(
             )
             .with_details(json!({"field": "currency_code", "currency_code": currency})));
         }
+    }
+    if let Some(phone) = &patch.phone {
+        crate::db::kyc::phone_changing(&tx, user.user_id, phone).await?;
     }
     let profile = users::update_profile(&tx, user.user_id, &patch)
         .await

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod feed;
 pub mod health;
 pub mod json;
+pub mod kyc;
 pub mod me;
 pub mod openapi_doc;
 pub mod ops;
@@ -56,6 +57,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(bets::BetsDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
     doc.merge(settlement::SettlementDoc::openapi());
+    doc.merge(kyc::KycDoc::openapi());
     doc.merge(pages::WebDoc::openapi());
     doc
 }
@@ -87,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     bets::configure(cfg);
     ops::configure(cfg);
     settlement::configure(cfg);
+    kyc::configure(cfg);
     pages::configure(cfg);
 }
 

@@ -69,6 +69,9 @@ pub struct MoneyBody {
     /// first result, with another payload 409 `idempotency_key_reused`.
     pub idempotency_key: String,
     pub payment_method_id: Option<Uuid>,
+    /// The currency of the amount; when given it must be the account's (fixed at
+    /// registration), else 422 `currency_mismatch`.
+    pub currency_code: Option<String>,
 }
 
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 100;
@@ -100,19 +103,38 @@ async fn move_money(
     movement: Movement,
 ) -> ApiResult<HttpResponse> {
     let amount = check_money(&state, &body)?;
+    let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
     if let Some(method) = body.payment_method_id {
         let client = state.db.get().await?;
-        if !wdb::payment_method_usable(&client, user.user_id, method).await? {
-            return Err(
+        method_type = wdb::payment_method_usable(&client, user.user_id, method)
+            .await?
+            .ok_or_else(|| {
                 ApiError::validation("payment_method_id: not an active method of yours")
-                    .with_code("invalid_payment_method"),
-            );
-        }
+                    .with_code("invalid_payment_method")
+            })?;
+    }
+    let fees = crate::wallet::fees::fee(
+        &state.settings.fees,
+        &method_type,
+        movement,
+        amount.as_decimal(),
+    );
+    if movement == Movement::Deposit && fees >= amount.as_decimal() {
+        return Err(ApiError::validation(format!(
+            "amount: the fee of this payment method is {fees:.2}; deposit more than that"
+        ))
+        .with_code("amount_below_fee")
+        .with_details(json!({"field": "amount", "fees": format!("{fees:.2}")})));
     }
     let actor = Actor {
         user_id: Some(user.user_id),
         ip: client_ip(&req),
     };
+    let gate = match movement {
+        Movement::Deposit => crate::kyc::Gate::Deposit,
+        Movement::Withdrawal => crate::kyc::Gate::Withdrawal,
+    };
+    let verification_required = state.settings.kyc.requires(gate);
     let answer = state
         .wallet
         .move_money(
@@ -123,6 +145,9 @@ async fn move_money(
                 idempotency_key: body.idempotency_key,
                 payment_method_id: body.payment_method_id,
                 actor,
+                verification_required,
+                fees,
+                currency_code: body.currency_code,
                 reply,
             },
             user.user_id,
@@ -150,9 +175,9 @@ async fn move_money(
 
 #[utoipa::path(post, path = "/api/v1/wallet/deposits", tag = "wallet", request_body = MoneyBody,
     responses((status = 201, body = TxRecord, description = "the completed transaction (also for a repeated key)"),
-        (status = 403, description = "account_restricted (self-excluded, suspended, banned)"),
+        (status = 403, description = "account_restricted (self-excluded, suspended, banned); verification_required ([kyc] required_before lists deposit)"),
         (status = 409, description = "idempotency_key_reused"),
-        (status = 422, description = "validation_failed, invalid_payment_method, payment_declined (details.transaction)"),
+        (status = 422, description = "validation_failed, invalid_payment_method, payment_declined (details.transaction), currency_mismatch (not the account's currency), amount_below_fee"),
         (status = 503, description = "busy, unavailable")), security(("bearer" = [])))]
 pub async fn deposit(
     state: web::Data<AppState>,
@@ -164,7 +189,9 @@ pub async fn deposit(
 }
 
 #[utoipa::path(post, path = "/api/v1/wallet/withdrawals", tag = "wallet", request_body = MoneyBody,
-    responses((status = 201, body = TxRecord), (status = 409, description = "insufficient_funds, idempotency_key_reused"),
+    responses((status = 201, body = TxRecord),
+        (status = 403, description = "account_restricted; verification_required ([kyc] required_before lists withdrawal)"),
+        (status = 409, description = "insufficient_funds, idempotency_key_reused"),
         (status = 422), (status = 503)), security(("bearer" = [])))]
 pub async fn withdraw(
     state: web::Data<AppState>,

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub mod credits;
+pub mod fees;
 pub mod processor;
 pub mod shard;
 pub mod stakes;

@@ -73,6 +73,13 @@ pub struct MoveMoney {
     pub idempotency_key: String,
     pub payment_method_id: Option<Uuid>,
     pub actor: AuditActor,
+    /// Only a verified profile may make this movement (`[kyc] required_before`).
+    pub verification_required: bool,
+    /// What the book keeps (`wallet::fees`): the balance moves by the amount less this
+    /// (deposit) or by the amount plus this (withdrawal).
+    pub fees: Decimal,
+    /// The currency the client named, if any: it must be the account's.
+    pub currency_code: Option<String>,
     pub reply: oneshot::Sender<Result<MoveOutcome, WalletError>>,
 }
 
@@ -104,6 +111,13 @@ pub enum WalletError {
     KeyReused,
     /// Self-excluded, suspended or banned: the reason.
     Restricted(&'static str),
+    /// The movement names a currency other than the account's.
+    CurrencyMismatch {
+        account: String,
+    },
+    /// `[kyc] required_before` lists the movement (`deposit`, `withdrawal`) and the
+    /// profile is not verified.
+    VerificationRequired(&'static str),
     UnknownUser,
     Db(anyhow::Error),
     /// The shard's mailbox is full: refused at once rather than queued without limit.
@@ -188,6 +202,9 @@ impl Handler<MoveMoney> for WalletShard {
             idempotency_key: msg.idempotency_key,
             payment_method_id: msg.payment_method_id,
             actor: msg.actor,
+            verification_required: msg.verification_required,
+            fees: msg.fees,
+            currency_code: msg.currency_code,
         };
         let user_id = req.user_id;
         AtomicResponse::new(Box::pin(
@@ -236,6 +253,9 @@ struct MoveRequest {
     idempotency_key: String,
     payment_method_id: Option<Uuid>,
     actor: AuditActor,
+    verification_required: bool,
+    fees: Decimal,
+    currency_code: Option<String>,
 }
 
 impl MoveRequest {
@@ -286,7 +306,7 @@ async fn try_move(
     let mut balance = current_balance(&client, req.user_id, cached).await?;
     for attempt in 0..2 {
         let available = balance - held;
-        if req.movement == Movement::Withdrawal && available < req.amount.as_decimal() {
+        if req.movement == Movement::Withdrawal && available < req.amount.as_decimal() + req.fees {
             return Err(WalletError::InsufficientFunds {
                 available: available.max(Decimal::ZERO),
             });
@@ -356,7 +376,8 @@ async fn write(
     let tx = client.transaction().await?;
     audit::set_actor(&tx, req.actor).await?;
     let new_balance = if outcome.approved {
-        let new_balance = balance + signed;
+        // The balance moves by the row's net_amount (amount - fees).
+        let new_balance = balance + signed - req.fees;
         if !wdb::set_balance(&tx, req.user_id, balance, new_balance).await? {
             tx.rollback().await?;
             return Ok(Written::Stale);
@@ -375,6 +396,7 @@ async fn write(
             user_id: req.user_id,
             kind: req.movement.as_str(),
             amount: signed,
+            fees: req.fees,
             currency_code: currency,
             status: if outcome.approved {
                 "completed"
@@ -399,9 +421,16 @@ async fn check_restrictions(
     client: &deadpool_postgres::Client,
     req: &MoveRequest,
 ) -> Result<String, WalletError> {
-    let (status, excluded_until, currency) = users::restriction(client, req.user_id)
+    let r = users::restriction(client, req.user_id)
         .await?
         .ok_or(WalletError::UnknownUser)?;
+    let (status, excluded_until, currency) = (r.status, r.self_excluded_until, r.currency_code);
+    if req.verification_required && !r.verified {
+        return Err(WalletError::VerificationRequired(req.movement.as_str()));
+    }
+    if req.currency_code.as_ref().is_some_and(|c| *c != currency) {
+        return Err(WalletError::CurrencyMismatch { account: currency });
+    }
     match (req.movement, status.as_str()) {
         (_, "banned") => Err(WalletError::Restricted("account banned")),
         (Movement::Deposit, "suspended") => Err(WalletError::Restricted("account suspended")),

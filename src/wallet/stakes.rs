@@ -26,6 +26,9 @@ pub struct Controls {
     pub stake_factor: Decimal,
     pub max_stake: Option<Decimal>,
     pub currency_code: String,
+    /// `user_profiles.verification_status = verified` (a decision reaches the shard as a
+    /// control change).
+    pub verified: bool,
 }
 
 /// Stakes placed (committed or held) in the current day, week and month.
@@ -59,6 +62,8 @@ pub struct StakeHold {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StakeRefusal {
     Restricted(&'static str),
+    /// `[kyc] required_before` lists bets and the profile is not verified.
+    VerificationRequired,
     InsufficientFunds {
         available: Decimal,
     },
@@ -77,6 +82,8 @@ pub enum StakeRefusal {
 pub struct ReserveStake {
     pub user_id: Uuid,
     pub amount: Decimal,
+    /// Only a verified profile may bet (`[kyc] required_before` lists `bet`).
+    pub verification_required: bool,
     pub reply: oneshot::Sender<Result<StakeHold, StakeRefusal>>,
 }
 
@@ -115,7 +122,7 @@ impl Handler<ReserveStake> for WalletShard {
             .and_then(|a| a.counters.as_ref())
             .is_none_or(|c| c.period_starts != starts);
         if !need_controls && !need_counters {
-            let out = self.hold(msg.user_id, msg.amount, now);
+            let out = self.hold(msg.user_id, msg.amount, msg.verification_required, now);
             let _ = msg.reply.send(out);
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
@@ -147,7 +154,7 @@ impl Handler<ReserveStake> for WalletShard {
                             need_controls,
                             need_counters,
                         );
-                        act.hold(user_id, msg.amount, now)
+                        act.hold(user_id, msg.amount, msg.verification_required, now)
                     }
                 };
                 let _ = msg.reply.send(out);
@@ -241,6 +248,7 @@ impl WalletShard {
                 stake_factor: row.stake_factor,
                 max_stake: row.max_stake,
                 currency_code: row.currency_code,
+                verified: row.verified,
             });
         }
         if counters {
@@ -258,6 +266,7 @@ impl WalletShard {
         &mut self,
         user_id: Uuid,
         amount: Decimal,
+        verification_required: bool,
         now: DateTime<Utc>,
     ) -> Result<StakeHold, StakeRefusal> {
         let a = self
@@ -274,6 +283,9 @@ impl WalletShard {
         }
         if controls.self_excluded_until.is_some_and(|t| t > now) {
             return Err(StakeRefusal::Restricted("account self-excluded"));
+        }
+        if verification_required && !controls.verified {
+            return Err(StakeRefusal::VerificationRequired);
         }
         let available = a.balance - a.reserved;
         if amount > available {

@@ -1,0 +1,127 @@
+//! Deposit and withdrawal fees per payment method type (`[fees.<type>]` in `config/`):
+//! a fixed part plus a percentage of the amount, never below a minimum, rounded to the
+//! cent (half away from zero). The fee is what the book keeps: a deposit of 100.00 with a
+//! 2.00 fee credits 98.00; a withdrawal of 100.00 with a 2.00 fee debits 102.00. The
+//! `transactions` row carries `amount`, `fees` and the generated `net_amount`
+//! (`amount - fees`), and the balance moves by `net_amount`.
+use std::collections::HashMap;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Deserialize;
+
+use super::Movement;
+
+/// The key of movements made without a payment method.
+pub const NO_METHOD: &str = "none";
+
+/// One fee rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FeeRule {
+    /// Money string added to every movement.
+    #[serde(default)]
+    pub fixed: Decimal,
+    /// Percent of the amount (`"1.5"` is 1.5 %).
+    #[serde(default)]
+    pub percent: Decimal,
+    /// The fee is at least this.
+    #[serde(default)]
+    pub min: Decimal,
+}
+
+/// The fees of one payment method type.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MethodFees {
+    #[serde(default)]
+    pub deposit: FeeRule,
+    #[serde(default)]
+    pub withdrawal: FeeRule,
+}
+
+/// `[fees.<payment method type>]` (`credit_card`, `debit_card`, `bank_transfer`,
+/// `e_wallet`, `cryptocurrency`, or `none` for a movement without a method). A type not
+/// listed pays nothing.
+pub type FeeSettings = HashMap<String, MethodFees>;
+
+/// The fee of a movement of `amount` (> 0) through a method of type `method_type`.
+pub fn fee(
+    settings: &FeeSettings,
+    method_type: &str,
+    movement: Movement,
+    amount: Decimal,
+) -> Decimal {
+    let Some(fees) = settings.get(method_type) else {
+        return Decimal::ZERO;
+    };
+    let rule = match movement {
+        Movement::Deposit => &fees.deposit,
+        Movement::Withdrawal => &fees.withdrawal,
+    };
+    let raw = rule.fixed + amount * rule.percent / Decimal::ONE_HUNDRED;
+    raw.max(rule.min)
+        .max(Decimal::ZERO)
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn settings() -> FeeSettings {
+        let mut s = FeeSettings::new();
+        s.insert(
+            "credit_card".into(),
+            MethodFees {
+                deposit: FeeRule {
+                    fixed: dec!(0.30),
+                    percent: dec!(2.5),
+                    min: dec!(1.00),
+                },
+                withdrawal: FeeRule::default(),
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn fixed_plus_percent_with_a_minimum_rounded_to_the_cent() {
+        let s = settings();
+        assert_eq!(
+            fee(&s, "credit_card", Movement::Deposit, dec!(100.00)),
+            dec!(2.80)
+        );
+        assert_eq!(
+            fee(&s, "credit_card", Movement::Deposit, dec!(10.00)),
+            dec!(1.00)
+        );
+        assert_eq!(
+            fee(&s, "credit_card", Movement::Deposit, dec!(33.33)),
+            dec!(1.13)
+        );
+        assert_eq!(
+            fee(&s, "credit_card", Movement::Withdrawal, dec!(100.00)),
+            dec!(0)
+        );
+        assert_eq!(
+            fee(&s, "bank_transfer", Movement::Deposit, dec!(100.00)),
+            dec!(0)
+        );
+    }
+
+    #[test]
+    fn a_negative_setting_never_makes_a_negative_fee() {
+        let mut s = FeeSettings::new();
+        s.insert(
+            NO_METHOD.into(),
+            MethodFees {
+                deposit: FeeRule {
+                    fixed: dec!(-5),
+                    percent: dec!(0),
+                    min: dec!(0),
+                },
+                withdrawal: FeeRule::default(),
+            },
+        );
+        assert_eq!(fee(&s, NO_METHOD, Movement::Deposit, dec!(1.00)), dec!(0));
+    }
+}
