@@ -7,6 +7,9 @@
 #
 #   scripts/bench-ledger-insert.sh [ROUNDS] [SECONDS] [CLIENTS]
 #
+# BENCH_NO_CHECK=1 disables the deferred placement check in both databases (to measure the
+# write path alone); KEEP_DBS=1 keeps the two databases for a closer look.
+#
 # Needs psql and pgbench on PATH (or WINZO_PG_BIN) and a Postgres reachable as
 # PGHOST/PGPORT/PGUSER (defaults: the test services, 127.0.0.1:25433, winzo).
 set -euo pipefail
@@ -19,7 +22,7 @@ PGBIN="${WINZO_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 PGBENCH="$PGBIN/pgbench"
 command -v pgbench >/dev/null 2>&1 && PGBENCH=pgbench
-WORK="$(mktemp -d)"
+WORK="${BENCH_WORK:-$(mktemp -d)}"
 trap 'rm -rf "$WORK"' EXIT
 
 make_db() { # name, last migration version
@@ -78,6 +81,13 @@ SQL
 
 make_db winzo_bench_before 44
 make_db winzo_bench_after 999
+if [ -n "${BENCH_NO_CHECK:-}" ]; then
+  # Isolates the write path itself (keys, partition routing, indexes) from the deferred
+  # placement check, in both databases alike.
+  for db in winzo_bench_before winzo_bench_after; do
+    "${PSQL[@]}" -d "$db" -c "ALTER TABLE bets DISABLE TRIGGER trigger_check_bet_placement"
+  done
+fi
 
 run() { # db -> bets/s
   "$PGBENCH" -n -f "$WORK/batch.sql" -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_ROUND" "$1" \
@@ -92,5 +102,7 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "$b" >>"$WORK/before"; echo "$a" >>"$WORK/after"
 done
 echo "median: before $(median <"$WORK/before") bets/s, after $(median <"$WORK/after") bets/s"
-"${PSQL[@]}" -d postgres -c "DROP DATABASE winzo_bench_before WITH (FORCE)" \
-  -c "DROP DATABASE winzo_bench_after WITH (FORCE)"
+if [ -z "${KEEP_DBS:-}" ]; then
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE winzo_bench_before WITH (FORCE)" \
+    -c "DROP DATABASE winzo_bench_after WITH (FORCE)"
+fi
