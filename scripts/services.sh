@@ -147,6 +147,15 @@ ensure_packages() {
     apt_install postgresql-contrib
     [ -f "$libdir/pg_stat_statements.so" ] || die "pg_stat_statements.so not found in $libdir"
   fi
+  # pg_partman keeps the monthly partitions of audit_log, bets and transactions (migration
+  # V45 creates the extension; docs/operations.md "Partitions").
+  local sharedir
+  sharedir="$("$PGBIN/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$PG_MAJOR")"
+  if [ ! -f "$sharedir/extension/pg_partman.control" ]; then
+    apt_install "postgresql-$PG_MAJOR-partman"
+    [ -f "$sharedir/extension/pg_partman.control" ] \
+      || die "pg_partman.control not found in $sharedir/extension"
+  fi
   command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after install"
   command -v redis-cli >/dev/null 2>&1 || die "redis-cli still missing after install"
 }

@@ -41,6 +41,10 @@ pub enum Command {
     /// Verify the ledger (balances against transactions, no negative balance, one stake
     /// debit and at most one payout per bet); exits non-zero listing every violation.
     CheckLedger,
+    /// Run the daily maintenance now, as the engine's timer does (partitions ahead and
+    /// retention, VACUUM (ANALYZE) of the hot tables' recent partitions,
+    /// daily_maintenance()); prints its summary. Skips when another node is running it.
+    Maintenance,
 }
 
 /// Runs a parsed command; the binary's `main` is only this.
@@ -92,6 +96,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("ledger check found violations")
             }
         }
+        Command::Maintenance => runtime()?.block_on(async move {
+            let pool = crate::db::build_pool(&settings.database)?;
+            match crate::maintenance::run_maintenance_once(&pool, &settings.maintenance).await? {
+                crate::maintenance::MaintenanceOutcome::Ran(summary) => {
+                    println!("{}", serde_json::to_string_pretty(&summary)?);
+                    Ok(())
+                }
+                crate::maintenance::MaintenanceOutcome::Skipped => {
+                    anyhow::bail!("another session holds the maintenance lock: nothing done")
+                }
+            }
+        }),
     }
 }
 

@@ -19,12 +19,29 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Serialize)]
 pub struct VacuumStep {
     pub table: String,
+    /// For a partitioned table, the partitions vacuumed (the recent months and the default
+    /// partition); empty for a plain table.
+    pub partitions: Vec<String>,
     pub duration_ms: u64,
+}
+
+/// What pg_partman's maintenance changed in one partitioned table.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionStep {
+    pub table: String,
+    /// Partitions that appeared (months ahead).
+    pub created: Vec<String>,
+    /// Partitions that left the table under its retention (detached, or dropped when so
+    /// configured).
+    pub detached: Vec<String>,
+    /// How many partitions the table has now (the default one included).
+    pub attached: usize,
 }
 
 /// What a maintenance run did; also written to `system_events.details`.
 #[derive(Debug, Clone, Serialize)]
 pub struct MaintenanceSummary {
+    pub partitions: Vec<PartitionStep>,
     pub vacuumed: Vec<VacuumStep>,
     /// The jsonb returned by `daily_maintenance()` (rows deleted, tables analyzed).
     pub daily_maintenance: serde_json::Value,
@@ -40,20 +57,22 @@ pub enum MaintenanceOutcome {
 }
 
 /// Runs the daily maintenance now unless another session is running it: takes the advisory
-/// lock with `pg_try_advisory_lock`, vacuums and analyzes the hot tables one statement at a
-/// time, calls `daily_maintenance()`, records the outcome in `system_events`, unlocks.
+/// lock with `pg_try_advisory_lock`, has pg_partman create the months ahead and apply the
+/// configured retention, vacuums and analyzes the hot tables (a partitioned one through its
+/// recent partitions) one statement at a time, calls `daily_maintenance()`, records the
+/// outcome in `system_events`, unlocks.
 /// The connection is then dropped rather than returned to the pool, so its session settings
 /// (and the lock, should the unlock have failed) cannot leak into other work.
 pub async fn run_maintenance_once(
     pool: &Pool,
-    statement_timeout_ms: u64,
+    settings: &MaintenanceSettings,
 ) -> anyhow::Result<MaintenanceOutcome> {
     let client = pool.get().await.context("getting a connection")?;
     if !sql::try_lock(&client).await.context("maintenance lock")? {
         tracing::info!("daily maintenance skipped: another node holds the lock");
         return Ok(MaintenanceOutcome::Skipped);
     }
-    let result = run_locked(&client, statement_timeout_ms).await;
+    let result = run_locked(&client, settings).await;
     let (severity, message, details) = match &result {
         Ok(summary) => (
             "info",
@@ -84,18 +103,20 @@ pub async fn run_maintenance_once(
 
 async fn run_locked(
     client: &tokio_postgres::Client,
-    statement_timeout_ms: u64,
+    settings: &MaintenanceSettings,
 ) -> anyhow::Result<MaintenanceSummary> {
     let started = Instant::now();
-    sql::set_statement_timeout(client, statement_timeout_ms).await?;
+    sql::set_statement_timeout(client, settings.statement_timeout_ms).await?;
+    let partitions = keep_partitions(client, &settings.partitions).await?;
     let mut vacuumed = Vec::with_capacity(sql::HOT_TABLES.len());
     for table in sql::HOT_TABLES {
         let t = Instant::now();
-        sql::vacuum_analyze(client, table)
+        let parts = sql::vacuum_analyze(client, table)
             .await
             .with_context(|| format!("VACUUM (ANALYZE) {table}"))?;
         vacuumed.push(VacuumStep {
             table: table.to_string(),
+            partitions: parts,
             duration_ms: t.elapsed().as_millis() as u64,
         });
     }
@@ -103,10 +124,54 @@ async fn run_locked(
         .await
         .context("SELECT daily_maintenance()")?;
     Ok(MaintenanceSummary {
+        partitions,
         vacuumed,
         daily_maintenance,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Writes the configured policy of every partitioned table into pg_partman's
+/// configuration, runs pg_partman's maintenance and reports what it changed.
+async fn keep_partitions(
+    client: &tokio_postgres::Client,
+    settings: &PartitionSettings,
+) -> anyhow::Result<Vec<PartitionStep>> {
+    let mut before = Vec::with_capacity(sql::PARTITIONED_TABLES.len());
+    for table in sql::PARTITIONED_TABLES {
+        let policy = sql::PartitionPolicy {
+            table,
+            premake: settings.premake_months,
+            retention: settings.retention_of(table),
+            keep_detached: settings.keep_detached,
+        };
+        sql::set_partition_policy(client, &policy)
+            .await
+            .with_context(|| format!("partition policy of {table}"))?;
+        before.push(sql::partitions(client, table).await?);
+    }
+    sql::partman_maintenance(client)
+        .await
+        .context("CALL partman.run_maintenance_proc()")?;
+    let mut steps = Vec::with_capacity(before.len());
+    for (table, before) in sql::PARTITIONED_TABLES.iter().zip(before) {
+        let after = sql::partitions(client, table).await?;
+        steps.push(PartitionStep {
+            table: table.to_string(),
+            created: after
+                .iter()
+                .filter(|p| !before.contains(p))
+                .cloned()
+                .collect(),
+            detached: before
+                .iter()
+                .filter(|p| !after.contains(p))
+                .cloned()
+                .collect(),
+            attached: after.len(),
+        });
+    }
+    Ok(steps)
 }
 
 /// Parses `maintenance.daily_at_utc` (`"HH:MM"`).
@@ -149,14 +214,13 @@ pub fn spawn(handles: MaintenanceHandles) -> anyhow::Result<()> {
 }
 
 async fn maintenance_loop(h: MaintenanceHandles, at: NaiveTime) {
-    let timeout_ms = h.maintenance.statement_timeout_ms;
     loop {
         let now = Utc::now();
         let next = next_run_after(now, at);
         tracing::info!(next = %next, "daily maintenance scheduled");
         let wait = (next - now).to_std().unwrap_or(Duration::from_secs(1));
         tokio::time::sleep(wait).await;
-        let outcome = match run_maintenance_once(&h.db, timeout_ms).await {
+        let outcome = match run_maintenance_once(&h.db, &h.maintenance).await {
             Ok(MaintenanceOutcome::Ran(_)) => "ran",
             Ok(MaintenanceOutcome::Skipped) => "skipped",
             Err(err) => {
@@ -220,6 +284,39 @@ pub struct MaintenanceSettings {
     pub daily_at_utc: String,
     /// statement_timeout for the maintenance session (VACUUM can take long).
     pub statement_timeout_ms: u64,
+    /// The monthly partitions of audit_log, bets and transactions.
+    pub partitions: PartitionSettings,
+}
+
+/// `[maintenance.partitions]`: what pg_partman keeps (docs/operations.md, "Partitions").
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PartitionSettings {
+    /// Months of partitions kept ready ahead of the current one.
+    pub premake_months: i32,
+    /// How long a month of each table stays attached after it ended, as a Postgres interval
+    /// (`"12 months"`); absent: every month stays.
+    #[serde(default)]
+    pub audit_log_retention: Option<String>,
+    #[serde(default)]
+    pub bets_retention: Option<String>,
+    #[serde(default)]
+    pub transactions_retention: Option<String>,
+    /// A month past retention is detached and kept as a plain table (true), or dropped.
+    pub keep_detached: bool,
+}
+
+impl PartitionSettings {
+    /// The retention of `table` (one of `db::maintenance::PARTITIONED_TABLES`); an empty
+    /// string counts as absent.
+    pub fn retention_of(&self, table: &str) -> Option<&str> {
+        let r = match table {
+            "audit_log" => &self.audit_log_retention,
+            "bets" => &self.bets_retention,
+            "transactions" => &self.transactions_retention,
+            _ => &None,
+        };
+        r.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
 }
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct MonitoringSettings {

@@ -1,4 +1,5 @@
-//! SQL of the bet path: idempotency look-ups and reading accepted bets back.
+//! SQL of the bet path: idempotency look-ups and reading accepted bets back. A key is
+//! found in `bet_keys` (V47), whose `placed_at` names the one partition holding the bet.
 use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -15,9 +16,11 @@ const BET_BY_KEY: &str = "
 SELECT b.id, b.status::text, b.type::text, b.stake, b.total_odds, b.potential_win,
        b.currency_code, b.placed_at, b.idempotency_key, b.metadata,
        array_agg(bs.selection_id ORDER BY bs.id), array_agg(bs.odds ORDER BY bs.id)
-FROM bets b JOIN bet_selections bs ON bs.bet_id = b.id
-WHERE b.user_id = $1 AND b.idempotency_key = $2
-GROUP BY b.id";
+FROM bet_keys k
+JOIN bets b ON b.id = k.id AND b.placed_at = k.placed_at
+JOIN bet_selections bs ON bs.bet_id = b.id
+WHERE k.user_id = $1 AND k.idempotency_key = $2
+GROUP BY b.id, b.placed_at";
 
 /// The bet this user placed with this key, if any.
 pub async fn find_by_key(

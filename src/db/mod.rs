@@ -90,6 +90,12 @@ pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
 /// concurrent nodes do not race. Each migration runs in its own transaction, so a
 /// failed one leaves the database as it was; applied ones are skipped.
 pub async fn migrate(url: &str) -> anyhow::Result<usize> {
+    migrate_to(url, None).await
+}
+
+/// [`migrate`], stopping after migration `target` when given (tests use it to build a
+/// database as an older engine left it, then migrate the rest of the way).
+pub async fn migrate_to(url: &str, target: Option<u32>) -> anyhow::Result<usize> {
     let (mut client, connection) = tokio_postgres::connect(url, NoTls)
         .await
         .context("connecting for migrations")?;
@@ -107,8 +113,13 @@ pub async fn migrate(url: &str) -> anyhow::Result<usize> {
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await
         .context("taking the migration lock")?;
+    let target = match target {
+        Some(v) => refinery::Target::Version(v),
+        None => refinery::Target::Latest,
+    };
     let report = embedded::migrations::runner()
         .set_abort_divergent(true)
+        .set_target(target)
         .run_async(&mut client)
         .await;
     let unlock = client

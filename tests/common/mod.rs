@@ -82,6 +82,15 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        TestDb::create(true).await
+    }
+
+    /// An empty database (no migration applied), for tests that migrate it themselves.
+    pub async fn empty() -> TestDb {
+        TestDb::create(false).await
+    }
+
+    async fn create(from_template: bool) -> TestDb {
         let settings = test_settings();
         let admin_url = settings
             .database
@@ -96,7 +105,11 @@ impl TestDb {
         let name = format!("t_{}", Uuid::new_v4().simple());
         let admin = connect(&admin_url).await;
         // Cloning needs the template to be idle; retry briefly if another test is cloning it.
-        let sql = format!("CREATE DATABASE {name} TEMPLATE {template}");
+        let sql = if from_template {
+            format!("CREATE DATABASE {name} TEMPLATE {template}")
+        } else {
+            format!("CREATE DATABASE {name}")
+        };
         let mut attempts = 0;
         loop {
             match admin.batch_execute(&sql).await {

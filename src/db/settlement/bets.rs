@@ -51,7 +51,7 @@ pub async fn mark_legs<C: GenericClient>(
                           THEN NULL ELSE $4::numeric END,
             settled_at = now(),
             settlement_version = $6
-         FROM bets b
+         FROM bet_keys b
          WHERE b.id = bs.bet_id AND bs.selection_id = $1 AND bs.bet_id = ANY($7)
            AND bs.settlement_version IS DISTINCT FROM $6",
         &[
@@ -101,9 +101,11 @@ pub async fn load_bets<C: GenericClient>(
 ) -> Result<Vec<BetState>, tokio_postgres::Error> {
     let rows = c
         .query(
-            "SELECT id, user_id, type::text, status::text, stake, actual_win, settlement_seq,
-                    metadata, currency_code, potential_win
-             FROM bets WHERE id = ANY($1) ORDER BY id",
+            // Through bet_keys: each bet is read in the one partition its placed_at names.
+            "SELECT b.id, b.user_id, b.type::text, b.status::text, b.stake, b.actual_win,
+                    b.settlement_seq, b.metadata, b.currency_code, b.potential_win
+             FROM bet_keys k JOIN bets b ON b.id = k.id AND b.placed_at = k.placed_at
+             WHERE k.id = ANY($1) ORDER BY b.id",
             &[&ids],
         )
         .await?;
@@ -174,7 +176,9 @@ pub async fn update_bets<C: GenericClient>(
                  settlement_seq = b.settlement_seq + 1
              FROM UNNEST($1::uuid[], $2::int[], $3::text[], $4::text[], $5::numeric[], $6::text[])
                   AS u(id, seq, old, st, win, reason)
-             WHERE b.id = u.id AND b.settlement_seq = u.seq AND b.status::text = u.old
+             JOIN bet_keys k ON k.id = u.id
+             WHERE b.id = u.id AND b.placed_at = k.placed_at
+               AND b.settlement_seq = u.seq AND b.status::text = u.old
              RETURNING b.id",
             &[&ids, &seqs, &olds, &news, &wins, &reasons],
         )
