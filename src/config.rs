@@ -48,6 +48,7 @@ pub struct Settings {
     pub settlement: crate::settlement::SettlementSettings,
     pub payments: crate::wallet::processor::PaymentSettings,
     pub metrics: MetricsSettings,
+    pub cluster: crate::cluster::ClusterSettings,
     /// The profile these settings were loaded for (`WINZO_ENV`: development, test,
     /// production...); the production profile refuses unsafe values at start-up.
     #[serde(default)]

@@ -19,6 +19,8 @@ fn settings(batch_bets_max: usize) -> LedgerSettings {
         batch_age_max_us: 5_000,
         queue_bets_max: 10_000,
         commit_timeout_ms: 10_000,
+        in_doubt_resolve_max_ms: 30_000,
+        in_doubt_retry_interval_ms: 200,
     }
 }
 
