@@ -129,12 +129,13 @@ pg_owner() {
   fi
 }
 
-# Runs a command as the Postgres owner, from /, with a clean environment.
+# Runs a command as the Postgres owner, from /, with a clean environment. Never inherits
+# fd 9 (the cluster lock): a daemon started through it would hold the lock forever.
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then
-    (cd / && exec runuser -u "$PG_OS_USER" -- env -i PATH="$CLIENT_PATH" LC_ALL=C.UTF-8 HOME=/tmp "$@")
+    (cd / && exec runuser -u "$PG_OS_USER" -- env -i PATH="$CLIENT_PATH" LC_ALL=C.UTF-8 HOME=/tmp "$@") 9>&-
   else
-    (cd / && exec env -i PATH="$CLIENT_PATH" LC_ALL=C.UTF-8 HOME="${HOME:-/tmp}" "$@")
+    (cd / && exec env -i PATH="$CLIENT_PATH" LC_ALL=C.UTF-8 HOME="${HOME:-/tmp}" "$@") 9>&-
   fi
 }
 
@@ -169,7 +170,7 @@ etcd_up() {
       --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
       --initial-cluster "winzo-etcd=http://127.0.0.1:$ETCD_PEER" \
       --initial-cluster-state new \
-      >>"$DIR/etcd.log" 2>&1 </dev/null &
+      >>"$DIR/etcd.log" 2>&1 </dev/null 9>&- &
     echo $! >"$DIR/etcd.pid"
   fi
   wait_for etcd etcd_healthy || { tail -n 20 "$DIR/etcd.log" >&2; die "etcd does not answer"; }
@@ -319,14 +320,11 @@ sync_standby_streaming() {
 
 members_up() {
   local m
-  for m in "${MEMBERS[@]}"; do
-    member_start "$m"
-    # The first member bootstraps the cluster; the second is cloned from it, so it starts
-    # only once the first is primary.
-    if [ "$m" = pg1 ]; then
-      wait_for "a primary" leader || { tail -n 30 "$DIR/pg1/patroni.log" >&2; die "no primary after ${WAIT_SECS}s"; }
-    fi
-  done
+  # All members at once: on the first start they race for the initialize key in etcd and
+  # the loser clones the winner; on later starts the one that was primary (or synchronous)
+  # takes the leader key again, whichever it is.
+  for m in "${MEMBERS[@]}"; do member_start "$m"; done
+  wait_for "a primary" leader || { tail -n 30 "$DIR/pg1/patroni.log" "$DIR/pg2/patroni.log" >&2; die "no primary after ${WAIT_SECS}s"; }
   wait_for "the synchronous standby" sync_standby_streaming \
     || { tail -n 30 "$DIR/pg2/patroni.log" >&2; die "no synchronous standby after ${WAIT_SECS}s"; }
   local l
@@ -421,7 +419,7 @@ redis_up() {
     log "starting Redis on 127.0.0.1:$REDIS_PORT"
     (cd "$DIR/redis" && exec redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" \
       --protected-mode yes --dir "$DIR/redis" --pidfile "$DIR/redis/redis.pid" \
-      --logfile "$DIR/redis.log" --save "" --appendonly no)
+      --logfile "$DIR/redis.log" --save "" --appendonly no) 9>&-
   fi
   wait_for redis redis_ping || die "Redis does not answer on $REDIS_PORT"
 }
@@ -455,7 +453,7 @@ nodes_up() {
         WINZO__CLUSTER__ADVERTISE_ADDR="http://127.0.0.1:$(node_port "$i")" \
         WINZO__DATABASE__MIGRATE_ON_START=false \
         setsid "$BIN" serve >>"$DIR/node-$i.log" 2>&1 </dev/null
-    ) &
+    ) 9>&- &
     echo $! >"$DIR/node-$i.pid"
   done
   for ((i = 1; i <= NODES; i++)); do
@@ -471,7 +469,7 @@ cmd_up() {
   pg_owner >/dev/null
   mkdir -p "$DIR"
   exec 9>"$DIR/.lock"
-  flock -w 900 9 || die "another scripts/cluster.sh holds $DIR/.lock"
+  flock -w 120 9 || die "another scripts/cluster.sh (or a process it started) holds $DIR/.lock"
   if [ "$(id -u)" -eq 0 ]; then
     runuser -u "$PG_OS_USER" -- test -x "$DIR" \
       || die "user $PG_OS_USER cannot reach $DIR: set WINZO_CLUSTER_DIR to a folder it can reach"

@@ -430,6 +430,27 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
         common::engine::wait_ready(&http, n).await;
     }
 
+    // What the ledger writers saw (their metrics, from every node).
+    let mut in_doubt = Vec::new();
+    for n in &nodes {
+        let text = http
+            .get(format!("{n}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        in_doubt.extend(
+            text.lines()
+                .filter(|l| {
+                    l.starts_with("winzo_ledger_in_doubt_batches_total")
+                        || l.starts_with("winzo_ledger_expired_bets_total")
+                })
+                .map(|l| format!("{n}: {l}")),
+        );
+    }
+
     // Fail back: the old primary rejoins (pg_rewind) as the synchronous standby.
     let rejoin_started = Instant::now();
     cluster_script(&["start-member", &killed]);
@@ -476,6 +497,7 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
         refused.len(),
         stored_though_refused
     );
+    println!("chaos: ledger writers: {}", in_doubt.join("; "));
     println!(
         "chaos: {killed} rejoined as the synchronous standby {:.1} s after its restart",
         rejoined_after.as_secs_f64()
