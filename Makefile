@@ -15,6 +15,12 @@
 #   make restore TARGET_TIME='2026-11-24 22:10:00+00'   PITR of PROFILE's newest backup into a
 #                       new folder on a free port (BACKUP=, RESTORE_DIR=, RESTORE_PORT= optional)
 #                       docs/operations.md has the procedure
+#   make cluster        local HA set (scripts/cluster.sh): etcd, Patroni primary + synchronous
+#                       standby, pg_receivewal archive, Redis, three `winzo serve` nodes on
+#                       127.0.0.1:28081-28083 (README "Cluster")     make cluster-stop  stop it
+#   make cluster-status state of its pieces
+#   make chaos          database failover drill on a private cluster (scripts/chaos.sh): the
+#                       primary is killed under load; prints the time without acceptance
 #
 # Profiles (scripts/services.sh has the details; data under the git-ignored .data/):
 #   dev   Postgres 127.0.0.1:25432 db winzo            Redis 127.0.0.1:26379
@@ -50,7 +56,7 @@ RESTORE_DIR ?=
 RESTORE_PORT ?=
 
 .PHONY: help run test stop services services-test status migrate seed build-release \
-	fmt lint clean-data bench backup restore
+	fmt lint clean-data bench backup restore cluster cluster-stop cluster-status chaos
 
 help:
 	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
@@ -137,3 +143,17 @@ backup:
 # The optional arguments are positional: an empty one means "the default".
 restore:
 	TARGET_TIME='$(TARGET_TIME)' scripts/restore.sh $(PROFILE) '$(BACKUP)' '$(RESTORE_DIR)' '$(RESTORE_PORT)'
+
+# The local cluster and the failover drill (docs/operations.md, "High availability").
+cluster:
+	$(CARGO) build --bins
+	scripts/cluster.sh up
+
+cluster-stop:
+	scripts/cluster.sh down
+
+cluster-status:
+	scripts/cluster.sh status
+
+chaos:
+	scripts/chaos.sh

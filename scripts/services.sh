@@ -109,23 +109,9 @@ take_lock() {
 # ---------------------------------------------------------------------------------------
 # Packages
 
-SUDO=()
+# scripts/apt-install.sh (shared with scripts/cluster.sh); fd 9 (the profile lock) closed.
 apt_install() {
-  command -v apt-get >/dev/null 2>&1 \
-    || die "missing packages ($*) and no apt-get here: install them by hand"
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "missing packages ($*): run as root or install sudo"
-    SUDO=(sudo -n)
-  fi
-  mkdir -p "$ROOT/.data"
-  (
-    # apt has its own lock, but two profiles installing at once would fail on it.
-    flock -w 600 8 || die "timed out waiting for $ROOT/.data/.install.lock"
-    log "installing: $* (apt-get update + install)"
-    export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update -qq
-    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$@"
-  ) 8>"$ROOT/.data/.install.lock" 9>&-
+  "$ROOT/scripts/apt-install.sh" "$@" 9>&- || die "installing $* failed"
 }
 
 ensure_packages() {

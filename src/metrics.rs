@@ -16,6 +16,12 @@ pub struct Metrics {
     pub ledger_batch_bets: Histogram,
     /// Time to write and commit one ledger batch.
     pub ledger_commit_seconds: Histogram,
+    /// Ledger batches whose COMMIT lost its connection (a primary dying, a failover), by
+    /// what the writer found afterwards: `committed`, `not_committed`, `unknown`.
+    pub ledger_in_doubt_batches_total: IntCounterVec,
+    /// Bets that waited in a writer's queue past `ledger.commit_timeout_ms` (their caller
+    /// had already been answered 503) and were dropped without being written.
+    pub ledger_expired_bets_total: prometheus::IntCounter,
     /// Feed messages by provider and outcome (applied, gap, duplicate, rejected, and the
     /// refusals unknown_provider, missing_signature, bad_signature, stale).
     pub feed_messages_total: IntCounterVec,
@@ -138,6 +144,17 @@ impl Metrics {
                 ],
             ),
         )?;
+        let ledger_in_doubt_batches_total = IntCounterVec::new(
+            Opts::new(
+                "ledger_in_doubt_batches_total",
+                "Ledger batches whose COMMIT lost its connection, by what was found after",
+            ),
+            &["outcome"],
+        )?;
+        let ledger_expired_bets_total = prometheus::IntCounter::new(
+            "ledger_expired_bets_total",
+            "Bets dropped unwritten after waiting past the commit timeout",
+        )?;
         let feed_messages_total = IntCounterVec::new(
             Opts::new(
                 "feed_messages_total",
@@ -178,6 +195,8 @@ impl Metrics {
         registry.register(Box::new(bridge_messages_total.clone()))?;
         registry.register(Box::new(ledger_batch_bets.clone()))?;
         registry.register(Box::new(ledger_commit_seconds.clone()))?;
+        registry.register(Box::new(ledger_in_doubt_batches_total.clone()))?;
+        registry.register(Box::new(ledger_expired_bets_total.clone()))?;
         let wallet_movements_total = IntCounterVec::new(
             Opts::new(
                 "wallet_movements_total",
@@ -226,6 +245,8 @@ impl Metrics {
             http_request_seconds,
             ledger_batch_bets,
             ledger_commit_seconds,
+            ledger_in_doubt_batches_total,
+            ledger_expired_bets_total,
             feed_messages_total,
             feed_gap_messages_total,
             ws_connections,

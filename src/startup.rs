@@ -34,6 +34,16 @@ impl Application {
                 );
             }
         }
+        if let Some(problem) = settings.cluster.problem() {
+            anyhow::bail!("refusing to start: {problem}");
+        }
+        tracing::info!(
+            node_id = %settings.cluster.node_id,
+            advertise = %settings
+                .cluster
+                .advertised(&settings.server.host, settings.server.port),
+            "engine node starting"
+        );
         let settings = Arc::new(settings);
         let db = crate::db::build_pool(&settings.database)?;
         crate::db::wait_until_reachable(&db, &settings.database).await?;

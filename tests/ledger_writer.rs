@@ -1,5 +1,6 @@
 //! The group-commit ledger writer against a real Postgres: batches commit bets, legs,
-//! debits and balances together; a bad bet is refused alone; a dead database refuses all.
+//! debits and balances together; a bad bet is refused alone; a dead database refuses all;
+//! a batch whose COMMIT lost its connection is found (or not) before it is answered.
 mod common;
 
 use std::sync::Arc;
@@ -7,6 +8,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use std::time::Duration;
+use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 use winzo::domain::BetType;
 use winzo::ledger::{BetRecord, LedgerError, LedgerSettings, LedgerWriter, LegRecord};
@@ -19,6 +22,8 @@ fn settings(batch_bets_max: usize) -> LedgerSettings {
         batch_age_max_us: 5_000,
         queue_bets_max: 10_000,
         commit_timeout_ms: 10_000,
+        in_doubt_resolve_max_ms: 30_000,
+        in_doubt_retry_interval_ms: 200,
     }
 }
 
@@ -140,4 +145,140 @@ async fn an_unreachable_database_refuses_every_bet_as_unavailable() {
         .commit_bet(single(Uuid::new_v4(), Uuid::new_v4(), dec!(1.00), "x"))
         .await;
     assert!(matches!(out, Err(LedgerError::Unavailable(_))), "{out:?}");
+}
+
+// A ledger batch whose COMMIT loses its connection is in doubt: the writer finds out
+// whether it committed before answering, and a bet that waited in the queue past the
+// commit timeout (its caller already answered 503) is dropped unwritten. A private
+// cluster with a synchronous standby that never comes holds a COMMIT waiting, the way a
+// primary waits for its standby when it dies (docs/operations.md, "High availability").
+
+async fn connect_to(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// The writer's backend waiting for the synchronous standby, once there is one.
+async fn waiting_commit(admin: &Client) -> Option<i32> {
+    admin
+        .query_opt(
+            "SELECT pid FROM pg_stat_activity
+             WHERE application_name = 'winzo' AND wait_event = 'SyncRep' LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+/// Sets (or resets) `synchronous_standby_names` and reloads the configuration.
+async fn set_standby(db: &Client, name: Option<&str>) {
+    let sql = match name {
+        Some(n) => format!("ALTER SYSTEM SET synchronous_standby_names = '{n}'"),
+        None => "ALTER SYSTEM RESET synchronous_standby_names".to_string(),
+    };
+    db.simple_query(&sql).await.unwrap();
+    db.simple_query("SELECT pg_reload_conf()").await.unwrap();
+}
+
+async fn bets_of(db: &Client, user: Uuid) -> Vec<String> {
+    db.query(
+        "SELECT idempotency_key FROM bets WHERE user_id = $1 ORDER BY idempotency_key",
+        &[&user],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_commit_that_lost_its_connection_is_found_and_a_bet_queued_too_long_is_dropped() {
+    let pg = common::pgcluster::PrivateCluster::start();
+    winzo::db::migrate(&pg.url()).await.expect("migrate");
+    let db = connect_to(&pg.url()).await;
+    let book = common::fixtures::book(&db, &[dec!(2.0), dec!(1.8)], 60).await;
+    let user = common::fixtures::funded_user(&db, dec!(100.00)).await;
+    // From now on every COMMIT that writes waits for a standby named `nobody`.
+    set_standby(&db, Some("nobody")).await;
+
+    let mut s = common::test_settings();
+    s.database.url = pg.url();
+    let pool = winzo::db::build_pool(&s.database).unwrap();
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let writer = LedgerWriter::start(
+        pool,
+        &LedgerSettings {
+            writers_count: 1,
+            batch_bets_max: 1,
+            commit_timeout_ms: 1000,
+            in_doubt_retry_interval_ms: 50,
+            ..settings(1)
+        },
+        metrics.clone(),
+    );
+
+    // Bet a's COMMIT waits for the standby; bet b queues behind it.
+    let mut a = writer
+        .submit_bet(single(user, book.selection_ids[0], dec!(5.00), "a"))
+        .unwrap();
+    let pid = {
+        let found = std::cell::Cell::new(None);
+        common::wait_until("bet a's COMMIT to wait", Duration::from_secs(20), || {
+            let (db, found) = (&db, &found);
+            async move {
+                found.set(waiting_commit(db).await);
+                found.get().is_some()
+            }
+        })
+        .await;
+        found.get().unwrap()
+    };
+    let mut b = writer
+        .submit_bet(single(user, book.selection_ids[1], dec!(5.00), "b"))
+        .unwrap();
+    // Both callers give up after commit_timeout_ms and would answer 503 "retry with the
+    // same key"; b has now waited past it in the queue.
+    assert_eq!(writer.wait(&mut a).await, Err(LedgerError::Timeout));
+    assert_eq!(writer.wait(&mut b).await, Err(LedgerError::Timeout));
+
+    // The connection of a's COMMIT is cut. Postgres had committed it locally (it only
+    // waited for the standby): the writer must find it, not call it lost.
+    set_standby(&db, None).await;
+    db.execute("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    assert_eq!(
+        a.finish().await,
+        Ok(()),
+        "the batch in doubt was found committed"
+    );
+    let b_outcome = b.finish().await;
+    assert!(
+        matches!(b_outcome, Err(LedgerError::Unavailable(_))),
+        "a bet that waited past the commit timeout is not written: {b_outcome:?}"
+    );
+    assert_eq!(bets_of(&db, user).await, vec!["a".to_string()]);
+    assert_eq!(
+        common::fixtures::balance(&db, user).await,
+        dec!(95.00),
+        "one stake debited"
+    );
+    let text = metrics.render();
+    assert!(
+        text.contains("winzo_ledger_in_doubt_batches_total{outcome=\"committed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("winzo_ledger_expired_bets_total 1"), "{text}");
+
+    // The writer goes on: a new bet commits at once.
+    assert_eq!(
+        writer
+            .commit_bet(single(user, book.selection_ids[0], dec!(5.00), "c"))
+            .await,
+        Ok(())
+    );
+    assert_eq!(bets_of(&db, user).await, vec!["a", "c"]);
 }

@@ -144,3 +144,27 @@ pub async fn write_bets(
     }
     Ok(())
 }
+
+/// Whether a batch whose COMMIT lost its connection is in the database. First waits, with
+/// a lock on each of the batch's balance rows, for a transaction still holding them: a
+/// COMMIT that reached this server and still waits (for the synchronous standby, say)
+/// keeps its locks until it ends, so the answer read afterwards cannot change. A batch is
+/// one transaction, so any one of its bets present means all of them are.
+pub async fn batch_committed(
+    client: &mut deadpool_postgres::Client,
+    users: &[Uuid],
+    bet_ids: &[Uuid],
+) -> Result<bool, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT 1 FROM user_balances WHERE user_id = ANY($1) FOR UPDATE",
+        &[&users],
+    )
+    .await?;
+    let found: i64 = tx
+        .query_one("SELECT count(*) FROM bets WHERE id = ANY($1)", &[&bet_ids])
+        .await?
+        .get(0);
+    tx.rollback().await?;
+    Ok(found > 0)
+}

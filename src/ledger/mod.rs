@@ -8,6 +8,12 @@
 //! after its first bet. If a batch fails on a constraint, its bets are retried one by one
 //! so that one bad bet cannot sink the others; if Postgres is unreachable every bet in
 //! the batch is refused (the caller answers 503 and releases its reservations).
+//!
+//! Failover (docs/operations.md): a batch whose COMMIT loses its connection is in doubt;
+//! the writer finds out on the new primary whether it committed before answering it. A
+//! bet that waited in the queue past `commit_timeout_ms` (its caller already answered
+//! 503) is dropped unwritten, so a 503 means "not stored" except for the one batch in
+//! doubt, which the bettor resolves with the same idempotency key.
 mod writer;
 
 use serde::Deserialize;
@@ -30,6 +36,13 @@ pub struct LedgerSettings {
     /// A caller waiting longer than this for its commit gets 503 (the outcome is then
     /// found again with its idempotency key).
     pub commit_timeout_ms: u64,
+    /// A batch whose COMMIT lost its connection (the primary died, a failover) is in doubt:
+    /// the writer looks for it on whichever server is primary now, for at most this long,
+    /// so its bets are answered and their holds settled by what really happened. Bets
+    /// still undecided after it are answered as not stored (503) and logged as errors.
+    pub in_doubt_resolve_max_ms: u64,
+    /// Pause between two attempts to reach the database while a batch is in doubt.
+    pub in_doubt_retry_interval_ms: u64,
 }
 
 /// Why a bet was not committed.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
+use uuid::Uuid;
 
 use super::{BetRecord, LedgerError, LedgerSettings};
 use crate::metrics::Metrics;
@@ -43,6 +44,9 @@ impl LedgerWriter {
                 rx,
                 batch_max: settings.batch_bets_max.max(1),
                 batch_age: Duration::from_micros(settings.batch_age_max_us),
+                commit_timeout: Duration::from_millis(settings.commit_timeout_ms),
+                in_doubt_max: Duration::from_millis(settings.in_doubt_resolve_max_ms),
+                in_doubt_retry: Duration::from_millis(settings.in_doubt_retry_interval_ms.max(10)),
                 metrics: metrics.clone(),
                 in_flight: in_flight.clone(),
             };
@@ -119,6 +123,10 @@ struct WriterTask {
     rx: mpsc::Receiver<Job>,
     batch_max: usize,
     batch_age: Duration,
+    /// A bet queued longer than this was answered 503 already: it is dropped, not written.
+    commit_timeout: Duration,
+    in_doubt_max: Duration,
+    in_doubt_retry: Duration,
     metrics: Arc<Metrics>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -157,6 +165,30 @@ impl WriterTask {
     }
 
     async fn flush(&self, jobs: Vec<Job>) {
+        // Bets whose caller stopped waiting (the writer was stuck on a dead primary, say)
+        // were answered 503 "retry with the same key": writing them now would make that
+        // answer ambiguous, so they are refused here and their holds released.
+        let (expired, jobs): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| j.queued_at.elapsed() >= self.commit_timeout);
+        if !expired.is_empty() {
+            self.metrics
+                .ledger_expired_bets_total
+                .inc_by(expired.len() as u64);
+            tracing::warn!(
+                writer = self.index,
+                bets = expired.len(),
+                "bets waited past the commit timeout; dropped unwritten"
+            );
+            for job in expired {
+                let _ = job.reply.send(Err(LedgerError::Unavailable(
+                    "the bet waited past the commit timeout".into(),
+                )));
+            }
+        }
+        if jobs.is_empty() {
+            return;
+        }
         let started = Instant::now();
         self.metrics.ledger_batch_bets.observe(jobs.len() as f64);
         let bets: Vec<&BetRecord> = jobs.iter().map(|j| &j.bet).collect();
@@ -165,6 +197,35 @@ impl WriterTask {
             // A deadlock with a market or event being closed (advisory locks, V40) or a
             // serialization failure: nothing was written; the batch is tried once more.
             outcome = commit(&self.pool, &bets).await;
+        }
+        if let Err(BatchError::InDoubt(e)) = &outcome {
+            tracing::warn!(writer = self.index, error = %crate::db::describe(e), bets = jobs.len(),
+                "ledger batch in doubt: its COMMIT lost the connection; looking for it");
+            let found = self.resolve(&bets).await;
+            let label = match found {
+                Some(true) => "committed",
+                Some(false) => "not_committed",
+                None => "unknown",
+            };
+            self.metrics
+                .ledger_in_doubt_batches_total
+                .with_label_values(&[label])
+                .inc();
+            tracing::warn!(
+                writer = self.index,
+                outcome = label,
+                bets = jobs.len(),
+                "ledger batch in doubt resolved"
+            );
+            match found {
+                Some(true) => outcome = Ok(()),
+                Some(false) => {
+                    outcome = Err(BatchError::NotCommitted(
+                        "the database lost the batch before it committed".into(),
+                    ))
+                }
+                None => {}
+            }
         }
         self.metrics
             .ledger_commit_seconds
@@ -195,10 +256,43 @@ impl WriterTask {
     }
 }
 
+impl WriterTask {
+    /// Whether a batch in doubt committed, asked of whichever server is primary now (the
+    /// pool reconnects through the multi-host URL); `None` when the database could not be
+    /// reached within `in_doubt_resolve_max_ms`.
+    async fn resolve(&self, bets: &[&BetRecord]) -> Option<bool> {
+        let mut users: Vec<Uuid> = bets.iter().map(|b| b.user_id).collect();
+        users.sort_unstable();
+        users.dedup();
+        let ids: Vec<Uuid> = bets.iter().map(|b| b.bet_id).collect();
+        let deadline = tokio::time::Instant::now() + self.in_doubt_max;
+        loop {
+            let attempt = async {
+                let mut client = self.pool.get().await.map_err(|e| e.to_string())?;
+                crate::db::ledger::batch_committed(&mut client, &users, &ids)
+                    .await
+                    .map_err(|e| crate::db::describe(&e))
+            };
+            match attempt.await {
+                Ok(found) => return Some(found),
+                Err(reason) if tokio::time::Instant::now() + self.in_doubt_retry < deadline => {
+                    tracing::debug!(writer = self.index, %reason, "batch in doubt: database not reachable yet");
+                    tokio::time::sleep(self.in_doubt_retry).await;
+                }
+                Err(reason) => {
+                    tracing::error!(writer = self.index, %reason, bets = ids.len(),
+                        "batch in doubt: database unreachable; its bets are answered as not stored but may be");
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Deadlock or serialization failure: worth one more try.
 fn is_transient(err: &BatchError) -> bool {
     match err {
-        BatchError::Pool(_) => false,
+        BatchError::Pool(_) | BatchError::InDoubt(_) | BatchError::NotCommitted(_) => false,
         BatchError::Pg(e) => e.code().is_some_and(|c| {
             *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
         }),
@@ -209,7 +303,7 @@ fn is_transient(err: &BatchError) -> bool {
 /// being unreachable.
 fn is_refusal(err: &BatchError) -> bool {
     match err {
-        BatchError::Pool(_) => false,
+        BatchError::Pool(_) | BatchError::InDoubt(_) | BatchError::NotCommitted(_) => false,
         BatchError::Pg(e) => e
             .code()
             .is_some_and(|c| c.code().starts_with("23") || *c == SqlState::RAISE_EXCEPTION),
@@ -219,6 +313,11 @@ fn is_refusal(err: &BatchError) -> bool {
 fn classify(err: BatchError) -> LedgerError {
     match err {
         BatchError::Pool(e) => LedgerError::Unavailable(e.to_string()),
+        BatchError::InDoubt(e) => LedgerError::Unavailable(format!(
+            "commit outcome unknown: {}",
+            crate::db::describe(&e)
+        )),
+        BatchError::NotCommitted(why) => LedgerError::Unavailable(why),
         BatchError::Pg(e) => match e.code() {
             Some(c)
                 if *c == SqlState::UNIQUE_VIOLATION
@@ -234,7 +333,7 @@ fn classify(err: BatchError) -> LedgerError {
                     .unwrap_or_default();
                 LedgerError::Refused(msg)
             }
-            _ => LedgerError::Unavailable(e.to_string()),
+            _ => LedgerError::Unavailable(crate::db::describe(&e)),
         },
     }
 }
@@ -242,7 +341,12 @@ fn classify(err: BatchError) -> LedgerError {
 #[derive(Debug)]
 enum BatchError {
     Pool(deadpool_postgres::PoolError),
+    /// Nothing was committed (the failure came before COMMIT, or COMMIT itself refused).
     Pg(tokio_postgres::Error),
+    /// COMMIT was sent and its answer lost: the batch may or may not be in the database.
+    InDoubt(tokio_postgres::Error),
+    /// A batch in doubt that the database turned out not to hold.
+    NotCommitted(String),
 }
 
 async fn commit(pool: &Pool, bets: &[&BetRecord]) -> Result<(), BatchError> {
@@ -251,5 +355,19 @@ async fn commit(pool: &Pool, bets: &[&BetRecord]) -> Result<(), BatchError> {
     crate::db::ledger::write_bets(&tx, bets)
         .await
         .map_err(BatchError::Pg)?;
-    tx.commit().await.map_err(BatchError::Pg)
+    tx.commit().await.map_err(|e| {
+        // COMMIT refused by the server (a deferred constraint, a rollback-class error)
+        // committed nothing; any other failure (a closed connection, the server shutting
+        // down) leaves the outcome unknown.
+        let refused = e.code().is_some_and(|c| {
+            c.code().starts_with("23")
+                || c.code().starts_with("40")
+                || *c == SqlState::RAISE_EXCEPTION
+        });
+        if refused {
+            BatchError::Pg(e)
+        } else {
+            BatchError::InDoubt(e)
+        }
+    })
 }

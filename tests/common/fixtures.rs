@@ -143,3 +143,15 @@ pub async fn funded_users(client: &Client, funds: Decimal, n: usize) -> Vec<Uuid
     client.batch_execute(&sql).await.expect("funded users");
     ids
 }
+
+/// A user's balance.
+pub async fn balance(client: &Client, user: Uuid) -> Decimal {
+    client
+        .query_one(
+            "SELECT balance FROM user_balances WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -76,15 +76,7 @@ pub async fn bet_row(app: &TestApp, bet: Uuid) -> (String, Decimal) {
 }
 
 pub async fn balance(app: &TestApp, user: Uuid) -> Decimal {
-    app.db
-        .client
-        .query_one(
-            "SELECT balance FROM user_balances WHERE user_id = $1",
-            &[&user],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    crate::common::fixtures::balance(&app.db.client, user).await
 }
 
 pub fn bet_id(v: &Value) -> Uuid {

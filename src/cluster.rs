@@ -1,0 +1,97 @@
+//! Settings of an engine node among several sharing one database and one Redis
+//! (`[cluster]` in config, issue 20). One `winzo serve` (`make run`) keeps the defaults;
+//! `make cluster` (scripts/cluster.sh) starts three nodes with their own `node_id`.
+//! Event ownership by lease builds on these names; today they identify the node in its
+//! logs and in `/metrics`.
+use serde::Deserialize;
+
+/// The longest `node_id` accepted.
+pub const NODE_ID_CHARS_MAX: usize = 64;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClusterSettings {
+    /// This node's name, unique among the nodes sharing a database: 1 to 64 characters of
+    /// `A-Z a-z 0-9 . _ -`. Default `node-1`.
+    pub node_id: String,
+    /// Where the other nodes reach this one (`http://host:port`); empty (the default) means
+    /// `http://{server.host}:{server.port}`.
+    pub advertise_addr: String,
+    /// How long an ownership lease lasts without being renewed (default 5000 ms); at least
+    /// 500 ms.
+    pub lease_ttl_ms: u64,
+}
+
+impl ClusterSettings {
+    /// Why these settings cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let id_ok = !self.node_id.is_empty()
+            && self.node_id.len() <= NODE_ID_CHARS_MAX
+            && self
+                .node_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !id_ok {
+            return Some(format!(
+                "cluster.node_id must be 1 to {NODE_ID_CHARS_MAX} characters of A-Z a-z 0-9 . _ -"
+            ));
+        }
+        let addr = &self.advertise_addr;
+        if !(addr.is_empty() || addr.starts_with("http://") || addr.starts_with("https://")) {
+            return Some("cluster.advertise_addr must be empty or an http(s):// address".into());
+        }
+        if self.lease_ttl_ms < 500 {
+            return Some("cluster.lease_ttl_ms must be at least 500".into());
+        }
+        None
+    }
+
+    /// The address other nodes reach this one at.
+    pub fn advertised(&self, host: &str, port: u16) -> String {
+        if self.advertise_addr.is_empty() {
+            format!("http://{host}:{port}")
+        } else {
+            self.advertise_addr.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(node_id: &str, addr: &str, ttl: u64) -> ClusterSettings {
+        ClusterSettings {
+            node_id: node_id.into(),
+            advertise_addr: addr.into(),
+            lease_ttl_ms: ttl,
+        }
+    }
+
+    #[test]
+    fn node_ids_addresses_and_ttls_are_checked() {
+        assert_eq!(settings("node-1", "", 5000).problem(), None);
+        assert_eq!(
+            settings("a.b_C-9", "http://10.0.0.1:8080", 500).problem(),
+            None
+        );
+        assert!(settings("", "", 5000).problem().is_some());
+        assert!(settings("node 1", "", 5000).problem().is_some());
+        assert!(settings(&"n".repeat(65), "", 5000).problem().is_some());
+        assert!(settings("node-1", "10.0.0.1:8080", 5000)
+            .problem()
+            .is_some());
+        assert!(settings("node-1", "", 499).problem().is_some());
+    }
+
+    #[test]
+    fn the_advertised_address_defaults_to_the_listener() {
+        assert_eq!(
+            settings("n", "", 5000).advertised("127.0.0.1", 8080),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            settings("n", "http://a:1", 5000).advertised("127.0.0.1", 8080),
+            "http://a:1"
+        );
+    }
+}
