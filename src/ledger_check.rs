@@ -7,7 +7,9 @@
 //!    `bet_credit` net of reversals (`adjustment` with reference `reverse:..`): one live
 //!    settlement credit per settlement.
 //! 4. Every bet's `actual_win` equals its settlement credits, reversals and refunds net
-//!    of the debts recorded for it (docs/settlement.md).
+//!    of the debts recorded for it (docs/settlement.md); cash-out credits aside.
+//! 5. Every cash-out was paid once: each `bet_cash_outs` row has its one `cashout:` credit
+//!    of the same amount, and the bet's cashed-out parts are the sum of its rows.
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -41,6 +43,10 @@ pub enum Violation {
         actual_win: Decimal,
         credits_net: Decimal,
         debts: Decimal,
+    },
+    CashOut {
+        bet_id: Uuid,
+        detail: String,
     },
 }
 
@@ -86,6 +92,9 @@ impl fmt::Display for Violation {
                 f,
                 "bet {bet_id}: actual_win {actual_win} != credits net of reversals {credits_net} - debts {debts}"
             ),
+            Violation::CashOut { bet_id, detail } => {
+                write!(f, "bet {bet_id}: cash-outs not paid exactly once: {detail}")
+            }
         }
     }
 }
@@ -123,6 +132,9 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
             credits_net,
             debts,
         });
+    }
+    for (bet_id, detail) in crate::db::cashout::cash_out_violations(client).await? {
+        out.push(Violation::CashOut { bet_id, detail });
     }
     Ok(out)
 }
