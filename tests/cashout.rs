@@ -535,3 +535,49 @@ async fn a_partly_cashed_out_bet_settles_only_its_remaining_stake() {
     assert_eq!(t.rows(bet).await, (1, 1, dec!(3.80)));
     ledger_clean(&t.app).await;
 }
+
+#[tokio::test]
+async fn an_automatic_cash_out_that_meets_a_suspension_in_the_delay_stays_armed() {
+    let (t, bet) = with_bet(Some(800)).await;
+    let url = t.app.url(&format!("/api/v1/bets/{bet}/auto-cash-out"));
+    let r = t
+        .app
+        .http
+        .put(&url)
+        .bearer_auth(&t.token)
+        .json(&json!({"threshold": "15.00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    t.price("1.5000").await;
+    common::wait_until(
+        "the automatic cash-out to be held",
+        Duration::from_secs(10),
+        || async { common::metric(&t.app, "winzo_cash_outs_held ").await >= 1 },
+    )
+    .await;
+    t.market("suspend").await;
+    let refused = "winzo_cash_outs_total{outcome=\"cash_out_unavailable\",trigger=\"auto\"} ";
+    common::wait_until(
+        "the automatic cash-out to fail",
+        Duration::from_secs(10),
+        || async { common::metric(&t.app, refused).await >= 1 },
+    )
+    .await;
+    assert_eq!(bet_row(&t.app, bet).await.0, "accepted");
+    assert_eq!(t.rows(bet).await, (0, 0, dec!(0)));
+    assert_eq!(balance(&t.app, t.user).await, dec!(40.00));
+    // Still armed: the next price change after the resume fires it.
+    t.market("resume").await;
+    t.price("1.4000").await;
+    common::wait_until(
+        "the automatic cash-out",
+        Duration::from_secs(10),
+        || async { bet_row(&t.app, bet).await.0 == "cashed_out" },
+    )
+    .await;
+    assert_eq!(t.rows(bet).await.0, 1);
+    assert_eq!(t.liability().await, (dec!(0.00), dec!(0.00)));
+    ledger_clean(&t.app).await;
+}
