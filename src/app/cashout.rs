@@ -21,7 +21,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::actors::market::{CashOutPrice, LegPrice, ReleaseExposure};
-use crate::actors::registry::ask;
 use crate::actors::{LegRejection, Registry};
 use crate::broadcast::Hub;
 use crate::db::cashout::{self as cdb, CashOutBet, CashOutWrite, CashOutWriteError, CashedOutBet};
@@ -604,12 +603,14 @@ impl CashOutService {
                     .map_err(|_| CashOutError::Busy("live markets"))?
                     .ok_or_else(|| unavailable("market_closed", "a leg's market is not live"))?;
                 let selection_id = leg.selection_id;
-                match ask(&addr, wait, |reply| CashOutPrice {
-                    selection_id,
-                    hold,
-                    reply,
-                })
-                .await
+                match self
+                    .registry
+                    .ask_within(&addr, wait, |reply| CashOutPrice {
+                        selection_id,
+                        hold,
+                        reply,
+                    })
+                    .await
                 {
                     Ok(Ok(p)) => Ok(p),
                     Ok(Err(r)) => Err(leg_refusal(r)),
