@@ -32,6 +32,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub ledger: crate::ledger::LedgerSettings,
     pub bets: crate::bets::settings::BetSettings,
+    pub cash_out: crate::app::cashout::CashOutSettings,
     pub markets: MarketsSettings,
     pub live_writer: LiveWriterSettings,
     pub broadcast: BroadcastSettings,

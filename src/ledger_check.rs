@@ -8,8 +8,10 @@
 //!    `bet_credit` net of reversals (`adjustment` with reference `reverse:..`): one live
 //!    settlement credit per settlement.
 //! 4. Every bet's `actual_win` equals its settlement credits, reversals and refunds net
-//!    of the debts recorded for it (docs/settlement.md).
+//!    of the debts recorded for it (docs/settlement.md); cash-out credits aside.
 //! 5. No transaction carries a negative fee.
+//! 6. Every cash-out was paid once: each `bet_cash_outs` row has its one `cashout:` credit
+//!    of the same amount, and the bet's cashed-out parts are the sum of its rows.
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -47,6 +49,10 @@ pub enum Violation {
     NegativeFee {
         transaction_id: Uuid,
         fees: Decimal,
+    },
+    CashOut {
+        bet_id: Uuid,
+        detail: String,
     },
 }
 
@@ -96,6 +102,9 @@ impl fmt::Display for Violation {
                 transaction_id,
                 fees,
             } => write!(f, "transaction {transaction_id}: negative fee {fees}"),
+            Violation::CashOut { bet_id, detail } => {
+                write!(f, "bet {bet_id}: cash-outs not paid exactly once: {detail}")
+            }
         }
     }
 }
@@ -139,6 +148,9 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
             transaction_id,
             fees,
         });
+    }
+    for (bet_id, detail) in crate::db::cashout::cash_out_violations(client).await? {
+        out.push(Violation::CashOut { bet_id, detail });
     }
     Ok(out)
 }

@@ -29,6 +29,10 @@ pub struct Metrics {
     pub feed_gap_messages_total: IntCounterVec,
     /// Open WebSocket sessions.
     pub ws_connections: prometheus::IntGauge,
+    /// Cash-outs by trigger (`manual`, `auto`) and outcome (`paid`, or the refusal's code).
+    pub cash_outs_total: IntCounterVec,
+    /// Cash-outs waiting for an in-play bet delay now.
+    pub cash_outs_held: prometheus::IntGauge,
     /// WebSocket messages written to sessions (snapshots, deltas, answers).
     pub ws_messages_sent_total: prometheus::IntCounter,
     /// WebSocket sessions closed by the server, by reason (slow_consumer, heartbeat, ...).
@@ -171,6 +175,14 @@ impl Metrics {
         )?;
         let ws_connections =
             prometheus::IntGauge::new("ws_connections", "Open WebSocket sessions")?;
+        let cash_outs_total = IntCounterVec::new(
+            Opts::new("cash_outs_total", "Cash-outs by trigger and outcome"),
+            &["trigger", "outcome"],
+        )?;
+        let cash_outs_held = prometheus::IntGauge::new(
+            "cash_outs_held",
+            "Cash-outs waiting for an in-play bet delay",
+        )?;
         let ws_messages_sent_total =
             prometheus::IntCounter::new("ws_messages_sent_total", "WebSocket messages sent")?;
         let ws_sessions_closed_total = IntCounterVec::new(
@@ -190,6 +202,8 @@ impl Metrics {
         registry.register(Box::new(feed_messages_total.clone()))?;
         registry.register(Box::new(feed_gap_messages_total.clone()))?;
         registry.register(Box::new(ws_connections.clone()))?;
+        registry.register(Box::new(cash_outs_total.clone()))?;
+        registry.register(Box::new(cash_outs_held.clone()))?;
         registry.register(Box::new(ws_messages_sent_total.clone()))?;
         registry.register(Box::new(ws_sessions_closed_total.clone()))?;
         registry.register(Box::new(bridge_messages_total.clone()))?;
@@ -250,6 +264,8 @@ impl Metrics {
             feed_messages_total,
             feed_gap_messages_total,
             ws_connections,
+            cash_outs_total,
+            cash_outs_held,
             ws_messages_sent_total,
             ws_sessions_closed_total,
             bridge_messages_total,

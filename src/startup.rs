@@ -94,10 +94,13 @@ impl Application {
             arbiter: actix::Arbiter::new().handle(),
             db: own_pool(&settings, settings.feed.db_connections_max)?,
         };
+        let (price_moves, price_moves_rx) =
+            tokio::sync::mpsc::channel(settings.cash_out.watch_queue_max.max(1));
         let shared = Arc::new(crate::actors::Shared {
             markets: settings.markets.clone(),
             hub: hub.clone(),
             writer,
+            price_moves: crate::actors::PriceMoves(Some(price_moves)),
         });
         let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()));
         let wallet = crate::wallet::Wallet::start(
@@ -142,6 +145,18 @@ impl Application {
             metrics: metrics.clone(),
             verification_required: settings.kyc.requires(crate::kyc::Gate::Bet),
         };
+        let cash_out = crate::app::cashout::CashOutService::new(
+            registry.clone(),
+            wallet.clone(),
+            hub.clone(),
+            db.clone(),
+            settings.cash_out.clone(),
+            metrics.clone(),
+        );
+        tokio::spawn(crate::app::cashout::watch::run(
+            cash_out.clone(),
+            price_moves_rx,
+        ));
         let events = crate::app::events::EventService {
             registry: registry.clone(),
             settlement: settlement.clone(),
@@ -170,6 +185,7 @@ impl Application {
             metrics,
             ledger,
             bets,
+            cash_out,
             events,
             markets,
             recovered: Arc::new(AtomicBool::new(false)),

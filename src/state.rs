@@ -32,6 +32,8 @@ pub struct AppState {
     pub kyc: crate::app::kyc::KycService,
     /// Placing bets (REST and WebSocket).
     pub bets: crate::app::bets::BetService,
+    /// Cash-out offers, taking them, automatic cash-out.
+    pub cash_out: crate::app::cashout::CashOutService,
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,

@@ -6,7 +6,7 @@ mod markets_support;
 
 use std::time::{Duration, Instant};
 
-use bets_support::{bettor, place, single};
+use bets_support::{bettor, go_live, place, single};
 use markets_support::{account, create_book, post};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -19,24 +19,7 @@ async fn live_market() -> (common::TestApp, String, markets_support::Book) {
     let app = common::spawn_app().await;
     let (_, trader) = account(&app.db.client, Role::Moderator).await;
     let book = create_book(&app.http, &app.address, &trader).await;
-    let m = book.markets[1];
-    let r = app
-        .http
-        .patch(app.url(&format!("/api/v1/trading/markets/{m}/settings")))
-        .bearer_auth(&trader)
-        .json(&json!({"bet_delay_ms": DELAY_MS}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let (s, b) = post(
-        &app.http,
-        app.url(&format!("/api/v1/trading/events/{}/status", book.event_id)),
-        &trader,
-        json!({"status": "live"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{b}");
+    go_live(&app, &trader, book.event_id, book.markets[1], DELAY_MS).await;
     (app, trader, book)
 }
 

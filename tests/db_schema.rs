@@ -60,6 +60,8 @@ const ENUM_TYPES: &[(&str, &[&str])] = &[
             "settled_push",
             "cancelled",
             "voided",
+            // Not in the seed: the engine's cash-out (V60).
+            "cashed_out",
         ],
     ),
     ("selection_result", &["win", "loss", "push", "void"]),

@@ -48,6 +48,7 @@ async fn fixture(delay_ms: u32) -> Fixture {
         markets: settings.markets.clone(),
         hub: hub.clone(),
         writer: WriterHandle::from_sender(tx),
+        price_moves: Default::default(),
     });
     let registry = Registry::new(shared, winzo::db::build_pool(&settings.database).unwrap());
     let event = EventRow {

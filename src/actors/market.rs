@@ -16,11 +16,13 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+mod cashout;
 pub mod feed;
 mod legs;
 mod trading;
 mod views;
 
+pub use cashout::{CashOutPrice, LegPrice};
 pub use legs::{
     CheckAndReserve, ConfirmReservation, LegRequest, ReleaseExposure, ReleaseReservation,
     Reservation,

@@ -25,6 +25,37 @@ pub struct Shared {
     pub markets: MarketsSettings,
     pub hub: Arc<Hub>,
     pub writer: WriterHandle,
+    /// Where markets tell of their price changes (automatic cash-out, pushed offers).
+    pub price_moves: PriceMoves,
+}
+
+/// A market's selections whose price changed.
+#[derive(Debug, Clone)]
+pub struct PriceMove {
+    pub market_id: uuid::Uuid,
+    pub selections: Vec<uuid::Uuid>,
+}
+
+/// The bounded queue of price changes to the cash-out watcher (`app::cashout`). A full
+/// queue drops the notice (a market is never slowed by it); the next change of the same
+/// selections is noticed again. `None`: nobody listens (tools, tests of actors alone).
+#[derive(Debug, Clone, Default)]
+pub struct PriceMoves(pub Option<tokio::sync::mpsc::Sender<PriceMove>>);
+
+impl PriceMoves {
+    pub fn notify(&self, market_id: uuid::Uuid, selections: Vec<uuid::Uuid>) {
+        if let Some(tx) = &self.0 {
+            if tx
+                .try_send(PriceMove {
+                    market_id,
+                    selections,
+                })
+                .is_err()
+            {
+                tracing::debug!(%market_id, "price move not queued for cash-out (queue full)");
+            }
+        }
+    }
 }
 
 /// Live markets: actor mailboxes, price rules, catalogue limits and the per-sport

@@ -5,10 +5,12 @@
 //! (`routes::error_map`). Two doors to one action call one service.
 //!
 //! - [`bets`]: place a bet (REST and WebSocket).
+//! - [`cashout`]: cash-out offers, taking them (full, partial), automatic cash-out.
 //! - [`events`]: set an event's status (trader and feed), cancellation included.
 //! - [`kyc`]: verification codes, documents, the support queue and its decisions.
 //! - [`markets`]: a trader's actions on one market (prices, suspend/resume/close, settings).
 pub mod bets;
+pub mod cashout;
 pub mod events;
 pub mod kyc;
 pub mod markets;

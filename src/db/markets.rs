@@ -255,7 +255,8 @@ pub async fn load_open_exposure(
 ) -> anyhow::Result<Vec<ExposureRow>> {
     let rows = c
         .query(
-            "SELECT bs.selection_id, COALESCE(sum(b.stake), 0), COALESCE(sum(b.potential_win), 0)
+            "SELECT bs.selection_id, COALESCE(sum(b.stake - b.cashed_out_stake), 0),
+                    COALESCE(sum(b.potential_win - b.cashed_out_win), 0)
              FROM bet_selections bs
              JOIN bets b ON b.id = bs.bet_id
              JOIN selections s ON s.id = bs.selection_id

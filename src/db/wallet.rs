@@ -387,7 +387,8 @@ pub async fn negative_balances<C: GenericClient>(
 }
 
 /// Bets without exactly one completed stake debit or with more than one completed
-/// settlement credit: `(bet_id, debits, credits)`.
+/// settlement credit (cash-out credits, `cashout:..`, are checked on their own by
+/// `db::cashout::cash_out_violations`): `(bet_id, debits, credits)`.
 pub async fn bet_ledger_violations<C: GenericClient>(
     client: &C,
 ) -> Result<Vec<(Uuid, i64, i64)>, tokio_postgres::Error> {
@@ -395,14 +396,14 @@ pub async fn bet_ledger_violations<C: GenericClient>(
         .query(
             "SELECT b.id,
                     count(t.id) FILTER (WHERE t.type = 'bet_debit'),
-                    count(t.id) FILTER (WHERE t.type = 'bet_credit')
+                    count(t.id) FILTER (WHERE t.type = 'bet_credit' AND COALESCE(t.reference, '') NOT LIKE 'cashout:%')
                     - count(t.id) FILTER (WHERE t.type = 'adjustment'
                                             AND t.reference LIKE 'reverse:%')
              FROM bets b
              LEFT JOIN transactions t ON t.related_bet_id = b.id AND t.status = 'completed'
              GROUP BY b.id
              HAVING count(t.id) FILTER (WHERE t.type = 'bet_debit') <> 1
-                 OR count(t.id) FILTER (WHERE t.type = 'bet_credit')
+                 OR count(t.id) FILTER (WHERE t.type = 'bet_credit' AND COALESCE(t.reference, '') NOT LIKE 'cashout:%')
                     - count(t.id) FILTER (WHERE t.type = 'adjustment'
                                             AND t.reference LIKE 'reverse:%') > 1
              ORDER BY b.id",

@@ -15,6 +15,8 @@ wire_enum! {
         SettledPush = "settled_push",
         Cancelled = "cancelled",
         Voided = "voided",
+        /// Paid out early at the bettor's request (cash-out): final, never resettled.
+        CashedOut = "cashed_out",
     }
 }
 
@@ -33,7 +35,8 @@ pub struct InvalidBetTransition {
 /// | pending                 | accepted, rejected                                     |
 /// | accepted                | settled_win, settled_loss, settled_push, cancelled, voided |
 /// | settled_*               | settled_* (any, resettlement), voided (void after settlement) |
-/// | rejected, cancelled, voided | none (final)                                       |
+/// | accepted                | cashed_out (the whole remaining stake cashed out)        |
+/// | rejected, cancelled, voided, cashed_out | none (final)                           |
 ///
 /// Decisions: a resettlement may land on the same settled status (a changed dead-heat
 /// factor changes the payout, not the status); whether anything changed is the caller's
@@ -42,12 +45,12 @@ pub fn transition(from: BetStatus, to: BetStatus) -> Result<BetStatus, InvalidBe
     use BetStatus as B;
     let allowed = match from {
         B::Pending => matches!(to, B::Accepted | B::Rejected),
-        B::Accepted => to.is_settled() || matches!(to, B::Cancelled | B::Voided),
+        B::Accepted => to.is_settled() || matches!(to, B::Cancelled | B::Voided | B::CashedOut),
         // Back to `accepted` when the result it was settled on is rolled back.
         B::SettledWin | B::SettledLoss | B::SettledPush => {
             to.is_settled() || matches!(to, B::Voided | B::Accepted)
         }
-        B::Rejected | B::Cancelled | B::Voided => false,
+        B::Rejected | B::Cancelled | B::Voided | B::CashedOut => false,
     };
     if allowed {
         Ok(to)
@@ -83,6 +86,7 @@ mod tests {
         (B::Accepted, B::SettledPush),
         (B::Accepted, B::Cancelled),
         (B::Accepted, B::Voided),
+        (B::Accepted, B::CashedOut),
         (B::SettledWin, B::SettledWin),
         (B::SettledWin, B::SettledLoss),
         (B::SettledWin, B::SettledPush),
@@ -125,6 +129,7 @@ mod tests {
         assert!(transition(B::Voided, B::SettledWin).is_err());
         assert!(transition(B::Pending, B::SettledWin).is_err());
         assert_eq!("settled_push".parse::<BetStatus>(), Ok(B::SettledPush));
-        assert_eq!(B::ALL.len(), 8);
+        assert_eq!(B::ALL.len(), 9);
+        assert!(transition(B::CashedOut, B::SettledWin).is_err());
     }
 }

@@ -323,3 +323,27 @@ impl From<KycError> for ApiError {
         }
     }
 }
+
+impl From<crate::app::cashout::CashOutError> for ApiError {
+    fn from(e: crate::app::cashout::CashOutError) -> ApiError {
+        use crate::app::cashout::CashOutError as E;
+        let msg = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("bet"),
+            E::Unavailable { reason, message } => {
+                ApiError::conflict("cash_out_unavailable", message)
+                    .with_details(json!({ "reason": reason }))
+            }
+            E::Changed { reason, offer } => ApiError::conflict("cash_out_changed", msg)
+                .with_details(json!({ "reason": reason, "offer": offer })),
+            E::InProgress => ApiError::conflict("cash_out_in_progress", msg),
+            E::KeyReused => ApiError::conflict("idempotency_key_reused", msg),
+            E::Invalid(m) => ApiError::validation(m),
+            E::Busy(what) => ApiError::busy(what),
+            E::Db(why) => {
+                tracing::warn!(error = %why, "cash-out: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}

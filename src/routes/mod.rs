@@ -14,6 +14,7 @@ use crate::routes::error::ApiError;
 pub mod accounts;
 pub mod audit;
 pub mod bets;
+pub mod cashout;
 pub mod catalogue;
 pub mod error;
 pub mod error_map;
@@ -55,6 +56,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(wallet::WalletDoc::openapi());
     doc.merge(audit::AuditDoc::openapi());
     doc.merge(bets::BetsDoc::openapi());
+    doc.merge(cashout::CashOutDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
     doc.merge(settlement::SettlementDoc::openapi());
     doc.merge(kyc::KycDoc::openapi());
@@ -87,6 +89,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     wallet::configure(cfg);
     audit::configure(cfg);
     bets::configure(cfg);
+    cashout::configure(cfg);
     ops::configure(cfg);
     settlement::configure(cfg);
     kyc::configure(cfg);

@@ -61,8 +61,10 @@ fn unit_stake(bet: &BetState) -> Result<(Money, Option<usize>), ComputeError> {
         .as_u64()
         .and_then(|n| usize::try_from(n).ok());
     let unit = match bet.metadata["unit_stake"].as_str() {
-        Some(text) => Money::parse(text).map_err(|e| err(bet, e))?,
-        None => Money::from_decimal(bet.stake).map_err(|e| err(bet, e))?,
+        // A single or parlay stakes its one line with the stake still at risk, which a
+        // partial cash-out lowers below the unit stake it was placed with.
+        Some(text) if system_size.is_some() => Money::parse(text).map_err(|e| err(bet, e))?,
+        _ => Money::from_decimal(bet.stake).map_err(|e| err(bet, e))?,
     };
     Ok((unit, system_size))
 }

@@ -80,3 +80,31 @@ pub async fn footprint(
         liability: liability["selections"].clone(),
     }
 }
+
+/// Sets `market`'s bet delay and puts `event` in play (the market follows it).
+pub async fn go_live(
+    app: &crate::common::TestApp,
+    trader: &str,
+    event: Uuid,
+    market: Uuid,
+    delay_ms: u64,
+) {
+    let r = app
+        .http
+        .patch(app.url(&format!("/api/v1/trading/markets/{market}/settings")))
+        .bearer_auth(trader)
+        .json(&json!({"bet_delay_ms": delay_ms}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/trading/events/{event}/status")))
+        .bearer_auth(trader)
+        .json(&json!({"status": "live"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -53,6 +53,7 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
         markets: settings.markets.clone(),
         hub,
         writer: WriterHandle::from_sender(tx),
+        price_moves: Default::default(),
     });
     let registry = Registry::new(shared, winzo::db::build_pool(&settings.database)?);
     let (event, markets) = build(&registry)?;

@@ -43,10 +43,8 @@ pub struct Reservation {
 
 impl MarketActor {
     /// The checks of one leg against the market as it is now (no state changes).
-    pub(super) fn check_leg(
-        &self,
-        leg: &LegRequest,
-    ) -> Result<(usize, Odds, Decimal), LegRejection> {
+    /// The market takes bets (and cash-outs) now: open, and not suspended by its feed.
+    pub(super) fn check_open(&self) -> Result<(), LegRejection> {
         match self.m.status {
             MarketStatus::Open => {}
             MarketStatus::Suspended => return Err(LegRejection::MarketSuspended),
@@ -55,6 +53,14 @@ impl MarketActor {
         if self.m.feed_suspended {
             return Err(LegRejection::MarketSuspended);
         }
+        Ok(())
+    }
+
+    pub(super) fn check_leg(
+        &self,
+        leg: &LegRequest,
+    ) -> Result<(usize, Odds, Decimal), LegRejection> {
+        self.check_open()?;
         if !self.m.in_play && Utc::now() >= self.m.event_start {
             return Err(LegRejection::EventStarted);
         }

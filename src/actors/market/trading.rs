@@ -51,6 +51,8 @@ impl MarketActor {
         let durable = slot.send(actor, changes);
         if !changed.is_empty() {
             self.publish_odds(&changed);
+            let moved = changed.iter().map(|(id, _)| *id).collect();
+            self.shared.price_moves.notify(self.m.id, moved);
         }
         Ok((self.view(), durable))
     }

@@ -181,6 +181,7 @@ counted_actor!(
     market::ApplyCommand,
     market::UpdateSettings,
     market::CheckAndReserve,
+    market::CashOutPrice,
     market::feed::FeedPrices
 );
 

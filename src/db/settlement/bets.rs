@@ -74,6 +74,7 @@ pub struct BetState {
     pub user_id: Uuid,
     pub bet_type: String,
     pub status: String,
+    /// The stake still at risk: the stake paid less what was cashed out (V60).
     pub stake: Decimal,
     /// What an open bet counts in its markets' liability (with `stake`).
     pub potential_win: Decimal,
@@ -101,9 +102,11 @@ pub async fn load_bets<C: GenericClient>(
 ) -> Result<Vec<BetState>, tokio_postgres::Error> {
     let rows = c
         .query(
-            // Through bet_keys: each bet is read in the one partition its placed_at names.
-            "SELECT b.id, b.user_id, b.type::text, b.status::text, b.stake, b.actual_win,
-                    b.settlement_seq, b.metadata, b.currency_code, b.potential_win
+            // Through bet_keys: each bet is read in the one partition its placed_at names;
+            // what a cash-out took is no longer at stake.
+            "SELECT b.id, b.user_id, b.type::text, b.status::text, b.stake - b.cashed_out_stake,
+                    b.actual_win, b.settlement_seq, b.metadata, b.currency_code,
+                    b.potential_win - b.cashed_out_win
              FROM bet_keys k JOIN bets b ON b.id = k.id AND b.placed_at = k.placed_at
              WHERE k.id = ANY($1) ORDER BY b.id",
             &[&ids],
@@ -206,8 +209,9 @@ pub async fn batch_bets<C: GenericClient>(
 ) -> Result<Vec<BatchBet>, tokio_postgres::Error> {
     let rows = c
         .query(
-            "SELECT b.id, b.user_id, b.type::text, b.status::text, b.stake, b.actual_win,
-                    b.settlement_seq, b.metadata, b.currency_code, b.potential_win, b.placed_at,
+            "SELECT b.id, b.user_id, b.type::text, b.status::text, b.stake - b.cashed_out_stake,
+                    b.actual_win, b.settlement_seq, b.metadata, b.currency_code,
+                    b.potential_win - b.cashed_out_win, b.placed_at,
                     bs.id, bs.odds
              FROM bet_selections bs JOIN bets b ON b.id = bs.bet_id
              WHERE bs.selection_id = $1 AND bs.bet_id > $2 AND b.id > $2

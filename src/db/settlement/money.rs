@@ -111,6 +111,7 @@ pub async fn payout_mismatches<C: GenericClient>(
                  FROM transactions
                  WHERE related_bet_id IS NOT NULL AND status = 'completed'
                    AND type IN ('bet_credit', 'adjustment', 'refund')
+                   AND COALESCE(reference, '') NOT LIKE 'cashout:%'
                  GROUP BY related_bet_id),
              debts AS (SELECT bet_id, sum(amount) AS owed FROM user_debts GROUP BY bet_id)
              SELECT b.id, b.actual_win, COALESCE(c.net, 0), COALESCE(d.owed, 0)
