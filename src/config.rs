@@ -52,6 +52,7 @@ pub struct Settings {
     #[serde(default)]
     pub fees: crate::wallet::fees::FeeSettings,
     pub metrics: MetricsSettings,
+    pub cluster: crate::cluster::ClusterSettings,
     /// The profile these settings were loaded for (`WINZO_ENV`: development, test,
     /// production...); the production profile refuses unsafe values at start-up.
     #[serde(default)]

@@ -34,6 +34,7 @@ pub mod bets;
 pub mod bridge;
 pub mod broadcast;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod demo;
