@@ -402,8 +402,15 @@ impl Registry {
         }
         self.own(id).await?;
         let addr = self.start_event(row.clone());
-        let markets = q::load_markets_of_events(&**client, &[id]).await?;
-        self.start_markets_loaded(&client, &row, markets).await?;
+        let started = async {
+            let markets = q::load_markets_of_events(&**client, &[id]).await?;
+            self.start_markets_loaded(&client, &row, markets).await
+        };
+        if let Err(e) = started.await {
+            // Never leave an event running without its markets.
+            self.dir.forget_event_and_markets(id);
+            return Err(e.into());
+        }
         Ok(Some(addr))
     }
 
@@ -424,9 +431,12 @@ impl Registry {
             return Ok(None);
         }
         if self.event(row.event_id).await?.is_some() {
-            return Ok(self.owned_market(id));
+            if let Some(a) = self.owned_market(id) {
+                return Ok(Some(a));
+            }
         }
-        // The event is over but the market awaits settlement: start it alone.
+        // The event is over but the market awaits settlement, or the event's start missed
+        // it (a recovery under way, a failed load): start it alone.
         let _guard = self.load_lock.lock().await;
         if let Some(a) = self.owned_market(id) {
             return Ok(Some(a));

@@ -50,6 +50,9 @@ pub struct ClusterSettings {
 /// The header carrying `forward_secret` on a request one node forwards to another.
 pub const FORWARD_HEADER: &str = "x-winzo-forwarded";
 
+/// What the registry does with events this node stopped owning.
+type LostHook = Box<dyn Fn(&[Uuid]) + Send + Sync>;
+
 /// One held lease, as this node sees it.
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -106,9 +109,12 @@ pub struct Cluster {
     /// background task neither renews nor takes leases, as if cut off from Postgres.
     renewal_paused: AtomicBool,
     /// Called with the events this node stopped owning (the registry stops their actors).
-    on_lost: RwLock<Option<Box<dyn Fn(&[Uuid]) + Send + Sync>>>,
+    on_lost: RwLock<Option<LostHook>>,
     /// Forwarded requests in flight (bounded by `forward_concurrency_max`).
     pub forward_slots: Arc<tokio::sync::Semaphore>,
+    /// One taking of leases at a time on this node (a request's and the round's), so a
+    /// lease this node just took is never mistaken for an earlier one of its own.
+    taking: tokio::sync::Mutex<()>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -131,6 +137,7 @@ impl Cluster {
             renewal_paused: AtomicBool::new(false),
             on_lost: RwLock::new(None),
             forward_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            taking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -222,6 +229,10 @@ impl Cluster {
         }
         if self.renewal_paused() {
             return Err(RouteError("lease renewal paused".into()));
+        }
+        let _taking = self.taking.lock().await;
+        if self.owns(event_id) {
+            return Ok(Route::Local);
         }
         let client = pool.get().await?;
         let sent = Instant::now();
@@ -385,6 +396,8 @@ impl Cluster {
                         Some(h) if kept.get(id) == Some(epoch) => {
                             h.valid_until = sent + self.validity();
                         }
+                        // Taken again (a new epoch) while this round ran.
+                        Some(h) if h.epoch != *epoch => {}
                         _ => lost.push(*id),
                     }
                 }
@@ -414,6 +427,7 @@ impl Cluster {
         let per_round = self.settings.events_per_round_max.max(1);
         if held < share {
             let want = i64::try_from((share - held).min(per_round)).unwrap_or(0);
+            let _taking = self.taking.lock().await;
             let sent = Instant::now();
             let rows = client
                 .query(
@@ -630,13 +644,14 @@ where
         return;
     }
     let every = Duration::from_millis(cluster.settings.renew_interval_ms.max(10));
+    let round_max = (every * 2).max(cluster.validity() / 2);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             // A round that hangs (Postgres unreachable) must not keep lapsed leases alive.
-            match tokio::time::timeout(every * 2, cluster.round()).await {
+            match tokio::time::timeout(round_max, cluster.round()).await {
                 Ok(Ok(taken)) if !taken.is_empty() => recover(taken).await,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
