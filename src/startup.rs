@@ -71,7 +71,16 @@ impl Application {
         let mut ledger_db = settings.database.clone();
         ledger_db.pool_max_size = settings.ledger.writers_count.max(1) + 1;
         let ledger_pool = crate::db::build_pool(&ledger_db)?;
-        let ledger = LedgerWriter::start(ledger_pool, &settings.ledger, metrics.clone());
+        // Several nodes: event leases (their own connections: renewals never wait behind
+        // requests) and the fence of both writers.
+        let cluster =
+            crate::cluster::Cluster::new(settings.cluster.clone(), Some(own_pool(&settings, 2)?));
+        let ledger = LedgerWriter::start_fenced(
+            ledger_pool,
+            &settings.ledger,
+            metrics.clone(),
+            cluster.clone(),
+        );
         let hub = Arc::new(crate::broadcast::Hub::new(
             settings.broadcast.subscriber_queue_messages_max,
         ));
@@ -86,9 +95,10 @@ impl Application {
         );
         // The live-state writer and the feed have pools of their own: a connection's I/O runs
         // on the thread that opened it, so these are never driven by a busy HTTP worker.
-        let writer = crate::actors::writer::spawn(
+        let writer = crate::actors::writer::spawn_fenced(
             own_pool(&settings, settings.live_writer.db_connections_max)?,
             settings.live_writer.clone(),
+            cluster.clone(),
         );
         let feed = crate::state::FeedRuntime {
             arbiter: actix::Arbiter::new().handle(),
@@ -102,7 +112,9 @@ impl Application {
             writer,
             price_moves: crate::actors::PriceMoves(Some(price_moves)),
         });
-        let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()));
+        let registry = Arc::new(
+            crate::actors::Registry::new(shared, db.clone()).with_cluster(cluster.clone()),
+        );
         let wallet = crate::wallet::Wallet::start(
             settings.wallet.shards,
             settings.wallet.shard_mailbox_capacity,
@@ -198,8 +210,28 @@ impl Application {
         };
         // Live state is rebuilt from Postgres before readiness (events and markets).
         crate::db::wait_for_older_transactions(&state.db, Duration::from_secs(10)).await?;
+        if cluster.enabled() {
+            // Announce this node and take a first share of the free or lapsed leases.
+            cluster
+                .round()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("joining the cluster")?;
+        }
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
+        let taker = registry.clone();
+        crate::cluster::spawn(cluster.clone(), move |_taken| {
+            let registry = taker.clone();
+            async move {
+                match registry.recover().await {
+                    Ok((events, markets)) => {
+                        tracing::info!(events, markets, "live state of taken events recovered")
+                    }
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "recovering taken events"),
+                }
+            }
+        });
         crate::bridge::start(
             state.hub.clone(),
             &settings.redis.url,
@@ -264,6 +296,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("HTTP server")?;
         tracing::info!("HTTP server stopped; flushing");
+        let cluster = self.state.registry.cluster().clone();
         let deadline = Duration::from_secs(self.state.settings.server.shutdown_timeout_s);
         if drain(&self.state, deadline).await {
             tracing::info!("ledger and live-state writers drained");
@@ -273,6 +306,8 @@ impl Application {
                 "writers not drained before the deadline; unwritten changes are lost"
             );
         }
+        // The other nodes take this node's events at once rather than after the lease time.
+        cluster.release_all().await;
         Ok(())
     }
 }
@@ -332,6 +367,14 @@ pub fn production_problems(settings: &Settings) -> Vec<String> {
                 .to_string(),
         );
     }
+    if settings.cluster.enabled {
+        if let Some(why) = weak_secret(&settings.cluster.forward_secret) {
+            problems.push(format!(
+                "cluster.forward_secret {}",
+                why.trim_start_matches("has a ")
+            ));
+        }
+    }
     if !settings.metrics.token.is_empty() {
         if let Some(why) = weak_secret(&settings.metrics.token) {
             problems.push(format!(
@@ -363,6 +406,9 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
     let server = HttpServer::new(move || {
         App::new()
             .wrap(routes::error_handlers())
+            .wrap(actix_web::middleware::from_fn(
+                routes::forward::forward_to_owner,
+            ))
             .wrap(actix_web::middleware::from_fn(
                 routes::extract::authenticate_first,
             ))

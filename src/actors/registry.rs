@@ -83,6 +83,23 @@ impl Directory {
     pub fn forget_event(&self, event_id: Uuid) {
         write(&self.events).remove(&event_id);
     }
+
+    /// Forgets an event and all its markets (this node stopped owning it): with their
+    /// addresses gone the actors stop once the requests holding them are answered.
+    pub fn forget_event_and_markets(&self, event_id: Uuid) {
+        write(&self.events).remove(&event_id);
+        let mut markets = write(&self.markets);
+        let gone: Vec<Uuid> = markets
+            .iter()
+            .filter(|(_, (e, _))| *e == event_id)
+            .map(|(m, _)| *m)
+            .collect();
+        for m in &gone {
+            markets.remove(m);
+        }
+        drop(markets);
+        write(&self.selections).retain(|_, m| !gone.contains(m));
+    }
 }
 
 /// The registry, shared through `AppState`.
@@ -96,6 +113,8 @@ pub struct Registry {
     load_lock: tokio::sync::Mutex<()>,
     /// Queued messages per actor and their bound.
     mailboxes: Arc<Mailboxes>,
+    /// Which events this node owns (all of them with one node).
+    cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl Registry {
@@ -112,6 +131,42 @@ impl Registry {
             next_arbiter: AtomicUsize::new(0),
             load_lock: tokio::sync::Mutex::new(()),
             mailboxes,
+            cluster: crate::cluster::Cluster::single(),
+        }
+    }
+
+    /// Serves only the events `cluster` says this node owns; the actors of an event it
+    /// stops owning are forgotten (and stop).
+    pub fn with_cluster(mut self, cluster: Arc<crate::cluster::Cluster>) -> Registry {
+        let dir = Arc::downgrade(&self.dir);
+        cluster.on_lost(move |events| {
+            if let Some(dir) = dir.upgrade() {
+                for e in events {
+                    dir.forget_event_and_markets(*e);
+                }
+            }
+        });
+        self.cluster = cluster;
+        self
+    }
+
+    pub fn cluster(&self) -> &Arc<crate::cluster::Cluster> {
+        &self.cluster
+    }
+
+    /// Takes the event's lease if needed; an error when another node owns it.
+    async fn own(&self, event_id: Uuid) -> Result<(), LoadError> {
+        if self.cluster.owns(event_id) {
+            return Ok(());
+        }
+        // Actors left from an earlier lease hold state that may be stale now.
+        self.dir.forget_event_and_markets(event_id);
+        match self.cluster.route(event_id).await {
+            Ok(crate::cluster::Route::Local) => Ok(()),
+            Ok(crate::cluster::Route::Remote { node_id, .. }) => {
+                Err(LoadError(format!("the event is served by node {node_id}")))
+            }
+            Err(e) => Err(LoadError(e.to_string())),
         }
     }
 
@@ -179,6 +234,12 @@ impl Registry {
     /// The event of a running market.
     pub fn event_of_market(&self, market_id: Uuid) -> Option<Uuid> {
         read(&self.dir.markets).get(&market_id).map(|(e, _)| *e)
+    }
+
+    /// A running market whose event this node owns now.
+    fn owned_market(&self, id: Uuid) -> Option<Addr<MarketActor>> {
+        let (event_id, addr) = read(&self.dir.markets).get(&id).cloned()?;
+        self.cluster.owns(event_id).then_some(addr)
     }
 
     /// The market of a live selection, if its market runs.
@@ -266,11 +327,13 @@ impl Registry {
     /// Rebuilds every live event and its markets (with liabilities from open bets).
     pub async fn recover(&self) -> anyhow::Result<(usize, usize)> {
         let client = self.db.get().await?;
-        let events = q::load_live_events(&**client).await?;
+        let _guard = self.load_lock.lock().await;
+        let mut events = q::load_live_events(&**client).await?;
+        // With several nodes: only the events this node owns and does not serve yet.
+        events.retain(|e| self.cluster.owns(e.id) && self.running_event(e.id).is_none());
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         let markets = q::load_markets_of_events(&**client, &ids).await?;
         let market_count = markets.len();
-        let _guard = self.load_lock.lock().await;
         let mut by_event: HashMap<Uuid, Vec<MarketRow>> = HashMap::new();
         for m in markets {
             by_event.entry(m.event_id).or_default().push(m);
@@ -320,11 +383,15 @@ impl Registry {
     /// exist or is finished or cancelled (its state is then read from Postgres).
     pub async fn event(&self, id: Uuid) -> Result<Option<Addr<EventActor>>, LoadError> {
         if let Some(a) = self.running_event(id) {
-            return Ok(Some(a));
+            if self.cluster.owns(id) {
+                return Ok(Some(a));
+            }
         }
         let _guard = self.load_lock.lock().await;
         if let Some(a) = self.running_event(id) {
-            return Ok(Some(a));
+            if self.cluster.owns(id) {
+                return Ok(Some(a));
+            }
         }
         let client = self.db.get().await?;
         let Some(row) = q::load_event(&**client, id).await? else {
@@ -333,16 +400,24 @@ impl Registry {
         if row.status.is_final() {
             return Ok(None);
         }
+        self.own(id).await?;
         let addr = self.start_event(row.clone());
-        let markets = q::load_markets_of_events(&**client, &[id]).await?;
-        self.start_markets_loaded(&client, &row, markets).await?;
+        let started = async {
+            let markets = q::load_markets_of_events(&**client, &[id]).await?;
+            self.start_markets_loaded(&client, &row, markets).await
+        };
+        if let Err(e) = started.await {
+            // Never leave an event running without its markets.
+            self.dir.forget_event_and_markets(id);
+            return Err(e.into());
+        }
         Ok(Some(addr))
     }
 
     /// The market's actor, started (with its event) from Postgres if needed; `None` when
     /// it does not exist or is settled or voided.
     pub async fn market(&self, id: Uuid) -> Result<Option<Addr<MarketActor>>, LoadError> {
-        if let Some(a) = self.running_market(id) {
+        if let Some(a) = self.owned_market(id) {
             return Ok(Some(a));
         }
         let row = {
@@ -356,13 +431,17 @@ impl Registry {
             return Ok(None);
         }
         if self.event(row.event_id).await?.is_some() {
-            return Ok(self.running_market(id));
+            if let Some(a) = self.owned_market(id) {
+                return Ok(Some(a));
+            }
         }
-        // The event is over but the market awaits settlement: start it alone.
+        // The event is over but the market awaits settlement, or the event's start missed
+        // it (a recovery under way, a failed load): start it alone.
         let _guard = self.load_lock.lock().await;
-        if let Some(a) = self.running_market(id) {
+        if let Some(a) = self.owned_market(id) {
             return Ok(Some(a));
         }
+        self.own(row.event_id).await?;
         let client = self.db.get().await?;
         let Some(event) = q::load_event(&**client, row.event_id).await? else {
             return Ok(None);
@@ -378,7 +457,7 @@ impl Registry {
         selection_id: Uuid,
     ) -> Result<Option<Addr<MarketActor>>, LoadError> {
         if let Some(m) = self.market_of_selection(selection_id) {
-            if let Some(a) = self.running_market(m) {
+            if let Some(a) = self.owned_market(m) {
                 return Ok(Some(a));
             }
         }

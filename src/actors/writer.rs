@@ -133,10 +133,28 @@ impl WriteSlot<'_> {
 
 /// Starts the writer task on the current runtime.
 pub fn spawn(pool: Pool, settings: LiveWriterSettings) -> WriterHandle {
+    spawn_fenced(pool, settings, crate::cluster::Cluster::single())
+}
+
+/// [`spawn`] with the fence of a node among several: a change is written only while this
+/// node holds the lease of its event (`cluster::fence`); the others are dropped unwritten
+/// (their callers hear nothing was made durable).
+pub fn spawn_fenced(
+    pool: Pool,
+    settings: LiveWriterSettings,
+    cluster: std::sync::Arc<crate::cluster::Cluster>,
+) -> WriterHandle {
     let (tx, rx) = mpsc::channel(settings.queue_ops_max.max(1));
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::spawn(run(pool, settings, rx, healthy.clone(), writing.clone()));
+    tokio::spawn(run(
+        pool,
+        settings,
+        rx,
+        healthy.clone(),
+        writing.clone(),
+        cluster,
+    ));
     WriterHandle {
         tx,
         healthy,
@@ -151,6 +169,7 @@ async fn run(
     mut rx: mpsc::Receiver<WriteOp>,
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
     writing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cluster: std::sync::Arc<crate::cluster::Cluster>,
 ) {
     use std::sync::atomic::Ordering;
     let batch_max = settings.batch_ops_max.max(1);
@@ -172,7 +191,7 @@ async fn run(
         }
         let mut failures: u32 = 0;
         loop {
-            match write_batch(&pool, &batch).await {
+            match write_batch(&pool, &cluster, &mut batch).await {
                 Ok(()) => break,
                 Err(err) => {
                     failures = failures.saturating_add(1);
@@ -199,9 +218,17 @@ async fn run(
     }
 }
 
-async fn write_batch(pool: &Pool, batch: &[WriteOp]) -> anyhow::Result<()> {
+async fn write_batch(
+    pool: &Pool,
+    cluster: &crate::cluster::Cluster,
+    batch: &mut Vec<WriteOp>,
+) -> anyhow::Result<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    if cluster.enabled() {
+        fence_ops(cluster, &tx, batch).await?;
+    }
+    let batch = &batch[..];
     lock_closing(&tx, batch).await?;
     let mut start = 0;
     while start < batch.len() {
@@ -216,6 +243,84 @@ async fn write_batch(pool: &Pool, batch: &[WriteOp]) -> anyhow::Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Drops (unanswered: not durable) the operations touching an event this node no longer
+/// owns; the rest are written under the share locks the fence took.
+async fn fence_ops(
+    cluster: &crate::cluster::Cluster,
+    tx: &tokio_postgres::Transaction<'_>,
+    batch: &mut Vec<WriteOp>,
+) -> anyhow::Result<()> {
+    use crate::cluster::fence;
+    let (mut selections, mut markets, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    for change in batch.iter().flat_map(|op| op.changes.iter()) {
+        match change_target(change) {
+            Some(Target::Selection(id)) => selections.push(id),
+            Some(Target::Market(id)) => markets.push(id),
+            Some(Target::Event(id)) => events.push(id),
+            None => {}
+        }
+    }
+    let of_selection: HashMap<Uuid, Uuid> = fence::events_of_selections(tx, &selections)
+        .await?
+        .into_iter()
+        .collect();
+    let of_market: HashMap<Uuid, Uuid> = fence::events_of_markets(tx, &markets)
+        .await?
+        .into_iter()
+        .collect();
+    events.extend(of_selection.values().copied());
+    events.extend(of_market.values().copied());
+    events.sort();
+    events.dedup();
+    let owned = fence::owned(cluster, tx, &events).await?;
+    let event_of = |change: &Change| match change_target(change) {
+        Some(Target::Selection(id)) => of_selection.get(&id).copied(),
+        Some(Target::Market(id)) => of_market.get(&id).copied(),
+        Some(Target::Event(id)) => Some(id),
+        None => None,
+    };
+    let before = batch.len();
+    batch.retain(|op| {
+        op.changes.iter().all(|c| match change_target(c) {
+            None => true,
+            Some(_) => event_of(c).is_some_and(|e| owned.contains(&e)),
+        })
+    });
+    let dropped = before - batch.len();
+    if dropped > 0 {
+        cluster
+            .counters
+            .fenced_changes
+            .fetch_add(dropped as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            ops = dropped,
+            "live-state changes refused by the lease fence"
+        );
+    }
+    Ok(())
+}
+
+enum Target {
+    Selection(Uuid),
+    Market(Uuid),
+    Event(Uuid),
+}
+
+/// What a change writes to (a feed's `seq` mark belongs to no one lease).
+fn change_target(change: &Change) -> Option<Target> {
+    match change {
+        Change::SelectionOdds { selection_id, .. } => Some(Target::Selection(*selection_id)),
+        Change::MarketStatus { market_id, .. }
+        | Change::MarketInPlay { market_id, .. }
+        | Change::MarketFeedSuspended { market_id, .. }
+        | Change::MarketSettings { market_id, .. } => Some(Target::Market(*market_id)),
+        Change::EventStatus { event_id, .. } | Change::EventScore { event_id, .. } => {
+            Some(Target::Event(*event_id))
+        }
+        Change::FeedSeq(_) => None,
+    }
 }
 
 /// A batch that settles or voids markets, or finishes or cancels events, takes their bet

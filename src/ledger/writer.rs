@@ -32,6 +32,17 @@ pub struct LedgerWriter {
 impl LedgerWriter {
     /// Starts `writers_count` writer tasks on the current tokio runtime.
     pub fn start(pool: Pool, settings: &LedgerSettings, metrics: Arc<Metrics>) -> Self {
+        Self::start_fenced(pool, settings, metrics, crate::cluster::Cluster::single())
+    }
+
+    /// [`start`](Self::start) with the fence of a node among several: a bet is written only
+    /// while this node holds the leases of its legs' events (`cluster::fence`).
+    pub fn start_fenced(
+        pool: Pool,
+        settings: &LedgerSettings,
+        metrics: Arc<Metrics>,
+        cluster: Arc<crate::cluster::Cluster>,
+    ) -> Self {
         let writers = settings.writers_count.max(1);
         let per_queue = (settings.queue_bets_max / writers).max(1);
         let mut queues = Vec::with_capacity(writers);
@@ -49,6 +60,7 @@ impl LedgerWriter {
                 in_doubt_retry: Duration::from_millis(settings.in_doubt_retry_interval_ms.max(10)),
                 metrics: metrics.clone(),
                 in_flight: in_flight.clone(),
+                cluster: cluster.clone(),
             };
             tokio::spawn(task.run());
             queues.push(tx);
@@ -129,6 +141,7 @@ struct WriterTask {
     in_doubt_retry: Duration,
     metrics: Arc<Metrics>,
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    cluster: Arc<crate::cluster::Cluster>,
 }
 
 impl WriterTask {
@@ -192,16 +205,24 @@ impl WriterTask {
         let started = Instant::now();
         self.metrics.ledger_batch_bets.observe(jobs.len() as f64);
         let bets: Vec<&BetRecord> = jobs.iter().map(|j| &j.bet).collect();
-        let mut outcome = commit(&self.pool, &bets).await;
+        let cluster = &*self.cluster;
+        let mut outcome = commit(&self.pool, cluster, &bets).await;
         if outcome.as_ref().is_err_and(is_transient) {
             // A deadlock with a market or event being closed (advisory locks, V40) or a
             // serialization failure: nothing was written; the batch is tried once more.
-            outcome = commit(&self.pool, &bets).await;
+            outcome = commit(&self.pool, cluster, &bets).await;
         }
-        if let Err(BatchError::InDoubt(e)) = &outcome {
+        if let Err(BatchError::InDoubt(e, allowed)) = &outcome {
             tracing::warn!(writer = self.index, error = %crate::db::describe(e), bets = jobs.len(),
                 "ledger batch in doubt: its COMMIT lost the connection; looking for it");
-            let found = self.resolve(&bets).await;
+            let allowed = allowed.clone();
+            let written: Vec<&BetRecord> = bets
+                .iter()
+                .zip(&allowed)
+                .filter(|(_, ok)| **ok)
+                .map(|(b, _)| *b)
+                .collect();
+            let found = self.resolve(&written).await;
             let label = match found {
                 Some(true) => "committed",
                 Some(false) => "not_committed",
@@ -218,7 +239,7 @@ impl WriterTask {
                 "ledger batch in doubt resolved"
             );
             match found {
-                Some(true) => outcome = Ok(()),
+                Some(true) => outcome = Ok(allowed),
                 Some(false) => {
                     outcome = Err(BatchError::NotCommitted(
                         "the database lost the batch before it committed".into(),
@@ -231,16 +252,21 @@ impl WriterTask {
             .ledger_commit_seconds
             .observe(started.elapsed().as_secs_f64());
         match outcome {
-            Ok(()) => {
-                for job in jobs {
-                    let _ = job.reply.send(Ok(()));
+            Ok(written) => {
+                for (job, ok) in jobs.into_iter().zip(written) {
+                    let _ = job.reply.send(if ok { Ok(()) } else { Err(fenced()) });
                 }
             }
             Err(err) if jobs.len() > 1 && is_refusal(&err) => {
                 // One bad bet must not sink the rest: commit them one by one.
                 for job in jobs {
-                    let single = commit(&self.pool, &[&job.bet]).await;
-                    let _ = job.reply.send(single.map_err(classify));
+                    let single = commit(&self.pool, cluster, &[&job.bet]).await;
+                    let single = match single {
+                        Ok(w) if w.first() == Some(&true) => Ok(()),
+                        Ok(_) => Err(fenced()),
+                        Err(e) => Err(classify(e)),
+                    };
+                    let _ = job.reply.send(single);
                 }
             }
             Err(err) => {
@@ -292,7 +318,7 @@ impl WriterTask {
 /// Deadlock or serialization failure: worth one more try.
 fn is_transient(err: &BatchError) -> bool {
     match err {
-        BatchError::Pool(_) | BatchError::InDoubt(_) | BatchError::NotCommitted(_) => false,
+        BatchError::Pool(_) | BatchError::InDoubt(..) | BatchError::NotCommitted(_) => false,
         BatchError::Pg(e) => e.code().is_some_and(|c| {
             *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
         }),
@@ -303,7 +329,7 @@ fn is_transient(err: &BatchError) -> bool {
 /// being unreachable.
 fn is_refusal(err: &BatchError) -> bool {
     match err {
-        BatchError::Pool(_) | BatchError::InDoubt(_) | BatchError::NotCommitted(_) => false,
+        BatchError::Pool(_) | BatchError::InDoubt(..) | BatchError::NotCommitted(_) => false,
         BatchError::Pg(e) => e
             .code()
             .is_some_and(|c| c.code().starts_with("23") || *c == SqlState::RAISE_EXCEPTION),
@@ -313,7 +339,7 @@ fn is_refusal(err: &BatchError) -> bool {
 fn classify(err: BatchError) -> LedgerError {
     match err {
         BatchError::Pool(e) => LedgerError::Unavailable(e.to_string()),
-        BatchError::InDoubt(e) => LedgerError::Unavailable(format!(
+        BatchError::InDoubt(e, _) => LedgerError::Unavailable(format!(
             "commit outcome unknown: {}",
             crate::db::describe(&e)
         )),
@@ -343,18 +369,44 @@ enum BatchError {
     Pool(deadpool_postgres::PoolError),
     /// Nothing was committed (the failure came before COMMIT, or COMMIT itself refused).
     Pg(tokio_postgres::Error),
-    /// COMMIT was sent and its answer lost: the batch may or may not be in the database.
-    InDoubt(tokio_postgres::Error),
+    /// COMMIT was sent and its answer lost: the batch may or may not be in the database
+    /// (with the bets that passed the fence and were written).
+    InDoubt(tokio_postgres::Error, Vec<bool>),
     /// A batch in doubt that the database turned out not to hold.
     NotCommitted(String),
 }
 
-async fn commit(pool: &Pool, bets: &[&BetRecord]) -> Result<(), BatchError> {
+/// A bet whose event this node no longer owns (the fence refused it; nothing written).
+fn fenced() -> LedgerError {
+    LedgerError::Unavailable("this node no longer owns the bet's event; retry".into())
+}
+
+/// Commits the bets that pass the fence (all of them with one node); says which did.
+async fn commit(
+    pool: &Pool,
+    cluster: &crate::cluster::Cluster,
+    bets: &[&BetRecord],
+) -> Result<Vec<bool>, BatchError> {
     let mut client = pool.get().await.map_err(BatchError::Pool)?;
     let tx = client.transaction().await.map_err(BatchError::Pg)?;
-    crate::db::ledger::write_bets(&tx, bets)
-        .await
-        .map_err(BatchError::Pg)?;
+    let allowed = if cluster.enabled() {
+        fence_bets(cluster, &tx, bets)
+            .await
+            .map_err(BatchError::Pg)?
+    } else {
+        vec![true; bets.len()]
+    };
+    let written: Vec<&BetRecord> = bets
+        .iter()
+        .zip(&allowed)
+        .filter(|(_, ok)| **ok)
+        .map(|(b, _)| *b)
+        .collect();
+    if !written.is_empty() {
+        crate::db::ledger::write_bets(&tx, &written)
+            .await
+            .map_err(BatchError::Pg)?;
+    }
     tx.commit().await.map_err(|e| {
         // COMMIT refused by the server (a deferred constraint, a rollback-class error)
         // committed nothing; any other failure (a closed connection, the server shutting
@@ -367,7 +419,48 @@ async fn commit(pool: &Pool, bets: &[&BetRecord]) -> Result<(), BatchError> {
         if refused {
             BatchError::Pg(e)
         } else {
-            BatchError::InDoubt(e)
+            BatchError::InDoubt(e, allowed.clone())
         }
-    })
+    })?;
+    let refused = allowed.iter().filter(|ok| !**ok).count();
+    if refused > 0 {
+        cluster
+            .counters
+            .fenced_bets
+            .fetch_add(refused as u64, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(bets = refused, "bets refused by the lease fence");
+    }
+    Ok(allowed)
+}
+
+/// For each bet, whether every leg's event passes the fence (inside `tx`).
+async fn fence_bets(
+    cluster: &crate::cluster::Cluster,
+    tx: &deadpool_postgres::Transaction<'_>,
+    bets: &[&BetRecord],
+) -> Result<Vec<bool>, tokio_postgres::Error> {
+    use crate::cluster::fence;
+    let selections: Vec<uuid::Uuid> = bets
+        .iter()
+        .flat_map(|b| b.legs.iter().map(|l| l.selection_id))
+        .collect();
+    let event_of: std::collections::HashMap<uuid::Uuid, uuid::Uuid> =
+        fence::events_of_selections(&**tx, &selections)
+            .await?
+            .into_iter()
+            .collect();
+    let mut events: Vec<uuid::Uuid> = event_of.values().copied().collect();
+    events.sort();
+    events.dedup();
+    let owned = fence::owned(cluster, &**tx, &events).await?;
+    Ok(bets
+        .iter()
+        .map(|b| {
+            b.legs.iter().all(|l| {
+                event_of
+                    .get(&l.selection_id)
+                    .is_some_and(|e| owned.contains(e))
+            })
+        })
+        .collect())
 }

@@ -66,6 +66,8 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         .content_type("text/plain; version=0.0.4")
         .body({
             state.metrics.refresh_live(&state.registry, &state.hub);
-            state.metrics.render()
+            let mut text = state.metrics.render();
+            text.push_str(&state.registry.cluster().render_metrics());
+            text
         })
 }

@@ -16,10 +16,12 @@ pub mod audit;
 pub mod bets;
 pub mod cashout;
 pub mod catalogue;
+pub mod cluster;
 pub mod error;
 pub mod error_map;
 pub mod extract;
 pub mod feed;
+pub mod forward;
 pub mod health;
 pub mod json;
 pub mod kyc;
@@ -61,6 +63,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(settlement::SettlementDoc::openapi());
     doc.merge(kyc::KycDoc::openapi());
     doc.merge(pages::WebDoc::openapi());
+    doc.merge(cluster::ClusterDoc::openapi());
     doc
 }
 
@@ -94,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     settlement::configure(cfg);
     kyc::configure(cfg);
     pages::configure(cfg);
+    cluster::configure(cfg);
 }
 
 /// A resource whose unmatched methods answer the contract's 405. Every route is

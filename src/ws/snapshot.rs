@@ -39,7 +39,14 @@ pub async fn build(state: &AppState, topic: &Topic) -> Result<Value, SnapshotErr
 
 async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
     let reg = &state.registry;
-    let Some(addr) = reg.event(id).await.map_err(unavailable)? else {
+    let running = match reg.event(id).await {
+        Ok(addr) => addr,
+        // Owned by another node: Postgres holds every change it acknowledged, and its
+        // later messages reach this node's topic through the Redis bridge.
+        Err(_) if !reg.cluster().owns(id) => None,
+        Err(e) => return Err(unavailable(e)),
+    };
+    let Some(addr) = running else {
         let client = state.db.get().await.map_err(unavailable)?;
         return crate::db::snapshot::event(&client, id)
             .await

@@ -43,7 +43,12 @@ pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Engine {
         .env("WINZO__SERVER__PORT", port.to_string())
         .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(if std::env::var_os("WINZO_TEST_ENGINE_LOG").is_some() {
+            // Debugging a failing test: the engines' logs on the test's stderr.
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -1,24 +1,25 @@
 //! Settings of an engine node among several sharing one database and one Redis
 //! (`[cluster]` in config, issue 20). One `winzo serve` (`make run`) keeps the defaults;
 //! `make cluster` (scripts/cluster.sh) starts three nodes with their own `node_id`.
-//! Event ownership by lease builds on these names; today they identify the node in its
-//! logs and in `/metrics`.
+//! Event ownership by lease (the rest of this module) builds on these names.
 use serde::Deserialize;
 
 /// The longest `node_id` accepted.
 pub const NODE_ID_CHARS_MAX: usize = 64;
 
+/// `[cluster]` in config.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClusterSettings {
-    /// This node's name, unique among the nodes sharing a database: 1 to 64 characters of
-    /// `A-Z a-z 0-9 . _ -`. Default `node-1`.
+    pub enabled: bool,
     pub node_id: String,
-    /// Where the other nodes reach this one (`http://host:port`); empty (the default) means
-    /// `http://{server.host}:{server.port}`.
     pub advertise_addr: String,
-    /// How long an ownership lease lasts without being renewed (default 5000 ms); at least
-    /// 500 ms.
     pub lease_ttl_ms: u64,
+    pub renew_interval_ms: u64,
+    pub safety_margin_ms: u64,
+    pub events_per_round_max: usize,
+    pub forward_secret: String,
+    pub forward_concurrency_max: usize,
+    pub forward_timeout_ms: u64,
 }
 
 impl ClusterSettings {
@@ -61,9 +62,16 @@ mod tests {
 
     fn settings(node_id: &str, addr: &str, ttl: u64) -> ClusterSettings {
         ClusterSettings {
+            enabled: false,
             node_id: node_id.into(),
             advertise_addr: addr.into(),
             lease_ttl_ms: ttl,
+            renew_interval_ms: 1000,
+            safety_margin_ms: 500,
+            events_per_round_max: 4,
+            forward_secret: String::new(),
+            forward_concurrency_max: 16,
+            forward_timeout_ms: 2000,
         }
     }
 

@@ -1,0 +1,729 @@
+//! Several engine nodes (issue 20): event ownership by lease, with a fencing epoch.
+//!
+//! Every event with live state is owned by one node at a time through a row of
+//! `event_leases` (V70), renewed by a conditional UPDATE every `renew_interval_ms` and
+//! lapsing `lease_ttl_ms` after its last renewal by the database's clock. A lapsed (or
+//! free) lease may be taken by any node, which gives it a new epoch from one sequence.
+//!
+//! - A node serves an event only while its own clock says the lease is valid: from the
+//!   moment it sent the renewal that succeeded, plus `lease_ttl_ms`, less
+//!   `safety_margin_ms`. That moment is before the database's `now()` of the renewal, so
+//!   the node stops before the lease lapses in the database and before anyone can take it.
+//! - The ledger writer and the live-state writer commit only while the lease rows of the
+//!   events they write still name this node with the epoch it holds ([`fence`]): a stale
+//!   owner (paused, cut off, its clock wrong) has its commit refused.
+//! - [`Cluster::route`] answers whether a request for an event is served here (taking a
+//!   free or lapsed lease on the way) or by which node it must be forwarded to.
+//! - The background task ([`spawn`]) renews, forgets what it lost (stopping the actors),
+//!   takes lapsed leases of live events up to a fair share, and gives up events beyond it
+//!   (never one in play), `events_per_round_max` per round.
+//!
+//! With `cluster.enabled = false` the node owns every event and nothing here touches the
+//! database.
+pub mod fence;
+mod settings;
+
+pub use settings::{ClusterSettings, NODE_ID_CHARS_MAX};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use serde::Serialize;
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+/// The header carrying `forward_secret` on a request one node forwards to another.
+pub const FORWARD_HEADER: &str = "x-winzo-forwarded";
+
+/// What the registry does with events this node stopped owning.
+type LostHook = Box<dyn Fn(&[Uuid]) + Send + Sync>;
+
+/// One held lease, as this node sees it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    epoch: i64,
+    /// By this node's clock: serve the event only before this instant.
+    valid_until: Instant,
+}
+
+/// Where a request for an event is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Here (this node holds the lease, or the event has no live state to own).
+    Local,
+    /// At the owner, reached at `addr`.
+    Remote { node_id: String, addr: String },
+}
+
+/// The lease could not be checked (the database did not answer) or its owner is unknown.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("event ownership unknown: {0}")]
+pub struct RouteError(pub String);
+
+impl From<deadpool_postgres::PoolError> for RouteError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        RouteError(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for RouteError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        RouteError(e.to_string())
+    }
+}
+
+/// Counters for `/metrics` and `GET /api/v1/cluster`.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    pub leases_acquired: AtomicU64,
+    pub leases_lost: AtomicU64,
+    pub leases_released: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub forward_failed: AtomicU64,
+    pub fenced_bets: AtomicU64,
+    pub fenced_changes: AtomicU64,
+}
+
+/// This node's view of the cluster; shared by the registry, the writers and the routes.
+pub struct Cluster {
+    pub settings: ClusterSettings,
+    db: Option<Pool>,
+    held: RwLock<HashMap<Uuid, Held>>,
+    pub counters: ClusterCounters,
+    /// Test hook (`POST /api/v1/cluster/pause-renewal`, test profile only): while set, the
+    /// background task neither renews nor takes leases, as if cut off from Postgres.
+    renewal_paused: AtomicBool,
+    /// Called with the events this node stopped owning (the registry stops their actors).
+    on_lost: RwLock<Option<LostHook>>,
+    /// Forwarded requests in flight (bounded by `forward_concurrency_max`).
+    pub forward_slots: Arc<tokio::sync::Semaphore>,
+    /// One taking of leases at a time on this node (a request's and the round's), so a
+    /// lease this node just took is never mistaken for an earlier one of its own.
+    taking: tokio::sync::Mutex<()>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cluster {
+    /// `db`: a small pool of the cluster's own (renewals must never wait behind requests).
+    pub fn new(settings: ClusterSettings, db: Option<Pool>) -> Arc<Cluster> {
+        let slots = settings.forward_concurrency_max.max(1);
+        Arc::new(Cluster {
+            db: if settings.enabled { db } else { None },
+            settings,
+            held: RwLock::new(HashMap::new()),
+            counters: ClusterCounters::default(),
+            renewal_paused: AtomicBool::new(false),
+            on_lost: RwLock::new(None),
+            forward_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            taking: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// One node owning everything (no leases).
+    pub fn single() -> Arc<Cluster> {
+        Cluster::new(
+            ClusterSettings {
+                enabled: false,
+                node_id: "single".into(),
+                advertise_addr: String::new(),
+                lease_ttl_ms: 0,
+                renew_interval_ms: 0,
+                safety_margin_ms: 0,
+                events_per_round_max: 0,
+                forward_secret: String::new(),
+                forward_concurrency_max: 1,
+                forward_timeout_ms: 0,
+            },
+            None,
+        )
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.db.is_some()
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.settings.node_id
+    }
+
+    /// Registers what to do with events this node stopped owning.
+    pub fn on_lost(&self, f: impl Fn(&[Uuid]) + Send + Sync + 'static) {
+        *write(&self.on_lost) = Some(Box::new(f));
+    }
+
+    fn validity(&self) -> Duration {
+        Duration::from_millis(
+            self.settings
+                .lease_ttl_ms
+                .saturating_sub(self.settings.safety_margin_ms),
+        )
+    }
+
+    /// The epoch this node holds for `event_id`, if its lease is valid now by this node's
+    /// clock (always `Some(0)` when the cluster is off).
+    pub fn epoch_of(&self, event_id: Uuid) -> Option<i64> {
+        if !self.enabled() {
+            return Some(0);
+        }
+        let held = read(&self.held).get(&event_id).copied()?;
+        (Instant::now() < held.valid_until).then_some(held.epoch)
+    }
+
+    /// True when this node may serve `event_id` now.
+    pub fn owns(&self, event_id: Uuid) -> bool {
+        self.epoch_of(event_id).is_some()
+    }
+
+    /// Events held now, with their epochs.
+    pub fn held(&self) -> Vec<(Uuid, i64)> {
+        let now = Instant::now();
+        read(&self.held)
+            .iter()
+            .filter(|(_, h)| now < h.valid_until)
+            .map(|(id, h)| (*id, h.epoch))
+            .collect()
+    }
+
+    pub fn pause_renewal(&self, paused: bool) {
+        self.renewal_paused.store(paused, Ordering::Release);
+    }
+
+    pub fn renewal_paused(&self) -> bool {
+        self.renewal_paused.load(Ordering::Acquire)
+    }
+
+    fn ttl_ms(&self) -> f64 {
+        self.settings.lease_ttl_ms as f64
+    }
+
+    /// Takes the lease of `event_id` if it is free or lapsed; else names its owner.
+    /// `Local` also for an event that does not exist (the local answer is a 404).
+    pub async fn route(&self, event_id: Uuid) -> Result<Route, RouteError> {
+        let Some(pool) = &self.db else {
+            return Ok(Route::Local);
+        };
+        if self.owns(event_id) {
+            return Ok(Route::Local);
+        }
+        if self.renewal_paused() {
+            return Err(RouteError("lease renewal paused".into()));
+        }
+        let _taking = self.taking.lock().await;
+        if self.owns(event_id) {
+            return Ok(Route::Local);
+        }
+        let client = pool.get().await?;
+        let sent = Instant::now();
+        let taken = client
+            .query_opt(
+                "INSERT INTO event_leases (event_id, node_id, epoch, expires_at)
+                 VALUES ($1, $2, nextval('event_lease_epoch'),
+                         now() + $3::float8 * interval '1 millisecond')
+                 ON CONFLICT (event_id) DO UPDATE
+                    SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
+                        acquired_at = now(), expires_at = EXCLUDED.expires_at
+                  WHERE event_leases.expires_at < now()
+                 RETURNING epoch",
+                &[&event_id, &self.settings.node_id, &self.ttl_ms()],
+            )
+            .await;
+        match taken {
+            Ok(Some(row)) => {
+                let epoch: i64 = row.get(0);
+                self.record(event_id, epoch, sent);
+                self.counters
+                    .leases_acquired
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%event_id, epoch, "event lease taken");
+                return Ok(Route::Local);
+            }
+            Ok(None) => {}
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                return Ok(Route::Local);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let owner = client
+            .query_opt(
+                "SELECT l.node_id, n.advertise_addr FROM event_leases l
+                 LEFT JOIN cluster_nodes n ON n.node_id = l.node_id
+                 WHERE l.event_id = $1",
+                &[&event_id],
+            )
+            .await?;
+        match owner {
+            Some(row) => {
+                let node_id: String = row.get(0);
+                let addr: Option<String> = row.get(1);
+                if node_id == self.settings.node_id {
+                    // Ours in the database but not valid here (a restart under the same
+                    // name within the lease time): wait until it lapses.
+                    return Err(RouteError(
+                        "this node's previous lease has not lapsed yet".into(),
+                    ));
+                }
+                let addr = addr.ok_or_else(|| RouteError(format!("node {node_id} unknown")))?;
+                Ok(Route::Remote { node_id, addr })
+            }
+            None => Err(RouteError("lease vanished".into())),
+        }
+    }
+
+    fn record(&self, event_id: Uuid, epoch: i64, sent: Instant) {
+        write(&self.held).insert(
+            event_id,
+            Held {
+                epoch,
+                valid_until: sent + self.validity(),
+            },
+        );
+    }
+
+    /// Forgets leases and tells the registry (its actors stop).
+    fn lose(&self, events: &[Uuid], released: bool) {
+        if events.is_empty() {
+            return;
+        }
+        {
+            let mut held = write(&self.held);
+            for e in events {
+                held.remove(e);
+            }
+        }
+        let counter = if released {
+            &self.counters.leases_released
+        } else {
+            &self.counters.leases_lost
+        };
+        counter.fetch_add(events.len() as u64, Ordering::Relaxed);
+        if let Some(f) = read(&self.on_lost).as_ref() {
+            f(events);
+        }
+    }
+
+    /// Forgets leases that lapsed by this node's clock (before anyone else may take them).
+    pub fn expire_local(&self) -> Vec<Uuid> {
+        let now = Instant::now();
+        let lapsed: Vec<Uuid> = read(&self.held)
+            .iter()
+            .filter(|(_, h)| now >= h.valid_until)
+            .map(|(id, _)| *id)
+            .collect();
+        if !lapsed.is_empty() {
+            tracing::warn!(
+                events = lapsed.len(),
+                "event leases lapsed by this node's clock; their actors stop"
+            );
+            self.lose(&lapsed, false);
+        }
+        lapsed
+    }
+
+    /// One round: heartbeat, renewal, local expiry, then taking or giving up events.
+    /// Returns the events newly taken (the caller recovers their live state).
+    pub async fn round(&self) -> Result<Vec<Uuid>, RouteError> {
+        let Some(pool) = &self.db else {
+            return Ok(Vec::new());
+        };
+        if self.renewal_paused() {
+            self.expire_local();
+            return Ok(Vec::new());
+        }
+        let client = pool.get().await?;
+        let sent = Instant::now();
+        client
+            .execute(
+                "INSERT INTO cluster_nodes (node_id, advertise_addr, expires_at)
+                 VALUES ($1, $2, now() + $3::float8 * interval '1 millisecond')
+                 ON CONFLICT (node_id) DO UPDATE
+                    SET advertise_addr = EXCLUDED.advertise_addr, heartbeat_at = now(),
+                        expires_at = EXCLUDED.expires_at",
+                &[
+                    &self.settings.node_id,
+                    &self.settings.advertise_addr,
+                    &self.ttl_ms(),
+                ],
+            )
+            .await?;
+        let mine: Vec<(Uuid, i64)> = read(&self.held)
+            .iter()
+            .map(|(id, h)| (*id, h.epoch))
+            .collect();
+        if !mine.is_empty() {
+            let (ids, epochs): (Vec<Uuid>, Vec<i64>) = mine.iter().copied().unzip();
+            let renewed = client
+                .query(
+                    "UPDATE event_leases l
+                        SET expires_at = now() + $3::float8 * interval '1 millisecond'
+                       FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                      WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $4
+                      RETURNING l.event_id, l.epoch",
+                    &[&ids, &epochs, &self.ttl_ms(), &self.settings.node_id],
+                )
+                .await?;
+            let kept: HashMap<Uuid, i64> = renewed
+                .iter()
+                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i64>(1)))
+                .collect();
+            let mut lost = Vec::new();
+            {
+                let mut held = write(&self.held);
+                for (id, epoch) in &mine {
+                    match held.get_mut(id) {
+                        // The database confirmed the lease as of a moment after `sent`.
+                        Some(h) if kept.get(id) == Some(epoch) => {
+                            h.valid_until = sent + self.validity();
+                        }
+                        // Taken again (a new epoch) while this round ran.
+                        Some(h) if h.epoch != *epoch => {}
+                        _ => lost.push(*id),
+                    }
+                }
+            }
+            if !lost.is_empty() {
+                tracing::warn!(events = lost.len(), "event leases lost");
+                self.lose(&lost, false);
+            }
+        }
+        self.expire_local();
+        self.rebalance(&client).await
+    }
+
+    /// Takes lapsed or free leases of live events up to this node's fair share, or gives
+    /// up events beyond it (never one in play), at most `events_per_round_max` either way.
+    async fn rebalance(&self, client: &tokio_postgres::Client) -> Result<Vec<Uuid>, RouteError> {
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM events WHERE status NOT IN ('finished', 'cancelled')),
+                        (SELECT count(*) FROM cluster_nodes WHERE expires_at > now())",
+                &[],
+            )
+            .await?;
+        let (live, nodes): (i64, i64) = (row.get(0), row.get(1));
+        let share = usize::try_from((live + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
+        let held = self.held().len();
+        let per_round = self.settings.events_per_round_max.max(1);
+        if held < share {
+            let want = i64::try_from((share - held).min(per_round)).unwrap_or(0);
+            let _taking = self.taking.lock().await;
+            let sent = Instant::now();
+            let rows = client
+                .query(
+                    "WITH free AS (
+                        SELECT e.id FROM events e
+                        LEFT JOIN event_leases l ON l.event_id = e.id
+                        WHERE e.status NOT IN ('finished', 'cancelled')
+                          AND (l.event_id IS NULL OR l.expires_at < now())
+                        ORDER BY e.start_time LIMIT $1)
+                     INSERT INTO event_leases (event_id, node_id, epoch, expires_at)
+                     SELECT id, $2, nextval('event_lease_epoch'),
+                            now() + $3::float8 * interval '1 millisecond' FROM free
+                     ON CONFLICT (event_id) DO UPDATE
+                        SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
+                            acquired_at = now(), expires_at = EXCLUDED.expires_at
+                      WHERE event_leases.expires_at < now()
+                     RETURNING event_id, epoch",
+                    &[&want, &self.settings.node_id, &self.ttl_ms()],
+                )
+                .await?;
+            let mut taken = Vec::with_capacity(rows.len());
+            for r in rows {
+                let (id, epoch): (Uuid, i64) = (r.get(0), r.get(1));
+                self.record(id, epoch, sent);
+                taken.push(id);
+            }
+            if !taken.is_empty() {
+                self.counters
+                    .leases_acquired
+                    .fetch_add(taken.len() as u64, Ordering::Relaxed);
+                tracing::info!(events = taken.len(), "event leases taken");
+            }
+            return Ok(taken);
+        }
+        // One event of slack, so two nodes never hand one event back and forth.
+        if held > share + 1 {
+            let give = (held - share - 1).min(per_round);
+            let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
+            let movable = client
+                .query(
+                    "SELECT u.id, u.epoch FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                     JOIN events e ON e.id = u.id
+                     WHERE e.status IN ('scheduled', 'postponed', 'suspended')
+                       AND NOT EXISTS (SELECT 1 FROM markets m
+                                       WHERE m.event_id = u.id AND m.in_play)
+                     ORDER BY e.start_time DESC LIMIT $3",
+                    &[&ids, &epochs, &i64::try_from(give).unwrap_or(0)],
+                )
+                .await?;
+            let (ids, epochs): (Vec<Uuid>, Vec<i64>) = movable
+                .iter()
+                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i64>(1)))
+                .unzip();
+            if !ids.is_empty() {
+                // Stop serving first (and fence our own writers), then free the rows.
+                self.lose(&ids, true);
+                client
+                    .execute(
+                        "UPDATE event_leases l SET expires_at = '-infinity'
+                           FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                          WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
+                        &[&ids, &epochs, &self.settings.node_id],
+                    )
+                    .await?;
+                tracing::info!(events = ids.len(), "event leases given up (rebalancing)");
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Frees every lease this node holds (graceful shutdown: the others take them at once).
+    pub async fn release_all(&self) {
+        let Some(pool) = &self.db else { return };
+        let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
+        self.lose(&ids, true);
+        if let Ok(client) = pool.get().await {
+            let _ = client
+                .execute(
+                    "UPDATE event_leases l SET expires_at = '-infinity'
+                       FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                      WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
+                    &[&ids, &epochs, &self.settings.node_id],
+                )
+                .await;
+            let _ = client
+                .execute(
+                    "UPDATE cluster_nodes SET expires_at = now() WHERE node_id = $1",
+                    &[&self.settings.node_id],
+                )
+                .await;
+        }
+    }
+
+    /// The nodes and leases as `GET /api/v1/cluster` shows them.
+    pub async fn view(&self) -> Result<ClusterView, RouteError> {
+        let counters = CountersView {
+            leases_acquired: self.counters.leases_acquired.load(Ordering::Relaxed),
+            leases_lost: self.counters.leases_lost.load(Ordering::Relaxed),
+            leases_released: self.counters.leases_released.load(Ordering::Relaxed),
+            forwarded: self.counters.forwarded.load(Ordering::Relaxed),
+            forward_failed: self.counters.forward_failed.load(Ordering::Relaxed),
+            fenced_bets: self.counters.fenced_bets.load(Ordering::Relaxed),
+            fenced_changes: self.counters.fenced_changes.load(Ordering::Relaxed),
+        };
+        let Some(pool) = &self.db else {
+            return Ok(ClusterView {
+                enabled: false,
+                node_id: self.settings.node_id.clone(),
+                lease_ttl_ms: self.settings.lease_ttl_ms,
+                nodes: Vec::new(),
+                leases: Vec::new(),
+                counters,
+            });
+        };
+        let client = pool.get().await?;
+        let nodes = client
+            .query(
+                "SELECT n.node_id, n.advertise_addr, n.heartbeat_at, n.expires_at > now(),
+                        (SELECT count(*) FROM event_leases l
+                          WHERE l.node_id = n.node_id AND l.expires_at > now())
+                 FROM cluster_nodes n ORDER BY n.node_id LIMIT 1000",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| NodeView {
+                node_id: r.get(0),
+                advertise_addr: r.get(1),
+                heartbeat_at: r.get(2),
+                alive: r.get(3),
+                events_owned: r.get(4),
+            })
+            .collect();
+        let leases = client
+            .query(
+                "SELECT l.event_id, l.node_id, l.epoch, l.expires_at, l.expires_at > now()
+                 FROM event_leases l JOIN events e ON e.id = l.event_id
+                 WHERE e.status NOT IN ('finished', 'cancelled')
+                 ORDER BY l.event_id LIMIT 10000",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| LeaseView {
+                event_id: r.get(0),
+                node_id: r.get(1),
+                epoch: r.get(2),
+                expires_at: r.get(3),
+                valid: r.get(4),
+            })
+            .collect();
+        Ok(ClusterView {
+            enabled: true,
+            node_id: self.settings.node_id.clone(),
+            lease_ttl_ms: self.settings.lease_ttl_ms,
+            nodes,
+            leases,
+            counters,
+        })
+    }
+}
+
+/// `GET /api/v1/cluster`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClusterView {
+    pub enabled: bool,
+    /// The node that answered.
+    pub node_id: String,
+    pub lease_ttl_ms: u64,
+    pub nodes: Vec<NodeView>,
+    /// Leases of live events (at most 10,000).
+    pub leases: Vec<LeaseView>,
+    /// The answering node's counters.
+    pub counters: CountersView,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeView {
+    pub node_id: String,
+    pub advertise_addr: String,
+    pub heartbeat_at: chrono::DateTime<chrono::Utc>,
+    pub alive: bool,
+    pub events_owned: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LeaseView {
+    pub event_id: Uuid,
+    pub node_id: String,
+    pub epoch: i64,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub valid: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CountersView {
+    pub leases_acquired: u64,
+    pub leases_lost: u64,
+    pub leases_released: u64,
+    pub forwarded: u64,
+    pub forward_failed: u64,
+    pub fenced_bets: u64,
+    pub fenced_changes: u64,
+}
+
+/// Runs [`Cluster::round`] every `renew_interval_ms`; events taken are handed to
+/// `recover` (the registry starts their actors from Postgres).
+pub fn spawn<F, Fut>(cluster: Arc<Cluster>, recover: F)
+where
+    F: Fn(Vec<Uuid>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    if !cluster.enabled() {
+        return;
+    }
+    let every = Duration::from_millis(cluster.settings.renew_interval_ms.max(10));
+    let round_max = (every * 2).max(cluster.validity() / 2);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // A round that hangs (Postgres unreachable) must not keep lapsed leases alive.
+            match tokio::time::timeout(round_max, cluster.round()).await {
+                Ok(Ok(taken)) if !taken.is_empty() => recover(taken).await,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cluster round failed");
+                    cluster.expire_local();
+                }
+                Err(_) => {
+                    tracing::warn!("cluster round timed out");
+                    cluster.expire_local();
+                }
+            }
+        }
+    });
+}
+
+impl Cluster {
+    /// This node's figures in Prometheus text format (appended to `/metrics`).
+    pub fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let c = &self.counters;
+        let mut out = String::new();
+        let mut gauge = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP winzo_cluster_{name} {help}");
+            let _ = writeln!(out, "# TYPE winzo_cluster_{name} {kind}");
+            let _ = writeln!(out, "winzo_cluster_{name} {value}");
+        };
+        gauge(
+            "enabled",
+            "gauge",
+            "1 when this node shares its events with others by lease",
+            u64::from(self.enabled()),
+        );
+        gauge(
+            "leases_held",
+            "gauge",
+            "Event leases this node holds and may serve now",
+            self.held().len() as u64,
+        );
+        let max_epoch = self.held().iter().map(|(_, e)| *e).max().unwrap_or(0);
+        gauge(
+            "epoch_max",
+            "gauge",
+            "Highest fencing epoch among this node's leases",
+            u64::try_from(max_epoch).unwrap_or(0),
+        );
+        for (name, help, v) in [
+            (
+                "leases_acquired_total",
+                "Event leases taken",
+                &c.leases_acquired,
+            ),
+            (
+                "leases_lost_total",
+                "Event leases lost (lapsed or taken by another node)",
+                &c.leases_lost,
+            ),
+            (
+                "leases_released_total",
+                "Event leases given up (rebalancing, shutdown)",
+                &c.leases_released,
+            ),
+            (
+                "forwarded_total",
+                "Requests forwarded to the event's owner and answered",
+                &c.forwarded,
+            ),
+            (
+                "forward_failed_total",
+                "Requests that could not be forwarded (503)",
+                &c.forward_failed,
+            ),
+            (
+                "fenced_bets_total",
+                "Bets refused at commit by the lease fence",
+                &c.fenced_bets,
+            ),
+            (
+                "fenced_changes_total",
+                "Live-state changes refused by the lease fence",
+                &c.fenced_changes,
+            ),
+        ] {
+            gauge(name, "counter", help, v.load(Ordering::Relaxed));
+        }
+        out
+    }
+}

@@ -1,0 +1,281 @@
+//! Any node answers any request (issue 20): a request about an event another node owns is
+//! forwarded to that node, and its answer (status, body) comes back unchanged.
+//!
+//! This is a thin adapter in front of the handlers, so each business action keeps one code
+//! path (the owner runs the same handler and service). It looks only at the requests that
+//! touch an event's live state:
+//! - `/api/v1/trading/events/{id}/...` and `GET /api/v1/events/{id}`: that event;
+//! - `/api/v1/trading/markets/{id}/...`: the market's event;
+//! - `POST /api/v1/bets`: the events of the legs (all owned by one node; a bet whose legs
+//!   live on several nodes is refused 503 for now, see docs/operations.md).
+//!
+//! A forwarded request carries `X-Winzo-Forwarded: <cluster.forward_secret>`; the receiver
+//! serves it itself (never forwards again). At most `forward_concurrency_max` requests are
+//! forwarded at once (more: 503 busy) and each waits `forward_timeout_ms` at most (503).
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use uuid::Uuid;
+
+use crate::cluster::{fence, Route, FORWARD_HEADER};
+use crate::routes::error::ApiError;
+use crate::state::AppState;
+
+/// Headers copied onto the forwarded request (the rest is this hop's business).
+const COPIED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "accept",
+    "x-request-id",
+];
+
+/// What a request addresses, before any database lookup.
+enum Subject {
+    Event(Uuid),
+    Market(Uuid),
+    Bet,
+}
+
+fn subject(method: &actix_web::http::Method, path: &str) -> Option<Subject> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["", "api", "v1", "trading", "events", id, _, ..] => {
+            Uuid::parse_str(id).ok().map(Subject::Event)
+        }
+        ["", "api", "v1", "trading", "markets", id, _, ..] => {
+            Uuid::parse_str(id).ok().map(Subject::Market)
+        }
+        ["", "api", "v1", "events", id] if method == actix_web::http::Method::GET => {
+            Uuid::parse_str(id).ok().map(Subject::Event)
+        }
+        ["", "api", "v1", "bets"] if method == actix_web::http::Method::POST => Some(Subject::Bet),
+        _ => None,
+    }
+}
+
+fn refuse(req: ServiceRequest, err: ApiError) -> ServiceResponse {
+    let res = actix_web::ResponseError::error_response(&err);
+    req.into_response(res)
+}
+
+/// The middleware (`startup::build_server`).
+pub async fn forward_to_owner<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    };
+    let cluster = state.registry.cluster().clone();
+    if !cluster.enabled() {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    }
+    if let Some(v) = req.headers().get(FORWARD_HEADER) {
+        use subtle::ConstantTimeEq;
+        let secret = cluster.settings.forward_secret.as_bytes();
+        if secret.is_empty() || !bool::from(v.as_bytes().ct_eq(secret)) {
+            let err = ApiError::forbidden("bad forwarding secret");
+            return Ok(refuse(req, err).map_into_right_body());
+        }
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    }
+    let Some(subject) = subject(req.method(), req.path()) else {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    };
+    let mut body = web::Bytes::new();
+    let events = match subject {
+        Subject::Event(id) => Ok(vec![id]),
+        Subject::Market(id) => {
+            events_of(&state, |c| async move {
+                fence::events_of_markets(&**c, &[id]).await
+            })
+            .await
+        }
+        Subject::Bet => {
+            body = match req.extract::<web::Bytes>().await {
+                Ok(b) => b,
+                Err(e) => return Err(e),
+            };
+            req.set_payload(bytes_to_payload(body.clone()));
+            let selections = bet_selections(&body);
+            if selections.is_empty() {
+                // Malformed: the local handler answers it.
+                return next.call(req).await.map(|r| r.map_into_left_body());
+            }
+            events_of(&state, |c| async move {
+                fence::events_of_selections(&**c, &selections).await
+            })
+            .await
+        }
+    };
+    let events = match events {
+        Ok(e) => e,
+        Err(err) => return Ok(refuse(req, err).map_into_right_body()),
+    };
+    let mut owner: Option<(String, String)> = None;
+    for e in events {
+        match cluster.route(e).await {
+            Ok(Route::Local) => {
+                if owner.is_some() {
+                    return Ok(refuse(req, several_owners()).map_into_right_body());
+                }
+                owner = Some((cluster.node_id().to_string(), String::new()));
+            }
+            Ok(Route::Remote { node_id, addr }) => match &owner {
+                Some((n, _)) if *n != node_id => {
+                    return Ok(refuse(req, several_owners()).map_into_right_body());
+                }
+                _ => owner = Some((node_id, addr)),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "event owner unknown");
+                let err = ApiError::unavailable("the event's owner is unknown; retry shortly");
+                return Ok(refuse(req, err).map_into_right_body());
+            }
+        }
+    }
+    match owner {
+        Some((node, addr)) if node != cluster.node_id() => {
+            let res = forward(&cluster, &req, &addr, body).await;
+            Ok(req.into_response(res).map_into_right_body())
+        }
+        _ => next.call(req).await.map(|r| r.map_into_left_body()),
+    }
+}
+
+fn several_owners() -> ApiError {
+    ApiError::unavailable("the bet's legs are served by different nodes; bet on them apart")
+}
+
+async fn events_of<F, Fut>(state: &AppState, f: F) -> Result<Vec<Uuid>, ApiError>
+where
+    F: FnOnce(deadpool_postgres::Object) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<(Uuid, Uuid)>, tokio_postgres::Error>>,
+{
+    let client = state
+        .db
+        .get()
+        .await
+        .map_err(|_| ApiError::unavailable("database unavailable; retry shortly"))?;
+    let pairs = f(client)
+        .await
+        .map_err(|_| ApiError::unavailable("database unavailable; retry shortly"))?;
+    let mut events: Vec<Uuid> = pairs.into_iter().map(|(_, e)| e).collect();
+    events.sort();
+    events.dedup();
+    Ok(events)
+}
+
+/// The selections of a bet request's legs (at most the first 64; none if unreadable).
+fn bet_selections(body: &[u8]) -> Vec<Uuid> {
+    #[derive(serde::Deserialize)]
+    struct Leg {
+        selection_id: Uuid,
+    }
+    #[derive(serde::Deserialize)]
+    struct Bet {
+        legs: Vec<Leg>,
+    }
+    serde_json::from_slice::<Bet>(body)
+        .map(|b| {
+            b.legs
+                .into_iter()
+                .take(64)
+                .map(|l| l.selection_id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn bytes_to_payload(buf: web::Bytes) -> actix_web::dev::Payload {
+    let (_, mut pl) = actix_http::h1::Payload::create(true);
+    pl.unread_data(buf);
+    actix_web::dev::Payload::from(pl)
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+/// Sends the request to the owner and hands its answer back unchanged.
+async fn forward(
+    cluster: &crate::cluster::Cluster,
+    req: &ServiceRequest,
+    addr: &str,
+    body: web::Bytes,
+) -> HttpResponse {
+    let unavailable = |msg: &str| {
+        cluster
+            .counters
+            .forward_failed
+            .fetch_add(1, Ordering::Relaxed);
+        actix_web::ResponseError::error_response(&ApiError::unavailable(msg.to_string()))
+    };
+    let Ok(_permit) = cluster.forward_slots.clone().try_acquire_owned() else {
+        cluster
+            .counters
+            .forward_failed
+            .fetch_add(1, Ordering::Relaxed);
+        return actix_web::ResponseError::error_response(&ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many requests forwarded to other nodes; retry shortly",
+        ));
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or(req.path(), |p| p.as_str());
+    let url = format!("{}{}", addr.trim_end_matches('/'), path);
+    let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
+        return unavailable("method cannot be forwarded");
+    };
+    let mut out = client()
+        .request(method, &url)
+        .timeout(Duration::from_millis(cluster.settings.forward_timeout_ms))
+        .header(FORWARD_HEADER, &cluster.settings.forward_secret);
+    for name in COPIED_HEADERS {
+        if let Some(v) = req.headers().get(*name) {
+            out = out.header(*name, v.as_bytes());
+        }
+    }
+    let answer = match out.body(body).send().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, %url, "forwarding to the owner failed");
+            return unavailable("the event's owner did not answer; retry shortly");
+        }
+    };
+    let status =
+        StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = answer.headers().clone();
+    let bytes = match answer.bytes().await {
+        Ok(b) => b,
+        Err(_) => return unavailable("the event's owner did not answer; retry shortly"),
+    };
+    cluster.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+    let mut res = HttpResponse::build(status);
+    for (name, value) in headers.iter() {
+        let n = name.as_str();
+        if !matches!(
+            n,
+            "connection" | "transfer-encoding" | "content-length" | "keep-alive"
+        ) {
+            res.append_header((n, value.as_bytes()));
+        }
+    }
+    res.body(bytes)
+}
