@@ -14,6 +14,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export WINZO_CLUSTER_DIR="$PWD/.data/chaos"
+# The drill is the database's failover: every node serves every event, as when it was
+# measured (the engine nodes' leases have their own SIGKILL test, tests/cluster_nodes.rs).
+export WINZO_CLUSTER_LEASES=false
 export WINZO_CLUSTER_PORT_BASE="${WINZO_CHAOS_PORT_BASE:-25540}"
 export WINZO_CLUSTER_HTTP_BASE="${WINZO_CHAOS_HTTP_BASE:-28180}"
 

@@ -44,6 +44,10 @@ B="${WINZO_CLUSTER_PORT_BASE:-25440}"
 H="${WINZO_CLUSTER_HTTP_BASE:-28080}"
 NODES="${WINZO_CLUSTER_NODES:-3}"
 NODE_ENV="${WINZO_CLUSTER_ENV:-development}"
+# Event ownership by lease between the engine nodes ([cluster] enabled, docs/operations.md
+# "Several engine nodes"): on by default; the database failover drill (scripts/chaos.sh)
+# measured and asserts the database half alone and turns it off.
+LEASES="${WINZO_CLUSTER_LEASES:-true}"
 BIN="${WINZO_BIN:-$ROOT/target/debug/winzo}"
 CLIENT_PATH="$PGBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DB_NAME=winzo
@@ -427,6 +431,16 @@ redis_up() {
 # ---------------------------------------------------------------------------------------
 # Engine nodes
 
+# The shared secret the nodes put on requests they forward to each other: made once per
+# cluster folder, readable by its owner only.
+forward_secret() {
+  local f="$DIR/forward-secret"
+  if [ ! -s "$f" ]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$f")
+  fi
+  cat "$f"
+}
+
 node_ready() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$(node_port "$1")/readyz"; }
 
 nodes_up() {
@@ -450,6 +464,7 @@ nodes_up() {
       exec env WINZO_ENV="$NODE_ENV" DATABASE_URL="$url" REDIS_URL="$(redis_url)" \
         WINZO__SERVER__HOST=127.0.0.1 WINZO__SERVER__PORT="$(node_port "$i")" \
         WINZO__CLUSTER__NODE_ID="node-$i" \
+        WINZO__CLUSTER__ENABLED="$LEASES" WINZO__CLUSTER__FORWARD_SECRET="$(forward_secret)" \
         WINZO__CLUSTER__ADVERTISE_ADDR="http://127.0.0.1:$(node_port "$i")" \
         WINZO__DATABASE__MIGRATE_ON_START=false \
         setsid "$BIN" serve >>"$DIR/node-$i.log" 2>&1 </dev/null
