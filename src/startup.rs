@@ -24,7 +24,7 @@ pub struct Application {
 impl Application {
     /// Connects to Postgres (waiting with retries), migrates if configured, recovers live
     /// state, and binds the listener. Must run inside an actix system (actors live there).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         if settings.profile == "production" {
             let problems = production_problems(&settings);
             if !problems.is_empty() {
@@ -37,6 +37,9 @@ impl Application {
         if let Some(problem) = settings.cluster.problem() {
             anyhow::bail!("refusing to start: {problem}");
         }
+        settings.cluster.advertise_addr = settings
+            .cluster
+            .advertised(&settings.server.host, settings.server.port);
         tracing::info!(
             node_id = %settings.cluster.node_id,
             advertise = %settings
