@@ -15,9 +15,11 @@ ALTER TABLE bets
     -- Cash out in full when the offer reaches this (NULL: not armed). Stored, so an armed
     -- bet survives a restart.
     ADD COLUMN auto_cash_out_threshold DECIMAL(12,2),
+    -- A bet with nothing cashed out passes whatever its stake: the stake's own checks
+    -- (bets_stake_positive...) name what is wrong with it.
     ADD CONSTRAINT bets_cashed_out_parts CHECK (
-        cashed_out_stake >= 0 AND cashed_out_stake <= stake
-        AND cashed_out_win >= 0 AND cashed_out_win <= potential_win
+        cashed_out_stake >= 0 AND (cashed_out_stake = 0 OR cashed_out_stake <= stake)
+        AND cashed_out_win >= 0 AND (cashed_out_win = 0 OR cashed_out_win <= potential_win)
         AND cashed_out_amount >= 0),
     ADD CONSTRAINT bets_auto_cash_out_positive CHECK (auto_cash_out_threshold > 0);
 
