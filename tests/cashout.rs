@@ -262,6 +262,40 @@ async fn a_partial_then_a_full_cash_out_pay_once_each_and_release_the_liability(
 }
 
 #[tokio::test]
+async fn a_remainder_worth_less_than_a_cent_is_not_offered() {
+    let (t, bet) = with_bet(None).await;
+    let (_, o) = t.offer(bet).await;
+    let body = json!({"quote_id": o["quote_id"], "fraction": "0.999", "idempotency_key": "c1"});
+    let (s, b) = t.take(bet, body).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(dec_of(&b["remaining_stake"]), dec!(0.01));
+    let paid = balance(&t.app, t.user).await;
+    // 0.01 at unchanged odds less the margin is 0.0095: rounded down, nothing to offer.
+    let (s, o) = t.offer(bet).await;
+    assert_eq!(
+        (
+            s,
+            o["error"]["code"].as_str(),
+            o["error"]["details"]["reason"].as_str()
+        ),
+        (409, Some("cash_out_unavailable"), Some("no_value")),
+        "{o}"
+    );
+    let (s, e) = t
+        .take(bet, json!({"amount": "0.00", "idempotency_key": "c2"}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["details"]["reason"].as_str()),
+        (409, Some("no_value")),
+        "{e}"
+    );
+    // The cent stays on the bet, which is still open; nothing was paid.
+    assert_eq!(balance(&t.app, t.user).await, paid);
+    assert_eq!(t.rows(bet).await.0, 1);
+    ledger_clean(&t.app).await;
+}
+
+#[tokio::test]
 async fn bad_requests_are_refused_and_change_nothing() {
     let (t, bet) = with_bet(None).await;
     let (_, o) = t.offer(bet).await;

@@ -172,8 +172,10 @@ async fn cash_out(env: &Env, token: &str, bet: Uuid, f: &str, quote: bool, key: 
     let status = r.status().as_u16();
     let offer: Value = r.json().await.unwrap();
     if status == 409 {
-        assert_eq!(
-            offer["error"]["details"]["reason"], "bet_not_open",
+        // Closed by an earlier full cash-out, or a remainder worth less than a cent.
+        let reason = offer["error"]["details"]["reason"].as_str();
+        assert!(
+            matches!(reason, Some("bet_not_open" | "no_value")),
             "{offer}"
         );
         return;

@@ -543,8 +543,17 @@ impl CashOutService {
             }
         }
         let (stake, win) = remaining(bet)?;
-        value::offer(stake, win, &legs, margin)
-            .map_err(|e| unavailable("not_offered", e.to_string()))
+        let amount = value::offer(stake, win, &legs, margin)
+            .map_err(|e| unavailable("not_offered", e.to_string()))?;
+        // A value that rounds down to nothing is no offer (a cash-out of 0.00 would only
+        // close the bet for nothing).
+        if amount.as_decimal().is_zero() {
+            return Err(unavailable(
+                "no_value",
+                "the bet's remaining value rounds down to nothing",
+            ));
+        }
+        Ok(amount)
     }
 
     fn margin_of(&self, sport: &str) -> u32 {

@@ -41,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, body = Offer),
         (status = 401), (status = 404),
-        (status = 409, description = "cash_out_unavailable (details.reason: market_suspended, market_closed, bet_not_open, system_bet, free_bet, not_offered)"),
+        (status = 409, description = "cash_out_unavailable (details.reason: market_suspended, market_closed, bet_not_open, system_bet, free_bet, not_offered, no_value)"),
         (status = 503, description = "busy")),
     security(("bearer" = [])))]
 pub async fn get_offer(
