@@ -11,15 +11,13 @@ mod common;
 mod markets_support;
 mod settle_support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use bets_support::{place, single};
-use markets_support::{account, post};
+use markets_support::post;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
+use settle_support::cases::{run_cases, Env, Market};
 use settle_support::*;
 use uuid::Uuid;
 use winzo::auth::Role;
@@ -72,40 +70,6 @@ fn plan() -> impl Strategy<Value = Plan> {
             correction,
             correction_kind,
         })
-}
-
-struct Env {
-    app: common::TestApp,
-    trader: String,
-    events: [Uuid; 2],
-    redis: redis::aio::ConnectionManager,
-    pool: deadpool_postgres::Pool,
-    next_line: AtomicU32,
-}
-
-struct Market {
-    id: Uuid,
-    selections: Vec<Uuid>,
-}
-
-async fn market(env: &Env, event: Uuid) -> Market {
-    let line = env.next_line.fetch_add(1, Ordering::Relaxed);
-    let (s, m) = post(
-        &env.app.http,
-        env.app.url(&format!("/api/v1/trading/events/{event}/markets")),
-        &env.trader,
-        json!({"type": "total_points", "name": format!("Goals {line}.5"),
-               "total_points": format!("{line}.50"),
-               "selections": [{"name": "Over", "odds": "2.5000"}, {"name": "Under", "odds": "1.5000"},
-                              {"name": "Exactly", "odds": "9.0000"}]}),
-    )
-    .await;
-    assert_eq!(s, 201, "{m}");
-    let id = |v: &Value| v["id"].as_str().unwrap().parse::<Uuid>().unwrap();
-    Market {
-        id: id(&m),
-        selections: m["selections"].as_array().unwrap().iter().map(id).collect(),
-    }
 }
 
 /// Stake and payout the market counts per selection, from its live liability.
@@ -207,8 +171,8 @@ async fn run(env: &Env, plan: Plan) {
                 .unwrap();
             (id, t)
         },
-        market(env, env.events[0]),
-        market(env, env.events[1])
+        env.total_market(env.events[0]),
+        env.total_market(env.events[1])
     );
     let books = [m0, m1];
     let odds = ["2.5000", "1.5000", "9.0000"];
@@ -303,37 +267,10 @@ async fn run(env: &Env, plan: Plan) {
     let bal = balance(app, user).await;
     assert_eq!(dec!(1000.00) + won + cashed + owed, bal + staked);
     assert_eq!(open, Decimal::ZERO, "every leg has a result");
-    let violations = winzo::ledger_check::check(&env.pool.get().await.unwrap())
-        .await
-        .unwrap();
-    assert!(violations.is_empty(), "{violations:?}");
+    env.ledger_clean().await;
 }
 
 #[test]
 fn cash_outs_conserve_money_pay_once_and_keep_liability_equal_to_open_exposure() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let env = rt.block_on(async {
-        let app = common::spawn_app().await;
-        let (_, trader) = account(&app.db.client, Role::Moderator).await;
-        let books = [book(&app, &trader).await, book(&app, &trader).await];
-        let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
-        let mut db = app.settings.database.clone();
-        db.pool_max_size = WORKERS as usize;
-        let pool = winzo::db::build_pool(&db).unwrap();
-        Env {
-            events: [books[0].event_id, books[1].event_id],
-            app,
-            trader,
-            redis,
-            pool,
-            next_line: AtomicU32::new(3),
-        }
-    });
-    let config = Config {
-        cases: common::property::cases(),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    common::property::run(&rt, config, WORKERS, &plan(), |p| run(&env, p));
-    rt.block_on(env.app.stop());
+    run_cases(WORKERS, &plan(), |env, p| Box::pin(run(env, p)));
 }

@@ -46,7 +46,9 @@ async fn bettor_with_bet(app: &common::TestApp, sel: Uuid, odds: &str) -> (Uuid,
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    let status = r.status();
+    let answer: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(status, 201, "{answer}");
     (id, token)
 }
 

@@ -11,18 +11,14 @@ mod common;
 mod markets_support;
 mod settle_support;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use bets_support::{place, single};
-use markets_support::{account, post};
+use markets_support::post;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::json;
+use settle_support::cases::{run_cases, Env};
 use settle_support::*;
-use uuid::Uuid;
-use winzo::auth::Role;
 
 /// Cases run at a time (see `common::property`).
 const WORKERS: u32 = 4;
@@ -57,60 +53,12 @@ fn plan() -> impl Strategy<Value = Plan> {
         })
 }
 
-/// What every case shares: the engine, a trader, two events, a Redis handle for
-/// sessions, a pool for the ledger check, and the next unused total line.
-struct Env {
-    app: common::TestApp,
-    trader: String,
-    events: [Uuid; 2],
-    redis: redis::aio::ConnectionManager,
-    pool: deadpool_postgres::Pool,
-    next_line: AtomicU32,
-}
-
-/// A case's own market: its id and its selections (Over, Under, Exactly).
-struct Market {
-    id: Uuid,
-    selections: Vec<Uuid>,
-}
-
-/// A new bettor with `funds` (backed by a deposit) and a session: (user id, token).
-async fn bettor(env: &Env, funds: Decimal) -> (Uuid, String) {
-    let id = common::fixtures::funded_users(&env.app.db.client, funds, 1).await[0];
-    let (token, _) = winzo::auth::session::create(&env.redis, id, Role::User, 3600)
-        .await
-        .expect("session");
-    (id, token)
-}
-
-/// A new total market on `event` priced like the book's (2.5 / 1.5 / 9.0), on a line of
-/// its own.
-async fn total_market(env: &Env, event: Uuid) -> Market {
-    let line = env.next_line.fetch_add(1, Ordering::Relaxed);
-    let (s, m) = post(
-        &env.app.http,
-        env.app.url(&format!("/api/v1/trading/events/{event}/markets")),
-        &env.trader,
-        json!({"type": "total_points", "name": format!("Total goals {line}.5"),
-               "total_points": format!("{line}.50"),
-               "selections": [{"name": "Over", "odds": "2.5000"}, {"name": "Under", "odds": "1.5000"},
-                              {"name": "Exactly", "odds": "9.0000"}]}),
-    )
-    .await;
-    assert_eq!(s, 201, "{m}");
-    let id = |v: &serde_json::Value| v["id"].as_str().unwrap().parse::<Uuid>().unwrap();
-    Market {
-        id: id(&m),
-        selections: m["selections"].as_array().unwrap().iter().map(id).collect(),
-    }
-}
-
 async fn run(env: &Env, plan: Plan) {
     let (app, trader) = (&env.app, env.trader.as_str());
     let ((user, token), first, second) = tokio::join!(
-        bettor(env, dec!(1000.00)),
-        total_market(env, env.events[0]),
-        total_market(env, env.events[1])
+        env.bettor(dec!(1000.00)),
+        env.total_market(env.events[0]),
+        env.total_market(env.events[1])
     );
     let books = [first, second];
     let odds = ["2.5000", "1.5000", "9.0000"];
@@ -185,38 +133,10 @@ async fn run(env: &Env, plan: Plan) {
         Decimal::ZERO,
         "every leg has a result: nothing left open"
     );
-    let violations = winzo::ledger_check::check(&env.pool.get().await.unwrap())
-        .await
-        .unwrap();
-    assert!(violations.is_empty(), "{violations:?}");
+    env.ledger_clean().await;
 }
 
 #[test]
 fn money_in_equals_money_out_plus_open_stakes_and_the_ledger_is_clean() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let env = rt.block_on(async {
-        let app = common::spawn_app().await;
-        let (_, trader) = account(&app.db.client, Role::Moderator).await;
-        let books = [book(&app, &trader).await, book(&app, &trader).await];
-        let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
-        let mut db = app.settings.database.clone();
-        db.pool_max_size = WORKERS as usize;
-        let pool = winzo::db::build_pool(&db).unwrap();
-        Env {
-            events: [books[0].event_id, books[1].event_id],
-            app,
-            trader,
-            redis,
-            pool,
-            // The books' own total is on 2.5.
-            next_line: AtomicU32::new(3),
-        }
-    });
-    let config = Config {
-        cases: common::property::cases(),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    common::property::run(&rt, config, WORKERS, &plan(), |p| run(&env, p));
-    rt.block_on(env.app.stop());
+    run_cases(WORKERS, &plan(), |env, p| Box::pin(run(env, p)));
 }

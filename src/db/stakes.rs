@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// What a bet needs to know about its bettor.
 pub struct BettorRow {
-    pub status: String,
+    pub status: crate::domain::account::UserStatus,
     pub self_excluded_until: Option<DateTime<Utc>>,
     pub betting_limits: serde_json::Value,
     pub stake_factor: Decimal,

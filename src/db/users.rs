@@ -8,6 +8,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::domain::account::UserStatus;
+
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserRow {
@@ -16,8 +18,8 @@ pub struct UserRow {
     pub email: String,
     /// `user`, `support`, `moderator` or `admin`.
     pub role: String,
-    /// `active`, `suspended`, `banned` or `pending`.
-    pub status: String,
+    #[schema(value_type = String, example = "active")]
+    pub status: UserStatus,
     pub email_verified: bool,
     pub self_excluded_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -239,7 +241,7 @@ pub async fn get_trading_user<C: GenericClient>(
 /// The trading desk's changes; `None` leaves a field as it is. `max_stake: Some(None)`
 /// removes the cap.
 pub struct TradingPatch {
-    pub status: Option<String>,
+    pub status: Option<UserStatus>,
     pub stake_factor: Option<Decimal>,
     pub max_stake: Option<Option<Decimal>>,
     pub role: Option<String>,
@@ -272,7 +274,7 @@ pub async fn patch_trading_user<C: GenericClient>(
     };
     tx.execute(
         "UPDATE users SET
-            status = COALESCE($2::text::user_status, status),
+            status = COALESCE($2::user_status, status),
             stake_factor = COALESCE($3, stake_factor),
             max_stake = CASE WHEN $4 THEN $5 ELSE max_stake END,
             role = COALESCE($6::text::user_role, role)
@@ -318,7 +320,7 @@ pub async fn restriction<C: GenericClient>(
 
 /// What a deposit or withdrawal needs to know about the account.
 pub struct Restriction {
-    pub status: String,
+    pub status: UserStatus,
     pub self_excluded_until: Option<DateTime<Utc>>,
     pub currency_code: String,
     /// `user_profiles.verification_status = verified`.

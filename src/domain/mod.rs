@@ -18,6 +18,7 @@
 //! - [`limits`]: a market's trading settings (`MarketLimits`) and their overrides.
 //! - [`liability`]: a market's loss if each selection wins, and the limits a leg must keep.
 //! - [`verification`]: a profile's `VerificationStatus` and its transition table (KYC).
+//! - [`account`]: an account's `UserStatus` and what it restricts.
 //!
 //! Enums that mirror a Postgres enum type are declared with `wire_enum!`, so the spelling in
 //! JSON, in SQL and in logs is one and the same.
@@ -25,6 +26,7 @@
 #[macro_use]
 mod wire_enum;
 
+pub mod account;
 pub mod bet;
 pub mod bet_status;
 pub mod cashout;

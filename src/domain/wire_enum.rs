@@ -68,5 +68,44 @@ macro_rules! wire_enum {
                 }
             }
         }
+
+        // In SQL the value is its Postgres enum type (named like `WIRE_TYPE`) or text: a
+        // row reads straight into the enum and an unknown label is a conversion error.
+        impl tokio_postgres::types::ToSql for $name {
+            fn to_sql(
+                &self,
+                _ty: &tokio_postgres::types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                out.extend_from_slice(self.as_str().as_bytes());
+                Ok(tokio_postgres::types::IsNull::No)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                $crate::domain::wire_enum::sql_accepts(ty, $wire)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+
+        impl<'a> tokio_postgres::types::FromSql<'a> for $name {
+            fn from_sql(
+                _ty: &tokio_postgres::types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                Ok(std::str::from_utf8(raw)?.parse()?)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                $crate::domain::wire_enum::sql_accepts(ty, $wire)
+            }
+        }
     };
+}
+
+/// A wire enum travels in SQL as its own Postgres enum type or as text.
+pub fn sql_accepts(ty: &tokio_postgres::types::Type, wire: &str) -> bool {
+    use tokio_postgres::types::{Kind, Type};
+    matches!(*ty, Type::TEXT | Type::VARCHAR)
+        || (ty.name() == wire && matches!(ty.kind(), Kind::Enum(_)))
 }

@@ -37,6 +37,32 @@ pub use fixture::*;
 #[allow(unused_imports)]
 pub use live::*;
 
+/// What became of one message of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// Applied in order.
+    Applied,
+    /// Applied, but earlier messages of the event are missing (`expected_seq`).
+    Gap,
+    /// Seen before: nothing done.
+    Duplicate,
+    /// Well formed but cannot apply (`reason`): its seq is consumed, nothing changed.
+    Rejected,
+}
+
+impl Applied {
+    /// The word on the wire and in the metrics' `outcome` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Applied::Applied => "applied",
+            Applied::Gap => "gap",
+            Applied::Duplicate => "duplicate",
+            Applied::Rejected => "rejected",
+        }
+    }
+}
+
 /// The answer for one message of a push.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
@@ -44,8 +70,7 @@ pub struct Outcome {
     pub seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_ref: Option<String>,
-    /// `applied`, `gap` (applied, earlier messages missing), `duplicate`, `rejected`.
-    pub outcome: &'static str,
+    pub outcome: Applied,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,29 +142,20 @@ pub async fn apply_one(
     let mut outcome = Outcome {
         seq: Some(seq),
         event_ref: Some(event_ref.to_string()),
-        outcome: "applied",
+        outcome: Applied::Applied,
         expected_seq: None,
         reason: None,
     };
     let entry = state.sequencer.entry(provider, event_ref);
     let mut e = entry.lock().await;
-    if !e.loaded {
-        let client = state.db.get().await.map_err(|e| e.to_string())?;
-        e.last_seq = sql::last_seq(&client, provider, event_ref)
-            .await
-            .map_err(|e| e.to_string())?;
-        e.event = sql::event_of_ref(&client, provider, event_ref)
-            .await
-            .map_err(|e| e.to_string())?;
-        e.loaded = true;
-    }
+    load_entry(state, provider, event_ref, &mut e).await?;
     match classify(e.last_seq, seq) {
         Verdict::Duplicate { .. } => {
-            outcome.outcome = "duplicate";
+            outcome.outcome = Applied::Duplicate;
             return Ok(outcome);
         }
         Verdict::Gap { expected_seq, .. } => {
-            outcome.outcome = "gap";
+            outcome.outcome = Applied::Gap;
             outcome.expected_seq = Some(expected_seq);
         }
         Verdict::InOrder => {}
@@ -149,32 +165,14 @@ pub async fn apply_one(
         event_ref: event_ref.to_string(),
         seq,
     };
-    let result = match &msg.body {
-        Body::Fixture(f) => apply_fixture(state, provider, event_ref, seq, f, &mut e)
-            .await
-            .map(|()| true),
-        // Results come when the event is over (no actor): they need only its markets.
-        Body::MarketResults(r) => match e.event.clone() {
-            Some((event_id, _)) => super::results::apply(state, event_id, r)
-                .await
-                .map(|()| false),
-            None => Err(reject("no fixture yet for this event_ref")),
-        },
-        Body::ResultRollback(r) => match e.event.clone() {
-            Some((event_id, _)) => super::results::rollback(state, event_id, r)
-                .await
-                .map(|()| false),
-            None => Err(reject("no fixture yet for this event_ref")),
-        },
-        body => apply_live(state, &mut e, body, mark, pending).await,
-    };
-    // True when the seq was written with the change (the fixture's transaction, or the
+    // Ok(true) when the seq was written with the change (the fixture's transaction, or the
     // live writer's commit of an odds update).
+    let result = apply_body(state, provider, &msg.body, mark, &mut e, pending).await;
     let mut stored_in_tx = false;
     match result {
         Ok(stored) => stored_in_tx = stored,
         Err(ApplyError::Reject(reason)) => {
-            outcome.outcome = "rejected";
+            outcome.outcome = Applied::Rejected;
             outcome.reason = Some(reason);
         }
         Err(ApplyError::Infra(cause)) => return Err(cause),
@@ -194,6 +192,58 @@ pub async fn apply_one(
         }
     }
     Ok(outcome)
+}
+
+/// Reads the event's last stored seq and its id the first time the entry is used.
+async fn load_entry(
+    state: &FeedContext,
+    provider: &str,
+    event_ref: &str,
+    e: &mut SeqEntry,
+) -> Result<(), String> {
+    if e.loaded {
+        return Ok(());
+    }
+    let client = state.db.get().await.map_err(|e| e.to_string())?;
+    e.last_seq = sql::last_seq(&client, provider, event_ref)
+        .await
+        .map_err(|e| e.to_string())?;
+    e.event = sql::event_of_ref(&client, provider, event_ref)
+        .await
+        .map_err(|e| e.to_string())?;
+    e.loaded = true;
+    Ok(())
+}
+
+/// Applies a message's body; `Ok(true)` when its seq was stored with the change.
+async fn apply_body(
+    state: &FeedContext,
+    provider: &str,
+    body: &Body,
+    mark: FeedSeqMark,
+    e: &mut SeqEntry,
+    pending: &mut Vec<Durable>,
+) -> Result<bool, ApplyError> {
+    let event = e.event.clone();
+    match body {
+        Body::Fixture(f) => apply_fixture(state, provider, &mark.event_ref, mark.seq, f, e)
+            .await
+            .map(|()| true),
+        // Results come when the event is over (no actor): they need only its markets.
+        Body::MarketResults(r) => match event {
+            Some((event_id, _)) => super::results::apply(state, event_id, r)
+                .await
+                .map(|()| false),
+            None => Err(reject("no fixture yet for this event_ref")),
+        },
+        Body::ResultRollback(r) => match event {
+            Some((event_id, _)) => super::results::rollback(state, event_id, r)
+                .await
+                .map(|()| false),
+            None => Err(reject("no fixture yet for this event_ref")),
+        },
+        body => apply_live(state, e, body, mark, pending).await,
+    }
 }
 
 /// The actors' key of a feed market reference (type, line, name for props).

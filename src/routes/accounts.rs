@@ -181,7 +181,7 @@ pub async fn login(
     ratelimit::succeeded(&state.redis, &keys)
         .await
         .map_err(storage_down)?;
-    if matches!(user.status.as_str(), "suspended" | "banned") {
+    if user.status.is_restricted() {
         state.security.record(login_event(
             "login_refused_restricted",
             Some(user.id),

@@ -12,6 +12,7 @@ use crate::accounts::controls::Change;
 use crate::auth::Role;
 use crate::db::audit::{self, Actor, AuditEntry, AuditFilter};
 use crate::db::users::{self, TradingPatch, TradingUser};
+use crate::domain::account::UserStatus;
 use crate::domain::money::{parse_fixed_point, Money, BET_COLUMN_MAX};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
@@ -159,14 +160,16 @@ pub struct UserPatchBody {
 }
 
 fn check_patch(b: UserPatchBody) -> Result<TradingPatch, ApiError> {
-    if let Some(s) = &b.status {
-        if !matches!(s.as_str(), "active" | "suspended" | "banned" | "pending") {
-            return Err(ApiError::validation(
-                "status: must be active, suspended, banned or pending",
-            )
-            .with_details(json!({"field": "status"})));
-        }
-    }
+    let status = b
+        .status
+        .as_deref()
+        .map(|s| {
+            s.parse::<UserStatus>().map_err(|_| {
+                ApiError::validation("status: must be active, suspended, banned or pending")
+                    .with_details(json!({"field": "status"}))
+            })
+        })
+        .transpose()?;
     let stake_factor = b
         .stake_factor
         .as_deref()
@@ -193,7 +196,7 @@ fn check_patch(b: UserPatchBody) -> Result<TradingPatch, ApiError> {
         )),
     };
     Ok(TradingPatch {
-        status: b.status,
+        status,
         stake_factor,
         max_stake,
         role: None,
@@ -262,9 +265,7 @@ async fn change_account(
     users::patch_trading_user(&tx, user_id, &patch).await?;
     tx.commit().await?;
     // Sessions carry the role and a suspended or banned account has none.
-    let change = if patch.role.is_some()
-        || matches!(patch.status.as_deref(), Some("suspended" | "banned"))
-    {
+    let change = if patch.role.is_some() || patch.status.is_some_and(UserStatus::is_restricted) {
         Change::EndSessions
     } else {
         Change::Controls

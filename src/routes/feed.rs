@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use crate::feed::apply::{apply_one, Outcome};
+use crate::feed::apply::{apply_one, Applied, Outcome};
 use crate::feed::auth::verify;
 use crate::feed::messages::{parse_push, Body, ParseError};
 use crate::routes::error::ApiError;
@@ -116,16 +116,7 @@ pub async fn push(
     // Applied on the feed thread with the feed's own connections: a push is never queued
     // behind the WebSocket fan-out that shares the HTTP workers (docs/feed.md).
     let feed_state = state.get_ref().clone();
-    let context = crate::feed::FeedContext {
-        db: state.feed.db.clone(),
-        registry: state.registry.clone(),
-        sequencer: state.feed_sequencer.clone(),
-        events: state.events.clone(),
-        settlement: state.settlement.clone(),
-        feed: std::sync::Arc::new(state.settings.feed.clone()),
-        selections_per_market_max: state.settings.markets.selections_per_market_max,
-        odds_max: state.settings.markets.odds_max,
-    };
+    let context = feed_context(&state);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let applying = provider.clone();
     let spawned = state.feed.arbiter.spawn(async move {
@@ -145,13 +136,27 @@ pub async fn push(
         new_seq: answer
             .results
             .iter()
-            .any(|o| o.seq.is_some() && o.outcome != "duplicate"),
+            .any(|o| o.seq.is_some() && o.outcome != Applied::Duplicate),
         heartbeat,
     };
     if state.feed_liveness.heard(&provider, heard) == Some(true) {
         provider_back(&state, &provider).await;
     }
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// The handles applying feed messages needs (the feed's own connections).
+fn feed_context(state: &AppState) -> crate::feed::FeedContext {
+    crate::feed::FeedContext {
+        db: state.feed.db.clone(),
+        registry: state.registry.clone(),
+        sequencer: state.feed_sequencer.clone(),
+        events: state.events.clone(),
+        settlement: state.settlement.clone(),
+        feed: std::sync::Arc::new(state.settings.feed.clone()),
+        selections_per_market_max: state.settings.markets.selections_per_market_max,
+        odds_max: state.settings.markets.odds_max,
+    }
 }
 
 /// Records that a provider declared silent is sending again.
@@ -185,7 +190,7 @@ async fn apply_all(
             Outcome {
                 seq: msg.seq,
                 event_ref: msg.event_ref.clone(),
-                outcome: "applied",
+                outcome: Applied::Applied,
                 expected_seq: None,
                 reason: None,
             }
@@ -212,9 +217,10 @@ fn count(
     a: &mut PushAnswer,
 ) {
     match o.outcome {
-        "duplicate" => a.duplicates += 1,
-        "rejected" => a.rejected += 1,
-        "gap" => {
+        Applied::Duplicate => a.duplicates += 1,
+        Applied::Rejected => a.rejected += 1,
+        Applied::Applied => a.applied += 1,
+        Applied::Gap => {
             a.gaps += 1;
             a.applied += 1;
             if let (Some(seq), Some(expected)) = (msg.seq, o.expected_seq) {
@@ -226,12 +232,11 @@ fn count(
                     .inc_by(missing);
             }
         }
-        _ => a.applied += 1,
     }
     state
         .metrics
         .feed_messages_total
-        .with_label_values(&[provider, o.outcome])
+        .with_label_values(&[provider, o.outcome.as_str()])
         .inc();
 }
 

@@ -27,6 +27,7 @@ use super::processor::{Direction, PaymentOutcome, PaymentProcessor, PaymentReque
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::users;
 use crate::db::wallet::{self as wdb, NewTx, TxRecord};
+use crate::domain::account::UserStatus;
 use crate::domain::money::Money;
 
 /// The state a shard keeps per user.
@@ -431,9 +432,11 @@ async fn check_restrictions(
     if req.currency_code.as_ref().is_some_and(|c| *c != currency) {
         return Err(WalletError::CurrencyMismatch { account: currency });
     }
-    match (req.movement, status.as_str()) {
-        (_, "banned") => Err(WalletError::Restricted("account banned")),
-        (Movement::Deposit, "suspended") => Err(WalletError::Restricted("account suspended")),
+    match (req.movement, status) {
+        (_, UserStatus::Banned) => Err(WalletError::Restricted("account banned")),
+        (Movement::Deposit, UserStatus::Suspended) => {
+            Err(WalletError::Restricted("account suspended"))
+        }
         (Movement::Deposit, _) if excluded_until.is_some_and(|t| t > chrono::Utc::now()) => {
             Err(WalletError::Restricted("account self-excluded"))
         }

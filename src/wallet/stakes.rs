@@ -15,11 +15,12 @@ use uuid::Uuid;
 use super::shard::WalletShard;
 use crate::accounts::limits::{BettingLimits, PERIODS};
 use crate::db::stakes as sdb;
+use crate::domain::account::UserStatus;
 
 /// What the bet path may do for this bettor, as of the last load.
 #[derive(Debug, Clone)]
 pub struct Controls {
-    pub status: String,
+    pub status: UserStatus,
     pub self_excluded_until: Option<DateTime<Utc>>,
     pub limits: BettingLimits,
     /// Multiplies the markets' max stake for this user.
@@ -276,10 +277,8 @@ impl WalletShard {
         let (Some(controls), Some(counters)) = (a.controls.as_mut(), a.counters.as_mut()) else {
             return Err(StakeRefusal::UnknownUser);
         };
-        match controls.status.as_str() {
-            "banned" => return Err(StakeRefusal::Restricted("account banned")),
-            "suspended" => return Err(StakeRefusal::Restricted("account suspended")),
-            _ => {}
+        if let Some(why) = controls.status.restriction() {
+            return Err(StakeRefusal::Restricted(why));
         }
         if controls.self_excluded_until.is_some_and(|t| t > now) {
             return Err(StakeRefusal::Restricted("account self-excluded"));

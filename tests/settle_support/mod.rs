@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::common::TestApp;
 use crate::markets_support::{create_book, post, Book};
 
+pub mod cases;
+
 pub async fn book(app: &TestApp, trader: &str) -> Book {
     create_book(&app.http, &app.address, trader).await
 }
