@@ -1,14 +1,11 @@
 //! Fixtures: the event, its teams and markets written in one transaction, then started.
 use super::*;
 
-pub(super) async fn apply_fixture(
-    state: &FeedContext,
-    provider: &str,
-    event_ref: &str,
-    seq: i64,
-    f: &Fixture,
-    e: &mut SeqEntry,
-) -> Result<(), ApplyError> {
+/// A fixture's market: its key, title and named prices.
+type FixtureMarket = (FeedMarketKey, String, Vec<(String, Odds)>);
+
+/// The fixture's markets checked before anything is written.
+fn fixture_markets(state: &FeedContext, f: &Fixture) -> Result<Vec<FixtureMarket>, ApplyError> {
     if f.home.trim().is_empty()
         || f.away.trim().is_empty()
         || f.home.len() > 100
@@ -35,6 +32,18 @@ pub(super) async fn apply_fixture(
             .unwrap_or_else(|| key.market_type.as_str().to_string());
         markets.push((key, name, prices));
     }
+    Ok(markets)
+}
+
+pub(super) async fn apply_fixture(
+    state: &FeedContext,
+    provider: &str,
+    event_ref: &str,
+    seq: i64,
+    f: &Fixture,
+    e: &mut SeqEntry,
+) -> Result<(), ApplyError> {
+    let markets = fixture_markets(state, f)?;
     let mut client = state.db.get().await.map_err(infra)?;
     let tx = client.transaction().await?;
     let sport_id = sql::sport_id(&tx, &f.sport)
