@@ -9,7 +9,8 @@
 #      warn-level JSON logs, no maintenance job) on BENCH_PORT, open-files limit raised;
 #   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
 #      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
-#      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`;
+#      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`, then the
+#      batched ceiling (load-tests/pgbench/batch100.sql: 100 bets per transaction, no triggers);
 #   5. stops the engine by its PID after each round's scenarios; writes the summary (medians, ratio to the baseline)
 #      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
 #      plots are beside it.
@@ -107,6 +108,12 @@ for run in $(seq 1 "$RUNS"); do
   pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
     -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
     >"$OUT/pgbench-run$run.txt" 2>&1 || failed=1
+  # Right after, the batched ceiling (issue 16): 100 bets per transaction with the ledger
+  # writer's four statements and no triggers, on the same tables of the same database.
+  log "run $run: pgbench batched ceiling"
+  pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/batch100.sql \
+    -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
+    >"$OUT/pgbench-batch-run$run.txt" 2>&1 || failed=1
 done
 
 trap - EXIT
