@@ -2,7 +2,8 @@
 # The ledger writer's insert path, before and after partitioning (docs/operations.md,
 # "Partitions"): pgbench commits batches of 100 bets, each with its leg, its stake debit and
 # the balance update, as src/db/ledger.rs writes them (four statements per batch), into a
-# database migrated up to V44 (before) and one migrated to the head (after), alternately,
+# database migrated up to V44 (before; BENCH_BEFORE=<version> for another) and one migrated
+# to the head (after), alternately,
 # ROUNDS times each; prints bets/s per round and the medians.
 #
 #   scripts/bench-ledger-insert.sh [ROUNDS] [SECONDS] [CLIENTS]
@@ -79,7 +80,7 @@ WHERE b.user_id = current_setting('bench.uid')::uuid;
 COMMIT;
 SQL
 
-make_db winzo_bench_before 44
+make_db winzo_bench_before "${BENCH_BEFORE:-44}"
 make_db winzo_bench_after 999
 if [ -n "${BENCH_NO_CHECK:-}" ]; then
   # Isolates the write path itself (keys, partition routing, indexes) from the deferred
@@ -98,7 +99,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 : >"$WORK/before"; : >"$WORK/after"
 for r in $(seq 1 "$ROUNDS"); do
   b="$(run winzo_bench_before)"; a="$(run winzo_bench_after)"
-  echo "round $r: before (V44) $b bets/s, after (partitioned) $a bets/s"
+  echo "round $r: before (V${BENCH_BEFORE:-44}) $b bets/s, after (head) $a bets/s"
   echo "$b" >>"$WORK/before"; echo "$a" >>"$WORK/after"
 done
 echo "median: before $(median <"$WORK/before") bets/s, after $(median <"$WORK/after") bets/s"

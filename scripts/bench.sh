@@ -9,10 +9,14 @@
 #      warn-level JSON logs, no maintenance job) on BENCH_PORT, open-files limit raised;
 #   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
 #      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
-#      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`;
+#      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`, then the
+#      batched ceiling (load-tests/pgbench/batch100.sql: 100 bets per transaction, no triggers);
 #   5. stops the engine by its PID after each round's scenarios; writes the summary (medians, ratio to the baseline)
 #      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
 #      plots are beside it.
+#   With the bets scenario, each round also runs the open-loop curve: singles at fixed rates
+#   of BENCH_CURVE (fractions of that round's bets/s; "0.25 0.5 0.75 1.0", empty for none),
+#   BENCH_CURVE_S (10) seconds each; SUMMARY.md gets the table and curve.svg the plot.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
 # BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
@@ -102,11 +106,32 @@ for run in $(seq 1 "$RUNS"); do
       --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
       $FEED_ARGS $extra ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
   done
+  # The open-loop curve (issue 16): singles at fixed rates, fractions of this round's
+  # closed-loop peak (the bets scenario's acknowledged bets/s), on the same engine.
+  peak="$(grep -ho '"per_s": *[0-9.]*' "$OUT"/*-bets-run"$run".json 2>/dev/null | head -1 |
+    grep -o '[0-9.]*$' || true)"
+  if [ -n "$peak" ] && [ -n "${BENCH_CURVE-0.25 0.5 0.75 1.0}" ]; then
+    for f in ${BENCH_CURVE-0.25 0.5 0.75 1.0}; do
+      rate="$(awk -v p="$peak" -v f="$f" 'BEGIN { printf "%.0f", p * f }')"
+      log "run $run: open loop at $rate bets/s ($f of $peak)"
+      # shellcheck disable=SC2086
+      "$LOAD" bets --rate "$rate" --url "http://127.0.0.1:$PORT" \
+        --duration-s "${BENCH_CURVE_S:-10}" --results-dir "$OUT" --tag "run$run" \
+        --engine-pid "$ENGINE" --database-url "$DB_URL" --winzo-bin "$BIN" \
+        --winzo-env bench --quiet ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
+    done
+  fi
   stop_engine
   log "run $run: pgbench baseline"
   pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
     -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
     >"$OUT/pgbench-run$run.txt" 2>&1 || failed=1
+  # Right after, the batched ceiling (issue 16): 100 bets per transaction with the ledger
+  # writer's four statements and no triggers, on the same tables of the same database.
+  log "run $run: pgbench batched ceiling"
+  pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/batch100.sql \
+    -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
+    >"$OUT/pgbench-batch-run$run.txt" 2>&1 || failed=1
 done
 
 trap - EXIT

@@ -469,3 +469,105 @@ async fn keys_hold_across_months_and_the_ledger_still_refuses_deletes() {
     assert_eq!(keyed.answer.id, today);
     assert_eq!(keyed.answer.legs.len(), 1);
 }
+
+/// V71: the placement check reads a bet's debit only in the months between its placed_at
+/// and its transaction's start, so a stake debit dated outside them is refused when written
+/// (it would escape the check), while a bet loaded back in time with its debit dated like
+/// it still commits.
+#[tokio::test]
+async fn a_stake_debit_is_dated_within_its_bets_months() {
+    let mut db = common::TestDb::new().await;
+    let (selection, user) = book(&db.client).await;
+    let old = old_bet(&mut db.client, user, selection, "loaded", "3 months").await;
+    let placed: i64 = db
+        .client
+        .query_one(
+            "SELECT count(*) FROM bets b JOIN transactions t ON t.related_bet_id = b.id
+             WHERE b.id = $1 AND t.type = 'bet_debit'",
+            &[&old],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(placed, 1, "a bet placed back in time keeps its debit");
+
+    // Today's bet with a second debit dated two months back: refused at the insert.
+    for (age, what) in [("2 months", "back"), ("-2 months", "ahead")] {
+        let tx = db.client.transaction().await.unwrap();
+        let bet: Uuid = tx
+            .query_one(
+                "INSERT INTO bets (user_id, type, status, stake, total_odds, potential_win,
+                                   placed_at, idempotency_key)
+                 VALUES ($1, 'single', 'accepted', 10, 2.5, 25, now(), $2) RETURNING id",
+                &[&user, &format!("dated-{what}")],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        tx.execute(
+            "INSERT INTO bet_selections (bet_id, selection_id, odds) VALUES ($1, $2, 2.5)",
+            &[&bet, &selection],
+        )
+        .await
+        .unwrap();
+        tx.execute(
+            "INSERT INTO transactions (user_id, type, amount, status, reference, related_bet_id)
+             VALUES ($1, 'bet_debit', -10, 'completed', 'bet:' || $2::uuid::text, $2::uuid)",
+            &[&user, &bet],
+        )
+        .await
+        .unwrap();
+        let err = tx
+            .execute(
+                "INSERT INTO transactions (user_id, type, amount, status, related_bet_id,
+                                           created_at)
+                 VALUES ($1, 'bet_debit', -10, 'completed', $2, now() - $3::text::interval)",
+                &[&user, &bet, &age],
+            )
+            .await
+            .expect_err(what);
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::CHECK_VIOLATION),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            err.as_db_error().and_then(|d| d.constraint()),
+            Some("transactions_bet_debit_dated_check"),
+            "{what}"
+        );
+        tx.rollback().await.unwrap();
+    }
+
+    // Two debits of today for one bet are still found by the check at commit.
+    let tx = db.client.transaction().await.unwrap();
+    let bet: Uuid = tx
+        .query_one(
+            "INSERT INTO bets (user_id, type, status, stake, total_odds, potential_win,
+                               placed_at, idempotency_key)
+             VALUES ($1, 'single', 'accepted', 10, 2.5, 25, now(), 'twice') RETURNING id",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tx.execute(
+        "INSERT INTO bet_selections (bet_id, selection_id, odds) VALUES ($1, $2, 2.5)",
+        &[&bet, &selection],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "INSERT INTO transactions (user_id, type, amount, status, related_bet_id)
+         VALUES ($1, 'bet_debit', -10, 'completed', $2), ($1, 'bet_debit', -10, 'completed', $2)",
+        &[&user, &bet],
+    )
+    .await
+    .unwrap();
+    let err = tx.commit().await.expect_err("two debits");
+    assert_eq!(
+        err.as_db_error().and_then(|d| d.constraint()),
+        Some("bets_stake_debit_check"),
+        "{err}"
+    );
+}

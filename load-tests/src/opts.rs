@@ -38,6 +38,15 @@ pub struct Opts {
     /// Concurrent bet senders.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Open loop (bets only): send this many bets per second at fixed times whatever the
+    /// answers, each latency counted from the bet's scheduled time (no coordinated
+    /// omission). The report's scenario is then `bets-open`.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: bets in flight at most; a bet due while this many wait is counted as the
+    /// error `generator_saturated` instead of being sent late.
+    #[arg(long, default_value_t = 20_000)]
+    pub inflight_max: usize,
     /// How long each scenario's load phase lasts.
     #[arg(long, default_value_t = 20)]
     pub duration_s: u64,

@@ -29,7 +29,7 @@ fn main_op(scenario: &str) -> &'static str {
 
 fn target(scenario: &str) -> &'static str {
     match scenario {
-        "bets" => "≥ 20,000 bets/s, p99 < 25 ms, ≥ 3× pgbench (issue 5)",
+        "bets" => "≥ 5× pgbench and ≥ 0.5× the batched ceiling (issue 16); p99 < 25 ms",
         "parlays" => "none of its own (bet path: issue 5)",
         "inplay" => "p50 ≈ bet delay; refusals only by rule",
         "fanout" => "≥ 300,000 msgs/s, p99 < 50 ms, < 20 KiB/idle conn (issue 6)",
@@ -49,6 +49,8 @@ struct Round {
     rss_start_kb: u64,
     rss_end_kb: u64,
     extra: Value,
+    /// Engine and Postgres CPU per acknowledged bet, µs (with `--engine-pid`).
+    cpu_per_bet_us: Option<(f64, f64)>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -88,9 +90,186 @@ fn load_rounds(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Round>>> {
             rss_start_kb: v["engine_rss_at_start_kb"].as_u64().unwrap_or(0),
             rss_end_kb: v["engine_rss_kb"].as_u64().unwrap_or(0),
             extra: v["extra"].clone(),
+            cpu_per_bet_us: cpu_per_bet(&v),
         });
     }
     Ok(by)
+}
+
+fn cpu_per_bet(v: &Value) -> Option<(f64, f64)> {
+    let bets = v["bets_acknowledged"].as_f64().filter(|b| *b > 0.0)?;
+    let cpu = &v["cpu"];
+    let seconds = cpu["seconds"].as_f64()?;
+    let per = |cores: f64| cores * seconds * 1e6 / bets;
+    Some((
+        per(cpu["engine_cores"].as_f64()?),
+        per(cpu["postgres_cores"].as_f64()?),
+    ))
+}
+
+/// One open-loop run: its round, offered bets/s, that as a fraction of the round's
+/// closed-loop peak, acknowledged bets/s, p50 and p99 ms.
+struct CurvePoint {
+    run: String,
+    offered: f64,
+    fraction: f64,
+    acknowledged: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// The open-loop rounds (`bets-open`), sorted by round and rate. Also
+/// writes `curve.svg` into `dir`. Answers the table and the median p99 at half the peak.
+fn open_loop_curve(dir: &Path, rounds: &BTreeMap<String, Vec<Round>>) -> Option<String> {
+    let open = rounds.get("bets-open")?;
+    let peaks: BTreeMap<&str, f64> = rounds
+        .get("bets")
+        .map(|rs| rs.iter().map(|r| (r.run.as_str(), r.bets_per_s)).collect())
+        .unwrap_or_default();
+    let mut points: Vec<CurvePoint> = open
+        .iter()
+        .map(|r| {
+            let offered = r.extra["offered_per_s"].as_f64().unwrap_or(f64::NAN);
+            let peak = peaks.get(r.run.as_str()).copied().unwrap_or(f64::NAN);
+            let m = |k: &str| {
+                r.main
+                    .as_ref()
+                    .and_then(|m| m[k].as_f64())
+                    .unwrap_or(f64::NAN)
+            };
+            CurvePoint {
+                run: r.run.clone(),
+                offered,
+                fraction: offered / peak,
+                acknowledged: r.bets_per_s,
+                p50: m("p50_ms"),
+                p99: m("p99_ms"),
+            }
+        })
+        .collect();
+    points.sort_by(|a, b| a.run.cmp(&b.run).then(a.offered.total_cmp(&b.offered)));
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nOpen loop (fixed-rate singles; latency from each bet's scheduled time), plot `curve.svg`:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| round | offered bets/s | of the round's peak | acknowledged bets/s | p50 ms | p99 ms |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for p in &points {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            p.run, p.offered, p.fraction, p.acknowledged, p.p50, p.p99
+        );
+    }
+    let half: Vec<f64> = points
+        .iter()
+        .filter(|p| (p.fraction - 0.5).abs() < 0.05)
+        .map(|p| p.p99)
+        .collect();
+    if !half.is_empty() {
+        let _ = writeln!(
+            s,
+            "\np99 at half the peak: median {:.2} ms ({}) (target < 25 ms, issue 16).",
+            median(half.clone()),
+            fmt_runs(&half, 2)
+        );
+    }
+    let _ = std::fs::write(dir.join("curve.svg"), curve_svg(&points));
+    Some(s)
+}
+
+/// Offered rate (x) against p50 and p99 (y, ms), one line pair per round.
+fn curve_svg(points: &[CurvePoint]) -> String {
+    let (w, h, l, b) = (720.0, 420.0, 70.0, 50.0);
+    let finite = |x: &f64| x.is_finite();
+    let xmax = points
+        .iter()
+        .map(|p| p.offered)
+        .filter(finite)
+        .fold(1.0, f64::max)
+        * 1.05;
+    let ymax = points
+        .iter()
+        .flat_map(|p| [p.p50, p.p99])
+        .filter(finite)
+        .fold(1.0, f64::max)
+        * 1.1;
+    let x = |v: f64| l + (v / xmax) * (w - l - 20.0);
+    let y = |v: f64| (h - b) - (v / ymax) * (h - b - 30.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"{l}\" y=\"18\">Open-loop singles: offered rate against p50 (blue) and p99 (red), one line per round</text>"
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/><line x1=\"{l}\" y1=\"30\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>",
+        h - b,
+        w - 20.0,
+        h - b,
+        h - b
+    );
+    for i in 0..=5 {
+        let (xv, yv) = (xmax * i as f64 / 5.0, ymax * i as f64 / 5.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{xv:.0}</text><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{yv:.1}</text>",
+            x(xv),
+            h - b + 18.0,
+            l - 6.0,
+            y(yv) + 4.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">offered bets/s</text><text x=\"16\" y=\"{}\" transform=\"rotate(-90 16 {})\" text-anchor=\"middle\">latency ms</text>",
+        (l + w) / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0
+    );
+    let mut runs: Vec<&str> = points.iter().map(|p| p.run.as_str()).collect();
+    runs.dedup();
+    for run in runs {
+        for (color, p99) in [("#1f5fbf", false), ("#c0392b", true)] {
+            let pts: Vec<String> = points
+                .iter()
+                .filter(|p| p.run == run)
+                .map(|p| (p.offered, if p99 { p.p99 } else { p.p50 }))
+                .filter(|(a, v)| a.is_finite() && v.is_finite())
+                .map(|(a, v)| format!("{:.1},{:.1}", x(a), y(v)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                pts.join(" ")
+            );
+            for p in &pts {
+                let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
+                let _ = writeln!(
+                    s,
+                    "<circle cx=\"{px}\" cy=\"{py}\" r=\"3\" fill=\"{color}\"/>"
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<line x1=\"{l}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#888\" stroke-dasharray=\"4 3\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#888\">25 ms</text>",
+        y(25.0),
+        w - 20.0,
+        y(25.0),
+        w - 22.0,
+        y(25.0) - 3.0
+    );
+    s.push_str("</svg>\n");
+    s
 }
 
 /// (run tag, tps) of every `pgbench-<run>.txt`.
@@ -136,7 +315,7 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
     let _ = writeln!(s, "Medians over the rounds (each round in brackets). Latency columns are the scenario's main operation.\n");
     let _ = writeln!(s, "| scenario | rounds | bets/s | main op | p50 ms | p95 ms | p99 ms | max ms | errors | engine peak MiB | RSS start→end MiB | target |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (scenario, rs) in &rounds {
+    for (scenario, rs) in rounds.iter().filter(|(s, _)| *s != "bets-open") {
         let q = |k: &str| -> Vec<f64> {
             rs.iter()
                 .map(|r| {
@@ -191,8 +370,48 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
         let med = median(ratios.iter().map(|r| r.1 / r.2).collect());
         let _ = writeln!(
             s,
-            "\nMedian ratio engine/baseline: {med:.2}× (target ≥ 3×)."
+            "\nMedian ratio engine/baseline: {med:.2}× (target ≥ 5×, issue 16)."
         );
+        let cpu: Vec<(f64, f64)> = bets.iter().filter_map(|r| r.cpu_per_bet_us).collect();
+        if !cpu.is_empty() {
+            let e: Vec<f64> = cpu.iter().map(|c| c.0).collect();
+            let p: Vec<f64> = cpu.iter().map(|c| c.1).collect();
+            let _ = writeln!(
+                s,
+                "\nCPU per acknowledged bet (bets): engine {:.0} µs ({}), Postgres {:.0} µs ({}).",
+                median(e.clone()),
+                fmt_runs(&e, 0),
+                median(p.clone()),
+                fmt_runs(&p, 0)
+            );
+        }
+        // pgbench-batch-<run>.txt: 100 bets per transaction, so bets/s = tps × 100.
+        let ceiling: Vec<(String, f64, f64)> = bets
+            .iter()
+            .filter_map(|r| {
+                pg.get(&format!("batch-{}", r.run))
+                    .map(|tps| (r.run.clone(), r.bets_per_s, tps * 100.0))
+            })
+            .collect();
+        if !ceiling.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nBatched ceiling (pgbench, 100 bets per transaction, no triggers), same rounds:\n"
+            );
+            let _ = writeln!(s, "| round | engine bets/s | ceiling bets/s | ratio |");
+            let _ = writeln!(s, "|---|---|---|---|");
+            for (run, e, c) in &ceiling {
+                let _ = writeln!(s, "| {run} | {e:.0} | {c:.0} | {:.2}× |", e / c);
+            }
+            let med = median(ceiling.iter().map(|r| r.1 / r.2).collect());
+            let _ = writeln!(
+                s,
+                "\nMedian ratio engine/ceiling: {med:.2}× (target ≥ 0.5×, issue 16)."
+            );
+        }
+    }
+    if let Some(curve) = open_loop_curve(dir, &rounds) {
+        s.push_str(&curve);
     }
     for key in [
         "delivered_per_s",

@@ -160,6 +160,17 @@ async fn bet_scenarios_run_and_leave_a_clean_ledger() {
     ] {
         passes(&tiny(&engine, name), s, true).await;
     }
+    // The open loop: singles at a fixed rate, reported as bets-open, and the summary's
+    // curve (table and plot) over the folder.
+    let mut open = tiny(&engine, "bets");
+    open.rate = Some(20.0);
+    open.max_ops = None;
+    let r = passes(&open, Scenario::Bets, true).await;
+    assert_eq!(r.scenario, "bets-open");
+    assert_eq!(r.extra["offered_per_s"].as_f64(), Some(20.0));
+    let summary = winzo_load::summary::summarize(&open.results_dir).expect("summary");
+    assert!(summary.contains("Open loop"), "{summary}");
+    assert!(open.results_dir.join("curve.svg").exists());
     let out = std::fs::read_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("load-smoke"))
         .expect("results written")
         .filter_map(Result::ok)

@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::json;
 
 use super::{bet_body, workers, Outcome, Phase};
-use crate::api::Api;
+use crate::api::{Api, Reply};
 use crate::provision::{self, Book};
 use crate::stats::Stats;
 use crate::Opts;
@@ -32,6 +32,9 @@ pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcom
     );
     let bettors = Arc::new(provision::bettors(api, opts.bettors.max(1), &opts.funds).await?);
     let name = if parlays { "parlays" } else { "bets" };
+    if let (Some(rate), false) = (opts.rate, parlays) {
+        return open_loop(api, opts, rate, book, bettors).await;
+    }
     let (phase, bar) = Phase::start(opts, name);
     let conc = opts.concurrency.max(1);
     let stats = workers(conc, |w| {
@@ -67,22 +70,87 @@ pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcom
         }
     })
     .await?;
-    let seconds = phase.seconds();
-    bar.abort();
-    eprintln!();
-    Ok(Outcome {
+    Ok(phase.outcome(
+        bar,
         stats,
-        seconds,
-        memory_at_start: phase.memory_at_start,
-        notes: vec![format!(
+        vec![format!(
             "{} bettors, {} markets on {} events, {} concurrent senders, stake 1.00, odds_change any",
             bettors.len(),
             book.markets.len(),
             book.events.len(),
             conc
         )],
-        extra: json!({"bettors": bettors.len(), "markets": book.markets.len(), "concurrency": conc}),
-    })
+        json!({"bettors": bettors.len(), "markets": book.markets.len(), "concurrency": conc}),
+    ))
+}
+
+/// Singles sent at `rate` per second on a fixed schedule, whatever the answers: the
+/// latency of each is counted from its scheduled time, so a slow engine shows as latency
+/// instead of as fewer requests (the closed loop's coordinated omission).
+async fn open_loop(
+    api: &Api,
+    opts: &Opts,
+    rate: f64,
+    book: Arc<Book>,
+    bettors: Arc<Vec<provision::Bettor>>,
+) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate must be positive");
+    let (phase, bar) = Phase::start(opts, "bets-open");
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let inflight = Arc::new(tokio::sync::Semaphore::new(opts.inflight_max.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
+    let collector = {
+        let phase = phase.clone();
+        tokio::spawn(async move {
+            let mut stats = Stats::default();
+            while let Some(r) = rx.recv().await {
+                stats.bet("single", &r, phase.live());
+            }
+            stats
+        })
+    };
+    let start = tokio::time::Instant::now();
+    let mut n: u64 = 0;
+    while !phase.stop.done() {
+        let due = start + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due).await;
+        let bettor = bettors[(n as usize) % bettors.len()].token.clone();
+        n += 1;
+        let Ok(permit) = inflight.clone().try_acquire_owned() else {
+            let _ = tx.send(Reply {
+                status: 0,
+                body: json!({"error": {"code": "generator_saturated"}}),
+                elapsed: due.elapsed(),
+            });
+            continue;
+        };
+        let body = {
+            let mut rng = rand::thread_rng();
+            bet_body("single", "1.00", &legs(&book, 1, &mut rng), "any")
+        };
+        let (api, tx) = (api.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut r = api.post("/api/v1/bets", Some(&bettor), &body).await;
+            r.elapsed = due.elapsed();
+            drop(permit);
+            let _ = tx.send(r);
+        });
+    }
+    drop(tx);
+    let stats = collector.await?;
+    Ok(phase.outcome(
+        bar,
+        stats,
+        vec![format!(
+            "open loop: {rate:.0} singles/s offered ({n} sent or due), {} bettors, {} markets, \
+             at most {} in flight, latency from each bet's scheduled time",
+            bettors.len(),
+            book.markets.len(),
+            opts.inflight_max
+        )],
+        json!({"offered_per_s": rate, "bettors": bettors.len(),
+               "markets": book.markets.len()}),
+    ))
 }
 
 /// `n` legs from `n` distinct events (one random market and selection of each).

@@ -89,7 +89,11 @@ pub async fn run_scenario(opts: &Opts, scenario: Scenario) -> anyhow::Result<Run
     let cpu = crate::cpu::end(opts).await;
     let verdict = verify::verify(opts, &outcome.stats.bet_ids).await?;
     let memory = opts.engine_pid.and_then(verify::memory_kb);
-    let mut report = RunReport::build(opts, scenario.name(), started_at, &outcome, verdict, memory);
+    let name = match (scenario, opts.rate) {
+        (Scenario::Bets, Some(_)) => "bets-open",
+        _ => scenario.name(),
+    };
+    let mut report = RunReport::build(opts, name, started_at, &outcome, verdict, memory);
     report.cpu = cpu;
     report::write(opts, &report, &outcome.stats)?;
     Ok(report)
@@ -123,6 +127,26 @@ impl Phase {
 
     pub fn seconds(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+
+    /// Ends the phase now (its length, the progress line) with what it produced.
+    pub fn outcome(
+        &self,
+        bar: tokio::task::JoinHandle<()>,
+        stats: Stats,
+        notes: Vec<String>,
+        extra: Value,
+    ) -> Outcome {
+        let seconds = self.seconds();
+        bar.abort();
+        eprintln!();
+        Outcome {
+            stats,
+            seconds,
+            memory_at_start: self.memory_at_start,
+            notes,
+            extra,
+        }
     }
 }
 
