@@ -17,18 +17,21 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, decide, answer_offer),
+    paths(list_referrals, decide_referral, answer_counter_offer),
     components(schemas(ReferralList, ReferralView, ReferralRow, DecisionRequest, OfferAnswer)),
     tags((name = "referral", description = "Bets referred to the trading desk"))
 )]
 pub struct ReferralDoc;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(routes::resource("/api/v1/trading/referrals").route(web::get().to(list)))
+    cfg.service(routes::resource("/api/v1/trading/referrals").route(web::get().to(list_referrals)))
         .service(
-            routes::resource("/api/v1/trading/referrals/{bet_id}").route(web::post().to(decide)),
+            routes::resource("/api/v1/trading/referrals/{bet_id}")
+                .route(web::post().to(decide_referral)),
         )
-        .service(routes::resource("/api/v1/bets/{id}/offer").route(web::post().to(answer_offer)));
+        .service(
+            routes::resource("/api/v1/bets/{id}/offer").route(web::post().to(answer_counter_offer)),
+        );
 }
 
 /// The desk's queue.
@@ -43,7 +46,10 @@ pub struct ReferralList {
 #[utoipa::path(get, path = "/api/v1/trading/referrals", tag = "referral",
     responses((status = 200, body = ReferralList), (status = 401), (status = 403)),
     security(("bearer" = [])))]
-pub async fn list(state: web::Data<AppState>, _reader: TradingReader) -> ApiResult<HttpResponse> {
+pub async fn list_referrals(
+    state: web::Data<AppState>,
+    _reader: TradingReader,
+) -> ApiResult<HttpResponse> {
     let referrals = state.referrals.list().await?;
     Ok(HttpResponse::Ok().json(ReferralList { referrals }))
 }
@@ -61,7 +67,7 @@ pub async fn list(state: web::Data<AppState>, _reader: TradingReader) -> ApiResu
         (status = 409, description = "referral_closed: decided already or its window has passed"),
         (status = 422, description = "validation")),
     security(("bearer" = [])))]
-pub async fn decide(
+pub async fn decide_referral(
     state: web::Data<AppState>,
     trader: Trader,
     path: web::Path<Uuid>,
@@ -92,7 +98,7 @@ pub struct OfferAnswer {
         (status = 401), (status = 404),
         (status = 409, description = "referral_closed: no counter-offer waiting (or it expired)")),
     security(("bearer" = [])))]
-pub async fn answer_offer(
+pub async fn answer_counter_offer(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<Uuid>,
