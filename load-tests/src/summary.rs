@@ -11,7 +11,9 @@ use serde_json::Value;
 
 /// Operations that are not bets (trader, WebSocket and feed traffic).
 fn is_bet_op(op: &str) -> bool {
-    !matches!(op, "price_move" | "bet_stop" | "resume" | "feed_push") && !op.starts_with("ws_")
+    !matches!(op, "price_move" | "bet_stop" | "resume" | "feed_push")
+        && !op.starts_with("ws_")
+        && !op.starts_with("cash_out")
 }
 
 /// The operation whose latency a scenario's row shows.
