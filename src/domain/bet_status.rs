@@ -138,7 +138,9 @@ mod tests {
         assert!(transition(B::Voided, B::SettledWin).is_err());
         assert!(transition(B::Pending, B::SettledWin).is_err());
         assert_eq!("settled_push".parse::<BetStatus>(), Ok(B::SettledPush));
-        assert_eq!(B::ALL.len(), 9);
+        assert_eq!(B::ALL.len(), 10);
         assert!(transition(B::CashedOut, B::SettledWin).is_err());
+        assert!(transition(B::Referred, B::SettledWin).is_err());
+        assert_eq!("referred".parse::<BetStatus>(), Ok(B::Referred));
     }
 }
