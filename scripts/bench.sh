@@ -39,9 +39,9 @@ cargo build --release --workspace --bins
 scripts/services.sh up dev
 
 # Scenarios: the WebSocket and feed ones only when this build serves them.
-default_scenarios="bets parlays inplay match-day"
+default_scenarios="bets parlays inplay match-day cash-out"
 if "$BIN" --help 2>/dev/null | grep -qE '^[[:space:]]+feed-sim'; then
-  default_scenarios="bets parlays inplay fanout feed-storm match-day"
+  default_scenarios="bets parlays inplay fanout feed-storm match-day cash-out"
 fi
 SCENARIOS="${BENCH_SCENARIOS:-$default_scenarios}"
 
@@ -99,6 +99,7 @@ for run in $(seq 1 "$RUNS"); do
       fanout) extra="--subscribers ${BENCH_FANOUT_SUBSCRIBERS:-10000} --price-moves-per-s 40" ;;
       inplay) extra="--concurrency 256 --price-moves-per-s 20" ;;
       match-day) extra="--concurrency 256 --subscribers 2000" ;;
+      cash-out) extra="--concurrency 64 --price-moves-per-s 50" ;;
     esac
     # shellcheck disable=SC2086
     "$LOAD" "$s" --url "http://127.0.0.1:$PORT" --duration-s "$DURATION" \

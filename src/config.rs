@@ -33,6 +33,7 @@ pub struct Settings {
     pub ledger: crate::ledger::LedgerSettings,
     pub bets: crate::bets::settings::BetSettings,
     pub cash_out: crate::app::cashout::CashOutSettings,
+    pub referral: crate::app::referrals::ReferralSettings,
     pub markets: MarketsSettings,
     pub live_writer: LiveWriterSettings,
     pub broadcast: BroadcastSettings,

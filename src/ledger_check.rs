@@ -12,6 +12,9 @@
 //! 5. No transaction carries a negative fee.
 //! 6. Every cash-out was paid once: each `bet_cash_outs` row has its one `cashout:` credit
 //!    of the same amount, and the bet's cashed-out parts are the sum of its rows.
+//! 7. Every referral's money adds up: the held stake (the bet's debit) is the referral's
+//!    stake; less its `referral:` refund it is the bet's stake (referred or accepted) or
+//!    nothing (rejected); and a referral still open is a bet still `referred`.
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -51,6 +54,10 @@ pub enum Violation {
         fees: Decimal,
     },
     CashOut {
+        bet_id: Uuid,
+        detail: String,
+    },
+    Referral {
         bet_id: Uuid,
         detail: String,
     },
@@ -105,6 +112,9 @@ impl fmt::Display for Violation {
             Violation::CashOut { bet_id, detail } => {
                 write!(f, "bet {bet_id}: cash-outs not paid exactly once: {detail}")
             }
+            Violation::Referral { bet_id, detail } => {
+                write!(f, "bet {bet_id}: referral money does not add up: {detail}")
+            }
         }
     }
 }
@@ -151,6 +161,9 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
     }
     for (bet_id, detail) in crate::db::cashout::cash_out_violations(client).await? {
         out.push(Violation::CashOut { bet_id, detail });
+    }
+    for (bet_id, detail) in crate::db::referrals::violations(client).await? {
+        out.push(Violation::Referral { bet_id, detail });
     }
     Ok(out)
 }

@@ -148,7 +148,16 @@ impl Application {
             registry.clone(),
             settings.settlement.clone(),
         ));
+        let referrals = crate::app::referrals::ReferralService::new(
+            registry.clone(),
+            wallet.clone(),
+            hub.clone(),
+            db.clone(),
+            settings.referral.clone(),
+            settings.markets.odds_max,
+        );
         let bets = crate::app::bets::BetService {
+            referrals: referrals.clone(),
             registry: registry.clone(),
             wallet: wallet.clone(),
             ledger: ledger.clone(),
@@ -201,6 +210,7 @@ impl Application {
             ledger,
             bets,
             cash_out,
+            referrals,
             events,
             markets,
             recovered: Arc::new(AtomicBool::new(false)),
@@ -223,6 +233,13 @@ impl Application {
         }
         let (events, markets) = registry.recover().await.context("recovering live state")?;
         tracing::info!(events, markets, "live state recovered");
+        let referrals = state
+            .referrals
+            .recover()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("recovering referrals")?;
+        tracing::info!(referrals, "open referrals recovered");
         let taker = registry.clone();
         crate::cluster::spawn(cluster.clone(), move |_taken| {
             let registry = taker.clone();

@@ -34,6 +34,7 @@ pub struct AppState {
     pub bets: crate::app::bets::BetService,
     /// Cash-out offers, taking them, automatic cash-out.
     pub cash_out: crate::app::cashout::CashOutService,
+    pub referrals: crate::app::referrals::ReferralService,
     /// Set once every live event and market has been recovered from Postgres;
     /// `/readyz` answers 200 only after that.
     pub recovered: Arc<AtomicBool>,

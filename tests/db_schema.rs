@@ -60,8 +60,9 @@ const ENUM_TYPES: &[(&str, &[&str])] = &[
             "settled_push",
             "cancelled",
             "voided",
-            // Not in the seed: the engine's cash-out (V60).
+            // Not in the seed: the engine's cash-out (V60) and trader referral (V61).
             "cashed_out",
+            "referred",
         ],
     ),
     ("selection_result", &["win", "loss", "push", "void"]),

@@ -120,6 +120,7 @@ async fn fixture(delay_ms: u32) -> Fixture {
 
 fn leg(selection_id: Uuid, asked: &str, policy: OddsChangePolicy, stake: Decimal) -> LegRequest {
     LegRequest {
+        referable: false,
         selection_id,
         odds: odds(asked),
         policy,

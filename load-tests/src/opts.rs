@@ -9,7 +9,8 @@ use std::time::Duration;
     about = "Load scenarios against a running Winzo engine"
 )]
 pub struct Opts {
-    /// Scenarios to run in order: bets, parlays, inplay, fanout, feed-storm, match-day.
+    /// Scenarios to run in order: bets, parlays, inplay, fanout, feed-storm, match-day,
+    /// cash-out.
     #[arg(required = true)]
     pub scenarios: Vec<String>,
     /// The engine's base URL.

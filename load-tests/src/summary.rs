@@ -11,7 +11,9 @@ use serde_json::Value;
 
 /// Operations that are not bets (trader, WebSocket and feed traffic).
 fn is_bet_op(op: &str) -> bool {
-    !matches!(op, "price_move" | "bet_stop" | "resume" | "feed_push") && !op.starts_with("ws_")
+    !matches!(op, "price_move" | "bet_stop" | "resume" | "feed_push")
+        && !op.starts_with("ws_")
+        && !op.starts_with("cash_out")
 }
 
 /// The operation whose latency a scenario's row shows.
@@ -23,6 +25,7 @@ fn main_op(scenario: &str) -> &'static str {
         "fanout" => "ws_odds_delivery",
         "feed-storm" => "feed_push",
         "match-day" => "prematch_single",
+        "cash-out" => "cash_out",
         _ => "",
     }
 }
@@ -35,6 +38,7 @@ fn target(scenario: &str) -> &'static str {
         "fanout" => "≥ 300,000 msgs/s, p99 < 50 ms, < 20 KiB/idle conn (issue 6)",
         "feed-storm" => "bet_stop → refusal p99 < 1 ms in-engine (issue 6, feed_suspend_bench)",
         "match-day" => "other markets' p99 < 50 ms (issue 7)",
+        "cash-out" => "none set; bet acceptance with cash-outs vs. alone (issue 18)",
         _ => "",
     }
 }
@@ -417,6 +421,12 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
         "delivered_per_s",
         "rss_per_idle_subscriber_kib",
         "messages_applied_per_s",
+        "cash_outs_per_s",
+        "cash_out_p99_ms",
+        "bets_per_s_alone",
+        "bets_per_s_with_cash_out",
+        "bet_p99_ms_alone",
+        "bet_p99_ms_with_cash_out",
     ] {
         for (scenario, rs) in &rounds {
             let v: Vec<f64> = rs.iter().filter_map(|r| r.extra[key].as_f64()).collect();

@@ -89,5 +89,10 @@ pub fn check_limits(l: &MarketLimits) -> Result<(), MarketError> {
             "bet_delay_ms must be at most 60000".into(),
         ));
     }
+    if l.referral_window_ms > 3_600_000 {
+        return Err(MarketError::Validation(
+            "referral_window_ms must be at most 3600000".into(),
+        ));
+    }
     Ok(())
 }

@@ -24,8 +24,8 @@ mod views;
 
 pub use cashout::{CashOutPrice, LegPrice};
 pub use legs::{
-    CheckAndReserve, ConfirmReservation, LegRequest, ReleaseExposure, ReleaseReservation,
-    Reservation,
+    AddExposure, CheckAndReserve, ConfirmReservation, LegRequest, ReleaseExposure,
+    ReleaseReservation, Reservation,
 };
 pub use trading::{ApplyCommand, GetLiability, GetMarket, SetInPlay, SetPrices, UpdateSettings};
 pub use views::{LiabilityView, MarketView, SelectionLiability, SelectionView};

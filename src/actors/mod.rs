@@ -89,6 +89,13 @@ pub struct MarketsSettings {
     /// Per-sport overrides of `defaults`, by sport slug.
     #[serde(default)]
     pub sports: std::collections::HashMap<String, crate::domain::limits::MarketLimitsOverride>,
+    /// Per-sport, per-market-type overrides (`[markets.market_types.<sport>.<type>]`), laid
+    /// over the sport's: e.g. referral on for one market type of a sport only.
+    #[serde(default)]
+    pub market_types: std::collections::HashMap<
+        String,
+        std::collections::HashMap<String, crate::domain::limits::MarketLimitsOverride>,
+    >,
 }
 impl MarketsSettings {
     /// The defaults of a sport: `defaults` overlaid with `sports.<slug>`.
@@ -96,6 +103,24 @@ impl MarketsSettings {
         match self.sports.get(sport_slug) {
             Some(over) => self.defaults.overlaid(over),
             None => self.defaults,
+        }
+    }
+
+    /// The defaults of a market type of a sport: the sport's overlaid with
+    /// `market_types.<slug>.<type>`.
+    pub fn type_limits(
+        &self,
+        sport_slug: &str,
+        market_type: &str,
+    ) -> crate::domain::limits::MarketLimits {
+        let sport = self.sport_limits(sport_slug);
+        match self
+            .market_types
+            .get(sport_slug)
+            .and_then(|types| types.get(market_type))
+        {
+            Some(over) => sport.overlaid(over),
+            None => sport,
         }
     }
 }

@@ -271,7 +271,7 @@ impl Registry {
         let limits = self
             .shared
             .markets
-            .sport_limits(&event.sport_slug)
+            .type_limits(&event.sport_slug, row.market_type.as_str())
             .overlaid(&row.settings);
         let mut states = Vec::with_capacity(selections.len());
         for s in selections {

@@ -25,7 +25,7 @@ use crate::bets::settings::BetSettings;
 use crate::broadcast::Hub;
 use crate::domain::{self, BetLimits, LegKey, Money, Odds};
 use crate::ledger::LedgerWriter;
-use crate::ledger::{BetRecord, LedgerError, LegRecord};
+use crate::ledger::{BetRecord, LedgerError, LegRecord, ReferralRecord};
 use crate::wallet::stakes::{ReserveStake, SettleStake, StakeHold, StakeRefusal};
 use crate::wallet::Wallet;
 
@@ -48,6 +48,8 @@ pub struct BetService {
     /// `[kyc] required_before` lists `bet`: only verified profiles may bet (checked by the
     /// wallet shard on its cached controls, no extra round trip).
     pub verification_required: bool,
+    /// Where a bet that breaks a limit its market refers goes after its commit.
+    pub referrals: crate::app::referrals::ReferralService,
 }
 
 /// The door a bet came through (a label of the bet metrics).
@@ -79,6 +81,7 @@ impl BetService {
         let asked = Asked::of(&req);
         let answer = place(self, user_id, req).await;
         let (outcome, result) = match &answer {
+            Ok(bet) if bet.status == "referred" => ("referred", "referred"),
             Ok(_) => ("accepted", "accepted"),
             Err(e) => (e.code(), "refused"),
         };
@@ -148,7 +151,7 @@ impl BetService {
             .collect();
         let data = match answer {
             Ok(bet) => json!({
-                "outcome": "accepted",
+                "outcome": bet.status,
                 "bet_id": bet.id,
                 "user_id": user_id,
                 "type": bet.bet_type,
@@ -374,39 +377,67 @@ async fn take_legs_and_commit(
         release(state, &taken, hold, false).await;
         return Err(err);
     }
-    let record = match build_record(state, user_id, req, fingerprint, &taken, hold) {
+    // A leg broke a limit its market refers: the bet goes to the desk, if there is room.
+    let referred = referral_of(&taken);
+    if let Some((rejection, _)) = &referred {
+        if !state.referrals.admit() {
+            release(state, &taken, hold, false).await;
+            return Err(PlaceError::Leg(rejection.clone()));
+        }
+    }
+    let give_back = |state: &BetService| {
+        if referred.is_some() {
+            state.referrals.give_back();
+        }
+    };
+    let record = match build_record(state, user_id, req, fingerprint, &taken, hold, &referred) {
         Ok(r) => r,
         Err(e) => {
+            give_back(state);
             release(state, &taken, hold, false).await;
             return Err(e);
         }
     };
+    let referral_ends = record.referral.as_ref().map(|r| r.expires_at);
     let answer = BetAnswer::from_record(&record);
     let mut outcome = match state.ledger.submit_bet(record) {
         Ok(o) => o,
         Err(e) => {
+            give_back(state);
             release(state, &taken, hold, false).await;
             return Err(ledger_error(e));
         }
     };
     match state.ledger.wait(&mut outcome).await {
         Ok(()) => {
+            // A referred bet's stake is debited (held) and its legs count in the book like
+            // an accepted bet's until the referral ends.
             release(state, &taken, hold, true).await;
+            if let Some(expires_at) = referral_ends {
+                state.referrals.opened(answer.id, expires_at);
+            }
             publish_private(state, user_id, &answer);
             Ok(answer)
         }
         Err(LedgerError::Timeout) => {
             // The batch is still in flight: settle the holds when it ends, answer now.
             let (state, taken, hold) = (state.clone(), taken, hold.clone());
+            let bet_id = answer.id;
             tokio::spawn(async move {
                 let committed = outcome.finish().await.is_ok();
                 release(&state, &taken, &hold, committed).await;
+                match referral_ends {
+                    Some(at) if committed => state.referrals.opened(bet_id, at),
+                    Some(_) => state.referrals.give_back(),
+                    None => {}
+                }
             });
             Err(PlaceError::unavailable(
                 "bet outcome not known yet; retry with the same idempotency key",
             ))
         }
         Err(e) => {
+            give_back(state);
             release(state, &taken, hold, false).await;
             Err(ledger_error(e))
         }
@@ -414,6 +445,21 @@ async fn take_legs_and_commit(
 }
 
 type Taken = Vec<(Addr<MarketActor>, Reservation)>;
+
+/// The first referred leg's refusal, and the shortest referral window of the referred
+/// legs (the desk decides within every market's window).
+fn referral_of(taken: &Taken) -> Option<(LegRejection, u32)> {
+    let mut out: Option<(LegRejection, u32)> = None;
+    for (_, r) in taken {
+        if let Some(why) = &r.referred {
+            out = Some(match out {
+                None => (why.clone(), r.referral_window_ms),
+                Some((first, w)) => (first, w.min(r.referral_window_ms)),
+            });
+        }
+    }
+    out
+}
 
 async fn reserve_legs(
     state: &BetService,
@@ -447,6 +493,7 @@ async fn reserve_legs(
             payout: (req.legs.len() > 1).then_some(exposure),
             stake_factor: hold.stake_factor,
             user_max_stake: hold.max_stake,
+            referable: true,
         };
         let addr = addr.clone();
         let registry = state.registry.clone();
@@ -492,6 +539,7 @@ fn build_record(
     fingerprint: &str,
     taken: &Taken,
     hold: &StakeHold,
+    referred: &Option<(LegRejection, u32)>,
 ) -> Result<BetRecord, PlaceError> {
     let odds: Vec<Odds> = taken.iter().map(|(_, r)| r.odds).collect();
     let limits = bet_limits(state)?;
@@ -524,6 +572,12 @@ fn build_record(
                 odds: r.odds.value(),
             })
             .collect(),
+        referral: referred.as_ref().map(|(why, window_ms)| ReferralRecord {
+            reason: why.code(),
+            liability: (priced.potential_win.as_decimal() - priced.total_stake.as_decimal())
+                .max(Decimal::ZERO),
+            expires_at: Utc::now() + chrono::Duration::milliseconds(i64::from(*window_ms)),
+        }),
     })
 }
 

@@ -9,8 +9,11 @@
 //! - [`events`]: set an event's status (trader and feed), cancellation included.
 //! - [`kyc`]: verification codes, documents, the support queue and its decisions.
 //! - [`markets`]: a trader's actions on one market (prices, suspend/resume/close, settings).
+//! - [`referrals`]: bets referred to the trading desk: its decisions, counter-offers, the
+//!   bettor's answer, the windows.
 pub mod bets;
 pub mod cashout;
 pub mod events;
 pub mod kyc;
 pub mod markets;
+pub mod referrals;

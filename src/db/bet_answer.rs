@@ -36,13 +36,18 @@ pub struct BetAnswer {
     pub legs: Vec<LegAnswer>,
     /// Request details kept with the bet: unit stake, lines, system size, policy.
     pub metadata: serde_json::Value,
+    /// A referred bet (status `referred`, answered 202): why, and until when the desk
+    /// decides (`reason`, `expires_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub referral: Option<serde_json::Value>,
 }
 
 impl BetAnswer {
     pub fn from_record(record: &BetRecord) -> BetAnswer {
         BetAnswer {
             id: record.bet_id,
-            status: "accepted".into(),
+            status: record.status().into(),
             bet_type: record.bet_type.as_str().into(),
             stake: record.stake,
             total_odds: record.total_odds,
@@ -59,6 +64,14 @@ impl BetAnswer {
                 })
                 .collect(),
             metadata: public_metadata(&record.metadata),
+            referral: record.referral.as_ref().map(|r| {
+                serde_json::json!({
+                    "status": "pending",
+                    "reason": r.reason,
+                    "liability": format!("{:.2}", r.liability),
+                    "expires_at": r.expires_at,
+                })
+            }),
         }
     }
 }

@@ -55,6 +55,7 @@ pub async fn find_by_key(
             .map(|(selection_id, odds)| LegAnswer { selection_id, odds })
             .collect(),
         metadata: public_metadata(&metadata),
+        referral: None,
     };
     Ok(Some(KeyedBet {
         answer,
@@ -85,6 +86,33 @@ pub struct HistoryBet {
     /// Legs with selection and market names, odds taken and results.
     #[schema(value_type = Vec<Object>)]
     pub legs: serde_json::Value,
+    /// `GET /bets/{id}`: what cash-outs paid so far (0.00 when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub cashed_out_amount: Option<Decimal>,
+    /// `GET /bets/{id}`: the stake still at risk (the stake less the part cashed out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub remaining_stake: Option<Decimal>,
+    /// `GET /bets/{id}`: the bet's referral to the trading desk, if it was referred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<super::referrals::ReferralRow>,
+}
+
+/// The cash-out parts of a user's bet: `(cashed_out_amount, stake - cashed_out_stake)`.
+pub async fn cash_out_parts(
+    client: &impl GenericClient,
+    user_id: Uuid,
+    bet_id: Uuid,
+) -> Result<Option<(Decimal, Decimal)>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT cashed_out_amount, stake - cashed_out_stake FROM bets
+             WHERE id = $1 AND user_id = $2",
+            &[&bet_id, &user_id],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 const HISTORY: &str = "
@@ -120,6 +148,9 @@ pub async fn history(
             void_reason: r.get(9),
             metadata: r.get(10),
             legs: r.get(11),
+            cashed_out_amount: None,
+            remaining_stake: None,
+            referral: None,
         })
         .collect())
 }

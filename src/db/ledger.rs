@@ -34,16 +34,44 @@ pub struct BetRecord {
     /// Request fingerprint, system size, unit stake and the like.
     pub metadata: serde_json::Value,
     pub legs: Vec<LegRecord>,
+    /// The bet is referred to the trading desk: written in status `referred` with its
+    /// `bet_referrals` row (the stake is held by its debit meanwhile).
+    pub referral: Option<ReferralRecord>,
+}
+
+/// The `bet_referrals` row of a referred bet.
+#[derive(Debug, Clone)]
+pub struct ReferralRecord {
+    /// The refusal referred: `liability_exceeded` or `stake_too_high`.
+    pub reason: &'static str,
+    /// The liability the bet would add (its potential win less its stake).
+    pub liability: Decimal,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl BetRecord {
+    pub fn status(&self) -> &'static str {
+        if self.referral.is_some() {
+            "referred"
+        } else {
+            "accepted"
+        }
+    }
 }
 
 const INSERT_BETS: &str = "
 INSERT INTO bets (id, user_id, type, status, stake, total_odds, potential_win,
                   currency_code, placed_at, idempotency_key, metadata)
-SELECT u.id, u.user_id, u.t::bet_type, 'accepted', u.stake, u.odds, u.pw, u.cur, u.placed,
+SELECT u.id, u.user_id, u.t::bet_type, u.st::bet_status, u.stake, u.odds, u.pw, u.cur, u.placed,
        u.key, u.meta
 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
-            $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[])
-     AS u(id, user_id, t, stake, odds, pw, cur, placed, key, meta)";
+            $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[])
+     AS u(id, user_id, t, stake, odds, pw, cur, placed, key, meta, st)";
+
+const INSERT_REFERRALS: &str = "
+INSERT INTO bet_referrals (bet_id, user_id, reason, stake, liability, expires_at)
+SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::numeric[],
+                     $6::timestamptz[])";
 
 const INSERT_LEGS: &str = "
 INSERT INTO bet_selections (bet_id, selection_id, odds)
@@ -82,6 +110,15 @@ pub async fn write_bets(
     let mut placed = Vec::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
     let mut metas = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let (mut r_bets, mut r_users, mut r_reasons, mut r_stakes, mut r_liab, mut r_expiry) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let (mut leg_bets, mut leg_sels, mut leg_odds) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_user: BTreeMap<Uuid, Decimal> = BTreeMap::new();
     for b in bets {
@@ -95,6 +132,15 @@ pub async fn write_bets(
         placed.push(b.placed_at);
         keys.push(b.idempotency_key.as_deref());
         metas.push(&b.metadata);
+        statuses.push(b.status());
+        if let Some(r) = &b.referral {
+            r_bets.push(b.bet_id);
+            r_users.push(b.user_id);
+            r_reasons.push(r.reason);
+            r_stakes.push(b.stake);
+            r_liab.push(r.liability);
+            r_expiry.push(r.expires_at);
+        }
         for leg in &b.legs {
             leg_bets.push(b.bet_id);
             leg_sels.push(leg.selection_id);
@@ -110,7 +156,7 @@ pub async fn write_bets(
         tx.prepare_cached(DEBIT_BALANCES),
     )?;
     type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-    let p_bets: [Param; 10] = [
+    let p_bets: [Param; 11] = [
         &ids,
         &users,
         &types,
@@ -121,6 +167,7 @@ pub async fn write_bets(
         &placed,
         &keys,
         &metas,
+        &statuses,
     ];
     let p_legs: [Param; 3] = [&leg_bets, &leg_sels, &leg_odds];
     let p_debits: [Param; 4] = [&ids, &users, &stakes, &currencies];
@@ -139,6 +186,14 @@ pub async fn write_bets(
         tx.batch_execute(
             "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation',
                MESSAGE = 'bet for a user without a balance row'; END $$",
+        )
+        .await?;
+    }
+    if !r_bets.is_empty() {
+        let stmt = tx.prepare_cached(INSERT_REFERRALS).await?;
+        tx.execute(
+            &stmt,
+            &[&r_bets, &r_users, &r_reasons, &r_stakes, &r_liab, &r_expiry],
         )
         .await?;
     }

@@ -122,7 +122,7 @@ const EVENT_COLUMNS: &str = "e.id, e.sport_id, s.slug, e.league_id, e.home_team_
 
 const MARKET_COLUMNS: &str = "id, event_id, type::text, name, handicap, total_points, status::text,
     in_play, feed_suspended, bet_delay_ms, min_stake, max_stake, max_liability_selection,
-    max_liability_market FROM markets";
+    max_liability_market, referral_window_ms, referable FROM markets";
 
 fn event_row(r: &Row) -> anyhow::Result<EventRow> {
     let status: String = r.get(9);
@@ -165,6 +165,16 @@ fn market_row(r: &Row) -> anyhow::Result<MarketRow> {
             max_stake: r.get(11),
             max_liability_selection: r.get(12),
             max_liability_market: r.get(13),
+            referral_window_ms: r
+                .get::<_, Option<i32>>(14)
+                .and_then(|w| u32::try_from(w).ok()),
+            referable: r
+                .get::<_, Option<Vec<String>>>(15)
+                .map(|codes| {
+                    crate::domain::limits::Referable::from_codes(codes.iter().map(String::as_str))
+                })
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
         },
     })
 }
@@ -247,7 +257,7 @@ pub async fn load_selections(
         .collect())
 }
 
-/// Stake and potential payout of accepted (open) bets per selection of these markets.
+/// Stake and potential payout of accepted (open) and referred bets per selection of these markets.
 /// A parlay counts its whole stake and potential win on each of its legs: conservative.
 pub async fn load_open_exposure(
     c: &impl GenericClient,
@@ -260,7 +270,7 @@ pub async fn load_open_exposure(
              FROM bet_selections bs
              JOIN bets b ON b.id = bs.bet_id
              JOIN selections s ON s.id = bs.selection_id
-             WHERE s.market_id = ANY($1) AND b.status = 'accepted'
+             WHERE s.market_id = ANY($1) AND b.status IN ('accepted', 'referred')
              GROUP BY bs.selection_id",
             &[&market_ids],
         )
@@ -398,9 +408,12 @@ pub async fn write_change(c: &impl GenericClient, change: &Change) -> anyhow::Re
         }
         Change::MarketSettings { market_id, limits } => {
             let delay = i32::try_from(limits.bet_delay_ms).unwrap_or(i32::MAX);
+            let window = i32::try_from(limits.referral_window_ms).unwrap_or(i32::MAX);
+            let referable = limits.referable.codes();
             c.execute(
                 "UPDATE markets SET bet_delay_ms = $2, min_stake = $3, max_stake = $4,
-                 max_liability_selection = $5, max_liability_market = $6 WHERE id = $1",
+                 max_liability_selection = $5, max_liability_market = $6,
+                 referral_window_ms = $7, referable = $8 WHERE id = $1",
                 &[
                     market_id,
                     &delay,
@@ -408,6 +421,8 @@ pub async fn write_change(c: &impl GenericClient, change: &Change) -> anyhow::Re
                     &limits.max_stake,
                     &limits.max_liability_selection,
                     &limits.max_liability_market,
+                    &window,
+                    &referable,
                 ],
             )
             .await?;

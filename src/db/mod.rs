@@ -19,6 +19,7 @@ pub mod kyc;
 pub mod ledger;
 pub mod maintenance;
 pub mod markets;
+pub mod referrals;
 pub mod settlement;
 pub mod snapshot;
 pub mod stakes;

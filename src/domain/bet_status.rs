@@ -17,6 +17,9 @@ wire_enum! {
         Voided = "voided",
         /// Paid out early at the bettor's request (cash-out): final, never resettled.
         CashedOut = "cashed_out",
+        /// Broke a limit its market refers: waiting for the trading desk (or for the
+        /// bettor's answer to a counter-offer), its stake held.
+        Referred = "referred",
     }
 }
 
@@ -36,6 +39,7 @@ pub struct InvalidBetTransition {
 /// | accepted                | settled_win, settled_loss, settled_push, cancelled, voided |
 /// | settled_*               | settled_* (any, resettlement), voided (void after settlement) |
 /// | accepted                | cashed_out (the whole remaining stake cashed out)        |
+/// | referred                | accepted, rejected (the desk, the bettor or a window)  |
 /// | rejected, cancelled, voided, cashed_out | none (final)                           |
 ///
 /// Decisions: a resettlement may land on the same settled status (a changed dead-heat
@@ -44,7 +48,7 @@ pub struct InvalidBetTransition {
 pub fn transition(from: BetStatus, to: BetStatus) -> Result<BetStatus, InvalidBetTransition> {
     use BetStatus as B;
     let allowed = match from {
-        B::Pending => matches!(to, B::Accepted | B::Rejected),
+        B::Pending | B::Referred => matches!(to, B::Accepted | B::Rejected),
         B::Accepted => to.is_settled() || matches!(to, B::Cancelled | B::Voided | B::CashedOut),
         // Back to `accepted` when the result it was settled on is rolled back.
         B::SettledWin | B::SettledLoss | B::SettledPush => {
@@ -69,7 +73,10 @@ impl BetStatus {
 
     /// The stake is at risk: the bet counts toward liability until it leaves this state.
     pub const fn is_open(self) -> bool {
-        matches!(self, BetStatus::Pending | BetStatus::Accepted)
+        matches!(
+            self,
+            BetStatus::Pending | BetStatus::Accepted | BetStatus::Referred
+        )
     }
 }
 
@@ -81,6 +88,8 @@ mod tests {
     const ALLOWED: &[(BetStatus, BetStatus)] = &[
         (B::Pending, B::Accepted),
         (B::Pending, B::Rejected),
+        (B::Referred, B::Accepted),
+        (B::Referred, B::Rejected),
         (B::Accepted, B::SettledWin),
         (B::Accepted, B::SettledLoss),
         (B::Accepted, B::SettledPush),
@@ -129,7 +138,9 @@ mod tests {
         assert!(transition(B::Voided, B::SettledWin).is_err());
         assert!(transition(B::Pending, B::SettledWin).is_err());
         assert_eq!("settled_push".parse::<BetStatus>(), Ok(B::SettledPush));
-        assert_eq!(B::ALL.len(), 9);
+        assert_eq!(B::ALL.len(), 10);
         assert!(transition(B::CashedOut, B::SettledWin).is_err());
+        assert!(transition(B::Referred, B::SettledWin).is_err());
+        assert_eq!("referred".parse::<BetStatus>(), Ok(B::Referred));
     }
 }

@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/api/v1/bets", tag = "bets", request_body = PlaceBetRequest,
     responses(
         (status = 201, body = BetAnswer, description = "accepted"),
+        (status = 202, body = BetAnswer, description = "referred to the trading desk (status `referred`, the stake held; docs/bets.md \"Referral\")"),
         (status = 401, description = "no or bad token"),
         (status = 403, description = "account_restricted"),
         (status = 409, description = "market_suspended, market_closed, odds_changed, event_started, insufficient_funds, liability_exceeded, limit_exceeded, idempotency_key_reused"),
@@ -53,6 +54,10 @@ pub async fn place_bet(
         .bets
         .place(Channel::Rest, user.user_id, body.into_inner())
         .await?;
+    if answer.status == "referred" {
+        // Referred to the trading desk: the stake is held until it decides.
+        return Ok(HttpResponse::Accepted().json(answer));
+    }
     Ok(HttpResponse::Created().json(answer))
 }
 
@@ -71,8 +76,8 @@ pub struct Page {
     pub limit: Option<i32>,
     /// 0 to `bets.history_offset_max` (100000).
     pub offset: Option<i32>,
-    /// Comma-separated bet statuses (`pending, accepted, settled_win, settled_loss,
-    /// settled_push, rejected, cancelled, voided`); default: all.
+    /// Comma-separated bet statuses (`pending, referred, accepted, settled_win,
+    /// settled_loss, settled_push, rejected, cancelled, voided, cashed_out`); default: all.
     pub status: Option<String>,
 }
 
@@ -144,9 +149,29 @@ pub async fn get_bet(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let client = state.db.get().await?;
-    let mut bets =
-        crate::db::bets::history(&client, user.user_id, 1, 0, Some(id.into_inner()), None).await?;
-    let bet = bets.pop().ok_or_else(|| ApiError::not_found("bet"))?;
+    let bet = one_bet(&state, user.user_id, id.into_inner())
+        .await?
+        .ok_or_else(|| ApiError::not_found("bet"))?;
     Ok(HttpResponse::Ok().json(bet))
+}
+
+/// One of the user's bets with its cash-out parts and its referral, if any.
+pub(super) async fn one_bet(
+    state: &AppState,
+    user_id: Uuid,
+    bet_id: Uuid,
+) -> ApiResult<Option<HistoryBet>> {
+    let client = state.db.get().await?;
+    let mut bets = crate::db::bets::history(&client, user_id, 1, 0, Some(bet_id), None).await?;
+    let Some(mut bet) = bets.pop() else {
+        return Ok(None);
+    };
+    if let Some((amount, remaining)) =
+        crate::db::bets::cash_out_parts(&client, user_id, bet_id).await?
+    {
+        bet.cashed_out_amount = Some(amount);
+        bet.remaining_stake = Some(remaining);
+    }
+    bet.referral = crate::db::referrals::find(&client, bet_id).await?;
+    Ok(Some(bet))
 }

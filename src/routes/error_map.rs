@@ -347,3 +347,20 @@ impl From<crate::app::cashout::CashOutError> for ApiError {
         }
     }
 }
+
+impl From<crate::app::referrals::ReferralError> for ApiError {
+    fn from(e: crate::app::referrals::ReferralError) -> ApiError {
+        use crate::app::referrals::ReferralError as E;
+        let msg = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("referral"),
+            E::NotPending(_) | E::WindowOpen => ApiError::conflict("referral_closed", msg),
+            E::Invalid(m) => ApiError::validation(m),
+            E::Busy(what) => ApiError::busy(what),
+            E::Db(why) => {
+                tracing::warn!(error = %why, "referral: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}

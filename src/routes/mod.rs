@@ -29,6 +29,7 @@ pub mod me;
 pub mod openapi_doc;
 pub mod ops;
 pub mod pages;
+pub mod referrals;
 pub mod settlement;
 pub mod trading;
 pub mod wallet;
@@ -59,6 +60,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(audit::AuditDoc::openapi());
     doc.merge(bets::BetsDoc::openapi());
     doc.merge(cashout::CashOutDoc::openapi());
+    doc.merge(referrals::ReferralDoc::openapi());
     doc.merge(ops::OpsDoc::openapi());
     doc.merge(settlement::SettlementDoc::openapi());
     doc.merge(kyc::KycDoc::openapi());
@@ -93,6 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     audit::configure(cfg);
     bets::configure(cfg);
     cashout::configure(cfg);
+    referrals::configure(cfg);
     ops::configure(cfg);
     settlement::configure(cfg);
     kyc::configure(cfg);

@@ -18,6 +18,7 @@ pub mod cashout;
 pub mod credits;
 pub mod fees;
 pub mod processor;
+pub mod referral;
 pub mod shard;
 pub mod stakes;
 

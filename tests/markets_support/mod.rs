@@ -54,6 +54,53 @@ pub async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `PATCH /trading/markets/{market}/settings` at `base`: (status, body).
+pub async fn patch_settings(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    market: Uuid,
+    body: Value,
+) -> (u16, Value) {
+    let r = http
+        .patch(format!("{base}/api/v1/trading/markets/{market}/settings"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// (stake, payout) the market at `base` counts on `selection`, from its liability read.
+pub async fn selection_liability(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    market: Uuid,
+    selection: Uuid,
+) -> (rust_decimal::Decimal, rust_decimal::Decimal) {
+    let v: Value = http
+        .get(format!("{base}/api/v1/trading/markets/{market}/liability"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let s = v["selections"]
+        .as_array()
+        .expect("selections")
+        .iter()
+        .find(|s| s["selection_id"] == selection.to_string().as_str())
+        .expect("the selection")
+        .clone();
+    let d = |k: &str| -> rust_decimal::Decimal { s[k].as_str().expect(k).parse().expect(k) };
+    (d("stake"), d("payout"))
+}
+
 fn id(v: &Value) -> Uuid {
     v["id"]
         .as_str()

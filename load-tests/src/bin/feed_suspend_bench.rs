@@ -107,6 +107,7 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
             payout: None,
             stake_factor: Decimal::ONE,
             user_max_stake: None,
+            referable: false,
         };
         let refused = registry
             .ask_within(&first_market, timeout, |reply| CheckAndReserve {

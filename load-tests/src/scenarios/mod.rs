@@ -15,6 +15,7 @@ use crate::stats::{progress, Live, Stats, Stop};
 use crate::{verify, Opts};
 
 pub mod bets;
+pub mod cash_out;
 pub mod fanout;
 pub mod feed_storm;
 pub mod inplay;
@@ -28,6 +29,7 @@ pub enum Scenario {
     Fanout,
     FeedStorm,
     MatchDay,
+    CashOut,
 }
 
 impl Scenario {
@@ -39,6 +41,7 @@ impl Scenario {
             Scenario::Fanout => "fanout",
             Scenario::FeedStorm => "feed-storm",
             Scenario::MatchDay => "match-day",
+            Scenario::CashOut => "cash-out",
         }
     }
 }
@@ -53,8 +56,9 @@ impl FromStr for Scenario {
             "fanout" => Scenario::Fanout,
             "feed-storm" => Scenario::FeedStorm,
             "match-day" => Scenario::MatchDay,
+            "cash-out" => Scenario::CashOut,
             other => anyhow::bail!(
-                "unknown scenario {other:?} (bets, parlays, inplay, fanout, feed-storm, match-day)"
+                "unknown scenario {other:?} (bets, parlays, inplay, fanout, feed-storm, match-day, cash-out)"
             ),
         })
     }
@@ -85,6 +89,7 @@ pub async fn run_scenario(opts: &Opts, scenario: Scenario) -> anyhow::Result<Run
         Scenario::Fanout => fanout::run(&api, opts).await?,
         Scenario::FeedStorm => feed_storm::run(&api, opts).await?,
         Scenario::MatchDay => match_day::run(&api, opts).await?,
+        Scenario::CashOut => cash_out::run(&api, opts).await?,
     };
     let cpu = crate::cpu::end(opts).await;
     let verdict = verify::verify(opts, &outcome.stats.bet_ids).await?;

@@ -25,6 +25,10 @@ pub struct LegRequest {
     pub stake_factor: Decimal,
     /// The user's own max stake, if any.
     pub user_max_stake: Option<Decimal>,
+    /// The bet may be referred to the desk: a refusal the market refers (its
+    /// `referral_window_ms` is not 0 and the refusal is in its `referable`) reserves the leg
+    /// anyway, marked [`Reservation::referred`].
+    pub referable: bool,
 }
 
 /// A taken leg, counted in the market's liability until confirmed or released.
@@ -39,6 +43,11 @@ pub struct Reservation {
     pub payout: Decimal,
     /// The market was in play: the leg was held for `bet_delay_ms` and re-checked.
     pub in_play: bool,
+    /// The leg broke this limit and the market refers it: the bet goes to the desk,
+    /// which has `referral_window_ms` to decide.
+    #[serde(skip)]
+    pub referred: Option<LegRejection>,
+    pub referral_window_ms: u32,
 }
 
 impl MarketActor {
@@ -56,9 +65,12 @@ impl MarketActor {
         Ok(())
     }
 
+    /// `limits`: false checks everything but the referable limits (stake maximum and
+    /// liability), for a leg that is referred.
     pub(super) fn check_leg(
         &self,
         leg: &LegRequest,
+        limits_on: bool,
     ) -> Result<(usize, Odds, Decimal), LegRejection> {
         self.check_open()?;
         if !self.m.in_play && Utc::now() >= self.m.event_start {
@@ -85,12 +97,15 @@ impl MarketActor {
             max = max.min(user_max);
         }
         let max = max.round_dp(2);
-        if leg.stake > max {
+        if limits_on && leg.stake > max {
             return Err(LegRejection::StakeTooHigh { max });
         }
         let payout = leg.payout.unwrap_or_else(|| {
             crate::domain::round_payout(leg.stake * current.value()).as_decimal()
         });
+        if !limits_on {
+            return Ok((i, current, payout));
+        }
         crate::domain::liability::check_leg(
             &self.exposures(),
             i,
@@ -103,8 +118,26 @@ impl MarketActor {
         Ok((i, current, payout))
     }
 
+    /// This market refers the refusal `e` to the desk instead of answering it.
+    fn refers(&self, e: &LegRejection) -> bool {
+        let l = &self.m.limits;
+        l.referral_window_ms > 0
+            && match e {
+                LegRejection::LiabilityExceeded => l.referable.liability_exceeded,
+                LegRejection::StakeTooHigh { .. } => l.referable.stake_too_high,
+                _ => false,
+            }
+    }
+
     pub(super) fn reserve(&mut self, leg: &LegRequest) -> Result<Reservation, LegRejection> {
-        let (i, odds, payout) = self.check_leg(leg)?;
+        let (i, odds, payout, referred) = match self.check_leg(leg, true) {
+            Ok((i, odds, payout)) => (i, odds, payout, None),
+            Err(e) if leg.referable && self.refers(&e) => {
+                let (i, odds, payout) = self.check_leg(leg, false)?;
+                (i, odds, payout, Some(e))
+            }
+            Err(e) => return Err(e),
+        };
         let s = &mut self.m.selections[i];
         s.reserved_stake += leg.stake;
         s.reserved_payout += payout;
@@ -118,6 +151,8 @@ impl MarketActor {
             stake: leg.stake,
             payout,
             in_play: self.m.in_play,
+            referred,
+            referral_window_ms: self.m.limits.referral_window_ms,
         };
         self.reservations.insert(id, r.clone());
         Ok(r)
@@ -208,6 +243,27 @@ impl Handler<ReleaseReservation> for MarketActor {
     type Result = ();
     fn handle(&mut self, msg: ReleaseReservation, _: &mut Context<Self>) {
         self.settle_reservation(msg.reservation_id, false);
+    }
+}
+
+/// A referred bet's counter-offer was taken: its new stake and exposure join the book
+/// (after [`ReleaseExposure`] of what the referral counted). Entries as in
+/// [`ReleaseExposure`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddExposure {
+    pub legs: Vec<(Uuid, Decimal, Decimal)>,
+}
+
+impl Handler<AddExposure> for MarketActor {
+    type Result = ();
+    fn handle(&mut self, msg: AddExposure, _: &mut Context<Self>) {
+        for (selection_id, stake, payout) in msg.legs {
+            if let Some(s) = self.m.selections.iter_mut().find(|s| s.id == selection_id) {
+                s.stake += stake;
+                s.payout += payout;
+            }
+        }
     }
 }
 

@@ -105,7 +105,7 @@ impl MarketService {
             .registry
             .shared
             .markets
-            .sport_limits(&event.sport_slug)
+            .type_limits(&event.sport_slug, row.market_type.as_str())
             .overlaid(&row.settings);
         let zero = Decimal::new(0, 2);
         let mut selections: Vec<SelectionLiability> =

@@ -112,6 +112,7 @@ pub async fn payout_mismatches<C: GenericClient>(
                  WHERE related_bet_id IS NOT NULL AND status = 'completed'
                    AND type IN ('bet_credit', 'adjustment', 'refund')
                    AND COALESCE(reference, '') NOT LIKE 'cashout:%'
+                   AND COALESCE(reference, '') NOT LIKE 'referral:%'
                  GROUP BY related_bet_id),
              debts AS (SELECT bet_id, sum(amount) AS owed FROM user_debts GROUP BY bet_id)
              SELECT b.id, b.actual_win, COALESCE(c.net, 0), COALESCE(d.owed, 0)

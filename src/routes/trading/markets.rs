@@ -131,6 +131,12 @@ pub struct SettingsBody {
     max_liability_selection: Option<Money>,
     #[schema(value_type = Option<String>)]
     max_liability_market: Option<Money>,
+    /// Referral window in ms (0: referral off); a bet breaking a referable limit is then
+    /// referred to the desk (202) instead of refused.
+    referral_window_ms: Option<u32>,
+    /// Which refusals are referred: `liability_exceeded`, `stake_too_high`.
+    #[schema(value_type = Option<Vec<String>>)]
+    referable: Option<crate::domain::limits::Referable>,
     /// Hold the market from settlement by the feed (its results are then refused and a
     /// trader settles it), or release it.
     hold_feed_settlement: Option<bool>,
@@ -152,6 +158,8 @@ pub async fn update_settings(
         max_stake: body.max_stake.map(Money::as_decimal),
         max_liability_selection: body.max_liability_selection.map(Money::as_decimal),
         max_liability_market: body.max_liability_market.map(Money::as_decimal),
+        referral_window_ms: body.referral_window_ms,
+        referable: body.referable,
     };
     let actor = audit_actor(&trader, &req);
     let changed = state

@@ -1,0 +1,52 @@
+//! The end of a referral, written through the shard that owns the bettor: one Postgres
+//! transaction (`db::referrals::end`), then the refund, if any, on the shard's cached
+//! balance. One writer per user, like every balance change.
+use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use super::shard::WalletShard;
+use crate::db::referrals::{self as rdb, EndError, Ended, Ending};
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EndReferral {
+    pub bet_id: Uuid,
+    pub user_id: Uuid,
+    pub ending: Ending,
+    pub by: Option<Uuid>,
+    pub reply: oneshot::Sender<Result<Ended, EndError>>,
+}
+
+impl Handler<EndReferral> for WalletShard {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: EndReferral, _: &mut Self::Context) -> Self::Result {
+        let pool = self.pool.clone();
+        let EndReferral {
+            bet_id,
+            user_id,
+            ending,
+            by,
+            reply,
+        } = msg;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let mut client = pool
+                    .get()
+                    .await
+                    .map_err(|e| EndError::Pool(e.to_string()))?;
+                rdb::end(&mut client, bet_id, ending, by).await
+            }
+            .into_actor(self)
+            .map(move |out: Result<Ended, EndError>, act, _| {
+                if let Ok(ended) = &out {
+                    if let Some(a) = act.accounts.get_mut(&user_id) {
+                        a.balance += ended.refund;
+                    }
+                }
+                let _ = reply.send(out);
+            }),
+        ))
+    }
+}
