@@ -12,6 +12,11 @@
 //! 5. No transaction carries a negative fee.
 //! 6. Every cash-out was paid once: each `bet_cash_outs` row has its one `cashout:` credit
 //!    of the same amount, and the bet's cashed-out parts are the sum of its rows.
+//! 7. Bonus money (docs/accounts.md, "Bonuses and free bets"): `bonus_balance` equals the
+//!    sum of the user's `bonus` transactions (1. counts every other type for `balance`); no
+//!    free bet is held by two live bets; each bonus's wagering progress is the sum of the
+//!    stakes counted for it, and while it is active those are exactly its settled
+//!    qualifying bets.
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -20,6 +25,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::db::bonus as bdb;
 use crate::db::wallet as wdb;
 
 /// One broken invariant.
@@ -52,6 +58,19 @@ pub enum Violation {
     },
     CashOut {
         bet_id: Uuid,
+        detail: String,
+    },
+    BonusBalanceMismatch {
+        user_id: Uuid,
+        bonus_balance: Decimal,
+        ledger_sum: Decimal,
+    },
+    FreeBetSpentTwice {
+        free_bet_id: Uuid,
+        bets: i64,
+    },
+    Wagering {
+        bonus_id: Uuid,
         detail: String,
     },
 }
@@ -87,7 +106,7 @@ impl fmt::Display for Violation {
                 credits,
             } => write!(
                 f,
-                "bet {bet_id}: {debits} stake debits (want 1) and {credits} settlement credits (want at most 1)"
+                "bet {bet_id}: {debits} stake debits (want one per funding part: cash, bonus; none for a free bet) and {credits} settlement credits (want at most 1)"
             ),
             Violation::PayoutMismatch {
                 bet_id,
@@ -104,6 +123,20 @@ impl fmt::Display for Violation {
             } => write!(f, "transaction {transaction_id}: negative fee {fees}"),
             Violation::CashOut { bet_id, detail } => {
                 write!(f, "bet {bet_id}: cash-outs not paid exactly once: {detail}")
+            }
+            Violation::BonusBalanceMismatch {
+                user_id,
+                bonus_balance,
+                ledger_sum,
+            } => write!(
+                f,
+                "user {user_id}: bonus balance {bonus_balance} != sum of bonus transactions {ledger_sum}"
+            ),
+            Violation::FreeBetSpentTwice { free_bet_id, bets } => {
+                write!(f, "free bet {free_bet_id}: held by {bets} live bets")
+            }
+            Violation::Wagering { bonus_id, detail } => {
+                write!(f, "bonus {bonus_id}: wagering: {detail}")
             }
         }
     }
@@ -151,6 +184,19 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
     }
     for (bet_id, detail) in crate::db::cashout::cash_out_violations(client).await? {
         out.push(Violation::CashOut { bet_id, detail });
+    }
+    for (user_id, bonus_balance, ledger_sum) in bdb::bonus_balance_mismatches(client).await? {
+        out.push(Violation::BonusBalanceMismatch {
+            user_id,
+            bonus_balance,
+            ledger_sum,
+        });
+    }
+    for (free_bet_id, bets) in bdb::free_bets_spent_twice(client).await? {
+        out.push(Violation::FreeBetSpentTwice { free_bet_id, bets });
+    }
+    for (bonus_id, detail) in bdb::wagering_mismatches(client).await? {
+        out.push(Violation::Wagering { bonus_id, detail });
     }
     Ok(out)
 }

@@ -10,6 +10,7 @@
 //! - [`kyc`]: verification codes, documents, the support queue and its decisions.
 //! - [`markets`]: a trader's actions on one market (prices, suspend/resume/close, settings).
 pub mod bets;
+pub mod bonus;
 pub mod cashout;
 pub mod events;
 pub mod kyc;

@@ -27,6 +27,7 @@ mod wire_enum;
 
 pub mod bet;
 pub mod bet_status;
+pub mod bonus;
 pub mod cashout;
 pub mod event;
 pub mod ids;
