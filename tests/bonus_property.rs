@@ -138,7 +138,7 @@ async fn run(env: &Env, ops: Vec<Op>, outcome: [usize; 3]) {
             Op::Deposit(units) => {
                 let r = app
                     .http
-                    .post(app.url("/api/v1/wallet/deposit"))
+                    .post(app.url("/api/v1/wallet/deposits"))
                     .bearer_auth(&token)
                     .json(&json!({"amount": format!("{units}.00"), "idempotency_key": key}))
                     .send()
