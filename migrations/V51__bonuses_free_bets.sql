@@ -81,7 +81,10 @@ ALTER TABLE bets
     ADD COLUMN bonus_stake DECIMAL(12,2) NOT NULL DEFAULT 0,
     ADD COLUMN free_bet_id UUID,
     ADD COLUMN bonus_win DECIMAL(18,2) NOT NULL DEFAULT 0,
-    ADD CONSTRAINT bets_funding CHECK (bonus_stake >= 0 AND bonus_stake <= stake
+    -- A bet with no bonus part passes whatever its stake: the stake's own checks
+    -- (bets_stake_positive...) name what is wrong with it.
+    ADD CONSTRAINT bets_funding CHECK (bonus_stake >= 0
+        AND (bonus_stake = 0 OR bonus_stake <= stake)
         AND bonus_win >= 0 AND (free_bet_id IS NULL OR bonus_stake = 0));
 CREATE INDEX idx_bets_free_bet ON bets (free_bet_id) WHERE free_bet_id IS NOT NULL;
 
