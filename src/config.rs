@@ -50,6 +50,7 @@ pub struct Settings {
     pub settlement: crate::settlement::SettlementSettings,
     pub payments: crate::wallet::processor::PaymentSettings,
     pub kyc: crate::kyc::KycSettings,
+    pub bonus: crate::app::bonus::BonusSettings,
     /// Deposit and withdrawal fees per payment method type (none listed: no fees).
     #[serde(default)]
     pub fees: crate::wallet::fees::FeeSettings,

@@ -86,6 +86,7 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<()> {
     tx.commit().await?;
     drop(client);
     conn_task.abort();
+    seed_bonus(settings).await?;
     println!("demo data ready ({created_events} new events)");
     for (role, (user, _, pass)) in [
         ("bettor", DEMO_BETTOR),
@@ -224,6 +225,58 @@ async fn seed_markets(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// The demo bettor's bonus and free bet (docs/accounts.md, "Bonuses and free bets"), once:
+/// a grant like a trader's (its `bonus` transaction and the bonus balance) and a free bet.
+async fn seed_bonus(settings: &Settings) -> anyhow::Result<()> {
+    use crate::db::bonus as bdb;
+    let mut db = settings.database.clone();
+    db.pool_max_size = 1;
+    let pool = crate::db::build_pool(&db)?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let user_id: Uuid = tx
+        .query_one(
+            "SELECT id FROM users WHERE username = $1",
+            &[&DEMO_BETTOR.0],
+        )
+        .await?
+        .get(0);
+    let expires_at = chrono::Utc::now() + chrono::Duration::days(30);
+    if bdb::bonus_by_key(&tx, user_id, "demo-bonus")
+        .await?
+        .is_none()
+    {
+        bdb::insert_bonus(
+            &tx,
+            &bdb::NewBonus {
+                user_id,
+                amount: Decimal::new(2500, 2),
+                wagering_multiplier: 5,
+                min_odds: Decimal::new(15, 1),
+                expires_at,
+                idempotency_key: "demo-bonus",
+                granted_by: None,
+                conversion_cap: settings.bonus.conversion_max,
+            },
+        )
+        .await?;
+    }
+    bdb::insert_free_bet(
+        &tx,
+        &bdb::NewFreeBet {
+            user_id,
+            stake: Decimal::new(500, 2),
+            min_odds: Decimal::new(15, 1),
+            expires_at,
+            idempotency_key: "demo-free-bet",
+            granted_by: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

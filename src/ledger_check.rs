@@ -15,6 +15,11 @@
 //! 7. Every referral's money adds up: the held stake (the bet's debit) is the referral's
 //!    stake; less its `referral:` refund it is the bet's stake (referred or accepted) or
 //!    nothing (rejected); and a referral still open is a bet still `referred`.
+//! 8. Bonus money (docs/accounts.md, "Bonuses and free bets"): `bonus_balance` equals the
+//!    sum of the user's `bonus` transactions (1. counts every other type for `balance`); no
+//!    free bet is held by two live bets; each bonus's wagering progress is the sum of the
+//!    stakes counted for it, and while it is active those are exactly its settled
+//!    qualifying bets.
 //!
 //! Every violation is listed; the command exits non-zero when there is any.
 use std::fmt;
@@ -23,6 +28,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::db::bonus as bdb;
 use crate::db::wallet as wdb;
 
 /// One broken invariant.
@@ -61,6 +67,19 @@ pub enum Violation {
         bet_id: Uuid,
         detail: String,
     },
+    BonusBalanceMismatch {
+        user_id: Uuid,
+        bonus_balance: Decimal,
+        ledger_sum: Decimal,
+    },
+    FreeBetSpentTwice {
+        free_bet_id: Uuid,
+        bets: i64,
+    },
+    Wagering {
+        bonus_id: Uuid,
+        detail: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -94,7 +113,7 @@ impl fmt::Display for Violation {
                 credits,
             } => write!(
                 f,
-                "bet {bet_id}: {debits} stake debits (want 1) and {credits} settlement credits (want at most 1)"
+                "bet {bet_id}: {debits} stake debits (want one per funding part: cash, bonus; none for a free bet) and {credits} settlement credits (want at most 1)"
             ),
             Violation::PayoutMismatch {
                 bet_id,
@@ -114,6 +133,20 @@ impl fmt::Display for Violation {
             }
             Violation::Referral { bet_id, detail } => {
                 write!(f, "bet {bet_id}: referral money does not add up: {detail}")
+            }
+            Violation::BonusBalanceMismatch {
+                user_id,
+                bonus_balance,
+                ledger_sum,
+            } => write!(
+                f,
+                "user {user_id}: bonus balance {bonus_balance} != sum of bonus transactions {ledger_sum}"
+            ),
+            Violation::FreeBetSpentTwice { free_bet_id, bets } => {
+                write!(f, "free bet {free_bet_id}: held by {bets} live bets")
+            }
+            Violation::Wagering { bonus_id, detail } => {
+                write!(f, "bonus {bonus_id}: wagering: {detail}")
             }
         }
     }
@@ -164,6 +197,19 @@ pub async fn check<C: GenericClient>(client: &C) -> Result<Vec<Violation>, tokio
     }
     for (bet_id, detail) in crate::db::referrals::violations(client).await? {
         out.push(Violation::Referral { bet_id, detail });
+    }
+    for (user_id, bonus_balance, ledger_sum) in bdb::bonus_balance_mismatches(client).await? {
+        out.push(Violation::BonusBalanceMismatch {
+            user_id,
+            bonus_balance,
+            ledger_sum,
+        });
+    }
+    for (free_bet_id, bets) in bdb::free_bets_spent_twice(client).await? {
+        out.push(Violation::FreeBetSpentTwice { free_bet_id, bets });
+    }
+    for (bonus_id, detail) in bdb::wagering_mismatches(client).await? {
+        out.push(Violation::Wagering { bonus_id, detail });
     }
     Ok(out)
 }

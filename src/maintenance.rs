@@ -199,6 +199,9 @@ pub struct MaintenanceHandles {
     pub monitoring: MonitoringSettings,
     pub metrics: Arc<Metrics>,
     pub recovered: Arc<AtomicBool>,
+    /// Bonus expiry: due bonuses retracted, due free bets expired (`[bonus]
+    /// expiry_interval_ms`).
+    pub bonus: crate::app::bonus::BonusService,
 }
 
 /// Starts the timers of this module: the daily maintenance (when enabled) and the gauge
@@ -209,8 +212,28 @@ pub fn spawn(handles: MaintenanceHandles) -> anyhow::Result<()> {
         let h = handles.clone();
         tokio::spawn(async move { maintenance_loop(h, at).await });
     }
+    let bonus = handles.bonus.clone();
+    tokio::spawn(async move { bonus_expiry_loop(bonus).await });
     tokio::spawn(async move { gauges_loop(handles).await });
     Ok(())
+}
+
+/// Every `[bonus] expiry_interval_ms`: retracts what is left of expired bonuses (through
+/// the users' wallet shards) and marks expired free bets.
+async fn bonus_expiry_loop(bonus: crate::app::bonus::BonusService) {
+    let period = Duration::from_millis(bonus.settings.expiry_interval_ms.max(10));
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match bonus.expire_due().await {
+            Ok((0, 0)) => {}
+            Ok((bonuses, free_bets)) => {
+                tracing::info!(bonuses, free_bets, "bonuses and free bets expired")
+            }
+            Err(e) => tracing::warn!(error = %e, "bonus expiry round failed"),
+        }
+    }
 }
 
 async fn maintenance_loop(h: MaintenanceHandles, at: NaiveTime) {

@@ -195,9 +195,15 @@ impl Application {
             controls: controls.clone(),
             settings: settings.kyc.clone(),
         };
+        let bonus = crate::app::bonus::BonusService {
+            wallet: wallet.clone(),
+            db: db.clone(),
+            settings: settings.bonus.clone(),
+        };
         let state = AppState {
             settings: settings.clone(),
             kyc,
+            bonus,
             settlement: settlement.clone(),
             wallet,
             controls,
@@ -284,6 +290,7 @@ impl Application {
             monitoring: state.settings.monitoring.clone(),
             metrics: state.metrics.clone(),
             recovered: state.recovered.clone(),
+            bonus: state.bonus.clone(),
         })?;
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

@@ -30,6 +30,8 @@ pub struct AppState {
     pub events: crate::app::events::EventService,
     /// Verification (KYC): codes, documents, the support queue.
     pub kyc: crate::app::kyc::KycService,
+    /// Bonus money and free bets: grants, the bettor's list, expiry.
+    pub bonus: crate::app::bonus::BonusService,
     /// Placing bets (REST and WebSocket).
     pub bets: crate::app::bets::BetService,
     /// Cash-out offers, taking them, automatic cash-out.

@@ -39,6 +39,8 @@ fn single(user_id: Uuid, selection_id: Uuid, stake: Decimal, key: &str) -> BetRe
         placed_at: Utc::now(),
         idempotency_key: Some(key.to_string()),
         metadata: serde_json::json!({}),
+        bonus_stake: dec!(0),
+        free_bet_id: None,
         legs: vec![LegRecord {
             selection_id,
             odds: dec!(2.0000),

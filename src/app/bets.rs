@@ -26,7 +26,7 @@ use crate::broadcast::Hub;
 use crate::domain::{self, BetLimits, LegKey, Money, Odds};
 use crate::ledger::LedgerWriter;
 use crate::ledger::{BetRecord, LedgerError, LegRecord, ReferralRecord};
-use crate::wallet::stakes::{ReserveStake, SettleStake, StakeHold, StakeRefusal};
+use crate::wallet::stakes::{Funding, ReserveStake, SettleStake, StakeHold, StakeRefusal};
 use crate::wallet::Wallet;
 
 /// The handles the bet path needs, and nothing else.
@@ -259,8 +259,61 @@ async fn attempt(
         .checked_mul_count(lines)
         .ok_or_else(|| PlaceError::Invalid("stake too large".into()))?;
     let markets = resolve_legs(state, req).await?;
-    let hold = reserve_stake(state, user_id, total_stake.as_decimal()).await?;
-    take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold).await
+    let min_leg_odds = req
+        .legs
+        .iter()
+        .map(|l| l.odds.value())
+        .min()
+        .unwrap_or(Decimal::ONE);
+    let (funding, floor) = funding(state, user_id, req, total_stake.as_decimal()).await?;
+    let hold = reserve_stake(
+        state,
+        user_id,
+        total_stake.as_decimal(),
+        funding,
+        min_leg_odds,
+    )
+    .await?;
+    take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold, floor).await
+}
+
+/// How the stake is funded, and the odds every leg must be taken at (a free bet's
+/// minimum). A free bet is checked here (its token is the bettor's, available, unexpired,
+/// of this stake, at these odds); the wallet shard keeps two bets in flight from holding it
+/// and the ledger writer spends it in the bet's own transaction.
+async fn funding(
+    state: &BetService,
+    user_id: Uuid,
+    req: &PlaceBetRequest,
+    total_stake: Decimal,
+) -> Result<(Funding, Option<Decimal>), PlaceError> {
+    use crate::bets::request::FundingChoice;
+    let Some(token) = req.free_bet_id else {
+        return Ok(match req.funding {
+            Some(FundingChoice::Bonus) => (Funding::Bonus, None),
+            _ => (Funding::Cash, None),
+        });
+    };
+    let client = state.db.get().await?;
+    let refuse = |why: &str| Err(PlaceError::FreeBetNotEligible(why.to_string()));
+    let Some(free) = crate::db::bonus::free_bet(&client, token).await? else {
+        return refuse("no such free bet");
+    };
+    if free.user_id != user_id {
+        return refuse("no such free bet");
+    }
+    match free.status.as_str() {
+        "available" if free.expires_at > Utc::now() => {}
+        "spent" => return refuse("the free bet is spent"),
+        _ => return refuse("the free bet has expired"),
+    }
+    if free.stake != total_stake {
+        return refuse("the stake must be the free bet's stake");
+    }
+    if req.legs.iter().any(|l| l.odds.value() < free.min_odds) {
+        return refuse("a leg is below the free bet's minimum odds");
+    }
+    Ok((Funding::FreeBet(token), Some(free.min_odds)))
 }
 
 /// The bet already accepted with this key, if any (409 if its payload differs).
@@ -322,6 +375,8 @@ async fn reserve_stake(
     state: &BetService,
     user_id: Uuid,
     amount: Decimal,
+    funding: Funding,
+    min_leg_odds: Decimal,
 ) -> Result<StakeHold, PlaceError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     state
@@ -330,6 +385,8 @@ async fn reserve_stake(
         .try_send(ReserveStake {
             user_id,
             amount,
+            funding,
+            min_leg_odds,
             verification_required: state.verification_required,
             reply,
         })
@@ -353,6 +410,8 @@ async fn reserve_stake(
             cap,
             staked,
         },
+        StakeRefusal::BonusNotEligible(why) => PlaceError::BonusNotEligible(why.to_string()),
+        StakeRefusal::FreeBetNotEligible(why) => PlaceError::FreeBetNotEligible(why.to_string()),
         StakeRefusal::UnknownUser => PlaceError::Restricted("no wallet for this account"),
         StakeRefusal::Unavailable(e) => {
             tracing::warn!(error = %e, "wallet load failed");
@@ -370,6 +429,7 @@ async fn take_legs_and_commit(
     fingerprint: &str,
     markets: &[Addr<MarketActor>],
     hold: &StakeHold,
+    floor: Option<Decimal>,
 ) -> Result<BetAnswer, PlaceError> {
     let reservations = reserve_legs(state, req, markets, hold).await;
     let (taken, refusal) = split(reservations);
@@ -377,10 +437,20 @@ async fn take_legs_and_commit(
         release(state, &taken, hold, false).await;
         return Err(err);
     }
+    // A free bet's minimum odds hold for the odds taken, not only those asked.
+    if floor.is_some_and(|f| taken.iter().any(|(_, r)| r.odds.value() < f)) {
+        release(state, &taken, hold, false).await;
+        return Err(PlaceError::FreeBetNotEligible(
+            "a leg was taken below the free bet's minimum odds".into(),
+        ));
+    }
     // A leg broke a limit its market refers: the bet goes to the desk, if there is room.
     let referred = referral_of(&taken);
     if let Some((rejection, _)) = &referred {
-        if !state.referrals.admit() {
+        // A referral's refunds and counter-offers move cash only: a stake staked with bonus
+        // money or a free bet is refused as its market would, never referred.
+        let bonus_funded = !hold.bonus.is_zero() || hold.free_bet.is_some();
+        if bonus_funded || !state.referrals.admit() {
             release(state, &taken, hold, false).await;
             return Err(PlaceError::Leg(rejection.clone()));
         }
@@ -557,7 +627,16 @@ fn build_record(
         currency_code: hold.currency_code.clone(),
         placed_at: Utc::now(),
         idempotency_key: Some(req.idempotency_key.clone()),
+        bonus_stake: hold.bonus,
+        free_bet_id: hold.free_bet,
         metadata: json!({
+            "funding": match (hold.free_bet, hold.bonus.is_zero()) {
+                (Some(_), _) => "free_bet",
+                (None, false) => "bonus",
+                (None, true) => "cash",
+            },
+            "free_bet_id": hold.free_bet,
+            "bonus_stake": format!("{:.2}", hold.bonus),
             "fingerprint": fingerprint,
             "unit_stake": req.stake.to_string(),
             "lines": priced.lines,
@@ -615,7 +694,7 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
     }));
     let settle = SettleStake {
         user_id: hold.user_id,
-        amount: hold.amount,
+        hold: hold.clone(),
         committed,
     };
     let wallet = state.wallet.shard_of(hold.user_id).send(settle);

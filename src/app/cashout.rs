@@ -578,15 +578,17 @@ impl CashOutService {
                 "system bets are not offered cash-out",
             ));
         }
+        // The bet path records its funding (`app::bets::build_record`): `free_bet` (with
+        // `free_bet_id`), `bonus` (part of the stake was bonus money) or `cash`.
         let free_bet = bet
             .metadata
             .get("free_bet_id")
             .is_some_and(|v| !v.is_null())
-            || bet.metadata["funding"].as_str() == Some("free_bet");
+            || matches!(bet.metadata["funding"].as_str(), Some("free_bet" | "bonus"));
         if free_bet && !self.settings.free_bet_stakes_allowed {
             return Err(unavailable(
                 "free_bet",
-                "bets staked with a free bet are not offered cash-out",
+                "bets staked with a free bet or bonus money are not offered cash-out",
             ));
         }
         Ok(())

@@ -12,6 +12,7 @@
 //! - [`referrals`]: bets referred to the trading desk: its decisions, counter-offers, the
 //!   bettor's answer, the windows.
 pub mod bets;
+pub mod bonus;
 pub mod cashout;
 pub mod events;
 pub mod kyc;

@@ -33,6 +33,12 @@ pub enum PlaceError {
         cap: Decimal,
         staked: Decimal,
     },
+    /// `funding: bonus` cannot be met (no active bonus or bonus money, odds too low).
+    #[error("bonus money cannot fund this bet: {0}")]
+    BonusNotEligible(String),
+    /// The free bet cannot be spent on this bet (expired, spent, odds, stake, not yours).
+    #[error("the free bet cannot be used for this bet: {0}")]
+    FreeBetNotEligible(String),
     /// The idempotency key was used for a different bet.
     #[error("this idempotency key was used for a different bet")]
     KeyReused,
@@ -68,6 +74,8 @@ impl PlaceError {
             PlaceError::VerificationRequired => "verification_required",
             PlaceError::InsufficientFunds { .. } => "insufficient_funds",
             PlaceError::LimitExceeded { .. } => "limit_exceeded",
+            PlaceError::BonusNotEligible(_) => "bonus_not_eligible",
+            PlaceError::FreeBetNotEligible(_) => "free_bet_not_eligible",
             PlaceError::KeyReused => "idempotency_key_reused",
             PlaceError::DuplicateKey => "duplicate_key",
             PlaceError::Refused => "bet_refused",

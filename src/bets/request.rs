@@ -35,6 +35,22 @@ pub struct PlaceBetRequest {
     /// Only for `system`: every combination of this many legs is a line.
     #[serde(default)]
     pub system_size: Option<usize>,
+    /// `cash` (default): cash first, then bonus money; `bonus`: bonus money first (an
+    /// active bonus whose minimum odds every leg meets), then cash.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "cash")]
+    pub funding: Option<FundingChoice>,
+    /// Spend this free bet (whole: the total stake must be its stake); no money moves.
+    #[serde(default)]
+    pub free_bet_id: Option<Uuid>,
+}
+
+/// How the bettor asks a stake to be funded (docs/accounts.md, "Bonuses and free bets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FundingChoice {
+    Cash,
+    Bonus,
 }
 
 /// Longest idempotency key accepted (the column is VARCHAR(100)).
@@ -75,19 +91,31 @@ impl PlaceBetRequest {
                 .ensure_at_most(odds_max)
                 .map_err(|e| PlaceError::Invalid(format!("leg odds: {e}")))?;
         }
+        if self.free_bet_id.is_some() && self.funding == Some(FundingChoice::Bonus) {
+            return Err(PlaceError::Invalid(
+                "a free bet is the whole stake: it takes no funding".into(),
+            ));
+        }
         Ok(())
     }
 
     /// SHA-256 over the canonical payload without the key: two requests with one key are
     /// "the same bet" exactly when their fingerprints match.
     pub fn fingerprint(&self) -> String {
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "type": self.bet_type.as_str(),
             "stake": self.stake.to_string(),
             "legs": self.legs.iter().map(|l| (l.selection_id, l.odds.to_string())).collect::<Vec<_>>(),
             "odds_change": self.policy().as_str(),
             "system_size": self.system_size,
         });
+        // Only when asked: the fingerprints of bets placed before funding existed stay valid.
+        if self.funding == Some(FundingChoice::Bonus) {
+            canonical["funding"] = "bonus".into();
+        }
+        if let Some(token) = self.free_bet_id {
+            canonical["free_bet_id"] = token.to_string().into();
+        }
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
 }

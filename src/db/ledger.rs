@@ -31,6 +31,10 @@ pub struct BetRecord {
     pub currency_code: String,
     pub placed_at: DateTime<Utc>,
     pub idempotency_key: Option<String>,
+    /// The part of `stake` paid from bonus money (the rest from cash; V51).
+    pub bonus_stake: Decimal,
+    /// The free bet that is the whole stake (no money moves; the token is spent).
+    pub free_bet_id: Option<Uuid>,
     /// Request fingerprint, system size, unit stake and the like.
     pub metadata: serde_json::Value,
     pub legs: Vec<LegRecord>,
@@ -61,12 +65,13 @@ impl BetRecord {
 
 const INSERT_BETS: &str = "
 INSERT INTO bets (id, user_id, type, status, stake, total_odds, potential_win,
-                  currency_code, placed_at, idempotency_key, metadata)
+                  currency_code, placed_at, idempotency_key, metadata, bonus_stake, free_bet_id)
 SELECT u.id, u.user_id, u.t::bet_type, u.st::bet_status, u.stake, u.odds, u.pw, u.cur, u.placed,
-       u.key, u.meta
+       u.key, u.meta, u.bonus, u.free
 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::numeric[], $6::numeric[],
-            $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[])
-     AS u(id, user_id, t, stake, odds, pw, cur, placed, key, meta, st)";
+            $7::text[], $8::timestamptz[], $9::text[], $10::jsonb[], $11::text[], $12::numeric[],
+            $13::uuid[])
+     AS u(id, user_id, t, stake, odds, pw, cur, placed, key, meta, st, bonus, free)";
 
 const INSERT_REFERRALS: &str = "
 INSERT INTO bet_referrals (bet_id, user_id, reason, stake, liability, expires_at)
@@ -77,21 +82,37 @@ const INSERT_LEGS: &str = "
 INSERT INTO bet_selections (bet_id, selection_id, odds)
 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::numeric[])";
 
+/// The cash part of each stake as a `bet_debit`, the bonus part as a `bonus` row
+/// (`bonus:stake:<bet>`): each row moves its own balance (docs/accounts.md). A free bet's
+/// stake moves no money.
 const INSERT_DEBITS: &str = "
 INSERT INTO transactions (user_id, type, amount, currency_code, status, reference,
                           related_bet_id, description, processed_at)
-SELECT u.user_id, 'bet_debit', -u.stake, u.cur, 'completed', 'bet:' || u.bet_id::text,
-       u.bet_id, 'stake', now()
-FROM UNNEST($1::uuid[], $2::uuid[], $3::numeric[], $4::text[]) AS u(bet_id, user_id, stake, cur)";
+SELECT u.user_id, d.kind::transaction_type, -d.amount, u.cur, 'completed',
+       d.prefix || u.bet_id::text, u.bet_id, d.descr, now()
+FROM UNNEST($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::numeric[])
+     AS u(bet_id, user_id, cash, cur, bonus)
+CROSS JOIN LATERAL (VALUES ('bet_debit', u.cash, 'bet:', 'stake'),
+                           ('bonus', u.bonus, 'bonus:stake:', 'stake from bonus money'))
+     AS d(kind, amount, prefix, descr)
+WHERE d.amount > 0";
 
 /// Sorted by user id so concurrent writers lock balance rows in one global order.
 /// The balances move with the debits that explain them: marked as a ledger write, so the
 /// audit trail does not copy them (V44).
 const DEBIT_BALANCES: &str = "
-UPDATE user_balances b SET balance = b.balance - d.total
-FROM (SELECT * FROM UNNEST($1::uuid[], $2::numeric[]) AS u(user_id, total)) d,
+UPDATE user_balances b SET balance = b.balance - d.total, bonus_balance = b.bonus_balance - d.bonus
+FROM (SELECT * FROM UNNEST($1::uuid[], $2::numeric[], $3::numeric[]) AS u(user_id, total, bonus)) d,
      (SELECT set_config('winzo.ledger_write', 'on', true)) AS ledger
 WHERE b.user_id = d.user_id";
+
+/// Spends the free bets of the batch: each must be available, the bettor's and unexpired
+/// (the bet path checked it; this is the last line against two nodes spending one token).
+const SPEND_FREE_BETS: &str = "
+UPDATE free_bets f SET status = 'spent', bet_id = u.bet_id, spent_at = now()
+FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[]) AS u(token, bet_id, user_id)
+WHERE f.id = u.token AND f.user_id = u.user_id AND f.status = 'available'
+  AND f.expires_at > now()";
 
 /// Writes a batch of bets inside `tx`. Returns an error without committing on any
 /// failure; the caller decides whether to retry bets one by one.
@@ -120,8 +141,24 @@ pub async fn write_bets(
         Vec::new(),
     );
     let (mut leg_bets, mut leg_sels, mut leg_odds) = (Vec::new(), Vec::new(), Vec::new());
-    let mut per_user: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    let mut per_user: BTreeMap<Uuid, (Decimal, Decimal)> = BTreeMap::new();
+    let (mut cash, mut bonus) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut free, mut free_bets, mut free_users) = (Vec::new(), Vec::new(), Vec::new());
+    let mut frees: Vec<Option<Uuid>> = Vec::with_capacity(n);
     for b in bets {
+        let cash_part = if b.free_bet_id.is_some() {
+            Decimal::ZERO
+        } else {
+            b.stake - b.bonus_stake
+        };
+        cash.push(cash_part);
+        bonus.push(b.bonus_stake);
+        frees.push(b.free_bet_id);
+        if let Some(token) = b.free_bet_id {
+            free.push(token);
+            free_bets.push(b.bet_id);
+            free_users.push(b.user_id);
+        }
         ids.push(b.bet_id);
         users.push(b.user_id);
         types.push(b.bet_type.as_str());
@@ -146,9 +183,13 @@ pub async fn write_bets(
             leg_sels.push(leg.selection_id);
             leg_odds.push(leg.odds);
         }
-        *per_user.entry(b.user_id).or_default() += b.stake;
+        let totals = per_user.entry(b.user_id).or_default();
+        totals.0 += cash_part;
+        totals.1 += b.bonus_stake;
     }
-    let (u_ids, totals): (Vec<Uuid>, Vec<Decimal>) = per_user.into_iter().unzip();
+    let u_ids: Vec<Uuid> = per_user.keys().copied().collect();
+    let totals: Vec<Decimal> = per_user.values().map(|t| t.0).collect();
+    let bonus_totals: Vec<Decimal> = per_user.values().map(|t| t.1).collect();
     let (s_bets, s_legs, s_debits, s_balances) = futures::try_join!(
         tx.prepare_cached(INSERT_BETS),
         tx.prepare_cached(INSERT_LEGS),
@@ -156,7 +197,7 @@ pub async fn write_bets(
         tx.prepare_cached(DEBIT_BALANCES),
     )?;
     type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-    let p_bets: [Param; 11] = [
+    let p_bets: [Param; 13] = [
         &ids,
         &users,
         &types,
@@ -168,10 +209,12 @@ pub async fn write_bets(
         &keys,
         &metas,
         &statuses,
+        &bonus,
+        &frees,
     ];
     let p_legs: [Param; 3] = [&leg_bets, &leg_sels, &leg_odds];
-    let p_debits: [Param; 4] = [&ids, &users, &stakes, &currencies];
-    let p_balances: [Param; 2] = [&u_ids, &totals];
+    let p_debits: [Param; 5] = [&ids, &users, &cash, &currencies, &bonus];
+    let p_balances: [Param; 3] = [&u_ids, &totals, &bonus_totals];
     // Polled together, the four are queued on the connection in this order and answered in
     // this order; the first failure is the one returned (later ones only say the
     // transaction is aborted).
@@ -196,6 +239,19 @@ pub async fn write_bets(
             &[&r_bets, &r_users, &r_reasons, &r_stakes, &r_liab, &r_expiry],
         )
         .await?;
+    }
+    if !free.is_empty() {
+        let spent = tx
+            .execute(SPEND_FREE_BETS, &[&free, &free_bets, &free_users])
+            .await?;
+        if spent as usize != free.len() {
+            // A token spent, expired or not the bettor's: refuse like a constraint would.
+            tx.batch_execute(
+                "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'check_violation',
+                   CONSTRAINT = 'free_bets_spend', MESSAGE = 'free bet not available'; END $$",
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use tokio_postgres::NoTls;
 pub mod audit;
 pub mod bet_answer;
 pub mod bets;
+pub mod bonus;
 pub mod cashout;
 pub mod catalogue;
 

@@ -17,14 +17,19 @@ pub struct BettorRow {
     pub currency_code: String,
     /// The profile's `verification_status` is `verified`.
     pub verified: bool,
+    pub bonus_balance: Decimal,
+    /// The user's active bonus, if any.
+    pub bonus: Option<crate::domain::bonus::ActiveBonus>,
 }
 
 const BETTOR: &str = "
 SELECT u.status::text, u.self_excluded_until,
        coalesce(p.betting_limits, '{}'::jsonb), u.stake_factor, u.max_stake,
        b.balance, b.currency_code,
-       coalesce(pr.verification_status = 'verified', false)
+       coalesce(pr.verification_status = 'verified', false),
+       b.bonus_balance, bo.id, bo.min_odds, bo.expires_at
 FROM users u
+LEFT JOIN bonuses bo ON bo.user_id = u.id AND bo.status = 'active'
 JOIN user_balances b ON b.user_id = u.id
 LEFT JOIN user_preferences p ON p.user_id = u.id
 LEFT JOIN user_profiles pr ON pr.user_id = u.id
@@ -47,6 +52,14 @@ pub async fn bettor(
             balance: r.get(5),
             currency_code: r.get::<_, String>(6).trim().to_string(),
             verified: r.get(7),
+            bonus_balance: r.get(8),
+            bonus: r
+                .get::<_, Option<Uuid>>(9)
+                .map(|id| crate::domain::bonus::ActiveBonus {
+                    id,
+                    min_odds: r.get(10),
+                    expires_at: r.get(11),
+                }),
         }))
 }
 

@@ -341,7 +341,7 @@ pub async fn ledger_mismatches<C: GenericClient>(
         .query(
             "WITH sums AS (
                  SELECT user_id, sum(net_amount) AS total FROM transactions
-                 WHERE status = 'completed' GROUP BY user_id)
+                 WHERE status = 'completed' AND type <> 'bonus' GROUP BY user_id)
              SELECT COALESCE(b.user_id, s.user_id), b.balance, COALESCE(s.total, 0)
              FROM user_balances b FULL OUTER JOIN sums s ON s.user_id = b.user_id
              WHERE b.balance IS DISTINCT FROM COALESCE(s.total, 0)
@@ -395,14 +395,20 @@ pub async fn bet_ledger_violations<C: GenericClient>(
     let rows = client
         .query(
             "SELECT b.id,
-                    count(t.id) FILTER (WHERE t.type = 'bet_debit'),
+                    count(t.id) FILTER (WHERE t.type = 'bet_debit'
+                                          OR t.reference LIKE 'bonus:stake:%'),
                     count(t.id) FILTER (WHERE t.type = 'bet_credit' AND COALESCE(t.reference, '') NOT LIKE 'cashout:%')
                     - count(t.id) FILTER (WHERE t.type = 'adjustment'
                                             AND t.reference LIKE 'reverse:%')
              FROM bets b
              LEFT JOIN transactions t ON t.related_bet_id = b.id AND t.status = 'completed'
-             GROUP BY b.id
-             HAVING count(t.id) FILTER (WHERE t.type = 'bet_debit') <> 1
+             GROUP BY b.id, b.free_bet_id, b.stake, b.bonus_stake
+             HAVING count(t.id) FILTER (WHERE t.type = 'bet_debit')
+                        <> (CASE WHEN b.free_bet_id IS NULL AND b.stake > b.bonus_stake
+                                 THEN 1 ELSE 0 END)
+                 OR count(t.id) FILTER (WHERE t.type = 'bonus'
+                                          AND t.reference LIKE 'bonus:stake:%')
+                        <> (CASE WHEN b.bonus_stake > 0 THEN 1 ELSE 0 END)
                  OR count(t.id) FILTER (WHERE t.type = 'bet_credit' AND COALESCE(t.reference, '') NOT LIKE 'cashout:%')
                     - count(t.id) FILTER (WHERE t.type = 'adjustment'
                                             AND t.reference LIKE 'reverse:%') > 1

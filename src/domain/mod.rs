@@ -29,6 +29,7 @@ mod wire_enum;
 pub mod account;
 pub mod bet;
 pub mod bet_status;
+pub mod bonus;
 pub mod cashout;
 pub mod event;
 pub mod ids;

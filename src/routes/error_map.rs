@@ -10,6 +10,7 @@ use crate::accounts::validate::Invalid;
 use crate::actors::errors::{LegRejection, MarketError};
 use crate::actors::writer::NotDurable;
 use crate::actors::{AskError, LoadError};
+use crate::app::bonus::BonusError;
 use crate::app::events::EventError;
 use crate::app::kyc::KycError;
 use crate::app::markets::MarketsError;
@@ -68,6 +69,11 @@ impl From<PlaceError> for ApiError {
                 staked,
             } => ApiError::conflict("limit_exceeded", msg)
                 .with_details(json!({ "period": period, "limit": cap, "staked": staked })),
+            PlaceError::BonusNotEligible(why) => {
+                ApiError::conflict("bonus_not_eligible", msg).with_details(json!({ "reason": why }))
+            }
+            PlaceError::FreeBetNotEligible(why) => ApiError::conflict("free_bet_not_eligible", msg)
+                .with_details(json!({ "reason": why })),
             PlaceError::KeyReused => ApiError::conflict("idempotency_key_reused", msg),
             PlaceError::DuplicateKey => ApiError::conflict("duplicate_key", msg),
             PlaceError::Refused => ApiError::conflict("bet_refused", msg),
@@ -359,6 +365,23 @@ impl From<crate::app::referrals::ReferralError> for ApiError {
             E::Busy(what) => ApiError::busy(what),
             E::Db(why) => {
                 tracing::warn!(error = %why, "referral: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
+impl From<BonusError> for ApiError {
+    fn from(e: BonusError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            BonusError::Invalid(m) => ApiError::validation(m),
+            BonusError::ActiveBonus(id) => ApiError::conflict("bonus_not_eligible", msg)
+                .with_details(json!({"reason": "active_bonus", "bonus_id": id})),
+            BonusError::KeyReused => ApiError::conflict("idempotency_key_reused", msg),
+            BonusError::UnknownUser => ApiError::not_found("user"),
+            BonusError::Db(why) => {
+                tracing::warn!(error = %why, "bonus: database error");
                 ApiError::unavailable("the database is unavailable; retry shortly")
             }
         }

@@ -14,6 +14,7 @@ use crate::routes::error::ApiError;
 pub mod accounts;
 pub mod audit;
 pub mod bets;
+pub mod bonus;
 pub mod cashout;
 pub mod catalogue;
 pub mod cluster;
@@ -64,6 +65,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(ops::OpsDoc::openapi());
     doc.merge(settlement::SettlementDoc::openapi());
     doc.merge(kyc::KycDoc::openapi());
+    doc.merge(bonus::BonusDoc::openapi());
     doc.merge(pages::WebDoc::openapi());
     doc.merge(cluster::ClusterDoc::openapi());
     doc
@@ -99,6 +101,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ops::configure(cfg);
     settlement::configure(cfg);
     kyc::configure(cfg);
+    bonus::configure(cfg);
     pages::configure(cfg);
     cluster::configure(cfg);
 }

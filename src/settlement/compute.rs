@@ -27,6 +27,24 @@ pub struct BetChange {
     /// while open (stake, potential win): released when an open bet is booked.
     pub selections: Vec<Uuid>,
     pub exposure: (Decimal, Decimal),
+    /// The free bet that was the stake (its payouts are winnings only; a void restores it).
+    pub free_bet: Option<Uuid>,
+}
+
+/// The free bet a bet was placed with (recorded in its metadata at placement).
+fn free_bet_of(bet: &BetState) -> Option<Uuid> {
+    bet.metadata["free_bet_id"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+}
+
+/// What the bettor is paid for a gross payout: all of it, or for a free bet only the
+/// winnings (its stake was never paid, so it is never returned: not by a void either).
+fn paid(bet: &BetState, gross: Decimal) -> Decimal {
+    match free_bet_of(bet) {
+        Some(_) => crate::domain::bonus::free_bet_payout(gross, bet.stake),
+        None => gross,
+    }
 }
 
 /// Why a bet could not be computed (corrupt row): logged and skipped, never paid.
@@ -110,6 +128,7 @@ pub fn desired(
         Some(reason) if all_void => (BetStatus::Voided, bet.stake, Some(reason.to_string())),
         _ => (settled.status, settled.payout.as_decimal(), None),
     };
+    let new_win = paid(bet, new_win);
     if new_status == status && new_win == bet.actual_win {
         return Ok(None);
     }
@@ -125,7 +144,7 @@ pub fn void_bet(bet: &BetState, reason: &str) -> Result<BetChange, ComputeError>
         bet,
         status,
         BetStatus::Voided,
-        bet.stake,
+        paid(bet, bet.stake),
         Some(reason.to_string()),
     ))
 }
@@ -149,6 +168,7 @@ fn change(
         void_reason,
         selections: bet.legs.iter().map(|l| l.selection_id).collect(),
         exposure: (bet.stake, bet.potential_win),
+        free_bet: free_bet_of(bet),
     }
 }
 
@@ -220,6 +240,24 @@ mod tests {
             (c.new_status, c.new_win),
             (BetStatus::SettledWin, dec!(20.00))
         );
+    }
+
+    #[test]
+    fn a_free_bet_is_paid_its_winnings_only() {
+        let mut b = bet("accepted", dec!(0), &[Some("win")]);
+        b.metadata["free_bet_id"] = json!(Uuid::nil().to_string());
+        let c = desired(&b, None).unwrap().unwrap();
+        assert_eq!(
+            (c.new_status, c.new_win),
+            (BetStatus::SettledWin, dec!(10.00))
+        );
+        assert_eq!(c.free_bet, Some(Uuid::nil()));
+        let v = void_bet(&b, "x").unwrap();
+        assert_eq!((v.new_status, v.new_win), (BetStatus::Voided, dec!(0)));
+        let mut won = bet("settled_win", dec!(10.00), &[Some("loss")]);
+        won.metadata["free_bet_id"] = json!(Uuid::nil().to_string());
+        let c = desired(&won, None).unwrap().unwrap();
+        assert_eq!((c.old_win, c.new_win), (dec!(10.00), dec!(0)));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::bonus;
 use super::shard::WalletShard;
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::settlement::{self as sdb, BetUpdate, BookedTx};
@@ -40,6 +41,8 @@ pub struct Booked {
     pub change: BetChange,
     /// What the balance moved by (the new payout minus the old, less any debt).
     pub delta: Decimal,
+    /// What the bonus balance moved by (the bonus-funded part of the payout).
+    pub bonus_delta: Decimal,
     /// The balance after the booking (the shard's view when it holds the account).
     pub balance: Decimal,
 }
@@ -50,13 +53,13 @@ impl Handler<SettleCredits> for WalletShard {
     fn handle(&mut self, msg: SettleCredits, _: &mut Self::Context) -> Self::Result {
         // Stakes held for bets in flight stay available to them: a correction never takes
         // money a held stake is about to debit.
-        let held: HashMap<Uuid, Decimal> = msg
+        let held: HashMap<Uuid, (Decimal, Decimal)> = msg
             .changes
             .iter()
             .filter_map(|c| {
                 self.accounts
                     .get(&c.user_id)
-                    .map(|a| (c.user_id, a.reserved))
+                    .map(|a| (c.user_id, (a.reserved, a.bonus_reserved)))
             })
             .collect();
         let SettleCredits {
@@ -74,12 +77,21 @@ impl Handler<SettleCredits> for WalletShard {
             }
             .into_actor(self)
             .map(move |out, act, _| {
-                let out = out.map(|booked| {
+                let out = out.map(|(booked, closed)| {
+                    // Conversions of bonuses whose requirement this booking met.
+                    for c in &closed {
+                        if let Some(a) = act.accounts.get_mut(&c.user_id) {
+                            a.balance += c.converted;
+                            a.bonus_balance -= c.converted + c.retracted;
+                            a.bonus = None;
+                        }
+                    }
                     booked
                         .into_iter()
                         .map(|mut b| {
                             if let Some(a) = act.accounts.get_mut(&b.change.user_id) {
                                 a.balance += b.delta;
+                                a.bonus_balance += b.bonus_delta;
                                 b.balance = a.balance;
                             }
                             b
@@ -131,8 +143,8 @@ async fn book(
     client: &mut deadpool_postgres::Object,
     changes: Vec<BetChange>,
     actor: AuditActor,
-    held: &HashMap<Uuid, Decimal>,
-) -> anyhow::Result<Vec<Booked>> {
+    held: &HashMap<Uuid, (Decimal, Decimal)>,
+) -> anyhow::Result<(Vec<Booked>, Vec<bonus::Closed>)> {
     // Durable like every money write: the shards' cached balances move by these deltas as
     // soon as the commit returns, so the commit must not be one a crash of Postgres undoes.
     let tx = client.transaction().await?;
@@ -156,40 +168,66 @@ async fn book(
         .collect();
     if applied.is_empty() {
         tx.commit().await?;
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    let debts = shortfalls(&tx, &applied, held).await?;
+    // Each change in its cash part and its bonus part (docs/accounts.md): the cash view of
+    // a change goes through the debts of the cash balance as before.
+    let splits = bonus::split(&tx, &applied, held).await?;
+    let cash_views: Vec<BetChange> = applied
+        .iter()
+        .zip(&splits)
+        .map(|(c, s)| BetChange {
+            old_win: c.old_win - s.bonus_taken_back,
+            new_win: c.new_win - s.new_bonus,
+            ..c.clone()
+        })
+        .collect();
+    let cash_held: HashMap<Uuid, Decimal> = held.iter().map(|(u, h)| (*u, h.0)).collect();
+    let debts = shortfalls(&tx, &cash_views, &cash_held).await?;
     let mut rows = Vec::new();
-    let mut per_user: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    let mut per_user: BTreeMap<Uuid, (Decimal, Decimal)> = BTreeMap::new();
     let mut debt_rows = Vec::new();
     let mut booked = Vec::with_capacity(applied.len());
-    for c in applied {
+    for ((c, cash), split) in applied.into_iter().zip(cash_views).zip(splits) {
         let debt = debts.get(&c.bet_id).copied().unwrap_or_default();
-        rows.extend(ledger_rows(&c, debt));
+        rows.extend(ledger_rows(&cash, debt));
+        rows.extend(bonus::ledger_rows(&c, &split));
         if debt > Decimal::ZERO {
             debt_rows.push((c.user_id, c.bet_id, debt, reference("debt", &c)));
         }
-        let delta = c.new_win - c.old_win + debt;
-        *per_user.entry(c.user_id).or_default() += delta;
+        let delta = cash.new_win - cash.old_win + debt;
+        let bonus_delta = split.new_bonus - split.bonus_taken_back;
+        let totals = per_user.entry(c.user_id).or_default();
+        totals.0 += delta;
+        totals.1 += bonus_delta;
         booked.push(Booked {
             change: c,
             delta,
+            bonus_delta,
             balance: Decimal::ZERO,
         });
     }
     sdb::insert_txs(&tx, &rows).await?;
     sdb::insert_debts(&tx, &debt_rows).await?;
-    per_user.retain(|_, d| !d.is_zero());
-    let (users, deltas): (Vec<Uuid>, Vec<Decimal>) = per_user.into_iter().unzip();
-    let balances: HashMap<Uuid, Decimal> = sdb::add_balances(&tx, &users, &deltas)
+    per_user.retain(|_, d| !d.0.is_zero() || !d.1.is_zero());
+    let users: Vec<Uuid> = per_user.keys().copied().collect();
+    let deltas: Vec<Decimal> = per_user.values().map(|d| d.0).collect();
+    let bonus_deltas: Vec<Decimal> = per_user.values().map(|d| d.1).collect();
+    let balances: HashMap<Uuid, Decimal> = sdb::add_balances(&tx, &users, &deltas, &bonus_deltas)
         .await?
         .into_iter()
         .collect();
+    let changes: Vec<BetChange> = booked.iter().map(|b| b.change.clone()).collect();
+    bonus::restore_free_bets(&tx, &changes).await?;
+    let closed = bonus::count_wagering(&tx, &changes, held).await?;
     tx.commit().await?;
     for b in &mut booked {
         b.balance = balances.get(&b.change.user_id).copied().unwrap_or_default();
+        if let Some(c) = closed.iter().find(|c| c.user_id == b.change.user_id) {
+            b.balance += c.converted;
+        }
     }
-    Ok(booked)
+    Ok((booked, closed))
 }
 
 /// For users whose bookings take money back: what each bet's reversal cannot take from the

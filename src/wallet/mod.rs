@@ -14,6 +14,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub mod bonus;
 pub mod cashout;
 pub mod credits;
 pub mod fees;

@@ -46,6 +46,23 @@ pub struct Account {
     pub controls: Option<super::stakes::Controls>,
     /// Stakes of the current day, week and month (`None`: not loaded yet).
     pub counters: Option<super::stakes::Counters>,
+    /// The bonus money (mirrors `user_balances.bonus_balance`), the part of it held for
+    /// bets in flight, the active bonus (`wallet::bonus`) and the free bets held by bets
+    /// in flight. Valid once `bonus_loaded`.
+    pub bonus_balance: Decimal,
+    pub bonus_reserved: Decimal,
+    pub bonus: Option<super::bonus::ActiveBonus>,
+    pub free_bets_held: Vec<Uuid>,
+    pub bonus_loaded: bool,
+}
+
+impl Account {
+    /// Something in flight depends on this cached account: it must not be forgotten.
+    pub fn holds(&self) -> bool {
+        !self.reserved.is_zero()
+            || !self.bonus_reserved.is_zero()
+            || !self.free_bets_held.is_empty()
+    }
 }
 
 /// Deposit or withdrawal.
@@ -179,7 +196,7 @@ impl WalletShard {
     pub(super) fn make_room(&mut self, user_id: Uuid) {
         if self.accounts.len() >= self.accounts_cached_max && !self.accounts.contains_key(&user_id)
         {
-            self.accounts.retain(|_, a| !a.reserved.is_zero());
+            self.accounts.retain(|_, a| a.holds());
         }
     }
 }
@@ -229,11 +246,7 @@ impl Handler<MoveMoney> for WalletShard {
                         }
                         None => {
                             // Forget a doubtful balance, never one with stakes in flight.
-                            if act
-                                .accounts
-                                .get(&user_id)
-                                .is_some_and(|a| a.reserved.is_zero())
-                            {
+                            if act.accounts.get(&user_id).is_some_and(|a| !a.holds()) {
                                 act.accounts.remove(&user_id);
                             }
                         }

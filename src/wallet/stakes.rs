@@ -49,11 +49,27 @@ pub fn period_starts(now: DateTime<Utc>) -> [DateTime<Utc>; 3] {
     [at(day), at(week), at(month)]
 }
 
+/// Where a stake comes from (docs/accounts.md, "Bonuses and free bets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Funding {
+    /// Cash first, then bonus money for the rest.
+    Cash,
+    /// Bonus money first (an active bonus whose minimum odds every leg meets), then cash.
+    Bonus,
+    /// The whole stake is this free bet (checked by the bet path before the hold; the shard
+    /// keeps two bets in flight from holding one token).
+    FreeBet(Uuid),
+}
+
 /// A stake held for a bet in flight.
 #[derive(Debug, Clone)]
 pub struct StakeHold {
     pub user_id: Uuid,
+    /// The whole stake; `cash + bonus` of it is money (a free bet's is neither).
     pub amount: Decimal,
+    pub cash: Decimal,
+    pub bonus: Decimal,
+    pub free_bet: Option<Uuid>,
     pub stake_factor: Decimal,
     pub max_stake: Option<Decimal>,
     pub currency_code: String,
@@ -73,6 +89,10 @@ pub enum StakeRefusal {
         cap: Decimal,
         staked: Decimal,
     },
+    /// `funding: bonus` without an active bonus, bonus money, or legs at its minimum odds.
+    BonusNotEligible(&'static str),
+    /// The free bet is already held by a bet in flight.
+    FreeBetNotEligible(&'static str),
     UnknownUser,
     Unavailable(String),
 }
@@ -83,6 +103,9 @@ pub enum StakeRefusal {
 pub struct ReserveStake {
     pub user_id: Uuid,
     pub amount: Decimal,
+    pub funding: Funding,
+    /// The lowest odds among the bet's legs (a bonus-funded stake needs the bonus's minimum).
+    pub min_leg_odds: Decimal,
     /// Only a verified profile may bet (`[kyc] required_before` lists `bet`).
     pub verification_required: bool,
     pub reply: oneshot::Sender<Result<StakeHold, StakeRefusal>>,
@@ -94,7 +117,7 @@ pub struct ReserveStake {
 #[rtype(result = "Option<(Decimal, Decimal)>")]
 pub struct SettleStake {
     pub user_id: Uuid,
-    pub amount: Decimal,
+    pub hold: StakeHold,
     pub committed: bool,
 }
 
@@ -121,9 +144,10 @@ impl Handler<ReserveStake> for WalletShard {
                 .load(std::sync::atomic::Ordering::Acquire);
         let need_counters = account
             .and_then(|a| a.counters.as_ref())
-            .is_none_or(|c| c.period_starts != starts);
+            .is_none_or(|c| c.period_starts != starts)
+            || account.is_none_or(|a| !a.bonus_loaded);
         if !need_controls && !need_counters {
-            let out = self.hold(msg.user_id, msg.amount, msg.verification_required, now);
+            let out = self.hold(&msg, now);
             let _ = msg.reply.send(out);
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
@@ -155,7 +179,7 @@ impl Handler<ReserveStake> for WalletShard {
                             need_controls,
                             need_counters,
                         );
-                        act.hold(user_id, msg.amount, msg.verification_required, now)
+                        act.hold(&msg, now)
                     }
                 };
                 let _ = msg.reply.send(out);
@@ -175,12 +199,18 @@ impl Handler<SettleStake> for WalletShard {
 impl WalletShard {
     fn settle_hold(&mut self, msg: SettleStake) -> Option<(Decimal, Decimal)> {
         let a = self.accounts.get_mut(&msg.user_id)?;
-        a.reserved -= msg.amount;
+        let h = &msg.hold;
+        a.reserved -= h.cash;
+        a.bonus_reserved -= h.bonus;
+        if let Some(token) = h.free_bet {
+            a.free_bets_held.retain(|t| *t != token);
+        }
         if msg.committed {
-            a.balance -= msg.amount;
+            a.balance -= h.cash;
+            a.bonus_balance -= h.bonus;
         } else if let Some(c) = a.counters.as_mut() {
             for s in c.staked.iter_mut() {
-                *s -= msg.amount;
+                *s -= h.amount;
             }
         }
         Some((a.balance, a.reserved))
@@ -241,6 +271,11 @@ impl WalletShard {
         let a = self.accounts.entry(user_id).or_default();
         // A cached balance is authoritative (it holds debits not yet visible to this read).
         a.balance = balance_cached.unwrap_or(row.balance);
+        if !a.bonus_loaded {
+            a.bonus_balance = row.bonus_balance;
+            a.bonus = row.bonus;
+            a.bonus_loaded = true;
+        }
         if controls {
             a.controls = Some(Controls {
                 status: row.status,
@@ -263,13 +298,8 @@ impl WalletShard {
     }
 
     /// The checks and the hold, on a loaded account.
-    fn hold(
-        &mut self,
-        user_id: Uuid,
-        amount: Decimal,
-        verification_required: bool,
-        now: DateTime<Utc>,
-    ) -> Result<StakeHold, StakeRefusal> {
+    fn hold(&mut self, msg: &ReserveStake, now: DateTime<Utc>) -> Result<StakeHold, StakeRefusal> {
+        let (user_id, amount) = (msg.user_id, msg.amount);
         let a = self
             .accounts
             .get_mut(&user_id)
@@ -283,13 +313,53 @@ impl WalletShard {
         if controls.self_excluded_until.is_some_and(|t| t > now) {
             return Err(StakeRefusal::Restricted("account self-excluded"));
         }
-        if verification_required && !controls.verified {
+        if msg.verification_required && !controls.verified {
             return Err(StakeRefusal::VerificationRequired);
         }
-        let available = a.balance - a.reserved;
-        if amount > available {
-            return Err(StakeRefusal::InsufficientFunds { available });
-        }
+        let cash_free = a.balance - a.reserved;
+        let bonus_free = (a.bonus_balance - a.bonus_reserved).max(Decimal::ZERO);
+        let (cash, bonus) = match msg.funding {
+            Funding::FreeBet(token) => {
+                if a.free_bets_held.contains(&token) {
+                    return Err(StakeRefusal::FreeBetNotEligible(
+                        "the free bet is being spent",
+                    ));
+                }
+                (Decimal::ZERO, Decimal::ZERO)
+            }
+            Funding::Cash => {
+                let cash = amount.min(cash_free.max(Decimal::ZERO));
+                if amount - cash > bonus_free {
+                    return Err(StakeRefusal::InsufficientFunds {
+                        available: cash_free.max(Decimal::ZERO) + bonus_free,
+                    });
+                }
+                (cash, amount - cash)
+            }
+            Funding::Bonus => {
+                let Some(active) = a.bonus.as_ref() else {
+                    return Err(StakeRefusal::BonusNotEligible("no active bonus"));
+                };
+                if active.expires_at <= now {
+                    return Err(StakeRefusal::BonusNotEligible("the bonus has expired"));
+                }
+                if msg.min_leg_odds < active.min_odds {
+                    return Err(StakeRefusal::BonusNotEligible(
+                        "a leg is below the bonus's minimum odds",
+                    ));
+                }
+                if bonus_free.is_zero() {
+                    return Err(StakeRefusal::BonusNotEligible("no bonus money"));
+                }
+                let bonus = amount.min(bonus_free);
+                if amount - bonus > cash_free {
+                    return Err(StakeRefusal::InsufficientFunds {
+                        available: cash_free.max(Decimal::ZERO) + bonus_free,
+                    });
+                }
+                (amount - bonus, bonus)
+            }
+        };
         controls.limits.promote_due(now);
         for (i, period) in PERIODS.iter().enumerate() {
             if let Some(cap) = controls.limits.caps.get(period) {
@@ -303,13 +373,24 @@ impl WalletShard {
                 }
             }
         }
-        a.reserved += amount;
+        a.reserved += cash;
+        a.bonus_reserved += bonus;
+        let free_bet = match msg.funding {
+            Funding::FreeBet(token) => {
+                a.free_bets_held.push(token);
+                Some(token)
+            }
+            _ => None,
+        };
         for s in counters.staked.iter_mut() {
             *s += amount;
         }
         Ok(StakeHold {
             user_id,
             amount,
+            cash,
+            bonus,
+            free_bet,
             stake_factor: controls.stake_factor,
             max_stake: controls.max_stake,
             currency_code: controls.currency_code.clone(),

@@ -302,6 +302,8 @@ async fn bettor(
             odds_change: None,
             idempotency_key: Uuid::new_v4().to_string(),
             system_size: None,
+            funding: None,
+            free_bet_id: None,
         };
         let t = Instant::now();
         match state

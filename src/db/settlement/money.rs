@@ -58,15 +58,18 @@ pub async fn add_balances<C: GenericClient>(
     c: &C,
     users: &[Uuid],
     deltas: &[Decimal],
+    bonus_deltas: &[Decimal],
 ) -> Result<Vec<(Uuid, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
-            // A ledger write (V44): the bookings' transaction rows explain it.
-            "UPDATE user_balances b SET balance = b.balance + d.delta
-             FROM UNNEST($1::uuid[], $2::numeric[]) AS d(user_id, delta),
+            // A ledger write (V44): the bookings' transaction rows explain it (the bonus
+            // balance by its `bonus` rows).
+            "UPDATE user_balances b SET balance = b.balance + d.delta,
+                 bonus_balance = b.bonus_balance + d.bonus
+             FROM UNNEST($1::uuid[], $2::numeric[], $3::numeric[]) AS d(user_id, delta, bonus),
                   (SELECT set_config('winzo.ledger_write', 'on', true)) AS ledger
              WHERE b.user_id = d.user_id RETURNING b.user_id, b.balance",
-            &[&users, &deltas],
+            &[&users, &deltas, &bonus_deltas],
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -110,7 +113,8 @@ pub async fn payout_mismatches<C: GenericClient>(
                  SELECT related_bet_id AS bet_id, sum(amount) AS net
                  FROM transactions
                  WHERE related_bet_id IS NOT NULL AND status = 'completed'
-                   AND type IN ('bet_credit', 'adjustment', 'refund')
+                   AND (type IN ('bet_credit', 'adjustment', 'refund')
+                        OR (type = 'bonus' AND reference NOT LIKE 'bonus:stake:%'))
                    AND COALESCE(reference, '') NOT LIKE 'cashout:%'
                    AND COALESCE(reference, '') NOT LIKE 'referral:%'
                  GROUP BY related_bet_id),
