@@ -43,6 +43,7 @@ fn single(user_id: Uuid, selection_id: Uuid, stake: Decimal, key: &str) -> BetRe
             selection_id,
             odds: dec!(2.0000),
         }],
+        fence: Default::default(),
     }
 }
 

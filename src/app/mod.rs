@@ -14,3 +14,4 @@ pub mod cashout;
 pub mod events;
 pub mod kyc;
 pub mod markets;
+pub mod remote_legs;

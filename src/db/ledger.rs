@@ -34,6 +34,18 @@ pub struct BetRecord {
     /// Request fingerprint, system size, unit stake and the like.
     pub metadata: serde_json::Value,
     pub legs: Vec<LegRecord>,
+    /// With several nodes: the leases the bet was taken under, checked at commit.
+    pub fence: LeaseFence,
+}
+
+/// The leases a bet was taken under (several engine nodes): each leg's event lease as its
+/// reservation was taken (`(event, node, epoch)`, at this node or another) and the bettor's
+/// wallet partition as the stake was held (`(partition, epoch)`, at this node). Empty with
+/// one node.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseFence {
+    pub events: Vec<(Uuid, String, i64)>,
+    pub wallet: Option<(i32, i64)>,
 }
 
 const INSERT_BETS: &str = "

@@ -45,6 +45,10 @@ pub struct Account {
     pub controls: Option<super::stakes::Controls>,
     /// Stakes of the current day, week and month (`None`: not loaded yet).
     pub counters: Option<super::stakes::Counters>,
+    /// Several nodes: the wallet partition's lease epoch the balance was read under.
+    pub epoch: i64,
+    /// Several nodes: the balance must be read again before the next stake is held.
+    pub stale: bool,
 }
 
 /// Deposit or withdrawal.
