@@ -64,21 +64,29 @@ async fn measure(n: usize) -> f64 {
     let catalogue = create_catalogue(&http, &bases[0], &admin).await;
     let mut selections = Vec::new();
     for _ in 0..6 {
-        selections.push(create_event(&http, &bases[0], &admin, &catalogue).await.selections[0][0]);
+        selections.push(
+            create_event(&http, &bases[0], &admin, &catalogue)
+                .await
+                .selections[0][0],
+        );
     }
     if n > 1 {
-        common::wait_until("every node to own events", Duration::from_secs(60), || async {
-            let owners: i64 = db
-                .client
-                .query_one(
-                    "SELECT count(DISTINCT node_id) FROM event_leases WHERE expires_at > now()",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            owners == n as i64
-        })
+        common::wait_until(
+            "every node to own events",
+            Duration::from_secs(60),
+            || async {
+                let owners: i64 = db
+                    .client
+                    .query_one(
+                        "SELECT count(DISTINCT node_id) FROM event_leases WHERE expires_at > now()",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                owners == n as i64
+            },
+        )
         .await;
     }
     let users = common::fixtures::funded_users(&db.client, Decimal::from(1_000_000), bettors).await;
@@ -142,7 +150,10 @@ async fn measure(n: usize) -> f64 {
         .await
         .unwrap()
         .get(0);
-    assert!(stored as u64 >= acked, "every acknowledged bet stored with its debit");
+    assert!(
+        stored as u64 >= acked,
+        "every acknowledged bet stored with its debit"
+    );
     let rate = acked as f64 / elapsed;
     println!(
         "bench: {n} node(s), {bettors} bettors, {elapsed:.1} s: {acked} bets acknowledged \
