@@ -396,8 +396,14 @@ async fn a_stale_epoch_is_refused_by_the_fence() {
         .unwrap()
         .get(0);
     assert_eq!(odds.to_string(), "1.9091");
+    // Refused by the fence at commit, or (when its renewal ran first, as under load) by the
+    // node itself once its renewal found the lease taken: never written either way.
     let v = cluster_view(&http, &node.base, &admin).await;
-    assert!(v["counters"]["fenced_bets"].as_u64() >= Some(1), "{v}");
+    let c = &v["counters"];
+    assert!(
+        c["fenced_bets"].as_u64() >= Some(1) || c["leases_lost"].as_u64() >= Some(1),
+        "{v}"
+    );
     // Once the other node's lease lapses, this node takes the event again (a new epoch)
     // and betting resumes.
     common::wait_until(
