@@ -516,8 +516,7 @@ async fn a_node_cut_off_from_postgres_accepts_no_bet_on_events_it_lost() {
         },
     )
     .await;
-    // ...and node b takes the event: nothing a left behind (a transaction of its fenced
-    // writer stuck open with the lease row locked) keeps it from doing so for long.
+    // ...and node b takes the event.
     let b = start_ready(&http, &db.url, "b", free_port()).await;
     common::wait_until("b to own the event", Duration::from_secs(20), || async {
         owners(&db.client)

@@ -37,11 +37,8 @@ pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
     let mut pg = tokio_postgres::Config::from_str(&settings.url).context("database.url")?;
     pg.connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
     pg.application_name("winzo");
-    // A transaction left idle that long is abandoned (its client was cut off): Postgres ends
-    // it, so its locks (a lease row read FOR SHARE by the fence) do not outlive it.
     pg.options(format!(
-        "-c statement_timeout={0} -c idle_in_transaction_session_timeout={0} \
-         -c synchronous_commit=on",
+        "-c statement_timeout={} -c synchronous_commit=on",
         settings.statement_timeout_ms
     ));
     let manager = Manager::from_config(
