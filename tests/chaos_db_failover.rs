@@ -193,7 +193,9 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
             not_ready_seen.clone(),
         );
         tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
             while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
                 for n in &nodes {
                     if let Ok(r) = http.get(format!("{n}/readyz")).send().await {
                         if r.status() == 503 {
@@ -201,7 +203,6 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
                         }
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
     };
@@ -218,11 +219,15 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
             attempts.clone(),
         );
         workers.push(tokio::spawn(async move {
+            // A refused client's pace: its next try 100 ms after its last one was sent.
+            let mut pace = tokio::time::interval(Duration::from_millis(100));
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) && started.elapsed() < LOAD_MAX {
                 let key = format!("chaos-{i}-{n}");
                 n += 1;
                 let sent = Instant::now();
+                pace.reset_at((sent + Duration::from_millis(100)).into());
                 let (status, body) = place(&http, &base, &token, &bet_body(selection, &key)).await;
                 let bet_id = body["id"].as_str().and_then(|s| s.parse().ok());
                 let code = body["error"]["code"]
@@ -243,8 +248,7 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
                     code,
                 });
                 if status != 201 {
-                    // A client's pace while refused.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    pace.tick().await;
                 }
             }
         }));
@@ -273,18 +277,24 @@ async fn the_primary_dies_under_load_and_no_acknowledged_bet_is_lost() {
     eprintln!("chaos: killed the primary {killed} (patroni and postmaster, SIGKILL)");
 
     // The new primary, seen from outside the engine.
-    let mut promoted_after = None;
-    let deadline = t_kill + RESUME_DEADLINE;
-    while Instant::now() < deadline {
-        if let Ok(c) = connect(&db_url).await {
-            if c.query_one("SELECT 1", &[]).await.is_ok() {
-                promoted_after = Some(t_kill.elapsed());
-                break;
+    let promoted = Mutex::new(None);
+    common::wait_until_every(
+        "a read-write primary after the kill",
+        RESUME_DEADLINE,
+        Duration::from_millis(100),
+        || async {
+            let up = match connect(&db_url).await {
+                Ok(c) => c.query_one("SELECT 1", &[]).await.is_ok(),
+                Err(_) => false,
+            };
+            if up {
+                promoted.lock().unwrap().get_or_insert(t_kill.elapsed());
             }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let promoted_after = promoted_after.expect("no read-write primary after the kill");
+            up
+        },
+    )
+    .await;
+    let promoted_after = promoted.lock().unwrap().expect("promoted");
     let leader = cluster_script(&["leader"]);
     assert_ne!(leader, killed, "the killed member cannot be the primary");
 

@@ -46,6 +46,7 @@ fn single(user_id: Uuid, selection_id: Uuid, stake: Decimal, key: &str) -> BetRe
             odds: dec!(2.0000),
         }],
         referral: None,
+        fence: Default::default(),
     }
 }
 

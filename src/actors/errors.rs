@@ -29,7 +29,8 @@ pub enum MarketError {
 }
 
 /// Why a bet leg was refused by its market. `code()` is the contract's error code.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+/// Serialized between engine nodes (a leg reserved at its event's owner).
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 pub enum LegRejection {
     #[error("the market is suspended")]
     MarketSuspended,

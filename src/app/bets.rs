@@ -17,15 +17,17 @@ use crate::actors::market::{
     ReleaseReservation, Reservation,
 };
 use crate::actors::Registry;
+use crate::app::remote_legs::{self, LegAnswer, LegAsk, LegSettle};
 use crate::bets::answer::BetAnswer;
 use crate::bets::error::PlaceError;
 use crate::bets::inflight::{self, Claim, Inflight};
 use crate::bets::request::PlaceBetRequest;
 use crate::bets::settings::BetSettings;
 use crate::broadcast::Hub;
+use crate::cluster::Route;
 use crate::domain::{self, BetLimits, LegKey, Money, Odds};
 use crate::ledger::LedgerWriter;
-use crate::ledger::{BetRecord, LedgerError, LegRecord, ReferralRecord};
+use crate::ledger::{BetRecord, LeaseFence, LedgerError, LegRecord, ReferralRecord};
 use crate::wallet::stakes::{Funding, ReserveStake, SettleStake, StakeHold, StakeRefusal};
 use crate::wallet::Wallet;
 
@@ -258,6 +260,7 @@ async fn attempt(
         .stake
         .checked_mul_count(lines)
         .ok_or_else(|| PlaceError::Invalid("stake too large".into()))?;
+    let wallet_epoch = wallet_epoch(state, user_id).await?;
     let markets = resolve_legs(state, req).await?;
     let min_leg_odds = req
         .legs
@@ -272,6 +275,7 @@ async fn attempt(
         total_stake.as_decimal(),
         funding,
         min_leg_odds,
+        wallet_epoch,
     )
     .await?;
     take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold, floor).await
@@ -334,10 +338,10 @@ async fn previous_answer(
 /// The market actor of every leg, with the checks that need no reservation: unknown
 /// selections, two legs on one market (`duplicate_leg`), two on one event
 /// (`correlated_legs`, unless the pair of market types is allowed).
-async fn resolve_legs(
-    state: &BetService,
-    req: &PlaceBetRequest,
-) -> Result<Vec<Addr<MarketActor>>, PlaceError> {
+async fn resolve_legs(state: &BetService, req: &PlaceBetRequest) -> Result<Vec<LegAt>, PlaceError> {
+    if state.registry.cluster().enabled() {
+        return resolve_legs_anywhere(state, req).await;
+    }
     let mut addrs = Vec::with_capacity(req.legs.len());
     for leg in &req.legs {
         let addr = state
@@ -368,7 +372,82 @@ async fn resolve_legs(
         })
         .map_err(bet_error)?;
     }
-    Ok(addrs)
+    Ok(addrs.into_iter().map(LegAt::Here).collect())
+}
+
+/// Where a leg's market runs: here, or at the node owning its event.
+#[derive(Clone)]
+enum LegAt {
+    Here(Addr<MarketActor>),
+    There { addr: String },
+}
+
+/// The epoch under which this node writes the bettor's balance (0 with one node). A bet
+/// reaches the node holding the bettor's wallet partition (`routes::forward`); if the
+/// partition moved since, the bet is refused here rather than written by a second writer.
+async fn wallet_epoch(state: &BetService, user_id: Uuid) -> Result<i64, PlaceError> {
+    let cluster = state.registry.cluster();
+    if let Some(epoch) = cluster.wallet_epoch(user_id) {
+        return Ok(epoch);
+    }
+    let moved = || PlaceError::unavailable("the bettor's wallet is served by another node; retry");
+    match cluster.route_user(user_id).await {
+        Ok(Route::Local) => cluster.wallet_epoch(user_id).ok_or_else(moved),
+        Ok(Route::Remote { .. }) => Err(moved()),
+        Err(e) => {
+            tracing::warn!(error = %e, "wallet partition lease unknown");
+            Err(PlaceError::unavailable(
+                "bets cannot be taken right now; retry shortly",
+            ))
+        }
+    }
+}
+
+/// With several nodes: each leg's market, here or at its event's owner (taking a free
+/// lease on the way), and the checks between legs from the catalogue in Postgres.
+async fn resolve_legs_anywhere(
+    state: &BetService,
+    req: &PlaceBetRequest,
+) -> Result<Vec<LegAt>, PlaceError> {
+    let selections: Vec<Uuid> = req.legs.iter().map(|l| l.selection_id).collect();
+    let keys = {
+        let client = state.db.get().await?;
+        crate::db::bets::leg_keys(&client, &selections).await?
+    };
+    let mut out = Vec::with_capacity(req.legs.len());
+    let mut found = Vec::with_capacity(req.legs.len());
+    for leg in &req.legs {
+        let key = keys
+            .iter()
+            .find(|k| k.selection_id == leg.selection_id)
+            .ok_or(PlaceError::Leg(LegRejection::UnknownSelection))?;
+        found.push(*key);
+        let at = match state.registry.cluster().route(key.event_id).await {
+            Ok(Route::Local) => LegAt::Here(
+                state
+                    .registry
+                    .market_for_selection(leg.selection_id)
+                    .await?
+                    .ok_or(PlaceError::Leg(LegRejection::UnknownSelection))?,
+            ),
+            Ok(Route::Remote { addr, .. }) => LegAt::There { addr },
+            Err(e) => {
+                tracing::warn!(error = %e, "event owner unknown");
+                return Err(PlaceError::unavailable(
+                    "the event's owner is unknown; retry shortly",
+                ));
+            }
+        };
+        out.push(at);
+    }
+    if found.len() > 1 {
+        let cfg = &state.bets;
+        domain::check_legs(&found, |a, b| {
+            cfg.correlation_allowed(a.market_type.as_str(), b.market_type.as_str())
+        })
+        .map_err(bet_error)?;
+    }
+    Ok(out)
 }
 
 async fn reserve_stake(
@@ -377,6 +456,7 @@ async fn reserve_stake(
     amount: Decimal,
     funding: Funding,
     min_leg_odds: Decimal,
+    wallet_epoch: i64,
 ) -> Result<StakeHold, PlaceError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     state
@@ -388,6 +468,7 @@ async fn reserve_stake(
             funding,
             min_leg_odds,
             verification_required: state.verification_required,
+            wallet_epoch,
             reply,
         })
         .map_err(|_| PlaceError::Busy("the wallet"))?;
@@ -427,7 +508,7 @@ async fn take_legs_and_commit(
     user_id: Uuid,
     req: &PlaceBetRequest,
     fingerprint: &str,
-    markets: &[Addr<MarketActor>],
+    markets: &[LegAt],
     hold: &StakeHold,
     floor: Option<Decimal>,
 ) -> Result<BetAnswer, PlaceError> {
@@ -438,7 +519,7 @@ async fn take_legs_and_commit(
         return Err(err);
     }
     // A free bet's minimum odds hold for the odds taken, not only those asked.
-    if floor.is_some_and(|f| taken.iter().any(|(_, r)| r.odds.value() < f)) {
+    if floor.is_some_and(|f| taken.iter().any(|(_, r, _)| r.odds.value() < f)) {
         release(state, &taken, hold, false).await;
         return Err(PlaceError::FreeBetNotEligible(
             "a leg was taken below the free bet's minimum odds".into(),
@@ -514,13 +595,17 @@ async fn take_legs_and_commit(
     }
 }
 
-type Taken = Vec<(Addr<MarketActor>, Reservation)>;
+/// A taken leg: where, its reservation, and the event lease it was taken under (several
+/// nodes: `(event, node, epoch)`, checked at commit).
+type Taken = Vec<(LegAt, Reservation, Option<(Uuid, String, i64)>)>;
+
+type Reserved = Result<(Reservation, Option<(Uuid, String, i64)>), PlaceError>;
 
 /// The first referred leg's refusal, and the shortest referral window of the referred
 /// legs (the desk decides within every market's window).
 fn referral_of(taken: &Taken) -> Option<(LegRejection, u32)> {
     let mut out: Option<(LegRejection, u32)> = None;
-    for (_, r) in taken {
+    for (_, r, _) in taken {
         if let Some(why) = &r.referred {
             out = Some(match out {
                 None => (why.clone(), r.referral_window_ms),
@@ -534,9 +619,9 @@ fn referral_of(taken: &Taken) -> Option<(LegRejection, u32)> {
 async fn reserve_legs(
     state: &BetService,
     req: &PlaceBetRequest,
-    markets: &[Addr<MarketActor>],
+    markets: &[LegAt],
     hold: &StakeHold,
-) -> Vec<(Addr<MarketActor>, Result<Reservation, PlaceError>)> {
+) -> Vec<(LegAt, Reserved)> {
     let wait = state.registry.ask_timeout() + Duration::from_millis(state.bets.leg_wait_extra_ms);
     // A multi-leg bet's exposure on each of its markets is its whole potential win, priced
     // the way the bet itself is (recovery rebuilds liability from `bets.potential_win`).
@@ -565,35 +650,87 @@ async fn reserve_legs(
             user_max_stake: hold.max_stake,
             referable: true,
         };
-        let addr = addr.clone();
+        let at = addr.clone();
         let registry = state.registry.clone();
         async move {
-            let out = registry
-                .ask_within(&addr, wait, |reply| CheckAndReserve {
-                    leg: market_leg,
-                    reply,
-                })
-                .await;
-            let out = match out {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(rejection)) => Err(PlaceError::Leg(rejection)),
-                Err(e) => Err(PlaceError::from(e)),
+            let out = match &at {
+                LegAt::Here(addr) => reserve_here(&registry, addr, market_leg, wait).await,
+                LegAt::There { addr } => reserve_there(&registry, addr, &market_leg, wait).await,
             };
-            (addr, out)
+            (at, out)
         }
     });
     join_all(asks).await
 }
 
+async fn reserve_here(
+    registry: &Registry,
+    addr: &Addr<MarketActor>,
+    leg: MarketLeg,
+    wait: Duration,
+) -> Reserved {
+    let out = registry
+        .ask_within(addr, wait, |reply| CheckAndReserve { leg, reply })
+        .await;
+    let r = match out {
+        Ok(Ok(r)) => r,
+        Ok(Err(rejection)) => return Err(PlaceError::Leg(rejection)),
+        Err(e) => return Err(PlaceError::from(e)),
+    };
+    let cluster = registry.cluster();
+    if !cluster.enabled() {
+        return Ok((r, None));
+    }
+    // The lease this reservation was taken under (the commit checks it is still so).
+    let held = registry
+        .event_of_market(r.market_id)
+        .and_then(|e| cluster.epoch_of(e).map(|epoch| (e, epoch)));
+    match held {
+        Some((e, epoch)) => Ok((r, Some((e, cluster.node_id().to_string(), epoch)))),
+        None => {
+            addr.do_send(ReleaseReservation {
+                reservation_id: r.id,
+            });
+            Err(PlaceError::unavailable(
+                "this node no longer owns the leg's event; retry",
+            ))
+        }
+    }
+}
+
+/// Reserves a leg at the node owning its event (`app::remote_legs`).
+async fn reserve_there(
+    registry: &Registry,
+    addr: &str,
+    leg: &MarketLeg,
+    wait: Duration,
+) -> Reserved {
+    let cluster = registry.cluster();
+    let ask = LegAsk::of(leg, wait);
+    let deadline = wait + Duration::from_millis(cluster.settings.forward_timeout_ms);
+    let answer: Result<LegAnswer, String> =
+        crate::cluster::legs::call(cluster, addr, remote_legs::RESERVE_PATH, &ask, deadline).await;
+    match answer {
+        Ok(LegAnswer::Reserved {
+            reservation,
+            event_id,
+            node_id,
+            epoch,
+        }) => Ok((reservation, Some((event_id, node_id, epoch)))),
+        Ok(other) => Err(other.into_error()),
+        Err(_) => Err(PlaceError::unavailable(
+            "the leg's event owner did not answer; retry shortly",
+        )),
+    }
+}
+
 /// The taken legs, and the first refusal if any leg was refused.
-fn split(
-    results: Vec<(Addr<MarketActor>, Result<Reservation, PlaceError>)>,
-) -> (Taken, Option<PlaceError>) {
+fn split(results: Vec<(LegAt, Reserved)>) -> (Taken, Option<PlaceError>) {
     let mut taken = Vec::with_capacity(results.len());
     let mut refusal = None;
     for (addr, r) in results {
         match r {
-            Ok(res) => taken.push((addr, res)),
+            Ok((res, lease)) => taken.push((addr, res, lease)),
             Err(e) => {
                 refusal.get_or_insert(e);
             }
@@ -611,7 +748,7 @@ fn build_record(
     hold: &StakeHold,
     referred: &Option<(LegRejection, u32)>,
 ) -> Result<BetRecord, PlaceError> {
-    let odds: Vec<Odds> = taken.iter().map(|(_, r)| r.odds).collect();
+    let odds: Vec<Odds> = taken.iter().map(|(_, r, _)| r.odds).collect();
     let limits = bet_limits(state)?;
     let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
         .map_err(bet_error)?;
@@ -642,11 +779,11 @@ fn build_record(
             "lines": priced.lines,
             "system_size": req.system_size,
             "odds_change": req.policy().as_str(),
-            "in_play": taken.iter().any(|(_, r)| r.in_play),
+            "in_play": taken.iter().any(|(_, r, _)| r.in_play),
         }),
         legs: taken
             .iter()
-            .map(|(_, r)| LegRecord {
+            .map(|(_, r, _)| LegRecord {
                 selection_id: r.selection_id,
                 odds: r.odds.value(),
             })
@@ -657,6 +794,15 @@ fn build_record(
                 .max(Decimal::ZERO),
             expires_at: Utc::now() + chrono::Duration::milliseconds(i64::from(*window_ms)),
         }),
+        fence: LeaseFence {
+            events: taken.iter().filter_map(|(_, _, l)| l.clone()).collect(),
+            wallet: state.registry.cluster().enabled().then(|| {
+                (
+                    state.registry.cluster().partition_of(user_id),
+                    hold.wallet_epoch,
+                )
+            }),
+        },
     })
 }
 
@@ -676,7 +822,28 @@ fn bet_limits(state: &BetService) -> Result<BetLimits, PlaceError> {
 /// not be lost to a full mailbox, and the bettor's answer waits for them so that a balance or
 /// liability read right after it already shows the bet.
 async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed: bool) {
-    let legs = join_all(taken.iter().map(|(addr, r)| async move {
+    let legs = join_all(taken.iter().map(|(at, r, _)| async move {
+        let addr = match at {
+            LegAt::Here(addr) => addr,
+            LegAt::There { addr } => {
+                let settle = LegSettle {
+                    market_id: r.market_id,
+                    reservation_id: r.id,
+                    committed,
+                };
+                let cluster = state.registry.cluster();
+                let wait = Duration::from_millis(cluster.settings.forward_timeout_ms);
+                let done: Result<serde_json::Value, String> =
+                    crate::cluster::legs::call(cluster, addr, remote_legs::SETTLE_PATH, &settle, wait)
+                        .await;
+                if done.is_err() {
+                    // The owner keeps counting the leg (its liability errs high) until it
+                    // loses the event; its next owner recovers the committed bets.
+                    tracing::warn!(market = %r.market_id, committed, "a remote reservation was not settled");
+                }
+                return;
+            }
+        };
         let sent = if committed {
             addr.send(ConfirmReservation {
                 reservation_id: r.id,

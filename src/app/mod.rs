@@ -18,3 +18,4 @@ pub mod events;
 pub mod kyc;
 pub mod markets;
 pub mod referrals;
+pub mod remote_legs;

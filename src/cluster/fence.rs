@@ -79,3 +79,76 @@ pub async fn owned(
     .map(|r| r.get(0))
     .collect())
 }
+
+/// Of these `(event, node, epoch)` leases (each bet leg's, as its reservation was taken, at
+/// this node or another), those whose row still says exactly that and has not lapsed,
+/// locked `FOR SHARE` until the caller's transaction ends. One of this node's must also be
+/// valid by its own clock. All of them when the cluster is off.
+pub async fn leases_held(
+    cluster: &Cluster,
+    c: &impl GenericClient,
+    leases: &[(Uuid, String, i64)],
+) -> Result<HashSet<(Uuid, String, i64)>, tokio_postgres::Error> {
+    if !cluster.enabled() {
+        return Ok(leases.iter().cloned().collect());
+    }
+    let me = cluster.node_id();
+    let asked: Vec<&(Uuid, String, i64)> = leases
+        .iter()
+        .filter(|(e, node, epoch)| node != me || cluster.epoch_of(*e) == Some(*epoch))
+        .collect();
+    if asked.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let ids: Vec<Uuid> = asked.iter().map(|l| l.0).collect();
+    let nodes: Vec<&str> = asked.iter().map(|l| l.1.as_str()).collect();
+    let epochs: Vec<i64> = asked.iter().map(|l| l.2).collect();
+    Ok(c.query(
+        "SELECT l.event_id, l.node_id, l.epoch FROM event_leases l
+         JOIN UNNEST($1::uuid[], $2::text[], $3::bigint[]) AS u(id, node, epoch)
+           ON l.event_id = u.id AND l.node_id = u.node AND l.epoch = u.epoch
+         WHERE l.expires_at > now()
+         ORDER BY l.event_id
+         FOR SHARE OF l",
+        &[&ids, &nodes, &epochs],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect())
+}
+
+/// Of these `(partition, epoch)` wallet leases, those this node holds now by its clock and
+/// whose row still names it with that epoch, locked `FOR SHARE` until the caller's
+/// transaction ends. All of them when the cluster is off.
+pub async fn wallets_owned(
+    cluster: &Cluster,
+    c: &impl GenericClient,
+    parts: &[(i32, i64)],
+) -> Result<HashSet<(i32, i64)>, tokio_postgres::Error> {
+    if !cluster.enabled() {
+        return Ok(parts.iter().copied().collect());
+    }
+    let valid: Vec<(i32, i64)> = parts
+        .iter()
+        .copied()
+        .filter(|(p, e)| cluster.part_epoch(*p) == Some(*e))
+        .collect();
+    if valid.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let (ids, epochs): (Vec<i32>, Vec<i64>) = valid.into_iter().unzip();
+    Ok(c.query(
+        "SELECT l.part, l.epoch FROM wallet_leases l
+         JOIN UNNEST($1::int[], $2::bigint[]) AS u(part, epoch)
+           ON l.part = u.part AND l.epoch = u.epoch
+         WHERE l.node_id = $3
+         ORDER BY l.part
+         FOR SHARE OF l",
+        &[&ids, &epochs, &cluster.settings.node_id],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect())
+}

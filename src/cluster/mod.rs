@@ -21,7 +21,9 @@
 //! With `cluster.enabled = false` the node owns every event and nothing here touches the
 //! database.
 pub mod fence;
+pub mod legs;
 mod settings;
+mod wallets;
 
 pub use settings::{ClusterSettings, NODE_ID_CHARS_MAX};
 
@@ -48,6 +50,23 @@ struct Held {
     /// By this node's clock: serve the event only before this instant.
     valid_until: Instant,
 }
+
+/// A table of leases and its key column (constant names, never input).
+#[derive(Clone, Copy)]
+struct LeaseTable {
+    name: &'static str,
+    key: &'static str,
+}
+
+const EVENTS: LeaseTable = LeaseTable {
+    name: "event_leases",
+    key: "event_id",
+};
+
+const WALLETS: LeaseTable = LeaseTable {
+    name: "wallet_leases",
+    key: "part",
+};
 
 /// Where a request for an event is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +111,8 @@ pub struct Cluster {
     pub settings: ClusterSettings,
     db: Option<Pool>,
     held: RwLock<HashMap<Uuid, Held>>,
+    /// Wallet partitions held (`wallets`): this node writes their users' balances.
+    parts: RwLock<HashMap<i32, Held>>,
     pub counters: ClusterCounters,
     /// Test hook (`POST /api/v1/cluster/pause-renewal`, test profile only): while set, the
     /// background task neither renews nor takes leases, as if cut off from Postgres.
@@ -121,6 +142,7 @@ impl Cluster {
             db: if settings.enabled { db } else { None },
             settings,
             held: RwLock::new(HashMap::new()),
+            parts: RwLock::new(HashMap::new()),
             counters: ClusterCounters::default(),
             renewal_paused: AtomicBool::new(false),
             on_lost: RwLock::new(None),
@@ -143,6 +165,7 @@ impl Cluster {
                 forward_secret: String::new(),
                 forward_concurrency_max: 1,
                 forward_timeout_ms: 0,
+                wallet_partitions: 1,
             },
             None,
         )
@@ -218,28 +241,27 @@ impl Cluster {
         if self.renewal_paused() {
             return Err(RouteError("lease renewal paused".into()));
         }
+        // A node cut off from Postgres answers within this instead of hanging its callers.
+        let wait = self.validity().max(Duration::from_millis(100));
+        tokio::time::timeout(wait, self.take_or_find(pool, event_id))
+            .await
+            .map_err(|_| RouteError("the lease table did not answer in time".into()))?
+    }
+
+    async fn take_or_find(&self, pool: &Pool, event_id: Uuid) -> Result<Route, RouteError> {
+        let client = pool.get().await?;
+        // Most often another node holds a valid lease: named without taking the lock that
+        // serializes takings (a bet with legs elsewhere asks this for every such leg).
+        if let Some(row) = self.owner_row(&client, EVENTS, &event_id, true).await? {
+            return self.remote_of(Some(row));
+        }
         let _taking = self.taking.lock().await;
         if self.owns(event_id) {
             return Ok(Route::Local);
         }
-        let client = pool.get().await?;
         let sent = Instant::now();
-        let taken = client
-            .query_opt(
-                "INSERT INTO event_leases (event_id, node_id, epoch, expires_at)
-                 VALUES ($1, $2, nextval('event_lease_epoch'),
-                         now() + $3::float8 * interval '1 millisecond')
-                 ON CONFLICT (event_id) DO UPDATE
-                    SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
-                        acquired_at = now(), expires_at = EXCLUDED.expires_at
-                  WHERE event_leases.expires_at < now()
-                 RETURNING epoch",
-                &[&event_id, &self.settings.node_id, &self.ttl_ms()],
-            )
-            .await;
-        match taken {
-            Ok(Some(row)) => {
-                let epoch: i64 = row.get(0);
+        match self.try_take(&client, EVENTS, &event_id).await {
+            Ok(Some(epoch)) => {
                 self.record(event_id, epoch, sent);
                 self.counters
                     .leases_acquired
@@ -253,14 +275,56 @@ impl Cluster {
             }
             Err(e) => return Err(e.into()),
         }
-        let owner = client
-            .query_opt(
-                "SELECT l.node_id, n.advertise_addr FROM event_leases l
-                 LEFT JOIN cluster_nodes n ON n.node_id = l.node_id
-                 WHERE l.event_id = $1",
-                &[&event_id],
-            )
-            .await?;
+        let owner = self.owner_row(&client, EVENTS, &event_id, false).await?;
+        self.remote_of(owner)
+    }
+
+    /// The lease row of `key` in `table` (`node_id`, `advertise_addr`): with `others_valid`,
+    /// only if another node holds it and it has not lapsed.
+    async fn owner_row(
+        &self,
+        client: &tokio_postgres::Client,
+        table: LeaseTable,
+        key: &(dyn tokio_postgres::types::ToSql + Sync),
+        others_valid: bool,
+    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error> {
+        let (t, k) = (table.name, table.key);
+        let sql = format!(
+            "SELECT l.node_id, n.advertise_addr FROM {t} l
+             LEFT JOIN cluster_nodes n ON n.node_id = l.node_id
+             WHERE l.{k} = $1 AND (NOT $3 OR (l.expires_at > now() AND l.node_id <> $2))"
+        );
+        client
+            .query_opt(&sql, &[key, &self.settings.node_id, &others_valid])
+            .await
+    }
+
+    /// Takes the lease of `key` in `table` if it is free or lapsed: its new epoch.
+    async fn try_take(
+        &self,
+        client: &tokio_postgres::Client,
+        table: LeaseTable,
+        key: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<i64>, tokio_postgres::Error> {
+        let (t, k) = (table.name, table.key);
+        let sql = format!(
+            "INSERT INTO {t} ({k}, node_id, epoch, expires_at)
+             VALUES ($1, $2, nextval('event_lease_epoch'),
+                     now() + $3::float8 * interval '1 millisecond')
+             ON CONFLICT ({k}) DO UPDATE
+                SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
+                    acquired_at = now(), expires_at = EXCLUDED.expires_at
+              WHERE {t}.expires_at < now()
+             RETURNING epoch"
+        );
+        Ok(client
+            .query_opt(&sql, &[key, &self.settings.node_id, &self.ttl_ms()])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    /// The owner named by a lease row (`node_id`, `advertise_addr`) another node won.
+    fn remote_of(&self, owner: Option<tokio_postgres::Row>) -> Result<Route, RouteError> {
         match owner {
             Some(row) => {
                 let node_id: String = row.get(0);
@@ -314,6 +378,7 @@ impl Cluster {
     /// Forgets leases that lapsed by this node's clock (before anyone else may take them).
     pub fn expire_local(&self) -> Vec<Uuid> {
         let now = Instant::now();
+        write(&self.parts).retain(|_, h| now < h.valid_until);
         let lapsed: Vec<Uuid> = read(&self.held)
             .iter()
             .filter(|(_, h)| now >= h.valid_until)
@@ -395,6 +460,7 @@ impl Cluster {
                 self.lose(&lost, false);
             }
         }
+        self.renew_parts(&client, sent).await?;
         self.expire_local();
         self.rebalance(&client).await
     }
@@ -491,7 +557,12 @@ impl Cluster {
         let Some(pool) = &self.db else { return };
         let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
         self.lose(&ids, true);
+        let parts: Vec<(i32, i64)> = write(&self.parts)
+            .drain()
+            .map(|(p, h)| (p, h.epoch))
+            .collect();
         if let Ok(client) = pool.get().await {
+            self.release_parts(&client, &parts).await;
             let _ = client
                 .execute(
                     "UPDATE event_leases l SET expires_at = '-infinity'
@@ -535,7 +606,9 @@ impl Cluster {
             .query(
                 "SELECT n.node_id, n.advertise_addr, n.heartbeat_at, n.expires_at > now(),
                         (SELECT count(*) FROM event_leases l
-                          WHERE l.node_id = n.node_id AND l.expires_at > now())
+                          WHERE l.node_id = n.node_id AND l.expires_at > now()),
+                        (SELECT count(*) FROM wallet_leases w
+                          WHERE w.node_id = n.node_id AND w.expires_at > now())
                  FROM cluster_nodes n ORDER BY n.node_id LIMIT 1000",
                 &[],
             )
@@ -547,6 +620,7 @@ impl Cluster {
                 heartbeat_at: r.get(2),
                 alive: r.get(3),
                 events_owned: r.get(4),
+                wallet_partitions_owned: r.get(5),
             })
             .collect();
         let leases = client
@@ -599,6 +673,8 @@ pub struct NodeView {
     pub heartbeat_at: chrono::DateTime<chrono::Utc>,
     pub alive: bool,
     pub events_owned: i64,
+    /// Wallet partitions whose users' balances this node writes.
+    pub wallet_partitions_owned: i64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -677,6 +753,12 @@ impl Cluster {
             "gauge",
             "Event leases this node holds and may serve now",
             self.held().len() as u64,
+        );
+        gauge(
+            "wallet_partitions_held",
+            "gauge",
+            "Wallet partitions this node holds (it writes their users' balances)",
+            self.parts_held() as u64,
         );
         let max_epoch = self.held().iter().map(|(_, e)| *e).max().unwrap_or(0);
         gauge(

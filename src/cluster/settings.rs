@@ -20,6 +20,9 @@ pub struct ClusterSettings {
     pub forward_secret: String,
     pub forward_concurrency_max: usize,
     pub forward_timeout_ms: u64,
+    /// Users are hashed over this many wallet partitions, each leased by one node at a time
+    /// (the writer of its users' balances). The same on every node; 1 to 4096.
+    pub wallet_partitions: u32,
 }
 
 impl ClusterSettings {
@@ -39,6 +42,9 @@ impl ClusterSettings {
         let addr = &self.advertise_addr;
         if !(addr.is_empty() || addr.starts_with("http://") || addr.starts_with("https://")) {
             return Some("cluster.advertise_addr must be empty or an http(s):// address".into());
+        }
+        if !(1..=4096).contains(&self.wallet_partitions) {
+            return Some("cluster.wallet_partitions must be 1 to 4096".into());
         }
         if self.lease_ttl_ms < 500 {
             return Some("cluster.lease_ttl_ms must be at least 500".into());
@@ -72,6 +78,7 @@ mod tests {
             forward_secret: String::new(),
             forward_concurrency_max: 16,
             forward_timeout_ms: 2000,
+            wallet_partitions: 64,
         }
     }
 

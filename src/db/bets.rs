@@ -154,3 +154,30 @@ pub async fn history(
         })
         .collect())
 }
+
+/// Each known selection's market, event and market type (the checks between a bet's legs
+/// when their markets run on several nodes). Unknown selections are left out.
+pub async fn leg_keys(
+    client: &impl GenericClient,
+    selection_ids: &[Uuid],
+) -> Result<Vec<crate::domain::LegKey>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT s.id, m.id, m.event_id, m.type::text FROM selections s
+             JOIN markets m ON m.id = s.market_id WHERE s.id = ANY($1)",
+            &[&selection_ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let market_type: String = r.get(3);
+            Some(crate::domain::LegKey {
+                selection_id: r.get(0),
+                market_id: r.get(1),
+                event_id: r.get(2),
+                market_type: market_type.parse().ok()?,
+            })
+        })
+        .collect())
+}

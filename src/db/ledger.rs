@@ -41,6 +41,8 @@ pub struct BetRecord {
     /// The bet is referred to the trading desk: written in status `referred` with its
     /// `bet_referrals` row (the stake is held by its debit meanwhile).
     pub referral: Option<ReferralRecord>,
+    /// With several nodes: the leases the bet was taken under, checked at commit.
+    pub fence: LeaseFence,
 }
 
 /// The `bet_referrals` row of a referred bet.
@@ -61,6 +63,16 @@ impl BetRecord {
             "accepted"
         }
     }
+}
+
+/// The leases a bet was taken under (several engine nodes): each leg's event lease as its
+/// reservation was taken (`(event, node, epoch)`, at this node or another) and the bettor's
+/// wallet partition as the stake was held (`(partition, epoch)`, at this node). Empty with
+/// one node.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseFence {
+    pub events: Vec<(Uuid, String, i64)>,
+    pub wallet: Option<(i32, i64)>,
 }
 
 const INSERT_BETS: &str = "

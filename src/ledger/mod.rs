@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 pub use writer::{LedgerWriter, Outcome};
 // What the writer commits is the database layer's own record (`db::ledger`).
-pub use crate::db::ledger::{BetRecord, LegRecord, ReferralRecord};
+pub use crate::db::ledger::{BetRecord, LeaseFence, LegRecord, ReferralRecord};
 
 /// Tuning of the group commit; every value comes from `[ledger]` in config.
 #[derive(Debug, Clone, Deserialize)]

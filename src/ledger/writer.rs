@@ -433,34 +433,32 @@ async fn commit(
     Ok(allowed)
 }
 
-/// For each bet, whether every leg's event passes the fence (inside `tx`).
+/// For each bet, whether it passes the fence (inside `tx`): every leg's event lease still
+/// as its reservation was taken, and the bettor's wallet partition still this node's with
+/// the epoch its stake was held under.
 async fn fence_bets(
     cluster: &crate::cluster::Cluster,
     tx: &deadpool_postgres::Transaction<'_>,
     bets: &[&BetRecord],
 ) -> Result<Vec<bool>, tokio_postgres::Error> {
     use crate::cluster::fence;
-    let selections: Vec<uuid::Uuid> = bets
+    let mut leases: Vec<(uuid::Uuid, String, i64)> = bets
         .iter()
-        .flat_map(|b| b.legs.iter().map(|l| l.selection_id))
+        .flat_map(|b| b.fence.events.iter().cloned())
         .collect();
-    let event_of: std::collections::HashMap<uuid::Uuid, uuid::Uuid> =
-        fence::events_of_selections(&**tx, &selections)
-            .await?
-            .into_iter()
-            .collect();
-    let mut events: Vec<uuid::Uuid> = event_of.values().copied().collect();
-    events.sort();
-    events.dedup();
-    let owned = fence::owned(cluster, &**tx, &events).await?;
+    leases.sort();
+    leases.dedup();
+    let mut parts: Vec<(i32, i64)> = bets.iter().filter_map(|b| b.fence.wallet).collect();
+    parts.sort_unstable();
+    parts.dedup();
+    let held = fence::leases_held(cluster, &**tx, &leases).await?;
+    let wallets = fence::wallets_owned(cluster, &**tx, &parts).await?;
     Ok(bets
         .iter()
         .map(|b| {
-            b.legs.iter().all(|l| {
-                event_of
-                    .get(&l.selection_id)
-                    .is_some_and(|e| owned.contains(e))
-            })
+            !b.fence.events.is_empty()
+                && b.fence.events.iter().all(|l| held.contains(l))
+                && b.fence.wallet.is_some_and(|w| wallets.contains(&w))
         })
         .collect())
 }

@@ -1,8 +1,9 @@
 //! `GET /api/v1/cluster` (admin): the nodes, their liveness, the leases of live events with
 //! their epochs, and the answering node's counters (forwarded requests, fenced writes).
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use utoipa::OpenApi;
 
+use crate::app::remote_legs;
 use crate::cluster::{ClusterView, CountersView, LeaseView, NodeView};
 use crate::routes::error::ApiError;
 use crate::routes::extract::AdminUser;
@@ -21,6 +22,49 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         crate::routes::resource("/api/v1/cluster/test/pause-renewal")
             .route(web::post().to(pause_renewal)),
     );
+    cfg.service(
+        crate::routes::resource(remote_legs::RESERVE_PATH).route(web::post().to(reserve_leg)),
+    );
+    cfg.service(
+        crate::routes::resource(remote_legs::SETTLE_PATH).route(web::post().to(settle_leg)),
+    );
+}
+
+/// Internal endpoints answer only another node (the forwarding secret in its header).
+fn from_a_node(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let secret = state.registry.cluster().settings.forward_secret.as_bytes();
+    let given = req
+        .headers()
+        .get(crate::cluster::FORWARD_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if secret.is_empty() || !bool::from(given.ct_eq(secret)) {
+        return Err(ApiError::forbidden("for engine nodes only"));
+    }
+    Ok(())
+}
+
+/// Another node reserves a bet leg on a market of an event this node owns.
+async fn reserve_leg(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<remote_legs::LegAsk>,
+) -> Result<HttpResponse, ApiError> {
+    from_a_node(&req, &state)?;
+    let answer = remote_legs::reserve_here(&state.registry, body.into_inner()).await;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Another node confirms or releases a leg reserved here.
+async fn settle_leg(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<remote_legs::LegSettle>,
+) -> Result<HttpResponse, ApiError> {
+    from_a_node(&req, &state)?;
+    remote_legs::settle_here(&state.registry, body.into_inner()).await;
+    Ok(HttpResponse::Ok().json(serde_json::json!({})))
 }
 
 /// The engine nodes sharing this database and which events each owns.

@@ -6,14 +6,14 @@
 //! touch an event's live state:
 //! - `/api/v1/trading/events/{id}/...` and `GET /api/v1/events/{id}`: that event;
 //! - `/api/v1/trading/markets/{id}/...`: the market's event;
-//! - `POST /api/v1/bets`: the events of the legs (all owned by one node; a bet whose legs
-//!   live on several nodes is refused 503 for now, see docs/operations.md).
+//! - `POST /api/v1/bets`: the node holding the bettor's wallet partition (the only writer
+//!   of the bettor's balance), which reserves each leg at its event's owner
+//!   (`app::remote_legs`).
 //!
 //! A forwarded request carries `X-Winzo-Forwarded: <cluster.forward_secret>`; the receiver
 //! serves it itself (never forwards again). At most `forward_concurrency_max` requests are
 //! forwarded at once (more: 503 busy) and each waits `forward_timeout_ms` at most (503).
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -89,28 +89,12 @@ pub async fn forward_to_owner<B: MessageBody + 'static>(
     let Some(subject) = subject(req.method(), req.path()) else {
         return next.call(req).await.map(|r| r.map_into_left_body());
     };
-    let mut body = web::Bytes::new();
     let events = match subject {
+        Subject::Bet => return by_bettor(state, cluster, req, next).await,
         Subject::Event(id) => Ok(vec![id]),
         Subject::Market(id) => {
             events_of(&state, |c| async move {
                 fence::events_of_markets(&**c, &[id]).await
-            })
-            .await
-        }
-        Subject::Bet => {
-            body = match req.extract::<web::Bytes>().await {
-                Ok(b) => b,
-                Err(e) => return Err(e),
-            };
-            req.set_payload(bytes_to_payload(body.clone()));
-            let selections = bet_selections(&body);
-            if selections.is_empty() {
-                // Malformed: the local handler answers it.
-                return next.call(req).await.map(|r| r.map_into_left_body());
-            }
-            events_of(&state, |c| async move {
-                fence::events_of_selections(&**c, &selections).await
             })
             .await
         }
@@ -123,17 +107,9 @@ pub async fn forward_to_owner<B: MessageBody + 'static>(
     for e in events {
         match cluster.route(e).await {
             Ok(Route::Local) => {
-                if owner.is_some() {
-                    return Ok(refuse(req, several_owners()).map_into_right_body());
-                }
                 owner = Some((cluster.node_id().to_string(), String::new()));
             }
-            Ok(Route::Remote { node_id, addr }) => match &owner {
-                Some((n, _)) if *n != node_id => {
-                    return Ok(refuse(req, several_owners()).map_into_right_body());
-                }
-                _ => owner = Some((node_id, addr)),
-            },
+            Ok(Route::Remote { node_id, addr }) => owner = Some((node_id, addr)),
             Err(e) => {
                 tracing::warn!(error = %e, "event owner unknown");
                 let err = ApiError::unavailable("the event's owner is unknown; retry shortly");
@@ -143,6 +119,8 @@ pub async fn forward_to_owner<B: MessageBody + 'static>(
     }
     match owner {
         Some((node, addr)) if node != cluster.node_id() => {
+            // The body goes along unchanged (a price move's prices, say).
+            let body = req.extract::<web::Bytes>().await?;
             let res = forward(&cluster, &req, &addr, body).await;
             Ok(req.into_response(res).map_into_right_body())
         }
@@ -150,8 +128,36 @@ pub async fn forward_to_owner<B: MessageBody + 'static>(
     }
 }
 
-fn several_owners() -> ApiError {
-    ApiError::unavailable("the bet's legs are served by different nodes; bet on them apart")
+/// A bet goes to the node holding its bettor's wallet partition (taking it if free). A
+/// request without a valid session is answered here (401).
+async fn by_bettor<B: MessageBody + 'static>(
+    state: web::Data<AppState>,
+    cluster: std::sync::Arc<crate::cluster::Cluster>,
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let user = match crate::routes::extract::bearer_token(req.request()) {
+        Some(token) => crate::auth::authenticate(&state.sessions, &state.redis, &token)
+            .await
+            .ok(),
+        None => None,
+    };
+    let Some(user) = user else {
+        return next.call(req).await.map(|r| r.map_into_left_body());
+    };
+    match cluster.route_user(user.user_id).await {
+        Ok(Route::Local) => next.call(req).await.map(|r| r.map_into_left_body()),
+        Ok(Route::Remote { addr, .. }) => {
+            let body = req.extract::<web::Bytes>().await?;
+            let res = forward(&cluster, &req, &addr, body).await;
+            Ok(req.into_response(res).map_into_right_body())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "wallet partition owner unknown");
+            let err = ApiError::unavailable("the bettor's wallet node is unknown; retry shortly");
+            Ok(refuse(req, err).map_into_right_body())
+        }
+    }
 }
 
 async fn events_of<F, Fut>(state: &AppState, f: F) -> Result<Vec<Uuid>, ApiError>
@@ -171,43 +177,6 @@ where
     events.sort();
     events.dedup();
     Ok(events)
-}
-
-/// The selections of a bet request's legs (at most the first 64; none if unreadable).
-fn bet_selections(body: &[u8]) -> Vec<Uuid> {
-    #[derive(serde::Deserialize)]
-    struct Leg {
-        selection_id: Uuid,
-    }
-    #[derive(serde::Deserialize)]
-    struct Bet {
-        legs: Vec<Leg>,
-    }
-    serde_json::from_slice::<Bet>(body)
-        .map(|b| {
-            b.legs
-                .into_iter()
-                .take(64)
-                .map(|l| l.selection_id)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn bytes_to_payload(buf: web::Bytes) -> actix_web::dev::Payload {
-    let (_, mut pl) = actix_http::h1::Payload::create(true);
-    pl.unread_data(buf);
-    actix_web::dev::Payload::from(pl)
-}
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap_or_default()
-    })
 }
 
 /// Sends the request to the owner and hands its answer back unchanged.
@@ -243,7 +212,7 @@ async fn forward(
     let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
         return unavailable("method cannot be forwarded");
     };
-    let mut out = client()
+    let mut out = crate::cluster::legs::http_client()
         .request(method, &url)
         .timeout(Duration::from_millis(cluster.settings.forward_timeout_ms))
         .header(FORWARD_HEADER, &cluster.settings.forward_secret);
@@ -278,4 +247,46 @@ async fn forward(
         }
     }
     res.body(bytes)
+}
+
+/// A WebSocket `place_bet` whose bettor's wallet another node holds: sent there as the
+/// same `POST /api/v1/bets` (the bettor's own session token, the forwarding secret), its
+/// answer returned as (status, JSON body). `None`: no answer (the caller answers 503).
+pub async fn forward_bet(
+    cluster: &crate::cluster::Cluster,
+    addr: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> Option<(u16, serde_json::Value)> {
+    let Ok(_permit) = cluster.forward_slots.clone().try_acquire_owned() else {
+        cluster
+            .counters
+            .forward_failed
+            .fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    let url = format!("{}/api/v1/bets", addr.trim_end_matches('/'));
+    let sent = crate::cluster::legs::http_client()
+        .post(&url)
+        .timeout(Duration::from_millis(cluster.settings.forward_timeout_ms))
+        .header(FORWARD_HEADER, &cluster.settings.forward_secret)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, %url, "forwarding a WebSocket bet failed");
+            cluster
+                .counters
+                .forward_failed
+                .fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+    };
+    let status = answer.status().as_u16();
+    let body = answer.json::<serde_json::Value>().await.ok()?;
+    cluster.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+    Some((status, body))
 }

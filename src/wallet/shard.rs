@@ -54,6 +54,10 @@ pub struct Account {
     pub bonus: Option<super::bonus::ActiveBonus>,
     pub free_bets_held: Vec<Uuid>,
     pub bonus_loaded: bool,
+    /// Several nodes: the wallet partition's lease epoch the balance was read under.
+    pub epoch: i64,
+    /// Several nodes: the balance must be read again before the next stake is held.
+    pub stale: bool,
 }
 
 impl Account {

@@ -73,6 +73,8 @@ pub struct StakeHold {
     pub stake_factor: Decimal,
     pub max_stake: Option<Decimal>,
     pub currency_code: String,
+    /// The wallet partition's lease epoch the stake was held under (0 with one node).
+    pub wallet_epoch: i64,
 }
 
 /// Why a stake cannot be held.
@@ -108,6 +110,9 @@ pub struct ReserveStake {
     pub min_leg_odds: Decimal,
     /// Only a verified profile may bet (`[kyc] required_before` lists `bet`).
     pub verification_required: bool,
+    /// With several nodes: the epoch of this node's lease on the user's wallet partition
+    /// (0 with one node). See the handler.
+    pub wallet_epoch: i64,
     pub reply: oneshot::Sender<Result<StakeHold, StakeRefusal>>,
 }
 
@@ -135,8 +140,29 @@ impl Handler<ReserveStake> for WalletShard {
     fn handle(&mut self, msg: ReserveStake, _: &mut Self::Context) -> Self::Result {
         let now = Utc::now();
         let starts = period_starts(now);
+        // Several nodes: the cached balance is trusted only while this node has stakes of
+        // the user in flight under the same partition lease (its own debits not yet
+        // settled here); otherwise the row is read again, so credits, deposits and
+        // withdrawals booked by other nodes are seen. Stakes in flight under an earlier
+        // lease will be fenced at commit: nothing more is held until they end.
+        if msg.wallet_epoch != 0 {
+            if let Some(a) = self.accounts.get_mut(&msg.user_id) {
+                if !a.holds() {
+                    a.epoch = msg.wallet_epoch;
+                    a.stale = true;
+                    // Bonus money and free bets may have moved on another node too.
+                    a.bonus_loaded = false;
+                } else if a.epoch != msg.wallet_epoch {
+                    let _ = msg.reply.send(Err(StakeRefusal::Unavailable(
+                        "stakes held under an earlier wallet lease are still in flight".into(),
+                    )));
+                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+                }
+            }
+        }
         let account = self.accounts.get(&msg.user_id);
-        let balance_cached = account.map(|a| a.balance);
+        let reload_balance = account.is_some_and(|a| a.stale);
+        let balance_cached = account.filter(|a| !a.stale).map(|a| a.balance);
         // Without the notice channel a cached control may be stale: read it every time.
         let need_controls = account.is_none_or(|a| a.controls.is_none())
             || !self
@@ -146,7 +172,7 @@ impl Handler<ReserveStake> for WalletShard {
             .and_then(|a| a.counters.as_ref())
             .is_none_or(|c| c.period_starts != starts)
             || account.is_none_or(|a| !a.bonus_loaded);
-        if !need_controls && !need_counters {
+        if !need_controls && !need_counters && !reload_balance {
             let out = self.hold(&msg, now);
             let _ = msg.reply.send(out);
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));
@@ -159,9 +185,13 @@ impl Handler<ReserveStake> for WalletShard {
                 let row = sdb::bettor(&client, user_id)
                     .await
                     .map_err(|e| e.to_string())?;
-                let staked = sdb::staked_since(&client, user_id, starts)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let staked = if need_counters {
+                    sdb::staked_since(&client, user_id, starts)
+                        .await
+                        .map_err(|e| e.to_string())?
+                } else {
+                    [Decimal::ZERO; 3]
+                };
                 Ok::<_, String>((row, staked))
             }
             .into_actor(self)
@@ -179,6 +209,10 @@ impl Handler<ReserveStake> for WalletShard {
                             need_controls,
                             need_counters,
                         );
+                        if let Some(a) = act.accounts.get_mut(&user_id) {
+                            a.epoch = msg.wallet_epoch;
+                            a.stale = false;
+                        }
                         act.hold(&msg, now)
                     }
                 };
@@ -394,6 +428,7 @@ impl WalletShard {
             stake_factor: controls.stake_factor,
             max_stake: controls.max_stake,
             currency_code: controls.currency_code.clone(),
+            wallet_epoch: a.epoch,
         })
     }
 }

@@ -106,6 +106,30 @@ pub fn api_error(id: Option<Value>, e: impl Into<crate::routes::error::ApiError>
     .to_string()
 }
 
+/// The answer to a `place_bet` another node placed (its `POST /api/v1/bets` answer), in the
+/// same shape as one placed here: `bet_result` for a 201, else the error it carried.
+pub fn forwarded_bet(id: Option<Value>, answer: Option<(u16, Value)>) -> String {
+    match answer {
+        Some((201, bet)) => {
+            serde_json::json!({"type": "bet_result", "id": id, "status": 201, "bet": bet})
+                .to_string()
+        }
+        Some((status, body)) => {
+            let e = &body["error"];
+            serde_json::json!({"type": "error", "id": id, "code": e["code"],
+                               "message": e["message"], "status": status,
+                               "details": e.get("details").cloned().unwrap_or(Value::Null)})
+            .to_string()
+        }
+        None => {
+            let e = crate::routes::error::ApiError::unavailable(
+                "the bettor's wallet node did not answer; retry shortly",
+            );
+            api_error(id, e)
+        }
+    }
+}
+
 /// A reply that is not a topic message (`pong`, `unsubscribed`, `authenticated`, `bet_result`).
 #[derive(Serialize)]
 pub struct Reply<'a, T: Serialize> {

@@ -438,6 +438,7 @@ impl WsSession {
             return;
         };
         // The same body and rules as `POST /api/v1/bets`.
+        let raw = Value::Object(body.clone());
         let req: crate::bets::PlaceBetRequest = match serde_json::from_value(Value::Object(body)) {
             Ok(r) => r,
             Err(e) => {
@@ -451,20 +452,36 @@ impl WsSession {
         let (state, token) = (self.state.clone(), user.token.clone());
         let fut = async move {
             let user = crate::auth::authenticate(&state.sessions, &state.redis, &token).await?;
-            Ok(state
-                .bets
-                .place(crate::app::bets::Channel::WebSocket, user.user_id, req)
-                .await)
+            // Several nodes: the bet is placed where the bettor's wallet is written.
+            let cluster = state.registry.cluster();
+            if let Ok(crate::cluster::Route::Remote { addr, .. }) =
+                cluster.route_user(user.user_id).await
+            {
+                let answer =
+                    crate::routes::forward::forward_bet(cluster, &addr, &token, &raw).await;
+                return Ok(Placed::Forwarded(answer));
+            }
+            Ok(Placed::Here(
+                state
+                    .bets
+                    .place(crate::app::bets::Channel::WebSocket, user.user_id, req)
+                    .await,
+            ))
         };
         ctx.spawn(
             fut.into_actor(self)
                 .map(move |result: Result<_, AuthError>, act, ctx| match result {
-                    Ok(Ok(bet)) => {
+                    Ok(Placed::Here(Ok(bet))) => {
                         let answer =
                             json!({"type": "bet_result", "id": id, "status": 201, "bet": bet});
                         act.send(ctx, answer.to_string());
                     }
-                    Ok(Err(refused)) => act.send(ctx, protocol::api_error(id, refused)),
+                    Ok(Placed::Here(Err(refused))) => {
+                        act.send(ctx, protocol::api_error(id, refused))
+                    }
+                    Ok(Placed::Forwarded(answer)) => {
+                        act.send(ctx, protocol::forwarded_bet(id, answer))
+                    }
                     Err(e) => {
                         act.send(ctx, protocol::api_error(id, e.clone()));
                         act.end_private(
@@ -479,6 +496,12 @@ impl WsSession {
                 }),
         );
     }
+}
+
+/// A `place_bet` placed here, or at the node holding the bettor's wallet (its HTTP answer).
+enum Placed {
+    Here(Result<crate::bets::BetAnswer, crate::bets::PlaceError>),
+    Forwarded(Option<(u16, Value)>),
 }
 
 /// Revocation notices: those naming this session's token or user, or a lost channel,

@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod fixtures;
+pub mod netcut;
 pub mod pgcluster;
 pub mod property;
 

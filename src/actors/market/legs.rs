@@ -32,7 +32,7 @@ pub struct LegRequest {
 }
 
 /// A taken leg, counted in the market's liability until confirmed or released.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Reservation {
     pub id: u64,
     pub market_id: Uuid,

@@ -1,0 +1,167 @@
+//! Wallet partitions (V75): each user's balance has one writer at a time across nodes.
+//!
+//! Users are hashed over `cluster.wallet_partitions` partitions. A node takes a partition's
+//! lease (free or lapsed, a new epoch from the events' sequence) the first time it must
+//! hold a stake for one of its users, renews it in every round with its event leases, and
+//! forgets it when it lapses by its own clock. A bet is placed at the node holding its
+//! bettor's partition (any other node forwards it there), whose wallet shard is then the
+//! only one holding stakes against that balance; its ledger writer commits the debit only
+//! while the partition's row still names it with the epoch the stake was held under
+//! ([`super::fence::wallets_owned`]). The database's `balance >= 0` stays the last line.
+//!
+//! Partitions are taken on demand only (no rebalancing): a partition stays with its node
+//! until that node stops (its lease lapses or is released) and is then taken by the next
+//! node a bet of one of its users reaches.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use super::{read, write, Cluster, Held, Route, RouteError, WALLETS};
+
+impl Cluster {
+    /// The wallet partition of `user_id` (a stable hash: the id modulo the partitions).
+    pub fn partition_of(&self, user_id: Uuid) -> i32 {
+        let n = u128::from(self.settings.wallet_partitions.max(1));
+        i32::try_from(user_id.as_u128() % n).unwrap_or(0)
+    }
+
+    /// The epoch under which this node writes `user_id`'s balance now, if it holds the
+    /// partition (valid by its own clock); `Some(0)` when the cluster is off.
+    pub fn wallet_epoch(&self, user_id: Uuid) -> Option<i64> {
+        if !self.enabled() {
+            return Some(0);
+        }
+        self.part_epoch(self.partition_of(user_id))
+    }
+
+    /// The epoch of partition `part` if this node holds it now by its clock.
+    pub fn part_epoch(&self, part: i32) -> Option<i64> {
+        let held = read(&self.parts).get(&part).copied()?;
+        (Instant::now() < held.valid_until).then_some(held.epoch)
+    }
+
+    /// Wallet partitions held now.
+    pub fn parts_held(&self) -> usize {
+        let now = Instant::now();
+        read(&self.parts)
+            .values()
+            .filter(|h| now < h.valid_until)
+            .count()
+    }
+
+    /// Takes the lease of `user_id`'s partition if it is free or lapsed; else names the
+    /// node holding it.
+    pub async fn route_user(&self, user_id: Uuid) -> Result<Route, RouteError> {
+        let Some(pool) = &self.db else {
+            return Ok(Route::Local);
+        };
+        if self.wallet_epoch(user_id).is_some() {
+            return Ok(Route::Local);
+        }
+        if self.renewal_paused() {
+            return Err(RouteError("lease renewal paused".into()));
+        }
+        let wait = self.validity().max(Duration::from_millis(100));
+        let part = self.partition_of(user_id);
+        tokio::time::timeout(wait, self.take_or_find_part(pool, user_id, part))
+            .await
+            .map_err(|_| RouteError("the lease table did not answer in time".into()))?
+    }
+
+    async fn take_or_find_part(
+        &self,
+        pool: &Pool,
+        user_id: Uuid,
+        part: i32,
+    ) -> Result<Route, RouteError> {
+        let client = pool.get().await?;
+        if let Some(row) = self.owner_row(&client, WALLETS, &part, true).await? {
+            return self.remote_of(Some(row));
+        }
+        let _taking = self.taking.lock().await;
+        if self.wallet_epoch(user_id).is_some() {
+            return Ok(Route::Local);
+        }
+        let sent = Instant::now();
+        if let Some(epoch) = self.try_take(&client, WALLETS, &part).await? {
+            write(&self.parts).insert(
+                part,
+                Held {
+                    epoch,
+                    valid_until: sent + self.validity(),
+                },
+            );
+            tracing::info!(part, epoch, "wallet partition lease taken");
+            return Ok(Route::Local);
+        }
+        let owner = self.owner_row(&client, WALLETS, &part, false).await?;
+        self.remote_of(owner)
+    }
+
+    /// Renews the partitions held (inside a round, `sent` being when it started); those
+    /// the database no longer names this node for are forgotten.
+    pub(super) async fn renew_parts(
+        &self,
+        client: &tokio_postgres::Client,
+        sent: Instant,
+    ) -> Result<(), RouteError> {
+        let mine: Vec<(i32, i64)> = read(&self.parts)
+            .iter()
+            .map(|(p, h)| (*p, h.epoch))
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let (parts, epochs): (Vec<i32>, Vec<i64>) = mine.iter().copied().unzip();
+        let kept: HashMap<i32, i64> = client
+            .query(
+                "UPDATE wallet_leases l
+                    SET expires_at = now() + $3::float8 * interval '1 millisecond'
+                   FROM UNNEST($1::int[], $2::bigint[]) AS u(part, epoch)
+                  WHERE l.part = u.part AND l.epoch = u.epoch AND l.node_id = $4
+                  RETURNING l.part, l.epoch",
+                &[&parts, &epochs, &self.ttl_ms(), &self.settings.node_id],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut held = write(&self.parts);
+        for (part, epoch) in mine {
+            match held.get_mut(&part) {
+                Some(h) if kept.get(&part) == Some(&epoch) => {
+                    h.valid_until = sent + self.validity();
+                }
+                // Taken again (a new epoch) while this round ran.
+                Some(h) if h.epoch != epoch => {}
+                _ => {
+                    tracing::warn!(part, "wallet partition lease lost");
+                    held.remove(&part);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees these partitions' rows (graceful shutdown).
+    pub(super) async fn release_parts(
+        &self,
+        client: &tokio_postgres::Client,
+        parts: &[(i32, i64)],
+    ) {
+        if parts.is_empty() {
+            return;
+        }
+        let (parts, epochs): (Vec<i32>, Vec<i64>) = parts.iter().copied().unzip();
+        let _ = client
+            .execute(
+                "UPDATE wallet_leases l SET expires_at = '-infinity'
+                   FROM UNNEST($1::int[], $2::bigint[]) AS u(part, epoch)
+                  WHERE l.part = u.part AND l.epoch = u.epoch AND l.node_id = $3",
+                &[&parts, &epochs, &self.settings.node_id],
+            )
+            .await;
+    }
+}
