@@ -461,24 +461,26 @@ impl WsSession {
                     crate::routes::forward::forward_bet(cluster, &addr, &token, &raw).await;
                 return Ok(Placed::Forwarded(answer));
             }
-            Ok(Placed::Here(
+            Ok(Placed::Here(Box::new(
                 state
                     .bets
                     .place(crate::app::bets::Channel::WebSocket, user.user_id, req)
                     .await,
-            ))
+            )))
         };
         ctx.spawn(
             fut.into_actor(self)
                 .map(move |result: Result<_, AuthError>, act, ctx| match result {
-                    Ok(Placed::Here(Ok(bet))) => {
-                        let answer =
-                            json!({"type": "bet_result", "id": id, "status": 201, "bet": bet});
-                        act.send(ctx, answer.to_string());
-                    }
-                    Ok(Placed::Here(Err(refused))) => {
-                        act.send(ctx, protocol::api_error(id, refused))
-                    }
+                    Ok(Placed::Here(placed)) => match *placed {
+                        Ok(bet) => {
+                            // As over REST: 202 when the bet went to the trading desk.
+                            let status = if bet.status == "referred" { 202 } else { 201 };
+                            let answer = json!({"type": "bet_result", "id": id,
+                                                "status": status, "bet": bet});
+                            act.send(ctx, answer.to_string());
+                        }
+                        Err(refused) => act.send(ctx, protocol::api_error(id, refused)),
+                    },
                     Ok(Placed::Forwarded(answer)) => {
                         act.send(ctx, protocol::forwarded_bet(id, answer))
                     }
@@ -500,7 +502,7 @@ impl WsSession {
 
 /// A `place_bet` placed here, or at the node holding the bettor's wallet (its HTTP answer).
 enum Placed {
-    Here(Result<crate::bets::BetAnswer, crate::bets::PlaceError>),
+    Here(Box<Result<crate::bets::BetAnswer, crate::bets::PlaceError>>),
     Forwarded(Option<(u16, Value)>),
 }
 
