@@ -250,10 +250,12 @@ async fn a_commit_that_lost_its_connection_is_found_and_a_bet_queued_too_long_is
 
     // The connection of a's COMMIT is cut. Postgres had committed it locally (it only
     // waited for the standby): the writer must find it, not call it lost.
-    set_standby(&db, None).await;
+    // Cut first, then let commits through again: in the other order the waiting COMMIT may
+    // be released and answered before the cut (a race under load), leaving nothing in doubt.
     db.execute("SELECT pg_terminate_backend($1)", &[&pid])
         .await
         .unwrap();
+    set_standby(&db, None).await;
     assert_eq!(
         a.finish().await,
         Ok(()),

@@ -77,8 +77,11 @@ async fn db_health_reports_statements_unused_indexes_and_dead_tuples() {
             .await
             .unwrap();
         let conn = tokio::spawn(conn);
+        // Autovacuum (this test's own database) would clean them before the report can
+        // be read on a slow machine.
         db.batch_execute(
-            "INSERT INTO system_events (event_type, message)
+            "ALTER TABLE system_events SET (autovacuum_enabled = false);
+             INSERT INTO system_events (event_type, message)
                SELECT 'ops_test', 'row ' || g FROM generate_series(1, 300) g;
              DELETE FROM system_events WHERE event_type = 'ops_test';",
         )
