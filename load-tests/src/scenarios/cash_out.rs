@@ -100,9 +100,8 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
                 )
                 .await
             } else {
-                while Instant::now() < second_half && !phase.stop.done() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
+                // Cash-outs start with the second half (the first measures bets alone).
+                tokio::time::sleep_until(tokio::time::Instant::from_std(second_half)).await;
                 cash_out_worker(&api, &phase, &bettors, &pool).await
             }
         }
