@@ -6,6 +6,7 @@
 //!
 //! - [`bets`]: place a bet (REST and WebSocket).
 //! - [`cashout`]: cash-out offers, taking them (full, partial), automatic cash-out.
+//! - [`catalogue`]: create sports, leagues, teams and events (audited; an event goes live).
 //! - [`events`]: set an event's status (trader and feed), cancellation included.
 //! - [`kyc`]: verification codes, documents, the support queue and its decisions.
 //! - [`markets`]: a trader's actions on one market (prices, suspend/resume/close, settings).
@@ -14,6 +15,7 @@
 pub mod bets;
 pub mod bonus;
 pub mod cashout;
+pub mod catalogue;
 pub mod events;
 pub mod kyc;
 pub mod markets;

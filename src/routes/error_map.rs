@@ -330,6 +330,20 @@ impl From<KycError> for ApiError {
     }
 }
 
+impl From<crate::app::catalogue::CatalogueError> for ApiError {
+    fn from(e: crate::app::catalogue::CatalogueError) -> Self {
+        use crate::app::catalogue::CatalogueError as E;
+        match e {
+            E::Invalid(msg) => ApiError::validation(msg),
+            E::Write(err) => write_error(err),
+            E::Db(why) => {
+                tracing::warn!(error = %why, "catalogue: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
 impl From<crate::app::cashout::CashOutError> for ApiError {
     fn from(e: crate::app::cashout::CashOutError) -> ApiError {
         use crate::app::cashout::CashOutError as E;
