@@ -330,6 +330,32 @@ impl From<KycError> for ApiError {
     }
 }
 
+impl From<crate::app::accounts::AccountError> for ApiError {
+    fn from(e: crate::app::accounts::AccountError) -> Self {
+        use crate::app::accounts::AccountError as E;
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::RoleBoundary(why) => ApiError::forbidden(why).with_code("role_boundary"),
+            E::SelfExclusionActive(until) => ApiError::conflict(
+                "self_exclusion_active",
+                "a longer self-exclusion is in force; it cannot be shortened",
+            )
+            .with_details(json!({ "self_excluded_until": until })),
+            E::CurrencyFixed(currency) => ApiError::conflict(
+                "currency_fixed",
+                format!("the account's currency is {currency}, fixed at registration"),
+            )
+            .with_details(json!({"field": "currency_code", "currency_code": currency})),
+            E::Invalid(invalid) => invalid.into(),
+            E::NotHandedOn(err) => crate::routes::controls_error(err),
+            E::Db(why) => {
+                tracing::warn!(error = %why, "account change: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
 impl From<crate::app::catalogue::CatalogueError> for ApiError {
     fn from(e: crate::app::catalogue::CatalogueError) -> Self {
         use crate::app::catalogue::CatalogueError as E;
