@@ -533,3 +533,55 @@ async fn catalogue_refusals_are_precise_and_change_nothing() {
         .get(0);
     assert_eq!(leagues, 0);
 }
+
+#[tokio::test]
+async fn a_cancelled_event_refuses_every_status_and_an_unknown_one_is_404() {
+    let (app, token, book) = setup().await;
+    let status_url = app.url(&format!("/api/v1/trading/events/{}/status", book.event_id));
+    let (s, body) = post(
+        &app.http,
+        status_url.clone(),
+        &token,
+        json!({"status": "cancelled"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    for status in ["live", "finished", "cancelled", "scheduled"] {
+        let (s, body) = post(
+            &app.http,
+            status_url.clone(),
+            &token,
+            json!({"status": status}),
+        )
+        .await;
+        assert_eq!(s, 409, "{status}: {body}");
+        assert_eq!(
+            body["error"]["code"], "invalid_transition",
+            "{status}: {body}"
+        );
+    }
+    let stored: String = app
+        .db
+        .client
+        .query_one(
+            "SELECT status::text FROM events WHERE id = $1",
+            &[&book.event_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, "cancelled");
+    let unknown = uuid::Uuid::new_v4();
+    let (s, body) = post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/events/{unknown}/status")),
+        &token,
+        json!({"status": "live"}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+}

@@ -241,7 +241,8 @@ impl From<RegisterError> for ApiError {
 impl From<EventError> for ApiError {
     fn from(e: EventError) -> ApiError {
         match e {
-            EventError::NotFound => ApiError::not_found("live event"),
+            EventError::NotFound => ApiError::not_found("event"),
+            EventError::Over => ApiError::conflict("invalid_transition", "the event is over"),
             EventError::Refused(m) => m.into(),
             EventError::Ask(a) => a.into(),
             EventError::Load(l) => l.into(),
