@@ -62,6 +62,10 @@ pub fn spawn_engine(db_url: &str, port: u16, env: &[(&str, &str)]) -> Engine {
         .env("DATABASE_URL", db_url)
         .env("WINZO__SERVER__PORT", port.to_string())
         .env("WINZO__DATABASE__MIGRATE_ON_START", "false")
+        .env(
+            "WINZO__BRIDGE__CHANNEL_PREFIX",
+            super::bridge_prefix(db_url),
+        )
         .stdout(Stdio::null());
     let log = if std::env::var_os("WINZO_TEST_ENGINE_LOG").is_some() {
         // Debugging a failing test: the engines' logs on the test's stderr as they come.

@@ -178,6 +178,7 @@ async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.database.url = db.url.clone();
     settings.database.migrate_on_start = false;
     settings.server.port = 0;
+    settings.bridge.channel_prefix = bridge_prefix(&db.url);
     adjust(&mut settings);
     let app_settings = settings.clone();
     let (tx, rx) = mpsc::channel();
@@ -212,6 +213,15 @@ async fn start_on(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         settings,
         handle,
     }
+}
+
+/// The Redis channel prefix of the topic bridge for engines on `db_url`: engines of one
+/// test (a restart, several nodes) share their topics, tests running at once on the same
+/// Redis never see each other's messages (e.g. the staff `trading` topic's bets).
+pub fn bridge_prefix(db_url: &str) -> String {
+    let path = db_url.split('?').next().unwrap_or(db_url);
+    let db = path.rsplit('/').next().unwrap_or(path);
+    format!("winzo:test:{db}:topic:")
 }
 
 impl TestApp {
