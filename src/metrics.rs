@@ -45,6 +45,8 @@ pub struct Metrics {
     pub wallet_movements_total: IntCounterVec,
     /// Security events (`system_events`) dropped because too many inserts were in flight.
     pub security_events_dropped_total: prometheus::IntCounter,
+    /// Bonus notices (`b:<user>`, from any node) handed to this node's wallet shards.
+    pub wallet_bonus_notices_total: prometheus::IntCounter,
     /// Bets by channel (`rest`, `websocket`) and outcome: `accepted`, or the refusal's
     /// contract code (`odds_changed`, `insufficient_funds`, ...).
     pub bets_total: IntCounterVec,
@@ -222,6 +224,11 @@ impl Metrics {
             "security_events_dropped_total",
             "Security events dropped because too many inserts were in flight",
         )?;
+        let wallet_bonus_notices_total = prometheus::IntCounter::new(
+            "wallet_bonus_notices_total",
+            "Bonus-state notices (a grant, expiry or conversion on any node) applied to this node's wallet shards",
+        )?;
+        registry.register(Box::new(wallet_bonus_notices_total.clone()))?;
         let login_attempts_total = IntCounterVec::new(
             Opts::new(
                 "login_attempts_total",
@@ -272,6 +279,7 @@ impl Metrics {
             db,
             wallet_movements_total,
             security_events_dropped_total,
+            wallet_bonus_notices_total,
             login_attempts_total,
             bets_total,
             bet_seconds,

@@ -37,6 +37,12 @@ impl Application {
         if let Some(problem) = settings.cluster.problem() {
             anyhow::bail!("refusing to start: {problem}");
         }
+        let currencies = Arc::new(
+            settings
+                .currencies
+                .build(&settings.accounts.currencies)
+                .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?,
+        );
         settings.cluster.advertise_addr = settings
             .cluster
             .advertised(&settings.server.host, settings.server.port);
@@ -114,6 +120,7 @@ impl Application {
             hub: hub.clone(),
             writer,
             price_moves: crate::actors::PriceMoves(Some(price_moves)),
+            currencies: currencies.clone(),
         });
         let registry = Arc::new(
             crate::actors::Registry::new(shared, db.clone()).with_cluster(cluster.clone()),
@@ -127,7 +134,11 @@ impl Application {
             sessions.live_flag(),
             hub.clone(),
         );
-        crate::accounts::controls::spawn_wallet_listener(&sessions, wallet.clone());
+        crate::accounts::controls::spawn_wallet_listener(
+            &sessions,
+            wallet.clone(),
+            metrics.wallet_bonus_notices_total.clone(),
+        );
         let controls = crate::accounts::controls::AccountControls::new(
             redis.clone(),
             sessions.clone(),
@@ -147,6 +158,7 @@ impl Application {
             hub.clone(),
             registry.clone(),
             settings.settlement.clone(),
+            controls.clone(),
         ));
         let referrals = crate::app::referrals::ReferralService::new(
             registry.clone(),
@@ -199,6 +211,8 @@ impl Application {
             wallet: wallet.clone(),
             db: db.clone(),
             settings: settings.bonus.clone(),
+            controls: controls.clone(),
+            currencies: currencies.clone(),
         };
         let state = AppState {
             settings: settings.clone(),

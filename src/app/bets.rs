@@ -512,6 +512,15 @@ async fn take_legs_and_commit(
     hold: &StakeHold,
     floor: Option<Decimal>,
 ) -> Result<BetAnswer, PlaceError> {
+    // The stake is money of the bettor's currency: no more places than its scale.
+    let scale = state.registry.currencies().scale_of(&hold.currency_code);
+    if let Err(e) = crate::domain::currency::check_scale(req.stake, scale) {
+        release(state, &Vec::new(), hold, false).await;
+        return Err(PlaceError::Invalid(format!(
+            "stake: {e} (the account's currency is {})",
+            hold.currency_code
+        )));
+    }
     let reservations = reserve_legs(state, req, markets, hold).await;
     let (taken, refusal) = split(reservations);
     if let Some(err) = refusal {
@@ -626,7 +635,7 @@ async fn reserve_legs(
     // A multi-leg bet's exposure on each of its markets is its whole potential win, priced
     // the way the bet itself is (recovery rebuilds liability from `bets.potential_win`).
     let requested: Vec<Odds> = req.legs.iter().map(|l| l.odds).collect();
-    let exposure = bet_limits(state)
+    let exposure = bet_limits(state, &hold.currency_code)
         .ok()
         .and_then(|limits| {
             domain::price_bet(
@@ -646,6 +655,7 @@ async fn reserve_legs(
             policy: req.policy(),
             stake: hold.amount,
             payout: (req.legs.len() > 1).then_some(exposure),
+            currency_code: hold.currency_code.clone(),
             stake_factor: hold.stake_factor,
             user_max_stake: hold.max_stake,
             referable: true,
@@ -749,7 +759,7 @@ fn build_record(
     referred: &Option<(LegRejection, u32)>,
 ) -> Result<BetRecord, PlaceError> {
     let odds: Vec<Odds> = taken.iter().map(|(_, r, _)| r.odds).collect();
-    let limits = bet_limits(state)?;
+    let limits = bet_limits(state, &hold.currency_code)?;
     let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
         .map_err(bet_error)?;
     debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
@@ -806,7 +816,8 @@ fn build_record(
     })
 }
 
-fn bet_limits(state: &BetService) -> Result<BetLimits, PlaceError> {
+/// The bet's limits; its potential win is rounded at the bettor's currency's scale.
+fn bet_limits(state: &BetService, currency_code: &str) -> Result<BetLimits, PlaceError> {
     let cfg = &state.bets;
     Ok(BetLimits {
         legs_max: cfg.legs_max,
@@ -814,6 +825,7 @@ fn bet_limits(state: &BetService) -> Result<BetLimits, PlaceError> {
         total_odds_max: cfg.total_odds_max,
         potential_win_max: Money::from_decimal(cfg.potential_win_max)
             .map_err(|e| PlaceError::Invalid(format!("bets.potential_win_max: {e}")))?,
+        scale: state.registry.currencies().scale_of(currency_code),
     })
 }
 

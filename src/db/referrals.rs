@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::currency::Currencies;
 use crate::domain::round_payout;
 
 /// A referral as the desk and the bettor see it.
@@ -64,6 +65,15 @@ pub async fn find(
 ) -> Result<Option<ReferralRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM bet_referrals r WHERE r.bet_id = $1");
     Ok(c.query_opt(&sql, &[&bet_id]).await?.as_ref().map(row))
+}
+
+/// The referrals of these bets (a bet has at most one).
+pub async fn find_many(
+    c: &impl GenericClient,
+    bet_ids: &[Uuid],
+) -> Result<Vec<ReferralRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM bet_referrals r WHERE r.bet_id = ANY($1)");
+    Ok(c.query(&sql, &[&bet_ids]).await?.iter().map(row).collect())
 }
 
 /// Referrals still waiting (`pending` for the desk, `countered` for the bettor), oldest
@@ -185,6 +195,8 @@ pub struct Ended {
     pub potential_win: Decimal,
     /// Given back to the bettor (the whole stake on a rejection).
     pub refund: Decimal,
+    /// The bet's currency (every amount above is in it).
+    pub currency_code: String,
     pub selections: Vec<Uuid>,
     /// The bettor's balance after it.
     pub balance: Decimal,
@@ -226,6 +238,7 @@ pub async fn end(
     bet_id: Uuid,
     ending: Ending,
     by: Option<Uuid>,
+    currencies: &Currencies,
 ) -> Result<Ended, EndError> {
     let tx = client.transaction().await?;
     let actor = crate::db::audit::Actor {
@@ -289,7 +302,7 @@ pub async fn end(
         Ending::BettorAccept => {
             let stake = counter_stake.unwrap_or(old_stake);
             let odds = counter_odds.unwrap_or(total_odds);
-            let pw = round_payout(stake * odds).as_decimal();
+            let pw = round_payout(stake * odds, currencies.scale_of(&currency)).as_decimal();
             ("accepted", stake, odds, pw, old_stake - stake)
         }
         _ => ("rejected", old_stake, total_odds, old_pw, old_stake),
@@ -363,6 +376,7 @@ pub async fn end(
         total_odds: odds,
         potential_win: pw,
         refund,
+        currency_code: currency.trim().to_string(),
         selections,
     })
 }

@@ -123,7 +123,7 @@ pub async fn list_bets(
         )));
     }
     let client = state.db.get().await?;
-    let bets = crate::db::bets::history(
+    let mut bets = crate::db::bets::history(
         &client,
         user.user_id,
         limit,
@@ -132,6 +132,7 @@ pub async fn list_bets(
         statuses.as_deref(),
     )
     .await?;
+    crate::db::bets::attach_cash_out_and_referral(&client, user.user_id, &mut bets).await?;
     Ok(HttpResponse::Ok().json(HistoryPage {
         bets,
         limit,
@@ -163,15 +164,6 @@ pub(super) async fn one_bet(
 ) -> ApiResult<Option<HistoryBet>> {
     let client = state.db.get().await?;
     let mut bets = crate::db::bets::history(&client, user_id, 1, 0, Some(bet_id), None).await?;
-    let Some(mut bet) = bets.pop() else {
-        return Ok(None);
-    };
-    if let Some((amount, remaining)) =
-        crate::db::bets::cash_out_parts(&client, user_id, bet_id).await?
-    {
-        bet.cashed_out_amount = Some(amount);
-        bet.remaining_stake = Some(remaining);
-    }
-    bet.referral = crate::db::referrals::find(&client, bet_id).await?;
-    Ok(Some(bet))
+    crate::db::bets::attach_cash_out_and_referral(&client, user_id, &mut bets).await?;
+    Ok(bets.pop())
 }

@@ -103,6 +103,31 @@ async fn move_money(
     movement: Movement,
 ) -> ApiResult<HttpResponse> {
     let amount = check_money(&state, &body)?;
+    // Money of the account's currency: no more places than its scale, at most the
+    // largest movement (`wallet.amount_max`, in the base currency) converted to it.
+    let account_currency = {
+        let client = state.db.get().await?;
+        crate::db::users::restriction(&client, user.user_id)
+            .await?
+            .map(|r| r.currency_code)
+            .ok_or_else(|| ApiError::not_found("account"))?
+    };
+    let currency = state.registry.currencies().of(&account_currency);
+    let amount = crate::domain::currency::check_scale(amount, currency.scale).map_err(|e| {
+        ApiError::validation(format!(
+            "amount: {e} (the account's currency is {account_currency})"
+        ))
+        .with_details(json!({"field": "amount", "reason": e.code()}))
+    })?;
+    let max = Money::parse(&state.settings.wallet.amount_max)
+        .map_err(|e| ApiError::internal(format!("wallet.amount_max: {e}")))?;
+    let max = currency.from_base(max.as_decimal(), crate::domain::currency::Rounding::Down);
+    if amount.as_decimal() > max {
+        return Err(
+            ApiError::validation(format!("amount: above the maximum {max}"))
+                .with_details(json!({"field": "amount", "reason": "above_maximum"})),
+        );
+    }
     let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
     if let Some(method) = body.payment_method_id {
         let client = state.db.get().await?;
@@ -118,6 +143,7 @@ async fn move_money(
         &method_type,
         movement,
         amount.as_decimal(),
+        currency.scale,
     );
     if movement == Movement::Deposit && fees >= amount.as_decimal() {
         return Err(ApiError::validation(format!(
