@@ -56,16 +56,20 @@ struct Held {
 struct LeaseTable {
     name: &'static str,
     key: &'static str,
+    /// The key's array type in SQL.
+    array: &'static str,
 }
 
 const EVENTS: LeaseTable = LeaseTable {
     name: "event_leases",
     key: "event_id",
+    array: "uuid[]",
 };
 
 const WALLETS: LeaseTable = LeaseTable {
     name: "wallet_leases",
     key: "part",
+    array: "int[]",
 };
 
 /// Where a request for an event is served.
@@ -406,6 +410,50 @@ impl Cluster {
         }
         let client = pool.get().await?;
         let sent = Instant::now();
+        self.heartbeat(&client).await?;
+        self.renew_events(&client, sent).await?;
+        self.renew_parts(&client, sent).await?;
+        self.expire_local();
+        self.rebalance(&client).await
+    }
+
+    /// Renews these `(key, epoch)` leases of `table` still naming this node: those renewed.
+    async fn renew_rows<K>(
+        &self,
+        client: &tokio_postgres::Client,
+        table: LeaseTable,
+        mine: &[(K, i64)],
+    ) -> Result<HashMap<K, i64>, RouteError>
+    where
+        K: tokio_postgres::types::ToSql
+            + for<'a> tokio_postgres::types::FromSql<'a>
+            + Sync
+            + Copy
+            + Eq
+            + std::hash::Hash,
+    {
+        let (keys, epochs): (Vec<K>, Vec<i64>) = mine.iter().copied().unzip();
+        let (t, k, a) = (table.name, table.key, table.array);
+        let sql = format!(
+            "UPDATE {t} l
+                SET expires_at = now() + $3::float8 * interval '1 millisecond'
+               FROM UNNEST($1::{a}, $2::bigint[]) AS u(k, epoch)
+              WHERE l.{k} = u.k AND l.epoch = u.epoch AND l.node_id = $4
+              RETURNING l.{k}, l.epoch"
+        );
+        Ok(client
+            .query(
+                &sql,
+                &[&keys, &epochs, &self.ttl_ms(), &self.settings.node_id],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get::<_, K>(0), r.get::<_, i64>(1)))
+            .collect())
+    }
+
+    /// Says this node is alive (and where it is reached) until `lease_ttl_ms` from now.
+    async fn heartbeat(&self, client: &tokio_postgres::Client) -> Result<(), RouteError> {
         client
             .execute(
                 "INSERT INTO cluster_nodes (node_id, advertise_addr, expires_at)
@@ -420,49 +468,44 @@ impl Cluster {
                 ],
             )
             .await?;
+        Ok(())
+    }
+
+    /// Renews the event leases held (`sent`: when the round started); those the database
+    /// no longer names this node for are lost (their actors stop).
+    async fn renew_events(
+        &self,
+        client: &tokio_postgres::Client,
+        sent: Instant,
+    ) -> Result<(), RouteError> {
         let mine: Vec<(Uuid, i64)> = read(&self.held)
             .iter()
             .map(|(id, h)| (*id, h.epoch))
             .collect();
-        if !mine.is_empty() {
-            let (ids, epochs): (Vec<Uuid>, Vec<i64>) = mine.iter().copied().unzip();
-            let renewed = client
-                .query(
-                    "UPDATE event_leases l
-                        SET expires_at = now() + $3::float8 * interval '1 millisecond'
-                       FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
-                      WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $4
-                      RETURNING l.event_id, l.epoch",
-                    &[&ids, &epochs, &self.ttl_ms(), &self.settings.node_id],
-                )
-                .await?;
-            let kept: HashMap<Uuid, i64> = renewed
-                .iter()
-                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i64>(1)))
-                .collect();
-            let mut lost = Vec::new();
-            {
-                let mut held = write(&self.held);
-                for (id, epoch) in &mine {
-                    match held.get_mut(id) {
-                        // The database confirmed the lease as of a moment after `sent`.
-                        Some(h) if kept.get(id) == Some(epoch) => {
-                            h.valid_until = sent + self.validity();
-                        }
-                        // Taken again (a new epoch) while this round ran.
-                        Some(h) if h.epoch != *epoch => {}
-                        _ => lost.push(*id),
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let kept = self.renew_rows(client, EVENTS, &mine).await?;
+        let mut lost = Vec::new();
+        {
+            let mut held = write(&self.held);
+            for (id, epoch) in &mine {
+                match held.get_mut(id) {
+                    // The database confirmed the lease as of a moment after `sent`.
+                    Some(h) if kept.get(id) == Some(epoch) => {
+                        h.valid_until = sent + self.validity();
                     }
+                    // Taken again (a new epoch) while this round ran.
+                    Some(h) if h.epoch != *epoch => {}
+                    _ => lost.push(*id),
                 }
             }
-            if !lost.is_empty() {
-                tracing::warn!(events = lost.len(), "event leases lost");
-                self.lose(&lost, false);
-            }
         }
-        self.renew_parts(&client, sent).await?;
-        self.expire_local();
-        self.rebalance(&client).await
+        if !lost.is_empty() {
+            tracing::warn!(events = lost.len(), "event leases lost");
+            self.lose(&lost, false);
+        }
+        Ok(())
     }
 
     /// Takes lapsed or free leases of live events up to this node's fair share, or gives
@@ -480,76 +523,97 @@ impl Cluster {
         let held = self.held().len();
         let per_round = self.settings.events_per_round_max.max(1);
         if held < share {
-            let want = i64::try_from((share - held).min(per_round)).unwrap_or(0);
-            let _taking = self.taking.lock().await;
-            let sent = Instant::now();
-            let rows = client
-                .query(
-                    "WITH free AS (
-                        SELECT e.id FROM events e
-                        LEFT JOIN event_leases l ON l.event_id = e.id
-                        WHERE e.status NOT IN ('finished', 'cancelled')
-                          AND (l.event_id IS NULL OR l.expires_at < now())
-                        ORDER BY e.start_time LIMIT $1)
-                     INSERT INTO event_leases (event_id, node_id, epoch, expires_at)
-                     SELECT id, $2, nextval('event_lease_epoch'),
-                            now() + $3::float8 * interval '1 millisecond' FROM free
-                     ON CONFLICT (event_id) DO UPDATE
-                        SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
-                            acquired_at = now(), expires_at = EXCLUDED.expires_at
-                      WHERE event_leases.expires_at < now()
-                     RETURNING event_id, epoch",
-                    &[&want, &self.settings.node_id, &self.ttl_ms()],
-                )
-                .await?;
-            let mut taken = Vec::with_capacity(rows.len());
-            for r in rows {
-                let (id, epoch): (Uuid, i64) = (r.get(0), r.get(1));
-                self.record(id, epoch, sent);
-                taken.push(id);
-            }
-            if !taken.is_empty() {
-                self.counters
-                    .leases_acquired
-                    .fetch_add(taken.len() as u64, Ordering::Relaxed);
-                tracing::info!(events = taken.len(), "event leases taken");
-            }
-            return Ok(taken);
+            return self.take_free(client, (share - held).min(per_round)).await;
         }
         // One event of slack, so two nodes never hand one event back and forth.
         if held > share + 1 {
-            let give = (held - share - 1).min(per_round);
-            let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
-            let movable = client
-                .query(
-                    "SELECT u.id, u.epoch FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
-                     JOIN events e ON e.id = u.id
-                     WHERE e.status IN ('scheduled', 'postponed', 'suspended')
-                       AND NOT EXISTS (SELECT 1 FROM markets m
-                                       WHERE m.event_id = u.id AND m.in_play)
-                     ORDER BY e.start_time DESC LIMIT $3",
-                    &[&ids, &epochs, &i64::try_from(give).unwrap_or(0)],
-                )
+            self.give_up(client, (held - share - 1).min(per_round))
                 .await?;
-            let (ids, epochs): (Vec<Uuid>, Vec<i64>) = movable
-                .iter()
-                .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i64>(1)))
-                .unzip();
-            if !ids.is_empty() {
-                // Stop serving first (and fence our own writers), then free the rows.
-                self.lose(&ids, true);
-                client
-                    .execute(
-                        "UPDATE event_leases l SET expires_at = '-infinity'
-                           FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
-                          WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
-                        &[&ids, &epochs, &self.settings.node_id],
-                    )
-                    .await?;
-                tracing::info!(events = ids.len(), "event leases given up (rebalancing)");
-            }
         }
         Ok(Vec::new())
+    }
+
+    /// Takes up to `want` free or lapsed leases of live events (the earliest first).
+    async fn take_free(
+        &self,
+        client: &tokio_postgres::Client,
+        want: usize,
+    ) -> Result<Vec<Uuid>, RouteError> {
+        let want = i64::try_from(want).unwrap_or(0);
+        let _taking = self.taking.lock().await;
+        let sent = Instant::now();
+        let rows = client
+            .query(
+                "WITH free AS (
+                    SELECT e.id FROM events e
+                    LEFT JOIN event_leases l ON l.event_id = e.id
+                    WHERE e.status NOT IN ('finished', 'cancelled')
+                      AND (l.event_id IS NULL OR l.expires_at < now())
+                    ORDER BY e.start_time LIMIT $1)
+                 INSERT INTO event_leases (event_id, node_id, epoch, expires_at)
+                 SELECT id, $2, nextval('event_lease_epoch'),
+                        now() + $3::float8 * interval '1 millisecond' FROM free
+                 ON CONFLICT (event_id) DO UPDATE
+                    SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
+                        acquired_at = now(), expires_at = EXCLUDED.expires_at
+                  WHERE event_leases.expires_at < now()
+                 RETURNING event_id, epoch",
+                &[&want, &self.settings.node_id, &self.ttl_ms()],
+            )
+            .await?;
+        let mut taken = Vec::with_capacity(rows.len());
+        for r in rows {
+            let (id, epoch): (Uuid, i64) = (r.get(0), r.get(1));
+            self.record(id, epoch, sent);
+            taken.push(id);
+        }
+        if !taken.is_empty() {
+            self.counters
+                .leases_acquired
+                .fetch_add(taken.len() as u64, Ordering::Relaxed);
+            tracing::info!(events = taken.len(), "event leases taken");
+        }
+        Ok(taken)
+    }
+
+    /// Gives up to `give` events that are not live (nothing in play): this node stops
+    /// serving them, then frees their rows for the others to take.
+    async fn give_up(
+        &self,
+        client: &tokio_postgres::Client,
+        give: usize,
+    ) -> Result<(), RouteError> {
+        let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
+        let movable = client
+            .query(
+                "SELECT u.id, u.epoch FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                 JOIN events e ON e.id = u.id
+                 WHERE e.status IN ('scheduled', 'postponed', 'suspended')
+                   AND NOT EXISTS (SELECT 1 FROM markets m
+                                   WHERE m.event_id = u.id AND m.in_play)
+                 ORDER BY e.start_time DESC LIMIT $3",
+                &[&ids, &epochs, &i64::try_from(give).unwrap_or(0)],
+            )
+            .await?;
+        let (ids, epochs): (Vec<Uuid>, Vec<i64>) = movable
+            .iter()
+            .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i64>(1)))
+            .unzip();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Stop serving first (and fence our own writers), then free the rows.
+        self.lose(&ids, true);
+        client
+            .execute(
+                "UPDATE event_leases l SET expires_at = '-infinity'
+                   FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                  WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
+                &[&ids, &epochs, &self.settings.node_id],
+            )
+            .await?;
+        tracing::info!(events = ids.len(), "event leases given up (rebalancing)");
+        Ok(())
     }
 
     /// Frees every lease this node holds (graceful shutdown: the others take them at once).
@@ -735,39 +799,53 @@ impl Cluster {
     /// This node's figures in Prometheus text format (appended to `/metrics`).
     pub fn render_metrics(&self) -> String {
         use std::fmt::Write;
-        let c = &self.counters;
         let mut out = String::new();
-        let mut gauge = |name: &str, kind: &str, help: &str, value: u64| {
+        let gauges = self.gauges();
+        let counters = self.counter_values();
+        let all = gauges
+            .iter()
+            .map(|g| ("gauge", g))
+            .chain(counters.iter().map(|c| ("counter", c)));
+        for (kind, (name, help, value)) in all {
             let _ = writeln!(out, "# HELP winzo_cluster_{name} {help}");
             let _ = writeln!(out, "# TYPE winzo_cluster_{name} {kind}");
             let _ = writeln!(out, "winzo_cluster_{name} {value}");
-        };
-        gauge(
-            "enabled",
-            "gauge",
-            "1 when this node shares its events with others by lease",
-            u64::from(self.enabled()),
-        );
-        gauge(
-            "leases_held",
-            "gauge",
-            "Event leases this node holds and may serve now",
-            self.held().len() as u64,
-        );
-        gauge(
-            "wallet_partitions_held",
-            "gauge",
-            "Wallet partitions this node holds (it writes their users' balances)",
-            self.parts_held() as u64,
-        );
-        let max_epoch = self.held().iter().map(|(_, e)| *e).max().unwrap_or(0);
-        gauge(
-            "epoch_max",
-            "gauge",
-            "Highest fencing epoch among this node's leases",
-            u64::try_from(max_epoch).unwrap_or(0),
-        );
-        for (name, help, v) in [
+        }
+        out
+    }
+
+    /// (name, help, value) of this node's gauges.
+    fn gauges(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let held = self.held();
+        let max_epoch = held.iter().map(|(_, e)| *e).max().unwrap_or(0);
+        vec![
+            (
+                "enabled",
+                "1 when this node shares its events with others by lease",
+                u64::from(self.enabled()),
+            ),
+            (
+                "leases_held",
+                "Event leases this node holds and may serve now",
+                held.len() as u64,
+            ),
+            (
+                "wallet_partitions_held",
+                "Wallet partitions this node holds (it writes their users' balances)",
+                self.parts_held() as u64,
+            ),
+            (
+                "epoch_max",
+                "Highest fencing epoch among this node's leases",
+                u64::try_from(max_epoch).unwrap_or(0),
+            ),
+        ]
+    }
+
+    /// (name, help, value) of this node's counters.
+    fn counter_values(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let c = &self.counters;
+        [
             (
                 "leases_acquired_total",
                 "Event leases taken",
@@ -803,9 +881,9 @@ impl Cluster {
                 "Live-state changes refused by the lease fence",
                 &c.fenced_changes,
             ),
-        ] {
-            gauge(name, "counter", help, v.load(Ordering::Relaxed));
-        }
-        out
+        ]
+        .into_iter()
+        .map(|(name, help, v)| (name, help, v.load(Ordering::Relaxed)))
+        .collect()
     }
 }

@@ -12,7 +12,6 @@
 //! Partitions are taken on demand only (no rebalancing): a partition stays with its node
 //! until that node stops (its lease lapses or is released) and is then taken by the next
 //! node a bet of one of its users reaches.
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
@@ -114,20 +113,7 @@ impl Cluster {
         if mine.is_empty() {
             return Ok(());
         }
-        let (parts, epochs): (Vec<i32>, Vec<i64>) = mine.iter().copied().unzip();
-        let kept: HashMap<i32, i64> = client
-            .query(
-                "UPDATE wallet_leases l
-                    SET expires_at = now() + $3::float8 * interval '1 millisecond'
-                   FROM UNNEST($1::int[], $2::bigint[]) AS u(part, epoch)
-                  WHERE l.part = u.part AND l.epoch = u.epoch AND l.node_id = $4
-                  RETURNING l.part, l.epoch",
-                &[&parts, &epochs, &self.ttl_ms(), &self.settings.node_id],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+        let kept = self.renew_rows(client, WALLETS, &mine).await?;
         let mut held = write(&self.parts);
         for (part, epoch) in mine {
             match held.get_mut(&part) {

@@ -80,54 +80,12 @@ pub async fn push(
     let body = read_body(payload, state.settings.feed.body_max_bytes).await?;
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
-    let settings = &state.settings.feed;
-    if let Err(e) = verify(
-        settings,
-        &provider,
-        header("X-Feed-Timestamp"),
-        header("X-Feed-Signature"),
-        &body,
-        now,
-    ) {
-        let label = if settings.provider(&provider).is_some() {
-            provider.as_str()
-        } else {
-            "unknown"
-        };
-        state
-            .metrics
-            .feed_messages_total
-            .with_label_values(&[label, e.label()])
-            .inc();
-        return Err(ApiError::unauthorized(format!("feed push refused: {e}")));
-    }
-    let messages = parse_push(&body, settings.messages_per_push_max).map_err(|e| match e {
-        ParseError::Syntax(m) => ApiError::bad_request(m),
-        ParseError::Shape(m) => ApiError::validation(m),
-        e @ ParseError::TooMany { .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            e.to_string(),
-        ),
-    })?;
+    check_signature(&state, &provider, &req, &body, now)?;
+    let messages = parse_messages(&state, &body)?;
     let heartbeat = messages
         .iter()
         .any(|m| matches!(m.body, Body::Heartbeat(_)));
-    // Applied on the feed thread with the feed's own connections: a push is never queued
-    // behind the WebSocket fan-out that shares the HTTP workers (docs/feed.md).
-    let feed_state = state.get_ref().clone();
-    let context = feed_context(&state);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let applying = provider.clone();
-    let spawned = state.feed.arbiter.spawn(async move {
-        let _ = tx.send(apply_all(&feed_state, &context, &applying, &messages).await);
-    });
-    if !spawned {
-        return Err(unavailable("the feed thread stopped"));
-    }
-    let answer = rx
-        .await
-        .map_err(|_| unavailable("the feed thread dropped the push"))??;
+    let answer = apply_on_feed_thread(&state, &provider, messages).await?;
     let signed_s = header("X-Feed-Timestamp")
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(now);
@@ -143,6 +101,76 @@ pub async fn push(
         provider_back(&state, &provider).await;
     }
     Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Verifies the push's signature and timestamp (401, counted, when they do not hold).
+fn check_signature(
+    state: &AppState,
+    provider: &str,
+    req: &HttpRequest,
+    body: &[u8],
+    now: i64,
+) -> Result<(), ApiError> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let settings = &state.settings.feed;
+    let Err(e) = verify(
+        settings,
+        provider,
+        header("X-Feed-Timestamp"),
+        header("X-Feed-Signature"),
+        body,
+        now,
+    ) else {
+        return Ok(());
+    };
+    let label = if settings.provider(provider).is_some() {
+        provider
+    } else {
+        "unknown"
+    };
+    state
+        .metrics
+        .feed_messages_total
+        .with_label_values(&[label, e.label()])
+        .inc();
+    Err(ApiError::unauthorized(format!("feed push refused: {e}")))
+}
+
+/// The push's messages (400 malformed, 422 wrong shape, 413 too many).
+fn parse_messages(
+    state: &AppState,
+    body: &[u8],
+) -> Result<Vec<crate::feed::messages::FeedMessage>, ApiError> {
+    parse_push(body, state.settings.feed.messages_per_push_max).map_err(|e| match e {
+        ParseError::Syntax(m) => ApiError::bad_request(m),
+        ParseError::Shape(m) => ApiError::validation(m),
+        e @ ParseError::TooMany { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+    })
+}
+
+/// Applies the messages on the feed thread with the feed's own connections: a push is
+/// never queued behind the WebSocket fan-out that shares the HTTP workers (docs/feed.md).
+async fn apply_on_feed_thread(
+    state: &web::Data<AppState>,
+    provider: &str,
+    messages: Vec<crate::feed::messages::FeedMessage>,
+) -> Result<PushAnswer, ApiError> {
+    let feed_state = state.get_ref().clone();
+    let context = feed_context(state);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let applying = provider.to_string();
+    let spawned = state.feed.arbiter.spawn(async move {
+        let _ = tx.send(apply_all(&feed_state, &context, &applying, &messages).await);
+    });
+    if !spawned {
+        return Err(unavailable("the feed thread stopped"));
+    }
+    rx.await
+        .map_err(|_| unavailable("the feed thread dropped the push"))?
 }
 
 /// The handles applying feed messages needs (the feed's own connections).

@@ -77,55 +77,76 @@ pub async fn forward_to_owner<B: MessageBody + 'static>(
     if !cluster.enabled() {
         return next.call(req).await.map(|r| r.map_into_left_body());
     }
-    if let Some(v) = req.headers().get(FORWARD_HEADER) {
-        use subtle::ConstantTimeEq;
-        let secret = cluster.settings.forward_secret.as_bytes();
-        if secret.is_empty() || !bool::from(v.as_bytes().ct_eq(secret)) {
-            let err = ApiError::forbidden("bad forwarding secret");
-            return Ok(refuse(req, err).map_into_right_body());
-        }
-        return next.call(req).await.map(|r| r.map_into_left_body());
+    if req.headers().contains_key(FORWARD_HEADER) {
+        // Forwarded by another node: served here (never forwarded again).
+        return match check_secret(&cluster, &req) {
+            Ok(()) => next.call(req).await.map(|r| r.map_into_left_body()),
+            Err(err) => Ok(refuse(req, err).map_into_right_body()),
+        };
     }
     let Some(subject) = subject(req.method(), req.path()) else {
         return next.call(req).await.map(|r| r.map_into_left_body());
     };
-    let events = match subject {
-        Subject::Bet => return by_bettor(state, cluster, req, next).await,
-        Subject::Event(id) => Ok(vec![id]),
-        Subject::Market(id) => {
-            events_of(&state, |c| async move {
-                fence::events_of_markets(&**c, &[id]).await
-            })
-            .await
-        }
-    };
-    let events = match events {
-        Ok(e) => e,
-        Err(err) => return Ok(refuse(req, err).map_into_right_body()),
-    };
-    let mut owner: Option<(String, String)> = None;
-    for e in events {
-        match cluster.route(e).await {
-            Ok(Route::Local) => {
-                owner = Some((cluster.node_id().to_string(), String::new()));
-            }
-            Ok(Route::Remote { node_id, addr }) => owner = Some((node_id, addr)),
-            Err(e) => {
-                tracing::warn!(error = %e, "event owner unknown");
-                let err = ApiError::unavailable("the event's owner is unknown; retry shortly");
-                return Ok(refuse(req, err).map_into_right_body());
-            }
-        }
+    if matches!(subject, Subject::Bet) {
+        return by_bettor(state, cluster, req, next).await;
     }
-    match owner {
-        Some((node, addr)) if node != cluster.node_id() => {
+    match owner_addr(&state, &cluster, subject).await {
+        Ok(None) => next.call(req).await.map(|r| r.map_into_left_body()),
+        Ok(Some(addr)) => {
             // The body goes along unchanged (a price move's prices, say).
             let body = req.extract::<web::Bytes>().await?;
             let res = forward(&cluster, &req, &addr, body).await;
             Ok(req.into_response(res).map_into_right_body())
         }
-        _ => next.call(req).await.map(|r| r.map_into_left_body()),
+        Err(err) => Ok(refuse(req, err).map_into_right_body()),
     }
+}
+
+/// A forwarded request must carry the cluster's secret (compared in constant time).
+fn check_secret(cluster: &crate::cluster::Cluster, req: &ServiceRequest) -> Result<(), ApiError> {
+    use subtle::ConstantTimeEq;
+    let secret = cluster.settings.forward_secret.as_bytes();
+    let given = req
+        .headers()
+        .get(FORWARD_HEADER)
+        .map_or(&[][..], |v| v.as_bytes());
+    if secret.is_empty() || !bool::from(given.ct_eq(secret)) {
+        return Err(ApiError::forbidden("bad forwarding secret"));
+    }
+    Ok(())
+}
+
+/// The address of the node owning the event(s) a request addresses; `None` when it is
+/// this node (or the subject names no event with live state: the local answer is a 404).
+async fn owner_addr(
+    state: &AppState,
+    cluster: &crate::cluster::Cluster,
+    subject: Subject,
+) -> Result<Option<String>, ApiError> {
+    let events = match subject {
+        Subject::Bet => return Ok(None),
+        Subject::Event(id) => vec![id],
+        Subject::Market(id) => {
+            events_of(state, |c| async move {
+                fence::events_of_markets(&**c, &[id]).await
+            })
+            .await?
+        }
+    };
+    let mut owner = None;
+    for e in events {
+        match cluster.route(e).await {
+            Ok(Route::Local) => owner = None,
+            Ok(Route::Remote { addr, .. }) => owner = Some(addr),
+            Err(e) => {
+                tracing::warn!(error = %e, "event owner unknown");
+                return Err(ApiError::unavailable(
+                    "the event's owner is unknown; retry shortly",
+                ));
+            }
+        }
+    }
+    Ok(owner)
 }
 
 /// A bet goes to the node holding its bettor's wallet partition (taking it if free). A

@@ -103,55 +103,8 @@ async fn move_money(
     movement: Movement,
 ) -> ApiResult<HttpResponse> {
     let amount = check_money(&state, &body)?;
-    // Money of the account's currency: no more places than its scale, at most the
-    // largest movement (`wallet.amount_max`, in the base currency) converted to it.
-    let account_currency = {
-        let client = state.db.get().await?;
-        crate::db::users::restriction(&client, user.user_id)
-            .await?
-            .map(|r| r.currency_code)
-            .ok_or_else(|| ApiError::not_found("account"))?
-    };
-    let currency = state.registry.currencies().of(&account_currency);
-    let amount = crate::domain::currency::check_scale(amount, currency.scale).map_err(|e| {
-        ApiError::validation(format!(
-            "amount: {e} (the account's currency is {account_currency})"
-        ))
-        .with_details(json!({"field": "amount", "reason": e.code()}))
-    })?;
-    let max = Money::parse(&state.settings.wallet.amount_max)
-        .map_err(|e| ApiError::internal(format!("wallet.amount_max: {e}")))?;
-    let max = currency.from_base(max.as_decimal(), crate::domain::currency::Rounding::Down);
-    if amount.as_decimal() > max {
-        return Err(
-            ApiError::validation(format!("amount: above the maximum {max}"))
-                .with_details(json!({"field": "amount", "reason": "above_maximum"})),
-        );
-    }
-    let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
-    if let Some(method) = body.payment_method_id {
-        let client = state.db.get().await?;
-        method_type = wdb::payment_method_usable(&client, user.user_id, method)
-            .await?
-            .ok_or_else(|| {
-                ApiError::validation("payment_method_id: not an active method of yours")
-                    .with_code("invalid_payment_method")
-            })?;
-    }
-    let fees = crate::wallet::fees::fee(
-        &state.settings.fees,
-        &method_type,
-        movement,
-        amount.as_decimal(),
-        currency.scale,
-    );
-    if movement == Movement::Deposit && fees >= amount.as_decimal() {
-        return Err(ApiError::validation(format!(
-            "amount: the fee of this payment method is {fees:.2}; deposit more than that"
-        ))
-        .with_code("amount_below_fee")
-        .with_details(json!({"field": "amount", "fees": format!("{fees:.2}")})));
-    }
+    let (amount, scale) = in_account_currency(&state, &user, amount).await?;
+    let fees = movement_fees(&state, &user, &body, movement, amount, scale).await?;
     let actor = Actor {
         user_id: Some(user.user_id),
         ip: client_ip(&req),
@@ -179,6 +132,87 @@ async fn move_money(
             user.user_id,
         )
         .await;
+    answer_movement(&state, movement, answer)
+}
+
+/// The fees of the movement by the body's payment method (which must be an active one of
+/// the user's); a deposit must be worth more than its fee.
+/// The amount as money of the account's currency: no more places than its scale, at most
+/// the largest movement (`wallet.amount_max`, in the base currency) converted to it.
+async fn in_account_currency(
+    state: &AppState,
+    user: &AuthUser,
+    amount: Money,
+) -> ApiResult<(Money, crate::domain::currency::Scale)> {
+    let account_currency = {
+        let client = state.db.get().await?;
+        crate::db::users::restriction(&client, user.user_id)
+            .await?
+            .map(|r| r.currency_code)
+            .ok_or_else(|| ApiError::not_found("account"))?
+    };
+    let currency = state.registry.currencies().of(&account_currency);
+    let amount = crate::domain::currency::check_scale(amount, currency.scale).map_err(|e| {
+        ApiError::validation(format!(
+            "amount: {e} (the account's currency is {account_currency})"
+        ))
+        .with_details(json!({"field": "amount", "reason": e.code()}))
+    })?;
+    let max = Money::parse(&state.settings.wallet.amount_max)
+        .map_err(|e| ApiError::internal(format!("wallet.amount_max: {e}")))?;
+    let max = currency.from_base(max.as_decimal(), crate::domain::currency::Rounding::Down);
+    if amount.as_decimal() > max {
+        return Err(
+            ApiError::validation(format!("amount: above the maximum {max}"))
+                .with_details(json!({"field": "amount", "reason": "above_maximum"})),
+        );
+    }
+    Ok((amount, currency.scale))
+}
+
+/// The fee of the movement (rounded at the account currency's `scale`).
+async fn movement_fees(
+    state: &AppState,
+    user: &AuthUser,
+    body: &MoneyBody,
+    movement: Movement,
+    amount: Money,
+    scale: crate::domain::currency::Scale,
+) -> ApiResult<rust_decimal::Decimal> {
+    let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
+    if let Some(method) = body.payment_method_id {
+        let client = state.db.get().await?;
+        method_type = wdb::payment_method_usable(&client, user.user_id, method)
+            .await?
+            .ok_or_else(|| {
+                ApiError::validation("payment_method_id: not an active method of yours")
+                    .with_code("invalid_payment_method")
+            })?;
+    }
+    let fees = crate::wallet::fees::fee(
+        &state.settings.fees,
+        &method_type,
+        movement,
+        amount.as_decimal(),
+        scale,
+    );
+    if movement == Movement::Deposit && fees >= amount.as_decimal() {
+        return Err(ApiError::validation(format!(
+            "amount: the fee of this payment method is {fees:.2}; deposit more than that"
+        ))
+        .with_code("amount_below_fee")
+        .with_details(json!({"field": "amount", "fees": format!("{fees:.2}")})));
+    }
+    Ok(fees)
+}
+
+/// Counts the movement by outcome and answers it: 201 with the transaction, or the
+/// decline or refusal.
+fn answer_movement(
+    state: &AppState,
+    movement: Movement,
+    answer: Result<MoveOutcome, WalletError>,
+) -> ApiResult<HttpResponse> {
     let outcome = match &answer {
         Err(WalletError::Busy | WalletError::Unavailable(_)) => "busy",
         Ok(MoveOutcome::Completed(_)) => "completed",

@@ -613,6 +613,13 @@ function betItem(b) {
     offer ? h('button', { type: 'button', class: 'cashout', onclick: () => cashOut(b, offer) }, `Cash out ${money(offer.amount)}`) : null);
 }
 
+// While a bet waits for the trading desk (or a counter-offer waits for the bettor), the
+// list is read again every few seconds besides the private channel's `bet` messages, so a
+// decision shows even if a message was missed (the desk's window is seconds long).
+setInterval(() => {
+  if (session.token && state.bets.some((b) => b.status === 'referred')) loadBets();
+}, 3000);
+
 /** A referred bet: waiting for the desk, or the desk's counter-offer to take or decline. */
 function referralLine(b) {
   const ref = b.referral;
