@@ -121,6 +121,19 @@ impl Asked {
 }
 
 impl BetService {
+    /// A bet's stake and risk in the book's base currency, for the desk:
+    /// `{currency_code, stake, risk}`.
+    fn in_base(&self, bet: &BetAnswer) -> serde_json::Value {
+        let book = self.registry.currencies();
+        let c = book.of(&bet.currency_code);
+        let base = |d: Decimal| format!("{:.2}", book.base_money(c.to_base(d)));
+        json!({
+            "currency_code": book.base(),
+            "stake": base(bet.stake),
+            "risk": base((bet.potential_win - bet.stake).max(Decimal::ZERO)),
+        })
+    }
+
     /// The staff-only `trading` topic's `bet` message (docs/websocket.md, "The trading
     /// topic"): every accepted or refused bet with the risk it added to the book (its
     /// potential win less its stake; nothing for a refusal), and each leg's market and event
@@ -161,6 +174,8 @@ impl BetService {
                 "total_odds": bet.total_odds.to_string(),
                 "potential_win": format!("{:.2}", bet.potential_win),
                 "risk": format!("{:.2}", (bet.potential_win - bet.stake).max(Decimal::ZERO)),
+                "currency_code": bet.currency_code,
+                "base": self.in_base(bet),
                 "channel": channel.as_str(),
                 "legs": legs,
                 "at": bet.placed_at,

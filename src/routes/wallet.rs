@@ -237,7 +237,7 @@ fn answer_movement(
     responses((status = 201, body = TxRecord, description = "the completed transaction (also for a repeated key)"),
         (status = 403, description = "account_restricted (self-excluded, suspended, banned); verification_required ([kyc] required_before lists deposit)"),
         (status = 409, description = "idempotency_key_reused"),
-        (status = 422, description = "validation_failed, invalid_payment_method, payment_declined (details.transaction), currency_mismatch (not the account's currency), amount_below_fee"),
+        (status = 422, description = "validation_failed (also an amount with more places than the account's currency allows: reason too_many_decimal_places), invalid_payment_method, payment_declined (details.transaction), currency_mismatch (not the account's currency), amount_below_fee"),
         (status = 503, description = "busy, unavailable")), security(("bearer" = [])))]
 pub async fn deposit(
     state: web::Data<AppState>,
@@ -252,7 +252,8 @@ pub async fn deposit(
     responses((status = 201, body = TxRecord),
         (status = 403, description = "account_restricted; verification_required ([kyc] required_before lists withdrawal)"),
         (status = 409, description = "insufficient_funds, idempotency_key_reused"),
-        (status = 422), (status = 503)), security(("bearer" = [])))]
+        (status = 422, description = "validation_failed (also more places than the account's currency allows), currency_mismatch, invalid_payment_method"),
+        (status = 503)), security(("bearer" = [])))]
 pub async fn withdraw(
     state: web::Data<AppState>,
     user: AuthUser,

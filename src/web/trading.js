@@ -373,7 +373,7 @@ function paintMarketLive(m, el) {
       $('.l-stake', row).textContent = money(l.stake);
       $('.l-liab', row).textContent = money(l.liability);
     }
-    $('.liab-total', el).textContent = `Market: stake ${money(liab.total_stake)} · worst case ${money(liab.max_liability)} (limit ${money(liab.max_liability_market)})`;
+    $('.liab-total', el).textContent = `Market${liab.currency_code ? ` (${liab.currency_code})` : ''}: stake ${money(liab.total_stake)} · worst case ${money(liab.max_liability)} (limit ${money(liab.max_liability_market)})`;
   }
   paintMargin(m, el);
 }
@@ -458,7 +458,7 @@ function renderTicker() {
     return h('li', { dataset: { outcome: b.outcome } },
       h('span', {}, `${when} ${b.type} `),
       b.outcome === 'accepted'
-        ? h('span', {}, `stake ${money(b.stake)} · risk +${money(b.risk)} · `)
+        ? h('span', {}, `stake ${money(b.stake)} · risk +${money(b.risk)}${b.base && b.base.currency_code !== b.currency_code ? ` ${b.currency_code} (${money(b.base.risk)} ${b.base.currency_code})` : ''} · `)
         : h('strong', {}, `${b.code} · `),
       h('span', {}, legs, ' · '),
       h('button', { type: 'button', class: 'link', onclick: () => lookUpCustomer(b.user_id) }, `customer ${String(b.user_id).slice(0, 8)}`));
