@@ -43,6 +43,8 @@ pub struct Settings {
     pub bridge: crate::bridge::BridgeSettings,
     pub auth: AuthSettings,
     pub accounts: AccountsSettings,
+    /// The base currency and each supported currency's scale and rate to it.
+    pub currencies: crate::accounts::currencies::CurrencySettings,
     pub wallet: WalletSettings,
     pub audit: AuditSettings,
     pub maintenance: MaintenanceSettings,

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub wallet_movements_total: IntCounterVec,
     /// Security events (`system_events`) dropped because too many inserts were in flight.
     pub security_events_dropped_total: prometheus::IntCounter,
+    /// Bonus notices (`b:<user>`, from any node) handed to this node's wallet shards.
+    pub wallet_bonus_notices_total: prometheus::IntCounter,
     /// Bets by channel (`rest`, `websocket`) and outcome: `accepted`, or the refusal's
     /// contract code (`odds_changed`, `insufficient_funds`, ...).
     pub bets_total: IntCounterVec,
@@ -247,10 +249,12 @@ fn cash_out_families(registry: &Registry) -> anyhow::Result<(IntCounterVec, IntG
     Ok((total, registered(registry, held)?))
 }
 
-/// The accounts' families: wallet movements, dropped security events, login attempts.
+/// The accounts' families: wallet movements, dropped security events, bonus notices,
+/// login attempts.
 struct AccountFamilies {
     wallet_movements_total: IntCounterVec,
     security_events_dropped_total: prometheus::IntCounter,
+    wallet_bonus_notices_total: prometheus::IntCounter,
     login_attempts_total: IntCounterVec,
 }
 
@@ -259,7 +263,12 @@ fn account_families(registry: &Registry) -> anyhow::Result<AccountFamilies> {
         "security_events_dropped_total",
         "Security events dropped because too many inserts were in flight",
     )?;
+    let bonus_notices = prometheus::IntCounter::new(
+        "wallet_bonus_notices_total",
+        "Bonus-state notices (a grant, expiry or conversion on any node) applied to this node's wallet shards",
+    )?;
     Ok(AccountFamilies {
+        wallet_bonus_notices_total: registered(registry, bonus_notices)?,
         wallet_movements_total: counter_vec(
             registry,
             "wallet_movements_total",
@@ -330,6 +339,7 @@ impl Metrics {
             db,
             wallet_movements_total: accounts.wallet_movements_total,
             security_events_dropped_total: accounts.security_events_dropped_total,
+            wallet_bonus_notices_total: accounts.wallet_bonus_notices_total,
             login_attempts_total: accounts.login_attempts_total,
             bets_total,
             bet_seconds,

@@ -192,7 +192,11 @@ fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
         sessions.live_flag(),
         hub.clone(),
     );
-    crate::accounts::controls::spawn_wallet_listener(&sessions, wallet.clone());
+    crate::accounts::controls::spawn_wallet_listener(
+        &sessions,
+        wallet.clone(),
+        metrics.wallet_bonus_notices_total.clone(),
+    );
     Ok(Owners {
         settings: settings.clone(),
         db,
@@ -243,11 +247,16 @@ fn start_registry(
         cluster.clone(),
     );
     let (price_moves, price_moves_rx) = mpsc::channel(settings.cash_out.watch_queue_max.max(1));
+    let currencies = settings
+        .currencies
+        .build(&settings.accounts.currencies)
+        .map_err(|e| anyhow::anyhow!("refusing to start: {e}"))?;
     let shared = Arc::new(crate::actors::Shared {
         markets: settings.markets.clone(),
         hub: hub.clone(),
         writer,
         price_moves: crate::actors::PriceMoves(Some(price_moves)),
+        currencies: Arc::new(currencies),
     });
     let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()).with_cluster(cluster));
     Ok((registry, price_moves_rx))
@@ -265,7 +274,7 @@ fn build_state(owners: Owners) -> anyhow::Result<AppState> {
         ..
     } = &owners;
     let accounts = account_services(&owners);
-    let settlement = start_settlement(&owners)?;
+    let settlement = start_settlement(&owners, &accounts.controls)?;
     let referrals = crate::app::referrals::ReferralService::new(
         registry.clone(),
         wallet.clone(),
@@ -354,6 +363,8 @@ fn account_services(owners: &Owners) -> AccountServices {
         wallet: owners.wallet.clone(),
         db: db.clone(),
         settings: settings.bonus.clone(),
+        controls: controls.clone(),
+        currencies: owners.registry.currencies().clone(),
     };
     AccountServices {
         controls,
@@ -364,7 +375,10 @@ fn account_services(owners: &Owners) -> AccountServices {
 }
 
 /// Settlement, with connections of its own: a large settlement never starves requests.
-fn start_settlement(owners: &Owners) -> anyhow::Result<Arc<crate::settlement::Settlement>> {
+fn start_settlement(
+    owners: &Owners,
+    controls: &crate::accounts::controls::AccountControls,
+) -> anyhow::Result<Arc<crate::settlement::Settlement>> {
     let settings = &owners.settings;
     let mut settlement_db = settings.database.clone();
     settlement_db.pool_max_size = settings.settlement.pool_connections_max.max(2);
@@ -374,6 +388,7 @@ fn start_settlement(owners: &Owners) -> anyhow::Result<Arc<crate::settlement::Se
         owners.hub.clone(),
         owners.registry.clone(),
         settings.settlement.clone(),
+        controls.clone(),
     )))
 }
 

@@ -136,6 +136,16 @@ impl Setup {
         (d("stake"), d("payout"))
     }
 
+    /// `GET /api/v1/bets/{id}`.
+    async fn shown(&self, bet: Uuid) -> Value {
+        bets_support::get_json(&self.app, &self.token, &format!("/api/v1/bets/{bet}")).await
+    }
+
+    /// The bet as `GET /api/v1/bets` lists it.
+    async fn listed(&self, bet: Uuid) -> Value {
+        bets_support::listed(&self.app, &self.token, bet).await
+    }
+
     /// Cash-out rows and `cashout:` credits of the bet.
     async fn rows(&self, bet: Uuid) -> (i64, i64, Decimal) {
         let r = self
@@ -227,6 +237,13 @@ async fn a_partial_then_a_full_cash_out_pay_once_each_and_release_the_liability(
     assert_eq!(balance(&t.app, t.user).await, dec!(44.75));
     assert_eq!(t.liability().await, (dec!(5.00), dec!(12.50)));
     assert_eq!(t.rows(bet).await, (1, 1, dec!(4.75)));
+    // The list shows the same cash-out fields as the bet itself.
+    let (listed, shown) = (t.listed(bet).await, t.shown(bet).await);
+    assert_eq!(dec_of(&listed["cashed_out_amount"]), dec!(4.75), "{listed}");
+    assert_eq!(dec_of(&listed["remaining_stake"]), dec!(5.00), "{listed}");
+    assert_eq!(listed["cashed_out_amount"], shown["cashed_out_amount"]);
+    assert_eq!(listed["remaining_stake"], shown["remaining_stake"]);
+    assert!(listed.get("referral").is_none(), "never referred: {listed}");
     // The same key answers the first cash-out again and pays nothing more.
     let (s, again) = t.take(bet, body).await;
     assert_eq!(s, 201, "{again}");
@@ -252,6 +269,10 @@ async fn a_partial_then_a_full_cash_out_pay_once_each_and_release_the_liability(
     assert_eq!(balance(&t.app, t.user).await, dec!(49.50));
     assert_eq!(t.liability().await, (dec!(0.00), dec!(0.00)));
     assert_eq!(t.rows(bet).await, (2, 2, dec!(9.50)));
+    let listed = t.listed(bet).await;
+    assert_eq!(listed["status"], "cashed_out", "{listed}");
+    assert_eq!(dec_of(&listed["cashed_out_amount"]), dec!(9.50), "{listed}");
+    assert_eq!(dec_of(&listed["remaining_stake"]), dec!(0.00), "{listed}");
     // Nothing more to cash out.
     let (s, o) = t.offer(bet).await;
     assert_eq!(

@@ -49,6 +49,7 @@ async fn fixture(delay_ms: u32) -> Fixture {
         hub: hub.clone(),
         writer: WriterHandle::from_sender(tx),
         price_moves: Default::default(),
+        currencies: Default::default(),
     });
     let registry = Registry::new(shared, winzo::db::build_pool(&settings.database).unwrap());
     let event = EventRow {
@@ -126,6 +127,7 @@ fn leg(selection_id: Uuid, asked: &str, policy: OddsChangePolicy, stake: Decimal
         policy,
         stake,
         payout: None,
+        currency_code: "USD".into(),
         stake_factor: Decimal::ONE,
         user_max_stake: None,
     }

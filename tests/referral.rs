@@ -175,17 +175,13 @@ impl Desk {
         ledger_clean(&self.app).await;
     }
 
+    /// The bet as `GET /api/v1/bets` lists it.
+    async fn listed(&self, bet: Uuid) -> Value {
+        bets_support::listed(&self.app, &self.token, bet).await
+    }
+
     async fn bet(&self, bet: Uuid) -> Value {
-        self.app
-            .http
-            .get(self.app.url(&format!("/api/v1/bets/{bet}")))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        bets_support::get_json(&self.app, &self.token, &format!("/api/v1/bets/{bet}")).await
     }
 }
 
@@ -329,6 +325,14 @@ async fn a_counter_offer_taken_by_the_bettor_stands_on_its_terms() {
     );
     let shown = d.bet(bet).await;
     assert_eq!(shown["referral"]["status"], "countered", "{shown}");
+    // The list shows the same referral state as the bet itself.
+    let listed = d.listed(bet).await;
+    assert_eq!(listed["referral"], shown["referral"], "{listed}");
+    assert_eq!(listed["referral"]["counter_stake"], "20.00", "{listed}");
+    assert_eq!(
+        listed["remaining_stake"], shown["remaining_stake"],
+        "{listed}"
+    );
 
     // Someone else's bet is not theirs to answer.
     let (_, other) = bettor(&d.app.db.client, dec!(1.00)).await;

@@ -31,6 +31,9 @@ pub enum Change {
     EndSessions,
     /// Only the bet path's controls: caps, stake factor, max stake, reactivation.
     Controls,
+    /// The account's bonus state (bonus balance, active bonus, free bets): a grant, an
+    /// expiry, a conversion, a settlement's bonus share. Sessions and controls stay.
+    Bonus,
 }
 
 /// Why a committed change could not be handed on.
@@ -65,38 +68,59 @@ impl AccountControls {
         let notice = match change {
             Change::EndSessions => Notice::User(user_id),
             Change::Controls => Notice::Controls(user_id),
+            Change::Bonus => Notice::Bonus(user_id),
         };
-        self.sessions.apply_notice(notice);
-        self.wallet
-            .forget_controls(Some(user_id))
+        self.sessions.apply_notice(notice.clone());
+        forget(&self.wallet, &notice)
             .await
             .map_err(|_| ControlsError::WalletStopped)?;
         match change {
             Change::EndSessions => session::revoke_all(&self.redis, user_id).await.map(|_| ()),
             Change::Controls => session::publish_controls(&self.redis, user_id).await,
+            Change::Bonus => session::publish_bonus(&self.redis, user_id).await,
         }
         .map_err(ControlsError::Propagation)
     }
 }
 
+/// What the wallet shards drop for a notice: a user's controls, or a user's bonus state,
+/// or (a lost channel) everything of every account.
+async fn forget(wallet: &Wallet, notice: &Notice) -> Result<(), crate::wallet::WalletError> {
+    match notice {
+        Notice::Token(_) => Ok(()),
+        Notice::User(u) | Notice::Controls(u) => wallet.forget_controls(Some(*u)).await,
+        Notice::Bonus(u) => wallet.forget_bonus(Some(*u)).await,
+        Notice::All => {
+            wallet.forget_controls(None).await?;
+            wallet.forget_bonus(None).await
+        }
+    }
+}
+
 /// Hands every notice of the channel to this node's wallet shards: a user's notice makes
-/// their shard forget the user's controls; a lost channel (or a listener that fell behind)
-/// makes every shard forget every account's.
-pub fn spawn_wallet_listener(sessions: &SessionCache, wallet: Wallet) {
+/// their shard forget the user's controls (or bonus state); a lost channel (or a listener
+/// that fell behind) makes every shard forget every account's.
+pub fn spawn_wallet_listener(
+    sessions: &SessionCache,
+    wallet: Wallet,
+    bonus_notices: prometheus::IntCounter,
+) {
     let mut notices = sessions.notices();
     actix::spawn(async move {
         loop {
-            let user = match notices.recv().await {
-                Ok(Notice::Token(_)) => continue,
-                Ok(n) => n.user(),
+            let notice = match notices.recv().await {
+                Ok(n) => n,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "control notices missed; every shard reloads");
-                    None
+                    Notice::All
                 }
                 Err(RecvError::Closed) => return,
             };
-            if wallet.forget_controls(user).await.is_err() {
+            if forget(&wallet, &notice).await.is_err() {
                 return;
+            }
+            if matches!(notice, Notice::Bonus(_)) {
+                bonus_notices.inc();
             }
         }
     });

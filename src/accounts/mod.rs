@@ -3,6 +3,7 @@
 //! in Redis and the bounded security-event log.
 pub mod cards;
 pub mod controls;
+pub mod currencies;
 pub mod limits;
 pub mod ratelimit;
 pub mod register;

@@ -27,6 +27,9 @@ pub struct Shared {
     pub writer: WriterHandle,
     /// Where markets tell of their price changes (automatic cash-out, pushed offers).
     pub price_moves: PriceMoves,
+    /// The book's currencies: a leg's stake is checked against the limits, and counted in
+    /// the liability, in the base currency.
+    pub currencies: Arc<crate::domain::currency::Currencies>,
 }
 
 /// A market's selections whose price changed.

@@ -150,6 +150,11 @@ impl Registry {
         self
     }
 
+    /// The book's currencies (scales and rates to the base).
+    pub fn currencies(&self) -> &Arc<crate::domain::currency::Currencies> {
+        &self.shared.currencies
+    }
+
     pub fn cluster(&self) -> &Arc<crate::cluster::Cluster> {
         &self.cluster
     }
@@ -361,17 +366,20 @@ impl Registry {
         for s in q::load_selections(client, &ids).await? {
             sels.entry(s.market_id).or_default().push(s);
         }
-        let exposure: HashMap<Uuid, (Decimal, Decimal)> = q::load_open_exposure(client, &ids)
-            .await?
-            .into_iter()
-            .map(
-                |ExposureRow {
-                     selection_id,
-                     stake,
-                     payout,
-                 }| (selection_id, (stake, payout)),
-            )
-            .collect();
+        // In the base currency, as the markets count (exactly as each bet added it).
+        let mut exposure: HashMap<Uuid, (Decimal, Decimal)> = HashMap::new();
+        for row in q::load_open_exposure(client, &ids).await? {
+            let ExposureRow {
+                selection_id,
+                currency_code,
+                stake,
+                payout,
+            } = row;
+            let currency = self.shared.currencies.of(&currency_code);
+            let e = exposure.entry(selection_id).or_default();
+            e.0 += currency.to_base(stake);
+            e.1 += currency.to_base(payout);
+        }
         for m in markets {
             let s = sels.remove(&m.id).unwrap_or_default();
             self.start_market(event, m, s, &exposure)?;

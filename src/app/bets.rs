@@ -121,6 +121,19 @@ impl Asked {
 }
 
 impl BetService {
+    /// A bet's stake and risk in the book's base currency, for the desk:
+    /// `{currency_code, stake, risk}`.
+    fn in_base(&self, bet: &BetAnswer) -> serde_json::Value {
+        let book = self.registry.currencies();
+        let c = book.of(&bet.currency_code);
+        let base = |d: Decimal| format!("{:.2}", book.base_money(c.to_base(d)));
+        json!({
+            "currency_code": book.base(),
+            "stake": base(bet.stake),
+            "risk": base((bet.potential_win - bet.stake).max(Decimal::ZERO)),
+        })
+    }
+
     /// The staff-only `trading` topic's `bet` message (docs/websocket.md, "The trading
     /// topic"): every accepted or refused bet with the risk it added to the book (its
     /// potential win less its stake; nothing for a refusal), and each leg's market and event
@@ -161,6 +174,8 @@ impl BetService {
                 "total_odds": bet.total_odds.to_string(),
                 "potential_win": format!("{:.2}", bet.potential_win),
                 "risk": format!("{:.2}", (bet.potential_win - bet.stake).max(Decimal::ZERO)),
+                "currency_code": bet.currency_code,
+                "base": self.in_base(bet),
                 "channel": channel.as_str(),
                 "legs": legs,
                 "at": bet.placed_at,
@@ -278,6 +293,10 @@ async fn attempt(
         wallet_epoch,
     )
     .await?;
+    if let Err(e) = stake_in_currency(state, req, &hold) {
+        release(state, &Vec::new(), &hold, false).await;
+        return Err(e);
+    }
     take_legs_and_commit(state, user_id, req, fingerprint, &markets, &hold, floor).await
 }
 
@@ -501,6 +520,24 @@ async fn reserve_stake(
     })
 }
 
+/// The stake is money of the bettor's currency: no more places than its scale (a stake of
+/// 10.50 in yen is refused, never rounded).
+fn stake_in_currency(
+    state: &BetService,
+    req: &PlaceBetRequest,
+    hold: &StakeHold,
+) -> Result<(), PlaceError> {
+    let scale = state.registry.currencies().scale_of(&hold.currency_code);
+    crate::domain::currency::check_scale(req.stake, scale)
+        .map(|_| ())
+        .map_err(|e| {
+            PlaceError::Invalid(format!(
+                "stake: {e} (the account's currency is {})",
+                hold.currency_code
+            ))
+        })
+}
+
 /// Reserves every leg (holding in-play legs for their delay), prices the bet at the odds
 /// taken, commits it, then confirms or releases everything it holds.
 async fn take_legs_and_commit(
@@ -641,7 +678,7 @@ async fn reserve_legs(
     // A multi-leg bet's exposure on each of its markets is its whole potential win, priced
     // the way the bet itself is (recovery rebuilds liability from `bets.potential_win`).
     let requested: Vec<Odds> = req.legs.iter().map(|l| l.odds).collect();
-    let exposure = bet_limits(state)
+    let exposure = bet_limits(state, &hold.currency_code)
         .ok()
         .and_then(|limits| {
             domain::price_bet(
@@ -661,6 +698,7 @@ async fn reserve_legs(
             policy: req.policy(),
             stake: hold.amount,
             payout: (req.legs.len() > 1).then_some(exposure),
+            currency_code: hold.currency_code.clone(),
             stake_factor: hold.stake_factor,
             user_max_stake: hold.max_stake,
             referable: true,
@@ -764,7 +802,7 @@ fn build_record(
     referred: &Option<(LegRejection, u32)>,
 ) -> Result<BetRecord, PlaceError> {
     let odds: Vec<Odds> = taken.iter().map(|(_, r, _)| r.odds).collect();
-    let limits = bet_limits(state)?;
+    let limits = bet_limits(state, &hold.currency_code)?;
     let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
         .map_err(bet_error)?;
     debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
@@ -821,7 +859,8 @@ fn build_record(
     })
 }
 
-fn bet_limits(state: &BetService) -> Result<BetLimits, PlaceError> {
+/// The bet's limits; its potential win is rounded at the bettor's currency's scale.
+fn bet_limits(state: &BetService, currency_code: &str) -> Result<BetLimits, PlaceError> {
     let cfg = &state.bets;
     Ok(BetLimits {
         legs_max: cfg.legs_max,
@@ -829,6 +868,7 @@ fn bet_limits(state: &BetService) -> Result<BetLimits, PlaceError> {
         total_odds_max: cfg.total_odds_max,
         potential_win_max: Money::from_decimal(cfg.potential_win_max)
             .map_err(|e| PlaceError::Invalid(format!("bets.potential_win_max: {e}")))?,
+        scale: state.registry.currencies().scale_of(currency_code),
     })
 }
 

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::accounts::controls::{AccountControls, Change};
 use crate::db::audit::Actor as AuditActor;
 use crate::db::bonus::{self as bdb, BonusRow, FreeBetRow, NewFreeBet};
 use crate::wallet::bonus::{GrantBonus, GrantRefusal};
@@ -42,6 +43,10 @@ pub enum BonusError {
     UnknownUser,
     #[error("database: {0}")]
     Db(String),
+    /// Recorded, but not every node's wallet could be told (retry: a grant's key answers
+    /// the first grant again and tells them again).
+    #[error("the change is recorded, but could not reach every node")]
+    Controls(crate::accounts::controls::ControlsError),
 }
 
 impl From<tokio_postgres::Error> for BonusError {
@@ -72,6 +77,11 @@ pub struct BonusService {
     pub wallet: Wallet,
     pub db: deadpool_postgres::Pool,
     pub settings: BonusSettings,
+    /// Every grant and expiry reaches the wallet shards of every node (`Change::Bonus`):
+    /// a bonus granted through one node is seen by the bet path of another.
+    pub controls: AccountControls,
+    /// A grant's amount is money of the user's currency (at most its scale's places).
+    pub currencies: std::sync::Arc<crate::domain::currency::Currencies>,
 }
 
 impl BonusService {
@@ -116,6 +126,7 @@ impl BonusService {
         actor: AuditActor,
     ) -> Result<(BonusRow, bool), BonusError> {
         self.check(&g, true)?;
+        self.check_scale(user_id, g.amount).await?;
         let out = self
             .wallet
             .grant_bonus(
@@ -133,12 +144,42 @@ impl BonusService {
                 user_id,
             )
             .await;
-        out.map_err(|e| match e {
+        let granted = out.map_err(|e| match e {
             GrantRefusal::ActiveBonus(id) => BonusError::ActiveBonus(id),
             GrantRefusal::KeyReused => BonusError::KeyReused,
             GrantRefusal::UnknownUser => BonusError::UnknownUser,
             GrantRefusal::Db(e) => BonusError::Db(format!("{e:#}")),
-        })
+        })?;
+        // A replay tells them again: a first answer lost to a 503 below is retried so.
+        self.tell_every_node(user_id).await?;
+        Ok(granted)
+    }
+
+    /// Every node's wallet shards read `user_id`'s bonus state again before their next bet.
+    async fn tell_every_node(&self, user_id: Uuid) -> Result<(), BonusError> {
+        self.controls
+            .changed(user_id, Change::Bonus)
+            .await
+            .map_err(BonusError::Controls)
+    }
+
+    /// `amount` has no more places than the user's currency allows (JPY: none).
+    async fn check_scale(&self, user_id: Uuid, amount: Decimal) -> Result<(), BonusError> {
+        let client = self.db.get().await?;
+        let Some(account) = crate::db::users::restriction(&client, user_id).await? else {
+            return Err(BonusError::UnknownUser);
+        };
+        let scale = self.currencies.scale_of(&account.currency_code);
+        let money = crate::domain::Money::from_decimal(amount)
+            .map_err(|e| BonusError::Invalid(format!("amount: {e}")))?;
+        crate::domain::currency::check_scale(money, scale)
+            .map(|_| ())
+            .map_err(|e| {
+                BonusError::Invalid(format!(
+                    "amount: {e} (the account's currency is {})",
+                    account.currency_code
+                ))
+            })
     }
 
     /// Grants a free bet (no money moves until it wins).
@@ -149,6 +190,7 @@ impl BonusService {
         actor: AuditActor,
     ) -> Result<(FreeBetRow, bool), BonusError> {
         self.check(&g, false)?;
+        self.check_scale(user_id, g.amount).await?;
         let mut client = self.db.get().await?;
         let tx = client.transaction().await?;
         crate::db::audit::set_actor(&tx, actor).await?;
@@ -175,6 +217,7 @@ impl BonusService {
             return Err(BonusError::KeyReused);
         }
         tx.commit().await?;
+        self.tell_every_node(user_id).await?;
         Ok((row, new))
     }
 
@@ -195,7 +238,12 @@ impl BonusService {
         let mut expired = 0;
         for (bonus_id, user_id) in due {
             match self.wallet.expire_bonus(user_id, bonus_id).await {
-                Ok(Some(_)) => expired += 1,
+                Ok(Some(_)) => {
+                    expired += 1;
+                    if let Err(e) = self.tell_every_node(user_id).await {
+                        tracing::warn!(%bonus_id, error = %e, "bonus expiry not told to every node");
+                    }
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(%bonus_id, error = %e, "bonus expiry failed"),
             }

@@ -399,7 +399,8 @@ impl CashOutService {
             Trigger::Auto => now,
         };
         let (stake, win) = remaining(bet)?;
-        let split = value::split(stake, win, paid, fraction)
+        let scale = self.registry.currencies().scale_of(&bet.currency_code);
+        let split = value::split(stake, win, paid, fraction, scale)
             .map_err(|e| CashOutError::Invalid(e.to_string()))?;
         let (key, fingerprint) = key.unzip();
         let write = CashOutWrite {
@@ -462,6 +463,9 @@ impl CashOutService {
     /// The cashed-out part leaves every open leg's market liability (sent with
     /// `send().await`: it must not be lost to a full mailbox).
     async fn release(&self, bet: &CashOutBet, stake: Decimal, win: Decimal) {
+        // The markets count in the base currency.
+        let currency = self.registry.currencies().of(&bet.currency_code);
+        let (stake, win) = (currency.to_base(stake), currency.to_base(win));
         for leg in bet.legs.iter().filter(|l| l.result.is_none()) {
             match self.registry.market_for_selection(leg.selection_id).await {
                 Ok(Some(addr)) => {
@@ -543,7 +547,8 @@ impl CashOutService {
             }
         }
         let (stake, win) = remaining(bet)?;
-        let amount = value::offer(stake, win, &legs, margin)
+        let scale = self.registry.currencies().scale_of(&bet.currency_code);
+        let amount = value::offer(stake, win, &legs, margin, scale)
             .map_err(|e| unavailable("not_offered", e.to_string()))?;
         // A value that rounds down to nothing is no offer (a cash-out of 0.00 would only
         // close the bet for nothing).

@@ -111,6 +111,10 @@ pub struct ReferralView {
     /// The bet: type, stake, odds, potential win, legs with markets and events.
     #[schema(value_type = Object)]
     pub bet: serde_json::Value,
+    /// The stake and the liability it would add in the book's base currency (the desk
+    /// compares referrals across currencies): `{currency_code, stake, liability}`.
+    #[schema(value_type = Object)]
+    pub base: serde_json::Value,
 }
 
 /// The handles referral needs.
@@ -177,14 +181,7 @@ impl ReferralService {
         let rows = rdb::open(&client, self.settings.list_max).await?;
         let mut out = Vec::with_capacity(rows.len());
         for referral in rows {
-            let bet = rdb::bet_summary(&client, referral.bet_id)
-                .await?
-                .unwrap_or(serde_json::Value::Null);
-            out.push(ReferralView {
-                customer: referral.user_id,
-                referral,
-                bet,
-            });
+            out.push(self.with_bet(&client, referral).await?);
         }
         Ok(out)
     }
@@ -238,6 +235,13 @@ impl ReferralService {
             return Err(ReferralError::NotPending(current.status));
         }
         let stake = req.stake.map_or(current.stake, Money::as_decimal);
+        // A counter stake is money of the bettor's currency: at most its scale's places.
+        let currency_code = bet["currency_code"].as_str().unwrap_or_default();
+        let scale = self.registry.currencies().scale_of(currency_code);
+        if let Some(s) = req.stake {
+            crate::domain::currency::check_scale(s, scale)
+                .map_err(|e| ReferralError::Invalid(format!("stake: {e}")))?;
+        }
         if stake <= Decimal::ZERO || stake > current.stake {
             return Err(ReferralError::Invalid(format!(
                 "a counter stake must be above 0 and at most the stake asked ({})",
@@ -365,6 +369,7 @@ impl ReferralService {
                 user_id,
                 ending,
                 by,
+                currencies: self.registry.currencies().clone(),
                 reply,
             })
             .await
@@ -396,17 +401,27 @@ impl ReferralService {
                 .map(|s| self.registry.market_for_selection(*s)),
         )
         .await;
+        // The markets count in the base currency.
+        let c = self.registry.currencies().of(&e.currency_code);
         for (selection_id, market) in e.selections.iter().zip(markets) {
             let Ok(Some(addr)) = market else {
                 // Not running here: its liability is rebuilt from the bets when it starts.
                 continue;
             };
-            let old = vec![(*selection_id, e.old_stake, e.old_potential_win)];
+            let old = vec![(
+                *selection_id,
+                c.to_base(e.old_stake),
+                c.to_base(e.old_potential_win),
+            )];
             if addr.send(ReleaseExposure { legs: old }).await.is_err() {
                 continue;
             }
             if e.bet_status == "accepted" {
-                let new = vec![(*selection_id, e.stake, e.potential_win)];
+                let new = vec![(
+                    *selection_id,
+                    c.to_base(e.stake),
+                    c.to_base(e.potential_win),
+                )];
                 let _ = addr.send(AddExposure { legs: new }).await;
             }
         }
@@ -417,13 +432,31 @@ impl ReferralService {
         let referral = rdb::find(&client, bet_id)
             .await?
             .ok_or(ReferralError::NotFound)?;
-        let bet = rdb::bet_summary(&client, bet_id)
+        self.with_bet(&client, referral).await
+    }
+
+    /// A referral as the desk sees it: with its bet and its figures in the base currency.
+    async fn with_bet(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+        referral: ReferralRow,
+    ) -> Result<ReferralView, ReferralError> {
+        let bet = rdb::bet_summary(client, referral.bet_id)
             .await?
             .unwrap_or(serde_json::Value::Null);
+        let book = self.registry.currencies();
+        let currency = book.of(bet["currency_code"].as_str().unwrap_or_default());
+        let base = |d: Decimal| format!("{:.2}", book.base_money(currency.to_base(d)));
+        let base = serde_json::json!({
+            "currency_code": book.base(),
+            "stake": base(referral.stake),
+            "liability": base(referral.liability),
+        });
         Ok(ReferralView {
             customer: referral.user_id,
             referral,
             bet,
+            base,
         })
     }
 

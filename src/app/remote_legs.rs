@@ -38,6 +38,9 @@ pub struct LegAsk {
     pub policy: OddsChangePolicy,
     pub stake: Decimal,
     pub payout: Option<Decimal>,
+    /// The bettor's currency (the owner converts with its own `[currencies]`, which every
+    /// node shares).
+    pub currency_code: String,
     pub stake_factor: Decimal,
     pub user_max_stake: Option<Decimal>,
     /// How long the owner may take (the market's ask timeout plus the bet delay).
@@ -52,6 +55,7 @@ impl LegAsk {
             policy: leg.policy,
             stake: leg.stake,
             payout: leg.payout,
+            currency_code: leg.currency_code.clone(),
             stake_factor: leg.stake_factor,
             user_max_stake: leg.user_max_stake,
             wait_ms: u64::try_from(wait.as_millis()).unwrap_or(LEG_WAIT_MAX_MS),
@@ -65,6 +69,7 @@ impl LegAsk {
             policy: self.policy,
             stake: self.stake,
             payout: self.payout,
+            currency_code: self.currency_code.clone(),
             stake_factor: self.stake_factor,
             user_max_stake: self.user_max_stake,
             // A referral is kept by the node that took the bet, on its own markets: a leg

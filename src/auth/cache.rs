@@ -10,7 +10,7 @@
 //! store its result: a revocation counter taken before the read must be unchanged.
 //!
 //! The same channel carries account-control changes (`c:<user id>`: caps, stake factor,
-//! max stake). Every message, and every loss or return of the subscription, is also
+//! max stake) and bonus changes (`b:<user id>`: the wallet shards' cached bonus state). Every message, and every loss or return of the subscription, is also
 //! handed to this node's other holders of account state as a [`Notice`] (wallet shards,
 //! open WebSockets: `accounts::controls`), so a change reaches all of them at once.
 use std::collections::HashMap;
@@ -42,6 +42,12 @@ pub fn controls_message(user_id: Uuid) -> String {
     format!("c:{user_id}")
 }
 
+/// An account's bonus money or free bets changed (a grant, an expiry, a conversion, a
+/// bonus share booked by a settlement): `b:<user id>`.
+pub fn bonus_message(user_id: Uuid) -> String {
+    format!("b:{user_id}")
+}
+
 /// What a revocation-channel message means to this node's holders of account state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -51,6 +57,8 @@ pub enum Notice {
     User(Uuid),
     /// The user's controls changed; sessions stay.
     Controls(Uuid),
+    /// The user's bonus state changed (bonus balance, active bonus, free bets).
+    Bonus(Uuid),
     /// Anything may have changed (the subscription was lost or came back, or a message
     /// could not be read): drop everything cached and read again.
     All,
@@ -65,6 +73,8 @@ impl Notice {
             Notice::User(u)
         } else if let Some(u) = message.strip_prefix("c:").and_then(user) {
             Notice::Controls(u)
+        } else if let Some(u) = message.strip_prefix("b:").and_then(user) {
+            Notice::Bonus(u)
         } else {
             Notice::All
         }
@@ -73,7 +83,7 @@ impl Notice {
     /// The user whose account state this notice touches (`None`: a token, or all).
     pub fn user(&self) -> Option<Uuid> {
         match self {
-            Notice::User(u) | Notice::Controls(u) => Some(*u),
+            Notice::User(u) | Notice::Controls(u) | Notice::Bonus(u) => Some(*u),
             Notice::Token(_) | Notice::All => None,
         }
     }
@@ -185,7 +195,7 @@ impl SessionCache {
                     entries.retain(|_, (s, _)| s.user_id != *user);
                 }
                 // Sessions stay valid; only the holders of controls care.
-                Notice::Controls(_) => {}
+                Notice::Controls(_) | Notice::Bonus(_) => {}
                 Notice::All => {
                     self.revocations.fetch_add(1, Ordering::AcqRel);
                     entries.clear();

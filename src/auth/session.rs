@@ -130,10 +130,20 @@ return #hashes";
 /// Tells every node that a user's controls changed (caps, stake factor, max stake):
 /// their wallet shards read them again before the next bet.
 pub async fn publish_controls(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<()> {
+    publish(redis, controls_message(user_id)).await
+}
+
+/// Tells every node that a user's bonus state changed: their wallet shards read it again
+/// before the next bet.
+pub async fn publish_bonus(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<()> {
+    publish(redis, crate::auth::cache::bonus_message(user_id)).await
+}
+
+async fn publish(redis: &ConnectionManager, message: String) -> redis::RedisResult<()> {
     let mut conn = redis.clone();
     redis::cmd("PUBLISH")
         .arg(REVOCATION_CHANNEL)
-        .arg(controls_message(user_id))
+        .arg(message)
         .query_async::<()>(&mut conn)
         .await
 }

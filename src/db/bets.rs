@@ -86,33 +86,49 @@ pub struct HistoryBet {
     /// Legs with selection and market names, odds taken and results.
     #[schema(value_type = Vec<Object>)]
     pub legs: serde_json::Value,
-    /// `GET /bets/{id}`: what cash-outs paid so far (0.00 when none).
+    /// What cash-outs paid so far (0.00 when none).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub cashed_out_amount: Option<Decimal>,
-    /// `GET /bets/{id}`: the stake still at risk (the stake less the part cashed out).
+    /// The stake still at risk (the stake less the part cashed out).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub remaining_stake: Option<Decimal>,
-    /// `GET /bets/{id}`: the bet's referral to the trading desk, if it was referred.
+    /// The bet's referral to the trading desk, if it was referred.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referral: Option<super::referrals::ReferralRow>,
 }
 
-/// The cash-out parts of a user's bet: `(cashed_out_amount, stake - cashed_out_stake)`.
-pub async fn cash_out_parts(
+/// Fills in each bet's cash-out parts (`cashed_out_amount`, `remaining_stake`) and its
+/// referral, if any: two statements for the whole page, whatever its size.
+pub async fn attach_cash_out_and_referral(
     client: &impl GenericClient,
     user_id: Uuid,
-    bet_id: Uuid,
-) -> Result<Option<(Decimal, Decimal)>, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT cashed_out_amount, stake - cashed_out_stake FROM bets
-             WHERE id = $1 AND user_id = $2",
-            &[&bet_id, &user_id],
+    bets: &mut [HistoryBet],
+) -> Result<(), tokio_postgres::Error> {
+    if bets.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = bets.iter().map(|b| b.id).collect();
+    let parts = client
+        .query(
+            "SELECT id, cashed_out_amount, stake - cashed_out_stake FROM bets
+             WHERE id = ANY($1) AND user_id = $2",
+            &[&ids, &user_id],
         )
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    let mut referrals = super::referrals::find_many(client, &ids).await?;
+    for bet in bets.iter_mut() {
+        if let Some(r) = parts.iter().find(|r| r.get::<_, Uuid>(0) == bet.id) {
+            bet.cashed_out_amount = Some(r.get(1));
+            bet.remaining_stake = Some(r.get(2));
+        }
+        bet.referral = referrals
+            .iter()
+            .position(|r| r.bet_id == bet.id)
+            .map(|i| referrals.swap_remove(i));
+    }
+    Ok(())
 }
 
 const HISTORY: &str = "

@@ -110,6 +110,9 @@ pub struct SelectionRow {
 #[derive(Debug, Clone)]
 pub struct ExposureRow {
     pub selection_id: Uuid,
+    /// The bets' currency: one row per selection and currency (the markets count in the
+    /// base currency; the caller converts).
+    pub currency_code: String,
     pub stake: Decimal,
     pub payout: Decimal,
 }
@@ -265,13 +268,14 @@ pub async fn load_open_exposure(
 ) -> anyhow::Result<Vec<ExposureRow>> {
     let rows = c
         .query(
-            "SELECT bs.selection_id, COALESCE(sum(b.stake - b.cashed_out_stake), 0),
+            "SELECT bs.selection_id, b.currency_code,
+                    COALESCE(sum(b.stake - b.cashed_out_stake), 0),
                     COALESCE(sum(b.potential_win - b.cashed_out_win), 0)
              FROM bet_selections bs
              JOIN bets b ON b.id = bs.bet_id
              JOIN selections s ON s.id = bs.selection_id
              WHERE s.market_id = ANY($1) AND b.status IN ('accepted', 'referred')
-             GROUP BY bs.selection_id",
+             GROUP BY bs.selection_id, b.currency_code",
             &[&market_ids],
         )
         .await?;
@@ -279,8 +283,9 @@ pub async fn load_open_exposure(
         .iter()
         .map(|r| ExposureRow {
             selection_id: r.get(0),
-            stake: r.get(1),
-            payout: r.get(2),
+            currency_code: r.get::<_, String>(1).trim().to_string(),
+            stake: r.get(2),
+            payout: r.get(3),
         })
         .collect())
 }

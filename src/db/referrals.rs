@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::currency::Currencies;
 use crate::domain::round_payout;
 
 /// A referral as the desk and the bettor see it.
@@ -64,6 +65,15 @@ pub async fn find(
 ) -> Result<Option<ReferralRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM bet_referrals r WHERE r.bet_id = $1");
     Ok(c.query_opt(&sql, &[&bet_id]).await?.as_ref().map(row))
+}
+
+/// The referrals of these bets (a bet has at most one).
+pub async fn find_many(
+    c: &impl GenericClient,
+    bet_ids: &[Uuid],
+) -> Result<Vec<ReferralRow>, tokio_postgres::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM bet_referrals r WHERE r.bet_id = ANY($1)");
+    Ok(c.query(&sql, &[&bet_ids]).await?.iter().map(row).collect())
 }
 
 /// Referrals still waiting (`pending` for the desk, `countered` for the bettor), oldest
@@ -185,6 +195,8 @@ pub struct Ended {
     pub potential_win: Decimal,
     /// Given back to the bettor (the whole stake on a rejection).
     pub refund: Decimal,
+    /// The bet's currency (every amount above is in it).
+    pub currency_code: String,
     pub selections: Vec<Uuid>,
     /// The bettor's balance after it.
     pub balance: Decimal,
@@ -264,7 +276,8 @@ struct Terms {
 }
 
 impl Terms {
-    fn after(ending: Ending, l: &Locked) -> Terms {
+    /// A counter-offer's potential win is rounded down at the bet's currency's scale.
+    fn after(ending: Ending, l: &Locked, currencies: &Currencies) -> Terms {
         let (bet_status, stake, odds, potential_win, refund) = match ending {
             Ending::DeskAccept => (
                 "accepted",
@@ -276,7 +289,7 @@ impl Terms {
             Ending::BettorAccept => {
                 let stake = l.counter_stake.unwrap_or(l.stake);
                 let odds = l.counter_odds.unwrap_or(l.total_odds);
-                let pw = round_payout(stake * odds).as_decimal();
+                let pw = round_payout(stake * odds, currencies.scale_of(&l.currency)).as_decimal();
                 ("accepted", stake, odds, pw, l.stake - stake)
             }
             _ => ("rejected", l.stake, l.total_odds, l.potential_win, l.stake),
@@ -299,6 +312,7 @@ pub async fn end(
     bet_id: Uuid,
     ending: Ending,
     by: Option<Uuid>,
+    currencies: &Currencies,
 ) -> Result<Ended, EndError> {
     let tx = client.transaction().await?;
     let actor = crate::db::audit::Actor {
@@ -312,7 +326,7 @@ pub async fn end(
         .ok_or(EndError::NotFound)?;
     let l = Locked::of(&locked);
     check_ending(&tx, bet_id, ending, &l).await?;
-    let t = Terms::after(ending, &l);
+    let t = Terms::after(ending, &l, currencies);
     let (_, to) = ending.statuses();
     write_terms(&tx, bet_id, &l, &t, to, by).await?;
     if t.refund > Decimal::ZERO {
@@ -338,6 +352,7 @@ pub async fn end(
         total_odds: t.odds,
         potential_win: t.potential_win,
         refund: t.refund,
+        currency_code: l.currency.trim().to_string(),
         selections: l.selections,
     })
 }

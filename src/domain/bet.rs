@@ -330,6 +330,8 @@ pub struct BetLimits {
     pub total_odds_max: Decimal,
     /// Highest potential win (capped by the `DECIMAL(10,2)` column).
     pub potential_win_max: Money,
+    /// The bettor's currency's scale: the potential win is rounded down at it.
+    pub scale: super::currency::Scale,
 }
 
 /// A priced bet, as stored in `bets`.
@@ -385,7 +387,7 @@ pub fn price_bet(
             max: total_odds_max,
         });
     }
-    let potential_win = round_payout(gross);
+    let potential_win = round_payout(gross, limits.scale);
     let potential_win_max = limits.potential_win_max.min(BET_COLUMN_MAX);
     if potential_win > potential_win_max {
         return Err(BetError::PotentialWinTooHigh {

@@ -2,7 +2,7 @@
 //! how a payout of a bonus-funded stake divides, what a free bet pays, what counts as
 //! wagering and what a met requirement converts.
 use chrono::{DateTime, Utc};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::BetStatus;
@@ -17,12 +17,19 @@ pub struct ActiveBonus {
 }
 
 /// The part of `payout` that a bet's bonus-funded stake earned: `payout × bonus_stake /
-/// stake`, rounded down to the cent (the cash part gets the rounding).
-pub fn bonus_share(payout: Decimal, stake: Decimal, bonus_stake: Decimal) -> Decimal {
+/// stake`, rounded down at the account currency's `scale` (the cash part gets the rounding).
+pub fn bonus_share(
+    payout: Decimal,
+    stake: Decimal,
+    bonus_stake: Decimal,
+    scale: super::currency::Scale,
+) -> Decimal {
     if stake <= Decimal::ZERO || bonus_stake <= Decimal::ZERO || payout <= Decimal::ZERO {
         return Decimal::ZERO;
     }
-    let share = (payout * bonus_stake / stake).round_dp_with_strategy(2, RoundingStrategy::ToZero);
+    let exact = payout * bonus_stake / stake;
+    let share =
+        super::currency::round_money(exact, scale, super::currency::Rounding::Down).as_decimal();
     share.min(payout)
 }
 
@@ -57,13 +64,17 @@ mod tests {
 
     #[test]
     fn the_bonus_share_is_proportional_and_rounded_down() {
+        const C: crate::domain::currency::Scale = crate::domain::currency::Scale::CENTS;
         assert_eq!(
-            bonus_share(dec!(20.00), dec!(10.00), dec!(10.00)),
+            bonus_share(dec!(20.00), dec!(10.00), dec!(10.00), C),
             dec!(20.00)
         );
-        assert_eq!(bonus_share(dec!(20.00), dec!(10.00), dec!(0)), dec!(0));
-        assert_eq!(bonus_share(dec!(10.00), dec!(3.00), dec!(1.00)), dec!(3.33));
-        assert_eq!(bonus_share(dec!(0), dec!(3.00), dec!(1.00)), dec!(0));
+        assert_eq!(bonus_share(dec!(20.00), dec!(10.00), dec!(0), C), dec!(0));
+        assert_eq!(
+            bonus_share(dec!(10.00), dec!(3.00), dec!(1.00), C),
+            dec!(3.33)
+        );
+        assert_eq!(bonus_share(dec!(0), dec!(3.00), dec!(1.00), C), dec!(0));
     }
 
     #[test]

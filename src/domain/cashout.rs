@@ -9,6 +9,7 @@
 use rust_decimal::Decimal;
 use thiserror::Error;
 
+use super::currency::Scale;
 use super::money::{round_payout, Money};
 use super::odds::Odds;
 use super::settlement::LegOutcome;
@@ -43,6 +44,7 @@ pub fn offer(
     potential_win: Money,
     legs: &[CashOutLeg],
     margin_bps: u32,
+    scale: Scale,
 ) -> Result<Money, CashOutValueError> {
     if legs.is_empty() {
         return Err(CashOutValueError::NoLegs);
@@ -67,13 +69,13 @@ pub fn offer(
         };
     }
     let keep = Decimal::from(BPS_ONE - margin_bps) / Decimal::from(BPS_ONE);
-    let value = round_payout((value * keep).max(Decimal::ZERO));
+    let value = round_payout((value * keep).max(Decimal::ZERO), scale);
     Ok(value.min(potential_win).max(Money::ZERO))
 }
 
 /// How a cash-out of `fraction` of a bet's remaining stake splits it: the stake and the
 /// potential win that leave the bet, and the amount paid for them. A fraction of 1 takes
-/// all of it; otherwise the parts are rounded down to the cent (the bettor keeps the
+/// all of it; otherwise the parts are rounded down at the currency's `scale` (the bettor keeps the
 /// remainder at risk) and must leave something on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CashOutSplit {
@@ -99,6 +101,7 @@ pub fn split(
     potential_win: Money,
     value: Money,
     fraction: Decimal,
+    scale: Scale,
 ) -> Result<CashOutSplit, SplitError> {
     if fraction <= Decimal::ZERO || fraction > Decimal::ONE {
         return Err(SplitError::FractionOutOfRange);
@@ -111,7 +114,7 @@ pub fn split(
             full: true,
         });
     }
-    let part = |m: Money| round_payout(m.as_decimal() * fraction);
+    let part = |m: Money| round_payout(m.as_decimal() * fraction, scale);
     let s = CashOutSplit {
         stake: part(stake),
         potential_win: part(potential_win),
@@ -128,6 +131,43 @@ pub fn split(
 mod tests {
     use super::*;
     use crate::domain::LegResult;
+
+    // The maths at two places (the scale's own tests are in `currency`).
+    fn offer(
+        stake: Money,
+        potential_win: Money,
+        legs: &[CashOutLeg],
+        margin_bps: u32,
+    ) -> Result<Money, CashOutValueError> {
+        super::offer(stake, potential_win, legs, margin_bps, Scale::CENTS)
+    }
+
+    fn split(
+        stake: Money,
+        potential_win: Money,
+        value: Money,
+        fraction: Decimal,
+    ) -> Result<CashOutSplit, SplitError> {
+        super::split(stake, potential_win, value, fraction, Scale::CENTS)
+    }
+
+    fn round_payout(exact: Decimal) -> Money {
+        super::round_payout(exact, Scale::CENTS)
+    }
+
+    #[test]
+    fn a_yen_offer_is_whole_yen() {
+        let yen = Scale::new(0).unwrap();
+        let legs = [open(dec!(2.5), dec!(1.3))];
+        let o = super::offer(m(dec!(1000)), m(dec!(2500)), &legs, 500, yen).unwrap();
+        // 1000 × 2.5 / 1.3 × 0.95 = 1826.92...: 1826 yen.
+        assert_eq!(o, m(dec!(1826)));
+        let s = super::split(m(dec!(1001)), m(dec!(2502)), o, dec!(0.5), yen).unwrap();
+        assert_eq!(
+            (s.stake, s.potential_win, s.amount),
+            (m(dec!(500)), m(dec!(1251)), m(dec!(913)))
+        );
+    }
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
 

@@ -5,6 +5,8 @@
 //!
 //! - [`money`]: `Money` (2 places), strict parsing of amounts, the payout rounding rule,
 //!   and the `ValidationError` shared by every numeric string of the API.
+//! - [`currency`]: a currency's scale and rate to the base currency, [`currency::round_money`]
+//!   (the one rounding of an account's money) and the conversion to the base.
 //! - [`odds`]: `Odds` (decimal, 4 places, canonical), American and fractional conversion,
 //!   `OddsFormat` and `display`.
 //! - [`margin`]: a market's overround and the margin floor check for price updates.
@@ -31,6 +33,7 @@ pub mod bet;
 pub mod bet_status;
 pub mod bonus;
 pub mod cashout;
+pub mod currency;
 pub mod event;
 pub mod ids;
 pub mod liability;

@@ -7,7 +7,7 @@ use std::iter::Sum;
 use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
 use std::str::FromStr;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -193,13 +193,12 @@ impl Money {
     }
 }
 
-/// The payout rounding rule: an exact payout is rounded **down to the cent** (toward zero;
-/// payouts are never negative), in the house's favour, as sportsbooks do. It is applied once,
-/// to a bet's whole exact payout, never per leg or per line.
-pub fn round_payout(exact: Decimal) -> Money {
-    let mut cents = exact.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::ToZero);
-    cents.rescale(MONEY_SCALE);
-    Money(cents)
+/// The payout rounding rule: an exact payout is rounded **down** at the account currency's
+/// scale (to the cent for most; toward zero: payouts are never negative), in the house's
+/// favour, as sportsbooks do. It is applied once, to a bet's whole exact payout, never per
+/// leg or per line. [`super::currency::round_money`] does the rounding.
+pub fn round_payout(exact: Decimal, scale: super::currency::Scale) -> Money {
+    super::currency::round_money(exact, scale, super::currency::Rounding::Down)
 }
 
 impl fmt::Display for Money {
@@ -345,11 +344,14 @@ mod tests {
 
     #[test]
     fn payouts_round_down_to_the_cent() {
-        assert_eq!(round_payout(dec!(4.439889)).to_string(), "4.43");
-        assert_eq!(round_payout(dec!(4.4399999)).to_string(), "4.43");
-        assert_eq!(round_payout(dec!(4.005)).to_string(), "4.00");
-        assert_eq!(round_payout(dec!(25)).to_string(), "25.00");
-        assert_eq!(round_payout(dec!(0.009)), Money::ZERO);
+        let c = crate::domain::currency::Scale::CENTS;
+        assert_eq!(round_payout(dec!(4.439889), c).to_string(), "4.43");
+        assert_eq!(round_payout(dec!(4.4399999), c).to_string(), "4.43");
+        assert_eq!(round_payout(dec!(4.005), c).to_string(), "4.00");
+        assert_eq!(round_payout(dec!(25), c).to_string(), "25.00");
+        assert_eq!(round_payout(dec!(0.009), c), Money::ZERO);
+        let yen = crate::domain::currency::Scale::new(0).unwrap();
+        assert_eq!(round_payout(dec!(25.99), yen).to_string(), "25.00");
     }
 
     #[test]
@@ -383,7 +385,7 @@ mod tests {
         #[test]
         fn rounding_a_payout_never_adds_money(units in 0i64..=10_000_000_000, scale in 0u32..=8) {
             let exact = Decimal::new(units, scale);
-            let rounded = round_payout(exact).as_decimal();
+            let rounded = round_payout(exact, crate::domain::currency::Scale::CENTS).as_decimal();
             prop_assert!(rounded <= exact);
             prop_assert!(exact - rounded < dec!(0.01));
         }

@@ -153,6 +153,7 @@ pub fn settle_bet(
     unit_stake: Money,
     legs: &[(Odds, Option<LegOutcome>)],
     system_size: Option<usize>,
+    scale: super::currency::Scale,
 ) -> Result<Option<Settled>, SettlementError> {
     let lines = check_shape(bet_type, legs.len(), system_size, LEGS_HARD_MAX)?;
     if !unit_stake.is_positive() {
@@ -169,7 +170,7 @@ pub fn settle_bet(
         .checked_mul_count(lines)
         .ok_or(BetError::Overflow)?;
     let gross = gross_return(bet_type, unit_stake.as_decimal(), &multipliers, system_size)?;
-    let payout = round_payout(gross);
+    let payout = round_payout(gross, scale);
     let every_leg_returned = legs.iter().all(|(_, outcome)| {
         outcome.is_some_and(|o| matches!(o.result, LegResult::Push | LegResult::Void))
     });

@@ -42,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 401, description = "no or bad token"),
         (status = 403, description = "account_restricted"),
         (status = 409, description = "market_suspended, market_closed, odds_changed, event_started, insufficient_funds, liability_exceeded, limit_exceeded, idempotency_key_reused"),
-        (status = 422, description = "validation, stake_too_low, stake_too_high, duplicate_leg, correlated_legs, unknown_selection"),
+        (status = 422, description = "validation_failed (also a stake with more places than the account's currency allows, e.g. 10.50 in JPY), stake_too_low, stake_too_high (the market's limits are in the base currency; details in the bettor's), duplicate_leg, correlated_legs, unknown_selection"),
         (status = 503, description = "busy or the ledger is unavailable; retry with the same key")),
     security(("bearer" = [])))]
 pub async fn place_bet(
@@ -101,7 +101,9 @@ fn bet_statuses(asked: Option<&str>) -> ApiResult<Option<Vec<&'static str>>> {
 }
 
 /// The bettor's bets, newest first, with their legs (selection, market and event named),
-/// results and payouts: `{"bets": [...], "limit", "offset"}` like every list.
+/// results and payouts, and like `GET /bets/{id}` each bet's `cashed_out_amount`,
+/// `remaining_stake` and `referral` (when it was referred): `{"bets": [...], "limit",
+/// "offset"}` like every list.
 #[utoipa::path(get, path = "/api/v1/bets", tag = "bets", params(Page),
     responses((status = 200, body = HistoryPage), (status = 401), (status = 422)),
     security(("bearer" = [])))]
@@ -123,7 +125,7 @@ pub async fn list_bets(
         )));
     }
     let client = state.db.get().await?;
-    let bets = crate::db::bets::history(
+    let mut bets = crate::db::bets::history(
         &client,
         user.user_id,
         limit,
@@ -132,6 +134,7 @@ pub async fn list_bets(
         statuses.as_deref(),
     )
     .await?;
+    crate::db::bets::attach_cash_out_and_referral(&client, user.user_id, &mut bets).await?;
     Ok(HttpResponse::Ok().json(HistoryPage {
         bets,
         limit,
@@ -163,15 +166,6 @@ pub(super) async fn one_bet(
 ) -> ApiResult<Option<HistoryBet>> {
     let client = state.db.get().await?;
     let mut bets = crate::db::bets::history(&client, user_id, 1, 0, Some(bet_id), None).await?;
-    let Some(mut bet) = bets.pop() else {
-        return Ok(None);
-    };
-    if let Some((amount, remaining)) =
-        crate::db::bets::cash_out_parts(&client, user_id, bet_id).await?
-    {
-        bet.cashed_out_amount = Some(amount);
-        bet.remaining_stake = Some(remaining);
-    }
-    bet.referral = crate::db::referrals::find(&client, bet_id).await?;
-    Ok(Some(bet))
+    crate::db::bets::attach_cash_out_and_referral(&client, user_id, &mut bets).await?;
+    Ok(bets.pop())
 }

@@ -425,6 +425,7 @@ impl From<BonusError> for ApiError {
                 tracing::warn!(error = %why, "bonus: database error");
                 ApiError::unavailable("the database is unavailable; retry shortly")
             }
+            BonusError::Controls(c) => super::controls_error(c),
         }
     }
 }

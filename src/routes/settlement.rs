@@ -239,7 +239,8 @@ pub async fn void_one_bet(
             .pop()
             .ok_or_else(|| ApiError::not_found("bet"))?
     };
-    let change = void_bet(&bet, &body.reason)
+    let scale = state.registry.currencies().scale_of(&bet.currency_code);
+    let change = void_bet(&bet, &body.reason, scale)
         .map_err(|e| ApiError::conflict("invalid_transition", e.to_string()))?;
     let a = audit_actor(&trader, &req);
     let actor = Actor {

@@ -103,7 +103,8 @@ async fn move_money(
     movement: Movement,
 ) -> ApiResult<HttpResponse> {
     let amount = check_money(&state, &body)?;
-    let fees = movement_fees(&state, &user, &body, movement, amount).await?;
+    let (amount, scale) = in_account_currency(&state, &user, amount).await?;
+    let fees = movement_fees(&state, &user, &body, movement, amount, scale).await?;
     let actor = Actor {
         user_id: Some(user.user_id),
         ip: client_ip(&req),
@@ -136,12 +137,47 @@ async fn move_money(
 
 /// The fees of the movement by the body's payment method (which must be an active one of
 /// the user's); a deposit must be worth more than its fee.
+/// The amount as money of the account's currency: no more places than its scale, at most
+/// the largest movement (`wallet.amount_max`, in the base currency) converted to it.
+async fn in_account_currency(
+    state: &AppState,
+    user: &AuthUser,
+    amount: Money,
+) -> ApiResult<(Money, crate::domain::currency::Scale)> {
+    let account_currency = {
+        let client = state.db.get().await?;
+        crate::db::users::restriction(&client, user.user_id)
+            .await?
+            .map(|r| r.currency_code)
+            .ok_or_else(|| ApiError::not_found("account"))?
+    };
+    let currency = state.registry.currencies().of(&account_currency);
+    let amount = crate::domain::currency::check_scale(amount, currency.scale).map_err(|e| {
+        ApiError::validation(format!(
+            "amount: {e} (the account's currency is {account_currency})"
+        ))
+        .with_details(json!({"field": "amount", "reason": e.code()}))
+    })?;
+    let max = Money::parse(&state.settings.wallet.amount_max)
+        .map_err(|e| ApiError::internal(format!("wallet.amount_max: {e}")))?;
+    let max = currency.from_base(max.as_decimal(), crate::domain::currency::Rounding::Down);
+    if amount.as_decimal() > max {
+        return Err(
+            ApiError::validation(format!("amount: above the maximum {max}"))
+                .with_details(json!({"field": "amount", "reason": "above_maximum"})),
+        );
+    }
+    Ok((amount, currency.scale))
+}
+
+/// The fee of the movement (rounded at the account currency's `scale`).
 async fn movement_fees(
     state: &AppState,
     user: &AuthUser,
     body: &MoneyBody,
     movement: Movement,
     amount: Money,
+    scale: crate::domain::currency::Scale,
 ) -> ApiResult<rust_decimal::Decimal> {
     let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
     if let Some(method) = body.payment_method_id {
@@ -158,6 +194,7 @@ async fn movement_fees(
         &method_type,
         movement,
         amount.as_decimal(),
+        scale,
     );
     if movement == Movement::Deposit && fees >= amount.as_decimal() {
         return Err(ApiError::validation(format!(
@@ -200,7 +237,7 @@ fn answer_movement(
     responses((status = 201, body = TxRecord, description = "the completed transaction (also for a repeated key)"),
         (status = 403, description = "account_restricted (self-excluded, suspended, banned); verification_required ([kyc] required_before lists deposit)"),
         (status = 409, description = "idempotency_key_reused"),
-        (status = 422, description = "validation_failed, invalid_payment_method, payment_declined (details.transaction), currency_mismatch (not the account's currency), amount_below_fee"),
+        (status = 422, description = "validation_failed (also an amount with more places than the account's currency allows: reason too_many_decimal_places), invalid_payment_method, payment_declined (details.transaction), currency_mismatch (not the account's currency), amount_below_fee"),
         (status = 503, description = "busy, unavailable")), security(("bearer" = [])))]
 pub async fn deposit(
     state: web::Data<AppState>,
@@ -215,7 +252,8 @@ pub async fn deposit(
     responses((status = 201, body = TxRecord),
         (status = 403, description = "account_restricted; verification_required ([kyc] required_before lists withdrawal)"),
         (status = 409, description = "insufficient_funds, idempotency_key_reused"),
-        (status = 422), (status = 503)), security(("bearer" = [])))]
+        (status = 422, description = "validation_failed (also more places than the account's currency allows), currency_mismatch, invalid_payment_method"),
+        (status = 503)), security(("bearer" = [])))]
 pub async fn withdraw(
     state: web::Data<AppState>,
     user: AuthUser,

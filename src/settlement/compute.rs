@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::db::settlement::{BetState, LegState};
 use crate::domain::bet_status::transition;
+use crate::domain::currency::Scale;
 use crate::domain::{settle_bet, BetStatus, BetType, LegOutcome, LegResult, Money, Odds};
 
 /// A change of one bet's settlement, to be booked by its user's wallet shard.
@@ -14,6 +15,8 @@ pub struct BetChange {
     pub bet_id: Uuid,
     pub user_id: Uuid,
     pub currency_code: String,
+    /// That currency's scale: a bonus share of the payout is rounded at it.
+    pub scale: Scale,
     /// The bet's `settlement_seq` the change was computed from (compare-and-set).
     pub expected_seq: i32,
     pub old_status: BetStatus,
@@ -92,6 +95,7 @@ fn unit_stake(bet: &BetState) -> Result<(Money, Option<usize>), ComputeError> {
 pub fn desired(
     bet: &BetState,
     market_void: Option<&str>,
+    scale: Scale,
 ) -> Result<Option<BetChange>, ComputeError> {
     let status: BetStatus = bet.status.parse().map_err(|e| err(bet, e))?;
     if !(status == BetStatus::Accepted || status.is_settled()) {
@@ -105,7 +109,8 @@ pub fn desired(
             .map_err(|e| err(bet, e))?;
         legs.push((odds, outcome(bet, leg)?));
     }
-    let Some(settled) = settle_bet(bet_type, unit, &legs, system_size).map_err(|e| err(bet, e))?
+    let Some(settled) =
+        settle_bet(bet_type, unit, &legs, system_size, scale).map_err(|e| err(bet, e))?
     else {
         // A leg is open again (its result was rolled back): a settled bet goes back to
         // `accepted` and its payout is taken back.
@@ -117,6 +122,7 @@ pub fn desired(
                 BetStatus::Accepted,
                 Decimal::ZERO,
                 None,
+                scale,
             )));
         }
         return Ok(None);
@@ -133,11 +139,13 @@ pub fn desired(
         return Ok(None);
     }
     transition(status, new_status).map_err(|e| err(bet, e))?;
-    Ok(Some(change(bet, status, new_status, new_win, reason)))
+    Ok(Some(change(
+        bet, status, new_status, new_win, reason, scale,
+    )))
 }
 
 /// A trader's void of one bet: the stake comes back whatever happened before.
-pub fn void_bet(bet: &BetState, reason: &str) -> Result<BetChange, ComputeError> {
+pub fn void_bet(bet: &BetState, reason: &str, scale: Scale) -> Result<BetChange, ComputeError> {
     let status: BetStatus = bet.status.parse().map_err(|e| err(bet, e))?;
     transition(status, BetStatus::Voided).map_err(|e| err(bet, e))?;
     Ok(change(
@@ -146,6 +154,7 @@ pub fn void_bet(bet: &BetState, reason: &str) -> Result<BetChange, ComputeError>
         BetStatus::Voided,
         paid(bet, bet.stake),
         Some(reason.to_string()),
+        scale,
     ))
 }
 
@@ -155,11 +164,13 @@ fn change(
     new_status: BetStatus,
     new_win: Decimal,
     void_reason: Option<String>,
+    scale: Scale,
 ) -> BetChange {
     BetChange {
         bet_id: bet.id,
         user_id: bet.user_id,
         currency_code: bet.currency_code.clone(),
+        scale,
         expected_seq: bet.settlement_seq,
         old_status,
         new_status,
@@ -211,7 +222,12 @@ mod tests {
     #[test]
     fn an_unsettled_leg_leaves_the_bet_open() {
         assert_eq!(
-            desired(&bet("accepted", dec!(0), &[Some("win"), None]), None).unwrap(),
+            desired(
+                &bet("accepted", dec!(0), &[Some("win"), None]),
+                None,
+                Scale::CENTS
+            )
+            .unwrap(),
             None
         );
     }
@@ -219,23 +235,28 @@ mod tests {
     #[test]
     fn a_settled_bet_with_the_same_result_needs_nothing() {
         let b = bet("settled_win", dec!(20.00), &[Some("win")]);
-        assert_eq!(desired(&b, None).unwrap(), None);
+        assert_eq!(desired(&b, None, Scale::CENTS).unwrap(), None);
     }
 
     #[test]
     fn a_win_corrected_to_a_loss_books_the_difference() {
         let b = bet("settled_win", dec!(20.00), &[Some("loss")]);
-        let c = desired(&b, None).unwrap().unwrap();
+        let c = desired(&b, None, Scale::CENTS).unwrap().unwrap();
         assert_eq!(c.new_status, BetStatus::SettledLoss);
         assert_eq!((c.old_win, c.new_win), (dec!(20.00), dec!(0)));
     }
 
     #[test]
     fn a_market_void_voids_a_single_and_reduces_a_parlay() {
-        let single = desired(&bet("accepted", dec!(0), &[Some("void")]), Some("x")).unwrap();
+        let single = desired(
+            &bet("accepted", dec!(0), &[Some("void")]),
+            Some("x"),
+            Scale::CENTS,
+        )
+        .unwrap();
         assert_eq!(single.unwrap().new_status, BetStatus::Voided);
         let parlay = bet("accepted", dec!(0), &[Some("void"), Some("win")]);
-        let c = desired(&parlay, Some("x")).unwrap().unwrap();
+        let c = desired(&parlay, Some("x"), Scale::CENTS).unwrap().unwrap();
         assert_eq!(
             (c.new_status, c.new_win),
             (BetStatus::SettledWin, dec!(20.00))
@@ -246,24 +267,24 @@ mod tests {
     fn a_free_bet_is_paid_its_winnings_only() {
         let mut b = bet("accepted", dec!(0), &[Some("win")]);
         b.metadata["free_bet_id"] = json!(Uuid::nil().to_string());
-        let c = desired(&b, None).unwrap().unwrap();
+        let c = desired(&b, None, Scale::CENTS).unwrap().unwrap();
         assert_eq!(
             (c.new_status, c.new_win),
             (BetStatus::SettledWin, dec!(10.00))
         );
         assert_eq!(c.free_bet, Some(Uuid::nil()));
-        let v = void_bet(&b, "x").unwrap();
+        let v = void_bet(&b, "x", Scale::CENTS).unwrap();
         assert_eq!((v.new_status, v.new_win), (BetStatus::Voided, dec!(0)));
         let mut won = bet("settled_win", dec!(10.00), &[Some("loss")]);
         won.metadata["free_bet_id"] = json!(Uuid::nil().to_string());
-        let c = desired(&won, None).unwrap().unwrap();
+        let c = desired(&won, None, Scale::CENTS).unwrap().unwrap();
         assert_eq!((c.old_win, c.new_win), (dec!(10.00), dec!(0)));
     }
 
     #[test]
     fn a_voided_bet_is_final() {
         let b = bet("voided", dec!(10.00), &[Some("win")]);
-        assert_eq!(desired(&b, None).unwrap(), None);
-        assert!(void_bet(&b, "again").is_err());
+        assert_eq!(desired(&b, None, Scale::CENTS).unwrap(), None);
+        assert!(void_bet(&b, "again", Scale::CENTS).is_err());
     }
 }

@@ -21,7 +21,10 @@ pub async fn release(registry: &Registry, booked: &[Booked]) {
         .iter()
         .filter(|b| b.change.old_status == BetStatus::Accepted)
     {
+        // The markets count in the base currency.
+        let currency = registry.currencies().of(&b.change.currency_code);
         let (stake, payout) = b.change.exposure;
+        let (stake, payout) = (currency.to_base(stake), currency.to_base(payout));
         for &selection in &b.change.selections {
             if let Some(market) = registry.market_of_selection(selection) {
                 per_market

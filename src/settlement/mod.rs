@@ -67,6 +67,8 @@ pub struct Settlement {
     thread: actix::ArbiterHandle,
     /// Running workers by settlement id: `true` once done.
     running: Mutex<HashMap<Uuid, watch::Receiver<bool>>>,
+    /// A booking that moved bonus money tells every node's wallet shards (`Change::Bonus`).
+    controls: crate::accounts::controls::AccountControls,
 }
 
 impl Settlement {
@@ -77,6 +79,7 @@ impl Settlement {
         hub: Arc<Hub>,
         registry: Arc<Registry>,
         settings: SettlementSettings,
+        controls: crate::accounts::controls::AccountControls,
     ) -> Self {
         let turns = Arc::new(Semaphore::new(settings.markets_concurrent_max.max(1)));
         let booking_turns = Arc::new(Semaphore::new(settings.shards_concurrent_max.max(1)));
@@ -90,6 +93,7 @@ impl Settlement {
             booking_turns,
             thread: actix::Arbiter::new().handle(),
             running: Mutex::new(HashMap::new()),
+            controls,
         }
     }
 

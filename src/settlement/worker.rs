@@ -73,6 +73,8 @@ struct Plan {
     results: HashMap<Uuid, SelectionResult>,
     selections: Vec<Uuid>,
     batch: i64,
+    /// Each payout is rounded at its bet's currency's scale.
+    currencies: std::sync::Arc<crate::domain::currency::Currencies>,
 }
 
 impl Plan {
@@ -129,6 +131,7 @@ async fn run_once(s: &Settlement, row: &SettlementRow) -> anyhow::Result<()> {
         results: results_of(&row),
         selections,
         batch: i64::try_from(s.settings.batch_bets_max.max(1)).unwrap_or(1000),
+        currencies: s.registry.currencies().clone(),
         row,
     };
     let actor = AuditActor {
@@ -238,7 +241,8 @@ fn compute_batch(
         legs.sort_by_key(|(id, _)| *id);
         let mut bet = b.bet;
         bet.legs = legs.into_iter().map(|(_, l)| l).collect();
-        match desired(&bet, market_void) {
+        let scale = plan.currencies.scale_of(&bet.currency_code);
+        match desired(&bet, market_void, scale) {
             Ok(Some(c)) => changes.push(c),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "bet cannot be settled; left as it is"),
@@ -265,10 +269,29 @@ pub async fn book(
         turns: s.booking_turns.clone(),
         actor,
     };
-    s.wallet
+    let booked = s
+        .wallet
         .settle_credits(changes, booking)
         .await
-        .map_err(|e| anyhow::anyhow!(e))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // Bonus money moved (a share, a conversion): other nodes' cached bonus state of these
+    // users is read again. The booking is committed; a node this cannot reach has lost its
+    // notice channel too and reads bonus state for every bet meanwhile.
+    let users: std::collections::BTreeSet<Uuid> = booked
+        .iter()
+        .filter(|b| b.bonus_changed)
+        .map(|b| b.change.user_id)
+        .collect();
+    for user in users {
+        let told = s
+            .controls
+            .changed(user, crate::accounts::controls::Change::Bonus)
+            .await;
+        if let Err(e) = told {
+            tracing::warn!(%user, error = ?e, "a bonus change could not reach every node");
+        }
+    }
+    Ok(booked)
 }
 
 /// The bettor's `bet` and `balance` messages on their private channel.

@@ -270,7 +270,7 @@ pub async fn split<C: deadpool_postgres::GenericClient>(
     for ch in changes {
         let (stake, bonus_stake, old_bonus) = funding.get(&ch.bet_id).copied().unwrap_or_default();
         let new_bonus = if active.contains(&ch.user_id) {
-            crate::domain::bonus::bonus_share(ch.new_win, stake, bonus_stake)
+            crate::domain::bonus::bonus_share(ch.new_win, stake, bonus_stake, ch.scale)
         } else {
             Decimal::ZERO
         };

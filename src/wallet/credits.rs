@@ -45,6 +45,9 @@ pub struct Booked {
     pub bonus_delta: Decimal,
     /// The balance after the booking (the shard's view when it holds the account).
     pub balance: Decimal,
+    /// The account's bonus state moved (a bonus share, or a bonus this booking converted):
+    /// every node's cached bonus state of the user must be read again.
+    pub bonus_changed: bool,
 }
 
 impl Handler<SettleCredits> for WalletShard {
@@ -89,6 +92,7 @@ impl Handler<SettleCredits> for WalletShard {
                     booked
                         .into_iter()
                         .map(|mut b| {
+                            b.bonus_changed |= closed.iter().any(|c| c.user_id == b.change.user_id);
                             if let Some(a) = act.accounts.get_mut(&b.change.user_id) {
                                 a.balance += b.delta;
                                 a.bonus_balance += b.bonus_delta;
@@ -236,6 +240,7 @@ async fn write_bookings(
             delta,
             bonus_delta,
             balance: Decimal::ZERO,
+            bonus_changed: !bonus_delta.is_zero(),
         });
     }
     sdb::insert_txs(tx, &rows).await?;

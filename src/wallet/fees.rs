@@ -6,7 +6,9 @@
 //! (`amount - fees`), and the balance moves by `net_amount`.
 use std::collections::HashMap;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
+
+use crate::domain::currency::{round_money, Rounding, Scale};
 use serde::Deserialize;
 
 use super::Movement;
@@ -42,12 +44,14 @@ pub struct MethodFees {
 /// listed pays nothing.
 pub type FeeSettings = HashMap<String, MethodFees>;
 
-/// The fee of a movement of `amount` (> 0) through a method of type `method_type`.
+/// The fee of a movement of `amount` (> 0) through a method of type `method_type`, rounded
+/// half away from zero at the account currency's `scale`.
 pub fn fee(
     settings: &FeeSettings,
     method_type: &str,
     movement: Movement,
     amount: Decimal,
+    scale: Scale,
 ) -> Decimal {
     let Some(fees) = settings.get(method_type) else {
         return Decimal::ZERO;
@@ -57,9 +61,12 @@ pub fn fee(
         Movement::Withdrawal => &fees.withdrawal,
     };
     let raw = rule.fixed + amount * rule.percent / Decimal::ONE_HUNDRED;
-    raw.max(rule.min)
-        .max(Decimal::ZERO)
-        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    round_money(
+        raw.max(rule.min).max(Decimal::ZERO),
+        scale,
+        Rounding::HalfAwayFromZero,
+    )
+    .as_decimal()
 }
 
 #[cfg(test)]
@@ -87,25 +94,64 @@ mod tests {
     fn fixed_plus_percent_with_a_minimum_rounded_to_the_cent() {
         let s = settings();
         assert_eq!(
-            fee(&s, "credit_card", Movement::Deposit, dec!(100.00)),
+            fee(
+                &s,
+                "credit_card",
+                Movement::Deposit,
+                dec!(100.00),
+                Scale::CENTS
+            ),
             dec!(2.80)
         );
         assert_eq!(
-            fee(&s, "credit_card", Movement::Deposit, dec!(10.00)),
+            fee(
+                &s,
+                "credit_card",
+                Movement::Deposit,
+                dec!(10.00),
+                Scale::CENTS
+            ),
             dec!(1.00)
         );
         assert_eq!(
-            fee(&s, "credit_card", Movement::Deposit, dec!(33.33)),
+            fee(
+                &s,
+                "credit_card",
+                Movement::Deposit,
+                dec!(33.33),
+                Scale::CENTS
+            ),
             dec!(1.13)
         );
         assert_eq!(
-            fee(&s, "credit_card", Movement::Withdrawal, dec!(100.00)),
+            fee(
+                &s,
+                "credit_card",
+                Movement::Withdrawal,
+                dec!(100.00),
+                Scale::CENTS
+            ),
             dec!(0)
         );
         assert_eq!(
-            fee(&s, "bank_transfer", Movement::Deposit, dec!(100.00)),
+            fee(
+                &s,
+                "bank_transfer",
+                Movement::Deposit,
+                dec!(100.00),
+                Scale::CENTS
+            ),
             dec!(0)
         );
+    }
+
+    #[test]
+    fn a_yen_fee_is_whole_yen() {
+        let s = settings();
+        let yen = Scale::new(0).unwrap();
+        // 0.30 + 2.5 % of 1001 = 25.325: 25 yen.
+        let f = fee(&s, "credit_card", Movement::Deposit, dec!(1001), yen);
+        assert_eq!(f, dec!(25));
     }
 
     #[test]
@@ -122,6 +168,9 @@ mod tests {
                 withdrawal: FeeRule::default(),
             },
         );
-        assert_eq!(fee(&s, NO_METHOD, Movement::Deposit, dec!(1.00)), dec!(0));
+        assert_eq!(
+            fee(&s, NO_METHOD, Movement::Deposit, dec!(1.00), Scale::CENTS),
+            dec!(0)
+        );
     }
 }

@@ -73,11 +73,27 @@ impl Wallet {
     /// once it has: a bet the shard takes afterwards reads them again. Waits for room in a
     /// full mailbox (a control change must not be lost).
     pub async fn forget_controls(&self, user_id: Option<Uuid>) -> Result<(), WalletError> {
-        let msg = stakes::InvalidateControls { user_id };
+        self.tell(user_id, stakes::InvalidateControls { user_id })
+            .await
+    }
+
+    /// Every shard forgets the cached bonus state (bonus balance, active bonus) of
+    /// `user_id` (or of everyone), like [`Self::forget_controls`].
+    pub async fn forget_bonus(&self, user_id: Option<Uuid>) -> Result<(), WalletError> {
+        self.tell(user_id, stakes::InvalidateBonus { user_id })
+            .await
+    }
+
+    /// Sends `msg` to `user_id`'s shard (or to every shard) and waits until it was handled.
+    async fn tell<M>(&self, user_id: Option<Uuid>, msg: M) -> Result<(), WalletError>
+    where
+        M: actix::Message<Result = ()> + Clone + Send + 'static,
+        WalletShard: actix::Handler<M>,
+    {
         let sent = match user_id {
             Some(u) => self.shard_of(u).send(msg).await,
             None => {
-                let all = self.shards.iter().map(|s| s.send(msg));
+                let all = self.shards.iter().map(|s| s.send(msg.clone()));
                 futures::future::join_all(all)
                     .await
                     .into_iter()

@@ -15,6 +15,8 @@ pub struct EndReferral {
     pub user_id: Uuid,
     pub ending: Ending,
     pub by: Option<Uuid>,
+    /// A counter-offer's potential win is rounded at the bet's currency's scale.
+    pub currencies: std::sync::Arc<crate::domain::currency::Currencies>,
     pub reply: oneshot::Sender<Result<Ended, EndError>>,
 }
 
@@ -28,6 +30,7 @@ impl Handler<EndReferral> for WalletShard {
             user_id,
             ending,
             by,
+            currencies,
             reply,
         } = msg;
         AtomicResponse::new(Box::pin(
@@ -36,7 +39,7 @@ impl Handler<EndReferral> for WalletShard {
                     .get()
                     .await
                     .map_err(|e| EndError::Pool(e.to_string()))?;
-                rdb::end(&mut client, bet_id, ending, by).await
+                rdb::end(&mut client, bet_id, ending, by, &currencies).await
             }
             .into_actor(self)
             .map(move |out: Result<Ended, EndError>, act, _| {

@@ -134,7 +134,50 @@ pub struct InvalidateControls {
     pub user_id: Option<Uuid>,
 }
 
+/// The account's bonus state changed elsewhere (a grant, an expiry, a conversion, a
+/// settlement's bonus share, possibly on another node): read it again before the next
+/// bet. `None`: every account's (a lost notice channel).
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct InvalidateBonus {
+    pub user_id: Option<Uuid>,
+}
+
+impl Handler<InvalidateBonus> for WalletShard {
+    type Result = ();
+
+    fn handle(&mut self, msg: InvalidateBonus, _: &mut Self::Context) {
+        let forget = |a: &mut super::shard::Account| {
+            a.bonus_loaded = false;
+            // A conversion moved cash too: without stakes in flight the balance is read
+            // again as well (with some, the cache holds their debits and stays).
+            if !a.holds() {
+                a.stale = true;
+            }
+        };
+        match msg.user_id {
+            Some(user_id) => {
+                if let Some(a) = self.accounts.get_mut(&user_id) {
+                    forget(a);
+                }
+            }
+            None => self.accounts.values_mut().for_each(forget),
+        }
+    }
+}
+
 impl WalletShard {
+    /// Without the notice channel a bonus change on another node would not reach this
+    /// cache: the bonus state is read again for every bet (fail closed, like controls).
+    fn bonus_unless_told(&mut self, user_id: Uuid) {
+        let live = self
+            .controls_live
+            .load(std::sync::atomic::Ordering::Acquire);
+        if let Some(a) = self.accounts.get_mut(&user_id).filter(|_| !live) {
+            a.bonus_loaded = false;
+        }
+    }
+
     /// Several nodes: the cached balance is trusted only while this node has stakes of
     /// the user in flight under the same partition lease (its own debits not yet
     /// settled here); otherwise the row is read again, so credits, deposits and
@@ -166,6 +209,7 @@ impl Handler<ReserveStake> for WalletShard {
     fn handle(&mut self, msg: ReserveStake, _: &mut Self::Context) -> Self::Result {
         let now = Utc::now();
         let starts = period_starts(now);
+        self.bonus_unless_told(msg.user_id);
         if let Err(refusal) = self.follow_lease(&msg) {
             let _ = msg.reply.send(Err(refusal));
             return AtomicResponse::new(Box::pin(actix::fut::ready(())));

@@ -498,7 +498,10 @@ async function placeBets() {
     state.slipMessage = { kind: 'error', text };
     if (err.code === 'odds_changed') offerNewPrice(err, refusal.body);
   } else {
-    state.slipMessage = { kind: 'ok', text: accepted.length > 1 ? `${accepted.length} bets placed.` : 'Bet placed.' };
+    const referred = accepted.some((b) => b.status === 'referred');
+    state.slipMessage = referred
+      ? { kind: 'ok', text: 'Bet referred to the trading desk: its decision shows in My bets.' }
+      : { kind: 'ok', text: accepted.length > 1 ? `${accepted.length} bets placed.` : 'Bet placed.' };
   }
   renderSlip();
 }
@@ -605,8 +608,36 @@ function betItem(b) {
       h('span', { class: `tag status-${b.status}` }, betStatusText(b))),
     h('ul', { class: 'legs' }, legs),
     h('div', { class: 'bet-figures' }, `Stake ${money(b.stake)} · Odds ${Number(b.total_odds).toFixed(2)} · To win ${money(b.potential_win)}`,
-      b.cashed_out_amount ? ` · Cashed out ${money(b.cashed_out_amount)}` : ''),
+      b.cashed_out_amount && Number(b.cashed_out_amount) > 0 ? ` · Cashed out ${money(b.cashed_out_amount)}` : ''),
+    referralLine(b),
     offer ? h('button', { type: 'button', class: 'cashout', onclick: () => cashOut(b, offer) }, `Cash out ${money(offer.amount)}`) : null);
+}
+
+// While a bet waits for the trading desk (or a counter-offer waits for the bettor), the
+// list is read again every few seconds besides the private channel's `bet` messages, so a
+// decision shows even if a message was missed (the desk's window is seconds long).
+setInterval(() => {
+  if (session.token && state.bets.some((b) => b.status === 'referred')) loadBets();
+}, 3000);
+
+/** A referred bet: waiting for the desk, or the desk's counter-offer to take or decline. */
+function referralLine(b) {
+  const ref = b.referral;
+  if (!ref || (ref.status !== 'pending' && ref.status !== 'countered')) return null;
+  if (ref.status === 'pending') {
+    return h('div', { class: 'referral muted small', dataset: { referral: 'pending' } }, 'Waiting for the trading desk to decide.');
+  }
+  const terms = [`stake ${money(ref.counter_stake ?? b.stake)}`, `odds ${Number(ref.counter_odds ?? b.total_odds).toFixed(2)}`].join(' @ ');
+  const answer = (accept) => async () => {
+    const r = await api('POST', `/api/v1/bets/${b.id}/offer`, { token: session.token, body: { accept } });
+    if (!r.ok) alertBox(`Counter-offer: ${errorText(r.data)}`);
+    await loadBets();
+    refreshWallet();
+  };
+  return h('div', { class: 'referral', dataset: { referral: 'countered' } },
+    h('span', {}, `Counter-offer: ${terms}`),
+    h('button', { type: 'button', class: 'offer-accept', onclick: answer(true) }, 'Take it'),
+    h('button', { type: 'button', class: 'offer-decline', onclick: answer(false) }, 'Decline'));
 }
 
 /** Cash-out offers of open bets (API.md "Cash-out"); no offer, or no endpoint, no button. */

@@ -373,7 +373,7 @@ function paintMarketLive(m, el) {
       $('.l-stake', row).textContent = money(l.stake);
       $('.l-liab', row).textContent = money(l.liability);
     }
-    $('.liab-total', el).textContent = `Market: stake ${money(liab.total_stake)} · worst case ${money(liab.max_liability)} (limit ${money(liab.max_liability_market)})`;
+    $('.liab-total', el).textContent = `Market${liab.currency_code ? ` (${liab.currency_code})` : ''}: stake ${money(liab.total_stake)} · worst case ${money(liab.max_liability)} (limit ${money(liab.max_liability_market)})`;
   }
   paintMargin(m, el);
 }
@@ -458,7 +458,7 @@ function renderTicker() {
     return h('li', { dataset: { outcome: b.outcome } },
       h('span', {}, `${when} ${b.type} `),
       b.outcome === 'accepted'
-        ? h('span', {}, `stake ${money(b.stake)} · risk +${money(b.risk)} · `)
+        ? h('span', {}, `stake ${money(b.stake)} · risk +${money(b.risk)}${b.base && b.base.currency_code !== b.currency_code ? ` ${b.currency_code} (${money(b.base.risk)} ${b.base.currency_code})` : ''} · `)
         : h('strong', {}, `${b.code} · `),
       h('span', {}, legs, ' · '),
       h('button', { type: 'button', class: 'link', onclick: () => lookUpCustomer(b.user_id) }, `customer ${String(b.user_id).slice(0, 8)}`));
@@ -482,23 +482,58 @@ async function loadReferrals() {
     return;
   }
   const list = r.data.referrals || r.data.items || (Array.isArray(r.data) ? r.data : []);
+  // A counter-offer being written is left alone while the same referrals wait.
+  const writing = box.querySelector('.counter-form:not([hidden])');
+  const ids = list.map((ref) => `${ref.bet_id}:${ref.status}`).join();
+  if (writing && box.dataset.ids === ids) return;
+  box.dataset.ids = ids;
   fill(box, list.length ? h('ul', { class: 'ticker' }, list.map(referralItem)) : h('p', { class: 'muted' }, 'No referrals waiting.'));
 }
 
 function referralItem(ref) {
   const bet = ref.bet || ref;
-  const id = bet.id || ref.bet_id;
-  const left = ref.expires_at ? Math.max(0, Math.round((new Date(ref.expires_at) - Date.now()) / 1000)) : null;
-  const decide = (decision) => async () => {
-    const r = await act(`Referral ${decision}`, 'POST', `/api/v1/trading/referrals/${id}`, { decision });
+  const id = ref.bet_id || bet.id;
+  const cur = bet.currency_code ? ` ${bet.currency_code}` : '';
+  const inBase = ref.base && ref.base.currency_code !== bet.currency_code
+    ? ` (${money(ref.base.liability)} ${ref.base.currency_code})` : '';
+  const until = ref.status === 'countered' ? ref.counter_expires_at : ref.expires_at;
+  const left = until ? Math.max(0, Math.round((new Date(until) - Date.now()) / 1000)) : null;
+  const decide = (body) => async () => {
+    const r = await act(`Referral ${body.decision}`, 'POST', `/api/v1/trading/referrals/${id}`, body);
     if (r.ok || r.status === 409) loadReferrals();
+    return r;
   };
-  return h('li', {},
-    h('span', {}, `${bet.type || 'bet'} stake ${money(bet.stake)} · adds ${money(ref.liability ?? ref.liability_added)}`),
-    left !== null ? h('span', { class: 'tag' }, `${left}s left`) : null,
+  const head = h('span', {}, `${bet.type || 'bet'} stake ${money(bet.stake)}${cur} @ ${bet.total_odds ? Number(bet.total_odds).toFixed(2) : '–'}`
+    + ` · adds ${money(ref.liability ?? ref.liability_added)}${cur}${inBase}`);
+  const timer = left !== null ? h('span', { class: 'tag' }, `${left}s left`) : null;
+  if (ref.status === 'countered') {
+    const terms = [ref.counter_stake ? `stake ${money(ref.counter_stake)}` : null, ref.counter_odds ? `odds ${Number(ref.counter_odds).toFixed(2)}` : null]
+      .filter(Boolean).join(', ');
+    return h('li', { dataset: { referral: id, status: 'countered' } }, head, timer,
+      h('div', { class: 'muted small' }, `Counter-offer sent (${terms}); waiting for the bettor.`));
+  }
+  // The counter-offer: a lower stake and/or (a single only) other odds, as the API takes.
+  const form = h('form', { class: 'counter-form', hidden: true, onsubmit: async (e) => {
+    e.preventDefault();
+    const body = { decision: 'counter' };
+    const stake = form.elements.stake.value.trim();
+    const odds = form.elements.odds.value.trim();
+    if (stake) body.stake = stake;
+    if (odds) body.odds = odds;
+    if (!stake && !odds) { fail('Counter-offer', { code: 'validation_failed', message: 'give a lower stake or other odds' }); return; }
+    form.hidden = true;
+    const r = await decide(body)();
+    if (!r.ok) form.hidden = false;
+  } },
+  h('label', {}, 'Stake ', h('input', { name: 'stake', inputmode: 'decimal', placeholder: money(bet.stake), size: 8, 'aria-label': 'Counter stake' })),
+  bet.type === 'single' ? h('label', {}, ' Odds ', h('input', { name: 'odds', inputmode: 'decimal', placeholder: bet.total_odds, size: 7, 'aria-label': 'Counter odds' })) : h('input', { name: 'odds', type: 'hidden', value: '' }),
+  h('button', { type: 'submit' }, 'Send counter-offer'));
+  return h('li', { dataset: { referral: id, status: ref.status || 'pending' } }, head, timer,
     h('div', { class: 'actions' },
-      h('button', { type: 'button', onclick: decide('accept') }, 'Accept'),
-      h('button', { type: 'button', class: 'danger', onclick: decide('reject') }, 'Reject')));
+      h('button', { type: 'button', onclick: decide({ decision: 'accept' }) }, 'Accept'),
+      h('button', { type: 'button', class: 'counter', onclick: () => { form.hidden = !form.hidden; if (!form.hidden) form.elements.stake.focus(); } }, 'Counter…'),
+      h('button', { type: 'button', class: 'danger', onclick: decide({ decision: 'reject' }) }, 'Reject')),
+    form);
 }
 
 setInterval(() => { if (session.token && state.referralsAvailable) loadReferrals(); }, 5000);

@@ -516,7 +516,7 @@ impl StreamHandler<SessionCheck> for WsSession {
             Some(Notice::Token(hash)) => self.token_hash.as_deref() == Some(hash.as_str()),
             Some(Notice::User(u)) => *u == user.user_id,
             // Controls bind the bet path (the wallet shard), not the session.
-            Some(Notice::Controls(_)) => false,
+            Some(Notice::Controls(_) | Notice::Bonus(_)) => false,
         };
         if concerns {
             self.recheck(ctx);

@@ -37,6 +37,24 @@ pub async fn place(app: &crate::common::TestApp, token: &str, body: &Value) -> (
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET path` with the bettor's token: the JSON body.
+pub async fn get_json(app: &crate::common::TestApp, token: &str, path: &str) -> Value {
+    let r = app.http.get(app.url(path)).bearer_auth(token).send().await;
+    r.expect("request").json().await.expect("json")
+}
+
+/// The bet as `GET /api/v1/bets` lists it (among the bettor's last 50).
+pub async fn listed(app: &crate::common::TestApp, token: &str, bet: Uuid) -> Value {
+    let page = get_json(app, token, "/api/v1/bets?limit=50").await;
+    page["bets"]
+        .as_array()
+        .expect("bets")
+        .iter()
+        .find(|b| b["id"] == bet.to_string().as_str())
+        .unwrap_or_else(|| panic!("bet {bet} not listed: {page}"))
+        .clone()
+}
+
 /// What a refused bet must leave untouched for a user and a market.
 #[derive(Debug, PartialEq)]
 pub struct Footprint {

@@ -222,6 +222,71 @@ test('a dropped socket reconnects and shows what changed meanwhile', async () =>
   await trader.context().close();
 });
 
+/** A staff token for calls the test makes itself. */
+async function traderToken() {
+  const res = await fetch(`${BASE}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ login: 'trader', password: 'trader-password-1' }),
+  });
+  return (await res.json()).token;
+}
+
+async function marketSettings(token, id, body) {
+  const res = await fetch(`${BASE}/api/v1/trading/markets/${id}/settings`, {
+    method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+test('a trader counters a referred bet with a lower stake and the bettor takes it', async () => {
+  const trader = await consolePage();
+  const { id } = await consoleMarket(trader, 'Match winner');
+  const token = await traderToken();
+  // Referral on for this market: a stake above 5.00 goes to the desk for a minute.
+  await marketSettings(token, id, { referral_window_ms: 60000, max_stake: '5.00' });
+  try {
+    const bettor = await bettorPage();
+    await bettor.locator(`[data-market="${id}"] .price-btn`).first().click();
+    await bettor.fill('#stake', '8.00');
+    await bettor.click('#place-bet');
+    await bettor.locator('#slip-message', { hasText: 'referred to the trading desk' }).waitFor({ timeout: 10000 });
+    const referred = bettor.locator('#bets-open li.bet[data-status="referred"]').first();
+    await referred.waitFor({ timeout: 5000 });
+    const betId = await referred.getAttribute('data-bet');
+    await referred.locator('[data-referral="pending"]').waitFor();
+    const held = await balanceOf(bettor);
+
+    // The desk sees it and counters with a lower stake.
+    const item = trader.locator(`#referrals li[data-referral="${betId}"]`);
+    await item.waitFor({ timeout: 10000 });
+    assert.match(await item.textContent(), /stake 8\.00/);
+    await item.getByRole('button', { name: 'Counter…' }).click();
+    await item.getByLabel('Counter stake').fill('3.00');
+    await item.getByRole('button', { name: 'Send counter-offer' }).click();
+    await actionDone(trader, 'Referral counter');
+    await trader.locator(`#referrals li[data-referral="${betId}"][data-status="countered"]`).waitFor({ timeout: 5000 });
+
+    // The bettor's side changes: the counter-offer shows on their bet, and taking it
+    // leaves the bet open at 3.00 with the other 5.00 back in the balance.
+    const offer = bettor.locator(`li.bet[data-bet="${betId}"] [data-referral="countered"]`);
+    await offer.waitFor({ timeout: 5000 });
+    assert.match(await offer.textContent(), /stake 3\.00/);
+    await offer.getByRole('button', { name: 'Take it' }).click();
+    const taken = bettor.locator(`#bets-open li.bet[data-bet="${betId}"][data-status="accepted"]`);
+    await taken.waitFor({ timeout: 5000 });
+    assert.match(await taken.locator('.bet-figures').textContent(), /Stake 3\.00/);
+    await bettor.locator('#balance').filter({ hasNotText: held }).waitFor({ timeout: 5000 });
+    assert.equal((parseFloat(await balanceOf(bettor)) - parseFloat(held)).toFixed(2), '5.00');
+    // And the desk's queue no longer holds it.
+    await trader.locator(`#referrals li[data-referral="${betId}"]`).waitFor({ state: 'detached', timeout: 10000 });
+    await bettor.context().close();
+  } finally {
+    await marketSettings(token, id, { referral_window_ms: 0, max_stake: '10000.00' });
+    await trader.context().close();
+  }
+});
+
 test('screenshots of both pages at desktop and phone width', async () => {
   for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     const bettor = await bettorPage(viewport);

@@ -48,6 +48,18 @@ pub async fn post(http: &reqwest::Client, url: String, token: &str, body: Value)
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// `GET url` with a bearer token: (status, body).
+pub async fn get_auth(http: &reqwest::Client, url: String, token: &str) -> (u16, Value) {
+    let r = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 pub async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
     let r = http.get(url).send().await.expect("request");
     let status = r.status().as_u16();

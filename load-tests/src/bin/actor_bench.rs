@@ -49,6 +49,7 @@ async fn run(seconds: u64, clients: usize) -> anyhow::Result<()> {
         hub: hub.clone(),
         writer: WriterHandle::from_sender(tx),
         price_moves: Default::default(),
+        currencies: Default::default(),
     });
     // The pool is lazy: nothing here connects to Postgres.
     let pool = winzo::db::build_pool(&settings.database)?;

@@ -54,6 +54,7 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
         hub,
         writer: WriterHandle::from_sender(tx),
         price_moves: Default::default(),
+        currencies: Default::default(),
     });
     let registry = Registry::new(shared, winzo::db::build_pool(&settings.database)?);
     let (event, markets) = build(&registry)?;
@@ -105,6 +106,7 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
             policy: OddsChangePolicy::Any,
             stake: Decimal::new(1000, 2),
             payout: None,
+            currency_code: "USD".into(),
             stake_factor: Decimal::ONE,
             user_max_stake: None,
             referable: false,

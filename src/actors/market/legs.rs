@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::MarketActor;
 use crate::actors::errors::LegRejection;
+use crate::domain::currency::Rounding;
 use crate::domain::{MarketStatus, Odds, OddsChangePolicy};
 
 #[derive(Debug, Clone)]
@@ -17,13 +18,17 @@ pub struct LegRequest {
     /// The price the bettor asked for.
     pub odds: Odds,
     pub policy: OddsChangePolicy,
-    /// Stake at risk on this leg (the bet's total stake for a single).
+    /// Stake at risk on this leg (the bet's total stake for a single), in `currency_code`.
     pub stake: Decimal,
-    /// Potential payout attributed to this leg; `None`: stake × the price taken.
+    /// Potential payout attributed to this leg, in `currency_code`; `None`: stake × the
+    /// price taken, rounded down at the currency's scale.
     pub payout: Option<Decimal>,
+    /// The bettor's currency: the market's limits and liability are in the base currency,
+    /// so the stake and payout are converted at its rate.
+    pub currency_code: String,
     /// The user's stake factor (multiplies the market's max stake).
     pub stake_factor: Decimal,
-    /// The user's own max stake, if any.
+    /// The user's own max stake, if any (in the bettor's currency).
     pub user_max_stake: Option<Decimal>,
     /// The bet may be referred to the desk: a refusal the market refers (its
     /// `referral_window_ms` is not 0 and the refusal is in its `referable`) reserves the leg
@@ -39,6 +44,7 @@ pub struct Reservation {
     pub selection_id: Uuid,
     /// The price actually taken.
     pub odds: Odds,
+    /// Stake and payout as the market counts them: in the base currency.
     pub stake: Decimal,
     pub payout: Decimal,
     /// The market was in play: the leg was held for `bet_delay_ms` and re-checked.
@@ -66,12 +72,14 @@ impl MarketActor {
     }
 
     /// `limits`: false checks everything but the referable limits (stake maximum and
-    /// liability), for a leg that is referred.
+    /// liability), for a leg that is referred. Answers the selection, the price and the
+    /// leg's stake and payout in the base currency (the market's limits and liability are
+    /// in it; a stake limit is shown to the bettor converted to their currency).
     pub(super) fn check_leg(
         &self,
         leg: &LegRequest,
         limits_on: bool,
-    ) -> Result<(usize, Odds, Decimal), LegRejection> {
+    ) -> Result<(usize, Odds, Decimal, Decimal), LegRejection> {
         self.check_open()?;
         if !self.m.in_play && Utc::now() >= self.m.event_start {
             return Err(LegRejection::EventStarted);
@@ -87,35 +95,37 @@ impl MarketActor {
             return Err(LegRejection::OddsChanged { current });
         }
         let limits = &self.m.limits;
-        if leg.stake < limits.min_stake {
-            return Err(LegRejection::StakeTooLow {
-                min: limits.min_stake,
-            });
+        let currency = self.shared.currencies.of(&leg.currency_code);
+        // The market's stake limits are in the base currency: in the bettor's they are the
+        // minimum rounded up and the maximum rounded down at its scale.
+        let min = currency.from_base(limits.min_stake, Rounding::Up);
+        if leg.stake < min {
+            return Err(LegRejection::StakeTooLow { min });
         }
-        let mut max = limits.max_stake * leg.stake_factor;
+        let mut max = currency.from_base(limits.max_stake * leg.stake_factor, Rounding::Down);
         if let Some(user_max) = leg.user_max_stake {
             max = max.min(user_max);
         }
-        let max = max.round_dp(2);
         if limits_on && leg.stake > max {
             return Err(LegRejection::StakeTooHigh { max });
         }
         let payout = leg.payout.unwrap_or_else(|| {
-            crate::domain::round_payout(leg.stake * current.value()).as_decimal()
+            crate::domain::round_payout(leg.stake * current.value(), currency.scale).as_decimal()
         });
+        let (stake, payout) = (currency.to_base(leg.stake), currency.to_base(payout));
         if !limits_on {
-            return Ok((i, current, payout));
+            return Ok((i, current, stake, payout));
         }
         crate::domain::liability::check_leg(
             &self.exposures(),
             i,
-            leg.stake,
+            stake,
             payout,
             limits.max_liability_selection,
             limits.max_liability_market,
         )
         .map_err(|_| LegRejection::LiabilityExceeded)?;
-        Ok((i, current, payout))
+        Ok((i, current, stake, payout))
     }
 
     /// This market refers the refusal `e` to the desk instead of answering it.
@@ -130,16 +140,16 @@ impl MarketActor {
     }
 
     pub(super) fn reserve(&mut self, leg: &LegRequest) -> Result<Reservation, LegRejection> {
-        let (i, odds, payout, referred) = match self.check_leg(leg, true) {
-            Ok((i, odds, payout)) => (i, odds, payout, None),
+        let (i, odds, stake, payout, referred) = match self.check_leg(leg, true) {
+            Ok((i, odds, stake, payout)) => (i, odds, stake, payout, None),
             Err(e) if leg.referable && self.refers(&e) => {
-                let (i, odds, payout) = self.check_leg(leg, false)?;
-                (i, odds, payout, Some(e))
+                let (i, odds, stake, payout) = self.check_leg(leg, false)?;
+                (i, odds, stake, payout, Some(e))
             }
             Err(e) => return Err(e),
         };
         let s = &mut self.m.selections[i];
-        s.reserved_stake += leg.stake;
+        s.reserved_stake += stake;
         s.reserved_payout += payout;
         let id = self.next_reservation;
         self.next_reservation += 1;
@@ -148,7 +158,7 @@ impl MarketActor {
             market_id: self.m.id,
             selection_id: s.id,
             odds,
-            stake: leg.stake,
+            stake,
             payout,
             in_play: self.m.in_play,
             referred,
@@ -248,7 +258,7 @@ impl Handler<ReleaseReservation> for MarketActor {
 
 /// A referred bet's counter-offer was taken: its new stake and exposure join the book
 /// (after [`ReleaseExposure`] of what the referral counted). Entries as in
-/// [`ReleaseExposure`].
+/// [`ReleaseExposure`] (in the base currency).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AddExposure {
@@ -270,7 +280,8 @@ impl Handler<AddExposure> for MarketActor {
 /// Open bets left the book (a trader voided one, or it was settled by another of its
 /// markets): their stake and exposure leave this market's liability at once. Each entry
 /// is `(selection_id, stake, payout)` as the bet counted them when it was confirmed (or
-/// recovered: `bets.stake`, `bets.potential_win`); a total never goes below zero.
+/// recovered: `bets.stake`, `bets.potential_win`), converted to the base currency
+/// (`Currency::to_base`, exact); a total never goes below zero.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReleaseExposure {

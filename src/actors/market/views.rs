@@ -37,27 +37,41 @@ pub struct MarketView {
     pub selections: Vec<SelectionView>,
 }
 
-/// Stake and exposure of one selection (confirmed plus reserved).
+/// Stake and exposure of one selection (confirmed plus reserved), in the base currency.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SelectionLiability {
     pub selection_id: Uuid,
     pub name: String,
+    #[schema(value_type = String)]
     pub stake: Decimal,
     /// Potential payout if the selection wins.
+    #[schema(value_type = String)]
     pub payout: Decimal,
     /// Net loss of the market if this selection wins: payout − every stake on the market.
+    #[schema(value_type = String)]
     pub liability: Decimal,
+    #[schema(value_type = String)]
     pub reserved_stake: Decimal,
+    #[schema(value_type = String)]
     pub reserved_payout: Decimal,
 }
 
+/// A market's liability. Bets in every currency are counted in the book's base currency
+/// (`currency_code`) at the configured rates, and shown rounded at its scale; the limits
+/// are in it too.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LiabilityView {
     pub market_id: Uuid,
+    /// The base currency every amount of this view is in.
+    pub currency_code: String,
+    #[schema(value_type = String)]
     pub total_stake: Decimal,
     /// Worst case over selections of `liability`.
+    #[schema(value_type = String)]
     pub max_liability: Decimal,
+    #[schema(value_type = String)]
     pub max_liability_selection: Decimal,
+    #[schema(value_type = String)]
     pub max_liability_market: Decimal,
     pub selections: Vec<SelectionLiability>,
 }
@@ -139,6 +153,8 @@ impl MarketActor {
     pub(super) fn liability(&self) -> LiabilityView {
         use crate::domain::liability;
         let exposures = self.exposures();
+        let c = &self.shared.currencies;
+        let shown = |d: Decimal| c.base_money(d);
         let total_stake = liability::total_stake(&exposures);
         let selections: Vec<SelectionLiability> = self
             .m
@@ -149,18 +165,19 @@ impl MarketActor {
             .map(|(i, (s, e))| SelectionLiability {
                 selection_id: s.id,
                 name: s.name.clone(),
-                stake: e.stake,
-                payout: e.payout,
-                liability: liability::liability_if_wins(&exposures, i),
-                reserved_stake: s.reserved_stake,
-                reserved_payout: s.reserved_payout,
+                stake: shown(e.stake),
+                payout: shown(e.payout),
+                liability: shown(liability::liability_if_wins(&exposures, i)),
+                reserved_stake: shown(s.reserved_stake),
+                reserved_payout: shown(s.reserved_payout),
             })
             .collect();
         let max_liability = liability::worst_case(&exposures);
         LiabilityView {
             market_id: self.m.id,
-            total_stake,
-            max_liability,
+            currency_code: c.base().to_string(),
+            total_stake: shown(total_stake),
+            max_liability: shown(max_liability),
             max_liability_selection: self.m.limits.max_liability_selection,
             max_liability_market: self.m.limits.max_liability_market,
             selections,

@@ -125,6 +125,7 @@ impl MarketService {
         selections.sort_by_key(|s| s.selection_id);
         Ok(LiabilityView {
             market_id: id,
+            currency_code: self.registry.currencies().base().to_string(),
             total_stake: zero,
             max_liability: zero,
             max_liability_selection: limits.max_liability_selection,

@@ -19,6 +19,7 @@ fn limits() -> BetLimits {
         system_lines_max: 1_000,
         total_odds_max: dec!(10000),
         potential_win_max: money("100000.00"),
+        scale: crate::domain::currency::Scale::CENTS,
     }
 }
 
@@ -322,6 +323,7 @@ proptest! {
             system_lines_max: 1,
             total_odds_max: ODDS_COLUMN_MAX,
             potential_win_max: BET_COLUMN_MAX,
+            scale: crate::domain::currency::Scale::CENTS,
         };
         let priced = price_bet(BetType::Parlay, &legs, Money::from_cents(stake_cents as i64), None, &unbounded).unwrap();
         prop_assert_eq!(priced.potential_win.cents() as u128, expected_cents);

@@ -6,6 +6,22 @@ use crate::domain::bet::{price_bet, BetLimits};
 use crate::domain::money::BET_COLUMN_MAX;
 use crate::domain::odds::ODDS_COLUMN_MAX;
 use proptest::prelude::*;
+
+/// Settles at two places (the scale's own tests are in `currency`).
+fn settle_bet(
+    bet_type: BetType,
+    unit_stake: Money,
+    legs: &[(Odds, Option<LegOutcome>)],
+    system_size: Option<usize>,
+) -> Result<Option<Settled>, SettlementError> {
+    super::settle_bet(
+        bet_type,
+        unit_stake,
+        legs,
+        system_size,
+        crate::domain::currency::Scale::CENTS,
+    )
+}
 use rust_decimal_macros::dec;
 use BetStatus::{SettledLoss as LOSS, SettledPush as PUSH, SettledWin as WIN};
 use BetType::{Parlay, Single, System};
@@ -432,6 +448,7 @@ fn limits() -> BetLimits {
         system_lines_max: 100,
         total_odds_max: ODDS_COLUMN_MAX,
         potential_win_max: BET_COLUMN_MAX,
+        scale: crate::domain::currency::Scale::CENTS,
     }
 }
 

@@ -110,7 +110,7 @@ pub async fn close_market(
 
 #[utoipa::path(get, path = "/api/v1/trading/markets/{id}/liability", tag = "trading",
     params(("id" = Uuid, Path, description = "market id")),
-    responses((status = 200, body = LiabilityView, description = "stake and exposure per selection")))]
+    responses((status = 200, body = LiabilityView, description = "stake and exposure per selection, every currency's bets converted to the book's base currency (`currency_code`) at the configured rates")))]
 pub async fn liability(
     state: web::Data<AppState>,
     _reader: TradingReader,
