@@ -246,6 +246,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("recovering referrals")?;
         tracing::info!(referrals, "open referrals recovered");
+        crate::app::remote_legs::spawn_reconcile(registry.clone());
         let taker = registry.clone();
         crate::cluster::spawn(cluster.clone(), move |_taken| {
             let registry = taker.clone();
