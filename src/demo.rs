@@ -98,7 +98,38 @@ pub async fn seed(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The sport's league and teams (kept), and its demo events unless the league has current
+/// ones already; answers how many events were created.
 async fn seed_sport(tx: &Transaction<'_>, spec: &SportSpec) -> anyhow::Result<usize> {
+    let league = seed_league(tx, spec).await?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM events WHERE league_id = $1 AND status IN ('scheduled','live')
+               AND start_time > now() - interval '3 hours'",
+            &[&league.league_id],
+        )
+        .await?
+        .get(0);
+    if current > 0 {
+        return Ok(0);
+    }
+    let mut created = 0;
+    for (i, pair) in league.team_ids.chunks(2).enumerate() {
+        seed_event(tx, spec, &league, i, (pair[0], pair[1])).await?;
+        created += 1;
+    }
+    Ok(created)
+}
+
+/// The ids of a demo sport's catalogue rows.
+struct SeededLeague {
+    sport_id: Uuid,
+    league_id: Uuid,
+    team_ids: Vec<Uuid>,
+}
+
+/// The sport, its league and its teams, created or found by slug.
+async fn seed_league(tx: &Transaction<'_>, spec: &SportSpec) -> anyhow::Result<SeededLeague> {
     let sport_id: Uuid = tx
         .query_one(
             "INSERT INTO sports (name, display_name, slug) VALUES ($1, $2, $1)
@@ -131,50 +162,50 @@ async fn seed_sport(tx: &Transaction<'_>, spec: &SportSpec) -> anyhow::Result<us
             .get(0);
         team_ids.push(id);
     }
-    let current: i64 = tx
+    Ok(SeededLeague {
+        sport_id,
+        league_id,
+        team_ids,
+    })
+}
+
+/// The `i`-th event of the league (the first is live, the others start later) between
+/// the teams of `pair`, with its markets.
+async fn seed_event(
+    tx: &Transaction<'_>,
+    spec: &SportSpec,
+    league: &SeededLeague,
+    i: usize,
+    pair: (Uuid, Uuid),
+) -> anyhow::Result<()> {
+    let (home, away) = (spec.teams[i * 2].0, spec.teams[i * 2 + 1].0);
+    let live = i == 0;
+    let start = if live {
+        Utc::now() - Duration::minutes(30)
+    } else {
+        Utc::now() + Duration::hours(2 * i as i64)
+    };
+    let status = if live { "live" } else { "scheduled" };
+    let event_id: Uuid = tx
         .query_one(
-            "SELECT count(*) FROM events WHERE league_id = $1 AND status IN ('scheduled','live')
-               AND start_time > now() - interval '3 hours'",
-            &[&league_id],
+            "INSERT INTO events (sport_id, league_id, home_team_id, away_team_id, start_time,
+                                 status, period, clock, venue)
+             VALUES ($1, $2, $3, $4, $5, $6::text::event_status, $7, $8, $9) RETURNING id",
+            &[
+                &league.sport_id,
+                &league.league_id,
+                &pair.0,
+                &pair.1,
+                &start,
+                &status,
+                &live.then_some(spec.live_period),
+                &live.then_some("30:00"),
+                &format!("{} Stadium", spec.teams[i * 2].2),
+            ],
         )
         .await?
         .get(0);
-    if current > 0 {
-        return Ok(0);
-    }
-    let mut created = 0;
-    for (i, pair) in team_ids.chunks(2).enumerate() {
-        let (home, away) = (spec.teams[i * 2].0, spec.teams[i * 2 + 1].0);
-        let live = i == 0;
-        let start = if live {
-            Utc::now() - Duration::minutes(30)
-        } else {
-            Utc::now() + Duration::hours(2 * i as i64)
-        };
-        let status = if live { "live" } else { "scheduled" };
-        let event_id: Uuid = tx
-            .query_one(
-                "INSERT INTO events (sport_id, league_id, home_team_id, away_team_id, start_time,
-                                     status, period, clock, venue)
-                 VALUES ($1, $2, $3, $4, $5, $6::text::event_status, $7, $8, $9) RETURNING id",
-                &[
-                    &sport_id,
-                    &league_id,
-                    &pair[0],
-                    &pair[1],
-                    &start,
-                    &status,
-                    &live.then_some(spec.live_period),
-                    &live.then_some("30:00"),
-                    &format!("{} Stadium", spec.teams[i * 2].2),
-                ],
-            )
-            .await?
-            .get(0);
-        seed_markets(tx, event_id, spec, (home, away), live).await?;
-        created += 1;
-    }
-    Ok(created)
+    seed_markets(tx, event_id, spec, (home, away), live).await
 }
 
 /// The event's markets, the winner market first, each with its selections in their natural

@@ -120,159 +120,217 @@ fn counter_to(c: &prometheus::IntCounter, to: u64) {
     }
 }
 
+/// Registers `metric` and hands it back.
+fn registered<M>(registry: &Registry, metric: M) -> anyhow::Result<M>
+where
+    M: prometheus::core::Collector + Clone + 'static,
+{
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A registered counter family with `labels`.
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> anyhow::Result<IntCounterVec> {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+/// The HTTP answers and their latency by route.
+fn http_families(registry: &Registry) -> anyhow::Result<(IntCounterVec, HistogramVec)> {
+    let requests = counter_vec(
+        registry,
+        "http_requests_total",
+        "HTTP answers by route, method and status",
+        &["route", "method", "status"],
+    )?;
+    let seconds = HistogramVec::new(
+        HistogramOpts::new("http_request_seconds", "HTTP latency by route").buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ]),
+        &["route"],
+    )?;
+    Ok((requests, registered(registry, seconds)?))
+}
+
+/// The ledger writer's families.
+struct LedgerFamilies {
+    batch_bets: Histogram,
+    commit_seconds: Histogram,
+    in_doubt_batches_total: IntCounterVec,
+    expired_bets_total: prometheus::IntCounter,
+}
+
+fn ledger_families(registry: &Registry) -> anyhow::Result<LedgerFamilies> {
+    let batch_bets = Histogram::with_opts(
+        HistogramOpts::new("ledger_batch_size", "Bets per ledger batch").buckets(vec![
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+        ]),
+    )?;
+    let commit_seconds = Histogram::with_opts(
+        HistogramOpts::new("ledger_commit_seconds", "Ledger batch commit latency").buckets(vec![
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+        ]),
+    )?;
+    let expired_bets_total = prometheus::IntCounter::new(
+        "ledger_expired_bets_total",
+        "Bets dropped unwritten after waiting past the commit timeout",
+    )?;
+    Ok(LedgerFamilies {
+        batch_bets: registered(registry, batch_bets)?,
+        commit_seconds: registered(registry, commit_seconds)?,
+        in_doubt_batches_total: counter_vec(
+            registry,
+            "ledger_in_doubt_batches_total",
+            "Ledger batches whose COMMIT lost its connection, by what was found after",
+            &["outcome"],
+        )?,
+        expired_bets_total: registered(registry, expired_bets_total)?,
+    })
+}
+
+/// Feed messages by outcome and the gaps providers left.
+fn feed_families(registry: &Registry) -> anyhow::Result<(IntCounterVec, IntCounterVec)> {
+    let messages = counter_vec(
+        registry,
+        "feed_messages_total",
+        "Feed messages by provider and outcome",
+        &["provider", "outcome"],
+    )?;
+    let gaps = counter_vec(
+        registry,
+        "feed_gap_messages_total",
+        "Feed messages skipped by providers (gaps)",
+        &["provider"],
+    )?;
+    Ok((messages, gaps))
+}
+
+/// The WebSocket sessions' families.
+struct WsFamilies {
+    connections: IntGauge,
+    messages_sent_total: prometheus::IntCounter,
+    sessions_closed_total: IntCounterVec,
+}
+
+fn ws_families(registry: &Registry) -> anyhow::Result<WsFamilies> {
+    let connections = IntGauge::new("ws_connections", "Open WebSocket sessions")?;
+    let messages_sent_total =
+        prometheus::IntCounter::new("ws_messages_sent_total", "WebSocket messages sent")?;
+    Ok(WsFamilies {
+        connections: registered(registry, connections)?,
+        messages_sent_total: registered(registry, messages_sent_total)?,
+        sessions_closed_total: counter_vec(
+            registry,
+            "ws_sessions_closed_total",
+            "WebSocket sessions closed by the server, by reason",
+            &["reason"],
+        )?,
+    })
+}
+
+/// Cash-outs by trigger and outcome, and those held by an in-play delay.
+fn cash_out_families(registry: &Registry) -> anyhow::Result<(IntCounterVec, IntGauge)> {
+    let total = counter_vec(
+        registry,
+        "cash_outs_total",
+        "Cash-outs by trigger and outcome",
+        &["trigger", "outcome"],
+    )?;
+    let held = IntGauge::new(
+        "cash_outs_held",
+        "Cash-outs waiting for an in-play bet delay",
+    )?;
+    Ok((total, registered(registry, held)?))
+}
+
+/// The accounts' families: wallet movements, dropped security events, login attempts.
+struct AccountFamilies {
+    wallet_movements_total: IntCounterVec,
+    security_events_dropped_total: prometheus::IntCounter,
+    login_attempts_total: IntCounterVec,
+}
+
+fn account_families(registry: &Registry) -> anyhow::Result<AccountFamilies> {
+    let dropped = prometheus::IntCounter::new(
+        "security_events_dropped_total",
+        "Security events dropped because too many inserts were in flight",
+    )?;
+    Ok(AccountFamilies {
+        wallet_movements_total: counter_vec(
+            registry,
+            "wallet_movements_total",
+            "Deposits and withdrawals by movement and outcome",
+            &["movement", "outcome"],
+        )?,
+        security_events_dropped_total: registered(registry, dropped)?,
+        login_attempts_total: counter_vec(
+            registry,
+            "login_attempts_total",
+            "Login attempts by outcome (throttled before the password check, failed, succeeded)",
+            &["outcome"],
+        )?,
+    })
+}
+
+/// Bets by channel and outcome, and the time to answer them.
+fn bet_families(registry: &Registry) -> anyhow::Result<(IntCounterVec, HistogramVec)> {
+    let total = counter_vec(
+        registry,
+        "bets_total",
+        "Bets by channel and outcome (accepted, or the refusal's code)",
+        &["channel", "outcome"],
+    )?;
+    let seconds = HistogramVec::new(
+        HistogramOpts::new("bet_seconds", "Time from a bet request to its answer").buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]),
+        &["channel", "result"],
+    )?;
+    Ok((total, registered(registry, seconds)?))
+}
+
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("winzo".into()), None)?;
-        let http_requests_total = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP answers by route, method and status",
-            ),
-            &["route", "method", "status"],
-        )?;
-        let http_request_seconds = HistogramVec::new(
-            HistogramOpts::new("http_request_seconds", "HTTP latency by route").buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ]),
-            &["route"],
-        )?;
-        let ledger_batch_bets = Histogram::with_opts(
-            HistogramOpts::new("ledger_batch_size", "Bets per ledger batch").buckets(vec![
-                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
-            ]),
-        )?;
-        let ledger_commit_seconds = Histogram::with_opts(
-            HistogramOpts::new("ledger_commit_seconds", "Ledger batch commit latency").buckets(
-                vec![
-                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
-                ],
-            ),
-        )?;
-        let ledger_in_doubt_batches_total = IntCounterVec::new(
-            Opts::new(
-                "ledger_in_doubt_batches_total",
-                "Ledger batches whose COMMIT lost its connection, by what was found after",
-            ),
-            &["outcome"],
-        )?;
-        let ledger_expired_bets_total = prometheus::IntCounter::new(
-            "ledger_expired_bets_total",
-            "Bets dropped unwritten after waiting past the commit timeout",
-        )?;
-        let feed_messages_total = IntCounterVec::new(
-            Opts::new(
-                "feed_messages_total",
-                "Feed messages by provider and outcome",
-            ),
-            &["provider", "outcome"],
-        )?;
-        let feed_gap_messages_total = IntCounterVec::new(
-            Opts::new(
-                "feed_gap_messages_total",
-                "Feed messages skipped by providers (gaps)",
-            ),
-            &["provider"],
-        )?;
-        let ws_connections =
-            prometheus::IntGauge::new("ws_connections", "Open WebSocket sessions")?;
-        let cash_outs_total = IntCounterVec::new(
-            Opts::new("cash_outs_total", "Cash-outs by trigger and outcome"),
-            &["trigger", "outcome"],
-        )?;
-        let cash_outs_held = prometheus::IntGauge::new(
-            "cash_outs_held",
-            "Cash-outs waiting for an in-play bet delay",
-        )?;
-        let ws_messages_sent_total =
-            prometheus::IntCounter::new("ws_messages_sent_total", "WebSocket messages sent")?;
-        let ws_sessions_closed_total = IntCounterVec::new(
-            Opts::new(
-                "ws_sessions_closed_total",
-                "WebSocket sessions closed by the server, by reason",
-            ),
-            &["reason"],
-        )?;
-        let bridge_messages_total = IntCounterVec::new(
-            Opts::new(
-                "bridge_messages_total",
-                "Topic messages through the Redis bridge",
-            ),
+        let (http_requests_total, http_request_seconds) = http_families(&registry)?;
+        let ledger = ledger_families(&registry)?;
+        let (feed_messages_total, feed_gap_messages_total) = feed_families(&registry)?;
+        let ws = ws_families(&registry)?;
+        let (cash_outs_total, cash_outs_held) = cash_out_families(&registry)?;
+        let accounts = account_families(&registry)?;
+        let (bets_total, bet_seconds) = bet_families(&registry)?;
+        let bridge_messages_total = counter_vec(
+            &registry,
+            "bridge_messages_total",
+            "Topic messages through the Redis bridge",
             &["direction"],
         )?;
-        registry.register(Box::new(feed_messages_total.clone()))?;
-        registry.register(Box::new(feed_gap_messages_total.clone()))?;
-        registry.register(Box::new(ws_connections.clone()))?;
-        registry.register(Box::new(cash_outs_total.clone()))?;
-        registry.register(Box::new(cash_outs_held.clone()))?;
-        registry.register(Box::new(ws_messages_sent_total.clone()))?;
-        registry.register(Box::new(ws_sessions_closed_total.clone()))?;
-        registry.register(Box::new(bridge_messages_total.clone()))?;
-        registry.register(Box::new(ledger_batch_bets.clone()))?;
-        registry.register(Box::new(ledger_commit_seconds.clone()))?;
-        registry.register(Box::new(ledger_in_doubt_batches_total.clone()))?;
-        registry.register(Box::new(ledger_expired_bets_total.clone()))?;
-        let wallet_movements_total = IntCounterVec::new(
-            Opts::new(
-                "wallet_movements_total",
-                "Deposits and withdrawals by movement and outcome",
-            ),
-            &["movement", "outcome"],
-        )?;
-        let security_events_dropped_total = prometheus::IntCounter::new(
-            "security_events_dropped_total",
-            "Security events dropped because too many inserts were in flight",
-        )?;
-        let login_attempts_total = IntCounterVec::new(
-            Opts::new(
-                "login_attempts_total",
-                "Login attempts by outcome (throttled before the password check, failed, succeeded)",
-            ),
-            &["outcome"],
-        )?;
-        registry.register(Box::new(wallet_movements_total.clone()))?;
-        registry.register(Box::new(security_events_dropped_total.clone()))?;
-        registry.register(Box::new(login_attempts_total.clone()))?;
-        let bets_total = IntCounterVec::new(
-            Opts::new(
-                "bets_total",
-                "Bets by channel and outcome (accepted, or the refusal's code)",
-            ),
-            &["channel", "outcome"],
-        )?;
-        let bet_seconds = HistogramVec::new(
-            HistogramOpts::new("bet_seconds", "Time from a bet request to its answer").buckets(
-                vec![
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ],
-            ),
-            &["channel", "result"],
-        )?;
-        registry.register(Box::new(bets_total.clone()))?;
-        registry.register(Box::new(bet_seconds.clone()))?;
         let live = LiveGauges::new(&registry)?;
-        registry.register(Box::new(http_requests_total.clone()))?;
-        registry.register(Box::new(http_request_seconds.clone()))?;
         let db = DbGauges::new(&registry)?;
         Ok(Metrics {
             registry,
             http_requests_total,
             http_request_seconds,
-            ledger_batch_bets,
-            ledger_commit_seconds,
-            ledger_in_doubt_batches_total,
-            ledger_expired_bets_total,
+            ledger_batch_bets: ledger.batch_bets,
+            ledger_commit_seconds: ledger.commit_seconds,
+            ledger_in_doubt_batches_total: ledger.in_doubt_batches_total,
+            ledger_expired_bets_total: ledger.expired_bets_total,
             feed_messages_total,
             feed_gap_messages_total,
-            ws_connections,
+            ws_connections: ws.connections,
             cash_outs_total,
             cash_outs_held,
-            ws_messages_sent_total,
-            ws_sessions_closed_total,
+            ws_messages_sent_total: ws.messages_sent_total,
+            ws_sessions_closed_total: ws.sessions_closed_total,
             bridge_messages_total,
             db,
-            wallet_movements_total,
-            security_events_dropped_total,
-            login_attempts_total,
+            wallet_movements_total: accounts.wallet_movements_total,
+            security_events_dropped_total: accounts.security_events_dropped_total,
+            login_attempts_total: accounts.login_attempts_total,
             bets_total,
             bet_seconds,
             live,

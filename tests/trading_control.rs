@@ -442,3 +442,146 @@ async fn trader_actions_appear_in_the_audit_trail() {
         &[&m, &trader_id]).await.unwrap().get(0);
     assert!(n >= 1, "suspension audited with the trader's id");
 }
+
+#[tokio::test]
+async fn catalogue_refusals_are_precise_and_change_nothing() {
+    let app = common::spawn_app().await;
+    let (_, token) = account(&app.db.client, Role::Moderator).await;
+    let cat = markets_support::create_catalogue(&app.http, &app.address, &token).await;
+    let other = markets_support::create_catalogue(&app.http, &app.address, &token).await;
+    let count = |sql: &'static str| {
+        let db = &app.db.client;
+        let sport = cat.sport_id;
+        async move { db.query_one(sql, &[&sport]).await.unwrap().get::<_, i64>(0) }
+    };
+    let sports_before = count("SELECT count(*) FROM sports WHERE id <> $1").await;
+
+    let (s, body) = post(
+        &app.http,
+        app.url("/api/v1/trading/sports"),
+        &token,
+        json!({"name": "Another name", "display_name": "Dup", "slug": cat.sport_slug}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("already_exists")),
+        "{body}"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sports WHERE id <> $1").await,
+        sports_before
+    );
+
+    let start = chrono::Utc::now() + chrono::Duration::hours(3);
+    let refusals = [
+        (
+            cat.teams[0],
+            cat.teams[0],
+            "home and away teams must differ",
+        ),
+        (
+            cat.teams[0],
+            other.teams[1],
+            "both teams must exist and belong to the sport",
+        ),
+        (
+            cat.teams[0],
+            uuid::Uuid::new_v4(),
+            "both teams must exist and belong to the sport",
+        ),
+    ];
+    for (home, away, why) in refusals {
+        let (s, body) = post(
+            &app.http,
+            app.url("/api/v1/trading/events"),
+            &token,
+            json!({
+                "sport_id": cat.sport_id, "home_team_id": home, "away_team_id": away,
+                "start_time": start,
+            }),
+        )
+        .await;
+        assert_eq!(s, 422, "{body}");
+        assert_eq!(body["error"]["message"].as_str(), Some(why), "{body}");
+    }
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE sport_id = $1").await,
+        0
+    );
+
+    let (s, body) = post(
+        &app.http,
+        app.url("/api/v1/trading/leagues"),
+        &token,
+        json!({
+            "sport_id": uuid::Uuid::new_v4(), "name": "Nowhere League", "display_name": "Nowhere",
+            "slug": "nowhere-league",
+        }),
+    )
+    .await;
+    assert_eq!(s, 422, "an unknown sport is a validation error: {body}");
+    let leagues: i64 = app
+        .db
+        .client
+        .query_one(
+            "SELECT count(*) FROM leagues WHERE slug = 'nowhere-league'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leagues, 0);
+}
+
+#[tokio::test]
+async fn a_cancelled_event_refuses_every_status_and_an_unknown_one_is_404() {
+    let (app, token, book) = setup().await;
+    let status_url = app.url(&format!("/api/v1/trading/events/{}/status", book.event_id));
+    let (s, body) = post(
+        &app.http,
+        status_url.clone(),
+        &token,
+        json!({"status": "cancelled"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    for status in ["live", "finished", "cancelled", "scheduled"] {
+        let (s, body) = post(
+            &app.http,
+            status_url.clone(),
+            &token,
+            json!({"status": status}),
+        )
+        .await;
+        assert_eq!(s, 409, "{status}: {body}");
+        assert_eq!(
+            body["error"]["code"], "invalid_transition",
+            "{status}: {body}"
+        );
+    }
+    let stored: String = app
+        .db
+        .client
+        .query_one(
+            "SELECT status::text FROM events WHERE id = $1",
+            &[&book.event_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, "cancelled");
+    let unknown = uuid::Uuid::new_v4();
+    let (s, body) = post(
+        &app.http,
+        app.url(&format!("/api/v1/trading/events/{unknown}/status")),
+        &token,
+        json!({"status": "live"}),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+}

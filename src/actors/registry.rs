@@ -414,6 +414,16 @@ impl Registry {
         Ok(Some(addr))
     }
 
+    /// The stored status of an event without live state (finished or cancelled), `None`
+    /// when there is no such event.
+    pub async fn stored_event_status(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<crate::domain::EventStatus>, LoadError> {
+        let client = self.db.get().await?;
+        Ok(q::load_event(&**client, id).await?.map(|row| row.status))
+    }
+
     /// The market's actor, started (with its event) from Postgres if needed; `None` when
     /// it does not exist or is settled or voided.
     pub async fn market(&self, id: Uuid) -> Result<Option<Addr<MarketActor>>, LoadError> {

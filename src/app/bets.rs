@@ -522,24 +522,13 @@ async fn take_legs_and_commit(
         release(state, &taken, hold, false).await;
         return Err(err);
     }
-    // A free bet's minimum odds hold for the odds taken, not only those asked.
-    if floor.is_some_and(|f| taken.iter().any(|(_, r, _)| r.odds.value() < f)) {
-        release(state, &taken, hold, false).await;
-        return Err(PlaceError::FreeBetNotEligible(
-            "a leg was taken below the free bet's minimum odds".into(),
-        ));
-    }
-    // A leg broke a limit its market refers: the bet goes to the desk, if there is room.
-    let referred = referral_of(&taken);
-    if let Some((rejection, _)) = &referred {
-        // A referral's refunds and counter-offers move cash only: a stake staked with bonus
-        // money or a free bet is refused as its market would, never referred.
-        let bonus_funded = !hold.bonus.is_zero() || hold.free_bet.is_some();
-        if bonus_funded || !state.referrals.admit() {
+    let referred = match admit_taken(state, &taken, hold, floor) {
+        Ok(referred) => referred,
+        Err(err) => {
             release(state, &taken, hold, false).await;
-            return Err(PlaceError::Leg(rejection.clone()));
+            return Err(err);
         }
-    }
+    };
     let give_back = |state: &BetService| {
         if referred.is_some() {
             state.referrals.give_back();
@@ -597,6 +586,32 @@ async fn take_legs_and_commit(
             Err(ledger_error(e))
         }
     }
+}
+
+/// Whether the legs as taken may be committed: a free bet's minimum odds hold for the
+/// odds taken, not only those asked; a leg that broke a limit its market refers sends the
+/// bet to the desk if it is cash-funded and the desk has room (answers the referral).
+fn admit_taken(
+    state: &BetService,
+    taken: &Taken,
+    hold: &StakeHold,
+    floor: Option<Decimal>,
+) -> Result<Option<(LegRejection, u32)>, PlaceError> {
+    if floor.is_some_and(|f| taken.iter().any(|(_, r, _)| r.odds.value() < f)) {
+        return Err(PlaceError::FreeBetNotEligible(
+            "a leg was taken below the free bet's minimum odds".into(),
+        ));
+    }
+    let referred = referral_of(taken);
+    if let Some((rejection, _)) = &referred {
+        // A referral's refunds and counter-offers move cash only: a stake staked with bonus
+        // money or a free bet is refused as its market would, never referred.
+        let bonus_funded = !hold.bonus.is_zero() || hold.free_bet.is_some();
+        if bonus_funded || !state.referrals.admit() {
+            return Err(PlaceError::Leg(rejection.clone()));
+        }
+    }
+    Ok(referred)
 }
 
 /// A taken leg: where, its reservation, and the event lease it was taken under (several

@@ -45,6 +45,10 @@ pub struct EventChanged {
 pub enum EventError {
     #[error("no such live event")]
     NotFound,
+    /// The event is finished or cancelled and the change is not a transition from there
+    /// (every change of a final event is refused).
+    #[error("the event is over")]
+    Over,
     /// The event's state machine refused the change (or the event is over).
     #[error(transparent)]
     Refused(#[from] MarketError),
@@ -81,7 +85,9 @@ impl EventService {
         actor: AuditActor,
     ) -> Result<EventChanged, EventError> {
         let reg = &self.registry;
-        let addr = reg.event(event_id).await?.ok_or(EventError::NotFound)?;
+        let Some(addr) = reg.event(event_id).await? else {
+            return Err(over_or_missing(reg, event_id, status).await);
+        };
         let fanout = reg
             .ask(&addr, |reply| SetEventStatus {
                 status,
@@ -117,6 +123,19 @@ impl EventService {
             })
             .await?;
         finish(fanout, reg.ask_timeout()).await
+    }
+}
+
+/// Why an event without live state refuses `status`: it does not exist, or it is over
+/// (finished or cancelled), which its state machine answers precisely.
+async fn over_or_missing(reg: &Registry, event_id: Uuid, status: EventStatus) -> EventError {
+    match reg.stored_event_status(event_id).await {
+        Ok(None) => EventError::NotFound,
+        Ok(Some(stored)) => match crate::domain::event::transition(stored, status) {
+            Err(refused) => EventError::Refused(refused.into()),
+            Ok(_) => EventError::Over,
+        },
+        Err(e) => e.into(),
     }
 }
 

@@ -704,9 +704,9 @@ impl Cluster {
         }
     }
 
-    /// The nodes and leases as `GET /api/v1/cluster` shows them.
-    pub async fn view(&self) -> Result<ClusterView, RouteError> {
-        let counters = CountersView {
+    /// This node's counters as `GET /api/v1/cluster` shows them.
+    fn counters_view(&self) -> CountersView {
+        CountersView {
             leases_acquired: self.counters.leases_acquired.load(Ordering::Relaxed),
             leases_lost: self.counters.leases_lost.load(Ordering::Relaxed),
             leases_released: self.counters.leases_released.load(Ordering::Relaxed),
@@ -723,7 +723,12 @@ impl Cluster {
             wallet_parts_released: self.counters.wallet_parts_released.load(Ordering::Relaxed),
             legs_reconciled: self.counters.legs_reconciled.load(Ordering::Relaxed),
             unconfirmed_legs: self.unconfirmed_len() as u64,
-        };
+        }
+    }
+
+    /// The nodes and leases as `GET /api/v1/cluster` shows them.
+    pub async fn view(&self) -> Result<ClusterView, RouteError> {
+        let counters = self.counters_view();
         let Some(pool) = &self.db else {
             return Ok(ClusterView {
                 enabled: false,

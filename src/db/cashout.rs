@@ -175,6 +175,29 @@ pub async fn write(
     w: &CashOutWrite,
 ) -> Result<(i32, Decimal), CashOutWriteError> {
     let tx = client.transaction().await?;
+    let seq = move_bet(&tx, w).await?;
+    insert_cash_out(&tx, w, seq).await?;
+    let balance = if w.amount > Decimal::ZERO {
+        credit(&tx, w, seq).await?
+    } else {
+        let row = tx
+            .query_one(
+                "SELECT balance FROM user_balances WHERE user_id = $1",
+                &[&w.user_id],
+            )
+            .await?;
+        row.get(0)
+    };
+    tx.commit().await?;
+    Ok((seq, balance))
+}
+
+/// Moves the bet's stake and potential win down by the part cashed out (or closes it);
+/// answers the cash-out's sequence number. `Moved`: the bet is not as the offer saw it.
+async fn move_bet(
+    tx: &deadpool_postgres::Transaction<'_>,
+    w: &CashOutWrite,
+) -> Result<i32, CashOutWriteError> {
     let stmt = tx.prepare_cached(MOVE_BET).await?;
     let moved = tx
         .query_opt(
@@ -190,10 +213,15 @@ pub async fn write(
             ],
         )
         .await?;
-    let Some(row) = moved else {
-        return Err(CashOutWriteError::Moved);
-    };
-    let seq: i32 = row.get(0);
+    moved.map(|row| row.get(0)).ok_or(CashOutWriteError::Moved)
+}
+
+/// The cash-out's own row; `DuplicateKey` when its idempotency key was used already.
+async fn insert_cash_out(
+    tx: &deadpool_postgres::Transaction<'_>,
+    w: &CashOutWrite,
+    seq: i32,
+) -> Result<(), CashOutWriteError> {
     let stmt = tx.prepare_cached(INSERT_ROW).await?;
     let inserted = tx
         .execute(
@@ -212,39 +240,38 @@ pub async fn write(
             ],
         )
         .await;
-    if let Err(e) = inserted {
-        if e.as_db_error().and_then(|d| d.constraint()) == Some("bet_cash_outs_user_key") {
-            return Err(CashOutWriteError::DuplicateKey);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_db_error().and_then(|d| d.constraint()) == Some("bet_cash_outs_user_key") =>
+        {
+            Err(CashOutWriteError::DuplicateKey)
         }
-        return Err(e.into());
+        Err(e) => Err(e.into()),
     }
-    let balance = if w.amount > Decimal::ZERO {
-        let reference = format!("cashout:{}:{seq}", w.bet_id);
-        let stmt = tx.prepare_cached(INSERT_CREDIT).await?;
-        tx.execute(
-            &stmt,
-            &[
-                &w.user_id,
-                &w.amount,
-                &w.currency_code,
-                &reference,
-                &w.bet_id,
-            ],
-        )
-        .await?;
-        let stmt = tx.prepare_cached(CREDIT_BALANCE).await?;
-        tx.query_one(&stmt, &[&w.user_id, &w.amount]).await?.get(0)
-    } else {
-        let row = tx
-            .query_one(
-                "SELECT balance FROM user_balances WHERE user_id = $1",
-                &[&w.user_id],
-            )
-            .await?;
-        row.get(0)
-    };
-    tx.commit().await?;
-    Ok((seq, balance))
+}
+
+/// The credit of the amount: its transaction row and the balance it raises (answered).
+async fn credit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    w: &CashOutWrite,
+    seq: i32,
+) -> Result<Decimal, CashOutWriteError> {
+    let reference = format!("cashout:{}:{seq}", w.bet_id);
+    let stmt = tx.prepare_cached(INSERT_CREDIT).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &w.user_id,
+            &w.amount,
+            &w.currency_code,
+            &reference,
+            &w.bet_id,
+        ],
+    )
+    .await?;
+    let stmt = tx.prepare_cached(CREDIT_BALANCE).await?;
+    Ok(tx.query_one(&stmt, &[&w.user_id, &w.amount]).await?.get(0))
 }
 
 /// A cash-out found by its idempotency key.

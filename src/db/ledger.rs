@@ -126,82 +126,109 @@ FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[]) AS u(token, bet_id, user_id)
 WHERE f.id = u.token AND f.user_id = u.user_id AND f.status = 'available'
   AND f.expires_at > now()";
 
+/// A batch as the columns of its statements' UNNEST arrays, in the bets' order.
+#[derive(Default)]
+struct BatchColumns<'a> {
+    ids: Vec<Uuid>,
+    users: Vec<Uuid>,
+    types: Vec<&'static str>,
+    stakes: Vec<Decimal>,
+    odds: Vec<Decimal>,
+    wins: Vec<Decimal>,
+    currencies: Vec<&'a str>,
+    placed: Vec<DateTime<Utc>>,
+    keys: Vec<Option<&'a str>>,
+    metas: Vec<&'a serde_json::Value>,
+    statuses: Vec<&'static str>,
+    /// The parts of the stakes paid from cash and from bonus money.
+    cash: Vec<Decimal>,
+    bonus: Vec<Decimal>,
+    frees: Vec<Option<Uuid>>,
+    /// `bet_selections`: bet, selection, odds.
+    legs: (Vec<Uuid>, Vec<Uuid>, Vec<Decimal>),
+    referrals: ReferralColumns,
+    /// The free bets spent: token, bet, user.
+    free_bets: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>),
+    /// Cash and bonus debited per user, sorted by user id.
+    per_user: BTreeMap<Uuid, (Decimal, Decimal)>,
+}
+
+/// `bet_referrals` rows: bet, user, reason, stake, liability, expiry.
+#[derive(Default)]
+struct ReferralColumns {
+    bets: Vec<Uuid>,
+    users: Vec<Uuid>,
+    reasons: Vec<&'static str>,
+    stakes: Vec<Decimal>,
+    liabilities: Vec<Decimal>,
+    expiries: Vec<DateTime<Utc>>,
+}
+
+impl<'a> BatchColumns<'a> {
+    fn of(bets: &[&'a BetRecord]) -> BatchColumns<'a> {
+        let mut c = BatchColumns::default();
+        for b in bets {
+            let cash_part = if b.free_bet_id.is_some() {
+                Decimal::ZERO
+            } else {
+                b.stake - b.bonus_stake
+            };
+            c.cash.push(cash_part);
+            c.bonus.push(b.bonus_stake);
+            c.frees.push(b.free_bet_id);
+            if let Some(token) = b.free_bet_id {
+                c.free_bets.0.push(token);
+                c.free_bets.1.push(b.bet_id);
+                c.free_bets.2.push(b.user_id);
+            }
+            c.ids.push(b.bet_id);
+            c.users.push(b.user_id);
+            c.types.push(b.bet_type.as_str());
+            c.stakes.push(b.stake);
+            c.odds.push(b.total_odds);
+            c.wins.push(b.potential_win);
+            c.currencies.push(b.currency_code.as_str());
+            c.placed.push(b.placed_at);
+            c.keys.push(b.idempotency_key.as_deref());
+            c.metas.push(&b.metadata);
+            c.statuses.push(b.status());
+            if let Some(r) = &b.referral {
+                c.referrals.push(b, r);
+            }
+            for leg in &b.legs {
+                c.legs.0.push(b.bet_id);
+                c.legs.1.push(leg.selection_id);
+                c.legs.2.push(leg.odds);
+            }
+            let totals = c.per_user.entry(b.user_id).or_default();
+            totals.0 += cash_part;
+            totals.1 += b.bonus_stake;
+        }
+        c
+    }
+}
+
+impl ReferralColumns {
+    fn push(&mut self, b: &BetRecord, r: &ReferralRecord) {
+        self.bets.push(b.bet_id);
+        self.users.push(b.user_id);
+        self.reasons.push(r.reason);
+        self.stakes.push(b.stake);
+        self.liabilities.push(r.liability);
+        self.expiries.push(r.expires_at);
+    }
+}
+
 /// Writes a batch of bets inside `tx`. Returns an error without committing on any
 /// failure; the caller decides whether to retry bets one by one.
 pub async fn write_bets(
     tx: &Transaction<'_>,
     bets: &[&BetRecord],
 ) -> Result<(), tokio_postgres::Error> {
-    let n = bets.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut users = Vec::with_capacity(n);
-    let mut types = Vec::with_capacity(n);
-    let mut stakes = Vec::with_capacity(n);
-    let mut odds = Vec::with_capacity(n);
-    let mut wins = Vec::with_capacity(n);
-    let mut currencies = Vec::with_capacity(n);
-    let mut placed = Vec::with_capacity(n);
-    let mut keys = Vec::with_capacity(n);
-    let mut metas = Vec::with_capacity(n);
-    let mut statuses = Vec::with_capacity(n);
-    let (mut r_bets, mut r_users, mut r_reasons, mut r_stakes, mut r_liab, mut r_expiry) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    let (mut leg_bets, mut leg_sels, mut leg_odds) = (Vec::new(), Vec::new(), Vec::new());
-    let mut per_user: BTreeMap<Uuid, (Decimal, Decimal)> = BTreeMap::new();
-    let (mut cash, mut bonus) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut free, mut free_bets, mut free_users) = (Vec::new(), Vec::new(), Vec::new());
-    let mut frees: Vec<Option<Uuid>> = Vec::with_capacity(n);
-    for b in bets {
-        let cash_part = if b.free_bet_id.is_some() {
-            Decimal::ZERO
-        } else {
-            b.stake - b.bonus_stake
-        };
-        cash.push(cash_part);
-        bonus.push(b.bonus_stake);
-        frees.push(b.free_bet_id);
-        if let Some(token) = b.free_bet_id {
-            free.push(token);
-            free_bets.push(b.bet_id);
-            free_users.push(b.user_id);
-        }
-        ids.push(b.bet_id);
-        users.push(b.user_id);
-        types.push(b.bet_type.as_str());
-        stakes.push(b.stake);
-        odds.push(b.total_odds);
-        wins.push(b.potential_win);
-        currencies.push(b.currency_code.as_str());
-        placed.push(b.placed_at);
-        keys.push(b.idempotency_key.as_deref());
-        metas.push(&b.metadata);
-        statuses.push(b.status());
-        if let Some(r) = &b.referral {
-            r_bets.push(b.bet_id);
-            r_users.push(b.user_id);
-            r_reasons.push(r.reason);
-            r_stakes.push(b.stake);
-            r_liab.push(r.liability);
-            r_expiry.push(r.expires_at);
-        }
-        for leg in &b.legs {
-            leg_bets.push(b.bet_id);
-            leg_sels.push(leg.selection_id);
-            leg_odds.push(leg.odds);
-        }
-        let totals = per_user.entry(b.user_id).or_default();
-        totals.0 += cash_part;
-        totals.1 += b.bonus_stake;
-    }
-    let u_ids: Vec<Uuid> = per_user.keys().copied().collect();
-    let totals: Vec<Decimal> = per_user.values().map(|t| t.0).collect();
-    let bonus_totals: Vec<Decimal> = per_user.values().map(|t| t.1).collect();
+    let c = BatchColumns::of(bets);
+    let u_ids: Vec<Uuid> = c.per_user.keys().copied().collect();
+    let totals: Vec<Decimal> = c.per_user.values().map(|t| t.0).collect();
+    let bonus_totals: Vec<Decimal> = c.per_user.values().map(|t| t.1).collect();
     let (s_bets, s_legs, s_debits, s_balances) = futures::try_join!(
         tx.prepare_cached(INSERT_BETS),
         tx.prepare_cached(INSERT_LEGS),
@@ -210,22 +237,22 @@ pub async fn write_bets(
     )?;
     type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
     let p_bets: [Param; 13] = [
-        &ids,
-        &users,
-        &types,
-        &stakes,
-        &odds,
-        &wins,
-        &currencies,
-        &placed,
-        &keys,
-        &metas,
-        &statuses,
-        &bonus,
-        &frees,
+        &c.ids,
+        &c.users,
+        &c.types,
+        &c.stakes,
+        &c.odds,
+        &c.wins,
+        &c.currencies,
+        &c.placed,
+        &c.keys,
+        &c.metas,
+        &c.statuses,
+        &c.bonus,
+        &c.frees,
     ];
-    let p_legs: [Param; 3] = [&leg_bets, &leg_sels, &leg_odds];
-    let p_debits: [Param; 5] = [&ids, &users, &cash, &currencies, &bonus];
+    let p_legs: [Param; 3] = [&c.legs.0, &c.legs.1, &c.legs.2];
+    let p_debits: [Param; 5] = [&c.ids, &c.users, &c.cash, &c.currencies, &c.bonus];
     let p_balances: [Param; 3] = [&u_ids, &totals, &bonus_totals];
     // Polled together, the four are queued on the connection in this order and answered in
     // this order; the first failure is the one returned (later ones only say the
@@ -244,26 +271,50 @@ pub async fn write_bets(
         )
         .await?;
     }
-    if !r_bets.is_empty() {
-        let stmt = tx.prepare_cached(INSERT_REFERRALS).await?;
-        tx.execute(
-            &stmt,
-            &[&r_bets, &r_users, &r_reasons, &r_stakes, &r_liab, &r_expiry],
+    write_referrals(tx, &c.referrals).await?;
+    spend_free_bets(tx, &c.free_bets).await
+}
+
+/// The `bet_referrals` rows of the batch's referred bets.
+async fn write_referrals(
+    tx: &Transaction<'_>,
+    r: &ReferralColumns,
+) -> Result<(), tokio_postgres::Error> {
+    if r.bets.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx.prepare_cached(INSERT_REFERRALS).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &r.bets,
+            &r.users,
+            &r.reasons,
+            &r.stakes,
+            &r.liabilities,
+            &r.expiries,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Spends the batch's free bets (token, bet, user); all of them or the batch fails.
+async fn spend_free_bets(
+    tx: &Transaction<'_>,
+    (tokens, bets, users): &(Vec<Uuid>, Vec<Uuid>, Vec<Uuid>),
+) -> Result<(), tokio_postgres::Error> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let spent = tx.execute(SPEND_FREE_BETS, &[tokens, bets, users]).await?;
+    if spent as usize != tokens.len() {
+        // A token spent, expired or not the bettor's: refuse like a constraint would.
+        tx.batch_execute(
+            "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'check_violation',
+               CONSTRAINT = 'free_bets_spend', MESSAGE = 'free bet not available'; END $$",
         )
         .await?;
-    }
-    if !free.is_empty() {
-        let spent = tx
-            .execute(SPEND_FREE_BETS, &[&free, &free_bets, &free_users])
-            .await?;
-        if spent as usize != free.len() {
-            // A token spent, expired or not the bettor's: refuse like a constraint would.
-            tx.batch_execute(
-                "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'check_violation',
-                   CONSTRAINT = 'free_bets_spend', MESSAGE = 'free bet not available'; END $$",
-            )
-            .await?;
-        }
     }
     Ok(())
 }

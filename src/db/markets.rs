@@ -366,19 +366,51 @@ pub async fn write_odds(
     Ok(())
 }
 
+/// A provider's sequence mark: the same statement as `db::feed::store_seq` (never moving
+/// backwards).
+async fn write_feed_seq(c: &impl GenericClient, mark: &FeedSeqMark) -> anyhow::Result<()> {
+    c.execute(
+        "INSERT INTO feed_sequences (provider, event_ref, last_seq) VALUES ($1, $2, $3)
+         ON CONFLICT (provider, event_ref)
+         DO UPDATE SET last_seq = GREATEST(feed_sequences.last_seq, EXCLUDED.last_seq)",
+        &[&mark.provider, &mark.event_ref, &mark.seq],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A market's trading settings (delay, stake and liability limits, referral).
+async fn write_market_settings(
+    c: &impl GenericClient,
+    market_id: Uuid,
+    limits: &MarketLimits,
+) -> anyhow::Result<()> {
+    let delay = i32::try_from(limits.bet_delay_ms).unwrap_or(i32::MAX);
+    let window = i32::try_from(limits.referral_window_ms).unwrap_or(i32::MAX);
+    let referable = limits.referable.codes();
+    c.execute(
+        "UPDATE markets SET bet_delay_ms = $2, min_stake = $3, max_stake = $4,
+         max_liability_selection = $5, max_liability_market = $6,
+         referral_window_ms = $7, referable = $8 WHERE id = $1",
+        &[
+            &market_id,
+            &delay,
+            &limits.min_stake,
+            &limits.max_stake,
+            &limits.max_liability_selection,
+            &limits.max_liability_market,
+            &window,
+            &referable,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Any other live-state change, one statement.
 pub async fn write_change(c: &impl GenericClient, change: &Change) -> anyhow::Result<()> {
     match change {
-        Change::FeedSeq(mark) => {
-            // The same statement as `db::feed::store_seq` (never moving backwards).
-            c.execute(
-                "INSERT INTO feed_sequences (provider, event_ref, last_seq) VALUES ($1, $2, $3)
-                 ON CONFLICT (provider, event_ref)
-                 DO UPDATE SET last_seq = GREATEST(feed_sequences.last_seq, EXCLUDED.last_seq)",
-                &[&mark.provider, &mark.event_ref, &mark.seq],
-            )
-            .await?;
-        }
+        Change::FeedSeq(mark) => write_feed_seq(c, mark).await?,
         Change::SelectionOdds { selection_id, odds } => {
             write_odds(c, &[*selection_id], &[*odds]).await?;
         }
@@ -407,25 +439,7 @@ pub async fn write_change(c: &impl GenericClient, change: &Change) -> anyhow::Re
             .await?;
         }
         Change::MarketSettings { market_id, limits } => {
-            let delay = i32::try_from(limits.bet_delay_ms).unwrap_or(i32::MAX);
-            let window = i32::try_from(limits.referral_window_ms).unwrap_or(i32::MAX);
-            let referable = limits.referable.codes();
-            c.execute(
-                "UPDATE markets SET bet_delay_ms = $2, min_stake = $3, max_stake = $4,
-                 max_liability_selection = $5, max_liability_market = $6,
-                 referral_window_ms = $7, referable = $8 WHERE id = $1",
-                &[
-                    market_id,
-                    &delay,
-                    &limits.min_stake,
-                    &limits.max_stake,
-                    &limits.max_liability_selection,
-                    &limits.max_liability_market,
-                    &window,
-                    &referable,
-                ],
-            )
-            .await?;
+            write_market_settings(c, *market_id, limits).await?;
         }
         Change::EventStatus { event_id, status } => {
             c.execute(

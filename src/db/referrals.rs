@@ -218,6 +218,79 @@ FROM bet_referrals r JOIN bets b ON b.id = r.bet_id
 WHERE r.bet_id = $1
 FOR UPDATE OF r";
 
+/// The referral and its bet as `LOCK` reads them.
+struct Locked {
+    status: String,
+    user_id: Uuid,
+    stake: Decimal,
+    counter_stake: Option<Decimal>,
+    counter_odds: Option<Decimal>,
+    /// The desk's window, and the counter-offer's, are past.
+    desk_past: bool,
+    counter_past: bool,
+    placed_at: DateTime<Utc>,
+    total_odds: Decimal,
+    potential_win: Decimal,
+    currency: String,
+    selections: Vec<Uuid>,
+}
+
+impl Locked {
+    fn of(r: &tokio_postgres::Row) -> Locked {
+        Locked {
+            status: r.get(0),
+            user_id: r.get(1),
+            stake: r.get(2),
+            counter_stake: r.get(3),
+            counter_odds: r.get(4),
+            desk_past: r.get(5),
+            counter_past: r.get(6),
+            placed_at: r.get(7),
+            total_odds: r.get(9),
+            potential_win: r.get(10),
+            currency: r.get(11),
+            selections: r.get::<_, Option<Vec<Uuid>>>(12).unwrap_or_default(),
+        }
+    }
+}
+
+/// The bet's terms after an ending: its status, stake, odds, potential win and refund.
+struct Terms {
+    bet_status: &'static str,
+    stake: Decimal,
+    odds: Decimal,
+    potential_win: Decimal,
+    refund: Decimal,
+}
+
+impl Terms {
+    fn after(ending: Ending, l: &Locked) -> Terms {
+        let (bet_status, stake, odds, potential_win, refund) = match ending {
+            Ending::DeskAccept => (
+                "accepted",
+                l.stake,
+                l.total_odds,
+                l.potential_win,
+                Decimal::ZERO,
+            ),
+            Ending::BettorAccept => {
+                let stake = l.counter_stake.unwrap_or(l.stake);
+                let odds = l.counter_odds.unwrap_or(l.total_odds);
+                let pw = round_payout(stake * odds).as_decimal();
+                ("accepted", stake, odds, pw, l.stake - stake)
+            }
+            _ => ("rejected", l.stake, l.total_odds, l.potential_win, l.stake),
+        };
+        Terms {
+            bet_status,
+            stake,
+            odds,
+            potential_win,
+            refund,
+        }
+    }
+}
+
 /// Ends the referral of `bet_id` as `ending` says, in one transaction: the referral row,
 /// the bet's status (and its new terms for a counter-offer taken), the refund and the
 /// balance. `by`: the staff member deciding, if any.
@@ -233,21 +306,60 @@ pub async fn end(
         ip: None,
     };
     crate::db::audit::set_actor(&tx, actor).await?;
-    let r = tx
+    let locked = tx
         .query_opt(LOCK, &[&bet_id])
         .await?
         .ok_or(EndError::NotFound)?;
-    let status: String = r.get(0);
-    let (from, to) = ending.statuses();
-    if status != from {
-        return Err(EndError::Moved(status));
+    let l = Locked::of(&locked);
+    check_ending(&tx, bet_id, ending, &l).await?;
+    let t = Terms::after(ending, &l);
+    let (_, to) = ending.statuses();
+    write_terms(&tx, bet_id, &l, &t, to, by).await?;
+    if t.refund > Decimal::ZERO {
+        write_refund(&tx, bet_id, &l, t.refund).await?;
     }
-    let (desk_past, counter_past): (bool, bool) = (r.get(5), r.get(6));
+    let balance: Decimal = tx
+        .query_one(
+            "SELECT balance FROM user_balances WHERE user_id = $1",
+            &[&l.user_id],
+        )
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(Ended {
+        balance,
+        bet_id,
+        user_id: l.user_id,
+        bet_status: t.bet_status,
+        referral_status: to,
+        old_stake: l.stake,
+        old_potential_win: l.potential_win,
+        stake: t.stake,
+        total_odds: t.odds,
+        potential_win: t.potential_win,
+        refund: t.refund,
+        selections: l.selections,
+    })
+}
+
+/// Whether `ending` may end the referral now: its status, its windows by the database's
+/// clock, and (to accept) every market of the bet still trading.
+async fn check_ending(
+    tx: &deadpool_postgres::Transaction<'_>,
+    bet_id: Uuid,
+    ending: Ending,
+    l: &Locked,
+) -> Result<(), EndError> {
+    let status = &l.status;
+    let (from, _) = ending.statuses();
+    if status != from {
+        return Err(EndError::Moved(status.clone()));
+    }
     let timing_ok = match ending {
-        Ending::DeskExpired => desk_past,
-        Ending::CounterExpired => counter_past,
-        Ending::BettorAccept => !counter_past,
-        Ending::DeskAccept | Ending::DeskReject => !desk_past,
+        Ending::DeskExpired => l.desk_past,
+        Ending::CounterExpired => l.counter_past,
+        Ending::BettorAccept => !l.counter_past,
+        Ending::DeskAccept | Ending::DeskReject => !l.desk_past,
         Ending::BettorDecline => true,
     };
     if !timing_ok {
@@ -275,31 +387,25 @@ pub async fn end(
             )));
         }
     }
-    let user_id: Uuid = r.get(1);
-    let old_stake: Decimal = r.get(2);
-    let counter_stake: Option<Decimal> = r.get(3);
-    let counter_odds: Option<Decimal> = r.get(4);
-    let placed_at: DateTime<Utc> = r.get(7);
-    let total_odds: Decimal = r.get(9);
-    let old_pw: Decimal = r.get(10);
-    let currency: String = r.get(11);
-    let selections: Vec<Uuid> = r.get::<_, Option<Vec<Uuid>>>(12).unwrap_or_default();
-    let (bet_status, stake, odds, pw, refund) = match ending {
-        Ending::DeskAccept => ("accepted", old_stake, total_odds, old_pw, Decimal::ZERO),
-        Ending::BettorAccept => {
-            let stake = counter_stake.unwrap_or(old_stake);
-            let odds = counter_odds.unwrap_or(total_odds);
-            let pw = round_payout(stake * odds).as_decimal();
-            ("accepted", stake, odds, pw, old_stake - stake)
-        }
-        _ => ("rejected", old_stake, total_odds, old_pw, old_stake),
-    };
+    Ok(())
+}
+
+/// The referral's final status and the bet's status and terms (its one leg's odds too
+/// when a counter-offer changed them).
+async fn write_terms(
+    tx: &deadpool_postgres::Transaction<'_>,
+    bet_id: Uuid,
+    l: &Locked,
+    t: &Terms,
+    to: &str,
+    by: Option<Uuid>,
+) -> Result<(), EndError> {
     tx.execute(
         "UPDATE bet_referrals SET status = $2, refunded = $3, ended_at = now(),
                 decided_by = COALESCE($4, decided_by),
                 decided_at = COALESCE(decided_at, CASE WHEN $4::uuid IS NULL THEN NULL ELSE now() END)
          WHERE bet_id = $1",
-        &[&bet_id, &to, &refund, &by],
+        &[&bet_id, &to, &t.refund, &by],
     )
     .await?;
     let moved = tx
@@ -307,64 +413,58 @@ pub async fn end(
             "UPDATE bets SET status = $3::text::bet_status, stake = $4, total_odds = $5,
                     potential_win = $6, settled_at = CASE WHEN $3 = 'rejected' THEN now() END
              WHERE id = $1 AND placed_at = $2 AND status = 'referred'",
-            &[&bet_id, &placed_at, &bet_status, &stake, &odds, &pw],
+            &[
+                &bet_id,
+                &l.placed_at,
+                &t.bet_status,
+                &t.stake,
+                &t.odds,
+                &t.potential_win,
+            ],
         )
         .await?;
     if moved != 1 {
         return Err(EndError::Moved("a bet no longer referred".into()));
     }
-    if odds != total_odds {
+    if t.odds != l.total_odds {
         // Only a single is countered with other odds: its one leg takes them.
         tx.execute(
             "UPDATE bet_selections SET odds = $2 WHERE bet_id = $1",
-            &[&bet_id, &odds],
+            &[&bet_id, &t.odds],
         )
         .await?;
     }
-    if refund > Decimal::ZERO {
-        tx.execute(
-            "INSERT INTO transactions (user_id, type, amount, currency_code, status, reference,
-                                       related_bet_id, description, processed_at)
-             VALUES ($1, 'refund', $2, $3, 'completed', $4, $5, 'referral', now())",
-            &[
-                &user_id,
-                &refund,
-                &currency,
-                &format!("referral:{bet_id}"),
-                &bet_id,
-            ],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE user_balances b SET balance = b.balance + $2
-             FROM (SELECT set_config('winzo.ledger_write', 'on', true)) AS ledger
-             WHERE b.user_id = $1",
-            &[&user_id, &refund],
-        )
-        .await?;
-    }
-    let balance: Decimal = tx
-        .query_one(
-            "SELECT balance FROM user_balances WHERE user_id = $1",
-            &[&user_id],
-        )
-        .await?
-        .get(0);
-    tx.commit().await?;
-    Ok(Ended {
-        balance,
-        bet_id,
-        user_id,
-        bet_status,
-        referral_status: to,
-        old_stake,
-        old_potential_win: old_pw,
-        stake,
-        total_odds: odds,
-        potential_win: pw,
-        refund,
-        selections,
-    })
+    Ok(())
+}
+
+/// The refund's transaction row and the balance it raises.
+async fn write_refund(
+    tx: &deadpool_postgres::Transaction<'_>,
+    bet_id: Uuid,
+    l: &Locked,
+    refund: Decimal,
+) -> Result<(), EndError> {
+    tx.execute(
+        "INSERT INTO transactions (user_id, type, amount, currency_code, status, reference,
+                                   related_bet_id, description, processed_at)
+         VALUES ($1, 'refund', $2, $3, 'completed', $4, $5, 'referral', now())",
+        &[
+            &l.user_id,
+            &refund,
+            &l.currency,
+            &format!("referral:{bet_id}"),
+            &bet_id,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE user_balances b SET balance = b.balance + $2
+         FROM (SELECT set_config('winzo.ledger_write', 'on', true)) AS ledger
+         WHERE b.user_id = $1",
+        &[&l.user_id, &refund],
+    )
+    .await?;
+    Ok(())
 }
 
 /// `check-ledger`: every referral's money adds up. The stake debit less the referral's

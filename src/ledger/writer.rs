@@ -178,9 +178,24 @@ impl WriterTask {
     }
 
     async fn flush(&self, jobs: Vec<Job>) {
-        // Bets whose caller stopped waiting (the writer was stuck on a dead primary, say)
-        // were answered 503 "retry with the same key": writing them now would make that
-        // answer ambiguous, so they are refused here and their holds released.
+        let jobs = self.drop_expired(jobs);
+        if jobs.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        self.metrics.ledger_batch_bets.observe(jobs.len() as f64);
+        let bets: Vec<&BetRecord> = jobs.iter().map(|j| &j.bet).collect();
+        let outcome = self.commit_batch(&bets).await;
+        self.metrics
+            .ledger_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.answer(jobs, outcome).await;
+    }
+
+    /// Bets whose caller stopped waiting (the writer was stuck on a dead primary, say)
+    /// were answered 503 "retry with the same key": writing them now would make that
+    /// answer ambiguous, so they are refused here and their holds released. Returns the rest.
+    fn drop_expired(&self, jobs: Vec<Job>) -> Vec<Job> {
         let (expired, jobs): (Vec<Job>, Vec<Job>) = jobs
             .into_iter()
             .partition(|j| j.queued_at.elapsed() >= self.commit_timeout);
@@ -199,46 +214,24 @@ impl WriterTask {
                 )));
             }
         }
-        if jobs.is_empty() {
-            return;
-        }
-        let started = Instant::now();
-        self.metrics.ledger_batch_bets.observe(jobs.len() as f64);
-        let bets: Vec<&BetRecord> = jobs.iter().map(|j| &j.bet).collect();
+        jobs
+    }
+
+    /// Commits one batch: once more after a transient failure, and a batch whose COMMIT
+    /// lost its connection is looked for before it is called failed.
+    async fn commit_batch(&self, bets: &[&BetRecord]) -> Result<Vec<bool>, BatchError> {
         let cluster = &*self.cluster;
-        let mut outcome = commit(&self.pool, cluster, &bets).await;
+        let mut outcome = commit(&self.pool, cluster, bets).await;
         if outcome.as_ref().is_err_and(is_transient) {
             // A deadlock with a market or event being closed (advisory locks, V40) or a
             // serialization failure: nothing was written; the batch is tried once more.
-            outcome = commit(&self.pool, cluster, &bets).await;
+            outcome = commit(&self.pool, cluster, bets).await;
         }
         if let Err(BatchError::InDoubt(e, allowed)) = &outcome {
-            tracing::warn!(writer = self.index, error = %crate::db::describe(e), bets = jobs.len(),
+            tracing::warn!(writer = self.index, error = %crate::db::describe(e), bets = bets.len(),
                 "ledger batch in doubt: its COMMIT lost the connection; looking for it");
             let allowed = allowed.clone();
-            let written: Vec<&BetRecord> = bets
-                .iter()
-                .zip(&allowed)
-                .filter(|(_, ok)| **ok)
-                .map(|(b, _)| *b)
-                .collect();
-            let found = self.resolve(&written).await;
-            let label = match found {
-                Some(true) => "committed",
-                Some(false) => "not_committed",
-                None => "unknown",
-            };
-            self.metrics
-                .ledger_in_doubt_batches_total
-                .with_label_values(&[label])
-                .inc();
-            tracing::warn!(
-                writer = self.index,
-                outcome = label,
-                bets = jobs.len(),
-                "ledger batch in doubt resolved"
-            );
-            match found {
+            match self.settle_in_doubt(bets, &allowed).await {
                 Some(true) => outcome = Ok(allowed),
                 Some(false) => {
                     outcome = Err(BatchError::NotCommitted(
@@ -248,9 +241,40 @@ impl WriterTask {
                 None => {}
             }
         }
+        outcome
+    }
+
+    /// Whether the fenced-in bets of a batch in doubt (`allowed`) committed, counted and
+    /// logged by what was found.
+    async fn settle_in_doubt(&self, bets: &[&BetRecord], allowed: &[bool]) -> Option<bool> {
+        let written: Vec<&BetRecord> = bets
+            .iter()
+            .zip(allowed)
+            .filter(|(_, ok)| **ok)
+            .map(|(b, _)| *b)
+            .collect();
+        let found = self.resolve(&written).await;
+        let label = match found {
+            Some(true) => "committed",
+            Some(false) => "not_committed",
+            None => "unknown",
+        };
         self.metrics
-            .ledger_commit_seconds
-            .observe(started.elapsed().as_secs_f64());
+            .ledger_in_doubt_batches_total
+            .with_label_values(&[label])
+            .inc();
+        tracing::warn!(
+            writer = self.index,
+            outcome = label,
+            bets = bets.len(),
+            "ledger batch in doubt resolved"
+        );
+        found
+    }
+
+    /// Answers every bet of the batch by its outcome; after a refusal of a batch of
+    /// several, the bets are committed one by one so one bad bet does not sink the rest.
+    async fn answer(&self, jobs: Vec<Job>, outcome: Result<Vec<bool>, BatchError>) {
         match outcome {
             Ok(written) => {
                 for (job, ok) in jobs.into_iter().zip(written) {
@@ -258,9 +282,8 @@ impl WriterTask {
                 }
             }
             Err(err) if jobs.len() > 1 && is_refusal(&err) => {
-                // One bad bet must not sink the rest: commit them one by one.
                 for job in jobs {
-                    let single = commit(&self.pool, cluster, &[&job.bet]).await;
+                    let single = commit(&self.pool, &self.cluster, &[&job.bet]).await;
                     let single = match single {
                         Ok(w) if w.first() == Some(&true) => Ok(()),
                         Ok(_) => Err(fenced()),

@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use crate::accounts::controls::Change;
+use crate::app::accounts::AccountService;
 use crate::auth::Role;
 use crate::db::audit::{self, Actor, AuditEntry, AuditFilter};
 use crate::db::users::{self, TradingPatch, TradingUser};
@@ -203,29 +203,6 @@ fn check_patch(b: UserPatchBody) -> Result<TradingPatch, ApiError> {
     })
 }
 
-/// The role boundaries of a staff change (docs/accounts.md, "Who may change whom"): the
-/// target's role is below the actor's, a new role too, and only admins change roles.
-fn check_boundaries(actor: Role, target: &str, patch: &TradingPatch) -> Result<(), ApiError> {
-    let target = Role::parse(target).ok_or_else(|| ApiError::internal("unknown role in users"))?;
-    if !actor.may_change(target) {
-        return Err(ApiError::forbidden(format!(
-            "a {} may change only accounts below their own role; this one is a {}",
-            actor.as_str(),
-            target.as_str()
-        ))
-        .with_code("role_boundary"));
-    }
-    if let Some(new) = patch.role.as_deref().and_then(Role::parse) {
-        if actor != Role::Admin || !actor.may_change(new) {
-            return Err(ApiError::forbidden(
-                "only an admin changes roles, and only to a role below admin",
-            )
-            .with_code("role_boundary"));
-        }
-    }
-    Ok(())
-}
-
 #[utoipa::path(patch, path = "/api/v1/trading/users/{id}", tag = "trading", request_body = UserPatchBody,
     responses((status = 200, body = TradingUser),
               (status = 403, description = "role_boundary: the account's role is not below yours (or a role change by a non-admin)"),
@@ -242,8 +219,7 @@ pub async fn patch_user(
     change_account(&state, &trader.0, &req, *id, patch).await
 }
 
-/// A staff change of an account: inside the role boundaries, audited, then handed to every
-/// holder of the account's controls before the answer.
+/// A staff change of an account (the service checks the role boundaries).
 async fn change_account(
     state: &AppState,
     staff: &crate::auth::AuthUser,
@@ -251,33 +227,17 @@ async fn change_account(
     user_id: Uuid,
     patch: TradingPatch,
 ) -> ApiResult<HttpResponse> {
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
+    let service = AccountService {
+        db: state.db.clone(),
+        controls: state.controls.clone(),
+    };
     let actor = Actor {
         user_id: Some(staff.user_id),
         ip: client_ip(req),
     };
-    audit::set_actor(&tx, actor).await?;
-    let (_, role) = users::lock_for_staff_change(&tx, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    check_boundaries(staff.role, &role, &patch)?;
-    users::patch_trading_user(&tx, user_id, &patch).await?;
-    tx.commit().await?;
-    // Sessions carry the role and a suspended or banned account has none.
-    let change = if patch.role.is_some() || patch.status.is_some_and(UserStatus::is_restricted) {
-        Change::EndSessions
-    } else {
-        Change::Controls
-    };
-    state
-        .controls
-        .changed(user_id, change)
-        .await
-        .map_err(routes::controls_error)?;
-    let user = users::get_trading_user(&client, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    let user = service
+        .staff_change(staff.role, actor, user_id, patch)
+        .await?;
     Ok(HttpResponse::Ok().json(user))
 }
 

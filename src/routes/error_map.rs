@@ -241,7 +241,8 @@ impl From<RegisterError> for ApiError {
 impl From<EventError> for ApiError {
     fn from(e: EventError) -> ApiError {
         match e {
-            EventError::NotFound => ApiError::not_found("live event"),
+            EventError::NotFound => ApiError::not_found("event"),
+            EventError::Over => ApiError::conflict("invalid_transition", "the event is over"),
             EventError::Refused(m) => m.into(),
             EventError::Ask(a) => a.into(),
             EventError::Load(l) => l.into(),
@@ -324,6 +325,46 @@ impl From<KycError> for ApiError {
             KycError::Controls(c) => super::controls_error(c),
             KycError::Db(why) => {
                 tracing::warn!(error = %why, "verification: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
+impl From<crate::app::accounts::AccountError> for ApiError {
+    fn from(e: crate::app::accounts::AccountError) -> Self {
+        use crate::app::accounts::AccountError as E;
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::RoleBoundary(why) => ApiError::forbidden(why).with_code("role_boundary"),
+            E::SelfExclusionActive(until) => ApiError::conflict(
+                "self_exclusion_active",
+                "a longer self-exclusion is in force; it cannot be shortened",
+            )
+            .with_details(json!({ "self_excluded_until": until })),
+            E::CurrencyFixed(currency) => ApiError::conflict(
+                "currency_fixed",
+                format!("the account's currency is {currency}, fixed at registration"),
+            )
+            .with_details(json!({"field": "currency_code", "currency_code": currency})),
+            E::Invalid(invalid) => invalid.into(),
+            E::NotHandedOn(err) => crate::routes::controls_error(err),
+            E::Db(why) => {
+                tracing::warn!(error = %why, "account change: database error");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
+impl From<crate::app::catalogue::CatalogueError> for ApiError {
+    fn from(e: crate::app::catalogue::CatalogueError) -> Self {
+        use crate::app::catalogue::CatalogueError as E;
+        match e {
+            E::Invalid(msg) => ApiError::validation(msg),
+            E::Write(err) => write_error(err),
+            E::Db(why) => {
+                tracing::warn!(error = %why, "catalogue: database error");
                 ApiError::unavailable("the database is unavailable; retry shortly")
             }
         }

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::accounts::controls::Change;
 use crate::accounts::limits::{self, BettingLimits};
 use crate::accounts::validate;
+use crate::app::accounts::{AccountService, PreferencesPatch};
 use crate::auth::AuthUser;
-use crate::db::audit::{self, Actor};
+use crate::db::audit::Actor;
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::json::Json;
@@ -51,6 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(patch_preferences)),
     )
     .service(routes::resource("/api/v1/me/self-exclusion").route(web::post().to(self_exclusion)));
+}
+
+fn accounts(state: &AppState) -> AccountService {
+    AccountService {
+        db: state.db.clone(),
+        controls: state.controls.clone(),
+    }
 }
 
 fn actor(user: &AuthUser, req: &HttpRequest) -> Actor {
@@ -135,37 +142,9 @@ pub async fn patch_profile(
     body: Json<ProfileBody>,
 ) -> ApiResult<HttpResponse> {
     let patch = check_profile(body.into_inner(), &state.settings.accounts.currencies)?;
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    audit::set_actor(&tx, actor(&user, &req)).await?;
-    if let Some(asked) = &patch.currency_code {
-        // The account's currency is fixed at registration (every money row carries it).
-        let currency = users::restriction(&tx, user.user_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("profile"))?
-            .currency_code;
-        if *asked != currency {
-            return Err(ApiError::conflict(
-                "currency_fixed",
-                format!("the account's currency is {currency}, fixed at registration"),
-            )
-            .with_details(json!({"field": "currency_code", "currency_code": currency})));
-        }
-    }
-    if let Some(phone) = &patch.phone {
-        crate::db::kyc::phone_changing(&tx, user.user_id, phone).await?;
-    }
-    let profile = users::update_profile(&tx, user.user_id, &patch)
-        .await
-        .map_err(|e| {
-            if users::is_under_age_violation(&e) {
-                ApiError::from(validate::under_age())
-            } else {
-                e.into()
-            }
-        })?
-        .ok_or_else(|| ApiError::not_found("profile"))?;
-    tx.commit().await?;
+    let profile = accounts(&state)
+        .update_profile(actor(&user, &req), user.user_id, &patch)
+        .await?;
     Ok(HttpResponse::Ok().json(profile))
 }
 
@@ -240,24 +219,9 @@ pub struct PreferencesBody {
     pub responsible_gaming: Option<ResponsibleGamingBody>,
 }
 
-fn merge_bools(target: &mut Value, pairs: &[(&str, Option<bool>)]) {
-    if !target.is_object() {
-        *target = json!({});
-    }
-    for (k, v) in pairs {
-        if let (Some(v), Some(obj)) = (v, target.as_object_mut()) {
-            obj.insert((*k).to_string(), json!(v));
-        }
-    }
-}
-
-/// Applies a validated patch to the row read under lock.
-fn apply_preferences(
-    row: &mut PreferencesRow,
-    b: PreferencesBody,
-    now: DateTime<Utc>,
-    cooling_off: chrono::Duration,
-) -> Result<(), ApiError> {
+/// Validates a preferences body into the service's patch.
+fn check_preferences(b: PreferencesBody) -> Result<PreferencesPatch, ApiError> {
+    let mut patch = PreferencesPatch::default();
     if let Some(f) = b.odds_format {
         if !matches!(f.as_str(), "american" | "decimal" | "fractional") {
             return Err(ApiError::validation(
@@ -265,13 +229,13 @@ fn apply_preferences(
             )
             .with_details(json!({"field": "odds_format"})));
         }
-        row.odds_format = f;
+        patch.odds_format = Some(f);
     }
     if let Some(n) = b.notifications {
-        merge_bools(
-            &mut row.notifications,
-            &[("email", n.email), ("sms", n.sms), ("push", n.push)],
-        );
+        patch.notifications = [("email", n.email), ("sms", n.sms), ("push", n.push)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
     }
     if let Some(rg) = b.responsible_gaming {
         if let Some(t) = rg.session_timeout {
@@ -281,19 +245,10 @@ fn apply_preferences(
                 )
                 .with_details(json!({"field": "responsible_gaming.session_timeout"})));
             }
-            if let Some(obj) = row.responsible_gaming.as_object_mut() {
-                obj.insert("session_timeout".into(), json!(t));
-            } else {
-                row.responsible_gaming = json!({ "session_timeout": t });
-            }
         }
-        merge_bools(
-            &mut row.responsible_gaming,
-            &[("reality_check", rg.reality_check)],
-        );
+        patch.session_timeout = rg.session_timeout;
+        patch.reality_check = rg.reality_check;
     }
-    let mut l = BettingLimits::from_stored(&row.betting_limits);
-    l.promote_due(now);
     if let Some(lb) = b.betting_limits {
         for (period, value) in limits::PERIODS
             .into_iter()
@@ -305,11 +260,10 @@ fn apply_preferences(
                     json!({"field": format!("betting_limits.{period}"), "reason": e.code()}),
                 )
             })?;
-            l.request(period, amount, now, cooling_off);
+            patch.limits.push((period, amount));
         }
     }
-    row.betting_limits = l.to_json();
-    Ok(())
+    Ok(patch)
 }
 
 #[utoipa::path(patch, path = "/api/v1/me/preferences", tag = "accounts", request_body = PreferencesBody,
@@ -321,28 +275,13 @@ pub async fn patch_preferences(
     req: HttpRequest,
     body: Json<PreferencesBody>,
 ) -> ApiResult<HttpResponse> {
+    let patch = check_preferences(body.into_inner())?;
     let now = Utc::now();
     let cooling_off =
         chrono::Duration::seconds(state.settings.accounts.limit_raise_cooling_off_s as i64);
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    audit::set_actor(&tx, actor(&user, &req)).await?;
-    let mut row = users::get_preferences(&tx, user.user_id, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("preferences"))?;
-    let body = body.into_inner();
-    let limits_changed = body.betting_limits.is_some();
-    apply_preferences(&mut row, body, now, cooling_off)?;
-    row.updated_at = users::write_preferences(&tx, user.user_id, &row).await?;
-    tx.commit().await?;
-    if limits_changed {
-        // A lowered cap binds the very next bet, on every node.
-        state
-            .controls
-            .changed(user.user_id, Change::Controls)
-            .await
-            .map_err(routes::controls_error)?;
-    }
+    let row = accounts(&state)
+        .update_preferences(actor(&user, &req), user.user_id, patch, now, cooling_off)
+        .await?;
     Ok(HttpResponse::Ok().json(answer(row, now)))
 }
 
@@ -370,25 +309,8 @@ pub async fn self_exclusion(
             .with_details(json!({"field": "days"})));
     }
     let until = Utc::now() + chrono::Duration::days(i64::from(days));
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    audit::set_actor(&tx, actor(&user, &req)).await?;
-    let in_force = users::extend_self_exclusion(&tx, user.user_id, until)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    if in_force > until {
-        tx.rollback().await?;
-        return Err(ApiError::conflict(
-            "self_exclusion_active",
-            "a longer self-exclusion is in force; it cannot be shortened",
-        )
-        .with_details(json!({ "self_excluded_until": in_force })));
-    }
-    tx.commit().await?;
-    state
-        .controls
-        .changed(user.user_id, Change::EndSessions)
-        .await
-        .map_err(routes::controls_error)?;
+    let in_force = accounts(&state)
+        .self_exclude(actor(&user, &req), user.user_id, until)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "self_excluded_until": in_force })))
 }

@@ -103,29 +103,7 @@ async fn move_money(
     movement: Movement,
 ) -> ApiResult<HttpResponse> {
     let amount = check_money(&state, &body)?;
-    let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
-    if let Some(method) = body.payment_method_id {
-        let client = state.db.get().await?;
-        method_type = wdb::payment_method_usable(&client, user.user_id, method)
-            .await?
-            .ok_or_else(|| {
-                ApiError::validation("payment_method_id: not an active method of yours")
-                    .with_code("invalid_payment_method")
-            })?;
-    }
-    let fees = crate::wallet::fees::fee(
-        &state.settings.fees,
-        &method_type,
-        movement,
-        amount.as_decimal(),
-    );
-    if movement == Movement::Deposit && fees >= amount.as_decimal() {
-        return Err(ApiError::validation(format!(
-            "amount: the fee of this payment method is {fees:.2}; deposit more than that"
-        ))
-        .with_code("amount_below_fee")
-        .with_details(json!({"field": "amount", "fees": format!("{fees:.2}")})));
-    }
+    let fees = movement_fees(&state, &user, &body, movement, amount).await?;
     let actor = Actor {
         user_id: Some(user.user_id),
         ip: client_ip(&req),
@@ -153,6 +131,51 @@ async fn move_money(
             user.user_id,
         )
         .await;
+    answer_movement(&state, movement, answer)
+}
+
+/// The fees of the movement by the body's payment method (which must be an active one of
+/// the user's); a deposit must be worth more than its fee.
+async fn movement_fees(
+    state: &AppState,
+    user: &AuthUser,
+    body: &MoneyBody,
+    movement: Movement,
+    amount: Money,
+) -> ApiResult<rust_decimal::Decimal> {
+    let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
+    if let Some(method) = body.payment_method_id {
+        let client = state.db.get().await?;
+        method_type = wdb::payment_method_usable(&client, user.user_id, method)
+            .await?
+            .ok_or_else(|| {
+                ApiError::validation("payment_method_id: not an active method of yours")
+                    .with_code("invalid_payment_method")
+            })?;
+    }
+    let fees = crate::wallet::fees::fee(
+        &state.settings.fees,
+        &method_type,
+        movement,
+        amount.as_decimal(),
+    );
+    if movement == Movement::Deposit && fees >= amount.as_decimal() {
+        return Err(ApiError::validation(format!(
+            "amount: the fee of this payment method is {fees:.2}; deposit more than that"
+        ))
+        .with_code("amount_below_fee")
+        .with_details(json!({"field": "amount", "fees": format!("{fees:.2}")})));
+    }
+    Ok(fees)
+}
+
+/// Counts the movement by outcome and answers it: 201 with the transaction, or the
+/// decline or refusal.
+fn answer_movement(
+    state: &AppState,
+    movement: Movement,
+    answer: Result<MoveOutcome, WalletError>,
+) -> ApiResult<HttpResponse> {
     let outcome = match &answer {
         Err(WalletError::Busy | WalletError::Unavailable(_)) => "busy",
         Ok(MoveOutcome::Completed(_)) => "completed",

@@ -227,51 +227,8 @@ async fn record(
         .await?
         .ok_or(SettlementError::NotFound("market"))?;
     let latest = sdb::latest(&tx, market_id).await?;
-    if latest.as_ref().is_some_and(|l| l.completed_at.is_none()) {
-        return Err(conflict(
-            "settlement_in_progress",
-            "an earlier settlement of this market is still running",
-        ));
-    }
-    // Settled now: the latest settlement paid results (a rollback or a void did not).
-    let settled_before = latest.as_ref().is_some_and(SettlementRow::paid_results);
-    match req.kind {
-        // A market voided by its actor (event cancelled) still needs its void settlement.
-        Kind::Settle | Kind::Resettle if status == "voided" => {
-            return Err(conflict("invalid_transition", "the market is voided"))
-        }
-        Kind::Settle if settled_before => {
-            return Err(conflict(
-                "already_settled",
-                "the market is settled: use resettle",
-            ))
-        }
-        Kind::Resettle | Kind::Rollback if !settled_before || status != "settled" => {
-            return Err(conflict(
-                "not_settled",
-                "only a settled market can be resettled or rolled back",
-            ))
-        }
-        _ => {}
-    }
-    match req.kind {
-        Kind::Void => sdb::set_market_final(&tx, market_id, "voided").await?,
-        Kind::Rollback => sdb::reopen_settled_market(&tx, market_id).await?,
-        Kind::Settle | Kind::Resettle => sdb::set_market_final(&tx, market_id, "settled").await?,
-    }
-    if matches!(req.kind, Kind::Settle | Kind::Resettle) {
-        let (ids, rs): (Vec<Uuid>, Vec<String>) = results
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| {
-                let id: Uuid = r["selection_id"].as_str()?.parse().ok()?;
-                Some((id, r["result"].as_str()?.to_string()))
-            })
-            .unzip();
-        let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
-        sdb::set_selection_results(&tx, &ids, &rs).await?;
-    }
+    check_transition(req.kind, &status, latest.as_ref())?;
+    mark_market(&tx, market_id, req.kind, &results).await?;
     let row = sdb::insert(
         &tx,
         &NewSettlement {
@@ -287,6 +244,63 @@ async fn record(
     .await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// Whether a settlement of `kind` may open on a market in `status` whose latest
+/// settlement is `latest`.
+fn check_transition(kind: Kind, status: &str, latest: Option<&SettlementRow>) -> Result<()> {
+    if latest.is_some_and(|l| l.completed_at.is_none()) {
+        return Err(conflict(
+            "settlement_in_progress",
+            "an earlier settlement of this market is still running",
+        ));
+    }
+    // Settled now: the latest settlement paid results (a rollback or a void did not).
+    let settled_before = latest.is_some_and(SettlementRow::paid_results);
+    match kind {
+        // A market voided by its actor (event cancelled) still needs its void settlement.
+        Kind::Settle | Kind::Resettle if status == "voided" => {
+            Err(conflict("invalid_transition", "the market is voided"))
+        }
+        Kind::Settle if settled_before => Err(conflict(
+            "already_settled",
+            "the market is settled: use resettle",
+        )),
+        Kind::Resettle | Kind::Rollback if !settled_before || status != "settled" => Err(conflict(
+            "not_settled",
+            "only a settled market can be resettled or rolled back",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The market's final status (or its reopening, for a rollback) and, when results are
+/// paid, its selections' results.
+async fn mark_market(
+    tx: &deadpool_postgres::Transaction<'_>,
+    market_id: Uuid,
+    kind: Kind,
+    results: &Value,
+) -> Result<()> {
+    match kind {
+        Kind::Void => sdb::set_market_final(tx, market_id, "voided").await?,
+        Kind::Rollback => sdb::reopen_settled_market(tx, market_id).await?,
+        Kind::Settle | Kind::Resettle => sdb::set_market_final(tx, market_id, "settled").await?,
+    }
+    if matches!(kind, Kind::Settle | Kind::Resettle) {
+        let (ids, rs): (Vec<Uuid>, Vec<String>) = results
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| {
+                let id: Uuid = r["selection_id"].as_str()?.parse().ok()?;
+                Some((id, r["result"].as_str()?.to_string()))
+            })
+            .unzip();
+        let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
+        sdb::set_selection_results(tx, &ids, &rs).await?;
+    }
+    Ok(())
 }
 
 /// Waits (bounded) for the settlement to finish; answers the row as it then stands.

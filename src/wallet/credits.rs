@@ -149,6 +149,32 @@ async fn book(
     // soon as the commit returns, so the commit must not be one a crash of Postgres undoes.
     let tx = client.transaction().await?;
     audit::set_actor(&tx, actor).await?;
+    let applied = move_bets(&tx, changes).await?;
+    if applied.is_empty() {
+        tx.commit().await?;
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let (mut booked, per_user) = write_bookings(&tx, applied, held).await?;
+    let balances = add_balances(&tx, per_user).await?;
+    let changes: Vec<BetChange> = booked.iter().map(|b| b.change.clone()).collect();
+    bonus::restore_free_bets(&tx, &changes).await?;
+    let closed = bonus::count_wagering(&tx, &changes, held).await?;
+    tx.commit().await?;
+    for b in &mut booked {
+        b.balance = balances.get(&b.change.user_id).copied().unwrap_or_default();
+        if let Some(c) = closed.iter().find(|c| c.user_id == b.change.user_id) {
+            b.balance += c.converted;
+        }
+    }
+    Ok((booked, closed))
+}
+
+/// Moves the bets as the changes say; answers the changes that applied (a bet another
+/// writer moved first is left out).
+async fn move_bets(
+    tx: &deadpool_postgres::Transaction<'_>,
+    changes: Vec<BetChange>,
+) -> anyhow::Result<Vec<BetChange>> {
     let updates: Vec<BetUpdate> = changes
         .iter()
         .map(|c| BetUpdate {
@@ -161,18 +187,23 @@ async fn book(
         })
         .collect();
     let moved: std::collections::HashSet<Uuid> =
-        sdb::update_bets(&tx, &updates).await?.into_iter().collect();
-    let applied: Vec<BetChange> = changes
+        sdb::update_bets(tx, &updates).await?.into_iter().collect();
+    Ok(changes
         .into_iter()
         .filter(|c| moved.contains(&c.bet_id))
-        .collect();
-    if applied.is_empty() {
-        tx.commit().await?;
-        return Ok((Vec::new(), Vec::new()));
-    }
+        .collect())
+}
+
+/// The ledger rows and debts of the applied changes; answers them booked (balance still
+/// zero) and the cash and bonus deltas per user.
+async fn write_bookings(
+    tx: &deadpool_postgres::Transaction<'_>,
+    applied: Vec<BetChange>,
+    held: &HashMap<Uuid, (Decimal, Decimal)>,
+) -> anyhow::Result<(Vec<Booked>, BTreeMap<Uuid, (Decimal, Decimal)>)> {
     // Each change in its cash part and its bonus part (docs/accounts.md): the cash view of
     // a change goes through the debts of the cash balance as before.
-    let splits = bonus::split(&tx, &applied, held).await?;
+    let splits = bonus::split(tx, &applied, held).await?;
     let cash_views: Vec<BetChange> = applied
         .iter()
         .zip(&splits)
@@ -183,7 +214,7 @@ async fn book(
         })
         .collect();
     let cash_held: HashMap<Uuid, Decimal> = held.iter().map(|(u, h)| (*u, h.0)).collect();
-    let debts = shortfalls(&tx, &cash_views, &cash_held).await?;
+    let debts = shortfalls(tx, &cash_views, &cash_held).await?;
     let mut rows = Vec::new();
     let mut per_user: BTreeMap<Uuid, (Decimal, Decimal)> = BTreeMap::new();
     let mut debt_rows = Vec::new();
@@ -207,27 +238,24 @@ async fn book(
             balance: Decimal::ZERO,
         });
     }
-    sdb::insert_txs(&tx, &rows).await?;
-    sdb::insert_debts(&tx, &debt_rows).await?;
+    sdb::insert_txs(tx, &rows).await?;
+    sdb::insert_debts(tx, &debt_rows).await?;
+    Ok((booked, per_user))
+}
+
+/// Moves the balances by the non-zero (cash, bonus) deltas; answers the balances now.
+async fn add_balances(
+    tx: &deadpool_postgres::Transaction<'_>,
+    mut per_user: BTreeMap<Uuid, (Decimal, Decimal)>,
+) -> anyhow::Result<HashMap<Uuid, Decimal>> {
     per_user.retain(|_, d| !d.0.is_zero() || !d.1.is_zero());
     let users: Vec<Uuid> = per_user.keys().copied().collect();
     let deltas: Vec<Decimal> = per_user.values().map(|d| d.0).collect();
     let bonus_deltas: Vec<Decimal> = per_user.values().map(|d| d.1).collect();
-    let balances: HashMap<Uuid, Decimal> = sdb::add_balances(&tx, &users, &deltas, &bonus_deltas)
+    Ok(sdb::add_balances(tx, &users, &deltas, &bonus_deltas)
         .await?
         .into_iter()
-        .collect();
-    let changes: Vec<BetChange> = booked.iter().map(|b| b.change.clone()).collect();
-    bonus::restore_free_bets(&tx, &changes).await?;
-    let closed = bonus::count_wagering(&tx, &changes, held).await?;
-    tx.commit().await?;
-    for b in &mut booked {
-        b.balance = balances.get(&b.change.user_id).copied().unwrap_or_default();
-        if let Some(c) = closed.iter().find(|c| c.user_id == b.change.user_id) {
-            b.balance += c.converted;
-        }
-    }
-    Ok((booked, closed))
+        .collect())
 }
 
 /// For users whose bookings take money back: what each bet's reversal cannot take from the

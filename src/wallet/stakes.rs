@@ -134,31 +134,41 @@ pub struct InvalidateControls {
     pub user_id: Option<Uuid>,
 }
 
+impl WalletShard {
+    /// Several nodes: the cached balance is trusted only while this node has stakes of
+    /// the user in flight under the same partition lease (its own debits not yet
+    /// settled here); otherwise the row is read again, so credits, deposits and
+    /// withdrawals booked by other nodes are seen. Stakes in flight under an earlier
+    /// lease will be fenced at commit: nothing more is held until they end.
+    fn follow_lease(&mut self, msg: &ReserveStake) -> Result<(), StakeRefusal> {
+        if msg.wallet_epoch == 0 {
+            return Ok(());
+        }
+        if let Some(a) = self.accounts.get_mut(&msg.user_id) {
+            if !a.holds() {
+                a.epoch = msg.wallet_epoch;
+                a.stale = true;
+                // Bonus money and free bets may have moved on another node too.
+                a.bonus_loaded = false;
+            } else if a.epoch != msg.wallet_epoch {
+                return Err(StakeRefusal::Unavailable(
+                    "stakes held under an earlier wallet lease are still in flight".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Handler<ReserveStake> for WalletShard {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: ReserveStake, _: &mut Self::Context) -> Self::Result {
         let now = Utc::now();
         let starts = period_starts(now);
-        // Several nodes: the cached balance is trusted only while this node has stakes of
-        // the user in flight under the same partition lease (its own debits not yet
-        // settled here); otherwise the row is read again, so credits, deposits and
-        // withdrawals booked by other nodes are seen. Stakes in flight under an earlier
-        // lease will be fenced at commit: nothing more is held until they end.
-        if msg.wallet_epoch != 0 {
-            if let Some(a) = self.accounts.get_mut(&msg.user_id) {
-                if !a.holds() {
-                    a.epoch = msg.wallet_epoch;
-                    a.stale = true;
-                    // Bonus money and free bets may have moved on another node too.
-                    a.bonus_loaded = false;
-                } else if a.epoch != msg.wallet_epoch {
-                    let _ = msg.reply.send(Err(StakeRefusal::Unavailable(
-                        "stakes held under an earlier wallet lease are still in flight".into(),
-                    )));
-                    return AtomicResponse::new(Box::pin(actix::fut::ready(())));
-                }
-            }
+        if let Err(refusal) = self.follow_lease(&msg) {
+            let _ = msg.reply.send(Err(refusal));
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
         }
         let account = self.accounts.get(&msg.user_id);
         let reload_balance = account.is_some_and(|a| a.stale);
@@ -338,61 +348,10 @@ impl WalletShard {
             .accounts
             .get_mut(&user_id)
             .ok_or(StakeRefusal::UnknownUser)?;
+        check_controls(a, msg, now)?;
+        let (cash, bonus) = funding_split(a, msg, now)?;
         let (Some(controls), Some(counters)) = (a.controls.as_mut(), a.counters.as_mut()) else {
             return Err(StakeRefusal::UnknownUser);
-        };
-        if let Some(why) = controls.status.restriction() {
-            return Err(StakeRefusal::Restricted(why));
-        }
-        if controls.self_excluded_until.is_some_and(|t| t > now) {
-            return Err(StakeRefusal::Restricted("account self-excluded"));
-        }
-        if msg.verification_required && !controls.verified {
-            return Err(StakeRefusal::VerificationRequired);
-        }
-        let cash_free = a.balance - a.reserved;
-        let bonus_free = (a.bonus_balance - a.bonus_reserved).max(Decimal::ZERO);
-        let (cash, bonus) = match msg.funding {
-            Funding::FreeBet(token) => {
-                if a.free_bets_held.contains(&token) {
-                    return Err(StakeRefusal::FreeBetNotEligible(
-                        "the free bet is being spent",
-                    ));
-                }
-                (Decimal::ZERO, Decimal::ZERO)
-            }
-            Funding::Cash => {
-                let cash = amount.min(cash_free.max(Decimal::ZERO));
-                if amount - cash > bonus_free {
-                    return Err(StakeRefusal::InsufficientFunds {
-                        available: cash_free.max(Decimal::ZERO) + bonus_free,
-                    });
-                }
-                (cash, amount - cash)
-            }
-            Funding::Bonus => {
-                let Some(active) = a.bonus.as_ref() else {
-                    return Err(StakeRefusal::BonusNotEligible("no active bonus"));
-                };
-                if active.expires_at <= now {
-                    return Err(StakeRefusal::BonusNotEligible("the bonus has expired"));
-                }
-                if msg.min_leg_odds < active.min_odds {
-                    return Err(StakeRefusal::BonusNotEligible(
-                        "a leg is below the bonus's minimum odds",
-                    ));
-                }
-                if bonus_free.is_zero() {
-                    return Err(StakeRefusal::BonusNotEligible("no bonus money"));
-                }
-                let bonus = amount.min(bonus_free);
-                if amount - bonus > cash_free {
-                    return Err(StakeRefusal::InsufficientFunds {
-                        available: cash_free.max(Decimal::ZERO) + bonus_free,
-                    });
-                }
-                (amount - bonus, bonus)
-            }
         };
         controls.limits.promote_due(now);
         for (i, period) in PERIODS.iter().enumerate() {
@@ -430,6 +389,81 @@ impl WalletShard {
             currency_code: controls.currency_code.clone(),
             wallet_epoch: a.epoch,
         })
+    }
+}
+
+/// The account may bet at all: loaded, not restricted or self-excluded, verified when the
+/// bet requires it.
+fn check_controls(
+    a: &super::shard::Account,
+    msg: &ReserveStake,
+    now: DateTime<Utc>,
+) -> Result<(), StakeRefusal> {
+    let (Some(controls), Some(_)) = (a.controls.as_ref(), a.counters.as_ref()) else {
+        return Err(StakeRefusal::UnknownUser);
+    };
+    if let Some(why) = controls.status.restriction() {
+        return Err(StakeRefusal::Restricted(why));
+    }
+    if controls.self_excluded_until.is_some_and(|t| t > now) {
+        return Err(StakeRefusal::Restricted("account self-excluded"));
+    }
+    if msg.verification_required && !controls.verified {
+        return Err(StakeRefusal::VerificationRequired);
+    }
+    Ok(())
+}
+
+/// The stake's (cash, bonus) parts by its funding, within what is free of each; a free
+/// bet moves neither.
+fn funding_split(
+    a: &super::shard::Account,
+    msg: &ReserveStake,
+    now: DateTime<Utc>,
+) -> Result<(Decimal, Decimal), StakeRefusal> {
+    let amount = msg.amount;
+    let cash_free = a.balance - a.reserved;
+    let bonus_free = (a.bonus_balance - a.bonus_reserved).max(Decimal::ZERO);
+    let short = || StakeRefusal::InsufficientFunds {
+        available: cash_free.max(Decimal::ZERO) + bonus_free,
+    };
+    match msg.funding {
+        Funding::FreeBet(token) => {
+            if a.free_bets_held.contains(&token) {
+                return Err(StakeRefusal::FreeBetNotEligible(
+                    "the free bet is being spent",
+                ));
+            }
+            Ok((Decimal::ZERO, Decimal::ZERO))
+        }
+        Funding::Cash => {
+            let cash = amount.min(cash_free.max(Decimal::ZERO));
+            if amount - cash > bonus_free {
+                return Err(short());
+            }
+            Ok((cash, amount - cash))
+        }
+        Funding::Bonus => {
+            let Some(active) = a.bonus.as_ref() else {
+                return Err(StakeRefusal::BonusNotEligible("no active bonus"));
+            };
+            if active.expires_at <= now {
+                return Err(StakeRefusal::BonusNotEligible("the bonus has expired"));
+            }
+            if msg.min_leg_odds < active.min_odds {
+                return Err(StakeRefusal::BonusNotEligible(
+                    "a leg is below the bonus's minimum odds",
+                ));
+            }
+            if bonus_free.is_zero() {
+                return Err(StakeRefusal::BonusNotEligible("no bonus money"));
+            }
+            let bonus = amount.min(bonus_free);
+            if amount - bonus > cash_free {
+                return Err(short());
+            }
+            Ok((amount - bonus, bonus))
+        }
     }
 }
 

@@ -8,15 +8,21 @@ use uuid::Uuid;
 use super::audit_actor;
 use super::{non_empty, slug_ok};
 use crate::actors::market::MarketView;
+use crate::app::catalogue::{CatalogueService, NewRow};
 use crate::app::markets::NewMarketSpec;
 use crate::db::catalogue as cat;
-use crate::db::markets as mq;
 use crate::domain::{MarketType, Money, Odds};
 use crate::routes::error::{ApiError, ApiResult};
-use crate::routes::error_map::write_error;
 use crate::routes::extract::Trader;
 use crate::routes::json::Json;
 use crate::state::AppState;
+
+fn catalogue(state: &AppState) -> CatalogueService {
+    CatalogueService {
+        db: state.db.clone(),
+        registry: state.registry.clone(),
+    }
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -39,22 +45,16 @@ pub async fn create_sport(
     non_empty("name", &body.name, 50)?;
     non_empty("display_name", &body.display_name, 100)?;
     slug_ok(&body.slug)?;
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    mq::set_audit_context(&*tx, &audit_actor(&trader, &req)).await?;
-    let row = cat::insert_sport(
-        &*tx,
-        &cat::NewSport {
-            name: &body.name,
-            display_name: &body.display_name,
-            slug: &body.slug,
-            icon_url: body.icon_url.as_deref(),
-            sort_order: body.sort_order.unwrap_or(0),
-        },
-    )
-    .await
-    .map_err(write_error)?;
-    tx.commit().await?;
+    let new = NewRow::Sport(cat::NewSport {
+        name: &body.name,
+        display_name: &body.display_name,
+        slug: &body.slug,
+        icon_url: body.icon_url.as_deref(),
+        sort_order: body.sort_order.unwrap_or(0),
+    });
+    let row = catalogue(&state)
+        .create(&audit_actor(&trader, &req), &new)
+        .await?;
     Ok(HttpResponse::Created().json(row))
 }
 
@@ -80,23 +80,17 @@ pub async fn create_league(
     non_empty("name", &body.name, 100)?;
     non_empty("display_name", &body.display_name, 150)?;
     slug_ok(&body.slug)?;
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    mq::set_audit_context(&*tx, &audit_actor(&trader, &req)).await?;
-    let row = cat::insert_league(
-        &*tx,
-        &cat::NewLeague {
-            sport_id: body.sport_id,
-            name: &body.name,
-            display_name: &body.display_name,
-            slug: &body.slug,
-            country_code: body.country_code.as_deref(),
-            season: body.season.as_deref(),
-        },
-    )
-    .await
-    .map_err(write_error)?;
-    tx.commit().await?;
+    let new = NewRow::League(cat::NewLeague {
+        sport_id: body.sport_id,
+        name: &body.name,
+        display_name: &body.display_name,
+        slug: &body.slug,
+        country_code: body.country_code.as_deref(),
+        season: body.season.as_deref(),
+    });
+    let row = catalogue(&state)
+        .create(&audit_actor(&trader, &req), &new)
+        .await?;
     Ok(HttpResponse::Created().json(row))
 }
 
@@ -123,24 +117,18 @@ pub async fn create_team(
     non_empty("name", &body.name, 100)?;
     non_empty("display_name", &body.display_name, 150)?;
     slug_ok(&body.slug)?;
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    mq::set_audit_context(&*tx, &audit_actor(&trader, &req)).await?;
-    let row = cat::insert_team(
-        &*tx,
-        &cat::NewTeam {
-            sport_id: body.sport_id,
-            league_id: body.league_id,
-            name: &body.name,
-            display_name: &body.display_name,
-            slug: &body.slug,
-            abbreviation: body.abbreviation.as_deref(),
-            city: body.city.as_deref(),
-        },
-    )
-    .await
-    .map_err(write_error)?;
-    tx.commit().await?;
+    let new = NewRow::Team(cat::NewTeam {
+        sport_id: body.sport_id,
+        league_id: body.league_id,
+        name: &body.name,
+        display_name: &body.display_name,
+        slug: &body.slug,
+        abbreviation: body.abbreviation.as_deref(),
+        city: body.city.as_deref(),
+    });
+    let row = catalogue(&state)
+        .create(&audit_actor(&trader, &req), &new)
+        .await?;
     Ok(HttpResponse::Created().json(row))
 }
 
@@ -163,12 +151,6 @@ pub async fn create_event(
     req: HttpRequest,
     body: Json<EventBody>,
 ) -> ApiResult<HttpResponse> {
-    if body.home_team_id == body.away_team_id {
-        return Err(ApiError::validation("home and away teams must differ"));
-    }
-    let mut client = state.db.get().await?;
-    let tx = client.transaction().await?;
-    mq::set_audit_context(&*tx, &audit_actor(&trader, &req)).await?;
     let new = cat::NewEvent {
         sport_id: body.sport_id,
         league_id: body.league_id,
@@ -177,15 +159,9 @@ pub async fn create_event(
         start_time: body.start_time,
         venue: body.venue.as_deref(),
     };
-    let (id, row) = cat::insert_event(&*tx, &new)
-        .await
-        .map_err(write_error)?
-        .ok_or_else(|| ApiError::validation("both teams must exist and belong to the sport"))?;
-    let event = mq::load_event(&*tx, id)
-        .await?
-        .ok_or_else(|| ApiError::internal("created event vanished"))?;
-    tx.commit().await?;
-    state.registry.start_event(event);
+    let row = catalogue(&state)
+        .create_event(&audit_actor(&trader, &req), &new)
+        .await?;
     Ok(HttpResponse::Created().json(row))
 }
 

@@ -6,8 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::audit_actor;
-use crate::app::events::{EventChanged, EventError};
-use crate::db::markets as mq;
+use crate::app::events::EventChanged;
 use crate::domain::{EventStatus, MarketCommand};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::Trader;
@@ -105,26 +104,10 @@ pub async fn set_event_status(
     let clock = period_or_clock("clock", body.clock.as_deref())?;
     let actor = audit_actor(&trader, &req);
     let status = body.status;
-    let changed = match state
+    let changed = state
         .events
         .set_status(id, status, period, clock, actor)
-        .await
-    {
-        Err(EventError::NotFound) => {
-            // Finished or cancelled events have no actor: every change from there is refused.
-            let client = state.db.get().await?;
-            let row = mq::load_event(&**client, id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("event"))?;
-            let err = crate::domain::event::transition(row.status, status)
-                .err()
-                .map(crate::actors::MarketError::from)
-                .map(ApiError::from);
-            return Err(err
-                .unwrap_or_else(|| ApiError::conflict("invalid_transition", "the event is over")));
-        }
-        other => other?,
-    };
+        .await?;
     let voided: Vec<Uuid> = changed.voided.iter().map(|s| s.market_id).collect();
     let cancelled = status == EventStatus::Cancelled;
     let mut answer = event_answer(changed)?;
