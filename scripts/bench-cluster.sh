@@ -5,6 +5,7 @@
 # lease, each on a fresh database cloned from the test template, and prints the figures.
 # Needs the test services (scripts/services.sh up test) and a migrated template.
 # Environment: BENCH_BETTORS (12 concurrent bettors), BENCH_SECONDS (15 per measurement),
+# BENCH_ROUNDS (3: one node then three, each round; the medians are printed),
 # WINZO__DATABASE__TEMPLATE (the template database, as for the tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

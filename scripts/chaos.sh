@@ -34,13 +34,6 @@ env -u DATABASE_URL -u REDIS_URL \
   WINZO_CLUSTER_NODE_URLS="$WINZO_CLUSTER_NODE_URLS" \
   cargo test -p winzo --test chaos_db_failover -- --ignored --nocapture 2>&1 | tee .data/chaos-drill.log
 status="${PIPESTATUS[0]}"
-# The engine-node drill of a network cut (tests/cluster_nodes.rs, ignored in make test): on
-# the test profile's services, which `make test` leaves running.
-scripts/services.sh up test
-env -u DATABASE_URL -u REDIS_URL WINZO_ENV=test \
-  cargo test -p winzo --test cluster_nodes -- --ignored --nocapture 2>&1 | tee -a .data/chaos-drill.log
-cut_status="${PIPESTATUS[0]}"
-if [ "$status" -eq 0 ]; then status="$cut_status"; fi
 set -e
 if [ "$status" -ne 0 ]; then
   echo "[chaos] the drill failed; logs: $WINZO_CLUSTER_DIR/{node-*.log,pg*/patroni.log,receivewal.log}" >&2

@@ -442,8 +442,10 @@ async fn recover(state: &AppState) -> anyhow::Result<()> {
 }
 
 /// The node's background tasks: the lease rounds (recovering the events it takes), the
-/// Redis bridge of topics between nodes, the silent-provider watchdog.
+/// settling of remote legs never confirmed, the Redis bridge of topics between nodes, the
+/// silent-provider watchdog.
 fn spawn_node_tasks(state: &AppState) -> anyhow::Result<()> {
+    crate::app::remote_legs::spawn_reconcile(state.registry.clone());
     let taker = state.registry.clone();
     crate::cluster::spawn(state.registry.cluster().clone(), move |_taken| {
         let registry = taker.clone();

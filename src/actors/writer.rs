@@ -253,6 +253,7 @@ async fn fence_ops(
     batch: &mut Vec<WriteOp>,
 ) -> anyhow::Result<()> {
     use crate::cluster::fence;
+    fence::bound_idle(cluster, tx).await?;
     let (mut selections, mut markets, mut events) = (Vec::new(), Vec::new(), Vec::new());
     for change in batch.iter().flat_map(|op| op.changes.iter()) {
         match change_target(change) {

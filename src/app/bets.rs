@@ -275,7 +275,8 @@ async fn attempt(
         .stake
         .checked_mul_count(lines)
         .ok_or_else(|| PlaceError::Invalid("stake too large".into()))?;
-    let wallet_epoch = wallet_epoch(state, user_id).await?;
+    // The partition is not given up by rebalancing while the bet is in flight.
+    let (wallet_epoch, _in_flight) = wallet_epoch(state, user_id).await?;
     let markets = resolve_legs(state, req).await?;
     let min_leg_odds = req
         .legs
@@ -404,14 +405,17 @@ enum LegAt {
 /// The epoch under which this node writes the bettor's balance (0 with one node). A bet
 /// reaches the node holding the bettor's wallet partition (`routes::forward`); if the
 /// partition moved since, the bet is refused here rather than written by a second writer.
-async fn wallet_epoch(state: &BetService, user_id: Uuid) -> Result<i64, PlaceError> {
+async fn wallet_epoch(
+    state: &BetService,
+    user_id: Uuid,
+) -> Result<(i64, crate::cluster::WalletFlight), PlaceError> {
     let cluster = state.registry.cluster();
-    if let Some(epoch) = cluster.wallet_epoch(user_id) {
-        return Ok(epoch);
+    if let Some(entered) = cluster.enter_wallet(user_id) {
+        return Ok(entered);
     }
     let moved = || PlaceError::unavailable("the bettor's wallet is served by another node; retry");
     match cluster.route_user(user_id).await {
-        Ok(Route::Local) => cluster.wallet_epoch(user_id).ok_or_else(moved),
+        Ok(Route::Local) => cluster.enter_wallet(user_id).ok_or_else(moved),
         Ok(Route::Remote { .. }) => Err(moved()),
         Err(e) => {
             tracing::warn!(error = %e, "wallet partition lease unknown");
@@ -705,10 +709,19 @@ async fn reserve_legs(
         };
         let at = addr.clone();
         let registry = state.registry.clone();
+        let origin = remote_legs::LegOrigin {
+            user_id: hold.user_id,
+            idempotency_key: req.idempotency_key.clone(),
+            wallet_part: registry.cluster().partition_of(hold.user_id),
+            wallet_epoch: hold.wallet_epoch,
+        };
         async move {
             let out = match &at {
                 LegAt::Here(addr) => reserve_here(&registry, addr, market_leg, wait).await,
-                LegAt::There { addr } => reserve_there(&registry, addr, &market_leg, wait).await,
+                LegAt::There { addr } => {
+                    let ask = LegAsk::of(&market_leg, wait, origin);
+                    reserve_there(&registry, addr, ask, wait).await
+                }
             };
             (at, out)
         }
@@ -752,14 +765,8 @@ async fn reserve_here(
 }
 
 /// Reserves a leg at the node owning its event (`app::remote_legs`).
-async fn reserve_there(
-    registry: &Registry,
-    addr: &str,
-    leg: &MarketLeg,
-    wait: Duration,
-) -> Reserved {
+async fn reserve_there(registry: &Registry, addr: &str, ask: LegAsk, wait: Duration) -> Reserved {
     let cluster = registry.cluster();
-    let ask = LegAsk::of(leg, wait);
     let deadline = wait + Duration::from_millis(cluster.settings.forward_timeout_ms);
     let answer: Result<LegAnswer, String> =
         crate::cluster::legs::call(cluster, addr, remote_legs::RESERVE_PATH, &ask, deadline).await;
@@ -881,6 +888,10 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
         let addr = match at {
             LegAt::Here(addr) => addr,
             LegAt::There { addr } => {
+                if state.registry.cluster().leg_settlements_dropped() {
+                    // Test hook: as if this node died before settling the leg.
+                    return;
+                }
                 let settle = LegSettle {
                     market_id: r.market_id,
                     reservation_id: r.id,

@@ -7,8 +7,13 @@
 //! reservation with the epoch of its event lease; the bet's commit checks every leg's
 //! `(event, node, epoch)` in its transaction (the fence), so a leg reserved under a lease
 //! that has since moved fails the whole bet. After the commit (or a refusal) every
-//! reservation is confirmed (or released) at its owner.
-use std::time::Duration;
+//! reservation is confirmed (or released) at its owner. A confirmation that never comes (the
+//! wallet node died between its commit and its confirmation) is made up for at the owner:
+//! after `cluster.leg_confirm_deadline_ms` it learns from Postgres whether the bet committed
+//! or never can ([`reconcile_overdue`]), so the market's liability is exact again.
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -20,6 +25,7 @@ use crate::actors::market::{
 };
 use crate::actors::Registry;
 use crate::bets::error::PlaceError;
+use crate::cluster::legs::{LegFate, Unconfirmed};
 use crate::domain::{Odds, OddsChangePolicy};
 
 /// Reserve a leg at its event's owner.
@@ -45,10 +51,23 @@ pub struct LegAsk {
     pub user_max_stake: Option<Decimal>,
     /// How long the owner may take (the market's ask timeout plus the bet delay).
     pub wait_ms: u64,
+    /// The bet asking, so the owner can find out what became of it if the wallet node
+    /// never confirms the leg.
+    pub origin: LegOrigin,
+}
+
+/// The bet a remote leg is reserved for, as the wallet node places it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LegOrigin {
+    pub user_id: Uuid,
+    pub idempotency_key: String,
+    /// The wallet partition lease its stake is held under.
+    pub wallet_part: i32,
+    pub wallet_epoch: i64,
 }
 
 impl LegAsk {
-    pub fn of(leg: &LegRequest, wait: Duration) -> LegAsk {
+    pub fn of(leg: &LegRequest, wait: Duration, origin: LegOrigin) -> LegAsk {
         LegAsk {
             selection_id: leg.selection_id,
             odds: leg.odds,
@@ -59,6 +78,7 @@ impl LegAsk {
             stake_factor: leg.stake_factor,
             user_max_stake: leg.user_max_stake,
             wait_ms: u64::try_from(wait.as_millis()).unwrap_or(LEG_WAIT_MAX_MS),
+            origin,
         }
     }
 
@@ -132,6 +152,7 @@ pub async fn reserve_here(registry: &Registry, ask: LegAsk) -> LegAnswer {
         Err(e) => return error_answer(PlaceError::from(e)),
     };
     let leg = ask.leg();
+    let origin = ask.origin;
     let reservation = match registry
         .ask_within(&addr, wait, |reply| CheckAndReserve { leg, reply })
         .await
@@ -144,12 +165,24 @@ pub async fn reserve_here(registry: &Registry, ask: LegAsk) -> LegAnswer {
         .event_of_market(reservation.market_id)
         .and_then(|e| registry.cluster().epoch_of(e).map(|epoch| (e, epoch)));
     match held {
-        Some((event_id, epoch)) => LegAnswer::Reserved {
-            reservation,
-            event_id,
-            node_id: registry.cluster().node_id().to_string(),
-            epoch,
-        },
+        Some((event_id, epoch)) => {
+            registry.cluster().note_unconfirmed(Unconfirmed {
+                market_id: reservation.market_id,
+                reservation_id: reservation.id,
+                selection_id: reservation.selection_id,
+                user_id: origin.user_id,
+                idempotency_key: origin.idempotency_key,
+                wallet_part: origin.wallet_part,
+                wallet_epoch: origin.wallet_epoch,
+                since: Instant::now(),
+            });
+            LegAnswer::Reserved {
+                reservation,
+                event_id,
+                node_id: registry.cluster().node_id().to_string(),
+                epoch,
+            }
+        }
         None => {
             addr.do_send(ReleaseReservation {
                 reservation_id: reservation.id,
@@ -174,6 +207,9 @@ fn error_answer(e: PlaceError) -> LegAnswer {
 /// At the owner: confirms or releases a reservation (nothing if the market stopped here:
 /// its next owner recovered the committed bets from Postgres).
 pub async fn settle_here(registry: &Registry, s: LegSettle) {
+    registry
+        .cluster()
+        .settled_unconfirmed(s.market_id, s.reservation_id);
     let Some(addr) = registry.running_market(s.market_id) else {
         return;
     };
@@ -190,5 +226,61 @@ pub async fn settle_here(registry: &Registry, s: LegSettle) {
     };
     if sent.is_err() {
         tracing::debug!(market = %s.market_id, "market stopped before a remote reservation was settled");
+    }
+}
+
+/// Unconfirmed legs looked up per round, at most.
+const RECONCILE_PER_ROUND: usize = 256;
+
+/// At the owner: every half `leg_confirm_deadline_ms`, [`reconcile_overdue`].
+pub fn spawn_reconcile(registry: Arc<Registry>) {
+    let cluster = registry.cluster().clone();
+    if !cluster.enabled() {
+        return;
+    }
+    let every = Duration::from_millis((cluster.settings.leg_confirm_deadline_ms / 2).max(100));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            reconcile_overdue(&registry).await;
+        }
+    });
+}
+
+/// Settles the legs reserved here whose confirmation is overdue from what Postgres says of
+/// their bets: confirmed if committed, released if it never can commit (the wallet lease
+/// it was held under is gone), asked again later otherwise.
+pub async fn reconcile_overdue(registry: &Registry) {
+    let cluster = registry.cluster();
+    for leg in cluster.overdue_unconfirmed(RECONCILE_PER_ROUND) {
+        let fate = match cluster.leg_fate(&leg).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "unconfirmed remote legs: Postgres did not answer");
+                return;
+            }
+        };
+        if fate == LegFate::Undecided {
+            cluster.defer_unconfirmed(leg.market_id, leg.reservation_id);
+            continue;
+        }
+        let committed = fate == LegFate::Committed;
+        settle_here(
+            registry,
+            LegSettle {
+                market_id: leg.market_id,
+                reservation_id: leg.reservation_id,
+                committed,
+            },
+        )
+        .await;
+        cluster
+            .counters
+            .legs_reconciled
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(market = %leg.market_id, committed,
+            "a remote leg's confirmation never came; settled from Postgres");
     }
 }

@@ -12,6 +12,26 @@ use uuid::Uuid;
 
 use super::Cluster;
 
+/// Bounds the caller's transaction (before it locks any lease row): if it then sits idle
+/// longer than `fenced_idle_timeout_ms` (this node was cut off from Postgres in the middle
+/// of it), Postgres ends the session and its share locks on lease rows go with it, so the
+/// next owner's takeover is not held up by a transaction nobody will finish. Only these
+/// transactions: a COMMIT waiting for a synchronous standby is not idle, and other
+/// sessions keep the pool's settings.
+pub async fn bound_idle(
+    cluster: &Cluster,
+    c: &impl GenericClient,
+) -> Result<(), tokio_postgres::Error> {
+    if !cluster.enabled() {
+        return Ok(());
+    }
+    let ms = cluster.settings.fenced_idle_timeout_ms;
+    c.batch_execute(&format!(
+        "SET LOCAL idle_in_transaction_session_timeout = {ms}"
+    ))
+    .await
+}
+
 /// The events of these selections (bet legs).
 pub async fn events_of_selections(
     c: &impl GenericClient,

@@ -26,6 +26,7 @@ mod settings;
 mod wallets;
 
 pub use settings::{ClusterSettings, NODE_ID_CHARS_MAX};
+pub use wallets::WalletFlight;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -108,6 +109,15 @@ pub struct ClusterCounters {
     pub forward_failed: AtomicU64,
     pub fenced_bets: AtomicU64,
     pub fenced_changes: AtomicU64,
+    /// Parts of feed pushes sent to their events' owners and applied there.
+    pub feed_parts_forwarded: AtomicU64,
+    pub feed_messages_forwarded: AtomicU64,
+    /// Wallet partitions taken (on demand or rebalancing) and given up by rebalancing.
+    pub wallet_parts_acquired: AtomicU64,
+    pub wallet_parts_released: AtomicU64,
+    /// Legs reserved here for another node's bet and settled from what Postgres says
+    /// (their confirmation never came).
+    pub legs_reconciled: AtomicU64,
 }
 
 /// This node's view of the cluster; shared by the registry, the writers and the routes.
@@ -121,6 +131,10 @@ pub struct Cluster {
     /// Test hook (`POST /api/v1/cluster/pause-renewal`, test profile only): while set, the
     /// background task neither renews nor takes leases, as if cut off from Postgres.
     renewal_paused: AtomicBool,
+    /// Test hook (`POST /api/v1/cluster/test/drop-leg-settlements`, test profile only):
+    /// while set, this node never confirms or releases legs reserved at other nodes, as if
+    /// it died right after its commit (or refusal).
+    leg_settlements_dropped: AtomicBool,
     /// Called with the events this node stopped owning (the registry stops their actors).
     on_lost: RwLock<Option<LostHook>>,
     /// Forwarded requests in flight (bounded by `forward_concurrency_max`).
@@ -128,10 +142,18 @@ pub struct Cluster {
     /// One taking of leases at a time on this node (a request's and the round's), so a
     /// lease this node just took is never mistaken for an earlier one of its own.
     taking: tokio::sync::Mutex<()>,
+    /// Bets in flight per wallet partition ([`wallets::WalletFlight`]).
+    flights: std::sync::Mutex<HashMap<i32, usize>>,
+    /// Legs reserved here for bets at other nodes, not yet confirmed or released.
+    unconfirmed: std::sync::Mutex<HashMap<(Uuid, u64), legs::Unconfirmed>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
@@ -149,9 +171,12 @@ impl Cluster {
             parts: RwLock::new(HashMap::new()),
             counters: ClusterCounters::default(),
             renewal_paused: AtomicBool::new(false),
+            leg_settlements_dropped: AtomicBool::new(false),
             on_lost: RwLock::new(None),
             forward_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             taking: tokio::sync::Mutex::new(()),
+            flights: std::sync::Mutex::new(HashMap::new()),
+            unconfirmed: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -170,6 +195,10 @@ impl Cluster {
                 forward_concurrency_max: 1,
                 forward_timeout_ms: 0,
                 wallet_partitions: 1,
+                fenced_idle_timeout_ms: 0,
+                wallet_parts_per_round_max: 0,
+                leg_confirm_deadline_ms: 0,
+                unconfirmed_legs_max: 0,
             },
             None,
         )
@@ -223,6 +252,15 @@ impl Cluster {
 
     pub fn pause_renewal(&self, paused: bool) {
         self.renewal_paused.store(paused, Ordering::Release);
+    }
+
+    pub fn drop_leg_settlements(&self, dropped: bool) {
+        self.leg_settlements_dropped
+            .store(dropped, Ordering::Release);
+    }
+
+    pub fn leg_settlements_dropped(&self) -> bool {
+        self.leg_settlements_dropped.load(Ordering::Acquire)
     }
 
     pub fn renewal_paused(&self) -> bool {
@@ -439,6 +477,7 @@ impl Cluster {
                 SET expires_at = now() + $3::float8 * interval '1 millisecond'
                FROM UNNEST($1::{a}, $2::bigint[]) AS u(k, epoch)
               WHERE l.{k} = u.k AND l.epoch = u.epoch AND l.node_id = $4
+                AND l.expires_at > now()
               RETURNING l.{k}, l.epoch"
         );
         Ok(client
@@ -519,6 +558,7 @@ impl Cluster {
             )
             .await?;
         let (live, nodes): (i64, i64) = (row.get(0), row.get(1));
+        self.rebalance_parts(client, nodes).await?;
         let share = usize::try_from((live + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
         let held = self.held().len();
         let per_round = self.settings.events_per_round_max.max(1);
@@ -542,25 +582,12 @@ impl Cluster {
         let want = i64::try_from(want).unwrap_or(0);
         let _taking = self.taking.lock().await;
         let sent = Instant::now();
-        let rows = client
-            .query(
-                "WITH free AS (
-                    SELECT e.id FROM events e
+        let free = "SELECT e.id FROM events e
                     LEFT JOIN event_leases l ON l.event_id = e.id
                     WHERE e.status NOT IN ('finished', 'cancelled')
                       AND (l.event_id IS NULL OR l.expires_at < now())
-                    ORDER BY e.start_time LIMIT $1)
-                 INSERT INTO event_leases (event_id, node_id, epoch, expires_at)
-                 SELECT id, $2, nextval('event_lease_epoch'),
-                        now() + $3::float8 * interval '1 millisecond' FROM free
-                 ON CONFLICT (event_id) DO UPDATE
-                    SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
-                        acquired_at = now(), expires_at = EXCLUDED.expires_at
-                  WHERE event_leases.expires_at < now()
-                 RETURNING event_id, epoch",
-                &[&want, &self.settings.node_id, &self.ttl_ms()],
-            )
-            .await?;
+                    ORDER BY e.start_time LIMIT $1";
+        let rows = self.take_rows(client, EVENTS, free, &[&want]).await?;
         let mut taken = Vec::with_capacity(rows.len());
         for r in rows {
             let (id, epoch): (Uuid, i64) = (r.get(0), r.get(1));
@@ -574,6 +601,39 @@ impl Cluster {
             tracing::info!(events = taken.len(), "event leases taken");
         }
         Ok(taken)
+    }
+
+    /// Takes the leases of `table` whose keys the query `free` selects (it may use `$1` and
+    /// `$4` on: `extra` are those parameters): the rows `(key, epoch)` taken.
+    async fn take_rows(
+        &self,
+        client: &tokio_postgres::Client,
+        table: LeaseTable,
+        free: &str,
+        extra: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        let (t, k) = (table.name, table.key);
+        let sql = format!(
+            "WITH free AS ({free})
+             INSERT INTO {t} ({k}, node_id, epoch, expires_at)
+             SELECT * , $2, nextval('event_lease_epoch'),
+                    now() + $3::float8 * interval '1 millisecond' FROM free
+             ON CONFLICT ({k}) DO UPDATE
+                SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
+                    acquired_at = now(), expires_at = EXCLUDED.expires_at
+              WHERE {t}.expires_at < now()
+             RETURNING {k}, epoch"
+        );
+        let (first, rest) = extra
+            .split_first()
+            .map_or((None, &[][..]), |(f, r)| (Some(*f), r));
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+        params.extend(first);
+        params.push(&self.settings.node_id);
+        let ttl = self.ttl_ms();
+        params.push(&ttl);
+        params.extend_from_slice(rest);
+        client.query(&sql, &params).await
     }
 
     /// Gives up to `give` events that are not live (nothing in play): this node stops
@@ -644,9 +704,9 @@ impl Cluster {
         }
     }
 
-    /// The nodes and leases as `GET /api/v1/cluster` shows them.
-    pub async fn view(&self) -> Result<ClusterView, RouteError> {
-        let counters = CountersView {
+    /// This node's counters as `GET /api/v1/cluster` shows them.
+    fn counters_view(&self) -> CountersView {
+        CountersView {
             leases_acquired: self.counters.leases_acquired.load(Ordering::Relaxed),
             leases_lost: self.counters.leases_lost.load(Ordering::Relaxed),
             leases_released: self.counters.leases_released.load(Ordering::Relaxed),
@@ -654,7 +714,21 @@ impl Cluster {
             forward_failed: self.counters.forward_failed.load(Ordering::Relaxed),
             fenced_bets: self.counters.fenced_bets.load(Ordering::Relaxed),
             fenced_changes: self.counters.fenced_changes.load(Ordering::Relaxed),
-        };
+            feed_parts_forwarded: self.counters.feed_parts_forwarded.load(Ordering::Relaxed),
+            feed_messages_forwarded: self
+                .counters
+                .feed_messages_forwarded
+                .load(Ordering::Relaxed),
+            wallet_parts_acquired: self.counters.wallet_parts_acquired.load(Ordering::Relaxed),
+            wallet_parts_released: self.counters.wallet_parts_released.load(Ordering::Relaxed),
+            legs_reconciled: self.counters.legs_reconciled.load(Ordering::Relaxed),
+            unconfirmed_legs: self.unconfirmed_len() as u64,
+        }
+    }
+
+    /// The nodes and leases as `GET /api/v1/cluster` shows them.
+    pub async fn view(&self) -> Result<ClusterView, RouteError> {
+        let counters = self.counters_view();
         let Some(pool) = &self.db else {
             return Ok(ClusterView {
                 enabled: false,
@@ -759,6 +833,17 @@ pub struct CountersView {
     pub forward_failed: u64,
     pub fenced_bets: u64,
     pub fenced_changes: u64,
+    /// Parts of feed pushes forwarded to their events' owners (and their messages).
+    pub feed_parts_forwarded: u64,
+    pub feed_messages_forwarded: u64,
+    /// Wallet partitions taken here (on a bet's demand or rebalancing), and given up here
+    /// by rebalancing.
+    pub wallet_parts_acquired: u64,
+    pub wallet_parts_released: u64,
+    /// Legs reserved here for another node's bet, settled from Postgres after their
+    /// confirmation did not come; and those still awaiting one.
+    pub legs_reconciled: u64,
+    pub unconfirmed_legs: u64,
 }
 
 /// Runs [`Cluster::round`] every `renew_interval_ms`; events taken are handed to
@@ -839,6 +924,11 @@ impl Cluster {
                 "Highest fencing epoch among this node's leases",
                 u64::try_from(max_epoch).unwrap_or(0),
             ),
+            (
+                "unconfirmed_legs",
+                "Legs reserved here for another node's bet, awaiting confirmation",
+                self.unconfirmed_len() as u64,
+            ),
         ]
     }
 
@@ -880,6 +970,31 @@ impl Cluster {
                 "fenced_changes_total",
                 "Live-state changes refused by the lease fence",
                 &c.fenced_changes,
+            ),
+            (
+                "feed_parts_forwarded_total",
+                "Parts of feed pushes applied by their events' owners",
+                &c.feed_parts_forwarded,
+            ),
+            (
+                "feed_messages_forwarded_total",
+                "Feed messages applied by their events' owners",
+                &c.feed_messages_forwarded,
+            ),
+            (
+                "wallet_parts_acquired_total",
+                "Wallet partitions taken (on a bet's demand or rebalancing)",
+                &c.wallet_parts_acquired,
+            ),
+            (
+                "wallet_parts_released_total",
+                "Wallet partitions given up by rebalancing",
+                &c.wallet_parts_released,
+            ),
+            (
+                "legs_reconciled_total",
+                "Legs reserved for another node's bet, settled from Postgres",
+                &c.legs_reconciled,
             ),
         ]
         .into_iter()

@@ -23,6 +23,19 @@ pub struct ClusterSettings {
     /// Users are hashed over this many wallet partitions, each leased by one node at a time
     /// (the writer of its users' balances). The same on every node; 1 to 4096.
     pub wallet_partitions: u32,
+    /// A ledger or live-state transaction that checks the fence (it holds lease rows `FOR
+    /// SHARE`) and then sits idle this long (its node was cut off from Postgres mid-way) is
+    /// ended by Postgres (`SET LOCAL idle_in_transaction_session_timeout`), so the lease
+    /// rows are free for the next owner. 100 to `lease_ttl_ms`.
+    pub fenced_idle_timeout_ms: u64,
+    /// Wallet partitions taken or given up per round (rebalancing when nodes join or
+    /// leave), at most.
+    pub wallet_parts_per_round_max: usize,
+    /// A leg reserved here for a bet at another node and not confirmed or released within
+    /// this is looked up in Postgres (the bet committed or never will) and settled here.
+    pub leg_confirm_deadline_ms: u64,
+    /// Such legs tracked at once, at most.
+    pub unconfirmed_legs_max: usize,
 }
 
 impl ClusterSettings {
@@ -48,6 +61,9 @@ impl ClusterSettings {
         }
         if self.lease_ttl_ms < 500 {
             return Some("cluster.lease_ttl_ms must be at least 500".into());
+        }
+        if !(100..=self.lease_ttl_ms).contains(&self.fenced_idle_timeout_ms) {
+            return Some("cluster.fenced_idle_timeout_ms must be 100 to lease_ttl_ms".into());
         }
         None
     }
@@ -79,6 +95,10 @@ mod tests {
             forward_concurrency_max: 16,
             forward_timeout_ms: 2000,
             wallet_partitions: 64,
+            fenced_idle_timeout_ms: 500,
+            wallet_parts_per_round_max: 8,
+            leg_confirm_deadline_ms: 10_000,
+            unconfirmed_legs_max: 10_000,
         }
     }
 

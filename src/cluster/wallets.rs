@@ -9,15 +9,20 @@
 //! while the partition's row still names it with the epoch the stake was held under
 //! ([`super::fence::wallets_owned`]). The database's `balance >= 0` stays the last line.
 //!
-//! Partitions are taken on demand only (no rebalancing): a partition stays with its node
-//! until that node stops (its lease lapses or is released) and is then taken by the next
-//! node a bet of one of its users reaches.
+//! Partitions are taken on demand (the first bet of one of its users a node serves) and
+//! rebalanced like events: every round a node takes free or lapsed partitions up to its fair
+//! share of `wallet_partitions` and gives up those beyond it, at most
+//! `wallet_parts_per_round_max` either way, never one with a bet in flight
+//! ([`WalletFlight`]: a bet enters its partition under the same lock the giving up takes,
+//! so no stake is held under a partition being given up).
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::{read, write, Cluster, Held, Route, RouteError, WALLETS};
+use super::{lock, read, write, Cluster, Held, Route, RouteError, WALLETS};
 
 impl Cluster {
     /// The wallet partition of `user_id` (a stable hash: the id modulo the partitions).
@@ -92,6 +97,9 @@ impl Cluster {
                     valid_until: sent + self.validity(),
                 },
             );
+            self.counters
+                .wallet_parts_acquired
+                .fetch_add(1, Ordering::Relaxed);
             tracing::info!(part, epoch, "wallet partition lease taken");
             return Ok(Route::Local);
         }
@@ -149,5 +157,139 @@ impl Cluster {
                 &[&parts, &epochs, &self.settings.node_id],
             )
             .await;
+    }
+}
+
+/// A bet in flight on a wallet partition (from [`Cluster::enter_wallet`] until dropped):
+/// rebalancing never gives up a partition while one is.
+pub struct WalletFlight {
+    held: Option<(Arc<Cluster>, i32)>,
+}
+
+impl Drop for WalletFlight {
+    fn drop(&mut self) {
+        if let Some((cluster, part)) = self.held.take() {
+            let mut flights = lock(&cluster.flights);
+            if let Some(n) = flights.get_mut(&part) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    flights.remove(&part);
+                }
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// [`Cluster::wallet_epoch`], counting a bet in flight on the partition until the
+    /// returned guard drops (`(0, _)` when the cluster is off).
+    pub fn enter_wallet(self: &Arc<Self>, user_id: Uuid) -> Option<(i64, WalletFlight)> {
+        if !self.enabled() {
+            return Some((0, WalletFlight { held: None }));
+        }
+        let part = self.partition_of(user_id);
+        let mut flights = lock(&self.flights);
+        let epoch = self.part_epoch(part)?;
+        *flights.entry(part).or_default() += 1;
+        Some((
+            epoch,
+            WalletFlight {
+                held: Some((self.clone(), part)),
+            },
+        ))
+    }
+
+    /// Takes free or lapsed partitions up to this node's fair share of
+    /// `wallet_partitions`, or gives up partitions beyond it (never one with a bet in
+    /// flight), at most `wallet_parts_per_round_max` either way (inside a round).
+    pub(super) async fn rebalance_parts(
+        &self,
+        client: &tokio_postgres::Client,
+        nodes: i64,
+    ) -> Result<(), RouteError> {
+        let total = i64::from(self.settings.wallet_partitions.max(1));
+        let share = usize::try_from((total + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
+        let held = self.parts_held();
+        let per_round = self.settings.wallet_parts_per_round_max.max(1);
+        if held < share {
+            self.take_free_parts(client, total, (share - held).min(per_round))
+                .await?;
+        } else if held > share + 1 {
+            // One of slack, so two nodes never hand a partition back and forth.
+            self.give_up_parts(client, (held - share - 1).min(per_round))
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn take_free_parts(
+        &self,
+        client: &tokio_postgres::Client,
+        total: i64,
+        want: usize,
+    ) -> Result<(), RouteError> {
+        let want = i64::try_from(want).unwrap_or(0);
+        let _taking = self.taking.lock().await;
+        let sent = Instant::now();
+        let free = "SELECT p.part FROM generate_series(0, $4::int - 1) AS p(part)
+                    LEFT JOIN wallet_leases l ON l.part = p.part
+                    WHERE l.part IS NULL OR l.expires_at < now()
+                    ORDER BY p.part LIMIT $1";
+        let total = i32::try_from(total).unwrap_or(1);
+        let rows = self
+            .take_rows(client, WALLETS, free, &[&want, &total])
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut parts = write(&self.parts);
+        for r in &rows {
+            parts.insert(
+                r.get(0),
+                Held {
+                    epoch: r.get(1),
+                    valid_until: sent + self.validity(),
+                },
+            );
+        }
+        self.counters
+            .wallet_parts_acquired
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        tracing::info!(parts = rows.len(), "wallet partition leases taken");
+        Ok(())
+    }
+
+    /// Gives up to `give` partitions with no bet in flight: this node stops holding stakes
+    /// for their users at once (under the same lock a bet enters by), then frees the rows.
+    async fn give_up_parts(&self, client: &tokio_postgres::Client, give: usize) {
+        let _taking = self.taking.lock().await;
+        let chosen: Vec<(i32, i64)> = {
+            let flights = lock(&self.flights);
+            let mut parts = write(&self.parts);
+            let now = Instant::now();
+            let mut idle: Vec<(i32, i64)> = parts
+                .iter()
+                .filter(|(p, h)| now < h.valid_until && !flights.contains_key(p))
+                .map(|(p, h)| (*p, h.epoch))
+                .collect();
+            // The highest first: the nodes' choices spread the low ones in order.
+            idle.sort_unstable_by(|a, b| b.cmp(a));
+            idle.truncate(give);
+            for (p, _) in &idle {
+                parts.remove(p);
+            }
+            idle
+        };
+        if chosen.is_empty() {
+            return;
+        }
+        self.release_parts(client, &chosen).await;
+        self.counters
+            .wallet_parts_released
+            .fetch_add(chosen.len() as u64, Ordering::Relaxed);
+        tracing::info!(
+            parts = chosen.len(),
+            "wallet partition leases given up (rebalancing)"
+        );
     }
 }

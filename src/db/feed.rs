@@ -51,6 +51,23 @@ pub async fn event_of_ref(
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
+/// The engine's events of a provider's refs (those that have one), by ref.
+pub async fn events_of_refs(
+    c: &impl GenericClient,
+    provider: &str,
+    refs: &[&str],
+) -> DbResult<std::collections::HashMap<String, Uuid>> {
+    Ok(c.query(
+        "SELECT provider_event_ref, id FROM events
+              WHERE provider = $1 AND provider_event_ref = ANY($2)",
+        &[&provider, &refs],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect())
+}
+
 pub async fn sport_id(c: &impl GenericClient, slug: &str) -> DbResult<Option<Uuid>> {
     let row = c
         .query_opt("SELECT id FROM sports WHERE slug = $1", &[&slug])

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,7 +38,7 @@ pub use fixture::*;
 pub use live::*;
 
 /// What became of one message of a push.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Applied {
     /// Applied in order.
@@ -64,7 +64,7 @@ impl Applied {
 }
 
 /// The answer for one message of a push.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<i64>,
@@ -201,7 +201,13 @@ async fn load_entry(
     event_ref: &str,
     e: &mut SeqEntry,
 ) -> Result<(), String> {
-    if e.loaded {
+    // With several nodes, what this node knew of the event may be stale if the event was
+    // owned elsewhere meanwhile (its messages applied there): read again under a new lease.
+    let epoch = e
+        .event
+        .as_ref()
+        .and_then(|(id, _)| state.registry.cluster().epoch_of(*id));
+    if e.loaded && epoch == e.epoch {
         return Ok(());
     }
     let client = state.db.get().await.map_err(|e| e.to_string())?;
@@ -211,6 +217,10 @@ async fn load_entry(
     e.event = sql::event_of_ref(&client, provider, event_ref)
         .await
         .map_err(|e| e.to_string())?;
+    e.epoch = e
+        .event
+        .as_ref()
+        .and_then(|(id, _)| state.registry.cluster().epoch_of(*id));
     e.loaded = true;
     Ok(())
 }

@@ -47,6 +47,9 @@ pub struct SeqEntry {
     pub event: Option<(Uuid, String)>,
     /// Market ids by the feed's market key (odds messages), filled on first use.
     pub markets: HashMap<String, Uuid>,
+    /// With several nodes: the event lease epoch this entry was read under (the entry is
+    /// read again when it differs: the event's messages were applied elsewhere meanwhile).
+    pub epoch: Option<i64>,
 }
 
 /// One event's entry behind its own async lock.

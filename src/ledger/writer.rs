@@ -471,6 +471,7 @@ async fn fence_bets(
         .collect();
     leases.sort();
     leases.dedup();
+    fence::bound_idle(cluster, &**tx).await?;
     let mut parts: Vec<(i32, i64)> = bets.iter().filter_map(|b| b.fence.wallet).collect();
     parts.sort_unstable();
     parts.dedup();

@@ -23,6 +23,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(pause_renewal)),
     );
     cfg.service(
+        crate::routes::resource("/api/v1/cluster/test/drop-leg-settlements")
+            .route(web::post().to(drop_leg_settlements)),
+    );
+    cfg.service(
         crate::routes::resource(remote_legs::RESERVE_PATH).route(web::post().to(reserve_leg)),
     );
     cfg.service(
@@ -31,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Internal endpoints answer only another node (the forwarding secret in its header).
-fn from_a_node(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn from_a_node(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     use subtle::ConstantTimeEq;
     let secret = state.registry.cluster().settings.forward_secret.as_bytes();
     let given = req
@@ -93,11 +97,7 @@ struct Pause {
 
 /// Test profile only (404 elsewhere): stops (or restarts) this node's lease renewal, as
 /// if it were cut off from Postgres.
-async fn pause_renewal(
-    _admin: AdminUser,
-    state: web::Data<AppState>,
-    body: web::Json<Pause>,
-) -> Result<HttpResponse, ApiError> {
+fn test_profile_only(state: &AppState) -> Result<(), ApiError> {
     if state.settings.profile != "test" {
         return Err(ApiError::new(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -105,6 +105,32 @@ async fn pause_renewal(
             "no such route",
         ));
     }
+    Ok(())
+}
+
+async fn pause_renewal(
+    _admin: AdminUser,
+    state: web::Data<AppState>,
+    body: web::Json<Pause>,
+) -> Result<HttpResponse, ApiError> {
+    test_profile_only(&state)?;
     state.registry.cluster().pause_renewal(body.paused);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(serde::Deserialize)]
+struct Drop {
+    dropped: bool,
+}
+
+/// Test profile only: this node stops (or resumes) settling legs reserved at other nodes,
+/// as if it died between its commit and their confirmation.
+async fn drop_leg_settlements(
+    _admin: AdminUser,
+    state: web::Data<AppState>,
+    body: web::Json<Drop>,
+) -> Result<HttpResponse, ApiError> {
+    test_profile_only(&state)?;
+    state.registry.cluster().drop_leg_settlements(body.dropped);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,6 +9,7 @@ use crate::feed::apply::{apply_one, Applied, Outcome};
 use crate::feed::auth::verify;
 use crate::feed::messages::{parse_push, Body, ParseError};
 use crate::routes::error::ApiError;
+use crate::routes::feed_forward;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -22,6 +23,10 @@ pub struct FeedDoc;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         crate::routes::resource("/api/v1/feed/{provider}/messages").route(web::post().to(push)),
+    );
+    cfg.service(
+        crate::routes::resource(&format!("{}/{{provider}}", feed_forward::FEED_PATH))
+            .route(web::post().to(push_part)),
     );
 }
 
@@ -44,13 +49,26 @@ async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::BytesMu
 }
 
 /// The answer to a push: one outcome per message, in order, and the totals.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PushAnswer {
     pub results: Vec<Outcome>,
     pub applied: usize,
     pub duplicates: usize,
     pub gaps: usize,
     pub rejected: usize,
+}
+
+impl PushAnswer {
+    /// No outcome yet, room for `n`.
+    pub fn empty(n: usize) -> PushAnswer {
+        PushAnswer {
+            results: Vec::with_capacity(n),
+            applied: 0,
+            duplicates: 0,
+            gaps: 0,
+            rejected: 0,
+        }
+    }
 }
 
 /// Receives one message or an array. Headers `X-Feed-Timestamp` (unix seconds) and
@@ -85,10 +103,23 @@ pub async fn push(
     let heartbeat = messages
         .iter()
         .any(|m| matches!(m.body, Body::Heartbeat(_)));
-    let answer = apply_on_feed_thread(&state, &provider, messages).await?;
     let signed_s = header("X-Feed-Timestamp")
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(now);
+    let answer = apply_here_or_at_owners(&state, &provider, &body, messages, signed_s).await?;
+    note_heard(&state, &provider, signed_s, &answer, heartbeat).await;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Refreshes the provider's liveness from an applied push (the watchdog's module says
+/// what proves it alive).
+async fn note_heard(
+    state: &AppState,
+    provider: &str,
+    signed_s: i64,
+    answer: &PushAnswer,
+    heartbeat: bool,
+) {
     let heard = crate::feed::watchdog::Heard {
         signed_s,
         new_seq: answer
@@ -97,9 +128,82 @@ pub async fn push(
             .any(|o| o.seq.is_some() && o.outcome != Applied::Duplicate),
         heartbeat,
     };
-    if state.feed_liveness.heard(&provider, heard) == Some(true) {
-        provider_back(&state, &provider).await;
+    if state.feed_liveness.heard(provider, heard) == Some(true) {
+        provider_back(state, provider).await;
     }
+}
+
+/// With several nodes: the messages of events owned here are applied here, the others
+/// by their owners (`feed_forward`), and the outcomes merged in the push's order.
+async fn apply_here_or_at_owners(
+    state: &web::Data<AppState>,
+    provider: &str,
+    body: &[u8],
+    messages: Vec<crate::feed::messages::FeedMessage>,
+    signed_s: i64,
+) -> Result<PushAnswer, ApiError> {
+    let cluster = state.registry.cluster();
+    if !cluster.enabled() {
+        return apply_on_feed_thread(state, provider, messages).await;
+    }
+    let split = feed_forward::split(state, provider, &messages).await?;
+    if split.there.is_empty() {
+        return apply_on_feed_thread(state, provider, messages).await;
+    }
+    // The messages as sent (parse_push read the same body: same count, same order).
+    let raw: Vec<serde_json::Value> = match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Array(items)) => items,
+        Ok(one) => vec![one],
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
+    };
+    let len = messages.len();
+    let here: Vec<_> = split.here.iter().map(|&i| messages[i].clone()).collect();
+    let local = async {
+        if here.is_empty() {
+            Ok(PushAnswer::empty(0))
+        } else {
+            apply_on_feed_thread(state, provider, here).await
+        }
+    };
+    let remote = feed_forward::send_parts(cluster, provider, signed_s, &raw, &split.there);
+    let (local, remote) = futures::join!(local, remote);
+    let mut parts = remote?;
+    parts.push((split.here, local?));
+    Ok(feed_forward::merge(len, parts))
+}
+
+/// `POST /api/v1/cluster/internal/feed/{provider}`: a part of a push whose events this
+/// node owns, sent by the node that received it (its signature checked there). Applied
+/// here as a push of its own; never forwarded again.
+async fn push_part(
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    crate::routes::cluster::from_a_node(&req, &state)?;
+    let provider = provider.into_inner();
+    if state.settings.feed.provider(&provider).is_none() {
+        return Err(ApiError::unauthorized(
+            "feed push refused: unknown provider",
+        ));
+    }
+    // A part is never larger than its push, sent again as JSON (some slack for that).
+    let body = read_body(
+        payload,
+        state.settings.feed.body_max_bytes.saturating_mul(2),
+    )
+    .await?;
+    let part: feed_forward::FeedPart =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let raw =
+        serde_json::to_vec(&part.messages).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let messages = parse_messages(&state, &raw)?;
+    let heartbeat = messages
+        .iter()
+        .any(|m| matches!(m.body, Body::Heartbeat(_)));
+    let answer = apply_on_feed_thread(&state, &provider, messages).await?;
+    note_heard(&state, &provider, part.signed_s, &answer, heartbeat).await;
     Ok(HttpResponse::Ok().json(answer))
 }
 
@@ -206,13 +310,7 @@ async fn apply_all(
     messages: &[crate::feed::messages::FeedMessage],
 ) -> Result<PushAnswer, ApiError> {
     let mut pending = Vec::new();
-    let mut answer = PushAnswer {
-        results: Vec::with_capacity(messages.len()),
-        applied: 0,
-        duplicates: 0,
-        gaps: 0,
-        rejected: 0,
-    };
+    let mut answer = PushAnswer::empty(messages.len());
     for msg in messages {
         let outcome = if matches!(msg.body, Body::Heartbeat(_)) {
             Outcome {

@@ -22,6 +22,7 @@ pub mod error;
 pub mod error_map;
 pub mod extract;
 pub mod feed;
+pub mod feed_forward;
 pub mod forward;
 pub mod health;
 pub mod json;
