@@ -299,7 +299,7 @@ async fn settings_and_liability_are_served_and_validated() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["selections"].as_array().unwrap().len(), 2);
-    assert_eq!(body["total_stake"], "0");
+    assert_eq!(body["total_stake"], "0.00");
 }
 
 #[tokio::test]

@@ -252,7 +252,7 @@ async fn the_private_channel_sees_its_own_bets_and_no_one_elses() {
                               "data": {"bet_id": bet, "status": "accepted"}});
         let payload = format!("other-node\n{envelope}");
         let _: i64 = redis::cmd("PUBLISH")
-            .arg(format!("winzo:topic:user:{user}"))
+            .arg(format!("{}user:{user}", app.settings.bridge.channel_prefix))
             .arg(payload)
             .query_async(&mut conn)
             .await
