@@ -551,6 +551,16 @@ pub fn event_topic(event_id: uuid::Uuid) -> String {
     format!("event:{event_id}")
 }
 
+/// The private topic of a user (bets, balance, cash-out offers, referral answers).
+pub fn user_topic(user_id: uuid::Uuid) -> String {
+    format!("user:{user_id}")
+}
+
+/// The staff-only topic of every placed bet (accepted or refused, with its risk) and of
+/// referrals: the trading console's ticker. Subscribable by roles that may read trading
+/// routes.
+pub const TRADING_TOPIC: &str = "trading";
+
 /// The topic of a sport.
 pub fn sport_topic(slug: &str) -> String {
     format!("sport:{slug}")

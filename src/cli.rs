@@ -89,7 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckLedger => {
-            let clean = runtime()?.block_on(crate::ledger_check::run(&settings))?;
+            let clean = runtime()?.block_on(crate::ledger_check::run(&settings.database))?;
             if clean {
                 Ok(())
             } else {

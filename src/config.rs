@@ -13,12 +13,12 @@ pub use crate::accounts::AccountsSettings;
 pub use crate::actors::{LiveWriterSettings, MarketsSettings};
 pub use crate::auth::AuthSettings;
 pub use crate::broadcast::BroadcastSettings;
+pub use crate::db::audit::AuditSettings;
 pub use crate::db::DatabaseSettings;
 pub use crate::domain::limits::{MarketLimits, MarketLimitsOverride};
 pub use crate::maintenance::{MaintenanceSettings, MonitoringSettings};
 pub use crate::metrics::MetricsSettings;
 pub use crate::redis_client::RedisSettings;
-pub use crate::routes::audit::AuditSettings;
 pub use crate::telemetry::LogSettings;
 pub use crate::wallet::WalletSettings;
 

@@ -226,8 +226,8 @@ pub async fn check_database(db: &crate::db::DatabaseSettings) -> anyhow::Result<
 }
 
 /// The command: prints every violation; `Ok(false)` when there is any.
-pub async fn run(settings: &crate::config::Settings) -> anyhow::Result<bool> {
-    let violations = check_database(&settings.database).await?;
+pub async fn run(database: &crate::db::DatabaseSettings) -> anyhow::Result<bool> {
+    let violations = check_database(database).await?;
     for v in &violations {
         println!("VIOLATION {v}");
     }

@@ -39,7 +39,7 @@ pub struct Metrics {
     pub ws_sessions_closed_total: IntCounterVec,
     /// Topic messages relayed through the Redis bridge, by direction (out, in, dropped).
     pub bridge_messages_total: IntCounterVec,
-    /// Database health gauges and maintenance runs (refreshed by `crate::maintenance`).
+    /// Database health gauges and maintenance runs (refreshed by the maintenance task).
     pub db: DbGauges,
     /// Deposits and withdrawals by movement and outcome (completed, declined, refused, busy).
     pub wallet_movements_total: IntCounterVec,
@@ -58,6 +58,29 @@ pub struct Metrics {
     /// Live actors' mailboxes, the live-state writer's queue and the topic hub, read from
     /// their atomics at each scrape ([`Metrics::refresh_live`]).
     pub live: LiveGauges,
+}
+
+/// One actor kind's figures (`event`, `market`, `live_writer`) for [`Metrics::refresh_live`].
+pub struct KindFigures {
+    pub kind: &'static str,
+    /// Running actors of the kind.
+    pub actors: usize,
+    /// Messages waiting over every actor of the kind.
+    pub queued: usize,
+    /// The fullest single mailbox.
+    pub fullest: usize,
+    /// Each actor's bound.
+    pub capacity: usize,
+    /// Refusals by reason (`mailbox_full`, `timeout`, `queue_full`), totals since start.
+    pub busy: Vec<(&'static str, u64)>,
+}
+
+/// What a scrape reads from the live actors, the live-state writer and the topic hub.
+pub struct LiveFigures {
+    pub kinds: Vec<KindFigures>,
+    /// Hub deliveries by outcome (`delivered`, `subscriber_dropped`, `fanout_lost`),
+    /// totals since start.
+    pub broadcast: [(&'static str, u64); 3],
 }
 
 /// Mailbox depth and refusals per actor kind (`event`, `market`, `live_writer`) and the
@@ -347,50 +370,29 @@ impl Metrics {
         })
     }
 
-    /// Reads the live actors' and the hub's atomics into their families (at scrape time:
-    /// nothing is kept per message beyond a relaxed atomic add).
-    pub fn refresh_live(&self, registry: &crate::actors::Registry, hub: &crate::broadcast::Hub) {
-        use std::sync::atomic::Ordering::Relaxed;
+    /// Sets the live families from figures read at scrape time (nothing is kept per
+    /// message beyond a relaxed atomic add where the figures come from).
+    pub fn refresh_live(&self, f: &LiveFigures) {
         let l = &self.live;
-        let (events, markets) = registry.counts();
-        let capacity = registry.shared.markets.mailbox_capacity_messages as i64;
-        let boxes = registry.mailboxes();
-        for (stats, count) in [(&boxes.events, events), (&boxes.markets, markets)] {
-            let kind = [stats.kind];
-            l.actors.with_label_values(&kind).set(count as i64);
+        for k in &f.kinds {
+            let kind = [k.kind];
+            l.actors.with_label_values(&kind).set(k.actors as i64);
             l.mailbox_messages
                 .with_label_values(&kind)
-                .set(stats.queued.load(Relaxed) as i64);
+                .set(k.queued as i64);
             l.mailbox_fullest_messages
                 .with_label_values(&kind)
-                .set(stats.fullest() as i64);
+                .set(k.fullest as i64);
             l.mailbox_capacity_messages
                 .with_label_values(&kind)
-                .set(capacity);
-            let busy = |reason| l.busy_total.with_label_values(&[stats.kind, reason]);
-            counter_to(&busy("mailbox_full"), stats.busy_full.load(Relaxed));
-            counter_to(&busy("timeout"), stats.busy_timeout.load(Relaxed));
+                .set(k.capacity as i64);
+            for &(reason, total) in &k.busy {
+                counter_to(&l.busy_total.with_label_values(&[k.kind, reason]), total);
+            }
         }
-        let (queued, bound) = registry.shared.writer.depth();
-        l.actors.with_label_values(&["live_writer"]).set(1);
-        l.mailbox_messages
-            .with_label_values(&["live_writer"])
-            .set(queued as i64);
-        l.mailbox_capacity_messages
-            .with_label_values(&["live_writer"])
-            .set(bound as i64);
-        l.mailbox_fullest_messages
-            .with_label_values(&["live_writer"])
-            .set(queued as i64);
-        counter_to(
-            &l.busy_total
-                .with_label_values(&["live_writer", "queue_full"]),
-            registry.shared.writer.busy_total(),
-        );
-        let out = |o| l.broadcast_total.with_label_values(&[o]);
-        counter_to(&out("delivered"), hub.delivered_total.load(Relaxed));
-        counter_to(&out("subscriber_dropped"), hub.dropped_total.load(Relaxed));
-        counter_to(&out("fanout_lost"), hub.fanout_dropped_total.load(Relaxed));
+        for (outcome, total) in f.broadcast {
+            counter_to(&l.broadcast_total.with_label_values(&[outcome]), total);
+        }
     }
 
     /// Renders every family in the Prometheus text format.
@@ -402,6 +404,18 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// The figures behind the `winzo_db_*` gauges (read by `db::health`).
+#[derive(Debug, Clone)]
+pub struct GaugeFigures {
+    /// None when `pg_stat_statements` cannot be read.
+    pub slow_statements: Option<i64>,
+    pub unused_indexes: i64,
+    /// (table, dead tuples), most first, at most `dead_tuple_tables_max`.
+    pub dead_tuples: Vec<(String, i64)>,
+    pub archive_failed: i64,
+    pub archive_archived: i64,
 }
 
 /// Figures from the database's statistics views, refreshed on a timer
@@ -473,7 +487,7 @@ impl DbGauges {
     }
 
     /// Replaces every figure (the table set is reset, so dropped tables disappear).
-    pub fn set(&self, f: &crate::db::health::GaugeFigures) {
+    pub fn set(&self, f: &GaugeFigures) {
         self.slow_statements.set(f.slow_statements.unwrap_or(-1));
         self.unused_indexes.set(f.unused_indexes);
         self.dead_tuples.reset();

@@ -4,7 +4,6 @@
 pub mod cards;
 pub mod controls;
 pub mod currencies;
-pub mod limits;
 pub mod ratelimit;
 pub mod register;
 pub mod security_log;

@@ -9,11 +9,11 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::accounts::controls::{AccountControls, Change, ControlsError};
-use crate::accounts::limits::BettingLimits;
 use crate::accounts::validate::{self, Invalid};
 use crate::auth::Role;
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch, TradingPatch, TradingUser};
+use crate::domain::betting_limits::BettingLimits;
 use crate::domain::Money;
 
 /// The handles account changes need.

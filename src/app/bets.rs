@@ -193,7 +193,8 @@ impl BetService {
                 "at": Utc::now(),
             }),
         };
-        self.hub.publish(crate::ws::TRADING_TOPIC, "bet", &data);
+        self.hub
+            .publish(crate::broadcast::TRADING_TOPIC, "bet", &data);
     }
 }
 
@@ -937,7 +938,7 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
         // nothing the bettor saw: its hold never showed).
         Ok(Some((balance, held))) if committed => {
             state.hub.publish(
-                &format!("user:{}", hold.user_id),
+                &crate::broadcast::user_topic(hold.user_id),
                 "balance",
                 &json!({"balance": format!("{balance:.2}"), "pending_balance": format!("{held:.2}")}),
             );
@@ -950,7 +951,7 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
 }
 
 fn publish_private(state: &BetService, user_id: Uuid, answer: &BetAnswer) {
-    let topic = format!("user:{user_id}");
+    let topic = crate::broadcast::user_topic(user_id);
     state.hub.publish(&topic, "bet", answer);
 }
 

@@ -429,7 +429,7 @@ impl CashOutService {
             .await?
             .ok_or(CashOutError::NotFound)?;
         let answer = CashedOutBet::of(&after, split.amount.as_decimal());
-        let topic = format!("user:{}", bet.user_id);
+        let topic = crate::broadcast::user_topic(bet.user_id);
         self.hub.publish(&topic, "bet", &answer);
         self.hub.publish(
             &topic,

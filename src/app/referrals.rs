@@ -380,7 +380,7 @@ impl ReferralService {
         self.give_back();
         self.apply_to_book(&ended).await;
         self.hub.publish(
-            &format!("user:{user_id}"),
+            &crate::broadcast::user_topic(user_id),
             "balance",
             &json!({"balance": format!("{:.2}", ended.balance)}),
         );
@@ -472,14 +472,18 @@ impl ReferralService {
         };
         let mut msg = serde_json::to_value(&view).unwrap_or_else(|_| json!({}));
         msg["change"] = json!(what);
-        self.hub.publish(crate::ws::TRADING_TOPIC, "referral", &msg);
+        self.hub
+            .publish(crate::broadcast::TRADING_TOPIC, "referral", &msg);
         if !bettor {
             return;
         }
         let mut bet = view.bet.clone();
         bet["referral"] = serde_json::to_value(&view.referral).unwrap_or_default();
-        self.hub
-            .publish(&format!("user:{}", view.referral.user_id), "bet", &bet);
+        self.hub.publish(
+            &crate::broadcast::user_topic(view.referral.user_id),
+            "bet",
+            &bet,
+        );
     }
 
     /// Starts the timer that expires `bet_id` at `at` (at once if past).

@@ -143,3 +143,12 @@ pub async fn list_audit<C: GenericClient>(
         })
         .collect())
 }
+
+/// The audit-trail reader `GET /trading/audit` pages.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AuditSettings {
+    /// Largest page of `GET /trading/audit`.
+    pub page_max: i64,
+    /// Largest offset of `GET /trading/audit`.
+    pub offset_max: i64,
+}

@@ -92,17 +92,7 @@ pub struct DbHealth {
     pub archiver: Archiver,
 }
 
-/// The figures behind the `winzo_db_*` gauges.
-#[derive(Debug, Clone)]
-pub struct GaugeFigures {
-    /// None when `pg_stat_statements` cannot be read.
-    pub slow_statements: Option<i64>,
-    pub unused_indexes: i64,
-    /// (table, dead tuples), most first, at most `dead_tuple_tables_max`.
-    pub dead_tuples: Vec<(String, i64)>,
-    pub archive_failed: i64,
-    pub archive_archived: i64,
-}
+pub use crate::metrics::GaugeFigures;
 
 const SLOW_STATEMENTS_SQL: &str = "
     SELECT queryid, left(query, 500), calls, total_exec_time, mean_exec_time, rows

@@ -31,6 +31,7 @@ mod wire_enum;
 pub mod account;
 pub mod bet;
 pub mod bet_status;
+pub mod betting_limits;
 pub mod bonus;
 pub mod cashout;
 pub mod currency;

@@ -188,5 +188,30 @@ pub fn settle_bet(
     }))
 }
 
+/// A change of one bet's settlement, to be booked by its user's wallet shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BetChange {
+    pub bet_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub currency_code: String,
+    /// That currency's scale: a bonus share of the payout is rounded at it.
+    pub scale: crate::domain::currency::Scale,
+    /// The bet's `settlement_seq` the change was computed from (compare-and-set).
+    pub expected_seq: i32,
+    pub old_status: BetStatus,
+    pub new_status: BetStatus,
+    /// The gross payout booked so far (`actual_win`).
+    pub old_win: Decimal,
+    /// The gross payout it should have (stake back for a voided bet).
+    pub new_win: Decimal,
+    pub void_reason: Option<String>,
+    /// The legs' selections and what the bet counts in their markets' live liability
+    /// while open (stake, potential win): released when an open bet is booked.
+    pub selections: Vec<uuid::Uuid>,
+    pub exposure: (Decimal, Decimal),
+    /// The free bet that was the stake (its payouts are winnings only; a void restores it).
+    pub free_bet: Option<uuid::Uuid>,
+}
+
 #[cfg(test)]
 mod tests;

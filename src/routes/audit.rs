@@ -273,12 +273,3 @@ pub async fn set_role(
     };
     change_account(&state, &admin.0, &req, *id, patch).await
 }
-
-/// The audit-trail reader (issue 3).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct AuditSettings {
-    /// Largest page of `GET /trading/audit`.
-    pub page_max: i64,
-    /// Largest offset of `GET /trading/audit`.
-    pub offset_max: i64,
-}

@@ -65,9 +65,54 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body({
-            state.metrics.refresh_live(&state.registry, &state.hub);
+            state
+                .metrics
+                .refresh_live(&live_figures(&state.registry, &state.hub));
             let mut text = state.metrics.render();
             text.push_str(&state.registry.cluster().render_metrics());
             text
         })
+}
+
+/// Reads the live actors' mailboxes, the live-state writer's queue and the hub's counters.
+fn live_figures(
+    registry: &crate::actors::Registry,
+    hub: &crate::broadcast::Hub,
+) -> crate::metrics::LiveFigures {
+    use crate::metrics::{KindFigures, LiveFigures};
+    use std::sync::atomic::Ordering::Relaxed;
+    let (events, markets) = registry.counts();
+    let capacity = registry.shared.markets.mailbox_capacity_messages;
+    let boxes = registry.mailboxes();
+    let mut kinds: Vec<KindFigures> = [(&boxes.events, events), (&boxes.markets, markets)]
+        .into_iter()
+        .map(|(stats, actors)| KindFigures {
+            kind: stats.kind,
+            actors,
+            queued: stats.queued.load(Relaxed),
+            fullest: stats.fullest(),
+            capacity,
+            busy: vec![
+                ("mailbox_full", stats.busy_full.load(Relaxed)),
+                ("timeout", stats.busy_timeout.load(Relaxed)),
+            ],
+        })
+        .collect();
+    let (queued, bound) = registry.shared.writer.depth();
+    kinds.push(KindFigures {
+        kind: "live_writer",
+        actors: 1,
+        queued,
+        fullest: queued,
+        capacity: bound,
+        busy: vec![("queue_full", registry.shared.writer.busy_total())],
+    });
+    LiveFigures {
+        kinds,
+        broadcast: [
+            ("delivered", hub.delivered_total.load(Relaxed)),
+            ("subscriber_dropped", hub.dropped_total.load(Relaxed)),
+            ("fanout_lost", hub.fanout_dropped_total.load(Relaxed)),
+        ],
+    }
 }

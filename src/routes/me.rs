@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::accounts::limits::{self, BettingLimits};
 use crate::accounts::validate;
 use crate::app::accounts::{AccountService, PreferencesPatch};
 use crate::auth::AuthUser;
 use crate::db::audit::Actor;
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch};
+use crate::domain::betting_limits::{self as limits, BettingLimits};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::json::Json;
 use crate::routes::{self, accounts::client_ip};

@@ -7,32 +7,8 @@ use uuid::Uuid;
 use crate::db::settlement::{BetState, LegState};
 use crate::domain::bet_status::transition;
 use crate::domain::currency::Scale;
+use crate::domain::settlement::BetChange;
 use crate::domain::{settle_bet, BetStatus, BetType, LegOutcome, LegResult, Money, Odds};
-
-/// A change of one bet's settlement, to be booked by its user's wallet shard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BetChange {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
-    pub currency_code: String,
-    /// That currency's scale: a bonus share of the payout is rounded at it.
-    pub scale: Scale,
-    /// The bet's `settlement_seq` the change was computed from (compare-and-set).
-    pub expected_seq: i32,
-    pub old_status: BetStatus,
-    pub new_status: BetStatus,
-    /// The gross payout booked so far (`actual_win`).
-    pub old_win: Decimal,
-    /// The gross payout it should have (stake back for a voided bet).
-    pub new_win: Decimal,
-    pub void_reason: Option<String>,
-    /// The legs' selections and what the bet counts in their markets' live liability
-    /// while open (stake, potential win): released when an open bet is booked.
-    pub selections: Vec<Uuid>,
-    pub exposure: (Decimal, Decimal),
-    /// The free bet that was the stake (its payouts are winnings only; a void restores it).
-    pub free_bet: Option<Uuid>,
-}
 
 /// The free bet a bet was placed with (recorded in its metadata at placement).
 fn free_bet_of(bet: &BetState) -> Option<Uuid> {

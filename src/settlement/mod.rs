@@ -155,8 +155,3 @@ impl Settlement {
         Ok(n)
     }
 }
-
-/// The bettor's private topic.
-pub fn user_topic(user_id: Uuid) -> String {
-    format!("user:{user_id}")
-}

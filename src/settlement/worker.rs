@@ -12,10 +12,12 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::compute::{desired, BetChange};
-use super::{user_topic, Settlement};
+use super::compute::desired;
+use super::Settlement;
+use crate::broadcast::user_topic;
 use crate::db::audit::Actor as AuditActor;
 use crate::db::settlement::{self as sdb, LegSettlement, LegState, SettlementRow};
+use crate::domain::settlement::BetChange;
 use crate::wallet::credits::{Booked, Booking};
 
 /// One selection's result as recorded in `market_settlements.results`.

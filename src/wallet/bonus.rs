@@ -250,7 +250,7 @@ pub struct Closed {
 /// The split of each change (same order), and the bets' `bonus_win` recorded.
 pub async fn split<C: deadpool_postgres::GenericClient>(
     c: &C,
-    changes: &[crate::settlement::compute::BetChange],
+    changes: &[crate::domain::settlement::BetChange],
     held: &std::collections::HashMap<Uuid, (Decimal, Decimal)>,
 ) -> Result<Vec<Split>, tokio_postgres::Error> {
     let ids: Vec<Uuid> = changes.iter().map(|c| c.bet_id).collect();
@@ -292,7 +292,7 @@ pub async fn split<C: deadpool_postgres::GenericClient>(
 
 /// The `bonus` rows of one change's bonus part.
 pub fn ledger_rows(
-    c: &crate::settlement::compute::BetChange,
+    c: &crate::domain::settlement::BetChange,
     s: &Split,
 ) -> Vec<crate::db::settlement::BookedTx> {
     let seq = c.expected_seq + 1;
@@ -337,7 +337,7 @@ pub fn ledger_rows(
 /// The free bets of voided bets come back while not expired.
 pub async fn restore_free_bets<C: deadpool_postgres::GenericClient>(
     c: &C,
-    changes: &[crate::settlement::compute::BetChange],
+    changes: &[crate::domain::settlement::BetChange],
 ) -> Result<(), tokio_postgres::Error> {
     let (tokens, bets): (Vec<Uuid>, Vec<Uuid>) = changes
         .iter()
@@ -351,7 +351,7 @@ pub async fn restore_free_bets<C: deadpool_postgres::GenericClient>(
 /// by their terms) and closed, each move a transaction row.
 pub async fn count_wagering<C: deadpool_postgres::GenericClient>(
     c: &C,
-    changes: &[crate::settlement::compute::BetChange],
+    changes: &[crate::domain::settlement::BetChange],
     held: &std::collections::HashMap<Uuid, (Decimal, Decimal)>,
 ) -> Result<Vec<Closed>, tokio_postgres::Error> {
     let (counting, uncounting): (Vec<_>, Vec<_>) = changes

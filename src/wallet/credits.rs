@@ -21,8 +21,8 @@ use super::bonus;
 use super::shard::WalletShard;
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::settlement::{self as sdb, BetUpdate, BookedTx};
+use crate::domain::settlement::BetChange;
 use crate::domain::BetStatus;
-use crate::settlement::compute::BetChange;
 
 /// Book these bets' changes (all of users of this shard) atomically.
 #[derive(Message)]

@@ -241,7 +241,7 @@ impl Handler<MoveMoney> for WalletShard {
                             if matches!(result, Ok(MoveOutcome::Completed(_))) {
                                 let held = account.reserved;
                                 act.hub.publish(
-                                    &format!("user:{user_id}"),
+                                    &crate::broadcast::user_topic(user_id),
                                     "balance",
                                     &serde_json::json!({"balance": format!("{b:.2}"),
                                                         "pending_balance": format!("{held:.2}")}),

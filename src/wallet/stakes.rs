@@ -13,9 +13,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::shard::WalletShard;
-use crate::accounts::limits::{BettingLimits, PERIODS};
 use crate::db::stakes as sdb;
 use crate::domain::account::UserStatus;
+use crate::domain::betting_limits::{BettingLimits, PERIODS};
 
 /// What the bet path may do for this bettor, as of the last load.
 #[derive(Debug, Clone)]

@@ -176,14 +176,7 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// The staff-only topic of every placed bet (accepted or refused, with its risk): the
-/// trading console's ticker. Subscribable by roles that may read trading routes.
-pub const TRADING_TOPIC: &str = "trading";
-
-/// The private topic of a user (bets and balance). Bet path and wallet publish here.
-pub fn user_topic(user_id: uuid::Uuid) -> String {
-    format!("user:{user_id}")
-}
+pub use crate::broadcast::{user_topic, TRADING_TOPIC};
 
 #[cfg(test)]
 mod tests {

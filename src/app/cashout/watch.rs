@@ -75,8 +75,11 @@ async fn look(
         let due = pushed.get(&bet.id).is_none_or(|t| t.elapsed() >= interval);
         if due {
             if let Ok(offer) = svc.quote(&bet, value) {
-                svc.hub
-                    .publish(&format!("user:{}", bet.user_id), "cash_out", &offer);
+                svc.hub.publish(
+                    &crate::broadcast::user_topic(bet.user_id),
+                    "cash_out",
+                    &offer,
+                );
                 pushed.insert(bet.id, Instant::now());
             }
         }
