@@ -39,11 +39,10 @@ echo "[test] dropping idle per-test databases from earlier runs" >&2
 env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
   "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p 25433 -U winzo -d postgres \
   -c "SELECT datname FROM pg_database WHERE datname ~ '^t_[0-9a-f]{32}$'" 8>&- |
-while read -r db; do
-  env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
+  # Eight at a time: one DROP DATABASE waits for its checkpoint (seconds each).
+  xargs -r -P 8 -I{} env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \
     "$PG_BIN/psql" -X -q -h 127.0.0.1 -p 25433 -U winzo -d postgres \
-    -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 8>&- || true
-done
+    -c 'DROP DATABASE IF EXISTS "{}"' >/dev/null 2>&1 8>&- || true
 
 echo "[test] recreating winzo_template" >&2
 env -i PATH="$PG_BIN:/usr/bin:/bin" LC_ALL=C PGCONNECT_TIMEOUT=10 \

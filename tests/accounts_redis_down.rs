@@ -84,8 +84,21 @@ async fn with_redis_stopped_login_and_authenticated_requests_are_503() {
     .await;
     assert_eq!(s, 503, "{b}");
     assert_contract_error(&b, "unavailable");
+    // A session verified a moment ago is served from the node's cache only while its
+    // revocation subscription is up; once the node sees it drop, the token is checked in
+    // Redis again and fails closed.
+    common::wait_until(
+        "the node to stop trusting its session cache",
+        Duration::from_secs(10),
+        || {
+            let (app, token) = (&app, &token);
+            async move { get(app, "/api/v1/me/profile", Some(token)).await.0 == 503 }
+        },
+    )
+    .await;
     let (s, b) = get(&app, "/api/v1/me/profile", Some(&token)).await;
     assert_eq!(s, 503, "{b}");
+    assert_contract_error(&b, "unavailable");
     let (s, _) = get(&app, "/api/v1/wallet", Some(&token)).await;
     assert_eq!(s, 503);
     let (s, _) = post(

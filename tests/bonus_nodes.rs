@@ -1,6 +1,6 @@
 //! Bonus state across engine nodes (issue 17): two `winzo serve` processes with the
-//! cluster on share one database and Redis. The bettor's wallet partition is held by
-//! node A, whose shard caches the account while one of its bets waits out an in-play bet
+//! cluster on share one database and Redis. The bettor's wallet partition (the only one)
+//! is held by node A, whose shard caches the account while one of its bets waits out an in-play bet
 //! delay (a cached account with a stake in flight is trusted, not read again). A bonus
 //! granted through node B reaches A's shard as a `b:<user>` notice on the Redis channel
 //! (`winzo_wallet_bonus_notices_total` on A), and A's next bet, still during the first
@@ -28,6 +28,7 @@ fn node(db_url: &str, id: &str, port: u16) -> (Engine, String) {
             ("WINZO__CLUSTER__LEASE_TTL_MS", "3000"),
             ("WINZO__CLUSTER__RENEW_INTERVAL_MS", "250"),
             ("WINZO__CLUSTER__SAFETY_MARGIN_MS", "500"),
+            ("WINZO__CLUSTER__WALLET_PARTITIONS", "1"),
         ],
     );
     (engine, base)
@@ -47,6 +48,24 @@ async fn metric(http: &reqwest::Client, base: &str, name: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// The node holding a wallet partition (the tests run with one), from the cluster view.
+async fn partition_owner(http: &reqwest::Client, base: &str, admin: &str) -> Option<String> {
+    let view: Value = http
+        .get(format!("{base}/api/v1/cluster"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nodes = view["nodes"].as_array()?;
+    nodes
+        .iter()
+        .find(|n| n["wallet_partitions_owned"] == 1)
+        .and_then(|n| n["node_id"].as_str().map(str::to_string))
+}
+
 async fn place(http: &reqwest::Client, base: &str, token: &str, body: Value) -> (u16, Value) {
     let r = http
         .post(format!("{base}/api/v1/bets"))
@@ -62,10 +81,28 @@ async fn place(http: &reqwest::Client, base: &str, token: &str, body: Value) -> 
 async fn a_bonus_granted_through_one_node_is_seen_by_the_cached_account_of_another() {
     let db = common::TestDb::new().await;
     let http = reqwest::Client::new();
-    let (_a, a) = node(&db.url, "node-a", free_port());
-    let (_b, b) = node(&db.url, "node-b", free_port());
-    wait_ready(&http, &a).await;
-    wait_ready(&http, &b).await;
+    let (_one, one) = node(&db.url, "node-a", free_port());
+    let (_two, two) = node(&db.url, "node-b", free_port());
+    wait_ready(&http, &one).await;
+    wait_ready(&http, &two).await;
+    // One wallet partition: whichever node takes it writes every balance, and keeps it
+    // (its fair share of one partition over two nodes is that one). A is that node.
+    let (_, admin) = account(&db.client, Role::Admin).await;
+    common::wait_until(
+        "a node to hold the wallet partition",
+        Duration::from_secs(15),
+        || {
+            let (http, one, admin) = (http.clone(), one.clone(), admin.clone());
+            async move { partition_owner(&http, &one, &admin).await.is_some() }
+        },
+    )
+    .await;
+    let owner = partition_owner(&http, &one, &admin).await;
+    let (a, b) = if owner.as_deref() == Some("node-a") {
+        (one, two)
+    } else {
+        (two, one)
+    };
 
     let (_, trader) = account(&db.client, Role::Moderator).await;
     let catalogue = create_catalogue(&http, &a, &trader).await;
@@ -112,10 +149,16 @@ async fn a_bonus_granted_through_one_node_is_seen_by_the_cached_account_of_anoth
             .await
         })
     };
+    let mut held = held;
     common::wait_until(
         "the first stake held at node A",
         Duration::from_secs(10),
         || {
+            if held.is_finished() {
+                // Answered before it was seen held: the bet was refused, or never waited.
+                let answer = futures::executor::block_on(&mut held).unwrap();
+                panic!("the first bet answered before its delay ran out: {answer:?}");
+            }
             let (http, a, token) = (http.clone(), a.clone(), token.clone());
             async move {
                 let w: Value = http
