@@ -3,7 +3,9 @@
 //! conversion; a market's liability counts both currencies in the base (and its limit
 //! binds after conversion), shown with the base named, released at the converted amount
 //! by a cash-out and rebuilt the same by a restart; a JPY account refuses fractions of a
-//! yen (deposits and stakes, changing nothing) and its payouts and offers are whole yen.
+//! yen (deposits and stakes, changing nothing) and its payouts and offers are whole yen;
+//! its own caps and the desk's maximum stake are whole yen too, and the book's maxima in
+//! the base (potential win, grant amount, conversion cap) bind it after conversion.
 mod bets_support;
 mod common;
 mod markets_support;
@@ -325,5 +327,90 @@ async fn a_zero_place_currency_refuses_fractions_and_pays_whole_units() {
     let amount: Decimal = o["amount"].as_str().unwrap().parse().unwrap();
     assert!(amount > Decimal::ZERO, "{o}");
     assert_eq!(amount, amount.trunc(), "an offer in whole yen: {o}");
+    ledger_clean(&d.app).await;
+}
+
+/// A PATCH with `token`: (status, body).
+async fn patch(app: &common::TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .patch(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn an_accounts_caps_and_the_books_maxima_are_money_of_its_currency() {
+    let app = common::spawn_app_with(|s| {
+        euro_book(s);
+        s.bets.potential_win_max = dec!(10.00);
+        s.bonus.grant_amount_max = dec!(50);
+        s.bonus.conversion_max = dec!(20);
+    })
+    .await;
+    let (_, trader) = account(&app.db.client, Role::Moderator).await;
+    let book = create_book(&app.http, &app.address, &trader).await;
+    let d = Desk { app, trader, book };
+    let (jpy, token) = d.bettor("JPY", dec!(100000)).await;
+    let unchanged = || async {
+        d.app
+            .db
+            .client
+            .query_one(
+                "SELECT p.betting_limits::text, u.max_stake::text FROM user_preferences p
+                   JOIN users u ON u.id = p.user_id WHERE p.user_id = $1",
+                &[&jpy],
+            )
+            .await
+            .map(|r| (r.get::<_, Option<String>>(0), r.get::<_, Option<String>>(1)))
+            .unwrap()
+    };
+    let before = unchanged().await;
+
+    // The bettor's own cap and the desk's maximum stake: whole yen only, refused unchanged.
+    let body = json!({"betting_limits": {"daily": "1000.50"}});
+    let (s, b) = patch(&d.app, "/api/v1/me/preferences", &token, body).await;
+    assert_eq!((s, code(&b)), (422, "validation_failed"), "{b}");
+    assert_eq!(
+        b["error"]["details"]["reason"], "too_many_decimal_places",
+        "{b}"
+    );
+    assert_eq!(
+        b["error"]["details"]["field"], "betting_limits.daily",
+        "{b}"
+    );
+    let path = format!("/api/v1/trading/users/{jpy}");
+    let (s, b) = patch(&d.app, &path, &d.trader, json!({"max_stake": "500.50"})).await;
+    assert_eq!((s, code(&b)), (422, "validation_failed"), "{b}");
+    assert_eq!(b["error"]["details"]["field"], "max_stake", "{b}");
+    assert_eq!(unchanged().await, before, "nothing changed");
+    let body = json!({"betting_limits": {"daily": "900"}});
+    let (s, b) = patch(&d.app, "/api/v1/me/preferences", &token, body).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = patch(&d.app, &path, &d.trader, json!({"max_stake": "500"})).await;
+    assert_eq!(s, 200, "{b}");
+
+    // bets.potential_win_max is 10 EUR: 1 000 yen. 401 × 2.5 = 1 002 is over it.
+    let (s, b) = place(&d.app, &token, &single(d.over(), "2.5000", "401", "w1")).await;
+    assert_eq!((s, code(&b)), (422, "potential_win_too_high"), "{b}");
+    let (s, b) = place(&d.app, &token, &single(d.over(), "2.5000", "400", "w2")).await;
+    assert_eq!(s, 201, "{b}");
+
+    // A grant is at most 50 EUR (5 000 yen) and keeps a cap of 20 EUR (2 000 yen).
+    let expires = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let grant = |amount: &str, key: &str| {
+        json!({"amount": amount, "wagering_multiplier": 1, "min_odds": "1.5000",
+               "expires_at": expires, "idempotency_key": key})
+    };
+    let url = d.app.url(&format!("/api/v1/trading/users/{jpy}/bonuses"));
+    let (s, b) = post(&d.app.http, url.clone(), &d.trader, grant("5001", "g1")).await;
+    assert_eq!((s, code(&b)), (422, "validation_failed"), "{b}");
+    let (s, b) = post(&d.app.http, url, &d.trader, grant("5000", "g2")).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["conversion_cap"], "2000.00", "{b}");
     ledger_clean(&d.app).await;
 }

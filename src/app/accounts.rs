@@ -14,6 +14,7 @@ use crate::auth::Role;
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch, TradingPatch, TradingUser};
 use crate::domain::betting_limits::BettingLimits;
+use crate::domain::currency::{check_scale, Currencies};
 use crate::domain::Money;
 
 /// The handles account changes need.
@@ -21,6 +22,8 @@ use crate::domain::Money;
 pub struct AccountService {
     pub db: deadpool_postgres::Pool,
     pub controls: AccountControls,
+    /// An amount of an account (a stake cap, a maximum stake) is money of its currency.
+    pub currencies: std::sync::Arc<Currencies>,
 }
 
 /// Why an account change was refused or could not be completed.
@@ -131,6 +134,34 @@ fn apply_preferences(
 }
 
 impl AccountService {
+    /// Each `(field, amount)` has no more places than the account's currency allows (a
+    /// cap of 10.50 yen is refused, never rounded).
+    async fn check_scales<C: deadpool_postgres::GenericClient>(
+        &self,
+        client: &C,
+        user_id: Uuid,
+        amounts: &[(String, Money)],
+    ) -> Result<(), AccountError> {
+        if amounts.is_empty() {
+            return Ok(());
+        }
+        let code = users::restriction(client, user_id)
+            .await?
+            .ok_or(AccountError::NotFound("user"))?
+            .currency_code;
+        let scale = self.currencies.scale_of(&code);
+        for (field, amount) in amounts {
+            check_scale(*amount, scale).map_err(|e| {
+                AccountError::Invalid(Invalid {
+                    code: "validation_failed",
+                    message: format!("{field}: {e} (the account's currency is {code})"),
+                    details: json!({"field": field, "reason": e.code()}),
+                })
+            })?;
+        }
+        Ok(())
+    }
+
     async fn hand_on(&self, user_id: Uuid, change: Change) -> Result<(), AccountError> {
         self.controls
             .changed(user_id, change)
@@ -154,6 +185,12 @@ impl AccountService {
             .await?
             .ok_or(AccountError::NotFound("user"))?;
         check_boundaries(staff_role, &role, &patch)?;
+        if let Some(Some(max)) = patch.max_stake {
+            let max = Money::from_decimal(max)
+                .map_err(|e| AccountError::Db(format!("max_stake: {e}")))?;
+            self.check_scales(&tx, user_id, &[("max_stake".into(), max)])
+                .await?;
+        }
         users::patch_trading_user(&tx, user_id, &patch).await?;
         tx.commit().await?;
         // Sessions carry the role and a suspended or banned account has none.
@@ -222,6 +259,12 @@ impl AccountService {
         let mut row = users::get_preferences(&tx, user_id, true)
             .await?
             .ok_or(AccountError::NotFound("preferences"))?;
+        let caps: Vec<(String, Money)> = patch
+            .limits
+            .iter()
+            .map(|(period, amount)| (format!("betting_limits.{period}"), *amount))
+            .collect();
+        self.check_scales(&tx, user_id, &caps).await?;
         apply_preferences(&mut row, patch, now, cooling_off);
         row.updated_at = users::write_preferences(&tx, user_id, &row).await?;
         tx.commit().await?;

@@ -25,6 +25,7 @@ use crate::bets::request::PlaceBetRequest;
 use crate::bets::settings::BetSettings;
 use crate::broadcast::Hub;
 use crate::cluster::Route;
+use crate::domain::currency::Rounding;
 use crate::domain::{self, BetLimits, LegKey, Money, Odds};
 use crate::ledger::LedgerWriter;
 use crate::ledger::{BetRecord, LeaseFence, LedgerError, LegRecord, ReferralRecord};
@@ -867,16 +868,19 @@ fn build_record(
     })
 }
 
-/// The bet's limits; its potential win is rounded at the bettor's currency's scale.
+/// The bet's limits; its potential win is rounded at the bettor's currency's scale, and
+/// `bets.potential_win_max` (in the base currency) is converted, down, to that currency.
 fn bet_limits(state: &BetService, currency_code: &str) -> Result<BetLimits, PlaceError> {
     let cfg = &state.bets;
+    let currency = state.registry.currencies().of(currency_code);
+    let max = currency.from_base(cfg.potential_win_max, Rounding::Down);
     Ok(BetLimits {
         legs_max: cfg.legs_max,
         system_lines_max: cfg.system_lines_max,
         total_odds_max: cfg.total_odds_max,
-        potential_win_max: Money::from_decimal(cfg.potential_win_max)
+        potential_win_max: Money::from_decimal(max)
             .map_err(|e| PlaceError::Invalid(format!("bets.potential_win_max: {e}")))?,
-        scale: state.registry.currencies().scale_of(currency_code),
+        scale: currency.scale,
     })
 }
 

@@ -10,16 +10,19 @@ use uuid::Uuid;
 use crate::accounts::controls::{AccountControls, Change};
 use crate::db::audit::Actor as AuditActor;
 use crate::db::bonus::{self as bdb, BonusRow, FreeBetRow, NewFreeBet};
+use crate::domain::currency::{Currency, Rounding};
 use crate::wallet::bonus::{GrantBonus, GrantRefusal};
 use crate::wallet::Wallet;
 
 /// `[bonus]`: bounds of grants, the cap of a conversion, the expiry round.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BonusSettings {
-    /// Largest bonus or free-bet stake one grant may give, a money amount.
+    /// Largest bonus or free-bet stake one grant may give, in the base currency (converted,
+    /// down, to the account's).
     pub grant_amount_max: Decimal,
     pub wagering_multiplier_max: i32,
     /// A met requirement moves at most this much bonus money to cash; the rest is retracted.
+    /// In the base currency; a grant keeps it converted (down) to the account's.
     pub conversion_max: Decimal,
     /// The maintenance timer expires due bonuses and free bets this often.
     pub expiry_interval_ms: u64,
@@ -93,11 +96,10 @@ impl BonusService {
                 "idempotency_key must be 1 to 100 printable characters".into(),
             ));
         }
-        if g.amount <= Decimal::ZERO || g.amount > s.grant_amount_max || g.amount.scale() > 2 {
-            return Err(BonusError::Invalid(format!(
-                "amount must be more than 0 and at most {} with 2 places",
-                s.grant_amount_max
-            )));
+        if g.amount <= Decimal::ZERO || g.amount.scale() > 2 {
+            return Err(BonusError::Invalid(
+                "amount must be more than 0 with at most 2 places".into(),
+            ));
         }
         if multiplier && !(0..=s.wagering_multiplier_max).contains(&g.wagering_multiplier) {
             return Err(BonusError::Invalid(format!(
@@ -126,7 +128,9 @@ impl BonusService {
         actor: AuditActor,
     ) -> Result<(BonusRow, bool), BonusError> {
         self.check(&g, true)?;
-        self.check_scale(user_id, g.amount).await?;
+        let currency = self.account_currency(user_id, g.amount).await?;
+        // The cap on what a met requirement moves to cash, in the account's currency.
+        let conversion_cap = currency.from_base(self.settings.conversion_max, Rounding::Down);
         let out = self
             .wallet
             .grant_bonus(
@@ -137,7 +141,7 @@ impl BonusService {
                     min_odds: g.min_odds,
                     expires_at: g.expires_at,
                     idempotency_key: g.idempotency_key.clone(),
-                    conversion_cap: self.settings.conversion_max,
+                    conversion_cap,
                     actor,
                     reply,
                 },
@@ -163,23 +167,34 @@ impl BonusService {
             .map_err(BonusError::Controls)
     }
 
-    /// `amount` has no more places than the user's currency allows (JPY: none).
-    async fn check_scale(&self, user_id: Uuid, amount: Decimal) -> Result<(), BonusError> {
+    /// The user's currency, once `amount` is money of it: no more places than its scale
+    /// allows (JPY: none) and at most `[bonus] grant_amount_max`, which is in the base
+    /// currency and converted (down) to the account's.
+    async fn account_currency(
+        &self,
+        user_id: Uuid,
+        amount: Decimal,
+    ) -> Result<Currency, BonusError> {
         let client = self.db.get().await?;
         let Some(account) = crate::db::users::restriction(&client, user_id).await? else {
             return Err(BonusError::UnknownUser);
         };
-        let scale = self.currencies.scale_of(&account.currency_code);
+        let code = &account.currency_code;
+        let currency = self.currencies.of(code);
         let money = crate::domain::Money::from_decimal(amount)
             .map_err(|e| BonusError::Invalid(format!("amount: {e}")))?;
-        crate::domain::currency::check_scale(money, scale)
-            .map(|_| ())
-            .map_err(|e| {
-                BonusError::Invalid(format!(
-                    "amount: {e} (the account's currency is {})",
-                    account.currency_code
-                ))
-            })
+        crate::domain::currency::check_scale(money, currency.scale).map_err(|e| {
+            BonusError::Invalid(format!("amount: {e} (the account's currency is {code})"))
+        })?;
+        let max = currency.from_base(self.settings.grant_amount_max, Rounding::Down);
+        if amount > max {
+            return Err(BonusError::Invalid(format!(
+                "amount must be at most {max} {code} ([bonus] grant_amount_max {} {} converted)",
+                self.settings.grant_amount_max,
+                self.currencies.base()
+            )));
+        }
+        Ok(currency)
     }
 
     /// Grants a free bet (no money moves until it wins).
@@ -190,7 +205,7 @@ impl BonusService {
         actor: AuditActor,
     ) -> Result<(FreeBetRow, bool), BonusError> {
         self.check(&g, false)?;
-        self.check_scale(user_id, g.amount).await?;
+        self.account_currency(user_id, g.amount).await?;
         let mut client = self.db.get().await?;
         let tx = client.transaction().await?;
         crate::db::audit::set_actor(&tx, actor).await?;

@@ -10,7 +10,8 @@ pub struct BetSettings {
     pub system_lines_max: u64,
     /// Highest total odds of a bet.
     pub total_odds_max: Decimal,
-    /// Highest potential win of a bet.
+    /// Highest potential win of a bet, in the base currency (converted, down, to the
+    /// bettor's).
     pub potential_win_max: Decimal,
     /// Requests with an idempotency key in flight at once on this node; more are busy.
     pub inflight_keys_max: usize,

@@ -230,6 +230,7 @@ async fn change_account(
     let service = AccountService {
         db: state.db.clone(),
         controls: state.controls.clone(),
+        currencies: state.registry.currencies().clone(),
     };
     let actor = Actor {
         user_id: Some(staff.user_id),

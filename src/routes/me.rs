@@ -57,6 +57,7 @@ fn accounts(state: &AppState) -> AccountService {
     AccountService {
         db: state.db.clone(),
         controls: state.controls.clone(),
+        currencies: state.registry.currencies().clone(),
     }
 }
 
