@@ -290,7 +290,16 @@ async fn seed_bonus(settings: &Settings) -> anyhow::Result<()> {
                 expires_at,
                 idempotency_key: "demo-bonus",
                 granted_by: None,
-                conversion_cap: settings.bonus.conversion_max,
+                // The demo bettor's account is in USD; the cap is configured in the base.
+                conversion_cap: settings
+                    .currencies
+                    .build(&settings.accounts.currencies)
+                    .map_err(anyhow::Error::msg)?
+                    .of("USD")
+                    .from_base(
+                        settings.bonus.conversion_max,
+                        crate::domain::currency::Rounding::Down,
+                    ),
             },
         )
         .await?;
