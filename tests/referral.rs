@@ -283,7 +283,16 @@ async fn rejected_by_the_desk_the_stake_comes_back_and_the_book_forgets_it() {
 #[tokio::test]
 async fn a_counter_offer_taken_by_the_bettor_stands_on_its_terms() {
     let d = desk(30_000, 30_000).await;
+    let mut bettor_ws = stream_support::connect(&d.app, "").await;
+    stream_support::send(
+        &mut bettor_ws,
+        json!({"op": "auth", "id": 1, "token": d.token}),
+    )
+    .await;
+    stream_support::next_of(&mut bettor_ws, "authenticated").await;
     let bet = d.refer("r1").await;
+    let m = stream_support::next_of(&mut bettor_ws, "bet").await;
+    assert_eq!(m["data"]["status"], "referred", "{m}");
     // Refusals change nothing: more than the stake asked, odds and stake on the wrong
     // decision, an unknown decision, an unknown bet, the bettor answering before a counter.
     for body in [
@@ -325,6 +334,11 @@ async fn a_counter_offer_taken_by_the_bettor_stands_on_its_terms() {
     );
     let shown = d.bet(bet).await;
     assert_eq!(shown["referral"]["status"], "countered", "{shown}");
+    // The bettor hears of the counter-offer on their private channel, with its terms.
+    let m = stream_support::next_of(&mut bettor_ws, "bet").await;
+    assert_eq!(m["data"]["id"], bet.to_string(), "{m}");
+    assert_eq!(m["data"]["referral"]["status"], "countered", "{m}");
+    assert_eq!(m["data"]["referral"]["counter_stake"], "20.00", "{m}");
     // The list shows the same referral state as the bet itself.
     let listed = d.listed(bet).await;
     assert_eq!(listed["referral"], shown["referral"], "{listed}");
