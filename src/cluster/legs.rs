@@ -1,8 +1,8 @@
 //! Calls from one engine node to another: a JSON request to an internal endpoint of the
 //! node at `addr`, carrying the cluster's forwarding secret, answered within a deadline.
-//! Also the HTTP client every such call (and request forwarding) shares.
+//! Every such call (and request forwarding) shares the cluster's HTTP client
+//! ([`Cluster::http`]).
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -10,17 +10,6 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{lock, Cluster, RouteError, FORWARD_HEADER};
-
-/// The client for calls to other nodes (kept-alive connections to each).
-pub fn http_client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap_or_default()
-    })
-}
 
 /// POSTs `body` to `{addr}{path}` and reads the JSON answer (a 200); an error says why
 /// none came. Bounded by `forward_concurrency_max` calls at once and by `timeout`.
@@ -39,7 +28,8 @@ pub async fn call<Req: Serialize, Ans: DeserializeOwned>(
         return Err("too many calls to other nodes".into());
     };
     let url = format!("{}{}", addr.trim_end_matches('/'), path);
-    let answer = http_client()
+    let answer = cluster
+        .http()
         .post(&url)
         .timeout(timeout)
         .header(FORWARD_HEADER, &cluster.settings.forward_secret)

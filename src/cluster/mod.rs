@@ -123,6 +123,8 @@ pub struct ClusterCounters {
 /// This node's view of the cluster; shared by the registry, the writers and the routes.
 pub struct Cluster {
     pub settings: ClusterSettings,
+    /// The client for calls to other nodes (kept-alive connections to each).
+    http: reqwest::Client,
     db: Option<Pool>,
     held: RwLock<HashMap<Uuid, Held>>,
     /// Wallet partitions held (`wallets`): this node writes their users' balances.
@@ -165,6 +167,10 @@ impl Cluster {
     pub fn new(settings: ClusterSettings, db: Option<Pool>) -> Arc<Cluster> {
         let slots = settings.forward_concurrency_max.max(1);
         Arc::new(Cluster {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap_or_default(),
             db: if settings.enabled { db } else { None },
             settings,
             held: RwLock::new(HashMap::new()),
@@ -178,6 +184,11 @@ impl Cluster {
             flights: std::sync::Mutex::new(HashMap::new()),
             unconfirmed: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The HTTP client for calls to other nodes (forwarded requests, remote legs).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// One node owning everything (no leases).

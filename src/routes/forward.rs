@@ -233,7 +233,8 @@ async fn forward(
     let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
         return unavailable("method cannot be forwarded");
     };
-    let mut out = crate::cluster::legs::http_client()
+    let mut out = cluster
+        .http()
         .request(method, &url)
         .timeout(Duration::from_millis(cluster.settings.forward_timeout_ms))
         .header(FORWARD_HEADER, &cluster.settings.forward_secret);
@@ -287,7 +288,8 @@ pub async fn forward_bet(
         return None;
     };
     let url = format!("{}/api/v1/bets", addr.trim_end_matches('/'));
-    let sent = crate::cluster::legs::http_client()
+    let sent = cluster
+        .http()
         .post(&url)
         .timeout(Duration::from_millis(cluster.settings.forward_timeout_ms))
         .header(FORWARD_HEADER, &cluster.settings.forward_secret)
