@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::domain::ids::EventId;
+
 use bytestring::ByteString;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -547,7 +549,7 @@ fn lock(t: &Mutex<Topic>) -> std::sync::MutexGuard<'_, Topic> {
 }
 
 /// The topic of an event.
-pub fn event_topic(event_id: uuid::Uuid) -> String {
+pub fn event_topic(event_id: EventId) -> String {
     format!("event:{event_id}")
 }
 

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use thiserror::Error;
-use uuid::Uuid;
 
 use crate::accounts::controls::{AccountControls, Change, ControlsError};
 use crate::accounts::limits::BettingLimits;
@@ -14,6 +13,7 @@ use crate::accounts::validate::{self, Invalid};
 use crate::auth::Role;
 use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch, TradingPatch, TradingUser};
+use crate::domain::ids::UserId;
 use crate::domain::Money;
 
 /// The handles account changes need.
@@ -131,7 +131,7 @@ fn apply_preferences(
 }
 
 impl AccountService {
-    async fn hand_on(&self, user_id: Uuid, change: Change) -> Result<(), AccountError> {
+    async fn hand_on(&self, user_id: UserId, change: Change) -> Result<(), AccountError> {
         self.controls
             .changed(user_id, change)
             .await
@@ -144,7 +144,7 @@ impl AccountService {
         &self,
         staff_role: Role,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         patch: TradingPatch,
     ) -> Result<TradingUser, AccountError> {
         let mut client = self.db.get().await?;
@@ -173,7 +173,7 @@ impl AccountService {
     pub async fn update_profile(
         &self,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         patch: &ProfilePatch,
     ) -> Result<Profile, AccountError> {
         let mut client = self.db.get().await?;
@@ -210,7 +210,7 @@ impl AccountService {
     pub async fn update_preferences(
         &self,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         patch: PreferencesPatch,
         now: DateTime<Utc>,
         cooling_off: chrono::Duration,
@@ -236,7 +236,7 @@ impl AccountService {
     pub async fn self_exclude(
         &self,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         until: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, AccountError> {
         let mut client = self.db.get().await?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::accounts::controls::{AccountControls, Change};
 use crate::db::audit::Actor as AuditActor;
 use crate::db::bonus::{self as bdb, BonusRow, FreeBetRow, NewFreeBet};
+use crate::domain::ids::UserId;
 use crate::wallet::bonus::{GrantBonus, GrantRefusal};
 use crate::wallet::Wallet;
 
@@ -121,7 +122,7 @@ impl BonusService {
     /// Grants a bonus (201 when new; the same key and payload answers the first grant).
     pub async fn grant_bonus(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         g: Grant,
         actor: AuditActor,
     ) -> Result<(BonusRow, bool), BonusError> {
@@ -156,7 +157,7 @@ impl BonusService {
     }
 
     /// Every node's wallet shards read `user_id`'s bonus state again before their next bet.
-    async fn tell_every_node(&self, user_id: Uuid) -> Result<(), BonusError> {
+    async fn tell_every_node(&self, user_id: UserId) -> Result<(), BonusError> {
         self.controls
             .changed(user_id, Change::Bonus)
             .await
@@ -164,7 +165,7 @@ impl BonusService {
     }
 
     /// `amount` has no more places than the user's currency allows (JPY: none).
-    async fn check_scale(&self, user_id: Uuid, amount: Decimal) -> Result<(), BonusError> {
+    async fn check_scale(&self, user_id: UserId, amount: Decimal) -> Result<(), BonusError> {
         let client = self.db.get().await?;
         let Some(account) = crate::db::users::restriction(&client, user_id).await? else {
             return Err(BonusError::UnknownUser);
@@ -185,7 +186,7 @@ impl BonusService {
     /// Grants a free bet (no money moves until it wins).
     pub async fn grant_free_bet(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         g: Grant,
         actor: AuditActor,
     ) -> Result<(FreeBetRow, bool), BonusError> {
@@ -224,7 +225,7 @@ impl BonusService {
     /// The bettor's bonuses and free bets.
     pub async fn list(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
     ) -> Result<(Vec<BonusRow>, Vec<FreeBetRow>), BonusError> {
         let client = self.db.get().await?;
         Ok(bdb::list_for_user(&client, user_id, self.settings.list_max).await?)

@@ -7,13 +7,14 @@ use uuid::Uuid;
 use crate::db::settlement::{BetState, LegState};
 use crate::domain::bet_status::transition;
 use crate::domain::currency::Scale;
+use crate::domain::ids::{BetId, SelectionId, UserId};
 use crate::domain::{settle_bet, BetStatus, BetType, LegOutcome, LegResult, Money, Odds};
 
 /// A change of one bet's settlement, to be booked by its user's wallet shard.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BetChange {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
+    pub bet_id: BetId,
+    pub user_id: UserId,
     pub currency_code: String,
     /// That currency's scale: a bonus share of the payout is rounded at it.
     pub scale: Scale,
@@ -28,7 +29,7 @@ pub struct BetChange {
     pub void_reason: Option<String>,
     /// The legs' selections and what the bet counts in their markets' live liability
     /// while open (stake, potential win): released when an open bet is booked.
-    pub selections: Vec<Uuid>,
+    pub selections: Vec<SelectionId>,
     pub exposure: (Decimal, Decimal),
     /// The free bet that was the stake (its payouts are winnings only; a void restores it).
     pub free_bet: Option<Uuid>,
@@ -54,7 +55,7 @@ fn paid(bet: &BetState, gross: Decimal) -> Decimal {
 #[derive(Debug, thiserror::Error)]
 #[error("bet {bet_id}: {reason}")]
 pub struct ComputeError {
-    pub bet_id: Uuid,
+    pub bet_id: BetId,
     pub reason: String,
 }
 
@@ -191,8 +192,8 @@ mod tests {
 
     fn bet(status: &str, win: Decimal, results: &[Option<&str>]) -> BetState {
         BetState {
-            id: Uuid::nil(),
-            user_id: Uuid::nil(),
+            id: BetId(Uuid::nil()),
+            user_id: UserId(Uuid::nil()),
             bet_type: if results.len() == 1 {
                 "single"
             } else {
@@ -209,7 +210,7 @@ mod tests {
             legs: results
                 .iter()
                 .map(|r| LegState {
-                    selection_id: Uuid::nil(),
+                    selection_id: SelectionId(Uuid::nil()),
                     odds: dec!(2.0),
                     result: r.map(str::to_string),
                     dead_heat_factor: None,

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::actors::Registry;
 use crate::broadcast::Hub;
 use crate::db::settlement::SettlementRow;
+use crate::domain::ids::UserId;
 use crate::wallet::Wallet;
 
 /// `[settlement]` in config.
@@ -157,6 +158,6 @@ impl Settlement {
 }
 
 /// The bettor's private topic.
-pub fn user_topic(user_id: Uuid) -> String {
+pub fn user_topic(user_id: UserId) -> String {
     format!("user:{user_id}")
 }

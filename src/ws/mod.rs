@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::domain::ids::UserId;
+
 use serde::Deserialize;
 
 pub mod protocol;
@@ -181,7 +183,7 @@ impl Drop for ConnectionSlot {
 pub const TRADING_TOPIC: &str = "trading";
 
 /// The private topic of a user (bets and balance). Bet path and wallet publish here.
-pub fn user_topic(user_id: uuid::Uuid) -> String {
+pub fn user_topic(user_id: UserId) -> String {
     format!("user:{user_id}")
 }
 
