@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::domain::ids::{EventId, UserId};
+
 use bytestring::ByteString;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -547,12 +549,12 @@ fn lock(t: &Mutex<Topic>) -> std::sync::MutexGuard<'_, Topic> {
 }
 
 /// The topic of an event.
-pub fn event_topic(event_id: uuid::Uuid) -> String {
+pub fn event_topic(event_id: EventId) -> String {
     format!("event:{event_id}")
 }
 
 /// The private topic of a user (bets, balance, cash-out offers, referral answers).
-pub fn user_topic(user_id: uuid::Uuid) -> String {
+pub fn user_topic(user_id: UserId) -> String {
     format!("user:{user_id}")
 }
 

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::auth::password;
 use crate::config::Settings;
+use crate::domain::ids::{EventId, MarketId, UserId};
 
 pub const DEMO_BETTOR: (&str, &str, &str) = ("demo", "demo@winzo.test", "demo-password-1");
 pub const DEMO_TRADER: (&str, &str, &str) = ("trader", "trader@winzo.test", "trader-password-1");
@@ -186,7 +187,7 @@ async fn seed_event(
         Utc::now() + Duration::hours(2 * i as i64)
     };
     let status = if live { "live" } else { "scheduled" };
-    let event_id: Uuid = tx
+    let event_id: EventId = tx
         .query_one(
             "INSERT INTO events (sport_id, league_id, home_team_id, away_team_id, start_time,
                                  status, period, clock, venue)
@@ -212,7 +213,7 @@ async fn seed_event(
 /// order: home, draw, away; over, under.
 async fn seed_markets(
     tx: &Transaction<'_>,
-    event_id: Uuid,
+    event_id: EventId,
     spec: &SportSpec,
     (home, away): (&str, &str),
     live: bool,
@@ -239,7 +240,7 @@ async fn seed_markets(
     for (mtype, name, total, selections) in markets {
         // clock_timestamp(): rows of one transaction keep their insert order under
         // ORDER BY created_at (CURRENT_TIMESTAMP is the transaction's start for all of them).
-        let market_id: Uuid = tx
+        let market_id: MarketId = tx
             .query_one(
                 "INSERT INTO markets (event_id, type, name, total_points, in_play, created_at)
                  VALUES ($1, $2::text::market_type, $3, $4, $5, clock_timestamp()) RETURNING id",
@@ -268,7 +269,7 @@ async fn seed_bonus(settings: &Settings) -> anyhow::Result<()> {
     let pool = crate::db::build_pool(&db)?;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let user_id: Uuid = tx
+    let user_id: UserId = tx
         .query_one(
             "SELECT id FROM users WHERE username = $1",
             &[&DEMO_BETTOR.0],
@@ -333,7 +334,7 @@ async fn seed_account(
         return Ok(());
     }
     let hashed = password::hash(pass)?;
-    let user_id: Uuid = tx
+    let user_id: UserId = tx
         .query_one(
             "INSERT INTO users (username, email, password_hash, salt, role, email_verified)
              VALUES ($1, $2, $3, $4, $5::text::user_role, true) RETURNING id",

@@ -30,27 +30,28 @@ use uuid::Uuid;
 
 use crate::db::bonus as bdb;
 use crate::db::wallet as wdb;
+use crate::domain::ids::{BetId, UserId};
 
 /// One broken invariant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Violation {
     BalanceMismatch {
-        user_id: Uuid,
+        user_id: UserId,
         balance: Option<Decimal>,
         ledger_sum: Decimal,
     },
     NegativeBalance {
-        user_id: Uuid,
+        user_id: UserId,
         balance: Decimal,
         bonus_balance: Decimal,
     },
     BetLedger {
-        bet_id: Uuid,
+        bet_id: BetId,
         debits: i64,
         credits: i64,
     },
     PayoutMismatch {
-        bet_id: Uuid,
+        bet_id: BetId,
         actual_win: Decimal,
         credits_net: Decimal,
         debts: Decimal,
@@ -60,15 +61,15 @@ pub enum Violation {
         fees: Decimal,
     },
     CashOut {
-        bet_id: Uuid,
+        bet_id: BetId,
         detail: String,
     },
     Referral {
-        bet_id: Uuid,
+        bet_id: BetId,
         detail: String,
     },
     BonusBalanceMismatch {
-        user_id: Uuid,
+        user_id: UserId,
         bonus_balance: Decimal,
         ledger_sum: Decimal,
     },

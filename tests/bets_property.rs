@@ -89,7 +89,7 @@ struct Env {
 async fn bettors(env: &Env, funds: Decimal, n: usize) -> Vec<(Uuid, String)> {
     let ids = common::fixtures::funded_users(&env.app.db.client, funds, n).await;
     let sessions = ids.iter().map(|id| async move {
-        let (token, _) = winzo::auth::session::create(&env.redis, *id, Role::User, 3600)
+        let (token, _) = winzo::auth::session::create(&env.redis, (*id).into(), Role::User, 3600)
             .await
             .expect("session");
         (*id, token)

@@ -129,7 +129,7 @@ async fn a_bonus_granted_through_one_node_is_seen_by_the_cached_account_of_anoth
     let user = common::fixtures::funded_user(&db.client, dec!(100.00)).await;
     let settings = winzo::config::load_for("test").unwrap();
     let redis = winzo::redis_client::connect(&settings.redis).unwrap();
-    let (token, _) = winzo::auth::session::create(&redis, user, Role::User, 3600)
+    let (token, _) = winzo::auth::session::create(&redis, user.into(), Role::User, 3600)
         .await
         .unwrap();
 

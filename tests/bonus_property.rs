@@ -126,7 +126,7 @@ async fn check(env: &Env, user: Uuid, when: &str) {
 async fn run(env: &Env, ops: Vec<Op>, outcome: [usize; 3]) {
     let (app, trader) = (&env.app, env.trader.as_str());
     let user = common::fixtures::funded_users(&app.db.client, Decimal::from(20), 1).await[0];
-    let (token, _) = winzo::auth::session::create(&env.redis, user, Role::User, 3600)
+    let (token, _) = winzo::auth::session::create(&env.redis, user.into(), Role::User, 3600)
         .await
         .expect("session");
     let (market, sels) = total_market(env).await;

@@ -166,7 +166,7 @@ async fn run(env: &Env, plan: Plan) {
     let ((user, token), m0, m1) = tokio::join!(
         async {
             let id = common::fixtures::funded_users(&app.db.client, dec!(1000.00), 1).await[0];
-            let (t, _) = winzo::auth::session::create(&env.redis, id, Role::User, 3600)
+            let (t, _) = winzo::auth::session::create(&env.redis, id.into(), Role::User, 3600)
                 .await
                 .unwrap();
             (id, t)

@@ -65,7 +65,7 @@ fn cluster_script(args: &[&str]) -> String {
 
 /// A user with `role` and a session in the cluster's Redis.
 async fn session_for(redis: &redis::aio::ConnectionManager, id: Uuid, role: Role) -> String {
-    let (token, _) = winzo::auth::session::create(redis, id, role, 3600)
+    let (token, _) = winzo::auth::session::create(redis, id.into(), role, 3600)
         .await
         .expect("session");
     token

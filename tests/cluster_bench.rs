@@ -95,7 +95,7 @@ async fn measure(n: usize) -> f64 {
     let mut tokens = Vec::new();
     for u in &users {
         tokens.push(
-            winzo::auth::session::create(&redis, *u, Role::User, 3600)
+            winzo::auth::session::create(&redis, (*u).into(), Role::User, 3600)
                 .await
                 .unwrap()
                 .0,

@@ -109,7 +109,7 @@ async fn bettors_with(
     let redis = winzo::redis_client::connect(&settings.redis).unwrap();
     let mut out = Vec::new();
     for id in ids {
-        let (token, _) = winzo::auth::session::create(&redis, id, Role::User, 3600)
+        let (token, _) = winzo::auth::session::create(&redis, id.into(), Role::User, 3600)
             .await
             .unwrap();
         out.push((id, token));

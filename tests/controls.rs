@@ -523,11 +523,11 @@ async fn revoke_all_racing_logins_leaves_no_session_a_later_revoke_all_misses() 
     let role = winzo::auth::Role::User;
     let logins = (0..200).map(|_| {
         let redis = redis.clone();
-        async move { winzo::auth::session::create(&redis, user, role, 600).await }
+        async move { winzo::auth::session::create(&redis, user.into(), role, 600).await }
     });
     let revokes = (0..40).map(|_| {
         let redis = redis.clone();
-        async move { winzo::auth::session::revoke_all(&redis, user).await }
+        async move { winzo::auth::session::revoke_all(&redis, user.into()).await }
     });
     let (created, revoked) = tokio::join!(
         futures::future::join_all(logins),
@@ -535,7 +535,7 @@ async fn revoke_all_racing_logins_leaves_no_session_a_later_revoke_all_misses() 
     );
     assert!(revoked.iter().all(Result::is_ok));
     // A ban: everything of the user must go now.
-    winzo::auth::session::revoke_all(&redis, user)
+    winzo::auth::session::revoke_all(&redis, user.into())
         .await
         .unwrap();
     for c in created {

@@ -88,7 +88,7 @@ async fn patch(env: &Env, path: &str, token: &str, body: Value) -> u16 {
 }
 
 async fn new_session(env: &Env, user: Uuid) -> String {
-    winzo::auth::session::create(&env.redis, user, Role::User, 600)
+    winzo::auth::session::create(&env.redis, user.into(), Role::User, 600)
         .await
         .unwrap()
         .0

@@ -861,11 +861,11 @@ async fn a_live_writer_batch_closing_two_events_takes_their_locks_in_key_order()
         AuditActor::default(),
         vec![
             Change::EventStatus {
-                event_id: high,
+                event_id: high.into(),
                 status: EventStatus::Finished,
             },
             Change::EventStatus {
-                event_id: low,
+                event_id: low.into(),
                 status: EventStatus::Finished,
             },
         ],

@@ -462,11 +462,11 @@ async fn keys_hold_across_months_and_the_ledger_still_refuses_deletes() {
     assert_eq!(err.code(), Some(&SqlState::RESTRICT_VIOLATION));
     // A lookup by key reads one partition (the key's placed_at prunes the others).
     let pooled = pool(&db).get().await.unwrap();
-    let keyed = winzo::db::bets::find_by_key(&pooled, user, "same")
+    let keyed = winzo::db::bets::find_by_key(&pooled, user.into(), "same")
         .await
         .unwrap()
         .expect("found by its key");
-    assert_eq!(keyed.answer.id, today);
+    assert_eq!(keyed.answer.id.as_uuid(), today);
     assert_eq!(keyed.answer.legs.len(), 1);
 }
 

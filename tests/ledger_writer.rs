@@ -11,6 +11,7 @@ use rust_decimal_macros::dec;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
+use winzo::domain::ids::BetId;
 use winzo::domain::BetType;
 use winzo::ledger::{BetRecord, LedgerError, LedgerSettings, LedgerWriter, LegRecord};
 use winzo::metrics::Metrics;
@@ -29,8 +30,8 @@ fn settings(batch_bets_max: usize) -> LedgerSettings {
 
 fn single(user_id: Uuid, selection_id: Uuid, stake: Decimal, key: &str) -> BetRecord {
     BetRecord {
-        bet_id: Uuid::new_v4(),
-        user_id,
+        bet_id: BetId::new_random(),
+        user_id: user_id.into(),
         bet_type: BetType::Single,
         stake,
         total_odds: dec!(2.0000),
@@ -42,7 +43,7 @@ fn single(user_id: Uuid, selection_id: Uuid, stake: Decimal, key: &str) -> BetRe
         bonus_stake: dec!(0),
         free_bet_id: None,
         legs: vec![LegRecord {
-            selection_id,
+            selection_id: selection_id.into(),
             odds: dec!(2.0000),
         }],
         referral: None,

@@ -17,6 +17,7 @@ use winzo::actors::market::{
 use winzo::actors::{AuditActor, LegRejection, Registry, Shared, WriterHandle};
 use winzo::broadcast::Hub;
 use winzo::db::markets::{EventRow, MarketRow, SelectionRow};
+use winzo::domain::ids::{EventId, MarketId, SelectionId};
 use winzo::domain::{EventStatus, MarketCommand, MarketStatus, MarketType, Odds, OddsChangePolicy};
 
 struct Fixture {
@@ -24,7 +25,7 @@ struct Fixture {
     hub: Arc<Hub>,
     event: EventRow,
     market: actix::Addr<MarketActor>,
-    sels: Vec<Uuid>,
+    sels: Vec<SelectionId>,
 }
 
 fn odds(s: &str) -> Odds {
@@ -53,7 +54,7 @@ async fn fixture(delay_ms: u32) -> Fixture {
     });
     let registry = Registry::new(shared, winzo::db::build_pool(&settings.database).unwrap());
     let event = EventRow {
-        id: Uuid::new_v4(),
+        id: EventId::new_random(),
         sport_id: Uuid::new_v4(),
         sport_slug: "test-sport".into(),
         league_id: None,
@@ -70,11 +71,11 @@ async fn fixture(delay_ms: u32) -> Fixture {
         venue: None,
     };
     registry.start_event(event.clone());
-    let market_id = Uuid::new_v4();
+    let market_id = MarketId::new_random();
     let rows: Vec<SelectionRow> = ["Home", "Away"]
         .iter()
         .map(|n| SelectionRow {
-            id: Uuid::new_v4(),
+            id: SelectionId::new_random(),
             market_id,
             name: n.to_string(),
             odds: dec!(2.0000),
@@ -119,7 +120,12 @@ async fn fixture(delay_ms: u32) -> Fixture {
     }
 }
 
-fn leg(selection_id: Uuid, asked: &str, policy: OddsChangePolicy, stake: Decimal) -> LegRequest {
+fn leg(
+    selection_id: SelectionId,
+    asked: &str,
+    policy: OddsChangePolicy,
+    stake: Decimal,
+) -> LegRequest {
     LegRequest {
         referable: false,
         selection_id,
@@ -146,7 +152,7 @@ async fn reserve(
         .unwrap()
 }
 
-async fn set_price(f: &Fixture, sel: Uuid, o: &str) {
+async fn set_price(f: &Fixture, sel: SelectionId, o: &str) {
     let prices = vec![(sel, odds(o)), (f.sels[1], odds("1.9000"))];
     let (_, d) = f
         .registry
@@ -218,7 +224,12 @@ async fn check_and_reserve_applies_status_policy_stake_and_liability() {
     assert_eq!(
         reserve(
             &f,
-            leg(Uuid::new_v4(), "2.0000", OddsChangePolicy::Any, dec!(10))
+            leg(
+                SelectionId::new_random(),
+                "2.0000",
+                OddsChangePolicy::Any,
+                dec!(10)
+            )
         )
         .await
         .unwrap_err(),

@@ -22,7 +22,7 @@ async fn user_with_session(app: &common::TestApp, role: Role) -> String {
         .expect("insert user");
     let user_id: Uuid = row.get(0);
     let redis = winzo::redis_client::connect(&app.settings.redis).expect("redis");
-    let (token, _) = session::create(&redis, user_id, role, 600)
+    let (token, _) = session::create(&redis, user_id.into(), role, 600)
         .await
         .expect("session");
     token

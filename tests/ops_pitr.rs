@@ -302,9 +302,10 @@ async fn restore_to_a_noted_time_keeps_exactly_the_bets_placed_before_it() {
     .unwrap();
     let app = common::spawn_app_at(&url, |_| {}).await;
     let redis = winzo::redis_client::connect(&app.settings.redis).expect("redis");
-    let (token, _) = winzo::auth::session::create(&redis, user, winzo::auth::Role::User, 3600)
-        .await
-        .expect("session");
+    let (token, _) =
+        winzo::auth::session::create(&redis, user.into(), winzo::auth::Role::User, 3600)
+            .await
+            .expect("session");
 
     let mut backup = script("backup.sh");
     backup.arg("pitr");

@@ -227,11 +227,11 @@ async fn the_private_channel_sees_its_own_bets_and_no_one_elses() {
     let redis = winzo::redis_client::connect(&app.settings.redis).unwrap();
     let (alice, bob) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let (alice_token, _) =
-        winzo::auth::session::create(&redis, alice, winzo::auth::roles::Role::User, 60)
+        winzo::auth::session::create(&redis, alice.into(), winzo::auth::roles::Role::User, 60)
             .await
             .unwrap();
     let (bob_token, _) =
-        winzo::auth::session::create(&redis, bob, winzo::auth::roles::Role::User, 60)
+        winzo::auth::session::create(&redis, bob.into(), winzo::auth::roles::Role::User, 60)
             .await
             .unwrap();
     // Alice authenticates in the query, Bob with a first message.

@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 
 use crate::auth::cache::{Notice, SessionCache};
 use crate::auth::session;
+use crate::domain::ids::UserId;
 use crate::wallet::Wallet;
 
 /// What a committed change means for the account's holders.
@@ -64,7 +64,7 @@ impl AccountControls {
 
     /// Hands a committed change of `user_id`'s controls to every holder; returns once
     /// this node's holders have dropped the old values and the other nodes were told.
-    pub async fn changed(&self, user_id: Uuid, change: Change) -> Result<(), ControlsError> {
+    pub async fn changed(&self, user_id: UserId, change: Change) -> Result<(), ControlsError> {
         let notice = match change {
             Change::EndSessions => Notice::User(user_id),
             Change::Controls => Notice::Controls(user_id),

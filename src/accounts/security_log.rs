@@ -9,9 +9,9 @@ use std::sync::Arc;
 use deadpool_postgres::Pool;
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 use crate::db::audit::{insert_system_event, SecurityEvent};
+use crate::domain::ids::UserId;
 
 /// An event to record.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Event {
     pub severity: &'static str,
     pub message: String,
     pub details: Value,
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub ip: Option<IpAddr>,
 }
 

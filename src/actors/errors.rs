@@ -2,8 +2,8 @@
 //! `routes::error_map`).
 use rust_decimal::Decimal;
 use thiserror::Error;
-use uuid::Uuid;
 
+use crate::domain::ids::SelectionId;
 use crate::domain::limits::MarketLimits;
 use crate::domain::{InvalidEventTransition, InvalidTransition, MarginError, MarketStatus, Odds};
 
@@ -19,7 +19,7 @@ pub enum MarketError {
     #[error("the market is {0}")]
     Closed(MarketStatus),
     #[error("selection {0} is not in this market")]
-    UnknownSelection(Uuid),
+    UnknownSelection(SelectionId),
     #[error(transparent)]
     Margin(#[from] MarginError),
     #[error("{0}")]

@@ -19,12 +19,13 @@ use super::registry::Directory;
 use super::writer::{AuditActor, Change, Durable};
 use super::Shared;
 use crate::db::markets::EventRow;
+use crate::domain::ids::{EventId, MarketId};
 use crate::domain::{event, EventStatus, MarketCommand};
 
 pub struct EventActor {
     e: EventRow,
     /// The event's markets, in creation order.
-    markets: Vec<(Uuid, Addr<MarketActor>)>,
+    markets: Vec<(MarketId, Addr<MarketActor>)>,
     shared: Arc<Shared>,
     directory: std::sync::Weak<Directory>,
     event_topic: crate::broadcast::TopicHandle,
@@ -34,7 +35,8 @@ pub struct EventActor {
 /// The event's own live state (markets are asked separately).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventState {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: EventId,
     pub sport_id: Uuid,
     pub sport_slug: String,
     pub league_id: Option<Uuid>,
@@ -264,7 +266,7 @@ impl EventActor {
 
 #[derive(Serialize)]
 struct StatusOut {
-    event_id: Uuid,
+    event_id: EventId,
     status: EventStatus,
     period: Option<String>,
     clock: Option<String>,
@@ -272,7 +274,7 @@ struct StatusOut {
 
 #[derive(Serialize)]
 struct ScoreOut {
-    event_id: Uuid,
+    event_id: EventId,
     home_score: i32,
     away_score: i32,
     period: Option<String>,
@@ -298,7 +300,7 @@ impl Handler<GetEvent> for EventActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AddMarket {
-    pub market_id: Uuid,
+    pub market_id: MarketId,
     pub addr: Addr<MarketActor>,
 }
 
@@ -315,7 +317,7 @@ impl Handler<AddMarket> for EventActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RemoveMarket {
-    pub market_id: Uuid,
+    pub market_id: MarketId,
 }
 
 impl Handler<RemoveMarket> for EventActor {

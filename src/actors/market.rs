@@ -14,7 +14,6 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 mod cashout;
 pub mod feed;
@@ -34,13 +33,14 @@ use super::errors::MarketError;
 use super::registry::Directory;
 use super::writer::Durable;
 use super::Shared;
+use crate::domain::ids::{EventId, MarketId, SelectionId};
 use crate::domain::limits::MarketLimits;
 use crate::domain::{MarketStatus, MarketType, Odds};
 
 /// A selection's live state.
 #[derive(Debug, Clone)]
 pub struct SelectionState {
-    pub id: Uuid,
+    pub id: SelectionId,
     pub name: String,
     pub odds: Odds,
     /// Confirmed bets: stake taken and potential payout.
@@ -53,8 +53,8 @@ pub struct SelectionState {
 
 /// Everything a market actor starts from (recovery, on-demand start, creation).
 pub struct MarketInit {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: MarketId,
+    pub event_id: EventId,
     pub sport_slug: Arc<str>,
     pub event_start: DateTime<Utc>,
     pub market_type: MarketType,
@@ -105,7 +105,7 @@ impl MarketActor {
         }
     }
 
-    fn index_of(&self, selection_id: Uuid) -> Result<usize, MarketError> {
+    fn index_of(&self, selection_id: SelectionId) -> Result<usize, MarketError> {
         self.m
             .selections
             .iter()

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use crate::broadcast::Hub;
+use crate::domain::ids::{MarketId, SelectionId};
 
 pub mod errors;
 pub mod event;
@@ -35,8 +36,8 @@ pub struct Shared {
 /// A market's selections whose price changed.
 #[derive(Debug, Clone)]
 pub struct PriceMove {
-    pub market_id: uuid::Uuid,
-    pub selections: Vec<uuid::Uuid>,
+    pub market_id: MarketId,
+    pub selections: Vec<SelectionId>,
 }
 
 /// The bounded queue of price changes to the cash-out watcher (`app::cashout`). A full
@@ -46,7 +47,7 @@ pub struct PriceMove {
 pub struct PriceMoves(pub Option<tokio::sync::mpsc::Sender<PriceMove>>);
 
 impl PriceMoves {
-    pub fn notify(&self, market_id: uuid::Uuid, selections: Vec<uuid::Uuid>) {
+    pub fn notify(&self, market_id: MarketId, selections: Vec<SelectionId>) {
         if let Some(tx) = &self.0 {
             if tx
                 .try_send(PriceMove {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use actix::prelude::*;
 use deadpool_postgres::Pool;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 mod mailbox;
 
@@ -24,6 +23,7 @@ use super::event::{AddMarket, EventActor, RemoveMarket};
 use super::market::{MarketActor, MarketInit, SelectionState};
 use super::Shared;
 use crate::db::markets::{self as q, EventRow, ExposureRow, MarketRow, SelectionRow};
+use crate::domain::ids::{EventId, MarketId, SelectionId};
 use crate::domain::{MarketStatus, Odds};
 /// Why live state could not be loaded from Postgres (the database did not answer).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -51,9 +51,9 @@ impl From<anyhow::Error> for LoadError {
 /// Id → address maps, shared with the actors (weakly) so a stopping actor removes itself.
 #[derive(Default)]
 pub struct Directory {
-    events: RwLock<HashMap<Uuid, Addr<EventActor>>>,
-    markets: RwLock<HashMap<Uuid, (Uuid, Addr<MarketActor>)>>,
-    selections: RwLock<HashMap<Uuid, Uuid>>,
+    events: RwLock<HashMap<EventId, Addr<EventActor>>>,
+    markets: RwLock<HashMap<MarketId, (EventId, Addr<MarketActor>)>>,
+    selections: RwLock<HashMap<SelectionId, MarketId>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -65,7 +65,11 @@ fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Directory {
-    pub fn forget_market(&self, market_id: Uuid, selections: impl Iterator<Item = Uuid>) {
+    pub fn forget_market(
+        &self,
+        market_id: MarketId,
+        selections: impl Iterator<Item = SelectionId>,
+    ) {
         let removed = write(&self.markets).remove(&market_id);
         let mut sel = write(&self.selections);
         for s in selections {
@@ -80,16 +84,16 @@ impl Directory {
         }
     }
 
-    pub fn forget_event(&self, event_id: Uuid) {
+    pub fn forget_event(&self, event_id: EventId) {
         write(&self.events).remove(&event_id);
     }
 
     /// Forgets an event and all its markets (this node stopped owning it): with their
     /// addresses gone the actors stop once the requests holding them are answered.
-    pub fn forget_event_and_markets(&self, event_id: Uuid) {
+    pub fn forget_event_and_markets(&self, event_id: EventId) {
         write(&self.events).remove(&event_id);
         let mut markets = write(&self.markets);
-        let gone: Vec<Uuid> = markets
+        let gone: Vec<MarketId> = markets
             .iter()
             .filter(|(_, (e, _))| *e == event_id)
             .map(|(m, _)| *m)
@@ -160,7 +164,7 @@ impl Registry {
     }
 
     /// Takes the event's lease if needed; an error when another node owns it.
-    async fn own(&self, event_id: Uuid) -> Result<(), LoadError> {
+    async fn own(&self, event_id: EventId) -> Result<(), LoadError> {
         if self.cluster.owns(event_id) {
             return Ok(());
         }
@@ -224,31 +228,31 @@ impl Registry {
     }
 
     /// Every live event's address (recovery checks, catalogue listings).
-    pub fn event_ids(&self) -> Vec<Uuid> {
+    pub fn event_ids(&self) -> Vec<EventId> {
         read(&self.dir.events).keys().copied().collect()
     }
 
-    pub fn running_event(&self, id: Uuid) -> Option<Addr<EventActor>> {
+    pub fn running_event(&self, id: EventId) -> Option<Addr<EventActor>> {
         read(&self.dir.events).get(&id).cloned()
     }
 
-    pub fn running_market(&self, id: Uuid) -> Option<Addr<MarketActor>> {
+    pub fn running_market(&self, id: MarketId) -> Option<Addr<MarketActor>> {
         read(&self.dir.markets).get(&id).map(|(_, a)| a.clone())
     }
 
     /// The event of a running market.
-    pub fn event_of_market(&self, market_id: Uuid) -> Option<Uuid> {
+    pub fn event_of_market(&self, market_id: MarketId) -> Option<EventId> {
         read(&self.dir.markets).get(&market_id).map(|(e, _)| *e)
     }
 
     /// A running market whose event this node owns now.
-    fn owned_market(&self, id: Uuid) -> Option<Addr<MarketActor>> {
+    fn owned_market(&self, id: MarketId) -> Option<Addr<MarketActor>> {
         let (event_id, addr) = read(&self.dir.markets).get(&id).cloned()?;
         self.cluster.owns(event_id).then_some(addr)
     }
 
     /// The market of a live selection, if its market runs.
-    pub fn market_of_selection(&self, selection_id: Uuid) -> Option<Uuid> {
+    pub fn market_of_selection(&self, selection_id: SelectionId) -> Option<MarketId> {
         read(&self.dir.selections).get(&selection_id).copied()
     }
 
@@ -271,7 +275,7 @@ impl Registry {
         event: &EventRow,
         row: MarketRow,
         selections: Vec<SelectionRow>,
-        exposure: &HashMap<Uuid, (Decimal, Decimal)>,
+        exposure: &HashMap<SelectionId, (Decimal, Decimal)>,
     ) -> anyhow::Result<Addr<MarketActor>> {
         let limits = self
             .shared
@@ -291,7 +295,7 @@ impl Registry {
                 reserved_payout: Decimal::ZERO,
             });
         }
-        let selection_ids: Vec<Uuid> = states.iter().map(|s| s.id).collect();
+        let selection_ids: Vec<SelectionId> = states.iter().map(|s| s.id).collect();
         let init = MarketInit {
             id: row.id,
             event_id: event.id,
@@ -336,10 +340,10 @@ impl Registry {
         let mut events = q::load_live_events(&**client).await?;
         // With several nodes: only the events this node owns and does not serve yet.
         events.retain(|e| self.cluster.owns(e.id) && self.running_event(e.id).is_none());
-        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
         let markets = q::load_markets_of_events(&**client, &ids).await?;
         let market_count = markets.len();
-        let mut by_event: HashMap<Uuid, Vec<MarketRow>> = HashMap::new();
+        let mut by_event: HashMap<EventId, Vec<MarketRow>> = HashMap::new();
         for m in markets {
             by_event.entry(m.event_id).or_default().push(m);
         }
@@ -361,13 +365,13 @@ impl Registry {
         event: &EventRow,
         markets: Vec<MarketRow>,
     ) -> anyhow::Result<()> {
-        let ids: Vec<Uuid> = markets.iter().map(|m| m.id).collect();
-        let mut sels: HashMap<Uuid, Vec<SelectionRow>> = HashMap::new();
+        let ids: Vec<MarketId> = markets.iter().map(|m| m.id).collect();
+        let mut sels: HashMap<MarketId, Vec<SelectionRow>> = HashMap::new();
         for s in q::load_selections(client, &ids).await? {
             sels.entry(s.market_id).or_default().push(s);
         }
         // In the base currency, as the markets count (exactly as each bet added it).
-        let mut exposure: HashMap<Uuid, (Decimal, Decimal)> = HashMap::new();
+        let mut exposure: HashMap<SelectionId, (Decimal, Decimal)> = HashMap::new();
         for row in q::load_open_exposure(client, &ids).await? {
             let ExposureRow {
                 selection_id,
@@ -389,7 +393,7 @@ impl Registry {
 
     /// The event's actor, started from Postgres if needed; `None` when the event does not
     /// exist or is finished or cancelled (its state is then read from Postgres).
-    pub async fn event(&self, id: Uuid) -> Result<Option<Addr<EventActor>>, LoadError> {
+    pub async fn event(&self, id: EventId) -> Result<Option<Addr<EventActor>>, LoadError> {
         if let Some(a) = self.running_event(id) {
             if self.cluster.owns(id) {
                 return Ok(Some(a));
@@ -426,7 +430,7 @@ impl Registry {
     /// when there is no such event.
     pub async fn stored_event_status(
         &self,
-        id: Uuid,
+        id: EventId,
     ) -> Result<Option<crate::domain::EventStatus>, LoadError> {
         let client = self.db.get().await?;
         Ok(q::load_event(&**client, id).await?.map(|row| row.status))
@@ -434,7 +438,7 @@ impl Registry {
 
     /// The market's actor, started (with its event) from Postgres if needed; `None` when
     /// it does not exist or is settled or voided.
-    pub async fn market(&self, id: Uuid) -> Result<Option<Addr<MarketActor>>, LoadError> {
+    pub async fn market(&self, id: MarketId) -> Result<Option<Addr<MarketActor>>, LoadError> {
         if let Some(a) = self.owned_market(id) {
             return Ok(Some(a));
         }
@@ -472,7 +476,7 @@ impl Registry {
     /// The market of a selection, started if needed (the bet path's first step).
     pub async fn market_for_selection(
         &self,
-        selection_id: Uuid,
+        selection_id: SelectionId,
     ) -> Result<Option<Addr<MarketActor>>, LoadError> {
         if let Some(m) = self.market_of_selection(selection_id) {
             if let Some(a) = self.owned_market(m) {

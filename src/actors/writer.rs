@@ -23,6 +23,8 @@ use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::domain::ids::{EventId, MarketId, SelectionId};
+
 use super::LiveWriterSettings;
 // The changes it writes are the database layer's own types (`db::markets`).
 pub use crate::db::markets::{AuditActor, Change, FeedSeqMark};
@@ -263,11 +265,11 @@ async fn fence_ops(
             None => {}
         }
     }
-    let of_selection: HashMap<Uuid, Uuid> = fence::events_of_selections(tx, &selections)
+    let of_selection: HashMap<SelectionId, EventId> = fence::events_of_selections(tx, &selections)
         .await?
         .into_iter()
         .collect();
-    let of_market: HashMap<Uuid, Uuid> = fence::events_of_markets(tx, &markets)
+    let of_market: HashMap<MarketId, EventId> = fence::events_of_markets(tx, &markets)
         .await?
         .into_iter()
         .collect();
@@ -304,9 +306,9 @@ async fn fence_ops(
 }
 
 enum Target {
-    Selection(Uuid),
-    Market(Uuid),
-    Event(Uuid),
+    Selection(SelectionId),
+    Market(MarketId),
+    Event(EventId),
 }
 
 /// What a change writes to (a feed's `seq` mark belongs to no one lease).
@@ -334,6 +336,7 @@ async fn lock_closing(
     batch: &[WriteOp],
 ) -> anyhow::Result<()> {
     let mut kinds: Vec<&str> = Vec::new();
+    // Markets and events side by side: the lock key takes the kind with a bare uuid.
     let mut ids: Vec<Uuid> = Vec::new();
     for change in batch.iter().flat_map(|op| op.changes.iter()) {
         match change {
@@ -342,14 +345,14 @@ async fn lock_closing(
                 status: MarketStatus::Settled | MarketStatus::Voided,
             } => {
                 kinds.push("market");
-                ids.push(*market_id);
+                ids.push(market_id.as_uuid());
             }
             Change::EventStatus {
                 event_id,
                 status: EventStatus::Finished | EventStatus::Cancelled,
             } => {
                 kinds.push("event");
-                ids.push(*event_id);
+                ids.push(event_id.as_uuid());
             }
             _ => {}
         }
@@ -371,7 +374,7 @@ async fn lock_closing(
 /// One actor's consecutive operations: prices coalesced into one statement (last wins),
 /// then the other changes in order.
 async fn write_run(tx: &tokio_postgres::Transaction<'_>, ops: &[WriteOp]) -> anyhow::Result<()> {
-    let mut odds: HashMap<Uuid, Decimal> = HashMap::new();
+    let mut odds: HashMap<SelectionId, Decimal> = HashMap::new();
     let mut others: Vec<&Change> = Vec::new();
     for change in ops.iter().flat_map(|op| op.changes.iter()) {
         match change {
@@ -385,7 +388,7 @@ async fn write_run(tx: &tokio_postgres::Transaction<'_>, ops: &[WriteOp]) -> any
         }
     }
     if !odds.is_empty() {
-        let (ids, prices): (Vec<Uuid>, Vec<Decimal>) = odds.into_iter().unzip();
+        let (ids, prices): (Vec<SelectionId>, Vec<Decimal>) = odds.into_iter().unzip();
         crate::db::markets::write_odds(tx, &ids, &prices).await?;
     }
     for change in others {

@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use thiserror::Error;
-use uuid::Uuid;
 
 use crate::accounts::controls::{AccountControls, Change, ControlsError};
 use crate::accounts::validate::{self, Invalid};
@@ -15,6 +14,7 @@ use crate::db::audit::{self, Actor};
 use crate::db::users::{self, PreferencesRow, Profile, ProfilePatch, TradingPatch, TradingUser};
 use crate::domain::betting_limits::BettingLimits;
 use crate::domain::currency::{check_scale, Currencies};
+use crate::domain::ids::UserId;
 use crate::domain::Money;
 
 /// The handles account changes need.
@@ -139,7 +139,7 @@ impl AccountService {
     async fn check_scales<C: deadpool_postgres::GenericClient>(
         &self,
         client: &C,
-        user_id: Uuid,
+        user_id: UserId,
         amounts: &[(String, Money)],
     ) -> Result<(), AccountError> {
         if amounts.is_empty() {
@@ -162,7 +162,7 @@ impl AccountService {
         Ok(())
     }
 
-    async fn hand_on(&self, user_id: Uuid, change: Change) -> Result<(), AccountError> {
+    async fn hand_on(&self, user_id: UserId, change: Change) -> Result<(), AccountError> {
         self.controls
             .changed(user_id, change)
             .await
@@ -175,7 +175,7 @@ impl AccountService {
         &self,
         staff_role: Role,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         patch: TradingPatch,
     ) -> Result<TradingUser, AccountError> {
         let mut client = self.db.get().await?;
@@ -210,7 +210,7 @@ impl AccountService {
     pub async fn update_profile(
         &self,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         patch: &ProfilePatch,
     ) -> Result<Profile, AccountError> {
         let mut client = self.db.get().await?;
@@ -247,7 +247,7 @@ impl AccountService {
     pub async fn update_preferences(
         &self,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         patch: PreferencesPatch,
         now: DateTime<Utc>,
         cooling_off: chrono::Duration,
@@ -279,7 +279,7 @@ impl AccountService {
     pub async fn self_exclude(
         &self,
         actor: Actor,
-        user_id: Uuid,
+        user_id: UserId,
         until: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, AccountError> {
         let mut client = self.db.get().await?;

@@ -26,6 +26,7 @@ use crate::bets::settings::BetSettings;
 use crate::broadcast::Hub;
 use crate::cluster::Route;
 use crate::domain::currency::Rounding;
+use crate::domain::ids::{BetId, EventId, SelectionId, UserId};
 use crate::domain::{self, BetLimits, LegKey, Money, Odds};
 use crate::ledger::LedgerWriter;
 use crate::ledger::{BetRecord, LeaseFence, LedgerError, LegRecord, ReferralRecord};
@@ -77,7 +78,7 @@ impl BetService {
     pub async fn place(
         &self,
         channel: Channel,
-        user_id: Uuid,
+        user_id: UserId,
         req: PlaceBetRequest,
     ) -> Result<BetAnswer, PlaceError> {
         let started = std::time::Instant::now();
@@ -104,7 +105,7 @@ impl BetService {
 struct Asked {
     bet_type: &'static str,
     unit_stake: Decimal,
-    legs: Vec<(Uuid, Decimal)>,
+    legs: Vec<(SelectionId, Decimal)>,
 }
 
 impl Asked {
@@ -142,7 +143,7 @@ impl BetService {
     fn publish_ticker(
         &self,
         channel: Channel,
-        user_id: Uuid,
+        user_id: UserId,
         asked: &Asked,
         answer: &Result<BetAnswer, PlaceError>,
     ) {
@@ -201,7 +202,7 @@ impl BetService {
 
 async fn place(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     req: PlaceBetRequest,
 ) -> Result<BetAnswer, PlaceError> {
     let cfg = &state.bets;
@@ -235,7 +236,7 @@ fn key_reused() -> PlaceError {
 /// price since), by looking up the first answer before refusing.
 async fn place_owned(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     req: &PlaceBetRequest,
     fingerprint: &str,
 ) -> Result<BetAnswer, PlaceError> {
@@ -262,7 +263,7 @@ async fn place_owned(
 
 async fn attempt(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     req: &PlaceBetRequest,
     fingerprint: &str,
 ) -> Result<BetAnswer, PlaceError> {
@@ -309,7 +310,7 @@ async fn attempt(
 /// and the ledger writer spends it in the bet's own transaction.
 async fn funding(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     req: &PlaceBetRequest,
     total_stake: Decimal,
 ) -> Result<(Funding, Option<Decimal>), PlaceError> {
@@ -345,7 +346,7 @@ async fn funding(
 /// The bet already accepted with this key, if any (409 if its payload differs).
 async fn previous_answer(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
     fingerprint: &str,
 ) -> Result<Option<BetAnswer>, PlaceError> {
@@ -409,7 +410,7 @@ enum LegAt {
 /// partition moved since, the bet is refused here rather than written by a second writer.
 async fn wallet_epoch(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<(i64, crate::cluster::WalletFlight), PlaceError> {
     let cluster = state.registry.cluster();
     if let Some(entered) = cluster.enter_wallet(user_id) {
@@ -434,7 +435,7 @@ async fn resolve_legs_anywhere(
     state: &BetService,
     req: &PlaceBetRequest,
 ) -> Result<Vec<LegAt>, PlaceError> {
-    let selections: Vec<Uuid> = req.legs.iter().map(|l| l.selection_id).collect();
+    let selections: Vec<SelectionId> = req.legs.iter().map(|l| l.selection_id).collect();
     let keys = {
         let client = state.db.get().await?;
         crate::db::bets::leg_keys(&client, &selections).await?
@@ -477,7 +478,7 @@ async fn resolve_legs_anywhere(
 
 async fn reserve_stake(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     amount: Decimal,
     funding: Funding,
     min_leg_odds: Decimal,
@@ -548,7 +549,7 @@ fn stake_in_currency(
 /// taken, commits it, then confirms or releases everything it holds.
 async fn take_legs_and_commit(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     req: &PlaceBetRequest,
     fingerprint: &str,
     markets: &[LegAt],
@@ -655,9 +656,9 @@ fn admit_taken(
 
 /// A taken leg: where, its reservation, and the event lease it was taken under (several
 /// nodes: `(event, node, epoch)`, checked at commit).
-type Taken = Vec<(LegAt, Reservation, Option<(Uuid, String, i64)>)>;
+type Taken = Vec<(LegAt, Reservation, Option<(EventId, String, i64)>)>;
 
-type Reserved = Result<(Reservation, Option<(Uuid, String, i64)>), PlaceError>;
+type Reserved = Result<(Reservation, Option<(EventId, String, i64)>), PlaceError>;
 
 /// The first referred leg's refusal, and the shortest referral window of the referred
 /// legs (the desk decides within every market's window).
@@ -803,7 +804,7 @@ fn split(results: Vec<(LegAt, Reserved)>) -> (Taken, Option<PlaceError>) {
 
 fn build_record(
     state: &BetService,
-    user_id: Uuid,
+    user_id: UserId,
     req: &PlaceBetRequest,
     fingerprint: &str,
     taken: &Taken,
@@ -817,7 +818,7 @@ fn build_record(
     debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
     Ok(BetRecord {
         // Time-ordered: the bets' indexes grow at their right edge (fewer pages touched).
-        bet_id: Uuid::now_v7(),
+        bet_id: BetId(Uuid::now_v7()),
         user_id,
         bet_type: req.bet_type,
         stake: priced.total_stake.as_decimal(),
@@ -954,7 +955,7 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
     }
 }
 
-fn publish_private(state: &BetService, user_id: Uuid, answer: &BetAnswer) {
+fn publish_private(state: &BetService, user_id: UserId, answer: &BetAnswer) {
     let topic = crate::broadcast::user_topic(user_id);
     state.hub.publish(&topic, "bet", answer);
 }

@@ -11,6 +11,7 @@ use crate::accounts::controls::{AccountControls, Change};
 use crate::db::audit::Actor as AuditActor;
 use crate::db::bonus::{self as bdb, BonusRow, FreeBetRow, NewFreeBet};
 use crate::domain::currency::{Currency, Rounding};
+use crate::domain::ids::UserId;
 use crate::wallet::bonus::{GrantBonus, GrantRefusal};
 use crate::wallet::Wallet;
 
@@ -123,7 +124,7 @@ impl BonusService {
     /// Grants a bonus (201 when new; the same key and payload answers the first grant).
     pub async fn grant_bonus(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         g: Grant,
         actor: AuditActor,
     ) -> Result<(BonusRow, bool), BonusError> {
@@ -160,7 +161,7 @@ impl BonusService {
     }
 
     /// Every node's wallet shards read `user_id`'s bonus state again before their next bet.
-    async fn tell_every_node(&self, user_id: Uuid) -> Result<(), BonusError> {
+    async fn tell_every_node(&self, user_id: UserId) -> Result<(), BonusError> {
         self.controls
             .changed(user_id, Change::Bonus)
             .await
@@ -172,7 +173,7 @@ impl BonusService {
     /// currency and converted (down) to the account's.
     async fn account_currency(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         amount: Decimal,
     ) -> Result<Currency, BonusError> {
         let client = self.db.get().await?;
@@ -200,7 +201,7 @@ impl BonusService {
     /// Grants a free bet (no money moves until it wins).
     pub async fn grant_free_bet(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         g: Grant,
         actor: AuditActor,
     ) -> Result<(FreeBetRow, bool), BonusError> {
@@ -239,7 +240,7 @@ impl BonusService {
     /// The bettor's bonuses and free bets.
     pub async fn list(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
     ) -> Result<(Vec<BonusRow>, Vec<FreeBetRow>), BonusError> {
         let client = self.db.get().await?;
         Ok(bdb::list_for_user(&client, user_id, self.settings.list_max).await?)

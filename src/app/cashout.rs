@@ -25,6 +25,7 @@ use crate::actors::{LegRejection, Registry};
 use crate::broadcast::Hub;
 use crate::db::cashout::{self as cdb, CashOutBet, CashOutWrite, CashOutWriteError, CashedOutBet};
 use crate::domain::cashout::{self as value, CashOutLeg};
+use crate::domain::ids::{BetId, UserId};
 use crate::domain::{LegOutcome, LegResult, Money, Odds};
 use crate::wallet::cashout::PayCashOut;
 use crate::wallet::Wallet;
@@ -63,7 +64,8 @@ pub struct CashOutSettings {
 /// What `GET /bets/{id}/cash-out` answers.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Offer {
-    pub bet_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub bet_id: BetId,
     /// The value of the whole remaining stake now (a partial cash-out of `fraction` pays
     /// this times the fraction, rounded down to the cent).
     #[schema(value_type = String)]
@@ -143,8 +145,8 @@ fn unavailable(reason: &'static str, message: impl Into<String>) -> CashOutError
 /// A quote given and not yet expired.
 #[derive(Debug, Clone)]
 struct Quote {
-    bet_id: Uuid,
-    user_id: Uuid,
+    bet_id: BetId,
+    user_id: UserId,
     amount: Money,
     cashed_out_stake: Decimal,
     expires_at: DateTime<Utc>,
@@ -162,7 +164,7 @@ pub struct CashOutService {
     pub metrics: Arc<crate::metrics::Metrics>,
     quotes: Arc<Mutex<HashMap<Uuid, Quote>>>,
     /// Bets with a cash-out being taken (one at a time per bet).
-    inflight: Arc<Mutex<HashSet<Uuid>>>,
+    inflight: Arc<Mutex<HashSet<BetId>>>,
 }
 
 /// Who asked: the bettor, or the watcher for an armed threshold.
@@ -203,7 +205,7 @@ impl CashOutService {
     }
 
     /// The offer for this user's bet, with a quote that may be taken until it expires.
-    pub async fn offer(&self, user_id: Uuid, bet_id: Uuid) -> Result<Offer, CashOutError> {
+    pub async fn offer(&self, user_id: UserId, bet_id: BetId) -> Result<Offer, CashOutError> {
         let bet = self.load(user_id, bet_id).await?;
         let amount = self.value_now(&bet, false).await?;
         self.quote(&bet, amount)
@@ -212,8 +214,8 @@ impl CashOutService {
     /// Takes a cash-out of `req.fraction` of the bet (see the module's doc).
     pub async fn take(
         &self,
-        user_id: Uuid,
-        bet_id: Uuid,
+        user_id: UserId,
+        bet_id: BetId,
         req: TakeRequest,
     ) -> Result<CashedOutBet, CashOutError> {
         let fraction = validate(&req)?;
@@ -261,8 +263,8 @@ impl CashOutService {
     /// Arms (`Some`) or disarms the automatic cash-out of an open bet.
     pub async fn set_auto(
         &self,
-        user_id: Uuid,
-        bet_id: Uuid,
+        user_id: UserId,
+        bet_id: BetId,
         threshold: Option<Money>,
     ) -> Result<(), CashOutError> {
         if threshold.is_some_and(|t| !t.is_positive()) {
@@ -280,7 +282,7 @@ impl CashOutService {
         Ok(())
     }
 
-    async fn load(&self, user_id: Uuid, bet_id: Uuid) -> Result<CashOutBet, CashOutError> {
+    async fn load(&self, user_id: UserId, bet_id: BetId) -> Result<CashOutBet, CashOutError> {
         let client = self.db.get().await?;
         cdb::load_bet(&client, user_id, bet_id)
             .await?
@@ -290,7 +292,7 @@ impl CashOutService {
     /// The first answer of a key used before (409 if it was another request).
     async fn previous(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         key: &str,
         fingerprint: &str,
     ) -> Result<Option<CashedOutBet>, CashOutError> {
@@ -308,7 +310,7 @@ impl CashOutService {
         Ok(Some(CashedOutBet::of(&bet, found.amount)))
     }
 
-    fn claim(&self, bet_id: Uuid) -> Result<Claim, CashOutError> {
+    fn claim(&self, bet_id: BetId) -> Result<Claim, CashOutError> {
         let mut set = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
         if set.len() >= self.settings.inflight_max {
             return Err(CashOutError::Busy("cash-out"));
@@ -688,8 +690,8 @@ fn validate(req: &TakeRequest) -> Result<Decimal, CashOutError> {
 
 /// A bet's cash-out slot, freed when dropped.
 struct Claim {
-    set: Arc<Mutex<HashSet<Uuid>>>,
-    bet_id: Uuid,
+    set: Arc<Mutex<HashSet<BetId>>>,
+    bet_id: BetId,
 }
 
 impl Drop for Claim {

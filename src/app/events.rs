@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use thiserror::Error;
-use uuid::Uuid;
 
 use crate::actors::errors::MarketError;
 use crate::actors::event::{CommandAllMarkets, EventState, Fanout, SetEventStatus};
@@ -16,6 +15,7 @@ use crate::actors::market::MarketView;
 use crate::actors::writer::{durable, NotDurable};
 use crate::actors::{AskError, AuditActor, LoadError, Registry};
 use crate::db::settlement::SettlementRow;
+use crate::domain::ids::EventId;
 use crate::domain::{EventStatus, MarketCommand};
 use crate::settlement::error::SettlementError;
 use crate::settlement::Settlement;
@@ -78,7 +78,7 @@ impl EventService {
     /// change to be durable, and voids every market of a cancelled event.
     pub async fn set_status(
         &self,
-        event_id: Uuid,
+        event_id: EventId,
         status: EventStatus,
         period: Option<String>,
         clock: Option<String>,
@@ -109,7 +109,7 @@ impl EventService {
     /// Suspends or resumes every market of the event.
     pub async fn command_all(
         &self,
-        event_id: Uuid,
+        event_id: EventId,
         command: MarketCommand,
         actor: AuditActor,
     ) -> Result<EventChanged, EventError> {
@@ -128,7 +128,7 @@ impl EventService {
 
 /// Why an event without live state refuses `status`: it does not exist, or it is over
 /// (finished or cancelled), which its state machine answers precisely.
-async fn over_or_missing(reg: &Registry, event_id: Uuid, status: EventStatus) -> EventError {
+async fn over_or_missing(reg: &Registry, event_id: EventId, status: EventStatus) -> EventError {
     match reg.stored_event_status(event_id).await {
         Ok(None) => EventError::NotFound,
         Ok(Some(stored)) => match crate::domain::event::transition(stored, status) {

@@ -9,12 +9,12 @@ use chrono::{Duration, Utc};
 use deadpool_postgres::Pool;
 use serde_json::json;
 use thiserror::Error;
-use uuid::Uuid;
 
 use crate::accounts::controls::{AccountControls, Change, ControlsError};
 use crate::accounts::validate::{self, Invalid};
 use crate::db::audit::{self, Actor};
 use crate::db::kyc::{self as kdb, VerificationView};
+use crate::domain::ids::UserId;
 use crate::domain::verification::{
     is_code_shaped, transition, DocumentType, InvalidVerificationTransition, VerificationCommand,
     VerificationStatus,
@@ -80,7 +80,7 @@ pub struct Decision {
 
 impl KycService {
     /// Sends a fresh code for `channel`; the earlier one (if any) stops working.
-    pub async fn send_code(&self, user_id: Uuid, channel: Channel) -> Result<(), KycError> {
+    pub async fn send_code(&self, user_id: UserId, channel: Channel) -> Result<(), KycError> {
         let mut client = self.db.get().await?;
         let contact = kdb::contact(&client, user_id)
             .await?
@@ -133,7 +133,7 @@ impl KycService {
     /// Checks `code` against the channel's live code; a match marks the channel verified.
     pub async fn confirm_code(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         channel: Channel,
         code: &str,
         actor: Actor,
@@ -170,7 +170,7 @@ impl KycService {
     /// Adds a document to the profile and puts it in the review queue.
     pub async fn submit(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         s: Submission,
         actor: Actor,
     ) -> Result<VerificationView, KycError> {
@@ -220,7 +220,7 @@ impl KycService {
     }
 
     /// The account's verification as the bettor sees it.
-    pub async fn view(&self, user_id: Uuid) -> Result<VerificationView, KycError> {
+    pub async fn view(&self, user_id: UserId) -> Result<VerificationView, KycError> {
         let client = self.db.get().await?;
         kdb::get_view(&client, user_id)
             .await?
@@ -261,7 +261,7 @@ impl KycService {
     /// bettor, and binding the account's next action at once.
     pub async fn decide(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         d: Decision,
         reviewer: Actor,
     ) -> Result<VerificationView, KycError> {

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use thiserror::Error;
-use uuid::Uuid;
 
 use crate::actors::errors::MarketError;
 use crate::actors::market::{ApplyCommand, MarketView, SetPrices, UpdateSettings};
 use crate::actors::writer::{durable, NotDurable};
 use crate::actors::{AskError, AuditActor, LoadError, Registry};
+use crate::domain::ids::{MarketId, SelectionId};
 use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{MarketCommand, Odds};
 
@@ -74,7 +74,7 @@ pub struct SettingsChanged {
 impl MarketService {
     async fn addr(
         &self,
-        market_id: Uuid,
+        market_id: MarketId,
     ) -> Result<actix::Addr<crate::actors::market::MarketActor>, MarketsError> {
         self.registry
             .market(market_id)
@@ -85,8 +85,8 @@ impl MarketService {
     /// New prices for some of the market's selections.
     pub async fn set_prices(
         &self,
-        market_id: Uuid,
-        prices: Vec<(Uuid, Odds)>,
+        market_id: MarketId,
+        prices: Vec<(SelectionId, Odds)>,
         actor: AuditActor,
     ) -> Result<MarketView, MarketsError> {
         let reg = &self.registry;
@@ -105,7 +105,7 @@ impl MarketService {
     /// Suspend, resume or close the market.
     pub async fn command(
         &self,
-        market_id: Uuid,
+        market_id: MarketId,
         command: MarketCommand,
         actor: AuditActor,
     ) -> Result<MarketView, MarketsError> {
@@ -129,7 +129,7 @@ impl MarketService {
     /// the feed (audited with the trader).
     pub async fn settings(
         &self,
-        market_id: Uuid,
+        market_id: MarketId,
         patch: MarketLimitsOverride,
         hold_feed_settlement: Option<bool>,
         actor: AuditActor,

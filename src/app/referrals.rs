@@ -21,12 +21,12 @@ use futures::future::join_all;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::actors::market::{AddExposure, ReleaseExposure};
 use crate::actors::Registry;
 use crate::broadcast::Hub;
 use crate::db::referrals::{self as rdb, EndError, Ended, Ending, ReferralRow};
+use crate::domain::ids::{BetId, UserId};
 use crate::domain::{Money, Odds};
 use crate::wallet::referral::EndReferral;
 use crate::wallet::Wallet;
@@ -107,7 +107,8 @@ pub struct ReferralView {
     #[serde(flatten)]
     pub referral: ReferralRow,
     /// The customer (the console links to the customer panel).
-    pub customer: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub customer: UserId,
     /// The bet: type, stake, odds, potential win, legs with markets and events.
     #[schema(value_type = Object)]
     pub bet: serde_json::Value,
@@ -168,7 +169,7 @@ impl ReferralService {
 
     /// A referred bet was committed (its place taken with [`ReferralService::admit`]):
     /// the desk's window starts now; the desk hears of it.
-    pub fn opened(&self, bet_id: Uuid, expires_at: DateTime<Utc>) {
+    pub fn opened(&self, bet_id: BetId, expires_at: DateTime<Utc>) {
         self.arm(bet_id, expires_at);
         let this = self.clone();
         // The bettor already has the bet (the bet path's `bet` message): the desk hears.
@@ -189,9 +190,9 @@ impl ReferralService {
     /// The desk decides: accept or reject (ends it), or counter (the bettor answers).
     pub async fn decide(
         &self,
-        bet_id: Uuid,
+        bet_id: BetId,
         req: DecisionRequest,
-        staff: Uuid,
+        staff: UserId,
     ) -> Result<ReferralView, ReferralError> {
         match req.decision.as_str() {
             "accept" | "reject" => {
@@ -219,9 +220,9 @@ impl ReferralService {
 
     async fn counter(
         &self,
-        bet_id: Uuid,
+        bet_id: BetId,
         req: DecisionRequest,
-        staff: Uuid,
+        staff: UserId,
     ) -> Result<(), ReferralError> {
         let mut client = self.db.get().await?;
         let current = rdb::find(&client, bet_id)
@@ -289,8 +290,8 @@ impl ReferralService {
     /// The bettor answers a counter-offer on their bet.
     pub async fn answer_offer(
         &self,
-        user_id: Uuid,
-        bet_id: Uuid,
+        user_id: UserId,
+        bet_id: BetId,
         accept: bool,
     ) -> Result<(), ReferralError> {
         let client = self.db.get().await?;
@@ -314,7 +315,7 @@ impl ReferralService {
 
     /// The timer of `bet_id` fired: ends it as expired if its window (the desk's, or the
     /// counter-offer's) has passed and it is still open.
-    async fn expire(&self, bet_id: Uuid) {
+    async fn expire(&self, bet_id: BetId) {
         let found = match self.db.get().await {
             Ok(c) => rdb::find(&c, bet_id).await,
             Err(e) => {
@@ -351,9 +352,9 @@ impl ReferralService {
     /// tells the desk and the bettor.
     async fn end(
         &self,
-        bet_id: Uuid,
+        bet_id: BetId,
         ending: Ending,
-        by: Option<Uuid>,
+        by: Option<UserId>,
     ) -> Result<Ended, ReferralError> {
         let client = self.db.get().await?;
         let user_id = rdb::find(&client, bet_id)
@@ -427,7 +428,7 @@ impl ReferralService {
         }
     }
 
-    async fn view(&self, bet_id: Uuid) -> Result<ReferralView, ReferralError> {
+    async fn view(&self, bet_id: BetId) -> Result<ReferralView, ReferralError> {
         let client = self.db.get().await?;
         let referral = rdb::find(&client, bet_id)
             .await?
@@ -462,7 +463,7 @@ impl ReferralService {
 
     /// The `referral` message on the staff `trading` topic and (`bettor`) the `bet`
     /// message on the bettor's topic, read back after the change was committed.
-    async fn announce(&self, bet_id: Uuid, what: &str, bettor: bool) {
+    async fn announce(&self, bet_id: BetId, what: &str, bettor: bool) {
         let view = match self.view(bet_id).await {
             Ok(v) => v,
             Err(e) => {
@@ -487,7 +488,7 @@ impl ReferralService {
     }
 
     /// Starts the timer that expires `bet_id` at `at` (at once if past).
-    fn arm(&self, bet_id: Uuid, at: DateTime<Utc>) {
+    fn arm(&self, bet_id: BetId, at: DateTime<Utc>) {
         let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         let this = self.clone();
         tokio::spawn(async move {

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::actors::errors::LegRejection;
 use crate::actors::market::{
@@ -26,6 +25,7 @@ use crate::actors::market::{
 use crate::actors::Registry;
 use crate::bets::error::PlaceError;
 use crate::cluster::legs::{LegFate, Unconfirmed};
+use crate::domain::ids::{EventId, MarketId, SelectionId, UserId};
 use crate::domain::{Odds, OddsChangePolicy};
 
 /// Reserve a leg at its event's owner.
@@ -39,7 +39,7 @@ const LEG_WAIT_MAX_MS: u64 = 60_000;
 /// A leg as sent to its event's owner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LegAsk {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     pub odds: Odds,
     pub policy: OddsChangePolicy,
     pub stake: Decimal,
@@ -59,7 +59,7 @@ pub struct LegAsk {
 /// The bet a remote leg is reserved for, as the wallet node places it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LegOrigin {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub idempotency_key: String,
     /// The wallet partition lease its stake is held under.
     pub wallet_part: i32,
@@ -106,7 +106,7 @@ pub enum LegAnswer {
     /// Reserved under this epoch of the event's lease (the commit checks it).
     Reserved {
         reservation: Reservation,
-        event_id: Uuid,
+        event_id: EventId,
         node_id: String,
         epoch: i64,
     },
@@ -133,7 +133,7 @@ impl LegAnswer {
 /// Confirm (`committed`) or release a reservation at its owner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LegSettle {
-    pub market_id: Uuid,
+    pub market_id: MarketId,
     pub reservation_id: u64,
     pub committed: bool,
 }

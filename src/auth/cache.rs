@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::ids::UserId;
+
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
 use super::session::Session;
 
@@ -33,18 +34,18 @@ pub fn token_message(token_hash: &str) -> String {
     format!("t:{token_hash}")
 }
 
-pub fn user_message(user_id: Uuid) -> String {
+pub fn user_message(user_id: UserId) -> String {
     format!("u:{user_id}")
 }
 
 /// An account's controls changed (sessions stay valid): `c:<user id>`.
-pub fn controls_message(user_id: Uuid) -> String {
+pub fn controls_message(user_id: UserId) -> String {
     format!("c:{user_id}")
 }
 
 /// An account's bonus money or free bets changed (a grant, an expiry, a conversion, a
 /// bonus share booked by a settlement): `b:<user id>`.
-pub fn bonus_message(user_id: Uuid) -> String {
+pub fn bonus_message(user_id: UserId) -> String {
     format!("b:{user_id}")
 }
 
@@ -54,11 +55,11 @@ pub enum Notice {
     /// One session ended (its token hash).
     Token(String),
     /// Every session of the user ended (logout everywhere, ban, self-exclusion, role).
-    User(Uuid),
+    User(UserId),
     /// The user's controls changed; sessions stay.
-    Controls(Uuid),
+    Controls(UserId),
     /// The user's bonus state changed (bonus balance, active bonus, free bets).
-    Bonus(Uuid),
+    Bonus(UserId),
     /// Anything may have changed (the subscription was lost or came back, or a message
     /// could not be read): drop everything cached and read again.
     All,
@@ -66,7 +67,7 @@ pub enum Notice {
 
 impl Notice {
     pub fn parse(message: &str) -> Notice {
-        let user = |u: &str| Uuid::parse_str(u).ok();
+        let user = |u: &str| u.parse::<UserId>().ok();
         if let Some(hash) = message.strip_prefix("t:") {
             Notice::Token(hash.to_string())
         } else if let Some(u) = message.strip_prefix("u:").and_then(user) {
@@ -81,7 +82,7 @@ impl Notice {
     }
 
     /// The user whose account state this notice touches (`None`: a token, or all).
-    pub fn user(&self) -> Option<Uuid> {
+    pub fn user(&self) -> Option<UserId> {
         match self {
             Notice::User(u) | Notice::Controls(u) | Notice::Bonus(u) => Some(*u),
             Notice::Token(_) | Notice::All => None,
@@ -212,7 +213,7 @@ impl SessionCache {
     }
 
     /// Forgets every session of a user on this node at once.
-    pub fn forget_user(&self, user_id: Uuid) {
+    pub fn forget_user(&self, user_id: UserId) {
         self.apply(&user_message(user_id));
     }
 
@@ -276,7 +277,7 @@ mod tests {
     use super::*;
     use crate::auth::Role;
 
-    fn session(user: Uuid) -> Session {
+    fn session(user: UserId) -> Session {
         Session {
             user_id: user,
             role: Role::User,
@@ -293,14 +294,14 @@ mod tests {
     #[test]
     fn nothing_is_cached_until_the_subscription_is_live() {
         let c = SessionCache::new(Duration::from_secs(60), 10, 16);
-        c.put("h".into(), session(Uuid::new_v4()), c.generation());
+        c.put("h".into(), session(UserId::new_random()), c.generation());
         assert!(c.get("h").is_none());
     }
 
     #[test]
     fn revoking_a_user_forgets_only_that_users_sessions() {
         let c = live_cache();
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = (UserId::new_random(), UserId::new_random());
         c.put("a1".into(), session(a), c.generation());
         c.put("b1".into(), session(b), c.generation());
         c.apply(&user_message(a));
@@ -314,18 +315,18 @@ mod tests {
     fn a_lookup_that_raced_a_revocation_is_not_stored() {
         let c = live_cache();
         let before = c.generation();
-        c.apply(&user_message(Uuid::new_v4()));
-        c.put("x".into(), session(Uuid::new_v4()), before);
+        c.apply(&user_message(UserId::new_random()));
+        c.put("x".into(), session(UserId::new_random()), before);
         assert!(c.get("x").is_none());
     }
 
     #[test]
     fn losing_the_subscription_empties_and_disables_the_cache() {
         let c = live_cache();
-        c.put("x".into(), session(Uuid::new_v4()), c.generation());
+        c.put("x".into(), session(UserId::new_random()), c.generation());
         c.set_live(false);
         assert!(c.is_empty());
-        c.put("y".into(), session(Uuid::new_v4()), c.generation());
+        c.put("y".into(), session(UserId::new_random()), c.generation());
         assert!(c.get("y").is_none());
     }
 
@@ -333,7 +334,7 @@ mod tests {
     fn every_message_reaches_the_holders_as_a_notice() {
         let c = live_cache();
         let mut rx = c.notices();
-        let u = Uuid::new_v4();
+        let u = UserId::new_random();
         c.apply(&controls_message(u));
         c.apply(&user_message(u));
         c.apply(&token_message("h"));
@@ -355,7 +356,7 @@ mod tests {
     #[test]
     fn a_controls_notice_keeps_the_users_sessions() {
         let c = live_cache();
-        let u = Uuid::new_v4();
+        let u = UserId::new_random();
         c.put("a".into(), session(u), c.generation());
         c.apply(&controls_message(u));
         assert!(c.get("a").is_some());
@@ -365,7 +366,11 @@ mod tests {
     fn the_cache_never_holds_more_than_its_bound() {
         let c = live_cache();
         for i in 0..25 {
-            c.put(format!("h{i}"), session(Uuid::new_v4()), c.generation());
+            c.put(
+                format!("h{i}"),
+                session(UserId::new_random()),
+                c.generation(),
+            );
             assert!(c.len() <= 10);
         }
     }

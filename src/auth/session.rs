@@ -11,7 +11,8 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
+
+use crate::domain::ids::UserId;
 
 use super::cache::{controls_message, token_message, user_message, REVOCATION_CHANNEL};
 use super::roles::Role;
@@ -22,7 +23,7 @@ pub const TOKEN_BYTES: usize = 32;
 /// What a token stands for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Session {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
 }
@@ -31,7 +32,7 @@ fn session_key(token_hash: &str) -> String {
     format!("winzo:session:{token_hash}")
 }
 
-fn user_key(user_id: Uuid) -> String {
+fn user_key(user_id: UserId) -> String {
     format!("winzo:user_sessions:{user_id}")
 }
 
@@ -49,7 +50,7 @@ fn new_token() -> String {
 /// Creates a session and returns the token the client will present.
 pub async fn create(
     redis: &ConnectionManager,
-    user_id: Uuid,
+    user_id: UserId,
     role: Role,
     ttl_s: u64,
 ) -> redis::RedisResult<(String, Session)> {
@@ -88,7 +89,7 @@ pub async fn lookup_hash(
 pub async fn revoke(
     redis: &ConnectionManager,
     token: &str,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> redis::RedisResult<()> {
     let hash = token_hash(token);
     let mut conn = redis.clone();
@@ -107,7 +108,7 @@ pub async fn revoke(
 /// publish. A login that races it either lands before (and is revoked) or after (a new,
 /// valid session listed in a new set); never a live session missing from the set, which a
 /// later revoke-all (a ban) could not find.
-pub async fn revoke_all(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<usize> {
+pub async fn revoke_all(redis: &ConnectionManager, user_id: UserId) -> redis::RedisResult<usize> {
     const SCRIPT: &str = r"
 local hashes = redis.call('SMEMBERS', KEYS[1])
 for _, h in ipairs(hashes) do
@@ -129,13 +130,16 @@ return #hashes";
 
 /// Tells every node that a user's controls changed (caps, stake factor, max stake):
 /// their wallet shards read them again before the next bet.
-pub async fn publish_controls(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<()> {
+pub async fn publish_controls(
+    redis: &ConnectionManager,
+    user_id: UserId,
+) -> redis::RedisResult<()> {
     publish(redis, controls_message(user_id)).await
 }
 
 /// Tells every node that a user's bonus state changed: their wallet shards read it again
 /// before the next bet.
-pub async fn publish_bonus(redis: &ConnectionManager, user_id: Uuid) -> redis::RedisResult<()> {
+pub async fn publish_bonus(redis: &ConnectionManager, user_id: UserId) -> redis::RedisResult<()> {
     publish(redis, crate::auth::cache::bonus_message(user_id)).await
 }
 

@@ -2,7 +2,8 @@
 //! (which revocations reach at once) or in Redis.
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
-use uuid::Uuid;
+
+use crate::domain::ids::UserId;
 
 use super::cache::SessionCache;
 use super::roles::{self, Role, RouteClass};
@@ -11,7 +12,7 @@ use super::session;
 /// A request or socket with a valid session.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub role: Role,
     /// The presented token, kept for logout.
     pub token: String,

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::domain::ids::UserId;
+
 use tokio::sync::watch;
-use uuid::Uuid;
 
 use super::answer::BetAnswer;
 use super::error::PlaceError;
@@ -15,7 +16,7 @@ pub type Settled = Arc<(String, Result<BetAnswer, PlaceError>)>;
 type Slot = watch::Receiver<Option<Settled>>;
 
 pub struct Inflight {
-    slots: Mutex<HashMap<(Uuid, String), Slot>>,
+    slots: Mutex<HashMap<(UserId, String), Slot>>,
     keys_max: usize,
 }
 
@@ -34,7 +35,7 @@ pub enum Claim {
 /// Held by the request that owns a key; publishes the answer and frees the key.
 pub struct Guard {
     inflight: Arc<Inflight>,
-    key: (Uuid, String),
+    key: (UserId, String),
     tx: watch::Sender<Option<Settled>>,
 }
 
@@ -47,7 +48,7 @@ impl Inflight {
     }
 
     /// Claims `(user, key)`, or `Err(Full)` when too many keys are in flight.
-    pub fn claim(self: &Arc<Self>, user: Uuid, key: &str) -> Result<Claim, Full> {
+    pub fn claim(self: &Arc<Self>, user: UserId, key: &str) -> Result<Claim, Full> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let k = (user, key.to_string());
         if let Some(rx) = slots.get(&k) {

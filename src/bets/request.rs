@@ -5,12 +5,14 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::PlaceError;
+use crate::domain::ids::SelectionId;
 use crate::domain::{BetType, Money, Odds, OddsChangePolicy};
 
 /// One leg as the client sends it: the selection and the decimal odds it saw.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct LegRequest {
-    pub selection_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub selection_id: SelectionId,
     /// Decimal odds as a string, 4 places at most (`"2.1000"`).
     #[schema(value_type = String, example = "2.1000")]
     pub odds: Odds,
@@ -130,7 +132,7 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_the_key_and_sees_the_payload() {
-        let sel = Uuid::new_v4();
+        let sel = SelectionId::new_random();
         let a = request(&format!(
             r#"{{"type":"single","stake":"10.00","legs":[{{"selection_id":"{sel}","odds":"2.1"}}],"idempotency_key":"a"}}"#
         ));
@@ -146,7 +148,7 @@ mod tests {
 
     #[test]
     fn floats_for_money_or_odds_do_not_parse() {
-        let sel = Uuid::new_v4();
+        let sel = SelectionId::new_random();
         let float_stake = format!(
             r#"{{"type":"single","stake":10.5,"legs":[{{"selection_id":"{sel}","odds":"2.1"}}],"idempotency_key":"a"}}"#
         );
@@ -159,7 +161,7 @@ mod tests {
 
     #[test]
     fn validation_refuses_bad_keys_and_leg_counts() {
-        let sel = Uuid::new_v4();
+        let sel = SelectionId::new_random();
         let ok = request(&format!(
             r#"{{"type":"single","stake":"1.00","legs":[{{"selection_id":"{sel}","odds":"2.1"}}],"idempotency_key":"k"}}"#
         ));

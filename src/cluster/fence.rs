@@ -7,8 +7,9 @@
 //! what touches events that passed; the rest is refused.
 use std::collections::HashSet;
 
+use crate::domain::ids::{EventId, MarketId, SelectionId};
+
 use tokio_postgres::GenericClient;
-use uuid::Uuid;
 
 use super::Cluster;
 
@@ -35,8 +36,8 @@ pub async fn bound_idle(
 /// The events of these selections (bet legs).
 pub async fn events_of_selections(
     c: &impl GenericClient,
-    selection_ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid)>, tokio_postgres::Error> {
+    selection_ids: &[SelectionId],
+) -> Result<Vec<(SelectionId, EventId)>, tokio_postgres::Error> {
     Ok(c.query(
         "SELECT s.id, m.event_id FROM selections s JOIN markets m ON m.id = s.market_id
          WHERE s.id = ANY($1)",
@@ -51,8 +52,8 @@ pub async fn events_of_selections(
 /// The events of these markets.
 pub async fn events_of_markets(
     c: &impl GenericClient,
-    market_ids: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid)>, tokio_postgres::Error> {
+    market_ids: &[MarketId],
+) -> Result<Vec<(MarketId, EventId)>, tokio_postgres::Error> {
     Ok(c.query(
         "SELECT id, event_id FROM markets WHERE id = ANY($1)",
         &[&market_ids],
@@ -69,8 +70,8 @@ pub async fn events_of_markets(
 pub async fn owned(
     cluster: &Cluster,
     c: &impl GenericClient,
-    events: &[Uuid],
-) -> Result<HashSet<Uuid>, tokio_postgres::Error> {
+    events: &[EventId],
+) -> Result<HashSet<EventId>, tokio_postgres::Error> {
     if !cluster.enabled() {
         return Ok(events.iter().copied().collect());
     }
@@ -107,20 +108,20 @@ pub async fn owned(
 pub async fn leases_held(
     cluster: &Cluster,
     c: &impl GenericClient,
-    leases: &[(Uuid, String, i64)],
-) -> Result<HashSet<(Uuid, String, i64)>, tokio_postgres::Error> {
+    leases: &[(EventId, String, i64)],
+) -> Result<HashSet<(EventId, String, i64)>, tokio_postgres::Error> {
     if !cluster.enabled() {
         return Ok(leases.iter().cloned().collect());
     }
     let me = cluster.node_id();
-    let asked: Vec<&(Uuid, String, i64)> = leases
+    let asked: Vec<&(EventId, String, i64)> = leases
         .iter()
         .filter(|(e, node, epoch)| node != me || cluster.epoch_of(*e) == Some(*epoch))
         .collect();
     if asked.is_empty() {
         return Ok(HashSet::new());
     }
-    let ids: Vec<Uuid> = asked.iter().map(|l| l.0).collect();
+    let ids: Vec<EventId> = asked.iter().map(|l| l.0).collect();
     let nodes: Vec<&str> = asked.iter().map(|l| l.1.as_str()).collect();
     let epochs: Vec<i64> = asked.iter().map(|l| l.2).collect();
     Ok(c.query(

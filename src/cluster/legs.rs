@@ -5,9 +5,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::domain::ids::{MarketId, SelectionId, UserId};
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::{lock, Cluster, RouteError, FORWARD_HEADER};
 
@@ -57,11 +58,11 @@ pub async fn call<Req: Serialize, Ans: DeserializeOwned>(
 /// not yet confirmed or released by it.
 #[derive(Debug, Clone)]
 pub struct Unconfirmed {
-    pub market_id: Uuid,
+    pub market_id: MarketId,
     pub reservation_id: u64,
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     /// The bet: its bettor and idempotency key (unique per bettor).
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub idempotency_key: String,
     /// The wallet partition lease the bet's stake was held under: the only writer that
     /// may commit the bet.
@@ -97,7 +98,7 @@ impl Cluster {
     }
 
     /// The wallet node confirmed or released the leg.
-    pub fn settled_unconfirmed(&self, market_id: Uuid, reservation_id: u64) {
+    pub fn settled_unconfirmed(&self, market_id: MarketId, reservation_id: u64) {
         lock(&self.unconfirmed).remove(&(market_id, reservation_id));
     }
 
@@ -118,7 +119,7 @@ impl Cluster {
     }
 
     /// Asks again later about a leg found [`LegFate::Undecided`].
-    pub fn defer_unconfirmed(&self, market_id: Uuid, reservation_id: u64) {
+    pub fn defer_unconfirmed(&self, market_id: MarketId, reservation_id: u64) {
         if let Some(l) = lock(&self.unconfirmed).get_mut(&(market_id, reservation_id)) {
             l.since = Instant::now();
         }

@@ -33,16 +33,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::domain::ids::{EventId, MarketId};
+
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
-use uuid::Uuid;
 
 /// The header carrying `forward_secret` on a request one node forwards to another.
 pub const FORWARD_HEADER: &str = "x-winzo-forwarded";
 
 /// What the registry does with events this node stopped owning.
-type LostHook = Box<dyn Fn(&[Uuid]) + Send + Sync>;
+type LostHook = Box<dyn Fn(&[EventId]) + Send + Sync>;
 
 /// One held lease, as this node sees it.
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +127,7 @@ pub struct Cluster {
     /// The client for calls to other nodes (kept-alive connections to each).
     http: reqwest::Client,
     db: Option<Pool>,
-    held: RwLock<HashMap<Uuid, Held>>,
+    held: RwLock<HashMap<EventId, Held>>,
     /// Wallet partitions held (`wallets`): this node writes their users' balances.
     parts: RwLock<HashMap<i32, Held>>,
     pub counters: ClusterCounters,
@@ -147,7 +148,7 @@ pub struct Cluster {
     /// Bets in flight per wallet partition ([`wallets::WalletFlight`]).
     flights: std::sync::Mutex<HashMap<i32, usize>>,
     /// Legs reserved here for bets at other nodes, not yet confirmed or released.
-    unconfirmed: std::sync::Mutex<HashMap<(Uuid, u64), legs::Unconfirmed>>,
+    unconfirmed: std::sync::Mutex<HashMap<(MarketId, u64), legs::Unconfirmed>>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -224,7 +225,7 @@ impl Cluster {
     }
 
     /// Registers what to do with events this node stopped owning.
-    pub fn on_lost(&self, f: impl Fn(&[Uuid]) + Send + Sync + 'static) {
+    pub fn on_lost(&self, f: impl Fn(&[EventId]) + Send + Sync + 'static) {
         *write(&self.on_lost) = Some(Box::new(f));
     }
 
@@ -238,7 +239,7 @@ impl Cluster {
 
     /// The epoch this node holds for `event_id`, if its lease is valid now by this node's
     /// clock (always `Some(0)` when the cluster is off).
-    pub fn epoch_of(&self, event_id: Uuid) -> Option<i64> {
+    pub fn epoch_of(&self, event_id: EventId) -> Option<i64> {
         if !self.enabled() {
             return Some(0);
         }
@@ -247,12 +248,12 @@ impl Cluster {
     }
 
     /// True when this node may serve `event_id` now.
-    pub fn owns(&self, event_id: Uuid) -> bool {
+    pub fn owns(&self, event_id: EventId) -> bool {
         self.epoch_of(event_id).is_some()
     }
 
     /// Events held now, with their epochs.
-    pub fn held(&self) -> Vec<(Uuid, i64)> {
+    pub fn held(&self) -> Vec<(EventId, i64)> {
         let now = Instant::now();
         read(&self.held)
             .iter()
@@ -284,7 +285,7 @@ impl Cluster {
 
     /// Takes the lease of `event_id` if it is free or lapsed; else names its owner.
     /// `Local` also for an event that does not exist (the local answer is a 404).
-    pub async fn route(&self, event_id: Uuid) -> Result<Route, RouteError> {
+    pub async fn route(&self, event_id: EventId) -> Result<Route, RouteError> {
         let Some(pool) = &self.db else {
             return Ok(Route::Local);
         };
@@ -301,7 +302,7 @@ impl Cluster {
             .map_err(|_| RouteError("the lease table did not answer in time".into()))?
     }
 
-    async fn take_or_find(&self, pool: &Pool, event_id: Uuid) -> Result<Route, RouteError> {
+    async fn take_or_find(&self, pool: &Pool, event_id: EventId) -> Result<Route, RouteError> {
         let client = pool.get().await?;
         // Most often another node holds a valid lease: named without taking the lock that
         // serializes takings (a bet with legs elsewhere asks this for every such leg).
@@ -396,7 +397,7 @@ impl Cluster {
         }
     }
 
-    fn record(&self, event_id: Uuid, epoch: i64, sent: Instant) {
+    fn record(&self, event_id: EventId, epoch: i64, sent: Instant) {
         write(&self.held).insert(
             event_id,
             Held {
@@ -407,7 +408,7 @@ impl Cluster {
     }
 
     /// Forgets leases and tells the registry (its actors stop).
-    fn lose(&self, events: &[Uuid], released: bool) {
+    fn lose(&self, events: &[EventId], released: bool) {
         if events.is_empty() {
             return;
         }
@@ -429,10 +430,10 @@ impl Cluster {
     }
 
     /// Forgets leases that lapsed by this node's clock (before anyone else may take them).
-    pub fn expire_local(&self) -> Vec<Uuid> {
+    pub fn expire_local(&self) -> Vec<EventId> {
         let now = Instant::now();
         write(&self.parts).retain(|_, h| now < h.valid_until);
-        let lapsed: Vec<Uuid> = read(&self.held)
+        let lapsed: Vec<EventId> = read(&self.held)
             .iter()
             .filter(|(_, h)| now >= h.valid_until)
             .map(|(id, _)| *id)
@@ -449,7 +450,7 @@ impl Cluster {
 
     /// One round: heartbeat, renewal, local expiry, then taking or giving up events.
     /// Returns the events newly taken (the caller recovers their live state).
-    pub async fn round(&self) -> Result<Vec<Uuid>, RouteError> {
+    pub async fn round(&self) -> Result<Vec<EventId>, RouteError> {
         let Some(pool) = &self.db else {
             return Ok(Vec::new());
         };
@@ -528,7 +529,7 @@ impl Cluster {
         client: &tokio_postgres::Client,
         sent: Instant,
     ) -> Result<(), RouteError> {
-        let mine: Vec<(Uuid, i64)> = read(&self.held)
+        let mine: Vec<(EventId, i64)> = read(&self.held)
             .iter()
             .map(|(id, h)| (*id, h.epoch))
             .collect();
@@ -560,7 +561,7 @@ impl Cluster {
 
     /// Takes lapsed or free leases of live events up to this node's fair share, or gives
     /// up events beyond it (never one in play), at most `events_per_round_max` either way.
-    async fn rebalance(&self, client: &tokio_postgres::Client) -> Result<Vec<Uuid>, RouteError> {
+    async fn rebalance(&self, client: &tokio_postgres::Client) -> Result<Vec<EventId>, RouteError> {
         let row = client
             .query_one(
                 "SELECT (SELECT count(*) FROM events WHERE status NOT IN ('finished', 'cancelled')),
@@ -589,7 +590,7 @@ impl Cluster {
         &self,
         client: &tokio_postgres::Client,
         want: usize,
-    ) -> Result<Vec<Uuid>, RouteError> {
+    ) -> Result<Vec<EventId>, RouteError> {
         let want = i64::try_from(want).unwrap_or(0);
         let _taking = self.taking.lock().await;
         let sent = Instant::now();
@@ -601,7 +602,7 @@ impl Cluster {
         let rows = self.take_rows(client, EVENTS, free, &[&want]).await?;
         let mut taken = Vec::with_capacity(rows.len());
         for r in rows {
-            let (id, epoch): (Uuid, i64) = (r.get(0), r.get(1));
+            let (id, epoch): (EventId, i64) = (r.get(0), r.get(1));
             self.record(id, epoch, sent);
             taken.push(id);
         }
@@ -654,7 +655,7 @@ impl Cluster {
         client: &tokio_postgres::Client,
         give: usize,
     ) -> Result<(), RouteError> {
-        let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
+        let (ids, epochs): (Vec<EventId>, Vec<i64>) = self.held().into_iter().unzip();
         let movable = client
             .query(
                 "SELECT u.id, u.epoch FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
@@ -666,9 +667,9 @@ impl Cluster {
                 &[&ids, &epochs, &i64::try_from(give).unwrap_or(0)],
             )
             .await?;
-        let (ids, epochs): (Vec<Uuid>, Vec<i64>) = movable
+        let (ids, epochs): (Vec<EventId>, Vec<i64>) = movable
             .iter()
-            .map(|r| (r.get::<_, Uuid>(0), r.get::<_, i64>(1)))
+            .map(|r| (r.get::<_, EventId>(0), r.get::<_, i64>(1)))
             .unzip();
         if ids.is_empty() {
             return Ok(());
@@ -690,7 +691,7 @@ impl Cluster {
     /// Frees every lease this node holds (graceful shutdown: the others take them at once).
     pub async fn release_all(&self) {
         let Some(pool) = &self.db else { return };
-        let (ids, epochs): (Vec<Uuid>, Vec<i64>) = self.held().into_iter().unzip();
+        let (ids, epochs): (Vec<EventId>, Vec<i64>) = self.held().into_iter().unzip();
         self.lose(&ids, true);
         let parts: Vec<(i32, i64)> = write(&self.parts)
             .drain()
@@ -828,7 +829,8 @@ pub struct NodeView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeaseView {
-    pub event_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub event_id: EventId,
     pub node_id: String,
     pub epoch: i64,
     pub expires_at: chrono::DateTime<chrono::Utc>,
@@ -861,7 +863,7 @@ pub struct CountersView {
 /// `recover` (the registry starts their actors from Postgres).
 pub fn spawn<F, Fut>(cluster: Arc<Cluster>, recover: F)
 where
-    F: Fn(Vec<Uuid>) -> Fut + Send + 'static,
+    F: Fn(Vec<EventId>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     if !cluster.enabled() {

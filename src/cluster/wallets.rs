@@ -19,21 +19,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::domain::ids::UserId;
+
 use deadpool_postgres::Pool;
-use uuid::Uuid;
 
 use super::{lock, read, write, Cluster, Held, Route, RouteError, WALLETS};
 
 impl Cluster {
     /// The wallet partition of `user_id` (a stable hash: the id modulo the partitions).
-    pub fn partition_of(&self, user_id: Uuid) -> i32 {
+    pub fn partition_of(&self, user_id: UserId) -> i32 {
         let n = u128::from(self.settings.wallet_partitions.max(1));
-        i32::try_from(user_id.as_u128() % n).unwrap_or(0)
+        i32::try_from(user_id.as_uuid().as_u128() % n).unwrap_or(0)
     }
 
     /// The epoch under which this node writes `user_id`'s balance now, if it holds the
     /// partition (valid by its own clock); `Some(0)` when the cluster is off.
-    pub fn wallet_epoch(&self, user_id: Uuid) -> Option<i64> {
+    pub fn wallet_epoch(&self, user_id: UserId) -> Option<i64> {
         if !self.enabled() {
             return Some(0);
         }
@@ -57,7 +58,7 @@ impl Cluster {
 
     /// Takes the lease of `user_id`'s partition if it is free or lapsed; else names the
     /// node holding it.
-    pub async fn route_user(&self, user_id: Uuid) -> Result<Route, RouteError> {
+    pub async fn route_user(&self, user_id: UserId) -> Result<Route, RouteError> {
         let Some(pool) = &self.db else {
             return Ok(Route::Local);
         };
@@ -77,7 +78,7 @@ impl Cluster {
     async fn take_or_find_part(
         &self,
         pool: &Pool,
-        user_id: Uuid,
+        user_id: UserId,
         part: i32,
     ) -> Result<Route, RouteError> {
         let client = pool.get().await?;
@@ -183,7 +184,7 @@ impl Drop for WalletFlight {
 impl Cluster {
     /// [`Cluster::wallet_epoch`], counting a bet in flight on the partition until the
     /// returned guard drops (`(0, _)` when the cluster is off).
-    pub fn enter_wallet(self: &Arc<Self>, user_id: Uuid) -> Option<(i64, WalletFlight)> {
+    pub fn enter_wallet(self: &Arc<Self>, user_id: UserId) -> Option<(i64, WalletFlight)> {
         if !self.enabled() {
             return Some((0, WalletFlight { held: None }));
         }

@@ -2,6 +2,8 @@
 //! settings read by the audit triggers (V6), `system_events` inserts, and the audit reader.
 use std::net::IpAddr;
 
+use crate::domain::ids::UserId;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
@@ -11,7 +13,7 @@ use uuid::Uuid;
 /// Who is writing, recorded by the audit triggers in `audit_log.user_id` / `ip_address`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Actor {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub ip: Option<IpAddr>,
 }
 
@@ -39,7 +41,7 @@ pub struct SecurityEvent<'a> {
     pub severity: &'a str,
     pub message: &'a str,
     pub details: Value,
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub ip: Option<IpAddr>,
 }
 
@@ -69,7 +71,7 @@ pub async fn insert_system_event<C: GenericClient>(
 pub struct AuditFilter {
     pub table: Option<String>,
     pub record_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// `Some(true)`: only changes made by a person (a trader, a bettor, support); `Some(false)`:
@@ -90,7 +92,8 @@ pub struct AuditEntry {
     pub old_values: Option<Value>,
     pub new_values: Option<Value>,
     /// The acting user, when known.
-    pub user_id: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<UserId>,
     /// That user's username (null for the engine's own changes).
     pub username: Option<String>,
     pub ip_address: Option<String>,

@@ -3,14 +3,16 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use uuid::Uuid;
+
+use crate::domain::ids::{BetId, SelectionId};
 
 use super::ledger::BetRecord;
 
 /// One leg of an accepted bet.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LegAnswer {
-    pub selection_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub selection_id: SelectionId,
     /// The decimal odds actually taken.
     #[schema(value_type = String)]
     pub odds: Decimal,
@@ -19,7 +21,8 @@ pub struct LegAnswer {
 /// An accepted bet.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BetAnswer {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: BetId,
     pub status: String,
     #[serde(rename = "type")]
     pub bet_type: String,

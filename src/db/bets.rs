@@ -2,7 +2,8 @@
 //! found in `bet_keys` (V47), whose `placed_at` names the one partition holding the bet.
 use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
-use uuid::Uuid;
+
+use crate::domain::ids::{BetId, SelectionId, UserId};
 
 use super::bet_answer::{public_metadata, BetAnswer, LegAnswer};
 
@@ -25,7 +26,7 @@ GROUP BY b.id, b.placed_at";
 /// The bet this user placed with this key, if any.
 pub async fn find_by_key(
     client: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
 ) -> Result<Option<KeyedBet>, tokio_postgres::Error> {
     let stmt = client.prepare_cached(BET_BY_KEY).await?;
@@ -33,7 +34,7 @@ pub async fn find_by_key(
         return Ok(None);
     };
     let metadata: serde_json::Value = row.get(9);
-    let selections: Vec<Uuid> = row.get(10);
+    let selections: Vec<SelectionId> = row.get(10);
     let odds: Vec<Decimal> = row.get(11);
     let fingerprint = metadata
         .get("fingerprint")
@@ -66,7 +67,8 @@ pub async fn find_by_key(
 /// One bet of a user's history, as `GET /api/v1/bets` answers it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryBet {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: BetId,
     #[serde(rename = "type")]
     pub bet_type: String,
     #[schema(value_type = String)]
@@ -103,13 +105,13 @@ pub struct HistoryBet {
 /// referral, if any: two statements for the whole page, whatever its size.
 pub async fn attach_cash_out_and_referral(
     client: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
     bets: &mut [HistoryBet],
 ) -> Result<(), tokio_postgres::Error> {
     if bets.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = bets.iter().map(|b| b.id).collect();
+    let ids: Vec<BetId> = bets.iter().map(|b| b.id).collect();
     let parts = client
         .query(
             "SELECT id, cashed_out_amount, stake - cashed_out_stake FROM bets
@@ -119,7 +121,7 @@ pub async fn attach_cash_out_and_referral(
         .await?;
     let mut referrals = super::referrals::find_many(client, &ids).await?;
     for bet in bets.iter_mut() {
-        if let Some(r) = parts.iter().find(|r| r.get::<_, Uuid>(0) == bet.id) {
+        if let Some(r) = parts.iter().find(|r| r.get::<_, BetId>(0) == bet.id) {
             bet.cashed_out_amount = Some(r.get(1));
             bet.remaining_stake = Some(r.get(2));
         }
@@ -139,10 +141,10 @@ FROM get_user_betting_history($1, $2, $3, $4, $5)";
 /// A page of the user's bets (of `statuses`, or all), newest first, or one bet by id.
 pub async fn history(
     client: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
     limit: i32,
     offset: i32,
-    bet_id: Option<Uuid>,
+    bet_id: Option<BetId>,
     statuses: Option<&[&str]>,
 ) -> Result<Vec<HistoryBet>, tokio_postgres::Error> {
     let stmt = client.prepare_cached(HISTORY).await?;
@@ -175,7 +177,7 @@ pub async fn history(
 /// when their markets run on several nodes). Unknown selections are left out.
 pub async fn leg_keys(
     client: &impl GenericClient,
-    selection_ids: &[Uuid],
+    selection_ids: &[SelectionId],
 ) -> Result<Vec<crate::domain::LegKey>, tokio_postgres::Error> {
     let rows = client
         .query(

@@ -8,11 +8,14 @@ use serde::Serialize;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::domain::ids::{BetId, UserId};
+
 /// A `bonuses` row as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct BonusRow {
     pub id: Uuid,
-    pub user_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
     #[schema(value_type = String, example = "10.00")]
     pub amount: Decimal,
     pub wagering_multiplier: i32,
@@ -66,7 +69,8 @@ fn bonus_row(r: &Row) -> BonusRow {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FreeBetRow {
     pub id: Uuid,
-    pub user_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
     #[schema(value_type = String, example = "5.00")]
     pub stake: Decimal,
     #[schema(value_type = String, example = "1.5000")]
@@ -74,7 +78,8 @@ pub struct FreeBetRow {
     pub expires_at: DateTime<Utc>,
     /// `available`, `spent` (by `bet_id`) or `expired`.
     pub status: String,
-    pub bet_id: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub bet_id: Option<BetId>,
     pub created_at: DateTime<Utc>,
     #[serde(skip)]
     pub idempotency_key: String,
@@ -99,19 +104,19 @@ fn free_bet_row(r: &Row) -> FreeBetRow {
 
 /// A grant as asked.
 pub struct NewBonus<'a> {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub amount: Decimal,
     pub wagering_multiplier: i32,
     pub min_odds: Decimal,
     pub expires_at: DateTime<Utc>,
     pub idempotency_key: &'a str,
-    pub granted_by: Option<Uuid>,
+    pub granted_by: Option<UserId>,
     pub conversion_cap: Decimal,
 }
 
 pub async fn bonus_by_key<C: GenericClient>(
     c: &C,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
 ) -> Result<Option<BonusRow>, tokio_postgres::Error> {
     let row = c
@@ -128,7 +133,7 @@ pub async fn bonus_by_key<C: GenericClient>(
 /// Whether the user has an active bonus now (locked, so a grant and an expiry serialize).
 pub async fn lock_active<C: GenericClient>(
     c: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<BonusRow>, tokio_postgres::Error> {
     let row = c
         .query_opt(
@@ -184,8 +189,8 @@ pub async fn insert_bonus<C: GenericClient>(
 /// One `bonus` transaction and the bonus balance moving by it (a ledger write, V44).
 pub async fn move_bonus<C: GenericClient>(
     c: &C,
-    user_id: Uuid,
-    bet_id: Option<Uuid>,
+    user_id: UserId,
+    bet_id: Option<BetId>,
     amount: Decimal,
     reference: &str,
     description: &str,
@@ -214,7 +219,7 @@ pub async fn move_bonus<C: GenericClient>(
 /// One cash transaction (type `adjustment`) and the balance moving by it.
 pub async fn move_cash<C: GenericClient>(
     c: &C,
-    user_id: Uuid,
+    user_id: UserId,
     amount: Decimal,
     reference: &str,
     description: &str,
@@ -243,7 +248,7 @@ pub async fn move_cash<C: GenericClient>(
 /// The bonus balance of a user (locked with its row).
 pub async fn lock_bonus_balance<C: GenericClient>(
     c: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<(Decimal, Decimal)>, tokio_postgres::Error> {
     let row = c
         .query_opt(
@@ -276,7 +281,7 @@ pub async fn close_bonus<C: GenericClient>(
 pub async fn due_bonuses<C: GenericClient>(
     c: &C,
     limit: i64,
-) -> Result<Vec<(Uuid, Uuid)>, tokio_postgres::Error> {
+) -> Result<Vec<(Uuid, UserId)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT id, user_id FROM bonuses WHERE status = 'active' AND expires_at <= now()
@@ -303,12 +308,12 @@ pub async fn expire_free_bets<C: GenericClient>(
 
 /// A grant of a free bet as asked.
 pub struct NewFreeBet<'a> {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub stake: Decimal,
     pub min_odds: Decimal,
     pub expires_at: DateTime<Utc>,
     pub idempotency_key: &'a str,
-    pub granted_by: Option<Uuid>,
+    pub granted_by: Option<UserId>,
 }
 
 /// Inserts a free bet, or answers the one granted before with this key (`false`: not new).
@@ -366,7 +371,7 @@ pub async fn free_bet<C: GenericClient>(
 /// A user's bonuses (active first, then newest) and free bets (available first).
 pub async fn list_for_user<C: GenericClient>(
     c: &C,
-    user_id: Uuid,
+    user_id: UserId,
     limit: i64,
 ) -> Result<(Vec<BonusRow>, Vec<FreeBetRow>), tokio_postgres::Error> {
     let bonuses = c
@@ -396,7 +401,7 @@ pub async fn list_for_user<C: GenericClient>(
 /// `winzo check-ledger`: users whose bonus balance differs from their `bonus` transactions.
 pub async fn bonus_balance_mismatches<C: GenericClient>(
     c: &C,
-) -> Result<Vec<(Uuid, Decimal, Decimal)>, tokio_postgres::Error> {
+) -> Result<Vec<(UserId, Decimal, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "WITH sums AS (
@@ -473,8 +478,8 @@ pub async fn wagering_mismatches<C: GenericClient>(
 /// How each bet of a booking was funded: `(stake, bonus_stake, bonus_win)` by bet id.
 pub async fn funding<C: GenericClient>(
     c: &C,
-    bet_ids: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, (Decimal, Decimal, Decimal)>, tokio_postgres::Error> {
+    bet_ids: &[BetId],
+) -> Result<std::collections::HashMap<BetId, (Decimal, Decimal, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT b.id, b.stake, b.bonus_stake, b.bonus_win
@@ -492,8 +497,8 @@ pub async fn funding<C: GenericClient>(
 /// The users among these with an active bonus.
 pub async fn users_with_active<C: GenericClient>(
     c: &C,
-    users: &[Uuid],
-) -> Result<std::collections::HashSet<Uuid>, tokio_postgres::Error> {
+    users: &[UserId],
+) -> Result<std::collections::HashSet<UserId>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT user_id FROM bonuses WHERE user_id = ANY($1) AND status = 'active'",
@@ -506,8 +511,8 @@ pub async fn users_with_active<C: GenericClient>(
 /// Bonus balances of these users, locked: `user_id → bonus_balance`.
 pub async fn lock_bonus_balances<C: GenericClient>(
     c: &C,
-    users: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, Decimal>, tokio_postgres::Error> {
+    users: &[UserId],
+) -> Result<std::collections::HashMap<UserId, Decimal>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT user_id, bonus_balance FROM user_balances WHERE user_id = ANY($1)
@@ -521,7 +526,7 @@ pub async fn lock_bonus_balances<C: GenericClient>(
 /// The part of each bet's payout now booked to the bonus balance.
 pub async fn set_bonus_wins<C: GenericClient>(
     c: &C,
-    bets: &[Uuid],
+    bets: &[BetId],
     wins: &[Decimal],
 ) -> Result<(), tokio_postgres::Error> {
     if bets.is_empty() {
@@ -542,7 +547,7 @@ pub async fn set_bonus_wins<C: GenericClient>(
 pub async fn restore_free_bets<C: GenericClient>(
     c: &C,
     tokens: &[Uuid],
-    bets: &[Uuid],
+    bets: &[BetId],
 ) -> Result<(), tokio_postgres::Error> {
     if tokens.is_empty() {
         return Ok(());
@@ -565,9 +570,9 @@ pub async fn restore_free_bets<C: GenericClient>(
 /// active bonuses whose requirement is met now: `(bonus_id, user_id, conversion_cap)`.
 pub async fn count_wagers<C: GenericClient>(
     c: &C,
-    counting: &[Uuid],
-    uncounting: &[Uuid],
-) -> Result<Vec<(Uuid, Uuid, Decimal)>, tokio_postgres::Error> {
+    counting: &[BetId],
+    uncounting: &[BetId],
+) -> Result<Vec<(Uuid, UserId, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "WITH ins AS (

@@ -5,15 +5,16 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use uuid::Uuid;
+
+use crate::domain::ids::{BetId, SelectionId, UserId};
 
 use super::settlement::LegState;
 
 /// A bet with what its offer needs.
 #[derive(Debug, Clone)]
 pub struct CashOutBet {
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: BetId,
+    pub user_id: UserId,
     pub bet_type: String,
     pub status: String,
     pub stake: Decimal,
@@ -52,7 +53,7 @@ FROM bet_selections WHERE bet_id = ANY($1) ORDER BY bet_id, id";
 /// The bets of these ids with their legs (any order).
 pub async fn load_bets(
     c: &impl GenericClient,
-    ids: &[Uuid],
+    ids: &[BetId],
 ) -> Result<Vec<CashOutBet>, tokio_postgres::Error> {
     let stmt = c.prepare_cached(BET).await?;
     let mut bets: Vec<CashOutBet> = c
@@ -77,7 +78,7 @@ pub async fn load_bets(
         .collect();
     let stmt = c.prepare_cached(LEGS).await?;
     for r in c.query(&stmt, &[&ids]).await? {
-        let bet_id: Uuid = r.get(0);
+        let bet_id: BetId = r.get(0);
         if let Some(b) = bets.iter_mut().find(|b| b.id == bet_id) {
             b.legs.push(LegState {
                 selection_id: r.get(1),
@@ -94,8 +95,8 @@ pub async fn load_bets(
 /// One bet of this user (None: unknown or another user's).
 pub async fn load_bet(
     c: &impl GenericClient,
-    user_id: Uuid,
-    bet_id: Uuid,
+    user_id: UserId,
+    bet_id: BetId,
 ) -> Result<Option<CashOutBet>, tokio_postgres::Error> {
     Ok(load_bets(c, &[bet_id])
         .await?
@@ -106,8 +107,8 @@ pub async fn load_bet(
 /// A cash-out to make durable.
 #[derive(Debug, Clone)]
 pub struct CashOutWrite {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
+    pub bet_id: BetId,
+    pub user_id: UserId,
     /// The bet's `cashed_out_stake` the offer was computed from (compare-and-set).
     pub expected_cashed_out_stake: Decimal,
     pub stake: Decimal,
@@ -276,7 +277,7 @@ async fn credit(
 
 /// A cash-out found by its idempotency key.
 pub struct KeyedCashOut {
-    pub bet_id: Uuid,
+    pub bet_id: BetId,
     pub seq: i32,
     pub amount: Decimal,
     pub fingerprint: Option<String>,
@@ -284,7 +285,7 @@ pub struct KeyedCashOut {
 
 pub async fn find_by_key(
     c: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
 ) -> Result<Option<KeyedCashOut>, tokio_postgres::Error> {
     let row = c
@@ -306,8 +307,8 @@ pub async fn find_by_key(
 /// Answers false when the bet is not this user's open bet.
 pub async fn set_auto_threshold(
     c: &impl GenericClient,
-    user_id: Uuid,
-    bet_id: Uuid,
+    user_id: UserId,
+    bet_id: BetId,
     threshold: Option<Decimal>,
 ) -> Result<bool, tokio_postgres::Error> {
     let n = c
@@ -324,7 +325,7 @@ pub async fn set_auto_threshold(
 pub async fn armed_bets(
     c: &impl GenericClient,
     limit: i64,
-) -> Result<Vec<(Uuid, Decimal)>, tokio_postgres::Error> {
+) -> Result<Vec<(BetId, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT id, auto_cash_out_threshold FROM bets
@@ -339,7 +340,8 @@ pub async fn armed_bets(
 /// What `POST /bets/{id}/cash-out` answers: the bet after the cash-out.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct CashedOutBet {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: BetId,
     pub status: String,
     #[serde(rename = "type")]
     pub bet_type: String,
@@ -387,7 +389,7 @@ impl CashedOutBet {
 /// bet whose `cashed_out_*` parts differ from the sum of its rows. `(bet, reason)`.
 pub async fn cash_out_violations(
     c: &impl GenericClient,
-) -> Result<Vec<(Uuid, String)>, tokio_postgres::Error> {
+) -> Result<Vec<(BetId, String)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "WITH rows AS (
@@ -427,9 +429,9 @@ pub async fn cash_out_violations(
 /// `limit`, armed ones first.
 pub async fn open_bets_on(
     c: &impl GenericClient,
-    selections: &[Uuid],
+    selections: &[SelectionId],
     limit: i64,
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+) -> Result<Vec<BetId>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT b.id FROM bets b

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+use crate::domain::ids::{EventId, MarketId, SelectionId, UserId};
 use crate::domain::OddsFormat;
 
 /// A new sport (API body: the seed's column names).
@@ -105,7 +106,7 @@ pub struct NewEvent<'a> {
 pub async fn insert_event(
     c: &impl GenericClient,
     e: &NewEvent<'_>,
-) -> anyhow::Result<Option<(Uuid, Value)>> {
+) -> anyhow::Result<Option<(EventId, Value)>> {
     let row = c
         .query_opt(
             "INSERT INTO events (sport_id, league_id, home_team_id, away_team_id, start_time, venue)
@@ -143,7 +144,7 @@ pub async fn sport_id_by_slug(c: &impl GenericClient, slug: &str) -> anyhow::Res
 
 /// One row of a sport's event listing (`get_events_with_markets`).
 pub struct EventListRow {
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub home_team_name: String,
     pub away_team_name: String,
     pub start_time: DateTime<Utc>,
@@ -241,7 +242,7 @@ pub async fn search_events(
 /// The user's chosen odds format (none: no preferences row).
 pub async fn user_odds_format(
     c: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> anyhow::Result<Option<OddsFormat>> {
     let row = c
         .query_opt(
@@ -254,19 +255,19 @@ pub async fn user_odds_format(
 
 /// A market of a finished event, read from Postgres.
 pub struct StoredMarket {
-    pub id: Uuid,
+    pub id: MarketId,
     pub market_type: String,
     pub name: String,
     pub handicap: Option<Decimal>,
     pub total_points: Option<Decimal>,
     pub status: String,
     pub in_play: bool,
-    pub selections: Vec<(Uuid, String, Decimal, Option<String>)>,
+    pub selections: Vec<(SelectionId, String, Decimal, Option<String>)>,
 }
 
 pub async fn stored_markets(
     c: &impl GenericClient,
-    event_id: Uuid,
+    event_id: EventId,
 ) -> anyhow::Result<Vec<StoredMarket>> {
     let rows = c
         .query(
@@ -288,7 +289,7 @@ pub async fn stored_markets(
             selections: Vec::new(),
         })
         .collect();
-    let ids: Vec<Uuid> = out.iter().map(|m| m.id).collect();
+    let ids: Vec<MarketId> = out.iter().map(|m| m.id).collect();
     let sels = c
         .query(
             "SELECT market_id, id, name, odds, result::text FROM selections
@@ -297,7 +298,7 @@ pub async fn stored_markets(
         )
         .await?;
     for r in sels {
-        let market_id: Uuid = r.get(0);
+        let market_id: MarketId = r.get(0);
         if let Some(m) = out.iter_mut().find(|m| m.id == market_id) {
             m.selections.push((r.get(1), r.get(2), r.get(3), r.get(4)));
         }

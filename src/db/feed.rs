@@ -5,6 +5,8 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::ids::{EventId, MarketId, SelectionId};
+
 pub type DbResult<T> = Result<T, tokio_postgres::Error>;
 
 /// The last applied seq of `(provider, event_ref)`, 0 when none.
@@ -40,7 +42,7 @@ pub async fn event_of_ref(
     c: &impl GenericClient,
     provider: &str,
     event_ref: &str,
-) -> DbResult<Option<(Uuid, String)>> {
+) -> DbResult<Option<(EventId, String)>> {
     let row = c
         .query_opt(
             "SELECT e.id, s.slug FROM events e JOIN sports s ON s.id = e.sport_id
@@ -56,7 +58,7 @@ pub async fn events_of_refs(
     c: &impl GenericClient,
     provider: &str,
     refs: &[&str],
-) -> DbResult<std::collections::HashMap<String, Uuid>> {
+) -> DbResult<std::collections::HashMap<String, EventId>> {
     Ok(c.query(
         "SELECT provider_event_ref, id FROM events
               WHERE provider = $1 AND provider_event_ref = ANY($2)",
@@ -104,7 +106,7 @@ pub async fn upsert_event(
     away: Uuid,
     start_time: DateTime<Utc>,
     venue: Option<&str>,
-) -> DbResult<Uuid> {
+) -> DbResult<EventId> {
     let row = c
         .query_one(
             "INSERT INTO events (sport_id, home_team_id, away_team_id, start_time, venue, provider, provider_event_ref)
@@ -123,12 +125,12 @@ pub async fn upsert_event(
 /// Finds a live market by type and line (`handicap` or `total_points`), and name for props.
 pub async fn find_market(
     c: &impl GenericClient,
-    event_id: Uuid,
+    event_id: EventId,
     market_type: &str,
     handicap: Option<Decimal>,
     total: Option<Decimal>,
     name: Option<&str>,
-) -> DbResult<Option<Uuid>> {
+) -> DbResult<Option<MarketId>> {
     find(c, event_id, market_type, handicap, total, name, false).await
 }
 
@@ -136,13 +138,13 @@ pub async fn find_market(
 /// but a voided one.
 async fn find(
     c: &impl GenericClient,
-    event_id: Uuid,
+    event_id: EventId,
     market_type: &str,
     handicap: Option<Decimal>,
     total: Option<Decimal>,
     name: Option<&str>,
     settled_too: bool,
-) -> DbResult<Option<Uuid>> {
+) -> DbResult<Option<MarketId>> {
     let row = c
         .query_opt(
             "SELECT id FROM markets
@@ -168,17 +170,17 @@ async fn find(
 /// is resettled by a corrected result).
 pub async fn find_market_to_settle(
     c: &impl GenericClient,
-    event_id: Uuid,
+    event_id: EventId,
     market_type: &str,
     handicap: Option<Decimal>,
     total: Option<Decimal>,
     name: Option<&str>,
-) -> DbResult<Option<Uuid>> {
+) -> DbResult<Option<MarketId>> {
     find(c, event_id, market_type, handicap, total, name, true).await
 }
 
 /// Whether a trader holds the market from settlement by the feed.
-pub async fn settlement_held(c: &impl GenericClient, market_id: Uuid) -> DbResult<bool> {
+pub async fn settlement_held(c: &impl GenericClient, market_id: MarketId) -> DbResult<bool> {
     let row = c
         .query_opt(
             "SELECT feed_settlement_held FROM markets WHERE id = $1",
@@ -191,7 +193,7 @@ pub async fn settlement_held(c: &impl GenericClient, market_id: Uuid) -> DbResul
 /// Holds (or releases) the market from settlement by the feed; false when no such market.
 pub async fn set_settlement_held(
     c: &impl GenericClient,
-    market_id: Uuid,
+    market_id: MarketId,
     held: bool,
 ) -> DbResult<bool> {
     let n = c
@@ -206,8 +208,8 @@ pub async fn set_settlement_held(
 /// The selections of a market by name.
 pub async fn selections_by_name(
     c: &impl GenericClient,
-    market_id: Uuid,
-) -> DbResult<Vec<(String, Uuid)>> {
+    market_id: MarketId,
+) -> DbResult<Vec<(String, SelectionId)>> {
     let rows = c
         .query(
             "SELECT name, id FROM selections WHERE market_id = $1",
@@ -219,12 +221,12 @@ pub async fn selections_by_name(
 
 pub async fn insert_market(
     c: &impl GenericClient,
-    event_id: Uuid,
+    event_id: EventId,
     market_type: &str,
     name: &str,
     handicap: Option<Decimal>,
     total: Option<Decimal>,
-) -> DbResult<Uuid> {
+) -> DbResult<MarketId> {
     let row = c
         .query_one(
             "INSERT INTO markets (event_id, type, name, handicap, total_points)
@@ -237,10 +239,10 @@ pub async fn insert_market(
 
 pub async fn insert_selection(
     c: &impl GenericClient,
-    market_id: Uuid,
+    market_id: MarketId,
     name: &str,
     odds: Decimal,
-) -> DbResult<Uuid> {
+) -> DbResult<SelectionId> {
     // clock_timestamp(): selections keep their creation order (docs/live-markets.md).
     let row = c
         .query_one(
@@ -256,7 +258,7 @@ pub async fn provider_open_events(
     c: &impl GenericClient,
     provider: &str,
     max: i64,
-) -> DbResult<Vec<Uuid>> {
+) -> DbResult<Vec<EventId>> {
     let rows = c
         .query(
             "SELECT id FROM events WHERE provider = $1 AND status IN ('scheduled', 'live', 'halftime')

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
+
+use crate::domain::ids::UserId;
 
 /// Where codes go, and what is verified already.
 pub struct Contact {
@@ -16,7 +17,7 @@ pub struct Contact {
 
 pub async fn contact<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<Contact>, tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
@@ -48,7 +49,7 @@ pub struct CodeRow {
 
 pub async fn lock_code<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     channel: &str,
 ) -> Result<Option<CodeRow>, tokio_postgres::Error> {
     let stmt = client
@@ -72,7 +73,7 @@ pub async fn lock_code<C: GenericClient>(
 /// Stores a new code in place of any earlier one of the channel.
 pub async fn put_code<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     channel: &str,
     salt: &[u8],
     hash: &[u8],
@@ -96,7 +97,7 @@ pub async fn put_code<C: GenericClient>(
 
 pub async fn count_attempt<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     channel: &str,
 ) -> Result<(), tokio_postgres::Error> {
     client
@@ -111,7 +112,7 @@ pub async fn count_attempt<C: GenericClient>(
 
 pub async fn delete_code<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     channel: &str,
 ) -> Result<(), tokio_postgres::Error> {
     client
@@ -126,7 +127,7 @@ pub async fn delete_code<C: GenericClient>(
 /// Sets `users.email_verified` or `users.phone_verified`.
 pub async fn set_channel_verified<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     channel: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let sql = match channel {
@@ -139,7 +140,7 @@ pub async fn set_channel_verified<C: GenericClient>(
 
 /// One outbox row.
 pub struct NewNotification<'a> {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub channel: &'a str,
     pub recipient: &'a str,
     pub template: &'a str,
@@ -173,7 +174,7 @@ pub struct ProfileVerification {
 
 pub async fn lock_profile<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<ProfileVerification>, tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(
@@ -194,7 +195,7 @@ pub async fn lock_profile<C: GenericClient>(
 /// profile was pending already, so more documents do not send it to the back).
 pub async fn set_submission<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     status: &str,
     documents: &Value,
 ) -> Result<(), tokio_postgres::Error> {
@@ -216,10 +217,10 @@ pub async fn set_submission<C: GenericClient>(
 /// Records a review decision with its reviewer.
 pub async fn set_decision<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     status: &str,
     reason: Option<&str>,
-    reviewer: Uuid,
+    reviewer: UserId,
     documents: &Value,
 ) -> Result<(), tokio_postgres::Error> {
     client
@@ -239,7 +240,8 @@ pub async fn set_decision<C: GenericClient>(
 /// `GET /me/verification` and one entry of the support queue.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VerificationView {
-    pub user_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
     pub username: String,
     pub email_verified: bool,
     pub phone_verified: bool,
@@ -251,7 +253,8 @@ pub struct VerificationView {
     /// The reason of the last rejection.
     pub reason: Option<String>,
     pub submitted_at: Option<DateTime<Utc>>,
-    pub reviewed_by: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub reviewed_by: Option<UserId>,
     pub reviewed_at: Option<DateTime<Utc>>,
 }
 
@@ -279,7 +282,7 @@ fn view(r: &tokio_postgres::Row) -> VerificationView {
 
 pub async fn get_view<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<VerificationView>, tokio_postgres::Error> {
     let stmt = client
         .prepare_cached(&format!("{VIEW} WHERE u.id = $1"))
@@ -316,7 +319,7 @@ pub async fn queue<C: GenericClient>(
 /// longer verified, and a code sent to the old number stops working.
 pub async fn phone_changing<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     phone: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let changed = client

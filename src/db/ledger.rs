@@ -8,12 +8,13 @@ use deadpool_postgres::Transaction;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::ids::{BetId, EventId, SelectionId, UserId};
 use crate::domain::BetType;
 
 /// One leg as written to `bet_selections`.
 #[derive(Debug, Clone)]
 pub struct LegRecord {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     /// The decimal odds actually taken.
     pub odds: Decimal,
 }
@@ -21,8 +22,8 @@ pub struct LegRecord {
 /// An accepted bet, fully priced and checked, ready to be made durable.
 #[derive(Debug, Clone)]
 pub struct BetRecord {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
+    pub bet_id: BetId,
+    pub user_id: UserId,
     pub bet_type: BetType,
     /// Total stake paid (lines × unit stake for system bets), 2 places.
     pub stake: Decimal,
@@ -71,7 +72,7 @@ impl BetRecord {
 /// one node.
 #[derive(Debug, Clone, Default)]
 pub struct LeaseFence {
-    pub events: Vec<(Uuid, String, i64)>,
+    pub events: Vec<(EventId, String, i64)>,
     pub wallet: Option<(i32, i64)>,
 }
 
@@ -129,8 +130,8 @@ WHERE f.id = u.token AND f.user_id = u.user_id AND f.status = 'available'
 /// A batch as the columns of its statements' UNNEST arrays, in the bets' order.
 #[derive(Default)]
 struct BatchColumns<'a> {
-    ids: Vec<Uuid>,
-    users: Vec<Uuid>,
+    ids: Vec<BetId>,
+    users: Vec<UserId>,
     types: Vec<&'static str>,
     stakes: Vec<Decimal>,
     odds: Vec<Decimal>,
@@ -145,19 +146,19 @@ struct BatchColumns<'a> {
     bonus: Vec<Decimal>,
     frees: Vec<Option<Uuid>>,
     /// `bet_selections`: bet, selection, odds.
-    legs: (Vec<Uuid>, Vec<Uuid>, Vec<Decimal>),
+    legs: (Vec<BetId>, Vec<SelectionId>, Vec<Decimal>),
     referrals: ReferralColumns,
     /// The free bets spent: token, bet, user.
-    free_bets: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>),
+    free_bets: (Vec<Uuid>, Vec<BetId>, Vec<UserId>),
     /// Cash and bonus debited per user, sorted by user id.
-    per_user: BTreeMap<Uuid, (Decimal, Decimal)>,
+    per_user: BTreeMap<UserId, (Decimal, Decimal)>,
 }
 
 /// `bet_referrals` rows: bet, user, reason, stake, liability, expiry.
 #[derive(Default)]
 struct ReferralColumns {
-    bets: Vec<Uuid>,
-    users: Vec<Uuid>,
+    bets: Vec<BetId>,
+    users: Vec<UserId>,
     reasons: Vec<&'static str>,
     stakes: Vec<Decimal>,
     liabilities: Vec<Decimal>,
@@ -226,7 +227,7 @@ pub async fn write_bets(
     bets: &[&BetRecord],
 ) -> Result<(), tokio_postgres::Error> {
     let c = BatchColumns::of(bets);
-    let u_ids: Vec<Uuid> = c.per_user.keys().copied().collect();
+    let u_ids: Vec<UserId> = c.per_user.keys().copied().collect();
     let totals: Vec<Decimal> = c.per_user.values().map(|t| t.0).collect();
     let bonus_totals: Vec<Decimal> = c.per_user.values().map(|t| t.1).collect();
     let (s_bets, s_legs, s_debits, s_balances) = futures::try_join!(
@@ -302,7 +303,7 @@ async fn write_referrals(
 /// Spends the batch's free bets (token, bet, user); all of them or the batch fails.
 async fn spend_free_bets(
     tx: &Transaction<'_>,
-    (tokens, bets, users): &(Vec<Uuid>, Vec<Uuid>, Vec<Uuid>),
+    (tokens, bets, users): &(Vec<Uuid>, Vec<BetId>, Vec<UserId>),
 ) -> Result<(), tokio_postgres::Error> {
     if tokens.is_empty() {
         return Ok(());
@@ -326,8 +327,8 @@ async fn spend_free_bets(
 /// one transaction, so any one of its bets present means all of them are.
 pub async fn batch_committed(
     client: &mut deadpool_postgres::Client,
-    users: &[Uuid],
-    bet_ids: &[Uuid],
+    users: &[UserId],
+    bet_ids: &[BetId],
 ) -> Result<bool, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     tx.execute(

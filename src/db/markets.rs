@@ -6,13 +6,15 @@ use rust_decimal::Decimal;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::domain::ids::{EventId, MarketId, SelectionId, UserId};
+
 use crate::domain::limits::MarketLimits;
 use crate::domain::{EventStatus, MarketStatus, MarketType};
 
 /// Who caused a change, for the audit trail (`None`: the engine itself, a feed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditActor {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub client_ip: Option<String>,
 }
 
@@ -20,31 +22,31 @@ pub struct AuditActor {
 #[derive(Debug, Clone)]
 pub enum Change {
     SelectionOdds {
-        selection_id: Uuid,
+        selection_id: SelectionId,
         odds: Decimal,
     },
     MarketStatus {
-        market_id: Uuid,
+        market_id: MarketId,
         status: MarketStatus,
     },
     MarketInPlay {
-        market_id: Uuid,
+        market_id: MarketId,
         in_play: bool,
     },
     MarketFeedSuspended {
-        market_id: Uuid,
+        market_id: MarketId,
         feed_suspended: bool,
     },
     MarketSettings {
-        market_id: Uuid,
+        market_id: MarketId,
         limits: MarketLimits,
     },
     EventStatus {
-        event_id: Uuid,
+        event_id: EventId,
         status: EventStatus,
     },
     EventScore {
-        event_id: Uuid,
+        event_id: EventId,
         home_score: i32,
         away_score: i32,
         period: Option<String>,
@@ -66,7 +68,7 @@ pub struct FeedSeqMark {
 /// An event as the actors need it.
 #[derive(Debug, Clone)]
 pub struct EventRow {
-    pub id: Uuid,
+    pub id: EventId,
     pub sport_id: Uuid,
     pub sport_slug: String,
     pub league_id: Option<Uuid>,
@@ -86,8 +88,8 @@ pub struct EventRow {
 /// A market row with its trading settings (NULL: the sport's default).
 #[derive(Debug, Clone)]
 pub struct MarketRow {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    pub id: MarketId,
+    pub event_id: EventId,
     pub market_type: MarketType,
     pub name: String,
     pub handicap: Option<Decimal>,
@@ -100,8 +102,8 @@ pub struct MarketRow {
 
 #[derive(Debug, Clone)]
 pub struct SelectionRow {
-    pub id: Uuid,
-    pub market_id: Uuid,
+    pub id: SelectionId,
+    pub market_id: MarketId,
     pub name: String,
     pub odds: Decimal,
 }
@@ -109,7 +111,7 @@ pub struct SelectionRow {
 /// Stake and potential payout of accepted bets on one selection.
 #[derive(Debug, Clone)]
 pub struct ExposureRow {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     /// The bets' currency: one row per selection and currency (the markets count in the
     /// base currency; the caller converts).
     pub currency_code: String,
@@ -190,7 +192,7 @@ pub async fn load_live_events(c: &impl GenericClient) -> anyhow::Result<Vec<Even
     c.query(&sql, &[]).await?.iter().map(event_row).collect()
 }
 
-pub async fn load_event(c: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<EventRow>> {
+pub async fn load_event(c: &impl GenericClient, id: EventId) -> anyhow::Result<Option<EventRow>> {
     let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.id = $1");
     c.query_opt(&sql, &[&id])
         .await?
@@ -202,7 +204,7 @@ pub async fn load_event(c: &impl GenericClient, id: Uuid) -> anyhow::Result<Opti
 /// The markets of these events that are still traded or awaiting settlement.
 pub async fn load_markets_of_events(
     c: &impl GenericClient,
-    event_ids: &[Uuid],
+    event_ids: &[EventId],
 ) -> anyhow::Result<Vec<MarketRow>> {
     let sql = format!(
         "SELECT {MARKET_COLUMNS} WHERE event_id = ANY($1)
@@ -215,7 +217,10 @@ pub async fn load_markets_of_events(
         .collect()
 }
 
-pub async fn load_market(c: &impl GenericClient, id: Uuid) -> anyhow::Result<Option<MarketRow>> {
+pub async fn load_market(
+    c: &impl GenericClient,
+    id: MarketId,
+) -> anyhow::Result<Option<MarketRow>> {
     let sql = format!("SELECT {MARKET_COLUMNS} WHERE id = $1");
     c.query_opt(&sql, &[&id])
         .await?
@@ -227,8 +232,8 @@ pub async fn load_market(c: &impl GenericClient, id: Uuid) -> anyhow::Result<Opt
 /// Which market a selection belongs to.
 pub async fn market_of_selection(
     c: &impl GenericClient,
-    selection_id: Uuid,
-) -> anyhow::Result<Option<Uuid>> {
+    selection_id: SelectionId,
+) -> anyhow::Result<Option<MarketId>> {
     let row = c
         .query_opt(
             "SELECT market_id FROM selections WHERE id = $1",
@@ -240,7 +245,7 @@ pub async fn market_of_selection(
 
 pub async fn load_selections(
     c: &impl GenericClient,
-    market_ids: &[Uuid],
+    market_ids: &[MarketId],
 ) -> anyhow::Result<Vec<SelectionRow>> {
     let rows = c
         .query(
@@ -264,7 +269,7 @@ pub async fn load_selections(
 /// A parlay counts its whole stake and potential win on each of its legs: conservative.
 pub async fn load_open_exposure(
     c: &impl GenericClient,
-    market_ids: &[Uuid],
+    market_ids: &[MarketId],
 ) -> anyhow::Result<Vec<ExposureRow>> {
     let rows = c
         .query(
@@ -292,7 +297,7 @@ pub async fn load_open_exposure(
 
 /// A new market's fields (API: `{type, name, handicap?, total_points?, selections}`).
 pub struct NewMarket<'a> {
-    pub event_id: Uuid,
+    pub event_id: EventId,
     pub market_type: MarketType,
     pub name: &'a str,
     pub handicap: Option<Decimal>,
@@ -359,7 +364,7 @@ pub async fn set_audit_context(c: &impl GenericClient, actor: &AuditActor) -> an
 /// New prices, one statement for all (ids unique).
 pub async fn write_odds(
     c: &impl GenericClient,
-    ids: &[Uuid],
+    ids: &[SelectionId],
     odds: &[Decimal],
 ) -> anyhow::Result<()> {
     c.execute(
@@ -387,7 +392,7 @@ async fn write_feed_seq(c: &impl GenericClient, mark: &FeedSeqMark) -> anyhow::R
 /// A market's trading settings (delay, stake and liability limits, referral).
 async fn write_market_settings(
     c: &impl GenericClient,
-    market_id: Uuid,
+    market_id: MarketId,
     limits: &MarketLimits,
 ) -> anyhow::Result<()> {
     let delay = i32::try_from(limits.bet_delay_ms).unwrap_or(i32::MAX);

@@ -5,16 +5,18 @@
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use crate::domain::currency::Currencies;
+use crate::domain::ids::{BetId, SelectionId, UserId};
 use crate::domain::round_payout;
 
 /// A referral as the desk and the bettor see it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ReferralRow {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub bet_id: BetId,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
     pub status: String,
     pub reason: String,
     #[schema(value_type = String)]
@@ -61,7 +63,7 @@ fn row(r: &tokio_postgres::Row) -> ReferralRow {
 /// One referral by its bet.
 pub async fn find(
     c: &impl GenericClient,
-    bet_id: Uuid,
+    bet_id: BetId,
 ) -> Result<Option<ReferralRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM bet_referrals r WHERE r.bet_id = $1");
     Ok(c.query_opt(&sql, &[&bet_id]).await?.as_ref().map(row))
@@ -70,7 +72,7 @@ pub async fn find(
 /// The referrals of these bets (a bet has at most one).
 pub async fn find_many(
     c: &impl GenericClient,
-    bet_ids: &[Uuid],
+    bet_ids: &[BetId],
 ) -> Result<Vec<ReferralRow>, tokio_postgres::Error> {
     let sql = format!("SELECT {COLUMNS} FROM bet_referrals r WHERE r.bet_id = ANY($1)");
     Ok(c.query(&sql, &[&bet_ids]).await?.iter().map(row).collect())
@@ -92,7 +94,7 @@ pub async fn open(
 /// The bet of a referral as the desk sees it: type, stake, odds, legs.
 pub async fn bet_summary(
     c: &impl GenericClient,
-    bet_id: Uuid,
+    bet_id: BetId,
 ) -> Result<Option<serde_json::Value>, tokio_postgres::Error> {
     let row = c
         .query_opt(
@@ -117,11 +119,11 @@ pub async fn bet_summary(
 /// The desk's counter-offer: only a `pending` referral (false otherwise).
 pub async fn counter(
     client: &mut deadpool_postgres::Object,
-    bet_id: Uuid,
+    bet_id: BetId,
     stake: Decimal,
     odds: Option<Decimal>,
     expires_at: DateTime<Utc>,
-    staff: Uuid,
+    staff: UserId,
 ) -> Result<bool, tokio_postgres::Error> {
     let actor = crate::db::audit::Actor {
         user_id: Some(staff),
@@ -180,8 +182,8 @@ impl Ending {
 /// What an ending changed, for the live state and the messages after the commit.
 #[derive(Debug, Clone)]
 pub struct Ended {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
+    pub bet_id: BetId,
+    pub user_id: UserId,
     /// `accepted` or `rejected` (the bet's status now).
     pub bet_status: &'static str,
     /// The referral's final status.
@@ -197,7 +199,7 @@ pub struct Ended {
     pub refund: Decimal,
     /// The bet's currency (every amount above is in it).
     pub currency_code: String,
-    pub selections: Vec<Uuid>,
+    pub selections: Vec<SelectionId>,
     /// The bettor's balance after it.
     pub balance: Decimal,
 }
@@ -233,7 +235,7 @@ FOR UPDATE OF r";
 /// The referral and its bet as `LOCK` reads them.
 struct Locked {
     status: String,
-    user_id: Uuid,
+    user_id: UserId,
     stake: Decimal,
     counter_stake: Option<Decimal>,
     counter_odds: Option<Decimal>,
@@ -244,7 +246,7 @@ struct Locked {
     total_odds: Decimal,
     potential_win: Decimal,
     currency: String,
-    selections: Vec<Uuid>,
+    selections: Vec<SelectionId>,
 }
 
 impl Locked {
@@ -261,7 +263,7 @@ impl Locked {
             total_odds: r.get(9),
             potential_win: r.get(10),
             currency: r.get(11),
-            selections: r.get::<_, Option<Vec<Uuid>>>(12).unwrap_or_default(),
+            selections: r.get::<_, Option<Vec<SelectionId>>>(12).unwrap_or_default(),
         }
     }
 }
@@ -309,9 +311,9 @@ impl Terms {
 /// balance. `by`: the staff member deciding, if any.
 pub async fn end(
     client: &mut deadpool_postgres::Object,
-    bet_id: Uuid,
+    bet_id: BetId,
     ending: Ending,
-    by: Option<Uuid>,
+    by: Option<UserId>,
     currencies: &Currencies,
 ) -> Result<Ended, EndError> {
     let tx = client.transaction().await?;
@@ -361,7 +363,7 @@ pub async fn end(
 /// clock, and (to accept) every market of the bet still trading.
 async fn check_ending(
     tx: &deadpool_postgres::Transaction<'_>,
-    bet_id: Uuid,
+    bet_id: BetId,
     ending: Ending,
     l: &Locked,
 ) -> Result<(), EndError> {
@@ -409,11 +411,11 @@ async fn check_ending(
 /// when a counter-offer changed them).
 async fn write_terms(
     tx: &deadpool_postgres::Transaction<'_>,
-    bet_id: Uuid,
+    bet_id: BetId,
     l: &Locked,
     t: &Terms,
     to: &str,
-    by: Option<Uuid>,
+    by: Option<UserId>,
 ) -> Result<(), EndError> {
     tx.execute(
         "UPDATE bet_referrals SET status = $2, refunded = $3, ended_at = now(),
@@ -455,7 +457,7 @@ async fn write_terms(
 /// The refund's transaction row and the balance it raises.
 async fn write_refund(
     tx: &deadpool_postgres::Transaction<'_>,
-    bet_id: Uuid,
+    bet_id: BetId,
     l: &Locked,
     refund: Decimal,
 ) -> Result<(), EndError> {
@@ -487,7 +489,7 @@ async fn write_refund(
 /// refund recorded on the row is the `referral:` refund booked.
 pub async fn violations(
     c: &impl GenericClient,
-) -> Result<Vec<(Uuid, String)>, tokio_postgres::Error> {
+) -> Result<Vec<(BetId, String)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "WITH money AS (

@@ -8,6 +8,8 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::domain::ids::{BetId, MarketId, SelectionId, UserId};
+
 mod bets;
 mod money;
 mod voids;
@@ -22,17 +24,21 @@ pub use voids::*;
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SettlementRow {
     pub id: Uuid,
-    pub market_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub market_id: MarketId,
     pub version: i32,
     pub kind: String,
     #[schema(value_type = Vec<Object>)]
     pub results: Value,
     pub void_after: Option<DateTime<Utc>>,
     pub reason: Option<String>,
-    pub created_by: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
-    pub cursor_selection_id: Option<Uuid>,
-    pub cursor_bet_id: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub cursor_selection_id: Option<SelectionId>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub cursor_bet_id: Option<BetId>,
     /// Bets whose status or payout this settlement changed so far.
     pub bets_changed: i32,
     /// Set once every bet on the market was processed.
@@ -70,7 +76,7 @@ impl SettlementRow {
 /// The market's status, locked for the rest of the transaction (`None`: no such market).
 pub async fn lock_market<C: GenericClient>(
     c: &C,
-    market_id: Uuid,
+    market_id: MarketId,
 ) -> Result<Option<String>, tokio_postgres::Error> {
     let row = c
         .query_opt(
@@ -85,7 +91,7 @@ pub async fn lock_market<C: GenericClient>(
 /// what makes a concurrent bet's placement check wait or refuse (docs/schema.md C6).
 pub async fn set_market_final<C: GenericClient>(
     c: &C,
-    market_id: Uuid,
+    market_id: MarketId,
     status: &str,
 ) -> Result<(), tokio_postgres::Error> {
     c.execute(
@@ -99,7 +105,7 @@ pub async fn set_market_final<C: GenericClient>(
 /// A settled market back to `closed` with no results (a rolled-back result).
 pub async fn reopen_settled_market<C: GenericClient>(
     c: &C,
-    market_id: Uuid,
+    market_id: MarketId,
 ) -> Result<(), tokio_postgres::Error> {
     c.execute(
         "UPDATE markets SET status = 'closed', settled_at = NULL WHERE id = $1",
@@ -117,7 +123,7 @@ pub async fn reopen_settled_market<C: GenericClient>(
 /// The selections' results (`selections.result`), for display and the catalogue.
 pub async fn set_selection_results<C: GenericClient>(
     c: &C,
-    ids: &[Uuid],
+    ids: &[SelectionId],
     results: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
     c.execute(
@@ -131,7 +137,7 @@ pub async fn set_selection_results<C: GenericClient>(
 
 pub async fn latest<C: GenericClient>(
     c: &C,
-    market_id: Uuid,
+    market_id: MarketId,
 ) -> Result<Option<SettlementRow>, tokio_postgres::Error> {
     let row = c
         .query_opt(
@@ -147,13 +153,13 @@ pub async fn latest<C: GenericClient>(
 
 /// A new settlement record to insert.
 pub struct NewSettlement<'a> {
-    pub market_id: Uuid,
+    pub market_id: MarketId,
     pub version: i32,
     pub kind: &'a str,
     pub results: Value,
     pub void_after: Option<DateTime<Utc>>,
     pub reason: Option<&'a str>,
-    pub created_by: Option<Uuid>,
+    pub created_by: Option<UserId>,
 }
 
 pub async fn insert<C: GenericClient>(
@@ -213,8 +219,8 @@ pub async fn unfinished<C: GenericClient>(
 /// Every selection of the market (active or not), in id order.
 pub async fn market_selections<C: GenericClient>(
     c: &C,
-    market_id: Uuid,
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    market_id: MarketId,
+) -> Result<Vec<SelectionId>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT id FROM selections WHERE market_id = $1 ORDER BY id",
@@ -228,8 +234,8 @@ pub async fn market_selections<C: GenericClient>(
 pub async fn advance<C: GenericClient>(
     c: &C,
     id: Uuid,
-    selection_id: Uuid,
-    bet_id: Option<Uuid>,
+    selection_id: SelectionId,
+    bet_id: Option<BetId>,
     changed: i32,
 ) -> Result<(), tokio_postgres::Error> {
     c.execute(

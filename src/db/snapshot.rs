@@ -4,10 +4,11 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::domain::ids::{EventId, MarketId, SelectionId};
 use crate::domain::odds::{display, Odds, OddsFormat};
 
 /// A selection's price with every display form, serialized once for all subscribers.
-pub fn price_json(id: Uuid, name: &str, odds: Odds) -> Value {
+pub fn price_json(id: SelectionId, name: &str, odds: Odds) -> Value {
     json!({"id": id, "name": name, "odds": odds,
            "american": display(odds, OddsFormat::American),
            "fractional": display(odds, OddsFormat::Fractional)})
@@ -20,7 +21,7 @@ pub const SPORT_EVENTS_MAX: i64 = 500;
 /// the event does not exist.
 pub async fn event(
     client: &deadpool_postgres::Object,
-    event_id: Uuid,
+    event_id: EventId,
 ) -> anyhow::Result<Option<Value>> {
     let Some(e) = client
         .query_opt(
@@ -46,9 +47,9 @@ pub async fn event(
         )
         .await?;
     let mut markets: Vec<Value> = Vec::new();
-    let mut last: Option<Uuid> = None;
+    let mut last: Option<MarketId> = None;
     for r in rows {
-        let id: Uuid = r.get(0);
+        let id: MarketId = r.get(0);
         if last != Some(id) {
             last = Some(id);
             markets.push(json!({"id": id, "type": r.get::<_, String>(1), "name": r.get::<_, String>(2),
@@ -56,7 +57,7 @@ pub async fn event(
                 "status": r.get::<_, String>(5), "in_play": r.get::<_, bool>(6), "selections": []}));
         }
         if let (Some(sid), Some(name), Some(odds)) = (
-            r.get::<_, Option<Uuid>>(7),
+            r.get::<_, Option<SelectionId>>(7),
             r.get::<_, Option<String>>(8),
             r.get::<_, Option<Decimal>>(9),
         ) {

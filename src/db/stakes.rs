@@ -6,6 +6,8 @@ use deadpool_postgres::GenericClient;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::domain::ids::UserId;
+
 /// What a bet needs to know about its bettor.
 pub struct BettorRow {
     pub status: crate::domain::account::UserStatus,
@@ -37,7 +39,7 @@ WHERE u.id = $1";
 
 pub async fn bettor(
     client: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<BettorRow>, tokio_postgres::Error> {
     let stmt = client.prepare_cached(BETTOR).await?;
     Ok(client
@@ -74,7 +76,7 @@ WHERE user_id = $1 AND placed_at >= least($2, $3, $4)
 /// Stakes placed since the starts of the current day, week and month.
 pub async fn staked_since(
     client: &impl GenericClient,
-    user_id: Uuid,
+    user_id: UserId,
     starts: [DateTime<Utc>; 3],
 ) -> Result<[Decimal; 3], tokio_postgres::Error> {
     let stmt = client.prepare_cached(STAKED).await?;

@@ -6,14 +6,15 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use crate::domain::account::UserStatus;
+use crate::domain::ids::UserId;
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserRow {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: UserId,
     pub username: String,
     pub email: String,
     /// `user`, `support`, `moderator` or `admin`.
@@ -161,7 +162,7 @@ pub async fn find_for_login<C: GenericClient>(
 
 pub async fn touch_last_login<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
@@ -174,7 +175,7 @@ pub async fn touch_last_login<C: GenericClient>(
 
 pub async fn get_user<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<UserRow>, tokio_postgres::Error> {
     let row = client
         .query_opt(
@@ -189,7 +190,7 @@ pub async fn get_user<C: GenericClient>(
 /// in force afterwards (never earlier than before).
 pub async fn extend_self_exclusion<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
     until: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, tokio_postgres::Error> {
     let row = tx
@@ -219,7 +220,7 @@ pub struct TradingUser {
 
 pub async fn get_trading_user<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<TradingUser>, tokio_postgres::Error> {
     let row = client
         .query_opt(
@@ -251,7 +252,7 @@ pub struct TradingPatch {
 /// `None` when the user does not exist.
 pub async fn lock_for_staff_change<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<(String, String)>, tokio_postgres::Error> {
     let row = tx
         .query_opt(
@@ -265,7 +266,7 @@ pub async fn lock_for_staff_change<C: GenericClient>(
 /// Applies a patch to a row locked by [`lock_for_staff_change`].
 pub async fn patch_trading_user<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
     patch: &TradingPatch,
 ) -> Result<(), tokio_postgres::Error> {
     let (set_max, max) = match patch.max_stake {
@@ -296,7 +297,7 @@ pub async fn patch_trading_user<C: GenericClient>(
 /// account without a balance row yet).
 pub async fn restriction<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<Restriction>, tokio_postgres::Error> {
     let row = client
         .query_opt(
@@ -330,7 +331,8 @@ pub struct Restriction {
 /// `user_profiles` as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Profile {
-    pub user_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
@@ -364,7 +366,7 @@ fn profile_row(r: &Row) -> Profile {
 
 pub async fn get_profile<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<Profile>, tokio_postgres::Error> {
     let row = client
         .query_opt(
@@ -390,7 +392,7 @@ pub struct ProfilePatch {
 
 pub async fn update_profile<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
     p: &ProfilePatch,
 ) -> Result<Option<Profile>, tokio_postgres::Error> {
     let row = tx
@@ -433,7 +435,7 @@ pub struct PreferencesRow {
 /// Reads the preferences; `lock` takes a row lock (for read-modify-write in a transaction).
 pub async fn get_preferences<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     lock: bool,
 ) -> Result<Option<PreferencesRow>, tokio_postgres::Error> {
     let sql = if lock {
@@ -456,7 +458,7 @@ pub async fn get_preferences<C: GenericClient>(
 /// Writes the whole preferences row (the caller merged the patch under a row lock).
 pub async fn write_preferences<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
     p: &PreferencesRow,
 ) -> Result<DateTime<Utc>, tokio_postgres::Error> {
     let row = tx
@@ -480,7 +482,7 @@ pub async fn write_preferences<C: GenericClient>(
 /// "at most N payment methods").
 pub async fn lock_user<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<(), tokio_postgres::Error> {
     tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user_id])
         .await?;

@@ -8,12 +8,15 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::domain::ids::{BetId, UserId};
+
 /// A `transactions` row as the API shows it. `amount` is signed: the change to the
 /// balance (deposits +, withdrawals -; docs/accounts.md, "Sign convention").
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TxRecord {
     pub id: Uuid,
-    pub user_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub user_id: UserId,
     #[serde(rename = "type")]
     pub kind: String,
     #[schema(value_type = String, example = "-10.50")]
@@ -30,7 +33,8 @@ pub struct TxRecord {
     pub external_reference: Option<String>,
     pub description: Option<String>,
     pub payment_method_id: Option<Uuid>,
-    pub related_bet_id: Option<Uuid>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub related_bet_id: Option<BetId>,
     pub processor_response: Option<Value>,
     pub idempotency_key: Option<String>,
     pub processed_at: Option<DateTime<Utc>>,
@@ -77,7 +81,7 @@ pub struct BalanceRow {
 
 pub async fn get_balance<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Option<BalanceRow>, tokio_postgres::Error> {
     let row = client
         .query_opt(
@@ -98,7 +102,7 @@ pub async fn get_balance<C: GenericClient>(
 /// paths); a no-op otherwise.
 pub async fn ensure_balance_row<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
@@ -112,7 +116,7 @@ pub async fn ensure_balance_row<C: GenericClient>(
 
 pub async fn find_by_key<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     key: &str,
 ) -> Result<Option<TxRecord>, tokio_postgres::Error> {
     let row = client
@@ -128,7 +132,7 @@ pub async fn find_by_key<C: GenericClient>(
 
 /// A ledger entry to insert.
 pub struct NewTx<'a> {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// A `transaction_type` value.
     pub kind: &'a str,
     /// Signed amount of the movement (the balance moves by `amount - fees`).
@@ -183,7 +187,7 @@ pub async fn insert_tx<C: GenericClient>(
 /// longer holds `expected`, i.e. the cached balance is stale).
 pub async fn set_balance<C: GenericClient>(
     tx: &C,
-    user_id: Uuid,
+    user_id: UserId,
     expected: Decimal,
     new: Decimal,
 ) -> Result<bool, tokio_postgres::Error> {
@@ -202,7 +206,7 @@ pub async fn set_balance<C: GenericClient>(
 /// A page of the user's transactions, newest first.
 pub async fn list_transactions<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<TxRecord>, tokio_postgres::Error> {
@@ -250,7 +254,7 @@ fn pm_row(r: &Row) -> PaymentMethod {
 
 pub async fn list_payment_methods<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Vec<PaymentMethod>, tokio_postgres::Error> {
     let rows = client
         .query(
@@ -265,7 +269,7 @@ pub async fn list_payment_methods<C: GenericClient>(
 
 pub async fn count_payment_methods<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<i64, tokio_postgres::Error> {
     let row = client
         .query_one(
@@ -278,7 +282,7 @@ pub async fn count_payment_methods<C: GenericClient>(
 
 /// A masked payment method to store.
 pub struct NewPaymentMethod<'a> {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub kind: &'a str,
     pub name: &'a str,
     pub details: Value,
@@ -319,7 +323,7 @@ pub async fn insert_payment_method<C: GenericClient>(
 /// The type of `method_id` when it is an active method of `user_id` (`None`: it is not).
 pub async fn payment_method_usable<C: GenericClient>(
     client: &C,
-    user_id: Uuid,
+    user_id: UserId,
     method_id: Uuid,
 ) -> Result<Option<String>, tokio_postgres::Error> {
     let row = client
@@ -336,7 +340,7 @@ pub async fn payment_method_usable<C: GenericClient>(
 /// completed transactions but no balance row): `(user_id, balance, ledger_sum)`.
 pub async fn ledger_mismatches<C: GenericClient>(
     client: &C,
-) -> Result<Vec<(Uuid, Option<Decimal>, Decimal)>, tokio_postgres::Error> {
+) -> Result<Vec<(UserId, Option<Decimal>, Decimal)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "WITH sums AS (
@@ -372,7 +376,7 @@ pub async fn negative_fees<C: GenericClient>(
 /// Balances below zero (main or bonus): `(user_id, balance, bonus_balance)`.
 pub async fn negative_balances<C: GenericClient>(
     client: &C,
-) -> Result<Vec<(Uuid, Decimal, Decimal)>, tokio_postgres::Error> {
+) -> Result<Vec<(UserId, Decimal, Decimal)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT user_id, balance, bonus_balance FROM user_balances
@@ -391,7 +395,7 @@ pub async fn negative_balances<C: GenericClient>(
 /// `db::cashout::cash_out_violations`): `(bet_id, debits, credits)`.
 pub async fn bet_ledger_violations<C: GenericClient>(
     client: &C,
-) -> Result<Vec<(Uuid, i64, i64)>, tokio_postgres::Error> {
+) -> Result<Vec<(BetId, i64, i64)>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT b.id,

@@ -7,7 +7,8 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use thiserror::Error;
-use uuid::Uuid;
+
+use crate::domain::ids::{EventId, MarketId, SelectionId};
 
 use super::market::MarketType;
 use super::money::{round_payout, Money, BET_COLUMN_MAX};
@@ -71,9 +72,9 @@ pub enum BetError {
     #[error("potential win {potential_win} is above the maximum {max}")]
     PotentialWinTooHigh { potential_win: Money, max: Money },
     #[error("two legs are on the same market {market_id}")]
-    DuplicateLeg { market_id: Uuid },
+    DuplicateLeg { market_id: MarketId },
     #[error("two legs are on the same event {event_id}")]
-    CorrelatedLegs { event_id: Uuid },
+    CorrelatedLegs { event_id: EventId },
     #[error("odds changed from {offered} to {current}")]
     OddsChanged { offered: Odds, current: Odds },
     #[error("amounts too large to compute")]
@@ -124,9 +125,9 @@ impl OddsChangePolicy {
 /// What identifies a leg for the duplicate and correlation checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegKey {
-    pub selection_id: Uuid,
-    pub market_id: Uuid,
-    pub event_id: Uuid,
+    pub selection_id: SelectionId,
+    pub market_id: MarketId,
+    pub event_id: EventId,
     /// Lets the caller's predicate allow configured pairs of market types on one event.
     pub market_type: MarketType,
 }

@@ -191,8 +191,8 @@ pub fn settle_bet(
 /// A change of one bet's settlement, to be booked by its user's wallet shard.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BetChange {
-    pub bet_id: uuid::Uuid,
-    pub user_id: uuid::Uuid,
+    pub bet_id: super::ids::BetId,
+    pub user_id: super::ids::UserId,
     pub currency_code: String,
     /// That currency's scale: a bonus share of the payout is rounded at it.
     pub scale: crate::domain::currency::Scale,
@@ -207,7 +207,7 @@ pub struct BetChange {
     pub void_reason: Option<String>,
     /// The legs' selections and what the bet counts in their markets' live liability
     /// while open (stake, potential win): released when an open bet is booked.
-    pub selections: Vec<uuid::Uuid>,
+    pub selections: Vec<super::ids::SelectionId>,
     pub exposure: (Decimal, Decimal),
     /// The free bet that was the stake (its payouts are winnings only; a void restores it).
     pub free_bet: Option<uuid::Uuid>,

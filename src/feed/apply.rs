@@ -15,7 +15,6 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::messages::{Body, FeedMessage, Fixture, MarketRef, OddsUpdate, Price, Status};
 use super::sequencer::{classify, SeqEntry, Verdict};

@@ -11,7 +11,7 @@
 //! (`PATCH .../settings` `hold_feed_settlement`) rejects results and rollbacks: the trader
 //! settles it by hand. A market that cannot take the result (voided by a trader,
 //! a selection missing or unknown) rejects the message with the reason.
-use uuid::Uuid;
+use crate::domain::ids::{EventId, MarketId};
 
 use super::apply::{market_key, ApplyError};
 use super::messages::{MarketRef, MarketResult, MarketResults, ResultRollback};
@@ -33,7 +33,7 @@ fn infra(e: impl std::fmt::Display) -> ApplyError {
 /// Settles (or resettles) every market the message names, in order.
 pub async fn apply(
     state: &FeedContext,
-    event_id: Uuid,
+    event_id: EventId,
     r: &MarketResults,
 ) -> Result<(), ApplyError> {
     if !r.is_final {
@@ -47,7 +47,7 @@ pub async fn apply(
 
 async fn settle_market(
     state: &FeedContext,
-    event_id: Uuid,
+    event_id: EventId,
     m: &MarketResult,
 ) -> Result<(), ApplyError> {
     let (market_id, names, settled_before) = {
@@ -101,9 +101,9 @@ async fn settle_market(
 /// The market a result addresses, unless a trader holds it from settlement by the feed.
 async fn settleable_market(
     client: &deadpool_postgres::Client,
-    event_id: Uuid,
+    event_id: EventId,
     market: &MarketRef,
-) -> Result<Uuid, ApplyError> {
+) -> Result<MarketId, ApplyError> {
     let key = market_key(market)?;
     let market_id = sql::find_market_to_settle(
         client,
@@ -126,7 +126,7 @@ async fn settleable_market(
 /// Rolls back the results of every market the message names, in order.
 pub async fn rollback(
     state: &FeedContext,
-    event_id: Uuid,
+    event_id: EventId,
     r: &ResultRollback,
 ) -> Result<(), ApplyError> {
     for m in &r.markets {

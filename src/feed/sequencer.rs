@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::domain::ids::{EventId, MarketId};
+
 use serde::Serialize;
-use uuid::Uuid;
 
 /// Where a message's `seq` stands against the last applied one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,9 +45,9 @@ pub struct SeqEntry {
     pub loaded: bool,
     pub last_seq: i64,
     /// The engine's event and its sport, once the fixture exists.
-    pub event: Option<(Uuid, String)>,
+    pub event: Option<(EventId, String)>,
     /// Market ids by the feed's market key (odds messages), filled on first use.
-    pub markets: HashMap<String, Uuid>,
+    pub markets: HashMap<String, MarketId>,
     /// With several nodes: the event lease epoch this entry was read under (the entry is
     /// read again when it differs: the event's messages were applied elsewhere meanwhile).
     pub epoch: Option<i64>,

@@ -5,8 +5,8 @@ use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
 
+use crate::domain::ids::UserId;
 use crate::domain::verification::CODE_DIGITS;
 
 /// Bytes of random salt per code.
@@ -27,7 +27,7 @@ impl std::fmt::Debug for NewCode {
 }
 
 /// Draws a code uniformly from `000000..=999999`.
-pub fn generate(user_id: Uuid, channel: &str) -> NewCode {
+pub fn generate(user_id: UserId, channel: &str) -> NewCode {
     let n: u32 = OsRng.gen_range(0..10u32.pow(CODE_DIGITS as u32));
     let code = format!("{n:0width$}", width = CODE_DIGITS);
     let mut salt = vec![0u8; SALT_BYTES];
@@ -37,14 +37,14 @@ pub fn generate(user_id: Uuid, channel: &str) -> NewCode {
 }
 
 /// Does `code` match the stored `salt` and `hash` of this account's channel?
-pub fn matches(salt: &[u8], hash: &[u8], user_id: Uuid, channel: &str, code: &str) -> bool {
+pub fn matches(salt: &[u8], hash: &[u8], user_id: UserId, channel: &str, code: &str) -> bool {
     digest(salt, user_id, channel, code).ct_eq(hash).into()
 }
 
-fn digest(salt: &[u8], user_id: Uuid, channel: &str, code: &str) -> Vec<u8> {
+fn digest(salt: &[u8], user_id: UserId, channel: &str, code: &str) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(salt);
-    h.update(user_id.as_bytes());
+    h.update(user_id.0.as_bytes());
     h.update(channel.as_bytes());
     h.update([0u8]);
     h.update(code.as_bytes());
@@ -57,13 +57,19 @@ mod tests {
 
     #[test]
     fn a_code_matches_only_its_account_channel_and_digits() {
-        let user = Uuid::new_v4();
+        let user = UserId::new_random();
         let c = generate(user, "email");
         assert_eq!(c.code.len(), 6);
         assert!(c.code.bytes().all(|b| b.is_ascii_digit()));
         assert!(matches(&c.salt, &c.hash, user, "email", &c.code));
         assert!(!matches(&c.salt, &c.hash, user, "phone", &c.code));
-        assert!(!matches(&c.salt, &c.hash, Uuid::new_v4(), "email", &c.code));
+        assert!(!matches(
+            &c.salt,
+            &c.hash,
+            UserId::new_random(),
+            "email",
+            &c.code
+        ));
         let other = if c.code == "000000" {
             "000001"
         } else {
@@ -75,7 +81,7 @@ mod tests {
 
     #[test]
     fn codes_vary_and_keep_leading_zeros() {
-        let user = Uuid::new_v4();
+        let user = UserId::new_random();
         let codes: std::collections::HashSet<String> =
             (0..200).map(|_| generate(user, "email").code).collect();
         assert!(codes.len() > 190, "a CSPRNG repeats rarely in 10^6");

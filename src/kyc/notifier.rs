@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use deadpool_postgres::Pool;
 use futures::future::BoxFuture;
-use uuid::Uuid;
 
 use crate::db::kyc as kdb;
+use crate::domain::ids::UserId;
 
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Channel {
 
 /// One outgoing message.
 pub struct Notification {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
     pub channel: Channel,
     /// The address or number.
     pub recipient: String,

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
-use uuid::Uuid;
 
 use super::{BetRecord, LedgerError, LedgerSettings};
+use crate::domain::ids::{BetId, EventId, UserId};
 use crate::metrics::Metrics;
 
 /// A bet waiting for its batch, with the channel its outcome goes back on.
@@ -310,10 +310,10 @@ impl WriterTask {
     /// pool reconnects through the multi-host URL); `None` when the database could not be
     /// reached within `in_doubt_resolve_max_ms`.
     async fn resolve(&self, bets: &[&BetRecord]) -> Option<bool> {
-        let mut users: Vec<Uuid> = bets.iter().map(|b| b.user_id).collect();
+        let mut users: Vec<UserId> = bets.iter().map(|b| b.user_id).collect();
         users.sort_unstable();
         users.dedup();
-        let ids: Vec<Uuid> = bets.iter().map(|b| b.bet_id).collect();
+        let ids: Vec<BetId> = bets.iter().map(|b| b.bet_id).collect();
         let deadline = tokio::time::Instant::now() + self.in_doubt_max;
         loop {
             let attempt = async {
@@ -465,7 +465,7 @@ async fn fence_bets(
     bets: &[&BetRecord],
 ) -> Result<Vec<bool>, tokio_postgres::Error> {
     use crate::cluster::fence;
-    let mut leases: Vec<(uuid::Uuid, String, i64)> = bets
+    let mut leases: Vec<(EventId, String, i64)> = bets
         .iter()
         .flat_map(|b| b.fence.events.iter().cloned())
         .collect();

@@ -14,6 +14,7 @@ use crate::accounts::{ratelimit, validate};
 use crate::auth::{password, session, AuthUser, Role};
 use crate::db::audit::Actor;
 use crate::db::users::{self, UserRow};
+use crate::domain::ids::UserId;
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::json::Json;
 use crate::routes::{self, me};
@@ -251,7 +252,7 @@ async fn verify_password(
 }
 
 /// Best effort: `last_login_at` (audited with the user as actor).
-async fn record_login(state: &AppState, user_id: uuid::Uuid, ip: Option<IpAddr>) {
+async fn record_login(state: &AppState, user_id: UserId, ip: Option<IpAddr>) {
     let result = async {
         let mut client = state.db.get().await?;
         let tx = client.transaction().await?;
@@ -275,7 +276,7 @@ async fn record_login(state: &AppState, user_id: uuid::Uuid, ip: Option<IpAddr>)
 
 fn login_event(
     kind: &'static str,
-    user_id: Option<uuid::Uuid>,
+    user_id: Option<UserId>,
     ip: Option<IpAddr>,
     login: &str,
 ) -> Event {

@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::db::audit::{self, Actor, AuditEntry, AuditFilter};
 use crate::db::users::{self, TradingPatch, TradingUser};
 use crate::domain::account::UserStatus;
+use crate::domain::ids::UserId;
 use crate::domain::money::{parse_fixed_point, Money, BET_COLUMN_MAX};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
@@ -63,7 +64,8 @@ pub struct AuditQuery {
     pub table: Option<String>,
     pub record_id: Option<Uuid>,
     /// The acting user.
-    pub user_id: Option<Uuid>,
+    #[param(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<UserId>,
     /// RFC 3339, inclusive.
     pub from: Option<DateTime<Utc>>,
     /// RFC 3339, exclusive.
@@ -125,11 +127,12 @@ pub async fn audit_trail(
 }
 
 #[utoipa::path(get, path = "/api/v1/trading/users/{id}", tag = "trading",
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TradingUser), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn get_user(
     state: web::Data<AppState>,
     _reader: TradingReader,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
 ) -> ApiResult<HttpResponse> {
     let client = state.db.get().await?;
     let user = users::get_trading_user(&client, *id)
@@ -204,6 +207,7 @@ fn check_patch(b: UserPatchBody) -> Result<TradingPatch, ApiError> {
 }
 
 #[utoipa::path(patch, path = "/api/v1/trading/users/{id}", tag = "trading", request_body = UserPatchBody,
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TradingUser),
               (status = 403, description = "role_boundary: the account's role is not below yours (or a role change by a non-admin)"),
               (status = 404), (status = 422)),
@@ -212,7 +216,7 @@ pub async fn patch_user(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
     body: Json<UserPatchBody>,
 ) -> ApiResult<HttpResponse> {
     let patch = check_patch(body.into_inner())?;
@@ -224,7 +228,7 @@ async fn change_account(
     state: &AppState,
     staff: &crate::auth::AuthUser,
     req: &HttpRequest,
-    user_id: Uuid,
+    user_id: UserId,
     patch: TradingPatch,
 ) -> ApiResult<HttpResponse> {
     let service = AccountService {
@@ -251,6 +255,7 @@ pub struct RoleBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/trading/users/{id}/role", tag = "trading", request_body = RoleBody,
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = TradingUser, description = "the account with its new role; its sessions ended"),
               (status = 403, description = "not an admin, or role_boundary: the account or the new role is not below admin"),
               (status = 404), (status = 422)),
@@ -259,7 +264,7 @@ pub async fn set_role(
     state: web::Data<AppState>,
     admin: crate::routes::extract::AdminUser,
     req: HttpRequest,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
     body: Json<RoleBody>,
 ) -> ApiResult<HttpResponse> {
     let role = Role::parse(&body.role).ok_or_else(|| {

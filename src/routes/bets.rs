@@ -3,12 +3,12 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, OpenApi};
-use uuid::Uuid;
 
 use crate::app::bets::Channel;
 use crate::auth::AuthUser;
 use crate::bets::{BetAnswer, PlaceBetRequest};
 use crate::db::bets::HistoryBet;
+use crate::domain::ids::{BetId, UserId};
 use crate::routes;
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::json::Json;
@@ -150,7 +150,7 @@ pub async fn list_bets(
 pub async fn get_bet(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<BetId>,
 ) -> ApiResult<HttpResponse> {
     let bet = one_bet(&state, user.user_id, id.into_inner())
         .await?
@@ -161,8 +161,8 @@ pub async fn get_bet(
 /// One of the user's bets with its cash-out parts and its referral, if any.
 pub(super) async fn one_bet(
     state: &AppState,
-    user_id: Uuid,
-    bet_id: Uuid,
+    user_id: UserId,
+    bet_id: BetId,
 ) -> ApiResult<Option<HistoryBet>> {
     let client = state.db.get().await?;
     let mut bets = crate::db::bets::history(&client, user_id, 1, 0, Some(bet_id), None).await?;

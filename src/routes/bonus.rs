@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
-use uuid::Uuid;
 
 use crate::app::bonus::Grant;
 use crate::auth::AuthUser;
 use crate::db::audit::Actor;
 use crate::db::bonus::{BonusRow, FreeBetRow};
+use crate::domain::ids::UserId;
 use crate::domain::money::Money;
 use crate::domain::Odds;
 use crate::routes::error::ApiResult;
@@ -72,6 +72,7 @@ fn actor(trader: &Trader, req: &HttpRequest) -> Actor {
 }
 
 #[utoipa::path(post, path = "/api/v1/trading/users/{id}/bonuses", tag = "trading",
+    params(("id" = uuid::Uuid, Path)),
     request_body = BonusBody,
     responses((status = 201, body = BonusRow, description = "granted: a `bonus` transaction credited the bonus balance"),
               (status = 200, body = BonusRow, description = "the same key and payload: the first grant"),
@@ -82,7 +83,7 @@ pub async fn grant_bonus(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
     body: Json<BonusBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();
@@ -101,6 +102,7 @@ pub async fn grant_bonus(
 }
 
 #[utoipa::path(post, path = "/api/v1/trading/users/{id}/free-bets", tag = "trading",
+    params(("id" = uuid::Uuid, Path)),
     request_body = FreeBetBody,
     responses((status = 201, body = FreeBetRow, description = "granted: spend it with `free_bet_id` on a bet"),
               (status = 200, body = FreeBetRow, description = "the same key and payload: the first grant"),
@@ -110,7 +112,7 @@ pub async fn grant_free_bet(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
     body: Json<FreeBetBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.into_inner();

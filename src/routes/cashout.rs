@@ -2,11 +2,11 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::OpenApi;
-use uuid::Uuid;
 
 use crate::app::cashout::{Offer, TakeRequest};
 use crate::auth::AuthUser;
 use crate::db::cashout::CashedOutBet;
+use crate::domain::ids::BetId;
 use crate::domain::Money;
 use crate::routes;
 use crate::routes::error::ApiResult;
@@ -47,7 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn get_offer(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<BetId>,
 ) -> ApiResult<HttpResponse> {
     let offer = state.cash_out.offer(user.user_id, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(offer))
@@ -69,7 +69,7 @@ pub async fn get_offer(
 pub async fn take(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<BetId>,
     body: Json<TakeRequest>,
 ) -> ApiResult<HttpResponse> {
     let bet = state
@@ -99,7 +99,7 @@ pub struct AutoCashOut {
 pub async fn arm(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<BetId>,
     body: Json<AutoCashOut>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
@@ -118,7 +118,7 @@ pub async fn arm(
 pub async fn disarm(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<BetId>,
 ) -> ApiResult<HttpResponse> {
     state
         .cash_out

@@ -8,11 +8,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use crate::actors::event::GetEvent;
 use crate::actors::market::{GetMarket, MarketView};
 use crate::db::catalogue as cat;
+use crate::domain::ids::EventId;
 use crate::domain::{display, MarketStatus, Odds, OddsFormat};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::resource;
@@ -180,7 +180,7 @@ fn market_json(m: &MarketView, format: OddsFormat) -> Value {
 pub async fn get_event(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<EventId>,
     query: web::Query<FormatQuery>,
 ) -> ApiResult<HttpResponse> {
     let format = caller_format(&state, &req, query.odds_format.as_deref()).await?;
@@ -209,7 +209,11 @@ pub async fn get_event(
 }
 
 /// An event without an actor (over): everything from Postgres.
-async fn stored_event(state: &AppState, id: Uuid, format: OddsFormat) -> ApiResult<HttpResponse> {
+async fn stored_event(
+    state: &AppState,
+    id: EventId,
+    format: OddsFormat,
+) -> ApiResult<HttpResponse> {
     let client = state.db.get().await?;
     let event = crate::db::markets::load_event(&**client, id)
         .await?

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use crate::auth::{AuthUser, RouteClass};
+use crate::domain::ids::UserId;
 use crate::routes::error::ApiError;
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
 
 /// Writes a refused request (401 or 403) to `system_events` through the bounded
 /// security log; other refusals (503) are not authorization failures.
-fn record_refusal(req: &HttpRequest, err: &ApiError, user_id: Option<uuid::Uuid>) {
+fn record_refusal(req: &HttpRequest, err: &ApiError, user_id: Option<UserId>) {
     let status = err.status.as_u16();
     if status != 401 && status != 403 {
         return;

@@ -15,9 +15,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::cluster::{Cluster, Route};
+use crate::domain::ids::EventId;
 use crate::feed::apply::Outcome;
 use crate::feed::messages::{Body, FeedMessage};
 use crate::routes::error::ApiError;
@@ -91,7 +91,7 @@ async fn events_of_refs(
     state: &AppState,
     provider: &str,
     refs: &[&str],
-) -> Result<HashMap<String, Uuid>, ApiError> {
+) -> Result<HashMap<String, EventId>, ApiError> {
     let unavailable = |e: String| {
         tracing::warn!(error = %e, "feed push: events of the refs");
         ApiError::unavailable("database unavailable; retry the push")
@@ -108,7 +108,7 @@ async fn events_of_refs(
 }
 
 /// The address of `event_id`'s owner when it is another node.
-async fn remote_owner(cluster: &Cluster, event_id: Uuid) -> Result<Option<String>, ApiError> {
+async fn remote_owner(cluster: &Cluster, event_id: EventId) -> Result<Option<String>, ApiError> {
     match cluster.route(event_id).await {
         Ok(Route::Local) => Ok(None),
         Ok(Route::Remote { addr, .. }) => Ok(Some(addr)),

@@ -21,9 +21,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
-use uuid::Uuid;
 
 use crate::cluster::{fence, Route, FORWARD_HEADER};
+use crate::domain::ids::{EventId, MarketId};
 use crate::routes::error::ApiError;
 use crate::state::AppState;
 
@@ -38,8 +38,8 @@ const COPIED_HEADERS: &[&str] = &[
 
 /// What a request addresses, before any database lookup.
 enum Subject {
-    Event(Uuid),
-    Market(Uuid),
+    Event(EventId),
+    Market(MarketId),
     Bet,
 }
 
@@ -47,13 +47,13 @@ fn subject(method: &actix_web::http::Method, path: &str) -> Option<Subject> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match parts.as_slice() {
         ["", "api", "v1", "trading", "events", id, _, ..] => {
-            Uuid::parse_str(id).ok().map(Subject::Event)
+            id.parse::<EventId>().ok().map(Subject::Event)
         }
         ["", "api", "v1", "trading", "markets", id, _, ..] => {
-            Uuid::parse_str(id).ok().map(Subject::Market)
+            id.parse::<MarketId>().ok().map(Subject::Market)
         }
         ["", "api", "v1", "events", id] if method == actix_web::http::Method::GET => {
-            Uuid::parse_str(id).ok().map(Subject::Event)
+            id.parse::<EventId>().ok().map(Subject::Event)
         }
         ["", "api", "v1", "bets"] if method == actix_web::http::Method::POST => Some(Subject::Bet),
         _ => None,
@@ -181,10 +181,10 @@ async fn by_bettor<B: MessageBody + 'static>(
     }
 }
 
-async fn events_of<F, Fut>(state: &AppState, f: F) -> Result<Vec<Uuid>, ApiError>
+async fn events_of<K, F, Fut>(state: &AppState, f: F) -> Result<Vec<EventId>, ApiError>
 where
     F: FnOnce(deadpool_postgres::Object) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<(Uuid, Uuid)>, tokio_postgres::Error>>,
+    Fut: std::future::Future<Output = Result<Vec<(K, EventId)>, tokio_postgres::Error>>,
 {
     let client = state
         .db
@@ -194,7 +194,7 @@ where
     let pairs = f(client)
         .await
         .map_err(|_| ApiError::unavailable("database unavailable; retry shortly"))?;
-    let mut events: Vec<Uuid> = pairs.into_iter().map(|(_, e)| e).collect();
+    let mut events: Vec<EventId> = pairs.into_iter().map(|(_, e)| e).collect();
     events.sort();
     events.dedup();
     Ok(events)

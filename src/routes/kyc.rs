@@ -4,12 +4,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, OpenApi, ToSchema};
-use uuid::Uuid;
 
 use crate::app::kyc::{Decision, Submission};
 use crate::auth::AuthUser;
 use crate::db::audit::Actor;
 use crate::db::kyc::VerificationView;
+use crate::domain::ids::UserId;
 use crate::kyc::notifier::Channel;
 use crate::routes::error::ApiResult;
 use crate::routes::extract::SupportStaff;
@@ -194,6 +194,7 @@ pub struct DecisionBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/support/verifications/{user_id}", tag = "verification",
+    params(("user_id" = uuid::Uuid, Path)),
     request_body = DecisionBody,
     responses((status = 200, body = VerificationView, description = "decided; audited with the reviewer and notified"),
         (status = 403), (status = 404),
@@ -204,7 +205,7 @@ pub async fn decide(
     state: web::Data<AppState>,
     staff: SupportStaff,
     req: HttpRequest,
-    id: web::Path<Uuid>,
+    id: web::Path<UserId>,
     body: Json<DecisionBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();

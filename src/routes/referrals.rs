@@ -4,11 +4,11 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
-use uuid::Uuid;
 
 use crate::app::referrals::{DecisionRequest, ReferralView};
 use crate::auth::AuthUser;
 use crate::db::referrals::ReferralRow;
+use crate::domain::ids::BetId;
 use crate::routes;
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
@@ -70,7 +70,7 @@ pub async fn list_referrals(
 pub async fn decide_referral(
     state: web::Data<AppState>,
     trader: Trader,
-    path: web::Path<Uuid>,
+    path: web::Path<BetId>,
     body: Json<DecisionRequest>,
 ) -> ApiResult<HttpResponse> {
     let view = state
@@ -101,7 +101,7 @@ pub struct OfferAnswer {
 pub async fn answer_counter_offer(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<Uuid>,
+    id: web::Path<BetId>,
     body: Json<OfferAnswer>,
 ) -> ApiResult<HttpResponse> {
     let bet_id = id.into_inner();

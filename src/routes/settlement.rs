@@ -11,11 +11,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::actors::AuditActor;
 use crate::db::audit::Actor;
 use crate::db::settlement::{self as sdb, SettlementRow};
+use crate::domain::ids::{BetId, MarketId, SelectionId};
 use crate::domain::LegResult;
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::{Trader, TradingReader};
@@ -52,7 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResultBody {
-    selection_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    selection_id: SelectionId,
     #[schema(value_type = String, example = "win")]
     result: LegResult,
     /// Share paid at full odds on a tie, e.g. "0.5".
@@ -107,7 +108,7 @@ fn service(state: &AppState) -> &Arc<Settlement> {
 
 async fn run(
     state: &AppState,
-    market_id: Uuid,
+    market_id: MarketId,
     req: OpenRequest,
     actor: AuditActor,
 ) -> ApiResult<HttpResponse> {
@@ -156,7 +157,7 @@ pub async fn settle_market(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
     body: Json<SettleBody>,
 ) -> ApiResult<HttpResponse> {
     let r = settle_request(&state, Kind::Settle, body.into_inner())?;
@@ -172,7 +173,7 @@ pub async fn resettle_market(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
     body: Json<SettleBody>,
 ) -> ApiResult<HttpResponse> {
     let r = settle_request(&state, Kind::Resettle, body.into_inner())?;
@@ -188,7 +189,7 @@ pub async fn void_market(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
     body: Json<VoidBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
@@ -209,7 +210,7 @@ pub async fn void_market(
 pub async fn market_settlement(
     state: web::Data<AppState>,
     _reader: TradingReader,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
 ) -> ApiResult<HttpResponse> {
     let client = state.db.get().await?;
     let row = sdb::latest(&client, path.into_inner())
@@ -227,7 +228,7 @@ pub async fn void_one_bet(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<BetId>,
     body: Json<BetVoidBody>,
 ) -> ApiResult<HttpResponse> {
     check_reason(&state, &body.reason)?;

@@ -6,13 +6,12 @@
 //! start ([`resume`]), and each void's bookings resume like any settlement.
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use super::error::SettlementError;
 use super::open::{self, Kind, OpenRequest};
 use super::Settlement;
 use crate::actors::{AuditActor, Registry};
 use crate::db::settlement::{self as sdb, SettlementRow};
+use crate::domain::ids::EventId;
 
 /// The reason recorded on every void of a cancelled event.
 pub const REASON: &str = "event cancelled";
@@ -21,7 +20,7 @@ pub const REASON: &str = "event cancelled";
 pub async fn void_event(
     svc: &Arc<Settlement>,
     reg: &Registry,
-    event_id: Uuid,
+    event_id: EventId,
     actor: AuditActor,
 ) -> Result<Vec<SettlementRow>, SettlementError> {
     let markets = {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::db::settlement::{BetState, LegState};
 use crate::domain::bet_status::transition;
 use crate::domain::currency::Scale;
+use crate::domain::ids::BetId;
 use crate::domain::settlement::BetChange;
 use crate::domain::{settle_bet, BetStatus, BetType, LegOutcome, LegResult, Money, Odds};
 
@@ -30,7 +31,7 @@ fn paid(bet: &BetState, gross: Decimal) -> Decimal {
 #[derive(Debug, thiserror::Error)]
 #[error("bet {bet_id}: {reason}")]
 pub struct ComputeError {
-    pub bet_id: Uuid,
+    pub bet_id: BetId,
     pub reason: String,
 }
 
@@ -162,13 +163,14 @@ fn change(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{SelectionId, UserId};
     use rust_decimal_macros::dec;
     use serde_json::json;
 
     fn bet(status: &str, win: Decimal, results: &[Option<&str>]) -> BetState {
         BetState {
-            id: Uuid::nil(),
-            user_id: Uuid::nil(),
+            id: BetId(Uuid::nil()),
+            user_id: UserId(Uuid::nil()),
             bet_type: if results.len() == 1 {
                 "single"
             } else {
@@ -185,7 +187,7 @@ mod tests {
             legs: results
                 .iter()
                 .map(|r| LegState {
-                    selection_id: Uuid::nil(),
+                    selection_id: SelectionId(Uuid::nil()),
                     odds: dec!(2.0),
                     result: r.map(str::to_string),
                     dead_heat_factor: None,

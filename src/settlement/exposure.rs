@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use crate::actors::market::ReleaseExposure;
 use crate::actors::Registry;
+use crate::domain::ids::{MarketId, SelectionId};
 use crate::domain::BetStatus;
 use crate::wallet::credits::Booked;
 
@@ -16,7 +16,7 @@ use crate::wallet::credits::Booked;
 /// A bet's confirmation that has not reached its actor yet is released too early and then
 /// counted again (the total never goes below zero): liability can only be overstated.
 pub async fn release(registry: &Registry, booked: &[Booked]) {
-    let mut per_market: HashMap<Uuid, Vec<(Uuid, Decimal, Decimal)>> = HashMap::new();
+    let mut per_market: HashMap<MarketId, Vec<(SelectionId, Decimal, Decimal)>> = HashMap::new();
     for b in booked
         .iter()
         .filter(|b| b.change.old_status == BetStatus::Accepted)

@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::error::SettlementError;
 use super::Settlement;
@@ -19,6 +18,7 @@ use crate::actors::market::ApplyCommand;
 use crate::actors::{AuditActor, Registry};
 use crate::db::audit::{self, Actor};
 use crate::db::settlement::{self as sdb, NewSettlement, SettlementRow};
+use crate::domain::ids::{MarketId, SelectionId};
 use crate::domain::{LegOutcome, LegResult, MarketCommand};
 
 type Result<T> = std::result::Result<T, SettlementError>;
@@ -47,7 +47,7 @@ impl Kind {
 /// One selection's result as asked (factors as decimal strings).
 #[derive(Debug, Clone)]
 pub struct ResultSpec {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     pub result: LegResult,
     pub dead_heat_factor: Option<String>,
     pub void_factor: Option<String>,
@@ -80,8 +80,8 @@ fn parse_factor(field: &str, v: &Option<String>) -> Result<Option<Decimal>> {
 
 /// Checks the results against the market's selections (each exactly once, factors in
 /// range) and answers them as recorded: sorted by selection id, factors normalized.
-fn normalize(specs: &[ResultSpec], selections: &[Uuid]) -> Result<Value> {
-    let known: HashSet<Uuid> = selections.iter().copied().collect();
+fn normalize(specs: &[ResultSpec], selections: &[SelectionId]) -> Result<Value> {
+    let known: HashSet<SelectionId> = selections.iter().copied().collect();
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(specs.len());
     for s in specs {
@@ -122,7 +122,7 @@ fn normalize(specs: &[ResultSpec], selections: &[Uuid]) -> Result<Value> {
 /// Takes the market out of trading through its actor, if it runs.
 async fn stop_trading(
     reg: &Registry,
-    market_id: Uuid,
+    market_id: MarketId,
     kind: Kind,
     actor: &AuditActor,
 ) -> Result<()> {
@@ -154,7 +154,7 @@ async fn stop_trading(
 pub async fn open(
     svc: &Arc<Settlement>,
     reg: &Registry,
-    market_id: Uuid,
+    market_id: MarketId,
     req: OpenRequest,
     actor: AuditActor,
 ) -> Result<Opened> {
@@ -184,7 +184,7 @@ pub async fn open(
 /// The latest settlement when asking again for the very same thing (nothing changes).
 async fn unchanged(
     svc: &Settlement,
-    market_id: Uuid,
+    market_id: MarketId,
     req: &OpenRequest,
     results: &Value,
 ) -> Result<Option<SettlementRow>> {
@@ -211,7 +211,7 @@ fn conflict(code: &'static str, msg: &str) -> SettlementError {
 /// The transaction that makes the settlement durable.
 async fn record(
     svc: &Settlement,
-    market_id: Uuid,
+    market_id: MarketId,
     req: &OpenRequest,
     results: Value,
     actor: &AuditActor,
@@ -278,7 +278,7 @@ fn check_transition(kind: Kind, status: &str, latest: Option<&SettlementRow>) ->
 /// paid, its selections' results.
 async fn mark_market(
     tx: &deadpool_postgres::Transaction<'_>,
-    market_id: Uuid,
+    market_id: MarketId,
     kind: Kind,
     results: &Value,
 ) -> Result<()> {
@@ -288,12 +288,12 @@ async fn mark_market(
         Kind::Settle | Kind::Resettle => sdb::set_market_final(tx, market_id, "settled").await?,
     }
     if matches!(kind, Kind::Settle | Kind::Resettle) {
-        let (ids, rs): (Vec<Uuid>, Vec<String>) = results
+        let (ids, rs): (Vec<SelectionId>, Vec<String>) = results
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|r| {
-                let id: Uuid = r["selection_id"].as_str()?.parse().ok()?;
+                let id: SelectionId = r["selection_id"].as_str()?.parse().ok()?;
                 Some((id, r["result"].as_str()?.to_string()))
             })
             .unzip();

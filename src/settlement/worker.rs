@@ -17,6 +17,7 @@ use super::Settlement;
 use crate::broadcast::user_topic;
 use crate::db::audit::Actor as AuditActor;
 use crate::db::settlement::{self as sdb, LegSettlement, LegState, SettlementRow};
+use crate::domain::ids::{BetId, SelectionId, UserId};
 use crate::domain::settlement::BetChange;
 use crate::wallet::credits::{Booked, Booking};
 
@@ -33,12 +34,12 @@ fn factor(v: &Value) -> Option<Decimal> {
 }
 
 /// The recorded results by selection (a void settles every selection `void`).
-pub fn results_of(row: &SettlementRow) -> HashMap<Uuid, SelectionResult> {
+pub fn results_of(row: &SettlementRow) -> HashMap<SelectionId, SelectionResult> {
     let mut out = HashMap::new();
     for r in row.results.as_array().into_iter().flatten() {
         let Some(id) = r["selection_id"]
             .as_str()
-            .and_then(|s| Uuid::parse_str(s).ok())
+            .and_then(|s| s.parse::<SelectionId>().ok())
         else {
             continue;
         };
@@ -72,15 +73,15 @@ pub async fn run(s: &Settlement, row: SettlementRow) {
 /// What every batch of one run needs.
 struct Plan {
     row: SettlementRow,
-    results: HashMap<Uuid, SelectionResult>,
-    selections: Vec<Uuid>,
+    results: HashMap<SelectionId, SelectionResult>,
+    selections: Vec<SelectionId>,
     batch: i64,
     /// Each payout is rounded at its bet's currency's scale.
     currencies: std::sync::Arc<crate::domain::currency::Currencies>,
 }
 
 impl Plan {
-    fn outcome(&self, selection_id: Uuid) -> SelectionResult {
+    fn outcome(&self, selection_id: SelectionId) -> SelectionResult {
         match (self.row.kind.as_str(), self.results.get(&selection_id)) {
             ("void", _) | (_, None) => SelectionResult {
                 result: "void".into(),
@@ -95,13 +96,13 @@ impl Plan {
 /// Where the next batch starts: the selection (index in the plan) and the last bet done.
 struct Cursor {
     index: usize,
-    after: Option<Uuid>,
+    after: Option<BetId>,
 }
 
 /// A batch read, marked and computed, ready to book.
 struct Batch {
-    selection_id: Uuid,
-    last: Uuid,
+    selection_id: SelectionId,
+    last: BetId,
     changes: Vec<BetChange>,
 }
 
@@ -191,8 +192,8 @@ async fn prepare(
             void_after: plan.row.void_after,
             version: plan.row.version,
         };
-        let ids: Vec<Uuid> = bets.iter().map(|b| b.bet.id).collect();
-        let multi: Vec<Uuid> = bets
+        let ids: Vec<BetId> = bets.iter().map(|b| b.bet.id).collect();
+        let multi: Vec<BetId> = bets
             .iter()
             .filter(|b| b.bet.bet_type != "single")
             .map(|b| b.bet.id)
@@ -218,7 +219,7 @@ fn compute_batch(
     plan: &Plan,
     leg: &LegSettlement<'_>,
     bets: Vec<sdb::BatchBet>,
-    others: Vec<(Uuid, Uuid, LegState)>,
+    others: Vec<(BetId, Uuid, LegState)>,
 ) -> Vec<BetChange> {
     let mut others = others.into_iter().peekable();
     let market_void =
@@ -279,7 +280,7 @@ pub async fn book(
     // Bonus money moved (a share, a conversion): other nodes' cached bonus state of these
     // users is read again. The booking is committed; a node this cannot reach has lost its
     // notice channel too and reads bonus state for every bet meanwhile.
-    let users: std::collections::BTreeSet<Uuid> = booked
+    let users: std::collections::BTreeSet<UserId> = booked
         .iter()
         .filter(|b| b.bonus_changed)
         .map(|b| b.change.user_id)

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::shard::WalletShard;
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::bonus::{self as bdb, BonusRow, NewBonus};
+use crate::domain::ids::{BetId, UserId};
 
 /// Why a grant was refused.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub enum GrantRefusal {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct GrantBonus {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub amount: Decimal,
     pub wagering_multiplier: i32,
     pub min_odds: Decimal,
@@ -132,7 +133,7 @@ async fn grant(
 #[derive(Message)]
 #[rtype(result = "Result<Option<Decimal>, String>")]
 pub struct ExpireBonus {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub bonus_id: Uuid,
 }
 
@@ -163,7 +164,7 @@ impl Handler<ExpireBonus> for WalletShard {
 
 async fn expire(
     pool: &deadpool_postgres::Pool,
-    user_id: Uuid,
+    user_id: UserId,
     bonus_id: Uuid,
     held: Decimal,
 ) -> Result<Option<Decimal>, String> {
@@ -202,7 +203,7 @@ impl super::Wallet {
     pub async fn grant_bonus(
         &self,
         msg: impl FnOnce(oneshot::Sender<Result<(BonusRow, bool), GrantRefusal>>) -> GrantBonus,
-        user_id: Uuid,
+        user_id: UserId,
     ) -> Result<(BonusRow, bool), GrantRefusal> {
         let (tx, rx) = oneshot::channel();
         self.shard_of(user_id)
@@ -216,7 +217,7 @@ impl super::Wallet {
     /// Expires one bonus through its user's shard.
     pub async fn expire_bonus(
         &self,
-        user_id: Uuid,
+        user_id: UserId,
         bonus_id: Uuid,
     ) -> Result<Option<Decimal>, String> {
         self.shard_of(user_id)
@@ -242,7 +243,7 @@ pub struct Split {
 /// A bonus whose requirement a booking met: converted to cash (capped), the rest retracted.
 #[derive(Debug, Clone)]
 pub struct Closed {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub converted: Decimal,
     pub retracted: Decimal,
 }
@@ -251,16 +252,16 @@ pub struct Closed {
 pub async fn split<C: deadpool_postgres::GenericClient>(
     c: &C,
     changes: &[crate::domain::settlement::BetChange],
-    held: &std::collections::HashMap<Uuid, (Decimal, Decimal)>,
+    held: &std::collections::HashMap<UserId, (Decimal, Decimal)>,
 ) -> Result<Vec<Split>, tokio_postgres::Error> {
-    let ids: Vec<Uuid> = changes.iter().map(|c| c.bet_id).collect();
+    let ids: Vec<BetId> = changes.iter().map(|c| c.bet_id).collect();
     let funding = bdb::funding(c, &ids).await?;
     if funding.values().all(|f| f.1.is_zero() && f.2.is_zero()) {
         return Ok(vec![Split::default(); changes.len()]);
     }
-    let users: Vec<Uuid> = changes.iter().map(|c| c.user_id).collect();
+    let users: Vec<UserId> = changes.iter().map(|c| c.user_id).collect();
     let active = bdb::users_with_active(c, &users).await?;
-    let mut free: std::collections::HashMap<Uuid, Decimal> = bdb::lock_bonus_balances(c, &users)
+    let mut free: std::collections::HashMap<UserId, Decimal> = bdb::lock_bonus_balances(c, &users)
         .await?
         .into_iter()
         .map(|(u, b)| (u, b - held.get(&u).map_or(Decimal::ZERO, |h| h.1)))
@@ -339,7 +340,7 @@ pub async fn restore_free_bets<C: deadpool_postgres::GenericClient>(
     c: &C,
     changes: &[crate::domain::settlement::BetChange],
 ) -> Result<(), tokio_postgres::Error> {
-    let (tokens, bets): (Vec<Uuid>, Vec<Uuid>) = changes
+    let (tokens, bets): (Vec<Uuid>, Vec<BetId>) = changes
         .iter()
         .filter(|c| c.new_status == crate::domain::BetStatus::Voided)
         .filter_map(|c| c.free_bet.map(|t| (t, c.bet_id)))
@@ -352,13 +353,13 @@ pub async fn restore_free_bets<C: deadpool_postgres::GenericClient>(
 pub async fn count_wagering<C: deadpool_postgres::GenericClient>(
     c: &C,
     changes: &[crate::domain::settlement::BetChange],
-    held: &std::collections::HashMap<Uuid, (Decimal, Decimal)>,
+    held: &std::collections::HashMap<UserId, (Decimal, Decimal)>,
 ) -> Result<Vec<Closed>, tokio_postgres::Error> {
     let (counting, uncounting): (Vec<_>, Vec<_>) = changes
         .iter()
         .partition(|c| crate::domain::bonus::counts_for_wagering(c.new_status));
-    let counting: Vec<Uuid> = counting.iter().map(|c| c.bet_id).collect();
-    let uncounting: Vec<Uuid> = uncounting.iter().map(|c| c.bet_id).collect();
+    let counting: Vec<BetId> = counting.iter().map(|c| c.bet_id).collect();
+    let uncounting: Vec<BetId> = uncounting.iter().map(|c| c.bet_id).collect();
     let met = bdb::count_wagers(c, &counting, &uncounting).await?;
     let mut closed = Vec::new();
     for (bonus_id, user_id, cap) in met {

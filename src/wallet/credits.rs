@@ -15,12 +15,12 @@ use std::collections::{BTreeMap, HashMap};
 use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
 use rust_decimal::Decimal;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::bonus;
 use super::shard::WalletShard;
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::settlement::{self as sdb, BetUpdate, BookedTx};
+use crate::domain::ids::{BetId, UserId};
 use crate::domain::settlement::BetChange;
 use crate::domain::BetStatus;
 
@@ -56,7 +56,7 @@ impl Handler<SettleCredits> for WalletShard {
     fn handle(&mut self, msg: SettleCredits, _: &mut Self::Context) -> Self::Result {
         // Stakes held for bets in flight stay available to them: a correction never takes
         // money a held stake is about to debit.
-        let held: HashMap<Uuid, (Decimal, Decimal)> = msg
+        let held: HashMap<UserId, (Decimal, Decimal)> = msg
             .changes
             .iter()
             .filter_map(|c| {
@@ -147,7 +147,7 @@ async fn book(
     client: &mut deadpool_postgres::Object,
     changes: Vec<BetChange>,
     actor: AuditActor,
-    held: &HashMap<Uuid, (Decimal, Decimal)>,
+    held: &HashMap<UserId, (Decimal, Decimal)>,
 ) -> anyhow::Result<(Vec<Booked>, Vec<bonus::Closed>)> {
     // Durable like every money write: the shards' cached balances move by these deltas as
     // soon as the commit returns, so the commit must not be one a crash of Postgres undoes.
@@ -190,7 +190,7 @@ async fn move_bets(
             void_reason: c.void_reason.clone(),
         })
         .collect();
-    let moved: std::collections::HashSet<Uuid> =
+    let moved: std::collections::HashSet<BetId> =
         sdb::update_bets(tx, &updates).await?.into_iter().collect();
     Ok(changes
         .into_iter()
@@ -203,8 +203,8 @@ async fn move_bets(
 async fn write_bookings(
     tx: &deadpool_postgres::Transaction<'_>,
     applied: Vec<BetChange>,
-    held: &HashMap<Uuid, (Decimal, Decimal)>,
-) -> anyhow::Result<(Vec<Booked>, BTreeMap<Uuid, (Decimal, Decimal)>)> {
+    held: &HashMap<UserId, (Decimal, Decimal)>,
+) -> anyhow::Result<(Vec<Booked>, BTreeMap<UserId, (Decimal, Decimal)>)> {
     // Each change in its cash part and its bonus part (docs/accounts.md): the cash view of
     // a change goes through the debts of the cash balance as before.
     let splits = bonus::split(tx, &applied, held).await?;
@@ -217,10 +217,10 @@ async fn write_bookings(
             ..c.clone()
         })
         .collect();
-    let cash_held: HashMap<Uuid, Decimal> = held.iter().map(|(u, h)| (*u, h.0)).collect();
+    let cash_held: HashMap<UserId, Decimal> = held.iter().map(|(u, h)| (*u, h.0)).collect();
     let debts = shortfalls(tx, &cash_views, &cash_held).await?;
     let mut rows = Vec::new();
-    let mut per_user: BTreeMap<Uuid, (Decimal, Decimal)> = BTreeMap::new();
+    let mut per_user: BTreeMap<UserId, (Decimal, Decimal)> = BTreeMap::new();
     let mut debt_rows = Vec::new();
     let mut booked = Vec::with_capacity(applied.len());
     for ((c, cash), split) in applied.into_iter().zip(cash_views).zip(splits) {
@@ -251,10 +251,10 @@ async fn write_bookings(
 /// Moves the balances by the non-zero (cash, bonus) deltas; answers the balances now.
 async fn add_balances(
     tx: &deadpool_postgres::Transaction<'_>,
-    mut per_user: BTreeMap<Uuid, (Decimal, Decimal)>,
-) -> anyhow::Result<HashMap<Uuid, Decimal>> {
+    mut per_user: BTreeMap<UserId, (Decimal, Decimal)>,
+) -> anyhow::Result<HashMap<UserId, Decimal>> {
     per_user.retain(|_, d| !d.0.is_zero() || !d.1.is_zero());
-    let users: Vec<Uuid> = per_user.keys().copied().collect();
+    let users: Vec<UserId> = per_user.keys().copied().collect();
     let deltas: Vec<Decimal> = per_user.values().map(|d| d.0).collect();
     let bonus_deltas: Vec<Decimal> = per_user.values().map(|d| d.1).collect();
     Ok(sdb::add_balances(tx, &users, &deltas, &bonus_deltas)
@@ -268,13 +268,13 @@ async fn add_balances(
 async fn shortfalls(
     tx: &deadpool_postgres::Transaction<'_>,
     applied: &[BetChange],
-    held: &HashMap<Uuid, Decimal>,
-) -> anyhow::Result<HashMap<Uuid, Decimal>> {
-    let mut net: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    held: &HashMap<UserId, Decimal>,
+) -> anyhow::Result<HashMap<BetId, Decimal>> {
+    let mut net: BTreeMap<UserId, Decimal> = BTreeMap::new();
     for c in applied {
         *net.entry(c.user_id).or_default() += c.new_win - c.old_win;
     }
-    let takers: Vec<Uuid> = net
+    let takers: Vec<UserId> = net
         .iter()
         .filter(|(_, d)| d.is_sign_negative() && !d.is_zero())
         .map(|(u, _)| *u)
@@ -325,7 +325,7 @@ impl super::Wallet {
     ) -> Result<Vec<Booked>, String> {
         let mut per_shard: BTreeMap<usize, Vec<BetChange>> = BTreeMap::new();
         for c in changes {
-            let i = (c.user_id.as_u128() % self.shards.len() as u128) as usize;
+            let i = (c.user_id.as_uuid().as_u128() % self.shards.len() as u128) as usize;
             per_shard.entry(i).or_default().push(c);
         }
         let waits = per_shard.into_iter().map(|(i, changes)| {

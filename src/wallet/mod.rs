@@ -9,10 +9,11 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::domain::ids::UserId;
+
 use actix::{Actor, Addr};
 use deadpool_postgres::Pool;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 pub mod bonus;
 pub mod cashout;
@@ -64,28 +65,28 @@ impl Wallet {
     }
 
     /// The shard that owns `user_id` (fixed for the node's life: a stable hash of the id).
-    pub fn shard_of(&self, user_id: Uuid) -> &Addr<WalletShard> {
-        let index = (user_id.as_u128() % self.shards.len() as u128) as usize;
+    pub fn shard_of(&self, user_id: UserId) -> &Addr<WalletShard> {
+        let index = (user_id.as_uuid().as_u128() % self.shards.len() as u128) as usize;
         &self.shards[index]
     }
 
     /// Every shard forgets the cached controls of `user_id` (or of everyone), and answers
     /// once it has: a bet the shard takes afterwards reads them again. Waits for room in a
     /// full mailbox (a control change must not be lost).
-    pub async fn forget_controls(&self, user_id: Option<Uuid>) -> Result<(), WalletError> {
+    pub async fn forget_controls(&self, user_id: Option<UserId>) -> Result<(), WalletError> {
         self.tell(user_id, stakes::InvalidateControls { user_id })
             .await
     }
 
     /// Every shard forgets the cached bonus state (bonus balance, active bonus) of
     /// `user_id` (or of everyone), like [`Self::forget_controls`].
-    pub async fn forget_bonus(&self, user_id: Option<Uuid>) -> Result<(), WalletError> {
+    pub async fn forget_bonus(&self, user_id: Option<UserId>) -> Result<(), WalletError> {
         self.tell(user_id, stakes::InvalidateBonus { user_id })
             .await
     }
 
     /// Sends `msg` to `user_id`'s shard (or to every shard) and waits until it was handled.
-    async fn tell<M>(&self, user_id: Option<Uuid>, msg: M) -> Result<(), WalletError>
+    async fn tell<M>(&self, user_id: Option<UserId>, msg: M) -> Result<(), WalletError>
     where
         M: actix::Message<Result = ()> + Clone + Send + 'static,
         WalletShard: actix::Handler<M>,
@@ -109,7 +110,7 @@ impl Wallet {
     pub async fn move_money(
         &self,
         msg: impl FnOnce(oneshot::Sender<Result<MoveOutcome, WalletError>>) -> MoveMoney,
-        user_id: Uuid,
+        user_id: UserId,
     ) -> Result<MoveOutcome, WalletError> {
         let (tx, rx) = oneshot::channel();
         self.shard_of(user_id)

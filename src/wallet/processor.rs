@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::domain::ids::UserId;
 use crate::domain::money::Money;
 
 /// Which way the money goes.
@@ -29,7 +30,7 @@ pub enum Direction {
 /// One request to a processor.
 #[derive(Debug, Clone)]
 pub struct PaymentRequest {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub direction: Direction,
     pub amount: Money,
     pub currency_code: String,
@@ -103,7 +104,7 @@ impl SandboxProcessor {
 
     fn reference(request: &PaymentRequest) -> String {
         let mut h = Sha256::new();
-        h.update(request.user_id.as_bytes());
+        h.update(request.user_id.0.as_bytes());
         h.update(b":");
         h.update(request.idempotency_key.as_bytes());
         format!("sbx_{}", &hex::encode(h.finalize())[..40])

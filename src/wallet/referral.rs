@@ -3,18 +3,18 @@
 //! balance. One writer per user, like every balance change.
 use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::shard::WalletShard;
 use crate::db::referrals::{self as rdb, EndError, Ended, Ending};
+use crate::domain::ids::{BetId, UserId};
 
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct EndReferral {
-    pub bet_id: Uuid,
-    pub user_id: Uuid,
+    pub bet_id: BetId,
+    pub user_id: UserId,
     pub ending: Ending,
-    pub by: Option<Uuid>,
+    pub by: Option<UserId>,
     /// A counter-offer's potential win is rounded at the bet's currency's scale.
     pub currencies: std::sync::Arc<crate::domain::currency::Currencies>,
     pub reply: oneshot::Sender<Result<Ended, EndError>>,

@@ -28,6 +28,7 @@ use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::users;
 use crate::db::wallet::{self as wdb, NewTx, TxRecord};
 use crate::domain::account::UserStatus;
+use crate::domain::ids::UserId;
 use crate::domain::money::Money;
 
 /// The state a shard keeps per user.
@@ -89,7 +90,7 @@ impl Movement {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct MoveMoney {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub movement: Movement,
     pub amount: Money,
     pub idempotency_key: String,
@@ -165,7 +166,7 @@ pub struct WalletShard {
     index: usize,
     pub(super) pool: Pool,
     processor: Arc<dyn PaymentProcessor>,
-    pub(super) accounts: HashMap<Uuid, Account>,
+    pub(super) accounts: HashMap<UserId, Account>,
     accounts_cached_max: usize,
     /// True while control changes reach this node (see [`super::Wallet::start`]).
     pub(super) controls_live: Arc<AtomicBool>,
@@ -197,7 +198,7 @@ impl WalletShard {
 impl WalletShard {
     /// Bounds the cache: when full, forgets every account that holds no stake (those with
     /// stakes in flight must stay, see `stakes`).
-    pub(super) fn make_room(&mut self, user_id: Uuid) {
+    pub(super) fn make_room(&mut self, user_id: UserId) {
         if self.accounts.len() >= self.accounts_cached_max && !self.accounts.contains_key(&user_id)
         {
             self.accounts.retain(|_, a| a.holds());
@@ -265,7 +266,7 @@ impl Handler<MoveMoney> for WalletShard {
 }
 
 struct MoveRequest {
-    user_id: Uuid,
+    user_id: UserId,
     movement: Movement,
     amount: Money,
     idempotency_key: String,
@@ -463,7 +464,7 @@ async fn check_restrictions(
 
 async fn current_balance(
     client: &deadpool_postgres::Client,
-    user_id: Uuid,
+    user_id: UserId,
     cached: Option<Decimal>,
 ) -> Result<Decimal, WalletError> {
     match cached {
@@ -474,7 +475,7 @@ async fn current_balance(
 
 async fn load_balance(
     client: &deadpool_postgres::Client,
-    user_id: Uuid,
+    user_id: UserId,
 ) -> Result<Decimal, WalletError> {
     wdb::ensure_balance_row(client, user_id).await?;
     let row = wdb::get_balance(client, user_id)

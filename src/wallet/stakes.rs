@@ -16,6 +16,7 @@ use super::shard::WalletShard;
 use crate::db::stakes as sdb;
 use crate::domain::account::UserStatus;
 use crate::domain::betting_limits::{BettingLimits, PERIODS};
+use crate::domain::ids::UserId;
 
 /// What the bet path may do for this bettor, as of the last load.
 #[derive(Debug, Clone)]
@@ -64,7 +65,7 @@ pub enum Funding {
 /// A stake held for a bet in flight.
 #[derive(Debug, Clone)]
 pub struct StakeHold {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     /// The whole stake; `cash + bonus` of it is money (a free bet's is neither).
     pub amount: Decimal,
     pub cash: Decimal,
@@ -103,7 +104,7 @@ pub enum StakeRefusal {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReserveStake {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub amount: Decimal,
     pub funding: Funding,
     /// The lowest odds among the bet's legs (a bonus-funded stake needs the bonus's minimum).
@@ -121,7 +122,7 @@ pub struct ReserveStake {
 #[derive(Message)]
 #[rtype(result = "Option<(Decimal, Decimal)>")]
 pub struct SettleStake {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub hold: StakeHold,
     pub committed: bool,
 }
@@ -131,7 +132,7 @@ pub struct SettleStake {
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct InvalidateControls {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
 }
 
 /// The account's bonus state changed elsewhere (a grant, an expiry, a conversion, a
@@ -140,7 +141,7 @@ pub struct InvalidateControls {
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct InvalidateBonus {
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<UserId>,
 }
 
 impl Handler<InvalidateBonus> for WalletShard {
@@ -169,7 +170,7 @@ impl Handler<InvalidateBonus> for WalletShard {
 impl WalletShard {
     /// Without the notice channel a bonus change on another node would not reach this
     /// cache: the bonus state is read again for every bet (fail closed, like controls).
-    fn bonus_unless_told(&mut self, user_id: Uuid) {
+    fn bonus_unless_told(&mut self, user_id: UserId) {
         let live = self
             .controls_live
             .load(std::sync::atomic::Ordering::Acquire);
@@ -309,7 +310,7 @@ impl WalletShard {
 #[derive(Message)]
 #[rtype(result = "Decimal")]
 pub struct HeldStake {
-    pub user_id: Uuid,
+    pub user_id: UserId,
 }
 
 impl Handler<HeldStake> for WalletShard {
@@ -347,7 +348,7 @@ impl WalletShard {
     #[allow(clippy::too_many_arguments)]
     fn install(
         &mut self,
-        user_id: Uuid,
+        user_id: UserId,
         row: sdb::BettorRow,
         balance_cached: Option<Decimal>,
         starts: [DateTime<Utc>; 3],

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::ids::EventId;
+
 /// Normal closure (the client asked).
 pub const CLOSE_NORMAL: u16 = 1000;
 /// Binary frames are not part of the protocol.
@@ -53,7 +55,7 @@ pub enum ClientOp {
 /// A topic a client may subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Topic {
-    Event(uuid::Uuid),
+    Event(EventId),
     Sport(String),
     /// The staff-only bet ticker (`trading`).
     Trading,
@@ -67,7 +69,7 @@ impl Topic {
             return Some(Topic::Trading);
         }
         if let Some(id) = s.strip_prefix("event:") {
-            return uuid::Uuid::parse_str(id).ok().map(Topic::Event);
+            return id.parse::<EventId>().ok().map(Topic::Event);
         }
         let slug = s.strip_prefix("sport:")?;
         let ok = !slug.is_empty()
@@ -153,7 +155,7 @@ mod tests {
 
     #[test]
     fn topics_parse_and_private_ones_are_refused() {
-        let id = uuid::Uuid::new_v4();
+        let id = EventId::new_random();
         assert_eq!(Topic::parse(&format!("event:{id}")), Some(Topic::Event(id)));
         assert_eq!(
             Topic::parse("sport:football"),

@@ -5,13 +5,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use super::protocol::Topic;
 use crate::actors::event::GetEvent;
 use crate::actors::market::{GetMarket, MarketView};
 use crate::actors::AskError;
 use crate::db::snapshot::price_json;
+use crate::domain::ids::EventId;
 use crate::domain::MarketStatus;
 use crate::state::AppState;
 
@@ -37,7 +37,7 @@ pub async fn build(state: &AppState, topic: &Topic) -> Result<Value, SnapshotErr
     }
 }
 
-async fn event(state: &AppState, id: Uuid) -> Result<Value, SnapshotError> {
+async fn event(state: &AppState, id: EventId) -> Result<Value, SnapshotError> {
     let reg = &state.registry;
     let running = match reg.event(id).await {
         Ok(addr) => addr,
@@ -120,7 +120,7 @@ async fn sport(state: &AppState, slug: &str) -> Result<Value, SnapshotError> {
             let Some(id) = e
                 .get("event_id")
                 .and_then(|v| v.as_str())
-                .and_then(|s| Uuid::parse_str(s).ok())
+                .and_then(|s| s.parse::<EventId>().ok())
             else {
                 continue;
             };

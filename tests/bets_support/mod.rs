@@ -13,7 +13,7 @@ pub async fn bettor(db: &Client, funds: Decimal) -> (Uuid, String) {
     let id = crate::common::fixtures::funded_user(db, funds).await;
     let settings = winzo::config::load_for("test").expect("settings");
     let redis = winzo::redis_client::connect(&settings.redis).expect("redis");
-    let (token, _) = winzo::auth::session::create(&redis, id, Role::User, 3600)
+    let (token, _) = winzo::auth::session::create(&redis, id.into(), Role::User, 3600)
         .await
         .expect("session");
     (id, token)

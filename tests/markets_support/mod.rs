@@ -21,7 +21,7 @@ pub async fn account(db: &Client, role: Role) -> (Uuid, String) {
     let id: Uuid = row.get(0);
     let settings = winzo::config::load_for("test").expect("settings");
     let redis = winzo::redis_client::connect(&settings.redis).expect("redis");
-    let (token, _) = winzo::auth::session::create(&redis, id, role, 3600)
+    let (token, _) = winzo::auth::session::create(&redis, id.into(), role, 3600)
         .await
         .expect("session");
     (id, token)

@@ -55,7 +55,7 @@ impl Env {
     /// A new bettor with `funds` (backed by a deposit) and a session: (user id, token).
     pub async fn bettor(&self, funds: Decimal) -> (Uuid, String) {
         let id = common::fixtures::funded_users(&self.app.db.client, funds, 1).await[0];
-        let (token, _) = winzo::auth::session::create(&self.redis, id, Role::User, 3600)
+        let (token, _) = winzo::auth::session::create(&self.redis, id.into(), Role::User, 3600)
             .await
             .expect("session");
         (id, token)

@@ -103,7 +103,7 @@ pub async fn staff(app: &TestApp, role: &str) -> (Uuid, String) {
     )
     .await
     .expect("create-user");
-    (user.id, login(app, &username).await)
+    (user.id.as_uuid(), login(app, &username).await)
 }
 
 pub async fn count(app: &TestApp, sql: &str) -> i64 {

@@ -19,6 +19,7 @@ use winzo::actors::market::SetPrices;
 use winzo::actors::{AuditActor, Registry, Shared, WriterHandle};
 use winzo::broadcast::Hub;
 use winzo::db::markets::{EventRow, MarketRow, SelectionRow};
+use winzo::domain::ids::{EventId, MarketId, SelectionId};
 use winzo::domain::{EventStatus, MarketStatus, MarketType, Odds};
 
 const EVENTS: usize = 100;
@@ -133,7 +134,10 @@ fn parse(s: &str) -> Odds {
     Odds::parse(s, Decimal::from(1000)).expect("odds")
 }
 
-type Book = Vec<(actix::Addr<winzo::actors::market::MarketActor>, Vec<Uuid>)>;
+type Book = Vec<(
+    actix::Addr<winzo::actors::market::MarketActor>,
+    Vec<SelectionId>,
+)>;
 
 /// Starts 100 events × 10 markets and a draining subscriber per event topic.
 fn build_book(registry: &Registry, hub: &Arc<Hub>) -> anyhow::Result<(Book, Arc<AtomicU64>)> {
@@ -141,7 +145,7 @@ fn build_book(registry: &Registry, hub: &Arc<Hub>) -> anyhow::Result<(Book, Arc<
     let mut book = Vec::new();
     for _ in 0..EVENTS {
         let event = EventRow {
-            id: Uuid::new_v4(),
+            id: EventId::new_random(),
             sport_id: Uuid::new_v4(),
             sport_slug: "football".into(),
             league_id: None,
@@ -166,11 +170,11 @@ fn build_book(registry: &Registry, hub: &Arc<Hub>) -> anyhow::Result<(Book, Arc<
             }
         });
         for m in 0..MARKETS_PER_EVENT {
-            let market_id = Uuid::new_v4();
+            let market_id = MarketId::new_random();
             let sels: Vec<SelectionRow> = ["Home", "Away"]
                 .iter()
                 .map(|n| SelectionRow {
-                    id: Uuid::new_v4(),
+                    id: SelectionId::new_random(),
                     market_id,
                     name: n.to_string(),
                     odds: Decimal::new(19000, 4),

@@ -24,6 +24,7 @@ use winzo::actors::market::{CheckAndReserve, LegRequest};
 use winzo::actors::{AuditActor, LegRejection, Registry, Shared, WriterHandle};
 use winzo::broadcast::Hub;
 use winzo::db::markets::{EventRow, MarketRow, SelectionRow};
+use winzo::domain::ids::{EventId, MarketId, SelectionId};
 use winzo::domain::{EventStatus, MarketStatus, MarketType, Odds, OddsChangePolicy};
 use winzo::feed::sequencer::{classify, Sequencer};
 
@@ -138,7 +139,7 @@ async fn run(iterations: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-type MarketHandle = (actix::Addr<winzo::actors::market::MarketActor>, Uuid);
+type MarketHandle = (actix::Addr<winzo::actors::market::MarketActor>, SelectionId);
 
 /// Feed prices on every market clear the feed's suspension for the next iteration.
 async fn reopen(
@@ -182,7 +183,7 @@ fn build(
     Vec<MarketHandle>,
 )> {
     let event = EventRow {
-        id: Uuid::new_v4(),
+        id: EventId::new_random(),
         sport_id: Uuid::new_v4(),
         sport_slug: "football".into(),
         league_id: None,
@@ -201,11 +202,11 @@ fn build(
     let addr = registry.start_event(event.clone());
     let mut out = Vec::new();
     for m in 0..MARKETS {
-        let market_id = Uuid::new_v4();
+        let market_id = MarketId::new_random();
         let sels: Vec<SelectionRow> = ["Home", "Away"]
             .iter()
             .map(|n| SelectionRow {
-                id: Uuid::new_v4(),
+                id: SelectionId::new_random(),
                 market_id,
                 name: n.to_string(),
                 odds: Decimal::new(19000, 4),

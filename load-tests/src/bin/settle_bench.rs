@@ -31,6 +31,7 @@ use uuid::Uuid;
 use winzo::actors::AuditActor;
 use winzo::bets::request::LegRequest;
 use winzo::bets::PlaceBetRequest;
+use winzo::domain::ids::{MarketId, SelectionId, UserId};
 use winzo::domain::{BetType, LegResult, Money, Odds};
 use winzo::settlement::open::{open, Kind, OpenRequest, ResultSpec};
 use winzo::startup::Application;
@@ -86,10 +87,10 @@ fn main() -> anyhow::Result<()> {
 
 /// What the setup made.
 struct Book {
-    market: Uuid,
-    selections: Vec<Uuid>,
-    bettors: Vec<Uuid>,
-    other_selections: Vec<Uuid>,
+    market: MarketId,
+    selections: Vec<SelectionId>,
+    bettors: Vec<UserId>,
+    other_selections: Vec<SelectionId>,
 }
 
 /// Settles the market (win / loss) and waits for `completed_at`; answers the wall time.
@@ -184,8 +185,8 @@ impl Sample {
 /// The concurrent bettors on the other markets.
 struct Bettors {
     state: AppState,
-    users: Vec<Uuid>,
-    selections: Vec<Uuid>,
+    users: Vec<UserId>,
+    selections: Vec<SelectionId>,
     threads: usize,
     /// Each bettor places at most one bet per `pace` (zero: as fast as answered).
     pace: Duration,
@@ -205,7 +206,7 @@ impl Bettors {
     fn start(&self, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Sample>> {
         (0..self.threads)
             .map(|t| {
-                let users: Vec<Uuid> = self
+                let users: Vec<UserId> = self
                     .users
                     .iter()
                     .skip(t)
@@ -241,8 +242,8 @@ impl Bettors {
 
 async fn thread_bettors(
     state: AppState,
-    users: Vec<Uuid>,
-    selections: Vec<Uuid>,
+    users: Vec<UserId>,
+    selections: Vec<SelectionId>,
     stop: Arc<AtomicBool>,
     pace: Duration,
 ) -> Sample {
@@ -270,9 +271,9 @@ async fn thread_bettors(
 /// tick of `pace` (none when late), repeat.
 async fn bettor(
     state: AppState,
-    user: Uuid,
+    user: UserId,
     seed: usize,
-    selections: Arc<Vec<Uuid>>,
+    selections: Arc<Vec<SelectionId>>,
     stop: Arc<AtomicBool>,
     pace: Duration,
 ) -> Sample {
@@ -452,11 +453,11 @@ async fn market_with_selections(
     tx: &deadpool_postgres::Transaction<'_>,
     sport: Uuid,
     markets: usize,
-) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
+) -> anyhow::Result<(MarketId, Vec<SelectionId>)> {
     let mut first = None;
     let mut selections = Vec::new();
     for _ in 0..markets {
-        let market: Uuid = tx
+        let market: MarketId = tx
             .query_one(
                 "WITH e AS (
                    INSERT INTO events (sport_id, home_team_id, away_team_id, start_time)
@@ -482,14 +483,14 @@ async fn market_with_selections(
             );
         }
     }
-    Ok((first.unwrap_or_default(), selections))
+    Ok((first.unwrap_or(MarketId(Uuid::nil())), selections))
 }
 
 /// Funded users for the concurrent bettors.
 async fn concurrent_bettors(
     tx: &deadpool_postgres::Transaction<'_>,
     n: usize,
-) -> anyhow::Result<Vec<Uuid>> {
+) -> anyhow::Result<Vec<UserId>> {
     let n = i64::try_from(n)?;
     let rows = tx
         .query(

@@ -3,19 +3,19 @@
 //! checked again at the end of the market's bet delay.
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::MarketActor;
 use crate::actors::errors::LegRejection;
+use crate::domain::ids::{MarketId, SelectionId};
 use crate::domain::Odds;
 
 /// A leg's price for a cash-out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegPrice {
-    pub market_id: Uuid,
+    pub market_id: MarketId,
     /// The market's sport (the cash-out margin may differ per sport).
     pub sport: std::sync::Arc<str>,
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     pub odds: Odds,
     pub in_play: bool,
     /// The bet delay this answer waited (0: answered at once).
@@ -28,13 +28,17 @@ pub struct LegPrice {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CashOutPrice {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     pub hold: bool,
     pub reply: oneshot::Sender<Result<LegPrice, LegRejection>>,
 }
 
 impl MarketActor {
-    fn cash_out_price(&self, selection_id: Uuid, waited_ms: u32) -> Result<LegPrice, LegRejection> {
+    fn cash_out_price(
+        &self,
+        selection_id: SelectionId,
+        waited_ms: u32,
+    ) -> Result<LegPrice, LegRejection> {
         self.check_open()?;
         let s = self
             .m

@@ -5,16 +5,16 @@ use chrono::Utc;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::MarketActor;
 use crate::actors::errors::LegRejection;
 use crate::domain::currency::Rounding;
+use crate::domain::ids::{MarketId, SelectionId};
 use crate::domain::{MarketStatus, Odds, OddsChangePolicy};
 
 #[derive(Debug, Clone)]
 pub struct LegRequest {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     /// The price the bettor asked for.
     pub odds: Odds,
     pub policy: OddsChangePolicy,
@@ -40,8 +40,8 @@ pub struct LegRequest {
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Reservation {
     pub id: u64,
-    pub market_id: Uuid,
-    pub selection_id: Uuid,
+    pub market_id: MarketId,
+    pub selection_id: SelectionId,
     /// The price actually taken.
     pub odds: Odds,
     /// Stake and payout as the market counts them: in the base currency.
@@ -262,7 +262,7 @@ impl Handler<ReleaseReservation> for MarketActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AddExposure {
-    pub legs: Vec<(Uuid, Decimal, Decimal)>,
+    pub legs: Vec<(SelectionId, Decimal, Decimal)>,
 }
 
 impl Handler<AddExposure> for MarketActor {
@@ -285,7 +285,7 @@ impl Handler<AddExposure> for MarketActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReleaseExposure {
-    pub legs: Vec<(Uuid, Decimal, Decimal)>,
+    pub legs: Vec<(SelectionId, Decimal, Decimal)>,
 }
 
 impl Handler<ReleaseExposure> for MarketActor {

@@ -2,11 +2,11 @@
 //! settings; and the reads of its state and liability.
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
 use super::{ChangeReply, LiabilityView, MarketActor, MarketView};
 use crate::actors::errors::MarketError;
 use crate::actors::writer::{AuditActor, Change, Durable};
+use crate::domain::ids::SelectionId;
 use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{check_margin_floor, market, MarketCommand, MarketStatus, Odds};
 
@@ -14,7 +14,7 @@ impl MarketActor {
     /// Validates and applies new prices; the caller has a writer slot.
     pub(super) fn set_prices(
         &mut self,
-        prices: &[(Uuid, Odds)],
+        prices: &[(SelectionId, Odds)],
         actor: AuditActor,
     ) -> Result<(MarketView, Durable), MarketError> {
         match self.m.status {
@@ -155,7 +155,7 @@ impl Handler<GetMarket> for MarketActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetPrices {
-    pub prices: Vec<(Uuid, Odds)>,
+    pub prices: Vec<(SelectionId, Odds)>,
     pub actor: AuditActor,
     pub reply: ChangeReply,
 }

@@ -2,15 +2,16 @@
 //! `odds` and `market_status` messages it publishes.
 use rust_decimal::Decimal;
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::MarketActor;
+use crate::domain::ids::{EventId, MarketId, SelectionId};
 use crate::domain::limits::MarketLimits;
 use crate::domain::{display, MarketStatus, MarketType, Odds, OddsFormat};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SelectionView {
-    pub id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: SelectionId,
     pub name: String,
     #[schema(value_type = String, example = "2.5000")]
     pub odds: Odds,
@@ -19,8 +20,10 @@ pub struct SelectionView {
 /// A market's live state as answered to traders and the catalogue.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MarketView {
-    pub id: Uuid,
-    pub event_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub id: MarketId,
+    #[schema(value_type = uuid::Uuid)]
+    pub event_id: EventId,
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     pub market_type: MarketType,
@@ -40,7 +43,8 @@ pub struct MarketView {
 /// Stake and exposure of one selection (confirmed plus reserved), in the base currency.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SelectionLiability {
-    pub selection_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub selection_id: SelectionId,
     pub name: String,
     #[schema(value_type = String)]
     pub stake: Decimal,
@@ -61,7 +65,8 @@ pub struct SelectionLiability {
 /// are in it too.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LiabilityView {
-    pub market_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    pub market_id: MarketId,
     /// The base currency every amount of this view is in.
     pub currency_code: String,
     #[schema(value_type = String)]
@@ -104,7 +109,7 @@ impl MarketActor {
         }
     }
 
-    pub(super) fn publish_odds(&self, changed: &[(Uuid, Odds)]) {
+    pub(super) fn publish_odds(&self, changed: &[(SelectionId, Odds)]) {
         let data = OddsDelta {
             event_id: self.m.event_id,
             market_id: self.m.id,
@@ -187,7 +192,7 @@ impl MarketActor {
 
 #[derive(Serialize)]
 struct PriceOut {
-    id: Uuid,
+    id: SelectionId,
     odds: Odds,
     american: String,
     fractional: String,
@@ -196,16 +201,16 @@ struct PriceOut {
 /// The `odds` topic message.
 #[derive(Serialize)]
 struct OddsDelta {
-    event_id: Uuid,
-    market_id: Uuid,
+    event_id: EventId,
+    market_id: MarketId,
     selections: Vec<PriceOut>,
 }
 
 /// The `market_status` topic message.
 #[derive(Serialize)]
 struct StatusDelta {
-    event_id: Uuid,
-    market_id: Uuid,
+    event_id: EventId,
+    market_id: MarketId,
     status: MarketStatus,
     in_play: bool,
     feed_suspended: bool,

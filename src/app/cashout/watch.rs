@@ -9,10 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::CashOutService;
 use crate::actors::PriceMove;
+use crate::domain::ids::{BetId, SelectionId};
 
 /// Bets whose last push time is remembered; beyond it the memory is cleared.
 const PUSHED_REMEMBERED_MAX: usize = 100_000;
@@ -20,14 +20,14 @@ const PUSHED_REMEMBERED_MAX: usize = 100_000;
 /// Runs until every market's sender is gone.
 pub async fn run(svc: CashOutService, mut rx: mpsc::Receiver<PriceMove>) {
     let batch = std::time::Duration::from_millis(svc.settings.watch_batch_ms);
-    let mut pushed: HashMap<Uuid, Instant> = HashMap::new();
+    let mut pushed: HashMap<BetId, Instant> = HashMap::new();
     while let Some(first) = rx.recv().await {
-        let mut selections: HashSet<Uuid> = first.selections.into_iter().collect();
+        let mut selections: HashSet<SelectionId> = first.selections.into_iter().collect();
         let deadline = tokio::time::Instant::now() + batch;
         while let Ok(Some(more)) = tokio::time::timeout_at(deadline, rx.recv()).await {
             selections.extend(more.selections);
         }
-        let selections: Vec<Uuid> = selections.into_iter().collect();
+        let selections: Vec<SelectionId> = selections.into_iter().collect();
         if let Err(e) = look(&svc, &selections, &mut pushed).await {
             tracing::warn!(error = %e, "cash-out watcher: bets could not be read");
         }
@@ -37,8 +37,8 @@ pub async fn run(svc: CashOutService, mut rx: mpsc::Receiver<PriceMove>) {
 
 async fn look(
     svc: &CashOutService,
-    selections: &[Uuid],
-    pushed: &mut HashMap<Uuid, Instant>,
+    selections: &[SelectionId],
+    pushed: &mut HashMap<BetId, Instant>,
 ) -> Result<(), super::CashOutError> {
     let bets = {
         let client = svc.db.get().await?;

@@ -1,7 +1,6 @@
 //! Opening a market on a live event, and a market's liability (live, or zeros once it has
 //! left the book).
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use super::{MarketService, MarketsError};
 use crate::actors::event::GetEvent;
@@ -10,6 +9,7 @@ use crate::actors::market::{
 };
 use crate::actors::AuditActor;
 use crate::db::markets as mq;
+use crate::domain::ids::{EventId, MarketId};
 use crate::domain::{check_margin_floor, MarketType, Odds};
 
 /// A market as a trader asks to open it (names already checked for length by the adapter).
@@ -27,7 +27,7 @@ impl MarketService {
     /// selections (audited with `actor`) and starts its actor in the event's state.
     pub async fn create(
         &self,
-        event_id: Uuid,
+        event_id: EventId,
         spec: NewMarketSpec,
         actor: AuditActor,
     ) -> Result<MarketView, MarketsError> {
@@ -85,7 +85,7 @@ impl MarketService {
     /// The market's liability per selection. A settled or voided market holds no open bet:
     /// its view shows zeros with its selections and limits (not found only for a market
     /// that never existed).
-    pub async fn liability(&self, market_id: Uuid) -> Result<LiabilityView, MarketsError> {
+    pub async fn liability(&self, market_id: MarketId) -> Result<LiabilityView, MarketsError> {
         let reg = &self.registry;
         match reg.market(market_id).await? {
             Some(addr) => Ok(reg.ask(&addr, |reply| GetLiability { reply }).await?),
@@ -93,7 +93,7 @@ impl MarketService {
         }
     }
 
-    async fn final_liability(&self, id: Uuid) -> Result<LiabilityView, MarketsError> {
+    async fn final_liability(&self, id: MarketId) -> Result<LiabilityView, MarketsError> {
         let client = self.db.get().await?;
         let row = mq::load_market(&**client, id)
             .await?

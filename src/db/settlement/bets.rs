@@ -1,9 +1,11 @@
 //! The bets a settlement touches: leg results, bet states and their updates, batches.
 use super::*;
 
+use crate::domain::ids::{BetId, SelectionId, UserId};
+
 /// A leg's settlement as a batch writes it.
 pub struct LegSettlement<'a> {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     /// `None`: the leg is open again (a rolled-back result).
     pub result: Option<&'a str>,
     pub dead_heat_factor: Option<Decimal>,
@@ -18,7 +20,7 @@ pub struct LegSettlement<'a> {
 pub async fn mark_legs<C: GenericClient>(
     c: &C,
     leg: &LegSettlement<'_>,
-    bet_ids: &[Uuid],
+    bet_ids: &[BetId],
 ) -> Result<u64, tokio_postgres::Error> {
     if leg.void_after.is_none() {
         // Without past-posting every leg gets the same result: no need to read the bets.
@@ -70,8 +72,8 @@ pub async fn mark_legs<C: GenericClient>(
 /// A bet with everything its settlement needs.
 #[derive(Debug, Clone)]
 pub struct BetState {
-    pub id: Uuid,
-    pub user_id: Uuid,
+    pub id: BetId,
+    pub user_id: UserId,
     pub bet_type: String,
     pub status: String,
     /// The stake still at risk: the stake paid less what was cashed out (V60).
@@ -88,7 +90,7 @@ pub struct BetState {
 /// One leg: the odds taken and its result so far.
 #[derive(Debug, Clone)]
 pub struct LegState {
-    pub selection_id: Uuid,
+    pub selection_id: SelectionId,
     pub odds: Decimal,
     pub result: Option<String>,
     pub dead_heat_factor: Option<Decimal>,
@@ -98,7 +100,7 @@ pub struct LegState {
 /// The bets (with their legs) of these ids, in id order.
 pub async fn load_bets<C: GenericClient>(
     c: &C,
-    ids: &[Uuid],
+    ids: &[BetId],
 ) -> Result<Vec<BetState>, tokio_postgres::Error> {
     let rows = c
         .query(
@@ -136,7 +138,7 @@ pub async fn load_bets<C: GenericClient>(
         )
         .await?;
     for r in &legs {
-        let bet_id: Uuid = r.get(0);
+        let bet_id: BetId = r.get(0);
         if let Ok(i) = bets.binary_search_by(|b| b.id.cmp(&bet_id)) {
             bets[i].legs.push(LegState {
                 selection_id: r.get(5),
@@ -152,7 +154,7 @@ pub async fn load_bets<C: GenericClient>(
 
 /// One bet of a booking, as the shard writes it.
 pub struct BetUpdate {
-    pub bet_id: Uuid,
+    pub bet_id: BetId,
     pub expected_seq: i32,
     pub old_status: String,
     pub new_status: String,
@@ -165,8 +167,8 @@ pub struct BetUpdate {
 pub async fn update_bets<C: GenericClient>(
     c: &C,
     updates: &[BetUpdate],
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
-    let ids: Vec<Uuid> = updates.iter().map(|u| u.bet_id).collect();
+) -> Result<Vec<BetId>, tokio_postgres::Error> {
+    let ids: Vec<BetId> = updates.iter().map(|u| u.bet_id).collect();
     let seqs: Vec<i32> = updates.iter().map(|u| u.expected_seq).collect();
     let olds: Vec<&str> = updates.iter().map(|u| u.old_status.as_str()).collect();
     let news: Vec<&str> = updates.iter().map(|u| u.new_status.as_str()).collect();
@@ -203,8 +205,8 @@ pub struct BatchBet {
 /// of `(selection_id, bet_id)` and a key lookup per bet.
 pub async fn batch_bets<C: GenericClient>(
     c: &C,
-    selection_id: Uuid,
-    after: Option<Uuid>,
+    selection_id: SelectionId,
+    after: Option<BetId>,
     limit: i64,
 ) -> Result<Vec<BatchBet>, tokio_postgres::Error> {
     let rows = c
@@ -219,7 +221,7 @@ pub async fn batch_bets<C: GenericClient>(
             // Plain ranges on both sides: the nil id sorts first, and `b.id > $2` lets a
             // merge join start the bets index at the cursor (without them every batch read
             // the bets from the first one: quadratic).
-            &[&selection_id, &after.unwrap_or(Uuid::nil()), &limit],
+            &[&selection_id, &after.unwrap_or(BetId(Uuid::nil())), &limit],
         )
         .await?;
     Ok(rows
@@ -249,9 +251,9 @@ pub async fn batch_bets<C: GenericClient>(
 /// `(bet_id, leg_id, leg)` in bet and leg id order.
 pub async fn other_legs<C: GenericClient>(
     c: &C,
-    bet_ids: &[Uuid],
-    selection_id: Uuid,
-) -> Result<Vec<(Uuid, Uuid, LegState)>, tokio_postgres::Error> {
+    bet_ids: &[BetId],
+    selection_id: SelectionId,
+) -> Result<Vec<(BetId, Uuid, LegState)>, tokio_postgres::Error> {
     if bet_ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -1,10 +1,12 @@
 //! The money of settlement: transaction rows, balance locks and moves, debts, checks.
 use super::*;
 
+use crate::domain::ids::{BetId, UserId};
+
 /// A settlement ledger row.
 pub struct BookedTx {
-    pub user_id: Uuid,
-    pub bet_id: Uuid,
+    pub user_id: UserId,
+    pub bet_id: BetId,
     pub kind: &'static str,
     pub amount: Decimal,
     pub currency_code: String,
@@ -19,8 +21,8 @@ pub async fn insert_txs<C: GenericClient>(
     if txs.is_empty() {
         return Ok(());
     }
-    let users: Vec<Uuid> = txs.iter().map(|t| t.user_id).collect();
-    let bets: Vec<Uuid> = txs.iter().map(|t| t.bet_id).collect();
+    let users: Vec<UserId> = txs.iter().map(|t| t.user_id).collect();
+    let bets: Vec<BetId> = txs.iter().map(|t| t.bet_id).collect();
     let kinds: Vec<&str> = txs.iter().map(|t| t.kind).collect();
     let amounts: Vec<Decimal> = txs.iter().map(|t| t.amount).collect();
     let curs: Vec<&str> = txs.iter().map(|t| t.currency_code.as_str()).collect();
@@ -41,8 +43,8 @@ pub async fn insert_txs<C: GenericClient>(
 /// Locks these users' balance rows (in id order) and answers their balances.
 pub async fn lock_balances<C: GenericClient>(
     c: &C,
-    users: &[Uuid],
-) -> Result<Vec<(Uuid, Decimal)>, tokio_postgres::Error> {
+    users: &[UserId],
+) -> Result<Vec<(UserId, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT user_id, balance FROM user_balances WHERE user_id = ANY($1)
@@ -56,10 +58,10 @@ pub async fn lock_balances<C: GenericClient>(
 /// Adds signed deltas to balances (sorted by user id by the caller); answers new balances.
 pub async fn add_balances<C: GenericClient>(
     c: &C,
-    users: &[Uuid],
+    users: &[UserId],
     deltas: &[Decimal],
     bonus_deltas: &[Decimal],
-) -> Result<Vec<(Uuid, Decimal)>, tokio_postgres::Error> {
+) -> Result<Vec<(UserId, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             // A ledger write (V44): the bookings' transaction rows explain it (the bonus
@@ -78,13 +80,13 @@ pub async fn add_balances<C: GenericClient>(
 /// Records what a resettlement could not take back, and flags the accounts for staff.
 pub async fn insert_debts<C: GenericClient>(
     c: &C,
-    debts: &[(Uuid, Uuid, Decimal, String)],
+    debts: &[(UserId, BetId, Decimal, String)],
 ) -> Result<(), tokio_postgres::Error> {
     if debts.is_empty() {
         return Ok(());
     }
-    let users: Vec<Uuid> = debts.iter().map(|d| d.0).collect();
-    let bets: Vec<Uuid> = debts.iter().map(|d| d.1).collect();
+    let users: Vec<UserId> = debts.iter().map(|d| d.0).collect();
+    let bets: Vec<BetId> = debts.iter().map(|d| d.1).collect();
     let amounts: Vec<Decimal> = debts.iter().map(|d| d.2).collect();
     let refs: Vec<&str> = debts.iter().map(|d| d.3.as_str()).collect();
     c.execute(
@@ -106,7 +108,7 @@ pub async fn insert_debts<C: GenericClient>(
 /// partly unrecoverable win is short by the debt, hence `net - owed`.
 pub async fn payout_mismatches<C: GenericClient>(
     c: &C,
-) -> Result<Vec<(Uuid, Decimal, Decimal, Decimal)>, tokio_postgres::Error> {
+) -> Result<Vec<(BetId, Decimal, Decimal, Decimal)>, tokio_postgres::Error> {
     let rows = c
         .query(
             "WITH credits AS (

@@ -1,12 +1,14 @@
 //! Cancelled events and the markets their voids still have to reach.
 use super::*;
 
+use crate::domain::ids::{EventId, MarketId};
+
 /// The markets of an event without a void settlement yet (a cancelled event voids them
 /// all; its actor may have set their status already, but not refunded their bets).
 pub async fn event_markets_to_void<C: GenericClient>(
     c: &C,
-    event_id: Uuid,
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    event_id: EventId,
+) -> Result<Vec<MarketId>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT m.id FROM markets m WHERE m.event_id = $1 AND NOT EXISTS
@@ -21,7 +23,7 @@ pub async fn event_markets_to_void<C: GenericClient>(
 /// Whether the event's status is `cancelled` (`None`: no such event).
 pub async fn event_cancelled<C: GenericClient>(
     c: &C,
-    event_id: Uuid,
+    event_id: EventId,
 ) -> Result<Option<bool>, tokio_postgres::Error> {
     let row = c
         .query_opt(
@@ -36,9 +38,9 @@ pub async fn event_cancelled<C: GenericClient>(
 /// recorded (a crash between the cancellation and its voids), at most `limit`.
 pub async fn cancelled_events_to_void<C: GenericClient>(
     c: &C,
-    after: Option<Uuid>,
+    after: Option<EventId>,
     limit: i64,
-) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+) -> Result<Vec<EventId>, tokio_postgres::Error> {
     let rows = c
         .query(
             "SELECT e.id FROM events e

@@ -1,9 +1,11 @@
 //! Tests of odds-change policies, leg checks, combinations and pricing.
 
 use super::*;
+use crate::domain::ids::{EventId, MarketId, SelectionId};
 use crate::domain::odds::ODDS_COLUMN_MAX;
 use proptest::prelude::*;
 use rust_decimal_macros::dec;
+use uuid::Uuid;
 
 fn odds(text: &str) -> Odds {
     Odds::parse(text, ODDS_COLUMN_MAX).unwrap()
@@ -50,9 +52,9 @@ fn odds_change_policies_at_the_boundary() {
 
 fn leg(market: u128, event: u128, market_type: MarketType) -> LegKey {
     LegKey {
-        selection_id: Uuid::from_u128(market * 100),
-        market_id: Uuid::from_u128(market),
-        event_id: Uuid::from_u128(1_000 + event),
+        selection_id: SelectionId(Uuid::from_u128(market * 100)),
+        market_id: MarketId(Uuid::from_u128(market)),
+        event_id: EventId(Uuid::from_u128(1_000 + event)),
         market_type,
     }
 }
@@ -62,7 +64,7 @@ fn two_legs_on_one_market_are_a_duplicate() {
     let never = |_: &LegKey, _: &LegKey| false;
     let a = leg(1, 1, MarketType::Moneyline);
     let mut other_selection_same_market = a;
-    other_selection_same_market.selection_id = Uuid::from_u128(7);
+    other_selection_same_market.selection_id = SelectionId(Uuid::from_u128(7));
     assert_eq!(
         check_legs(
             &[

@@ -2,6 +2,8 @@
 //! their durability.
 use super::*;
 
+use crate::domain::ids::EventId;
+
 /// Applies a live message; true when its seq was written with the change.
 pub(super) async fn apply_live(
     state: &FeedContext,
@@ -75,7 +77,10 @@ pub(super) async fn apply_live(
 
 /// A cancelled event's markets are voided and their bets refunded: the very service a
 /// trader's cancellation runs (`settlement::cancel`).
-pub(super) async fn void_cancelled(state: &FeedContext, event_id: Uuid) -> Result<(), ApplyError> {
+pub(super) async fn void_cancelled(
+    state: &FeedContext,
+    event_id: EventId,
+) -> Result<(), ApplyError> {
     crate::settlement::cancel::void_event(
         &state.settlement,
         &state.registry,
@@ -94,7 +99,7 @@ pub(super) async fn void_cancelled(state: &FeedContext, event_id: Uuid) -> Resul
 /// cancellation and its refunds included; then period and clock.
 pub(super) async fn apply_status(
     state: &FeedContext,
-    event_id: Uuid,
+    event_id: EventId,
     addr: &actix::Addr<crate::actors::event::EventActor>,
     s: &Status,
 ) -> Result<(), ApplyError> {
@@ -153,7 +158,7 @@ pub(super) async fn apply_status(
 pub(super) async fn apply_odds(
     state: &FeedContext,
     e: &mut SeqEntry,
-    event_id: Uuid,
+    event_id: EventId,
     o: &OddsUpdate,
     mark: FeedSeqMark,
     pending: &mut Vec<Durable>,

@@ -11,6 +11,7 @@ use crate::actors::market::MarketView;
 use crate::app::catalogue::{CatalogueService, NewRow};
 use crate::app::markets::NewMarketSpec;
 use crate::db::catalogue as cat;
+use crate::domain::ids::EventId;
 use crate::domain::{MarketType, Money, Odds};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::Trader;
@@ -210,7 +211,7 @@ pub async fn create_market(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<EventId>,
     body: Json<MarketBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();

@@ -3,10 +3,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::audit_actor;
 use crate::app::events::EventChanged;
+use crate::domain::ids::{EventId, MarketId};
 use crate::domain::{EventStatus, MarketCommand};
 use crate::routes::error::{ApiError, ApiResult};
 use crate::routes::extract::Trader;
@@ -26,7 +26,7 @@ async fn event_command(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    id: Uuid,
+    id: EventId,
     command: MarketCommand,
 ) -> ApiResult<HttpResponse> {
     let actor = audit_actor(&trader, &req);
@@ -41,7 +41,7 @@ pub async fn suspend_event(
     s: web::Data<AppState>,
     t: Trader,
     r: HttpRequest,
-    p: web::Path<Uuid>,
+    p: web::Path<EventId>,
 ) -> ApiResult<HttpResponse> {
     event_command(s, t, r, p.into_inner(), MarketCommand::Suspend).await
 }
@@ -53,7 +53,7 @@ pub async fn resume_event(
     s: web::Data<AppState>,
     t: Trader,
     r: HttpRequest,
-    p: web::Path<Uuid>,
+    p: web::Path<EventId>,
 ) -> ApiResult<HttpResponse> {
     event_command(s, t, r, p.into_inner(), MarketCommand::Resume).await
 }
@@ -96,7 +96,7 @@ pub async fn set_event_status(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<EventId>,
     body: Json<EventStatusBody>,
 ) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
@@ -108,7 +108,7 @@ pub async fn set_event_status(
         .events
         .set_status(id, status, period, clock, actor)
         .await?;
-    let voided: Vec<Uuid> = changed.voided.iter().map(|s| s.market_id).collect();
+    let voided: Vec<MarketId> = changed.voided.iter().map(|s| s.market_id).collect();
     let cancelled = status == EventStatus::Cancelled;
     let mut answer = event_answer(changed)?;
     if cancelled {

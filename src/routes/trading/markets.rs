@@ -3,10 +3,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::audit_actor;
 use crate::actors::market::{LiabilityView, MarketView};
+use crate::domain::ids::{MarketId, SelectionId};
 use crate::domain::limits::MarketLimitsOverride;
 use crate::domain::{MarketCommand, Money, Odds};
 use crate::routes::error::{ApiError, ApiResult};
@@ -18,7 +18,8 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceBody {
-    selection_id: Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    selection_id: SelectionId,
     #[schema(value_type = String, example = "2.1000")]
     odds: Odds,
 }
@@ -38,7 +39,7 @@ pub async fn set_prices(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
     body: Json<PricesBody>,
 ) -> ApiResult<HttpResponse> {
     let max = state.settings.markets.selections_per_market_max;
@@ -64,7 +65,7 @@ async fn market_command(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    id: Uuid,
+    id: MarketId,
     command: MarketCommand,
 ) -> ApiResult<HttpResponse> {
     let actor = audit_actor(&trader, &req);
@@ -79,7 +80,7 @@ pub async fn suspend_market(
     s: web::Data<AppState>,
     t: Trader,
     r: HttpRequest,
-    p: web::Path<Uuid>,
+    p: web::Path<MarketId>,
 ) -> ApiResult<HttpResponse> {
     market_command(s, t, r, p.into_inner(), MarketCommand::Suspend).await
 }
@@ -91,7 +92,7 @@ pub async fn resume_market(
     s: web::Data<AppState>,
     t: Trader,
     r: HttpRequest,
-    p: web::Path<Uuid>,
+    p: web::Path<MarketId>,
 ) -> ApiResult<HttpResponse> {
     market_command(s, t, r, p.into_inner(), MarketCommand::Resume).await
 }
@@ -103,7 +104,7 @@ pub async fn close_market(
     s: web::Data<AppState>,
     t: Trader,
     r: HttpRequest,
-    p: web::Path<Uuid>,
+    p: web::Path<MarketId>,
 ) -> ApiResult<HttpResponse> {
     market_command(s, t, r, p.into_inner(), MarketCommand::Close).await
 }
@@ -114,7 +115,7 @@ pub async fn close_market(
 pub async fn liability(
     state: web::Data<AppState>,
     _reader: TradingReader,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.markets.liability(path.into_inner()).await?))
 }
@@ -149,7 +150,7 @@ pub async fn update_settings(
     state: web::Data<AppState>,
     trader: Trader,
     req: HttpRequest,
-    path: web::Path<Uuid>,
+    path: web::Path<MarketId>,
     body: Json<SettingsBody>,
 ) -> ApiResult<HttpResponse> {
     let patch = MarketLimitsOverride {
