@@ -157,6 +157,17 @@ impl Desk {
         (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
     }
 
+    /// A timer's ending commits first, then releases the book's liability (and only then
+    /// tells anyone): nothing answers the test when it is done, so it waits for the book.
+    async fn wait_book_released(&self) {
+        common::wait_until(
+            "the ended referral's liability to leave the book",
+            Duration::from_secs(10),
+            || async { self.liability().await == (dec!(0), dec!(0)) },
+        )
+        .await;
+    }
+
     /// The bet was rejected with its referral ended as `ended`: the stake is back, the
     /// book no longer counts it, and the ledger is clean.
     async fn assert_rejected(&self, bet: Uuid, ended: &str) {
@@ -415,6 +426,7 @@ async fn a_counter_offer_left_unanswered_expires_and_rejects_the_bet() {
         || async { d.rows(bet).await.0 == "rejected" },
     )
     .await;
+    d.wait_book_released().await;
     d.assert_rejected(bet, "counter_expired").await;
     // Too late to take it.
     let (s, _) = d.answer(bet, &d.token, true).await;
@@ -433,6 +445,7 @@ async fn no_answer_from_the_desk_in_its_window_rejects_the_bet() {
         || async { d.rows(bet).await.0 == "rejected" },
     )
     .await;
+    d.wait_book_released().await;
     d.assert_rejected(bet, "expired").await;
     let (s, _) = d.decide(bet, json!({"decision": "accept"})).await;
     assert_eq!(s, 409);
