@@ -636,3 +636,87 @@ async fn an_automatic_cash_out_that_meets_a_suspension_in_the_delay_stays_armed(
     assert_eq!(t.liability().await, (dec!(0.00), dec!(0.00)));
     ledger_clean(&t.app).await;
 }
+
+/// A cash-out's write does not hold its wallet shard: with one shard for everyone, the
+/// bet's row locked by another transaction keeps the cash-out waiting, and meanwhile
+/// another bettor's stake goes through the same shard. Once the lock goes, the cash-out
+/// lands and the cached balance holds both moves exactly.
+#[tokio::test]
+async fn a_cash_out_waiting_on_the_database_does_not_hold_up_other_bettors() {
+    let app = Arc::new(common::spawn_app_with(|s| s.wallet.shards = 1).await);
+    let (_, trader) = account(&app.db.client, Role::Moderator).await;
+    let book = create_book(&app.http, &app.address, &trader).await;
+    let over = book.selections[1][0];
+    let (user, token) = bettor(&app.db.client, dec!(50.00)).await;
+    let (s, b) = place(&app, &token, &single(over, "2.5000", "10.00", "b1")).await;
+    assert_eq!(s, 201, "{b}");
+    let bet = bet_id(&b);
+    let (other, other_token) = bettor(&app.db.client, dec!(20.00)).await;
+
+    // Another session holds the bet's row: the cash-out's write waits for it.
+    let (locker, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    locker.batch_execute("BEGIN").await.unwrap();
+    locker
+        .execute("SELECT 1 FROM bets WHERE id = $1 FOR UPDATE", &[&bet])
+        .await
+        .unwrap();
+    let taking = {
+        let (app, token) = (app.clone(), token.clone());
+        tokio::spawn(async move {
+            let url = app.url(&format!("/api/v1/bets/{bet}/cash-out"));
+            let offer: Value = app
+                .http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let body = json!({"quote_id": offer["quote_id"], "idempotency_key": "c1"});
+            post(&app.http, url, &token, body).await
+        })
+    };
+    common::wait_until(
+        "the cash-out's write to wait on the locked row",
+        Duration::from_secs(10),
+        || {
+            let app = app.clone();
+            async move {
+                app.db
+                    .client
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity
+                          WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get::<_, i64>(0)
+                    > 0
+            }
+        },
+    )
+    .await;
+    // The same (only) shard takes another bettor's stake while that write waits.
+    let (s, b) = place(&app, &other_token, &single(over, "2.5000", "5.00", "o1")).await;
+    assert_eq!(s, 201, "{b}");
+    assert!(!taking.is_finished(), "the cash-out is still waiting");
+    locker.batch_execute("COMMIT").await.unwrap();
+    let (s, b) = taking.await.unwrap();
+    assert_eq!(s, 201, "{b}");
+    let paid = dec_of(&b["cashed_out_amount"]);
+    assert!(paid > Decimal::ZERO, "{b}");
+    assert_eq!(balance(&app, user).await, dec!(40.00) + paid);
+    assert_eq!(balance(&app, other).await, dec!(15.00));
+    // The shard's cached balance has the credit: a stake of all of it is accepted.
+    let all = format!("{:.2}", dec!(40.00) + paid);
+    let (s, b) = place(&app, &token, &single(over, "2.5000", &all, "b2")).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(balance(&app, user).await, dec!(0.00));
+    ledger_clean(&app).await;
+}

@@ -1,7 +1,15 @@
 //! A cash-out paid through the shard that owns the bettor: one Postgres transaction (the
 //! bet's parts, its `bet_cash_outs` row, the `bet_credit` row, the balance), then the same
 //! credit on the shard's cached balance. One writer per user, like every balance change.
-use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
+//!
+//! The write does not hold the shard: its other users' stakes (and this user's) are served
+//! while it runs. The user's cached account is kept meanwhile (`Account::crediting`), and
+//! the credit is added when the write commits, unless the balance was read from the
+//! database in between (a deposit's answer, a reload), which may or may not hold the
+//! credit: then the balance is read again before the next stake (or, with stakes in
+//! flight, at the next read). A credit only adds money, so until it lands the cache is
+//! lower than the database, never higher.
+use actix::{ActorFutureExt, Handler, Message, ResponseActFuture, WrapFuture};
 use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 
@@ -19,13 +27,22 @@ pub struct PayCashOut {
 }
 
 impl Handler<PayCashOut> for WalletShard {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: PayCashOut, _: &mut Self::Context) -> Self::Result {
         let pool = self.pool.clone();
         let PayCashOut { write, reply } = msg;
         let (user_id, amount) = (write.user_id, write.amount);
-        AtomicResponse::new(Box::pin(
+        // The balance version the credit will be added to (a trusted cached balance only).
+        let version = self
+            .accounts
+            .get_mut(&user_id)
+            .filter(|a| !a.stale)
+            .map(|a| {
+                a.crediting += 1;
+                a.balance_version
+            });
+        Box::pin(
             async move {
                 let mut client = pool
                     .get()
@@ -35,13 +52,24 @@ impl Handler<PayCashOut> for WalletShard {
             }
             .into_actor(self)
             .map(move |out: PaidCashOut, act, _| {
-                if out.is_ok() {
-                    if let Some(a) = act.accounts.get_mut(&user_id) {
-                        a.balance += amount;
+                if let Some(a) = act.accounts.get_mut(&user_id) {
+                    if version.is_some() {
+                        a.crediting = a.crediting.saturating_sub(1);
+                    }
+                    if out.is_ok() {
+                        match version {
+                            Some(v) if v == a.balance_version => a.balance += amount,
+                            // Read from the database meanwhile, maybe with the credit: read
+                            // it again before the next stake. With stakes in flight a read
+                            // could not tell their debits apart; the cache keeps the lower
+                            // figure until its next read (never more than is there).
+                            _ if !a.holds() => a.stale = true,
+                            _ => {}
+                        }
                     }
                 }
                 let _ = reply.send(out);
             }),
-        ))
+        )
     }
 }

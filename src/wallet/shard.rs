@@ -59,6 +59,13 @@ pub struct Account {
     pub epoch: i64,
     /// Several nodes: the balance must be read again before the next stake is held.
     pub stale: bool,
+    /// Cash-out payments of this user being written now (`wallet::cashout`): the shard
+    /// goes on serving everyone else meanwhile, and adds each credit when its write commits.
+    pub crediting: u32,
+    /// Bumped whenever `balance` is set from the database rather than moved by a known
+    /// amount: a credit whose write overlapped such a read cannot tell whether the read
+    /// already held it, so the balance is read again instead.
+    pub balance_version: u64,
 }
 
 impl Account {
@@ -67,6 +74,7 @@ impl Account {
         !self.reserved.is_zero()
             || !self.bonus_reserved.is_zero()
             || !self.free_bets_held.is_empty()
+            || self.crediting > 0
     }
 }
 
@@ -239,6 +247,7 @@ impl Handler<MoveMoney> for WalletShard {
                             act.make_room(user_id);
                             let account = act.accounts.entry(user_id).or_default();
                             account.balance = b;
+                            account.balance_version += 1;
                             if matches!(result, Ok(MoveOutcome::Completed(_))) {
                                 let held = account.reserved;
                                 act.hub.publish(

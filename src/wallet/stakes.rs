@@ -359,6 +359,9 @@ impl WalletShard {
         self.make_room(user_id);
         let a = self.accounts.entry(user_id).or_default();
         // A cached balance is authoritative (it holds debits not yet visible to this read).
+        if balance_cached.is_none() {
+            a.balance_version += 1;
+        }
         a.balance = balance_cached.unwrap_or(row.balance);
         if !a.bonus_loaded {
             a.bonus_balance = row.bonus_balance;
