@@ -19,7 +19,7 @@ fn is_bet_op(op: &str) -> bool {
 /// The operation whose latency a scenario's row shows.
 fn main_op(scenario: &str) -> &'static str {
     match scenario {
-        "bets" => "single",
+        "bets" | "bets-open" => "single",
         "parlays" => "parlay",
         "inplay" => "inplay_single",
         "fanout" => "ws_odds_delivery",
@@ -459,4 +459,15 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
             .join(" ")
     );
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::main_op;
+
+    #[test]
+    fn the_open_loop_rounds_report_the_singles_latency() {
+        assert_eq!(main_op("bets-open"), "single");
+        assert_eq!(main_op("bets"), "single");
+    }
 }
