@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 // Each feature defines its own settings next to itself; this module only assembles them
 // (and re-exports them under their old names). No feature imports `config`.
+pub mod ws;
+
 pub use crate::accounts::AccountsSettings;
 pub use crate::actors::{LiveWriterSettings, MarketsSettings};
 pub use crate::auth::AuthSettings;
@@ -38,7 +40,7 @@ pub struct Settings {
     pub live_writer: LiveWriterSettings,
     pub broadcast: BroadcastSettings,
     pub feed: crate::feed::FeedSettings,
-    pub ws: crate::ws::WsSettings,
+    pub ws: ws::WsSettings,
     pub feed_sim: crate::feed_sim::FeedSimSettings,
     pub bridge: crate::bridge::BridgeSettings,
     pub auth: AuthSettings,

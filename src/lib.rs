@@ -57,4 +57,3 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod wallet;
-pub mod ws;

@@ -328,7 +328,7 @@ fn build_state(owners: Owners) -> anyhow::Result<AppState> {
         hub: owners.hub,
         feed_liveness: Arc::new(crate::feed::watchdog::Liveness::default()),
         feed_sequencer: Arc::new(crate::feed::sequencer::Sequencer::default()),
-        ws: Arc::new(crate::ws::WsShared::default()),
+        ws: Arc::new(crate::state::ws_slots::WsShared::default()),
         feed: owners.feed,
     })
 }
@@ -608,7 +608,7 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
-    .on_connect(crate::ws::on_connect(tcp_user_timeout_ms))
+    .on_connect(crate::routes::ws::on_connect(tcp_user_timeout_ms))
     .workers(server_cfg.workers)
     .max_connections(server_cfg.max_connections)
     .keep_alive(Duration::from_secs(server_cfg.keep_alive_s))

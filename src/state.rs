@@ -1,4 +1,7 @@
 //! Shared application state handed to every handler: pools, live-state handles, metrics.
+
+pub mod ws_slots;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -49,7 +52,7 @@ pub struct AppState {
     /// Last applied feed `seq` per provider and event, one lock per event (feed ingest).
     pub feed_sequencer: Arc<crate::feed::sequencer::Sequencer>,
     /// Node-wide WebSocket counters (the connection limit).
-    pub ws: Arc<crate::ws::WsShared>,
+    pub ws: Arc<ws_slots::WsShared>,
     /// Wallet shard actors: the only writers of balances.
     pub wallet: crate::wallet::Wallet,
     /// The one path of account-control changes to every holder (`accounts::controls`).

@@ -18,11 +18,11 @@ use serde_json::{json, Value};
 
 use super::protocol::{self, ClientOp, Topic};
 use super::snapshot::{self, SnapshotError};
-use super::ConnectionSlot;
 use crate::auth::cache::Notice;
 use crate::auth::AuthError;
 use crate::auth::AuthUser;
 use crate::broadcast::{QueueRx, QueueTx, Run, SubscriberId, TopicMessage};
+use crate::state::ws_slots::ConnectionSlot;
 use crate::state::AppState;
 
 /// A subscribed topic: waiting for its snapshot (deltas buffered) or live.

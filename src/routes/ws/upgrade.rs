@@ -1,11 +1,12 @@
 //! `GET /ws`: the WebSocket upgrade. Checks the Origin allowlist, the node's connection
-//! limit and an optional `?token=` before handing the connection to [`crate::ws::session`].
+//! limit and an optional `?token=` before handing the connection to [`super::session`].
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
 use crate::routes::error::ApiError;
+use crate::state::ws_slots::SlotRefused;
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -63,14 +64,14 @@ pub async fn upgrade(
             settings.connections_per_address_max,
         )
         .map_err(|refused| match refused {
-            crate::ws::SlotRefused::NodeFull => ApiError::busy("the WebSocket service"),
-            crate::ws::SlotRefused::AddressFull => ApiError::new(
+            SlotRefused::NodeFull => ApiError::busy("the WebSocket service"),
+            SlotRefused::AddressFull => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_connections",
                 "too many WebSocket connections from this address",
             ),
         })?;
-    crate::ws::session::start(state.get_ref().clone(), slot, user, &req, stream).map_err(|e| {
+    super::session::start(state.get_ref().clone(), slot, user, &req, stream).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
