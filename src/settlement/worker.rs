@@ -308,10 +308,14 @@ pub fn publish(s: &Settlement, booked: &[Booked]) {
             &json!({"bet_id": c.bet_id, "status": c.new_status, "payout": c.new_win.to_string(),
                     "void_reason": c.void_reason}),
         );
-        s.hub.publish(
-            &topic,
-            "balance",
-            &json!({"balance": b.balance.to_string()}),
-        );
+        // A balance the booking did not give (a lost bet of an account not cached here)
+        // is not guessed: the message is sent only with the balance after the booking.
+        if let Some(balance) = b.balance {
+            s.hub.publish(
+                &topic,
+                "balance",
+                &json!({"balance": format!("{balance:.2}")}),
+            );
+        }
     }
 }

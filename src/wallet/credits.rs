@@ -43,8 +43,10 @@ pub struct Booked {
     pub delta: Decimal,
     /// What the bonus balance moved by (the bonus-funded part of the payout).
     pub bonus_delta: Decimal,
-    /// The balance after the booking (the shard's view when it holds the account).
-    pub balance: Decimal,
+    /// The balance after the booking (the shard's view when it holds the account, else
+    /// the database's when the booking moved it; `None`: neither, e.g. a lost bet of an
+    /// account this shard does not hold, whose balance did not move).
+    pub balance: Option<Decimal>,
     /// The account's bonus state moved (a bonus share, or a bonus this booking converted):
     /// every node's cached bonus state of the user must be read again.
     pub bonus_changed: bool,
@@ -96,7 +98,7 @@ impl Handler<SettleCredits> for WalletShard {
                             if let Some(a) = act.accounts.get_mut(&b.change.user_id) {
                                 a.balance += b.delta;
                                 a.bonus_balance += b.bonus_delta;
-                                b.balance = a.balance;
+                                b.balance = Some(a.balance);
                             }
                             b
                         })
@@ -165,9 +167,9 @@ async fn book(
     let closed = bonus::count_wagering(&tx, &changes, held).await?;
     tx.commit().await?;
     for b in &mut booked {
-        b.balance = balances.get(&b.change.user_id).copied().unwrap_or_default();
+        b.balance = balances.get(&b.change.user_id).copied();
         if let Some(c) = closed.iter().find(|c| c.user_id == b.change.user_id) {
-            b.balance += c.converted;
+            b.balance = b.balance.map(|v| v + c.converted);
         }
     }
     Ok((booked, closed))
@@ -239,7 +241,7 @@ async fn write_bookings(
             change: c,
             delta,
             bonus_delta,
-            balance: Decimal::ZERO,
+            balance: None,
             bonus_changed: !bonus_delta.is_zero(),
         });
     }
