@@ -18,7 +18,8 @@
 #   of BENCH_CURVE (fractions of that round's bets/s; "0.25 0.5 0.75 1.0", empty for none),
 #   BENCH_CURVE_S (10) seconds each; SUMMARY.md gets the table and curve.svg the plot.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
-# BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags). Exits 1 if any run FAILED its correctness checks.
+# BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags),
+# BENCH_BIN (the engine binary; default this checkout's release build). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,7 +31,9 @@ DB_URL="$PG/winzo_bench"
 PGB_DB="winzo_bench_pgbench"
 REDIS_URL="redis://127.0.0.1:26379"
 OUT="load-tests/results/bench-$(date -u +%Y%m%d-%H%M%S)"
-BIN=target/release/winzo
+# BENCH_BIN: another engine binary to measure (e.g. a release build of an earlier commit,
+# for before/after pairs); built here when unset.
+BIN="${BENCH_BIN:-target/release/winzo}"
 LOAD=target/release/winzo-load
 
 log() { printf '[bench] %s\n' "$*" >&2; }
