@@ -61,15 +61,26 @@ async fn start_ready(http: &reqwest::Client, db_url: &str, id: &str, port: u16) 
     node
 }
 
+/// The node's cluster view. A request that fails in transport (a kept-alive connection the
+/// server closed as it was reused, under load) is sent again on a new connection, up to
+/// three times: that is the client's hiccup, not what the test asserts.
 async fn cluster_view(http: &reqwest::Client, base: &str, admin: &str) -> Value {
-    let r = http
-        .get(format!("{base}/api/v1/cluster"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let mut last = None;
+    for _ in 0..3 {
+        match http
+            .get(format!("{base}/api/v1/cluster"))
+            .bearer_auth(admin)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                assert_eq!(r.status(), 200);
+                return r.json().await.unwrap();
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    panic!("GET {base}/api/v1/cluster failed three times: {last:?}")
 }
 
 /// Event id → owning node id, for valid leases.
