@@ -11,7 +11,7 @@ mod markets_support;
 use std::time::Duration;
 
 use common::engine::{free_port, spawn_engine, wait_ready, Engine};
-use markets_support::{account, create_catalogue, create_event, post};
+use markets_support::{account, create_catalogue, create_event, get_auth, post};
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 use winzo::auth::Role;
@@ -50,15 +50,7 @@ async fn metric(http: &reqwest::Client, base: &str, name: &str) -> u64 {
 
 /// The node holding a wallet partition (the tests run with one), from the cluster view.
 async fn partition_owner(http: &reqwest::Client, base: &str, admin: &str) -> Option<String> {
-    let view: Value = http
-        .get(format!("{base}/api/v1/cluster"))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, view) = get_auth(http, format!("{base}/api/v1/cluster"), admin).await;
     let nodes = view["nodes"].as_array()?;
     nodes
         .iter()

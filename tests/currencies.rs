@@ -10,6 +10,7 @@ mod bets_support;
 mod common;
 mod markets_support;
 mod settle_support;
+mod support_accounts;
 
 use std::collections::HashMap;
 
@@ -19,6 +20,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 use settle_support::{balance, bet_id, ledger_clean};
+use support_accounts::patch;
 use uuid::Uuid;
 use winzo::accounts::currencies::CurrencyEntry;
 use winzo::auth::Role;
@@ -330,19 +332,6 @@ async fn a_zero_place_currency_refuses_fractions_and_pays_whole_units() {
     ledger_clean(&d.app).await;
 }
 
-/// A PATCH with `token`: (status, body).
-async fn patch(app: &common::TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .http
-        .patch(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn an_accounts_caps_and_the_books_maxima_are_money_of_its_currency() {
     let app = common::spawn_app_with(|s| {
@@ -373,7 +362,7 @@ async fn an_accounts_caps_and_the_books_maxima_are_money_of_its_currency() {
 
     // The bettor's own cap and the desk's maximum stake: whole yen only, refused unchanged.
     let body = json!({"betting_limits": {"daily": "1000.50"}});
-    let (s, b) = patch(&d.app, "/api/v1/me/preferences", &token, body).await;
+    let (s, b) = patch(&d.app, "/api/v1/me/preferences", Some(&token), body).await;
     assert_eq!((s, code(&b)), (422, "validation_failed"), "{b}");
     assert_eq!(
         b["error"]["details"]["reason"], "too_many_decimal_places",
@@ -384,14 +373,20 @@ async fn an_accounts_caps_and_the_books_maxima_are_money_of_its_currency() {
         "{b}"
     );
     let path = format!("/api/v1/trading/users/{jpy}");
-    let (s, b) = patch(&d.app, &path, &d.trader, json!({"max_stake": "500.50"})).await;
+    let (s, b) = patch(
+        &d.app,
+        &path,
+        Some(&d.trader),
+        json!({"max_stake": "500.50"}),
+    )
+    .await;
     assert_eq!((s, code(&b)), (422, "validation_failed"), "{b}");
     assert_eq!(b["error"]["details"]["field"], "max_stake", "{b}");
     assert_eq!(unchanged().await, before, "nothing changed");
     let body = json!({"betting_limits": {"daily": "900"}});
-    let (s, b) = patch(&d.app, "/api/v1/me/preferences", &token, body).await;
+    let (s, b) = patch(&d.app, "/api/v1/me/preferences", Some(&token), body).await;
     assert_eq!(s, 200, "{b}");
-    let (s, b) = patch(&d.app, &path, &d.trader, json!({"max_stake": "500"})).await;
+    let (s, b) = patch(&d.app, &path, Some(&d.trader), json!({"max_stake": "500"})).await;
     assert_eq!(s, 200, "{b}");
 
     // bets.potential_win_max is 10 EUR: 1 000 yen. 401 × 2.5 = 1 002 is over it.
