@@ -34,6 +34,7 @@ pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod bets;
+pub mod book;
 pub mod bridge;
 pub mod broadcast;
 pub mod cli;

@@ -142,6 +142,8 @@ struct Owners {
     /// The market actors' price moves, for the automatic cash-out watch.
     price_moves: mpsc::Receiver<crate::actors::PriceMove>,
     wallet: crate::wallet::Wallet,
+    /// The thread the bet path runs on, with the owners it passes through.
+    book: crate::book::Book,
 }
 
 fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
@@ -169,11 +171,14 @@ fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
     // requests) and the fence of both writers.
     let cluster =
         crate::cluster::Cluster::new(settings.cluster.clone(), Some(own_pool(settings, 2)?));
+    // The book thread: the bet path and every owner it passes through (crate::book).
+    let book = crate::book::Book::start();
     let ledger = LedgerWriter::start_fenced(
         crate::db::build_pool(&ledger_db)?,
         &settings.ledger,
         metrics.clone(),
         cluster.clone(),
+        Some(book.arbiter()),
     );
     let hub = start_hub(settings)?;
     // The feed has a pool of its own: a connection's I/O runs on the thread that opened
@@ -182,11 +187,10 @@ fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
         arbiter: actix::Arbiter::new().handle(),
         db: own_pool(settings, settings.feed.db_connections_max)?,
     };
-    let (registry, price_moves) = start_registry(settings, &db, &hub, cluster)?;
+    let (registry, price_moves) = start_registry(settings, &db, &hub, cluster, &book)?;
     let wallet = crate::wallet::Wallet::start(
-        settings.wallet.shards,
-        settings.wallet.shard_mailbox_capacity,
-        settings.wallet.shard_accounts_cached_max,
+        book.arbiter(),
+        &settings.wallet,
         db.clone(),
         crate::wallet::processor::build(&settings.payments),
         sessions.live_flag(),
@@ -210,6 +214,7 @@ fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
         registry,
         price_moves,
         wallet,
+        book,
     })
 }
 
@@ -237,6 +242,7 @@ fn start_registry(
     db: &Pool,
     hub: &Arc<crate::broadcast::Hub>,
     cluster: Arc<crate::cluster::Cluster>,
+    book: &crate::book::Book,
 ) -> anyhow::Result<(
     Arc<crate::actors::Registry>,
     mpsc::Receiver<crate::actors::PriceMove>,
@@ -258,7 +264,10 @@ fn start_registry(
         price_moves: crate::actors::PriceMoves(Some(price_moves)),
         currencies: Arc::new(currencies),
     });
-    let registry = Arc::new(crate::actors::Registry::new(shared, db.clone()).with_cluster(cluster));
+    let registry = Arc::new(
+        crate::actors::Registry::on(shared, db.clone(), vec![book.arbiter().clone()])
+            .with_cluster(cluster),
+    );
     Ok((registry, price_moves_rx))
 }
 
@@ -403,6 +412,7 @@ fn bet_service(
         wallet: owners.wallet.clone(),
         ledger: owners.ledger.clone(),
         hub: owners.hub.clone(),
+        book: owners.book.clone(),
         inflight: crate::bets::inflight::Inflight::new(settings.bets.inflight_keys_max),
         db: owners.db.clone(),
         bets: settings.bets.clone(),

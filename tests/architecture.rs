@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "live",
         &[
             "actors",
+            "book",
             "wallet",
             "ledger",
             "settlement",

@@ -34,26 +34,30 @@ pub struct Wallet {
 }
 
 impl Wallet {
-    /// Starts `count` shard actors in the current actix system. `controls_live` is true
-    /// while control changes of every node reach this one (`auth::cache`); while it is
-    /// false the shards read an account's controls again for every bet (fail closed).
+    /// Starts `settings.shards` shard actors on `arbiter` (the engine's book thread,
+    /// `crate::book`). `controls_live` is true while control changes of every node reach
+    /// this one (`auth::cache`); while it is false the shards read an account's controls
+    /// again for every bet (fail closed).
     pub fn start(
-        count: usize,
-        mailbox_capacity: usize,
-        accounts_cached_max: usize,
+        arbiter: &actix::ArbiterHandle,
+        settings: &WalletSettings,
         pool: Pool,
         processor: Arc<dyn PaymentProcessor>,
         controls_live: Arc<AtomicBool>,
         hub: Arc<crate::broadcast::Hub>,
     ) -> Wallet {
-        let count = count.max(1);
+        let count = settings.shards.max(1);
+        let (mailbox_capacity, accounts_cached_max) = (
+            settings.shard_mailbox_capacity,
+            settings.shard_accounts_cached_max,
+        );
         let shards = (0..count)
             .map(|index| {
                 let pool = pool.clone();
                 let processor = processor.clone();
                 let live = controls_live.clone();
                 let hub = hub.clone();
-                WalletShard::create(move |ctx| {
+                WalletShard::start_in_arbiter(arbiter, move |ctx| {
                     ctx.set_mailbox_capacity(mailbox_capacity);
                     WalletShard::new(index, pool, processor, accounts_cached_max, live, hub)
                 })
