@@ -18,6 +18,7 @@ const TICKS_PER_S: f64 = 100.0;
 struct Sample {
     at: Instant,
     engine: Option<u64>,
+    engine_switches: Option<u64>,
     postgres: Vec<(u32, u64)>,
     generator: u64,
 }
@@ -31,6 +32,9 @@ pub struct CpuUse {
     pub engine_cores: Option<f64>,
     pub postgres_cores: Option<f64>,
     pub generator_cores: f64,
+    /// Context switches of the engine's threads (voluntary and not) over the phase: how
+    /// often a thread gave up its core, mostly to wait for another thread's answer.
+    pub engine_switches: Option<u64>,
 }
 
 impl CpuUse {
@@ -53,6 +57,24 @@ pub fn ticks(pid: u32) -> Option<u64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     // state is field 3 overall, so utime (14) and stime (15) are at 11 and 12 here.
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Context switches of every thread of a process so far (voluntary and involuntary, from
+/// `/proc/<pid>/task/*/status`); threads that ended before are not counted.
+pub fn switches(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        total += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Some(total)
 }
 
 async fn postgres_pids(opts: &Opts) -> Vec<u32> {
@@ -82,6 +104,7 @@ async fn sample(opts: &Opts) -> Sample {
     Sample {
         at: Instant::now(),
         engine: opts.engine_pid.and_then(ticks),
+        engine_switches: opts.engine_pid.and_then(switches),
         postgres,
         generator: ticks(std::process::id()).unwrap_or(0),
     }
@@ -124,5 +147,9 @@ pub async fn end(opts: &Opts) -> Option<CpuUse> {
         },
         postgres_cores: (!now.postgres.is_empty()).then(|| cores(pg)),
         generator_cores: cores(now.generator.saturating_sub(start.generator)),
+        engine_switches: match (start.engine_switches, now.engine_switches) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
     })
 }

@@ -55,6 +55,8 @@ struct Round {
     extra: Value,
     /// Engine and Postgres CPU per acknowledged bet, µs (with `--engine-pid`).
     cpu_per_bet_us: Option<(f64, f64)>,
+    /// Context switches of the engine's threads per acknowledged bet.
+    switches_per_bet: Option<f64>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -95,6 +97,7 @@ fn load_rounds(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Round>>> {
             rss_end_kb: v["engine_rss_kb"].as_u64().unwrap_or(0),
             extra: v["extra"].clone(),
             cpu_per_bet_us: cpu_per_bet(&v),
+            switches_per_bet: switches_per_bet(&v),
         });
     }
     Ok(by)
@@ -109,6 +112,11 @@ fn cpu_per_bet(v: &Value) -> Option<(f64, f64)> {
         per(cpu["engine_cores"].as_f64()?),
         per(cpu["postgres_cores"].as_f64()?),
     ))
+}
+
+fn switches_per_bet(v: &Value) -> Option<f64> {
+    let bets = v["bets_acknowledged"].as_f64().filter(|b| *b > 0.0)?;
+    Some(v["cpu"]["engine_switches"].as_f64()? / bets)
 }
 
 /// One open-loop run: its round, offered bets/s, that as a fraction of the round's
@@ -387,6 +395,15 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
                 fmt_runs(&e, 0),
                 median(p.clone()),
                 fmt_runs(&p, 0)
+            );
+        }
+        let switches: Vec<f64> = bets.iter().filter_map(|r| r.switches_per_bet).collect();
+        if !switches.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nContext switches of the engine's threads per acknowledged bet (bets): {:.2} ({}).",
+                median(switches.clone()),
+                fmt_runs(&switches, 2)
             );
         }
         // pgbench-batch-<run>.txt: 100 bets per transaction, so bets/s = tps × 100.
