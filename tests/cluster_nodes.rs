@@ -66,7 +66,20 @@ async fn start_ready(http: &reqwest::Client, db_url: &str, id: &str, port: u16) 
 /// three times: that is the client's hiccup, not what the test asserts.
 async fn cluster_view(http: &reqwest::Client, base: &str, admin: &str) -> Value {
     let mut last = None;
-    for _ in 0..3 {
+    for attempt in 0..3 {
+        // After a failure, a client of its own: the shared one could hand out another of
+        // its kept-alive connections to the same node.
+        let fresh;
+        let http = if attempt == 0 {
+            http
+        } else {
+            fresh = reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap();
+            &fresh
+        };
         match http
             .get(format!("{base}/api/v1/cluster"))
             .bearer_auth(admin)

@@ -39,9 +39,19 @@ impl Drop for Engine {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+            // A panic's message and place come before its backtrace, which alone can fill
+            // the tail: they are shown first, wherever they are in the log.
+            let panics: Vec<String> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.contains("panicked at"))
+                .map(|(i, _)| lines[i..(i + 3).min(lines.len())].join("\n"))
+                .collect();
             eprintln!(
-                "--- engine pid {} log, last {} of {} lines ---\n{}\n--- end ---",
+                "--- engine pid {} log: {} panic(s) ---\n{}\n--- last {} of {} lines ---\n{}\n--- end ---",
                 self.0.id(),
+                panics.len(),
+                panics.join("\n"),
                 tail.len(),
                 lines.len(),
                 tail.join("\n")
