@@ -229,6 +229,34 @@ async fn every_refusal_code_changes_nothing() {
     .await;
 }
 
+/// Refusal figures keep two places also when the database answers a bare `0`: an empty
+/// balance, and no stake yet this period (`coalesce(sum(stake), 0)`).
+#[tokio::test]
+async fn refusal_figures_read_from_the_database_print_two_places() {
+    let f = setup().await;
+    let s1 = f.book.selections[1][0];
+    let (_, token) = bettor(&f.app.db.client, dec!(0)).await;
+    let (s, b) = place(&f.app, &token, &single(s1, "2.5000", "1.00", "a")).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "insufficient_funds", "{b}");
+    assert_eq!(b["error"]["details"]["available"], "0.00", "{b}");
+    let (user, token) = bettor(&f.app.db.client, dec!(100.00)).await;
+    f.app
+        .db
+        .client
+        .execute(
+            "UPDATE user_preferences SET betting_limits = '{\"daily\": \"5\"}' WHERE user_id = $1",
+            &[&user],
+        )
+        .await
+        .unwrap();
+    let (s, b) = place(&f.app, &token, &single(s1, "2.5000", "6.00", "b")).await;
+    assert_eq!(s, 409, "{b}");
+    assert_eq!(b["error"]["code"], "limit_exceeded", "{b}");
+    assert_eq!(b["error"]["details"]["limit"], "5.00", "{b}");
+    assert_eq!(b["error"]["details"]["staked"], "0.00", "{b}");
+}
+
 #[tokio::test]
 async fn account_state_and_caps_refuse_bets() {
     let f = setup().await;

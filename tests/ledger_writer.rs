@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 use winzo::domain::ids::BetId;
-use winzo::domain::BetType;
+use winzo::domain::{BetType, Money};
 use winzo::ledger::{BetRecord, LedgerError, LedgerSettings, LedgerWriter, LegRecord};
 use winzo::metrics::Metrics;
 
@@ -33,14 +33,14 @@ fn single(user_id: Uuid, selection_id: Uuid, stake: Decimal, key: &str) -> BetRe
         bet_id: BetId::new_random(),
         user_id: user_id.into(),
         bet_type: BetType::Single,
-        stake,
+        stake: Money::from_decimal(stake).unwrap(),
         total_odds: dec!(2.0000),
-        potential_win: stake * dec!(2),
+        potential_win: Money::from_decimal(stake * dec!(2)).unwrap(),
         currency_code: "USD".into(),
         placed_at: Utc::now(),
         idempotency_key: Some(key.to_string()),
         metadata: serde_json::json!({}),
-        bonus_stake: dec!(0),
+        bonus_stake: Money::ZERO,
         free_bet_id: None,
         legs: vec![LegRecord {
             selection_id: selection_id.into(),

@@ -306,7 +306,7 @@ async fn attempt(
     let hold = reserve_stake(
         state,
         user_id,
-        total_stake.as_decimal(),
+        total_stake,
         funding,
         min_leg_odds,
         wallet_epoch,
@@ -494,7 +494,7 @@ async fn resolve_legs_anywhere(
 async fn reserve_stake(
     state: &BetService,
     user_id: UserId,
-    amount: Decimal,
+    amount: Money,
     funding: Funding,
     min_leg_odds: Decimal,
     wallet_epoch: i64,
@@ -712,13 +712,13 @@ async fn reserve_legs(
             )
             .ok()
         })
-        .map_or(hold.amount, |p| p.potential_win.as_decimal());
+        .map_or(hold.amount.as_decimal(), |p| p.potential_win.as_decimal());
     let asks = req.legs.iter().zip(markets).map(|(leg, addr)| {
         let market_leg = MarketLeg {
             selection_id: leg.selection_id,
             odds: leg.odds,
             policy: req.policy(),
-            stake: hold.amount,
+            stake: hold.amount.as_decimal(),
             payout: (req.legs.len() > 1).then_some(exposure),
             currency_code: hold.currency_code.clone(),
             stake_factor: hold.stake_factor,
@@ -830,15 +830,15 @@ fn build_record(
     let limits = bet_limits(state, &hold.currency_code)?;
     let priced = domain::price_bet(req.bet_type, &odds, req.stake, req.system_size, &limits)
         .map_err(bet_error)?;
-    debug_assert_eq!(priced.total_stake.as_decimal(), hold.amount);
+    debug_assert_eq!(priced.total_stake, hold.amount);
     Ok(BetRecord {
         // Time-ordered: the bets' indexes grow at their right edge (fewer pages touched).
         bet_id: BetId(Uuid::now_v7()),
         user_id,
         bet_type: req.bet_type,
-        stake: priced.total_stake.as_decimal(),
+        stake: priced.total_stake,
         total_odds: priced.total_odds,
-        potential_win: priced.potential_win.as_decimal(),
+        potential_win: priced.potential_win,
         currency_code: hold.currency_code.clone(),
         placed_at: Utc::now(),
         idempotency_key: Some(req.idempotency_key.clone()),

@@ -12,6 +12,7 @@ use crate::db::audit::Actor as AuditActor;
 use crate::db::bonus::{self as bdb, BonusRow, FreeBetRow, NewFreeBet};
 use crate::domain::currency::{Currency, Rounding};
 use crate::domain::ids::UserId;
+use crate::domain::money::Money;
 use crate::wallet::bonus::{GrantBonus, GrantRefusal};
 use crate::wallet::Wallet;
 
@@ -132,12 +133,19 @@ impl BonusService {
         let currency = self.account_currency(user_id, g.amount).await?;
         // The cap on what a met requirement moves to cash, in the account's currency.
         let conversion_cap = currency.from_base(self.settings.conversion_max, Rounding::Down);
+        let money = |what: &str, d: Decimal| {
+            Money::from_decimal(d).map_err(|e| BonusError::Invalid(format!("{what}: {e}")))
+        };
+        let (amount, conversion_cap) = (
+            money("amount", g.amount)?,
+            money("conversion_max", conversion_cap)?,
+        );
         let out = self
             .wallet
             .grant_bonus(
                 |reply| GrantBonus {
                     user_id,
-                    amount: g.amount,
+                    amount,
                     wagering_multiplier: g.wagering_multiplier,
                     min_odds: g.min_odds,
                     expires_at: g.expires_at,

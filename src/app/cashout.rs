@@ -441,7 +441,7 @@ impl CashOutService {
         Ok(answer)
     }
 
-    async fn write(&self, write: CashOutWrite) -> Result<Decimal, CashOutError> {
+    async fn write(&self, write: CashOutWrite) -> Result<Money, CashOutError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.wallet
             .shard_of(write.user_id)

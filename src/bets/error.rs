@@ -1,12 +1,12 @@
 //! Why a bet was not taken: the bet path's one error type. Each variant is a reason of the
 //! domain (or of the infrastructure the bet depends on); the HTTP and WebSocket adapters map
 //! them to the contract's codes (`routes::error_map`).
-use rust_decimal::Decimal;
 use thiserror::Error;
 
 use crate::actors::errors::LegRejection;
 use crate::actors::{AskError, LoadError};
 use crate::domain;
+use crate::domain::money::Money;
 
 #[derive(Debug, Clone, Error)]
 pub enum PlaceError {
@@ -26,12 +26,12 @@ pub enum PlaceError {
     #[error("betting needs a verified profile")]
     VerificationRequired,
     #[error("the stake is more than the available balance")]
-    InsufficientFunds { available: Decimal },
+    InsufficientFunds { available: Money },
     #[error("the {period} stake limit would be exceeded")]
     LimitExceeded {
         period: &'static str,
-        cap: Decimal,
-        staked: Decimal,
+        cap: Money,
+        staked: Money,
     },
     /// `funding: bonus` cannot be met (no active bonus or bonus money, odds too low).
     #[error("bonus money cannot fund this bet: {0}")]

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::domain::ids::{BetId, EventId, SelectionId, UserId};
+use crate::domain::money::Money;
 use crate::domain::BetType;
 
 /// One leg as written to `bet_selections`.
@@ -26,14 +27,14 @@ pub struct BetRecord {
     pub user_id: UserId,
     pub bet_type: BetType,
     /// Total stake paid (lines × unit stake for system bets), 2 places.
-    pub stake: Decimal,
+    pub stake: Money,
     pub total_odds: Decimal,
-    pub potential_win: Decimal,
+    pub potential_win: Money,
     pub currency_code: String,
     pub placed_at: DateTime<Utc>,
     pub idempotency_key: Option<String>,
     /// The part of `stake` paid from bonus money (the rest from cash; V51).
-    pub bonus_stake: Decimal,
+    pub bonus_stake: Money,
     /// The free bet that is the whole stake (no money moves; the token is spent).
     pub free_bet_id: Option<Uuid>,
     /// Request fingerprint, system size, unit stake and the like.
@@ -172,10 +173,10 @@ impl<'a> BatchColumns<'a> {
             let cash_part = if b.free_bet_id.is_some() {
                 Decimal::ZERO
             } else {
-                b.stake - b.bonus_stake
+                (b.stake - b.bonus_stake).as_decimal()
             };
             c.cash.push(cash_part);
-            c.bonus.push(b.bonus_stake);
+            c.bonus.push(b.bonus_stake.as_decimal());
             c.frees.push(b.free_bet_id);
             if let Some(token) = b.free_bet_id {
                 c.free_bets.0.push(token);
@@ -185,9 +186,9 @@ impl<'a> BatchColumns<'a> {
             c.ids.push(b.bet_id);
             c.users.push(b.user_id);
             c.types.push(b.bet_type.as_str());
-            c.stakes.push(b.stake);
+            c.stakes.push(b.stake.as_decimal());
             c.odds.push(b.total_odds);
-            c.wins.push(b.potential_win);
+            c.wins.push(b.potential_win.as_decimal());
             c.currencies.push(b.currency_code.as_str());
             c.placed.push(b.placed_at);
             c.keys.push(b.idempotency_key.as_deref());
@@ -203,7 +204,7 @@ impl<'a> BatchColumns<'a> {
             }
             let totals = c.per_user.entry(b.user_id).or_default();
             totals.0 += cash_part;
-            totals.1 += b.bonus_stake;
+            totals.1 += b.bonus_stake.as_decimal();
         }
         c
     }
@@ -214,7 +215,7 @@ impl ReferralColumns {
         self.bets.push(b.bet_id);
         self.users.push(b.user_id);
         self.reasons.push(r.reason);
-        self.stakes.push(b.stake);
+        self.stakes.push(b.stake.as_decimal());
         self.liabilities.push(r.liability);
         self.expiries.push(r.expires_at);
     }

@@ -132,7 +132,9 @@ impl Money {
     }
 
     /// Takes a value from elsewhere (a `NUMERIC(_,2)` column, a computation): refused if it
-    /// needs more than 2 places; trailing zeros beyond them are fine.
+    /// needs more than 2 places; trailing zeros beyond them are fine. The scale is set to two
+    /// places whatever the value had: a database's bare `0` (`coalesce(sum(..), 0)`) prints
+    /// as `"0.00"`.
     pub fn from_decimal(value: Decimal) -> Result<Money, ValidationError> {
         if value.normalize().scale() > MONEY_SCALE {
             return Err(ValidationError::TooManyDecimalPlaces { max: MONEY_SCALE });
@@ -199,6 +201,13 @@ impl Money {
 /// leg or per line. [`super::currency::round_money`] does the rounding.
 pub fn round_payout(exact: Decimal, scale: super::currency::Scale) -> Money {
     super::currency::round_money(exact, scale, super::currency::Rounding::Down)
+}
+
+/// Zero with two places (`"0.00"`), never the bare `Decimal` zero.
+impl Default for Money {
+    fn default() -> Money {
+        Money::ZERO
+    }
 }
 
 impl fmt::Display for Money {
@@ -340,6 +349,24 @@ mod tests {
             Money::from_decimal(dec!(2.505)),
             Err(ValidationError::TooManyDecimalPlaces { max: 2 })
         );
+    }
+
+    #[test]
+    fn stored_amounts_and_the_default_print_two_places() {
+        // A database answer with scale 0 (`coalesce(sum(stake), 0)`) prints with cents.
+        assert_eq!(Money::from_decimal(dec!(0)).unwrap().to_string(), "0.00");
+        assert_eq!(Money::from_decimal(dec!(12)).unwrap().to_string(), "12.00");
+        assert_eq!(Money::from_decimal(dec!(7.5)).unwrap().to_string(), "7.50");
+        assert_eq!(
+            Money::from_decimal(dec!(0.001)),
+            Err(ValidationError::TooManyDecimalPlaces { max: 2 })
+        );
+        assert_eq!(Money::default().to_string(), "0.00");
+        assert_eq!(
+            serde_json::to_string(&Money::from_decimal(dec!(0)).unwrap()).unwrap(),
+            "\"0.00\""
+        );
+        assert_eq!(format!("{:.2}", Money::from_cents(150)), "1.50");
     }
 
     #[test]

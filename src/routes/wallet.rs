@@ -54,7 +54,7 @@ pub async fn get_wallet(state: web::Data<AppState>, user: AuthUser) -> ApiResult
         })
         .await
         .map_err(|_| ApiError::unavailable("wallet stopped"))?;
-    balance.pending_balance += held;
+    balance.pending_balance += held.as_decimal();
     balance.pending_balance.rescale(2);
     Ok(HttpResponse::Ok().json(balance))
 }
@@ -178,7 +178,7 @@ async fn movement_fees(
     movement: Movement,
     amount: Money,
     scale: crate::domain::currency::Scale,
-) -> ApiResult<rust_decimal::Decimal> {
+) -> ApiResult<Money> {
     let mut method_type = crate::wallet::fees::NO_METHOD.to_string();
     if let Some(method) = body.payment_method_id {
         let client = state.db.get().await?;
@@ -189,14 +189,9 @@ async fn movement_fees(
                     .with_code("invalid_payment_method")
             })?;
     }
-    let fees = crate::wallet::fees::fee(
-        &state.settings.fees,
-        &method_type,
-        movement,
-        amount.as_decimal(),
-        scale,
-    );
-    if movement == Movement::Deposit && fees >= amount.as_decimal() {
+    let fees =
+        crate::wallet::fees::fee(&state.settings.fees, &method_type, movement, amount, scale);
+    if movement == Movement::Deposit && fees >= amount {
         return Err(ApiError::validation(format!(
             "amount: the fee of this payment method is {fees:.2}; deposit more than that"
         ))

@@ -13,6 +13,7 @@ use super::shard::WalletShard;
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::bonus::{self as bdb, BonusRow, NewBonus};
 use crate::domain::ids::{BetId, UserId};
+use crate::domain::money::Money;
 
 /// Why a grant was refused.
 #[derive(Debug)]
@@ -31,20 +32,20 @@ pub enum GrantRefusal {
 #[rtype(result = "()")]
 pub struct GrantBonus {
     pub user_id: UserId,
-    pub amount: Decimal,
+    pub amount: Money,
     pub wagering_multiplier: i32,
     pub min_odds: Decimal,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     pub idempotency_key: String,
     /// `[bonus] conversion_max` now: the most a met requirement moves to cash.
-    pub conversion_cap: Decimal,
+    pub conversion_cap: Money,
     pub actor: AuditActor,
     pub reply: oneshot::Sender<Result<(BonusRow, bool), GrantRefusal>>,
 }
 
 impl GrantBonus {
     fn same_as(&self, b: &BonusRow) -> bool {
-        b.amount == self.amount
+        b.amount == self.amount.as_decimal()
             && b.wagering_multiplier == self.wagering_multiplier
             && b.min_odds == self.min_odds
             // Stored to the microsecond.
@@ -67,7 +68,8 @@ impl Handler<GrantBonus> for WalletShard {
             .map(move |(out, msg), act, _| {
                 if let Ok((bonus, true)) = &out {
                     if let Some(a) = act.accounts.get_mut(&user_id).filter(|a| a.bonus_loaded) {
-                        a.bonus_balance += bonus.amount;
+                        // A new grant's row holds the message's amount.
+                        a.bonus_balance += msg.amount;
                         a.bonus = Some(ActiveBonus {
                             id: bonus.id,
                             min_odds: bonus.min_odds,
@@ -112,13 +114,13 @@ async fn grant(
         &tx,
         &NewBonus {
             user_id: msg.user_id,
-            amount: msg.amount,
+            amount: msg.amount.as_decimal(),
             wagering_multiplier: msg.wagering_multiplier,
             min_odds: msg.min_odds,
             expires_at: msg.expires_at,
             idempotency_key: &msg.idempotency_key,
             granted_by: msg.actor.user_id,
-            conversion_cap: msg.conversion_cap,
+            conversion_cap: msg.conversion_cap.as_decimal(),
         },
     )
     .await
@@ -131,21 +133,21 @@ async fn grant(
 /// in flight hold is debited by them) and close it. Answers what was retracted (`None`:
 /// it was not active any more).
 #[derive(Message)]
-#[rtype(result = "Result<Option<Decimal>, String>")]
+#[rtype(result = "Result<Option<Money>, String>")]
 pub struct ExpireBonus {
     pub user_id: UserId,
     pub bonus_id: Uuid,
 }
 
 impl Handler<ExpireBonus> for WalletShard {
-    type Result = AtomicResponse<Self, Result<Option<Decimal>, String>>;
+    type Result = AtomicResponse<Self, Result<Option<Money>, String>>;
 
     fn handle(&mut self, msg: ExpireBonus, _: &mut Self::Context) -> Self::Result {
         let pool = self.pool.clone();
         let held = self
             .accounts
             .get(&msg.user_id)
-            .map_or(Decimal::ZERO, |a| a.bonus_reserved);
+            .map_or(Money::ZERO, |a| a.bonus_reserved);
         AtomicResponse::new(Box::pin(
             async move { expire(&pool, msg.user_id, msg.bonus_id, held).await }
                 .into_actor(self)
@@ -166,8 +168,8 @@ async fn expire(
     pool: &deadpool_postgres::Pool,
     user_id: UserId,
     bonus_id: Uuid,
-    held: Decimal,
-) -> Result<Option<Decimal>, String> {
+    held: Money,
+) -> Result<Option<Money>, String> {
     let run = async {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
@@ -181,17 +183,24 @@ async fn expire(
         if active.id != bonus_id || active.expires_at > chrono::Utc::now() {
             return Ok(None);
         }
-        let retracted = (bonus_balance - held).max(Decimal::ZERO);
+        let retracted = (Money::from_decimal(bonus_balance)? - held).max(Money::ZERO);
         bdb::move_bonus(
             &tx,
             user_id,
             None,
-            -retracted,
+            -retracted.as_decimal(),
             &format!("bonus:expire:{bonus_id}"),
             "bonus expired",
         )
         .await?;
-        bdb::close_bonus(&tx, bonus_id, "expired", Decimal::ZERO, retracted).await?;
+        bdb::close_bonus(
+            &tx,
+            bonus_id,
+            "expired",
+            Decimal::ZERO,
+            retracted.as_decimal(),
+        )
+        .await?;
         tx.commit().await?;
         Ok::<_, anyhow::Error>(Some(retracted))
     };
@@ -219,7 +228,7 @@ impl super::Wallet {
         &self,
         user_id: UserId,
         bonus_id: Uuid,
-    ) -> Result<Option<Decimal>, String> {
+    ) -> Result<Option<Money>, String> {
         self.shard_of(user_id)
             .send(ExpireBonus { user_id, bonus_id })
             .await
@@ -244,15 +253,15 @@ pub struct Split {
 #[derive(Debug, Clone)]
 pub struct Closed {
     pub user_id: UserId,
-    pub converted: Decimal,
-    pub retracted: Decimal,
+    pub converted: Money,
+    pub retracted: Money,
 }
 
 /// The split of each change (same order), and the bets' `bonus_win` recorded.
 pub async fn split<C: deadpool_postgres::GenericClient>(
     c: &C,
     changes: &[crate::domain::settlement::BetChange],
-    held: &std::collections::HashMap<UserId, (Decimal, Decimal)>,
+    held: &std::collections::HashMap<UserId, (Money, Money)>,
 ) -> Result<Vec<Split>, tokio_postgres::Error> {
     let ids: Vec<BetId> = changes.iter().map(|c| c.bet_id).collect();
     let funding = bdb::funding(c, &ids).await?;
@@ -264,7 +273,12 @@ pub async fn split<C: deadpool_postgres::GenericClient>(
     let mut free: std::collections::HashMap<UserId, Decimal> = bdb::lock_bonus_balances(c, &users)
         .await?
         .into_iter()
-        .map(|(u, b)| (u, b - held.get(&u).map_or(Decimal::ZERO, |h| h.1)))
+        .map(|(u, b)| {
+            (
+                u,
+                b - held.get(&u).map_or(Decimal::ZERO, |h| h.1.as_decimal()),
+            )
+        })
         .collect();
     let mut out = Vec::with_capacity(changes.len());
     let (mut bets, mut wins) = (Vec::new(), Vec::new());
@@ -353,8 +367,8 @@ pub async fn restore_free_bets<C: deadpool_postgres::GenericClient>(
 pub async fn count_wagering<C: deadpool_postgres::GenericClient>(
     c: &C,
     changes: &[crate::domain::settlement::BetChange],
-    held: &std::collections::HashMap<UserId, (Decimal, Decimal)>,
-) -> Result<Vec<Closed>, tokio_postgres::Error> {
+    held: &std::collections::HashMap<UserId, (Money, Money)>,
+) -> anyhow::Result<Vec<Closed>> {
     let (counting, uncounting): (Vec<_>, Vec<_>) = changes
         .iter()
         .partition(|c| crate::domain::bonus::counts_for_wagering(c.new_status));
@@ -366,14 +380,20 @@ pub async fn count_wagering<C: deadpool_postgres::GenericClient>(
         let Some((_, bonus_balance)) = bdb::lock_bonus_balance(c, user_id).await? else {
             continue;
         };
-        let in_flight = held.get(&user_id).map_or(Decimal::ZERO, |h| h.1);
-        let (converted, retracted) =
-            crate::domain::bonus::conversion(bonus_balance - in_flight, cap);
+        let in_flight = held.get(&user_id).map_or(Money::ZERO, |h| h.1);
+        let (converted, retracted) = crate::domain::bonus::conversion(
+            (Money::from_decimal(bonus_balance)? - in_flight).as_decimal(),
+            cap,
+        );
+        let (converted, retracted) = (
+            Money::from_decimal(converted)?,
+            Money::from_decimal(retracted)?,
+        );
         bdb::move_bonus(
             c,
             user_id,
             None,
-            -converted,
+            -converted.as_decimal(),
             &format!("bonus:convert:{bonus_id}"),
             "wagering met: bonus money to cash",
         )
@@ -381,7 +401,7 @@ pub async fn count_wagering<C: deadpool_postgres::GenericClient>(
         bdb::move_cash(
             c,
             user_id,
-            converted,
+            converted.as_decimal(),
             &format!("bonus-cash:{bonus_id}"),
             "wagering met: bonus money to cash",
         )
@@ -390,12 +410,13 @@ pub async fn count_wagering<C: deadpool_postgres::GenericClient>(
             c,
             user_id,
             None,
-            -retracted,
+            -retracted.as_decimal(),
             &format!("bonus:forfeit:{bonus_id}"),
             "wagering met: bonus money above the conversion cap retracted",
         )
         .await?;
-        bdb::close_bonus(c, bonus_id, "completed", converted, retracted).await?;
+        let (stored_converted, stored_retracted) = (converted.as_decimal(), retracted.as_decimal());
+        bdb::close_bonus(c, bonus_id, "completed", stored_converted, stored_retracted).await?;
         closed.push(Closed {
             user_id,
             converted,

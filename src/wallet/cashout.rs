@@ -10,14 +10,14 @@
 //! flight, at the next read). A credit only adds money, so until it lands the cache is
 //! lower than the database, never higher.
 use actix::{ActorFutureExt, Handler, Message, ResponseActFuture, WrapFuture};
-use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 
 use super::shard::WalletShard;
 use crate::db::cashout::{self as cdb, CashOutWrite, CashOutWriteError};
+use crate::domain::money::Money;
 
 /// The outcome of a cash-out write: its sequence number and the balance after it.
-pub type PaidCashOut = Result<(i32, Decimal), CashOutWriteError>;
+pub type PaidCashOut = Result<(i32, Money), CashOutWriteError>;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -32,7 +32,17 @@ impl Handler<PayCashOut> for WalletShard {
     fn handle(&mut self, msg: PayCashOut, _: &mut Self::Context) -> Self::Result {
         let pool = self.pool.clone();
         let PayCashOut { write, reply } = msg;
-        let (user_id, amount) = (write.user_id, write.amount);
+        let user_id = write.user_id;
+        let amount = match Money::from_decimal(write.amount) {
+            Ok(amount) => amount,
+            Err(e) => {
+                // Nothing written: a cash-out pays money, never a finer amount.
+                let _ = reply.send(Err(CashOutWriteError::Pool(format!(
+                    "cash-out amount: {e}"
+                ))));
+                return Box::pin(actix::fut::ready(()));
+            }
+        };
         // The balance version the credit will be added to (a trusted cached balance only).
         let version = self
             .accounts
@@ -48,7 +58,13 @@ impl Handler<PayCashOut> for WalletShard {
                     .get()
                     .await
                     .map_err(|e| CashOutWriteError::Pool(e.to_string()))?;
-                cdb::write(&mut client, &write).await
+                let (seq, balance) = cdb::write(&mut client, &write).await?;
+                // A `NUMERIC(12,2)` balance is always money; a retry with the same key
+                // would find the committed payment.
+                let balance = Money::from_decimal(balance).map_err(|e| {
+                    CashOutWriteError::Pool(format!("balance after the cash-out: {e}"))
+                })?;
+                Ok((seq, balance))
             }
             .into_actor(self)
             .map(move |out: PaidCashOut, act, _| {

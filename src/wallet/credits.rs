@@ -21,6 +21,7 @@ use super::shard::WalletShard;
 use crate::db::audit::{self, Actor as AuditActor};
 use crate::db::settlement::{self as sdb, BetUpdate, BookedTx};
 use crate::domain::ids::{BetId, UserId};
+use crate::domain::money::Money;
 use crate::domain::settlement::BetChange;
 use crate::domain::BetStatus;
 
@@ -40,13 +41,13 @@ pub struct SettleCredits {
 pub struct Booked {
     pub change: BetChange,
     /// What the balance moved by (the new payout minus the old, less any debt).
-    pub delta: Decimal,
+    pub delta: Money,
     /// What the bonus balance moved by (the bonus-funded part of the payout).
-    pub bonus_delta: Decimal,
+    pub bonus_delta: Money,
     /// The balance after the booking (the shard's view when it holds the account, else
     /// the database's when the booking moved it; `None`: neither, e.g. a lost bet of an
     /// account this shard does not hold, whose balance did not move).
-    pub balance: Option<Decimal>,
+    pub balance: Option<Money>,
     /// The account's bonus state moved (a bonus share, or a bonus this booking converted):
     /// every node's cached bonus state of the user must be read again.
     pub bonus_changed: bool,
@@ -58,7 +59,7 @@ impl Handler<SettleCredits> for WalletShard {
     fn handle(&mut self, msg: SettleCredits, _: &mut Self::Context) -> Self::Result {
         // Stakes held for bets in flight stay available to them: a correction never takes
         // money a held stake is about to debit.
-        let held: HashMap<UserId, (Decimal, Decimal)> = msg
+        let held: HashMap<UserId, (Money, Money)> = msg
             .changes
             .iter()
             .filter_map(|c| {
@@ -149,7 +150,7 @@ async fn book(
     client: &mut deadpool_postgres::Object,
     changes: Vec<BetChange>,
     actor: AuditActor,
-    held: &HashMap<UserId, (Decimal, Decimal)>,
+    held: &HashMap<UserId, (Money, Money)>,
 ) -> anyhow::Result<(Vec<Booked>, Vec<bonus::Closed>)> {
     // Durable like every money write: the shards' cached balances move by these deltas as
     // soon as the commit returns, so the commit must not be one a crash of Postgres undoes.
@@ -205,8 +206,8 @@ async fn move_bets(
 async fn write_bookings(
     tx: &deadpool_postgres::Transaction<'_>,
     applied: Vec<BetChange>,
-    held: &HashMap<UserId, (Decimal, Decimal)>,
-) -> anyhow::Result<(Vec<Booked>, BTreeMap<UserId, (Decimal, Decimal)>)> {
+    held: &HashMap<UserId, (Money, Money)>,
+) -> anyhow::Result<(Vec<Booked>, BTreeMap<UserId, (Money, Money)>)> {
     // Each change in its cash part and its bonus part (docs/accounts.md): the cash view of
     // a change goes through the debts of the cash balance as before.
     let splits = bonus::split(tx, &applied, held).await?;
@@ -219,10 +220,11 @@ async fn write_bookings(
             ..c.clone()
         })
         .collect();
-    let cash_held: HashMap<UserId, Decimal> = held.iter().map(|(u, h)| (*u, h.0)).collect();
+    let cash_held: HashMap<UserId, Decimal> =
+        held.iter().map(|(u, h)| (*u, h.0.as_decimal())).collect();
     let debts = shortfalls(tx, &cash_views, &cash_held).await?;
     let mut rows = Vec::new();
-    let mut per_user: BTreeMap<UserId, (Decimal, Decimal)> = BTreeMap::new();
+    let mut per_user: BTreeMap<UserId, (Money, Money)> = BTreeMap::new();
     let mut debt_rows = Vec::new();
     let mut booked = Vec::with_capacity(applied.len());
     for ((c, cash), split) in applied.into_iter().zip(cash_views).zip(splits) {
@@ -232,8 +234,8 @@ async fn write_bookings(
         if debt > Decimal::ZERO {
             debt_rows.push((c.user_id, c.bet_id, debt, reference("debt", &c)));
         }
-        let delta = cash.new_win - cash.old_win + debt;
-        let bonus_delta = split.new_bonus - split.bonus_taken_back;
+        let delta = Money::from_decimal(cash.new_win - cash.old_win + debt)?;
+        let bonus_delta = Money::from_decimal(split.new_bonus - split.bonus_taken_back)?;
         let totals = per_user.entry(c.user_id).or_default();
         totals.0 += delta;
         totals.1 += bonus_delta;
@@ -253,16 +255,17 @@ async fn write_bookings(
 /// Moves the balances by the non-zero (cash, bonus) deltas; answers the balances now.
 async fn add_balances(
     tx: &deadpool_postgres::Transaction<'_>,
-    mut per_user: BTreeMap<UserId, (Decimal, Decimal)>,
-) -> anyhow::Result<HashMap<UserId, Decimal>> {
+    mut per_user: BTreeMap<UserId, (Money, Money)>,
+) -> anyhow::Result<HashMap<UserId, Money>> {
     per_user.retain(|_, d| !d.0.is_zero() || !d.1.is_zero());
     let users: Vec<UserId> = per_user.keys().copied().collect();
-    let deltas: Vec<Decimal> = per_user.values().map(|d| d.0).collect();
-    let bonus_deltas: Vec<Decimal> = per_user.values().map(|d| d.1).collect();
-    Ok(sdb::add_balances(tx, &users, &deltas, &bonus_deltas)
+    let deltas: Vec<Decimal> = per_user.values().map(|d| d.0.as_decimal()).collect();
+    let bonus_deltas: Vec<Decimal> = per_user.values().map(|d| d.1.as_decimal()).collect();
+    sdb::add_balances(tx, &users, &deltas, &bonus_deltas)
         .await?
         .into_iter()
-        .collect())
+        .map(|(user, balance)| Ok((user, Money::from_decimal(balance)?)))
+        .collect()
 }
 
 /// For users whose bookings take money back: what each bet's reversal cannot take from the

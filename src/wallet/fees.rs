@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 
 use crate::domain::currency::{round_money, Rounding, Scale};
+use crate::domain::money::Money;
 use serde::Deserialize;
 
 use super::Movement;
@@ -50,29 +51,32 @@ pub fn fee(
     settings: &FeeSettings,
     method_type: &str,
     movement: Movement,
-    amount: Decimal,
+    amount: Money,
     scale: Scale,
-) -> Decimal {
+) -> Money {
     let Some(fees) = settings.get(method_type) else {
-        return Decimal::ZERO;
+        return Money::ZERO;
     };
     let rule = match movement {
         Movement::Deposit => &fees.deposit,
         Movement::Withdrawal => &fees.withdrawal,
     };
-    let raw = rule.fixed + amount * rule.percent / Decimal::ONE_HUNDRED;
+    let raw = rule.fixed + amount.as_decimal() * rule.percent / Decimal::ONE_HUNDRED;
     round_money(
         raw.max(rule.min).max(Decimal::ZERO),
         scale,
         Rounding::HalfAwayFromZero,
     )
-    .as_decimal()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    fn m(d: Decimal) -> Money {
+        Money::from_decimal(d).unwrap()
+    }
 
     fn settings() -> FeeSettings {
         let mut s = FeeSettings::new();
@@ -98,9 +102,10 @@ mod tests {
                 &s,
                 "credit_card",
                 Movement::Deposit,
-                dec!(100.00),
+                m(dec!(100.00)),
                 Scale::CENTS
-            ),
+            )
+            .as_decimal(),
             dec!(2.80)
         );
         assert_eq!(
@@ -108,9 +113,10 @@ mod tests {
                 &s,
                 "credit_card",
                 Movement::Deposit,
-                dec!(10.00),
+                m(dec!(10.00)),
                 Scale::CENTS
-            ),
+            )
+            .as_decimal(),
             dec!(1.00)
         );
         assert_eq!(
@@ -118,9 +124,10 @@ mod tests {
                 &s,
                 "credit_card",
                 Movement::Deposit,
-                dec!(33.33),
+                m(dec!(33.33)),
                 Scale::CENTS
-            ),
+            )
+            .as_decimal(),
             dec!(1.13)
         );
         assert_eq!(
@@ -128,9 +135,10 @@ mod tests {
                 &s,
                 "credit_card",
                 Movement::Withdrawal,
-                dec!(100.00),
+                m(dec!(100.00)),
                 Scale::CENTS
-            ),
+            )
+            .as_decimal(),
             dec!(0)
         );
         assert_eq!(
@@ -138,9 +146,10 @@ mod tests {
                 &s,
                 "bank_transfer",
                 Movement::Deposit,
-                dec!(100.00),
+                m(dec!(100.00)),
                 Scale::CENTS
-            ),
+            )
+            .as_decimal(),
             dec!(0)
         );
     }
@@ -150,8 +159,8 @@ mod tests {
         let s = settings();
         let yen = Scale::new(0).unwrap();
         // 0.30 + 2.5 % of 1001 = 25.325: 25 yen.
-        let f = fee(&s, "credit_card", Movement::Deposit, dec!(1001), yen);
-        assert_eq!(f, dec!(25));
+        let f = fee(&s, "credit_card", Movement::Deposit, m(dec!(1001)), yen);
+        assert_eq!(f.as_decimal(), dec!(25));
     }
 
     #[test]
@@ -169,7 +178,14 @@ mod tests {
             },
         );
         assert_eq!(
-            fee(&s, NO_METHOD, Movement::Deposit, dec!(1.00), Scale::CENTS),
+            fee(
+                &s,
+                NO_METHOD,
+                Movement::Deposit,
+                m(dec!(1.00)),
+                Scale::CENTS
+            )
+            .as_decimal(),
             dec!(0)
         );
     }

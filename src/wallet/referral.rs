@@ -7,6 +7,7 @@ use tokio::sync::oneshot;
 use super::shard::WalletShard;
 use crate::db::referrals::{self as rdb, EndError, Ended, Ending};
 use crate::domain::ids::{BetId, UserId};
+use crate::domain::money::Money;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -45,7 +46,13 @@ impl Handler<EndReferral> for WalletShard {
             .map(move |out: Result<Ended, EndError>, act, _| {
                 if let Ok(ended) = &out {
                     if let Some(a) = act.accounts.get_mut(&user_id) {
-                        a.balance += ended.refund;
+                        match Money::from_decimal(ended.refund) {
+                            Ok(refund) => a.balance += refund,
+                            // Not money (never from its column): read the balance again,
+                            // as a cash-out does when it cannot add its credit.
+                            Err(_) if !a.holds() => a.stale = true,
+                            Err(_) => {}
+                        }
                     }
                 }
                 let _ = reply.send(out);

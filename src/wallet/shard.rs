@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use actix::{ActorFutureExt, AtomicResponse, Handler, Message, WrapFuture};
 use deadpool_postgres::Pool;
-use rust_decimal::Decimal;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -35,14 +34,14 @@ use crate::domain::money::Money;
 #[derive(Debug, Clone, Default)]
 pub struct Account {
     /// The committed balance (mirrors `user_balances.balance`).
-    pub balance: Decimal,
+    pub balance: Money,
     /// Stakes held for bets in flight (the bet path): available = balance - reserved.
-    pub reserved: Decimal,
+    pub reserved: Money,
     /// Responsible-gaming counters (stake placed today / this week / this month), kept by
     /// the bet path and checked against `user_preferences.betting_limits`.
-    pub staked_day: Decimal,
-    pub staked_week: Decimal,
-    pub staked_month: Decimal,
+    pub staked_day: Money,
+    pub staked_week: Money,
+    pub staked_month: Money,
     /// The bettor's controls for the bet path (`None`: read them on the next bet).
     pub controls: Option<super::stakes::Controls>,
     /// Stakes of the current day, week and month (`None`: not loaded yet).
@@ -50,8 +49,8 @@ pub struct Account {
     /// The bonus money (mirrors `user_balances.bonus_balance`), the part of it held for
     /// bets in flight, the active bonus (`wallet::bonus`) and the free bets held by bets
     /// in flight. Valid once `bonus_loaded`.
-    pub bonus_balance: Decimal,
-    pub bonus_reserved: Decimal,
+    pub bonus_balance: Money,
+    pub bonus_reserved: Money,
     pub bonus: Option<super::bonus::ActiveBonus>,
     pub free_bets_held: Vec<Uuid>,
     pub bonus_loaded: bool,
@@ -108,7 +107,7 @@ pub struct MoveMoney {
     pub verification_required: bool,
     /// What the book keeps (`wallet::fees`): the balance moves by the amount less this
     /// (deposit) or by the amount plus this (withdrawal).
-    pub fees: Decimal,
+    pub fees: Money,
     /// The currency the client named, if any: it must be the account's.
     pub currency_code: Option<String>,
     pub reply: oneshot::Sender<Result<MoveOutcome, WalletError>>,
@@ -136,7 +135,7 @@ impl MoveOutcome {
 pub enum WalletError {
     /// Withdrawal above the available balance.
     InsufficientFunds {
-        available: Decimal,
+        available: Money,
     },
     /// The key was used before with another payload.
     KeyReused,
@@ -221,7 +220,7 @@ impl Handler<MoveMoney> for WalletShard {
         let account = self.accounts.get(&msg.user_id);
         let cached = account.map(|a| a.balance);
         // Stakes held for bets in flight are not available to withdraw.
-        let held = account.map_or(Decimal::ZERO, |a| a.reserved);
+        let held = account.map_or(Money::ZERO, |a| a.reserved);
         let pool = self.pool.clone();
         let processor = self.processor.clone();
         let shard = self.index;
@@ -282,7 +281,7 @@ struct MoveRequest {
     payment_method_id: Option<Uuid>,
     actor: AuditActor,
     verification_required: bool,
-    fees: Decimal,
+    fees: Money,
     currency_code: Option<String>,
 }
 
@@ -308,9 +307,9 @@ async fn move_money(
     pool: &Pool,
     processor: &dyn PaymentProcessor,
     req: MoveRequest,
-    cached: Option<Decimal>,
-    held: Decimal,
-) -> (Result<MoveOutcome, WalletError>, Option<Decimal>) {
+    cached: Option<Money>,
+    held: Money,
+) -> (Result<MoveOutcome, WalletError>, Option<Money>) {
     match try_move(pool, processor, &req, cached, held).await {
         Ok((outcome, balance)) => (Ok(outcome), Some(balance)),
         Err(WalletError::Db(err)) => (Err(WalletError::Db(err)), None),
@@ -322,9 +321,9 @@ async fn try_move(
     pool: &Pool,
     processor: &dyn PaymentProcessor,
     req: &MoveRequest,
-    cached: Option<Decimal>,
-    held: Decimal,
-) -> Result<(MoveOutcome, Decimal), WalletError> {
+    cached: Option<Money>,
+    held: Money,
+) -> Result<(MoveOutcome, Money), WalletError> {
     let mut client = pool.get().await?;
     if let Some(existing) = wdb::find_by_key(&client, req.user_id, &req.idempotency_key).await? {
         let balance = current_balance(&client, req.user_id, cached).await?;
@@ -334,9 +333,9 @@ async fn try_move(
     let mut balance = current_balance(&client, req.user_id, cached).await?;
     for attempt in 0..2 {
         let available = balance - held;
-        if req.movement == Movement::Withdrawal && available < req.amount.as_decimal() + req.fees {
+        if req.movement == Movement::Withdrawal && available < req.amount + req.fees {
             return Err(WalletError::InsufficientFunds {
-                available: available.max(Decimal::ZERO),
+                available: available.max(Money::ZERO),
             });
         }
         let outcome = processor
@@ -385,7 +384,7 @@ fn is_unique_violation(err: &tokio_postgres::Error) -> bool {
 }
 
 enum Written {
-    Done(Box<TxRecord>, Decimal),
+    Done(Box<TxRecord>, Money),
     Stale,
 }
 
@@ -393,20 +392,21 @@ enum Written {
 async fn write(
     client: &mut deadpool_postgres::Object,
     req: &MoveRequest,
-    balance: Decimal,
+    balance: Money,
     currency: &str,
     outcome: &PaymentOutcome,
 ) -> Result<Written, tokio_postgres::Error> {
     let signed = match req.movement {
-        Movement::Deposit => req.amount.as_decimal(),
-        Movement::Withdrawal => -req.amount.as_decimal(),
+        Movement::Deposit => req.amount,
+        Movement::Withdrawal => -req.amount,
     };
     let tx = client.transaction().await?;
     audit::set_actor(&tx, req.actor).await?;
     let new_balance = if outcome.approved {
         // The balance moves by the row's net_amount (amount - fees).
         let new_balance = balance + signed - req.fees;
-        if !wdb::set_balance(&tx, req.user_id, balance, new_balance).await? {
+        let (expected, new) = (balance.as_decimal(), new_balance.as_decimal());
+        if !wdb::set_balance(&tx, req.user_id, expected, new).await? {
             tx.rollback().await?;
             return Ok(Written::Stale);
         }
@@ -423,8 +423,8 @@ async fn write(
         &NewTx {
             user_id: req.user_id,
             kind: req.movement.as_str(),
-            amount: signed,
-            fees: req.fees,
+            amount: signed.as_decimal(),
+            fees: req.fees.as_decimal(),
             currency_code: currency,
             status: if outcome.approved {
                 "completed"
@@ -474,8 +474,8 @@ async fn check_restrictions(
 async fn current_balance(
     client: &deadpool_postgres::Client,
     user_id: UserId,
-    cached: Option<Decimal>,
-) -> Result<Decimal, WalletError> {
+    cached: Option<Money>,
+) -> Result<Money, WalletError> {
     match cached {
         Some(b) => Ok(b),
         None => load_balance(client, user_id).await,
@@ -485,10 +485,15 @@ async fn current_balance(
 async fn load_balance(
     client: &deadpool_postgres::Client,
     user_id: UserId,
-) -> Result<Decimal, WalletError> {
+) -> Result<Money, WalletError> {
     wdb::ensure_balance_row(client, user_id).await?;
     let row = wdb::get_balance(client, user_id)
         .await?
         .ok_or(WalletError::UnknownUser)?;
-    Ok(row.balance)
+    Money::from_decimal(row.balance).map_err(|e| WalletError::Db(stored_amount(e)))
+}
+
+/// A stored amount that is not money (more than two places): the row is not trusted.
+pub(super) fn stored_amount(e: crate::domain::money::ValidationError) -> anyhow::Error {
+    anyhow::anyhow!("a stored amount is not money: {e}")
 }

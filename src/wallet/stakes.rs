@@ -17,6 +17,7 @@ use crate::db::stakes as sdb;
 use crate::domain::account::UserStatus;
 use crate::domain::betting_limits::{BettingLimits, PERIODS};
 use crate::domain::ids::UserId;
+use crate::domain::money::Money;
 
 /// What the bet path may do for this bettor, as of the last load.
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub struct Controls {
 #[derive(Debug, Clone)]
 pub struct Counters {
     pub period_starts: [DateTime<Utc>; 3],
-    pub staked: [Decimal; 3],
+    pub staked: [Money; 3],
 }
 
 /// Starts of the current UTC day, ISO week (Monday) and month.
@@ -67,9 +68,9 @@ pub enum Funding {
 pub struct StakeHold {
     pub user_id: UserId,
     /// The whole stake; `cash + bonus` of it is money (a free bet's is neither).
-    pub amount: Decimal,
-    pub cash: Decimal,
-    pub bonus: Decimal,
+    pub amount: Money,
+    pub cash: Money,
+    pub bonus: Money,
     pub free_bet: Option<Uuid>,
     pub stake_factor: Decimal,
     pub max_stake: Option<Decimal>,
@@ -85,12 +86,12 @@ pub enum StakeRefusal {
     /// `[kyc] required_before` lists bets and the profile is not verified.
     VerificationRequired,
     InsufficientFunds {
-        available: Decimal,
+        available: Money,
     },
     LimitExceeded {
         period: &'static str,
-        cap: Decimal,
-        staked: Decimal,
+        cap: Money,
+        staked: Money,
     },
     /// `funding: bonus` without an active bonus, bonus money, or legs at its minimum odds.
     BonusNotEligible(&'static str),
@@ -105,7 +106,7 @@ pub enum StakeRefusal {
 #[rtype(result = "()")]
 pub struct ReserveStake {
     pub user_id: UserId,
-    pub amount: Decimal,
+    pub amount: Money,
     pub funding: Funding,
     /// The lowest odds among the bet's legs (a bonus-funded stake needs the bonus's minimum).
     pub min_leg_odds: Decimal,
@@ -120,7 +121,7 @@ pub struct ReserveStake {
 /// The held stake's bet was committed (`committed`: the debit is in Postgres) or refused.
 /// Answers the account's balance and held stakes afterwards (for the private channel).
 #[derive(Message)]
-#[rtype(result = "Option<(Decimal, Decimal)>")]
+#[rtype(result = "Option<(Money, Money)>")]
 pub struct SettleStake {
     pub user_id: UserId,
     pub hold: StakeHold,
@@ -247,20 +248,19 @@ impl Handler<ReserveStake> for WalletShard {
                 } else {
                     [Decimal::ZERO; 3]
                 };
-                Ok::<_, String>((row, staked))
+                row.map(|row| Loaded::of(row, staked)).transpose()
             }
             .into_actor(self)
             .map(move |loaded, act, _| {
                 let out = match loaded {
                     Err(e) => Err(StakeRefusal::Unavailable(e)),
-                    Ok((None, _)) => Err(StakeRefusal::UnknownUser),
-                    Ok((Some(row), staked)) => {
+                    Ok(None) => Err(StakeRefusal::UnknownUser),
+                    Ok(Some(loaded)) => {
                         act.install(
                             user_id,
-                            row,
+                            loaded,
                             balance_cached,
                             starts,
-                            staked,
                             need_controls,
                             need_counters,
                         );
@@ -286,7 +286,7 @@ impl Handler<SettleStake> for WalletShard {
 }
 
 impl WalletShard {
-    fn settle_hold(&mut self, msg: SettleStake) -> Option<(Decimal, Decimal)> {
+    fn settle_hold(&mut self, msg: SettleStake) -> Option<(Money, Money)> {
         let a = self.accounts.get_mut(&msg.user_id)?;
         let h = &msg.hold;
         a.reserved -= h.cash;
@@ -308,7 +308,7 @@ impl WalletShard {
 
 /// Stakes held now for a user's bets in flight (shown as pending in the wallet).
 #[derive(Message)]
-#[rtype(result = "Decimal")]
+#[rtype(result = "Money")]
 pub struct HeldStake {
     pub user_id: UserId,
 }
@@ -320,7 +320,7 @@ impl Handler<HeldStake> for WalletShard {
         actix::MessageResult(
             self.accounts
                 .get(&msg.user_id)
-                .map_or(Decimal::ZERO, |a| a.reserved),
+                .map_or(Money::ZERO, |a| a.reserved),
         )
     }
 }
@@ -344,27 +344,52 @@ impl Handler<InvalidateControls> for WalletShard {
     }
 }
 
+/// A bettor as read for the bet path, its money taken into [`Money`] (two places, whatever
+/// scale the database answered: a sum of no stakes is a bare `0`).
+struct Loaded {
+    row: sdb::BettorRow,
+    balance: Money,
+    bonus_balance: Money,
+    staked: [Money; 3],
+}
+
+impl Loaded {
+    fn of(row: sdb::BettorRow, staked: [Decimal; 3]) -> Result<Loaded, String> {
+        let money = |d: Decimal| Money::from_decimal(d).map_err(|e| format!("{e}: {d}"));
+        Ok(Loaded {
+            balance: money(row.balance)?,
+            bonus_balance: money(row.bonus_balance)?,
+            staked: [money(staked[0])?, money(staked[1])?, money(staked[2])?],
+            row,
+        })
+    }
+}
+
 impl WalletShard {
-    #[allow(clippy::too_many_arguments)]
     fn install(
         &mut self,
         user_id: UserId,
-        row: sdb::BettorRow,
-        balance_cached: Option<Decimal>,
+        loaded: Loaded,
+        balance_cached: Option<Money>,
         starts: [DateTime<Utc>; 3],
-        staked: [Decimal; 3],
         controls: bool,
         counters: bool,
     ) {
+        let Loaded {
+            row,
+            balance,
+            bonus_balance,
+            staked,
+        } = loaded;
         self.make_room(user_id);
         let a = self.accounts.entry(user_id).or_default();
         // A cached balance is authoritative (it holds debits not yet visible to this read).
         if balance_cached.is_none() {
             a.balance_version += 1;
         }
-        a.balance = balance_cached.unwrap_or(row.balance);
+        a.balance = balance_cached.unwrap_or(balance);
         if !a.bonus_loaded {
-            a.bonus_balance = row.bonus_balance;
+            a.bonus_balance = bonus_balance;
             a.bonus = row.bonus;
             a.bonus_loaded = true;
         }
@@ -403,8 +428,7 @@ impl WalletShard {
         };
         controls.limits.promote_due(now);
         for (i, period) in PERIODS.iter().enumerate() {
-            if let Some(cap) = controls.limits.caps.get(period) {
-                let cap = cap.as_decimal();
+            if let Some(&cap) = controls.limits.caps.get(period) {
                 if counters.staked[i] + amount > cap {
                     return Err(StakeRefusal::LimitExceeded {
                         period,
@@ -468,12 +492,12 @@ fn funding_split(
     a: &super::shard::Account,
     msg: &ReserveStake,
     now: DateTime<Utc>,
-) -> Result<(Decimal, Decimal), StakeRefusal> {
+) -> Result<(Money, Money), StakeRefusal> {
     let amount = msg.amount;
     let cash_free = a.balance - a.reserved;
-    let bonus_free = (a.bonus_balance - a.bonus_reserved).max(Decimal::ZERO);
+    let bonus_free = (a.bonus_balance - a.bonus_reserved).max(Money::ZERO);
     let short = || StakeRefusal::InsufficientFunds {
-        available: cash_free.max(Decimal::ZERO) + bonus_free,
+        available: cash_free.max(Money::ZERO) + bonus_free,
     };
     match msg.funding {
         Funding::FreeBet(token) => {
@@ -482,10 +506,10 @@ fn funding_split(
                     "the free bet is being spent",
                 ));
             }
-            Ok((Decimal::ZERO, Decimal::ZERO))
+            Ok((Money::ZERO, Money::ZERO))
         }
         Funding::Cash => {
-            let cash = amount.min(cash_free.max(Decimal::ZERO));
+            let cash = amount.min(cash_free.max(Money::ZERO));
             if amount - cash > bonus_free {
                 return Err(short());
             }
