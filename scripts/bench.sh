@@ -10,7 +10,8 @@
 #   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
 #      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
 #      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`, then the
-#      batched ceiling (load-tests/pgbench/batch100.sql: 100 bets per transaction, no triggers);
+#      batched ceiling (load-tests/pgbench/batch100.sql: 100 bets per transaction, no triggers)
+#      and the same batches with every trigger and foreign key on;
 #   5. stops the engine by its PID after each round's scenarios; writes the summary (medians, ratio to the baseline)
 #      to load-tests/results/bench-<time>/SUMMARY.md; the per-run JSON, Markdown and SVG
 #      plots are beside it.
@@ -134,8 +135,14 @@ for run in $(seq 1 "$RUNS"); do
   # writer's four statements and no triggers, on the same tables of the same database.
   log "run $run: pgbench batched ceiling"
   pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/batch100.sql \
-    -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
+    -D bettors=100 -D selections=2000 -D role=replica -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
     >"$OUT/pgbench-batch-run$run.txt" 2>&1 || failed=1
+  # The same batches with every trigger and foreign key of the schema on, as the engine's
+  # batches run: what the database's own checks cost, measured beside the ceiling.
+  log "run $run: pgbench batches with the database's checks"
+  pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/batch100.sql \
+    -D bettors=100 -D selections=2000 -D role=origin -c 16 -j 2 -T "$DURATION" "$PGB_DB" \
+    >"$OUT/pgbench-checked-run$run.txt" 2>&1 || failed=1
 done
 
 trap - EXIT

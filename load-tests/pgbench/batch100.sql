@@ -1,12 +1,15 @@
 -- The batched ceiling of issue 16: what this Postgres commits when 100 pre-match singles go
 -- into one transaction with the ledger writer's four set-based statements (src/db/ledger.rs:
--- bets, legs, stake debits, the balance update), with no trigger at all (no placement check,
--- no key tables, no audit, no foreign-key checks: session_replication_role = replica, which
--- needs a superuser). One bettor per batch, 100 random selections. bets/s = tps x 100.
--- Run with -M prepared; :bettors and :selections are set with -D (as bet.sql).
+-- bets, legs, stake debits, the balance update). With -D role=replica no trigger runs at all
+-- (no placement check, no key tables, no audit, no foreign-key checks:
+-- session_replication_role = replica, which needs a superuser): the ceiling. With
+-- -D role=origin every trigger and foreign key of the schema runs, as for the engine's
+-- batches: the difference is what the database's own checks cost. One bettor per batch, 100
+-- random selections. bets/s = tps x 100.
+-- Run with -M prepared; :bettors, :selections and :role are set with -D (as bet.sql).
 \set b random(1, :bettors)
 BEGIN;
-SET LOCAL session_replication_role = replica;
+SELECT set_config('session_replication_role', :role, true);
 SELECT set_config('bench.ids', array_agg(gen_random_uuid())::text, true),
        set_config('bench.uid', (SELECT user_id FROM pgbench_bettors WHERE n = :b)::text, true)
 FROM generate_series(1, 100);

@@ -119,6 +119,46 @@ fn switches_per_bet(v: &Value) -> Option<f64> {
     Some(v["cpu"]["engine_switches"].as_f64()? / bets)
 }
 
+/// The batches of the ceiling with every trigger and foreign key on
+/// (`pgbench-checked-<run>.txt`, beside `pgbench-batch-<run>.txt`): what the database's own
+/// checks cost at the same batch size, and the engine against that.
+fn checked_batches(s: &mut String, bets: &[Round], pg: &BTreeMap<String, f64>) {
+    let rows: Vec<(String, f64, f64, f64)> = bets
+        .iter()
+        .filter_map(|r| {
+            let checked = pg.get(&format!("checked-{}", r.run))? * 100.0;
+            let bare = pg.get(&format!("batch-{}", r.run))? * 100.0;
+            Some((r.run.clone(), r.bets_per_s, checked, bare))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nThe same batches with every trigger and foreign key on (what the engine's batches run), same rounds:\n"
+    );
+    let _ = writeln!(
+        s,
+        "| round | engine bets/s | checked batches bets/s | checked / ceiling | engine / checked |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for (run, e, c, b) in &rows {
+        let _ = writeln!(
+            s,
+            "| {run} | {e:.0} | {c:.0} | {:.2}× | {:.2}× |",
+            c / b,
+            e / c
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nMedian: checked batches {:.2}× the ceiling; engine {:.2}× the checked batches.",
+        median(rows.iter().map(|r| r.2 / r.3).collect()),
+        median(rows.iter().map(|r| r.1 / r.2).collect())
+    );
+}
+
 /// One open-loop run: its round, offered bets/s, that as a fraction of the round's
 /// closed-loop peak, acknowledged bets/s, p50 and p99 ms.
 struct CurvePoint {
@@ -430,6 +470,7 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
                 "\nMedian ratio engine/ceiling: {med:.2}× (target ≥ 0.5×, issue 16)."
             );
         }
+        checked_batches(&mut s, bets, &pg);
     }
     if let Some(curve) = open_loop_curve(dir, &rounds) {
         s.push_str(&curve);
@@ -480,11 +521,52 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::main_op;
+    use super::{main_op, summarize};
 
     #[test]
     fn the_open_loop_rounds_report_the_singles_latency() {
         assert_eq!(main_op("bets-open"), "single");
         assert_eq!(main_op("bets"), "single");
+    }
+
+    #[test]
+    fn a_round_reports_the_checked_batches_and_the_switches_per_bet() {
+        let dir = std::env::temp_dir().join(format!("winzo-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let round = serde_json::json!({
+            "scenario": "bets", "status": "PASSED", "errors_total": 0,
+            "bets_acknowledged": 1000,
+            "ops": [{"op": "single", "per_s": 2000.0, "p50_ms": 1.0, "p95_ms": 2.0,
+                     "p99_ms": 3.0, "max_ms": 4.0}],
+            "cpu": {"seconds": 1.0, "engine_cores": 0.2, "postgres_cores": 0.3,
+                    "generator_cores": 0.1, "engine_switches": 1500}
+        });
+        std::fs::write(
+            dir.join("20261207-000000-bets-run1.json"),
+            round.to_string(),
+        )
+        .unwrap();
+        for (file, tps) in [
+            ("run1", 500.0),
+            ("batch-run1", 200.0),
+            ("checked-run1", 80.0),
+        ] {
+            std::fs::write(
+                dir.join(format!("pgbench-{file}.txt")),
+                format!("number of transactions actually processed: 1\ntps = {tps} (without initial connection time)\n"),
+            )
+            .unwrap();
+        }
+        let text = summarize(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // 8,000 checked bets/s against a 20,000 ceiling; the engine's 2,000 is 0.25x of it.
+        assert!(
+            text.contains("| run1 | 2000 | 8000 | 0.40× | 0.25× |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("per acknowledged bet (bets): 1.50 (1.50)"),
+            "{text}"
+        );
     }
 }
