@@ -3,6 +3,7 @@
 mod bets_support;
 mod common;
 mod markets_support;
+mod stream_support;
 
 use std::time::{Duration, Instant};
 
@@ -188,4 +189,89 @@ async fn a_price_move_against_the_policy_during_the_delay_refuses_the_bet() {
         b["legs"][0]["odds"], "2.1000",
         "taken at the price at expiry"
     );
+}
+
+/// The door a bettor leaves by while its bet's leg is held for the bet delay.
+#[derive(Clone, Copy)]
+enum Leave {
+    /// `POST /api/v1/bets`, the connection dropped mid-request.
+    Rest,
+    /// `place_bet` on a WebSocket, the socket closed.
+    Socket,
+}
+
+/// A bettor who gives up while the leg is held for the bet delay (closes the connection or
+/// the socket): the bet runs to its end anyway, since it runs on the book thread and not in
+/// the request or the socket's session. Taken after the delay, the stake debited once,
+/// nothing left pending or reserved, and a retry with the same key answers that bet.
+async fn a_bet_whose_client_went_away_during_the_delay(leave: Leave) {
+    let (app, trader, book) = live_market().await;
+    let (_, token) = bettor(&app.db.client, dec!(50.00)).await;
+    let (market, selection) = (book.markets[1], book.selections[1][0]);
+    let body = single(selection, "2.5000", "10.00", "gone");
+    let app = std::sync::Arc::new(app);
+    match leave {
+        Leave::Rest => {
+            let (a2, t2, b2) = (app.clone(), token.clone(), body.clone());
+            let request = tokio::spawn(async move {
+                a2.http
+                    .post(a2.url("/api/v1/bets"))
+                    .bearer_auth(&t2)
+                    .json(&b2)
+                    .send()
+                    .await
+            });
+            wait_held(&app, &trader, market, selection).await;
+            // Dropping the request closes its connection mid-flight.
+            request.abort();
+            assert!(request.await.is_err_and(|e| e.is_cancelled()));
+        }
+        Leave::Socket => {
+            let mut ws = stream_support::connect(&app, &format!("?token={token}")).await;
+            let mut op = body.clone();
+            op["op"] = json!("place_bet");
+            op["id"] = json!(1);
+            stream_support::send(&mut ws, op).await;
+            wait_held(&app, &trader, market, selection).await;
+            ws.close(None).await.unwrap();
+            drop(ws);
+        }
+    }
+    common::wait_until(
+        "the bet to be committed and its stake no longer pending",
+        Duration::from_secs(10),
+        || async {
+            let w = wallet(&app, &token).await;
+            w["balance"] == "40.00" && w["pending_balance"] == "0.00"
+        },
+    )
+    .await;
+    let url = app.url(&format!("/api/v1/trading/markets/{market}/liability"));
+    let (status, live) = markets_support::get_auth(&app.http, url, &trader).await;
+    assert_eq!(status, 200, "{live}");
+    let leg = live["selections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["selection_id"] == selection.to_string())
+        .unwrap()
+        .clone();
+    let amount = |k: &str| leg[k].as_str().unwrap().parse::<Decimal>().unwrap();
+    assert_eq!(amount("reserved_stake"), Decimal::ZERO, "{live}");
+    assert_eq!(amount("stake"), dec!(10), "{live}");
+    let (s, again) = place(&app, &token, &body).await;
+    assert_eq!(s, 201, "{again}");
+    assert_eq!(again["stake"], "10.00", "{again}");
+    let w = wallet(&app, &token).await;
+    assert_eq!(w["balance"], "40.00", "the retry took nothing more: {w}");
+}
+
+#[tokio::test]
+async fn a_bet_whose_connection_dropped_during_the_delay_still_runs_to_its_end() {
+    a_bet_whose_client_went_away_during_the_delay(Leave::Rest).await;
+}
+
+#[tokio::test]
+async fn a_bet_whose_socket_closed_during_the_delay_still_runs_to_its_end() {
+    a_bet_whose_client_went_away_during_the_delay(Leave::Socket).await;
 }
