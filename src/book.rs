@@ -1,16 +1,18 @@
-//! The book thread: one actix arbiter that owns everything a bet passes through on its way
-//! to the answer — the market and event actors, the wallet shards, the ledger's writer tasks
-//! and their Postgres connections — and that runs the bet path itself (`app::bets`).
+//! The book thread (`bets.book_thread`, off by default): one actix arbiter that owns the
+//! market and event actors and the wallet shards, and that runs the bet path itself
+//! (`app::bets`) once a bet's key is claimed.
 //!
-//! Why (issue 16): when the HTTP worker drove a bet, each step was a round trip to another
+//! Why (issue 16): when the HTTP worker drives a bet, each step is a round trip to another
 //! thread — the wallet shard (main thread), the market actor (its arbiter), the ledger
-//! writer, then the confirmation of both — about ten crossings, each a wake-up through
-//! the kernel. On the book thread those steps are local wake-ups of one tokio scheduler;
-//! a bet crosses threads twice: into the book with its request, back out with its answer.
-//! The HTTP workers keep what is theirs: sockets, parsing, authentication, JSON.
+//! writer, then the confirmation of both — about ten crossings. On the book thread the
+//! shard and actor steps are local wake-ups of one scheduler; a bet crosses into the book
+//! with its request, to the ledger writers and back (they stay on the main thread: on the
+//! book thread their commits waited behind its other work), and out with its answer.
+//! Measured on 2 cores (BENCHMARKS.md, "The book thread"): a third of the context switches
+//! per bet, but no less CPU per bet and fewer bets/s, so the engine runs without it unless
+//! configured.
 //!
-//! A bet handed to the book runs there to its end even if the client goes away: its holds
-//! are always confirmed or released, never left behind by a dropped future.
+//! A bet handed to the book runs to its end even if its client goes away.
 use std::future::Future;
 use std::thread::ThreadId;
 

@@ -142,8 +142,9 @@ struct Owners {
     /// The market actors' price moves, for the automatic cash-out watch.
     price_moves: mpsc::Receiver<crate::actors::PriceMove>,
     wallet: crate::wallet::Wallet,
-    /// The thread the bet path runs on, with the owners it passes through.
-    book: crate::book::Book,
+    /// With `bets.book_thread`: the thread the bet path runs on, with the actors and shards
+    /// it passes through.
+    book: Option<crate::book::Book>,
 }
 
 fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
@@ -171,14 +172,15 @@ fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
     // requests) and the fence of both writers.
     let cluster =
         crate::cluster::Cluster::new(settings.cluster.clone(), Some(own_pool(settings, 2)?));
-    // The book thread: the bet path and every owner it passes through (crate::book).
-    let book = crate::book::Book::start();
+    // With bets.book_thread: the bet path and the actors and shards it passes through on one
+    // thread (crate::book). The ledger writers stay on this one either way: on the book
+    // thread their commits waited behind its other work (BENCHMARKS.md).
+    let book = settings.bets.book_thread.then(crate::book::Book::start);
     let ledger = LedgerWriter::start_fenced(
         crate::db::build_pool(&ledger_db)?,
         &settings.ledger,
         metrics.clone(),
         cluster.clone(),
-        Some(book.arbiter()),
     );
     let hub = start_hub(settings)?;
     // The feed has a pool of its own: a connection's I/O runs on the thread that opened
@@ -187,9 +189,11 @@ fn start_owners(settings: &Arc<Settings>, db: Pool) -> anyhow::Result<Owners> {
         arbiter: actix::Arbiter::new().handle(),
         db: own_pool(settings, settings.feed.db_connections_max)?,
     };
-    let (registry, price_moves) = start_registry(settings, &db, &hub, cluster, &book)?;
+    let (registry, price_moves) = start_registry(settings, &db, &hub, cluster, book.as_ref())?;
     let wallet = crate::wallet::Wallet::start(
-        book.arbiter(),
+        &book
+            .as_ref()
+            .map_or_else(actix::Arbiter::current, |b| b.arbiter().clone()),
         &settings.wallet,
         db.clone(),
         crate::wallet::processor::build(&settings.payments),
@@ -242,7 +246,7 @@ fn start_registry(
     db: &Pool,
     hub: &Arc<crate::broadcast::Hub>,
     cluster: Arc<crate::cluster::Cluster>,
-    book: &crate::book::Book,
+    book: Option<&crate::book::Book>,
 ) -> anyhow::Result<(
     Arc<crate::actors::Registry>,
     mpsc::Receiver<crate::actors::PriceMove>,
@@ -264,10 +268,11 @@ fn start_registry(
         price_moves: crate::actors::PriceMoves(Some(price_moves)),
         currencies: Arc::new(currencies),
     });
-    let registry = Arc::new(
-        crate::actors::Registry::on(shared, db.clone(), vec![book.arbiter().clone()])
-            .with_cluster(cluster),
-    );
+    let registry = match book {
+        Some(book) => crate::actors::Registry::on(shared, db.clone(), vec![book.arbiter().clone()]),
+        None => crate::actors::Registry::new(shared, db.clone()),
+    };
+    let registry = Arc::new(registry.with_cluster(cluster));
     Ok((registry, price_moves_rx))
 }
 

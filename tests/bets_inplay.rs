@@ -17,7 +17,12 @@ use winzo::auth::Role;
 const DELAY_MS: u64 = 600;
 
 async fn live_market() -> (common::TestApp, String, markets_support::Book) {
-    let app = common::spawn_app().await;
+    live_market_with(false).await
+}
+
+/// A live market on an engine with or without its book thread (`bets.book_thread`).
+async fn live_market_with(book_thread: bool) -> (common::TestApp, String, markets_support::Book) {
+    let app = common::spawn_app_with(|s| s.bets.book_thread = book_thread).await;
     let (_, trader) = account(&app.db.client, Role::Moderator).await;
     let book = create_book(&app.http, &app.address, &trader).await;
     go_live(&app, &trader, book.event_id, book.markets[1], DELAY_MS).await;
@@ -201,11 +206,12 @@ enum Leave {
 }
 
 /// A bettor who gives up while the leg is held for the bet delay (closes the connection or
-/// the socket): the bet runs to its end anyway, since it runs on the book thread and not in
-/// the request or the socket's session. Taken after the delay, the stake debited once,
-/// nothing left pending or reserved, and a retry with the same key answers that bet.
-async fn a_bet_whose_client_went_away_during_the_delay(leave: Leave) {
-    let (app, trader, book) = live_market().await;
+/// the socket): the bet runs to its end anyway, with or without the book thread (the
+/// socket's bet runs on a task of its own, not in its session). Taken after the delay, the
+/// stake debited once, nothing left pending or reserved, and a retry with the same key
+/// answers that bet.
+async fn a_bet_whose_client_went_away_during_the_delay(leave: Leave, book_thread: bool) {
+    let (app, trader, book) = live_market_with(book_thread).await;
     let (_, token) = bettor(&app.db.client, dec!(50.00)).await;
     let (market, selection) = (book.markets[1], book.selections[1][0]);
     let body = single(selection, "2.5000", "10.00", "gone");
@@ -268,10 +274,12 @@ async fn a_bet_whose_client_went_away_during_the_delay(leave: Leave) {
 
 #[tokio::test]
 async fn a_bet_whose_connection_dropped_during_the_delay_still_runs_to_its_end() {
-    a_bet_whose_client_went_away_during_the_delay(Leave::Rest).await;
+    a_bet_whose_client_went_away_during_the_delay(Leave::Rest, false).await;
+    a_bet_whose_client_went_away_during_the_delay(Leave::Rest, true).await;
 }
 
 #[tokio::test]
 async fn a_bet_whose_socket_closed_during_the_delay_still_runs_to_its_end() {
-    a_bet_whose_client_went_away_during_the_delay(Leave::Socket).await;
+    a_bet_whose_client_went_away_during_the_delay(Leave::Socket, false).await;
+    a_bet_whose_client_went_away_during_the_delay(Leave::Socket, true).await;
 }

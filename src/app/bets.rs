@@ -40,9 +40,9 @@ pub struct BetService {
     pub wallet: Wallet,
     pub ledger: LedgerWriter,
     pub hub: Arc<Hub>,
-    /// The thread the bet runs on once its key is claimed, with the actors, shards and
-    /// ledger writers it passes through (`crate::book`).
-    pub book: crate::book::Book,
+    /// With `bets.book_thread`: the thread the bet runs on once its key is claimed, with the
+    /// actors and shards it passes through (`crate::book`).
+    pub book: Option<crate::book::Book>,
     /// Bet requests in flight by idempotency key (concurrent retries wait for the first).
     pub inflight: Arc<Inflight>,
     /// Reads the first answer of a key used before.
@@ -224,16 +224,19 @@ async fn place(
         }
         Ok(Claim::Owner(guard)) => guard,
     };
-    // One crossing into the book thread; every step after it is a local wake-up there. The
-    // bet runs to its end there whether or not this request still waits (its holds are
-    // confirmed or released, and followers of the key get its answer).
     let service = state.clone();
     let owned = move || async move {
         let answer = place_owned(&service, user_id, &req, &fingerprint).await;
         guard.finish(fingerprint, &answer);
         answer
     };
-    match state.book.run(owned).await {
+    let Some(book) = &state.book else {
+        return owned().await;
+    };
+    // One crossing into the book thread; every step after it is a local wake-up there. The
+    // bet runs to its end there whether or not this request still waits (its holds are
+    // confirmed or released, and followers of the key get its answer).
+    match book.run(owned).await {
         Ok(answer) => answer,
         Err(crate::book::BookStopped) => Err(PlaceError::unavailable(
             "the engine is stopping; retry with the same idempotency key",

@@ -21,6 +21,13 @@ pub struct BetSettings {
     pub history_page_max: i32,
     /// Deepest offset of `GET /api/v1/bets`.
     pub history_offset_max: i32,
+    /// Whether the market and event actors and the wallet shards run on one book thread
+    /// that also runs every bet once its key is claimed (`crate::book`): a bet then crosses
+    /// threads twice instead of about ten times. Off by default: on this project's 2-core
+    /// machine it took fewer context switches but no less CPU per bet and fewer bets/s
+    /// (BENCHMARKS.md, "The book thread").
+    #[serde(default)]
+    pub book_thread: bool,
     /// Pairs of market types that may share an event within one parlay (e.g. a
     /// moneyline with a total); any other two legs on one event are `correlated_legs`.
     #[serde(default)]

@@ -32,25 +32,16 @@ pub struct LedgerWriter {
 impl LedgerWriter {
     /// Starts `writers_count` writer tasks on the current tokio runtime.
     pub fn start(pool: Pool, settings: &LedgerSettings, metrics: Arc<Metrics>) -> Self {
-        Self::start_fenced(
-            pool,
-            settings,
-            metrics,
-            crate::cluster::Cluster::single(),
-            None,
-        )
+        Self::start_fenced(pool, settings, metrics, crate::cluster::Cluster::single())
     }
 
     /// [`start`](Self::start) with the fence of a node among several: a bet is written only
-    /// while this node holds the leases of its legs' events (`cluster::fence`). The tasks
-    /// run on `on` (the engine's book thread, `crate::book`), else on the current runtime;
-    /// their connections are opened, and their I/O driven, where they run.
+    /// while this node holds the leases of its legs' events (`cluster::fence`).
     pub fn start_fenced(
         pool: Pool,
         settings: &LedgerSettings,
         metrics: Arc<Metrics>,
         cluster: Arc<crate::cluster::Cluster>,
-        on: Option<&actix::ArbiterHandle>,
     ) -> Self {
         let writers = settings.writers_count.max(1);
         let per_queue = (settings.queue_bets_max / writers).max(1);
@@ -71,14 +62,7 @@ impl LedgerWriter {
                 in_flight: in_flight.clone(),
                 cluster: cluster.clone(),
             };
-            match on {
-                Some(arbiter) => {
-                    arbiter.spawn(task.run());
-                }
-                None => {
-                    tokio::spawn(task.run());
-                }
-            }
+            tokio::spawn(task.run());
             queues.push(tx);
         }
         LedgerWriter {

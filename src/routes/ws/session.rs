@@ -468,9 +468,25 @@ impl WsSession {
                     .await,
             )))
         };
+        // The bet runs on its own task, not in the session: a socket closed while the bet is
+        // in flight (an in-play bet delay) must not drop it half-way with its holds taken.
+        // The session only waits for the answer, if it is still there.
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        actix::spawn(async move {
+            let _ = answer_tx.send(fut.await);
+        });
+        let answered = async move {
+            answer_rx.await.unwrap_or_else(|_| {
+                Ok(Placed::Here(Box::new(Err(
+                    crate::bets::PlaceError::unavailable(
+                        "bet outcome not known; retry with the same idempotency key",
+                    ),
+                ))))
+            })
+        };
         ctx.spawn(
-            fut.into_actor(self)
-                .map(move |result: Result<_, AuthError>, act, ctx| match result {
+            answered.into_actor(self).map(
+                move |result: Result<_, AuthError>, act, ctx| match result {
                     Ok(Placed::Here(placed)) => match *placed {
                         Ok(bet) => {
                             // As over REST: 202 when the bet went to the trading desk.
@@ -495,7 +511,8 @@ impl WsSession {
                             ctx,
                         );
                     }
-                }),
+                },
+            ),
         );
     }
 }
