@@ -23,7 +23,7 @@
 #   BENCH_CURVE_S (10) seconds each; SUMMARY.md gets the table and curve.svg the plot.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
 # BENCH_DB (winzo_bench; the baseline's database is <BENCH_DB>_pgbench, and the baseline runs
-# only with the bets scenario), BENCH_BROADCASTER_PORT,
+# only with the bets scenario), BENCH_BROADCASTER_PORT, BENCH_SKIP_SERVICES,
 # BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags),
 # BENCH_BIN (the engine binary; default this checkout's release build). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
@@ -49,7 +49,9 @@ PLAIN="$TARGET_DIR/release/plain_broadcaster"
 log() { printf '[bench] %s\n' "$*" >&2; }
 
 cargo build --release --workspace --bins
-scripts/services.sh up dev
+# BENCH_SKIP_SERVICES=1: the dev services already run from another checkout (a worktree's
+# services.sh would set up a cluster of its own under its own .data/ on the same ports).
+[ -n "${BENCH_SKIP_SERVICES:-}" ] || scripts/services.sh up dev
 
 # Scenarios: the WebSocket and feed ones only when this build serves them.
 default_scenarios="bets parlays inplay match-day cash-out"

@@ -173,9 +173,9 @@ fn ws_compare(s: &mut String, rounds: &[Round]) {
     );
     let _ = writeln!(
         s,
-        "| round | clients | msgs/s at saturation | ratio | p99 ms | peak KiB/conn | fixed-rate msgs/s | fixed-rate p99 ms | idle KiB/conn |"
+        "| round | clients | msgs/s at saturation | ratio | p99 ms | peak KiB/conn | server CPU µs/msg | fixed-rate msgs/s | fixed-rate p99 ms | idle KiB/conn |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     let pair = |r: &Round, k: &str, d: usize| {
         format!("{:.d$} / {:.d$}", f(r, "engine", k), f(r, "broadcaster", k))
     };
@@ -183,7 +183,7 @@ fn ws_compare(s: &mut String, rounds: &[Round]) {
     for r in rounds {
         let _ = writeln!(
             s,
-            "| {} | {:.0} / {:.0} | {} | {:.2}× | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} / {:.0} | {} | {:.2}× | {} | {} | {} | {} | {} | {} |",
             r.run,
             f(r, "engine", "ready"),
             f(r, "broadcaster", "ready"),
@@ -191,6 +191,7 @@ fn ws_compare(s: &mut String, rounds: &[Round]) {
             ratio(r, "delivered_per_s"),
             pair(r, "p99_ms", 1),
             pair(r, "peak_kib_per_conn", 1),
+            pair(r, "server_us_per_delivered", 2),
             pair(r, "fixed_delivered_per_s", 0),
             pair(r, "fixed_p99_ms", 1),
             pair(r, "idle_kib_per_conn", 1),
@@ -641,7 +642,8 @@ mod tests {
         let side = |per_s: f64, p99: f64, peak: f64, fixed_p99: f64, idle: f64| {
             serde_json::json!({"ready": 10000, "delivered_per_s": per_s, "p99_ms": p99,
                 "peak_kib_per_conn": peak, "fixed_delivered_per_s": 400000.0,
-                "fixed_p99_ms": fixed_p99, "idle_kib_per_conn": idle})
+                "fixed_p99_ms": fixed_p99, "idle_kib_per_conn": idle,
+                "server_us_per_delivered": 1.5})
         };
         let round = serde_json::json!({
             "scenario": "ws-compare", "status": "PASSED", "errors_total": 0,
@@ -658,7 +660,7 @@ mod tests {
             )],
         );
         assert!(
-            text.contains("| run1 | 10000 / 10000 | 300000 / 100000 | 3.00× | 300.0 / 250.0 | 30.0 / 12.0 | 400000 / 400000 | 80.0 / 100.0 | 17.5 / 8.0 |"),
+            text.contains("| run1 | 10000 / 10000 | 300000 / 100000 | 3.00× | 300.0 / 250.0 | 30.0 / 12.0 | 1.50 / 1.50 | 400000 / 400000 | 80.0 / 100.0 | 17.5 / 8.0 |"),
             "{text}"
         );
         assert!(

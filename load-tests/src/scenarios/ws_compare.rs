@@ -53,6 +53,9 @@ struct PhaseResult {
     /// Latency op in the run's stats.
     op: String,
     peak_rss_kb: Option<u64>,
+    /// Cores used by the server and by this process (the clients) over the phase.
+    server_cores: Option<f64>,
+    client_cores: Option<f64>,
 }
 
 pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
@@ -222,16 +225,24 @@ async fn side(
         "fixed_p50_ms": q(&fixed.op, 0.5), "fixed_p99_ms": q(&fixed.op, 0.99),
         "fixed_peak_rss_kb": fixed.peak_rss_kb,
         "fixed_peak_kib_per_conn": per_conn(fixed.peak_rss_kb),
+        "server_cores": sat.server_cores, "client_cores": sat.client_cores,
+        "server_us_per_delivered": sat.server_cores.map(|c| c * sat.seconds * 1e6 / sat_in.max(1) as f64),
+        "client_us_per_delivered": sat.client_cores.map(|c| c * sat.seconds * 1e6 / sat_in.max(1) as f64),
+        "fixed_server_cores": fixed.server_cores, "fixed_client_cores": fixed.client_cores,
+        "load_average": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     });
     let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let note = format!(
-        "{}: {ready} clients ready ({closed} closed early, {failed} failed to connect); saturation {:.0} moves/s, {:.0} msgs/s delivered, p50 {:.1} ms, p99 {:.1} ms, peak {:.1} KiB/conn; fixed rate {:.0} msgs/s, p99 {:.1} ms; idle {:.1} KiB/conn",
+        "{}: {ready} clients ready ({closed} closed early, {failed} failed to connect); saturation {:.0} moves/s, {:.0} msgs/s delivered, p50 {:.1} ms, p99 {:.1} ms, peak {:.1} KiB/conn, server {:.2} cores ({:.1} µs per delivered message), clients {:.2} cores; fixed rate {:.0} msgs/s, p99 {:.1} ms; idle {:.1} KiB/conn",
         t.name,
         f("moves_per_s"),
         f("delivered_per_s"),
         f("p50_ms"),
         f("p99_ms"),
         f("peak_kib_per_conn"),
+        f("server_cores"),
+        f("server_us_per_delivered"),
+        f("client_cores"),
         f("fixed_delivered_per_s"),
         f("fixed_p99_ms"),
         f("idle_kib_per_conn"),
@@ -283,6 +294,13 @@ async fn moves(
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = tokio::spawn(peak_rss(t.pid, sampling.clone()));
     let started = Instant::now();
+    let ticks = || {
+        (
+            t.pid.and_then(crate::cpu::ticks),
+            crate::cpu::ticks(std::process::id()),
+        )
+    };
+    let ticks_before = ticks();
     let mut movers = Vec::new();
     for (i, m) in markets.iter().enumerate() {
         let (api, sent, stop) = (t.api.clone(), sent.clone(), stop.clone());
@@ -302,12 +320,18 @@ async fn moves(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let ticks_after = ticks();
+    // Clock ticks are hundredths of a second.
+    let cores =
+        |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?) as f64 / 100.0 / seconds);
     sampling.store(false, Ordering::Relaxed);
     PhaseResult {
         seconds,
         moves: moved,
         op: format!("ws_{}_{label}", t.name),
         peak_rss_kb: sampler.await.ok().flatten(),
+        server_cores: cores(ticks_before.0, ticks_after.0),
+        client_cores: cores(ticks_before.1, ticks_after.1),
     }
 }
 
