@@ -7,6 +7,9 @@
 #      migrated and seeded with `winzo seed-demo` (trader/trader-password-1, demo sports);
 #   3. per round a fresh `winzo serve` (release) with production-like settings (config/bench.toml:
 #      warn-level JSON logs, no maintenance job) on BENCH_PORT, open-files limit raised;
+#      with the ws-compare scenario, after the round's other scenarios, a second fresh engine
+#      and the plain serialize-once broadcaster (load-tests/src/bin/plain_broadcaster.rs) on
+#      BENCH_BROADCASTER_PORT (BENCH_PORT + 1): the same WebSocket clients against both;
 #   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
 #      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
 #      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`, then the
@@ -19,6 +22,8 @@
 #   of BENCH_CURVE (fractions of that round's bets/s; "0.25 0.5 0.75 1.0", empty for none),
 #   BENCH_CURVE_S (10) seconds each; SUMMARY.md gets the table and curve.svg the plot.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
+# BENCH_DB (winzo_bench; the baseline's database is <BENCH_DB>_pgbench, and the baseline runs
+# only with the bets scenario), BENCH_BROADCASTER_PORT, BENCH_SKIP_SERVICES,
 # BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags),
 # BENCH_BIN (the engine binary; default this checkout's release build). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
@@ -28,37 +33,48 @@ RUNS="${BENCH_RUNS:-3}"
 DURATION="${BENCH_DURATION_S:-15}"
 PORT="${BENCH_PORT:-18080}"
 PG="postgres://winzo@127.0.0.1:25432"
-DB_URL="$PG/winzo_bench"
-PGB_DB="winzo_bench_pgbench"
+DB="${BENCH_DB:-winzo_bench}"
+DB_URL="$PG/$DB"
+PGB_DB="${DB}_pgbench"
+BROADCASTER_PORT="${BENCH_BROADCASTER_PORT:-$((PORT + 1))}"
 REDIS_URL="redis://127.0.0.1:26379"
 OUT="load-tests/results/bench-$(date -u +%Y%m%d-%H%M%S)"
 # BENCH_BIN: another engine binary to measure (e.g. a release build of an earlier commit,
 # for before/after pairs); built here when unset.
-BIN="${BENCH_BIN:-target/release/winzo}"
-LOAD=target/release/winzo-load
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+BIN="${BENCH_BIN:-$TARGET_DIR/release/winzo}"
+LOAD="$TARGET_DIR/release/winzo-load"
+PLAIN="$TARGET_DIR/release/plain_broadcaster"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
 cargo build --release --workspace --bins
-scripts/services.sh up dev
+# BENCH_SKIP_SERVICES=1: the dev services already run from another checkout (a worktree's
+# services.sh would set up a cluster of its own under its own .data/ on the same ports).
+[ -n "${BENCH_SKIP_SERVICES:-}" ] || scripts/services.sh up dev
 
 # Scenarios: the WebSocket and feed ones only when this build serves them.
 default_scenarios="bets parlays inplay match-day cash-out"
 if "$BIN" --help 2>/dev/null | grep -qE '^[[:space:]]+feed-sim'; then
-  default_scenarios="bets parlays inplay fanout feed-storm match-day cash-out"
+  default_scenarios="bets parlays inplay fanout feed-storm match-day cash-out ws-compare"
 fi
 SCENARIOS="${BENCH_SCENARIOS:-$default_scenarios}"
+has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 recreate() { # <database>
   psql "$PG/postgres" -qX -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
   DATABASE_URL="$PG/$1" "$BIN" migrate >/dev/null
 }
-log "fresh databases winzo_bench and $PGB_DB"
-recreate winzo_bench
+log "fresh database $DB"
+recreate "$DB"
 DATABASE_URL="$DB_URL" "$BIN" seed-demo >/dev/null
-recreate "$PGB_DB"
-psql "$PG/$PGB_DB" -qX -v ON_ERROR_STOP=1 -f load-tests/pgbench/setup.sql >/dev/null
+# The baseline's ratios are the bets scenario's: without it, no pgbench.
+if has bets; then
+  log "fresh database $PGB_DB"
+  recreate "$PGB_DB"
+  psql "$PG/$PGB_DB" -qX -v ON_ERROR_STOP=1 -f load-tests/pgbench/setup.sql >/dev/null
+fi
 
 # 10,000 WebSocket clients need more than the default 1,024 open files (per process).
 hard="$(ulimit -Hn)"
@@ -67,7 +83,8 @@ ulimit -n "$([ "$hard" = unlimited ] && echo 20000 || echo $((hard < 20000 ? har
 mkdir -p "$OUT"
 export WINZO_ENV=bench DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL"
 ENGINE=""
-trap 'if [ -n "$ENGINE" ]; then kill "$ENGINE" 2>/dev/null || true; wait "$ENGINE" 2>/dev/null || true; fi' EXIT
+BROADCASTER=""
+trap 'for p in $ENGINE $BROADCASTER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done' EXIT
 
 # A fresh engine per round, so that its peak memory and the memory per idle WebSocket
 # connection are those of the round; its resident memory once ready goes to engine-memory.txt.
@@ -97,6 +114,7 @@ failed=0
 for run in $(seq 1 "$RUNS"); do
   start_engine "run$run"
   for s in $SCENARIOS; do
+    [ "$s" = ws-compare ] && continue # below, on an engine of its own
     log "run $run: $s"
     extra=""
     case "$s" in
@@ -127,6 +145,26 @@ for run in $(seq 1 "$RUNS"); do
     done
   fi
   stop_engine
+  # The WebSocket comparison (issue 16): a fresh engine (its memory that of the comparison
+  # only) and the plain broadcaster, the same clients against one then the other.
+  if has ws-compare; then
+    start_engine "run$run-ws"
+    "$PLAIN" "$BROADCASTER_PORT" >>"$OUT/broadcaster-run$run.log" 2>&1 &
+    BROADCASTER=$!
+    log "run $run: ws-compare (broadcaster pid $BROADCASTER on port $BROADCASTER_PORT)"
+    # shellcheck disable=SC2086
+    "$LOAD" ws-compare --url "http://127.0.0.1:$PORT" --duration-s "$DURATION" \
+      --results-dir "$OUT" --tag "run$run" --engine-pid "$ENGINE" \
+      --broadcaster-url "http://127.0.0.1:$BROADCASTER_PORT" --broadcaster-pid "$BROADCASTER" \
+      --subscribers "${BENCH_FANOUT_SUBSCRIBERS:-10000}" \
+      --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
+      ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
+    kill "$BROADCASTER"
+    wait "$BROADCASTER" 2>/dev/null || true
+    BROADCASTER=""
+    stop_engine
+  fi
+  has bets || continue
   log "run $run: pgbench baseline"
   pgbench -h 127.0.0.1 -p 25432 -U winzo -n -M prepared -f load-tests/pgbench/bet.sql \
     -D bettors=100 -D selections=2000 -c 16 -j 2 -T "$DURATION" "$PGB_DB" \

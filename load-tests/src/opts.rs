@@ -10,7 +10,7 @@ use std::time::Duration;
 )]
 pub struct Opts {
     /// Scenarios to run in order: bets, parlays, inplay, fanout, feed-storm, match-day,
-    /// cash-out.
+    /// cash-out, ws-compare.
     #[arg(required = true)]
     pub scenarios: Vec<String>,
     /// The engine's base URL.
@@ -71,6 +71,18 @@ pub struct Opts {
     /// WebSocket subscribers (fanout, match-day).
     #[arg(long, default_value_t = 1000)]
     pub subscribers: usize,
+    /// ws-compare: the plain serialize-once broadcaster's base URL (`plain_broadcaster`).
+    #[arg(long)]
+    pub broadcaster_url: Option<String>,
+    /// ws-compare: the broadcaster's process id (its memory).
+    #[arg(long)]
+    pub broadcaster_pid: Option<u32>,
+    /// ws-compare: markets of the event the clients subscribe to (1 to 9).
+    #[arg(long, default_value_t = 8)]
+    pub compare_markets: usize,
+    /// ws-compare: moves per second of each market in the fixed-rate phase.
+    #[arg(long, default_value_t = 5)]
+    pub fixed_moves_per_s: u64,
     /// Bet delay set on in-play markets (inplay, match-day).
     #[arg(long, default_value_t = 1000)]
     pub bet_delay_ms: u64,

@@ -26,6 +26,7 @@ fn main_op(scenario: &str) -> &'static str {
         "feed-storm" => "feed_push",
         "match-day" => "prematch_single",
         "cash-out" => "cash_out",
+        "ws-compare" => "ws_engine_saturation",
         _ => "",
     }
 }
@@ -39,6 +40,9 @@ fn target(scenario: &str) -> &'static str {
         "feed-storm" => "bet_stop → refusal p99 < 1 ms in-engine (issue 6, feed_suspend_bench)",
         "match-day" => "other markets' p99 < 50 ms (issue 7)",
         "cash-out" => "none set; bet acceptance with cash-outs vs. alone (issue 18)",
+        "ws-compare" => {
+            "vs. the plain broadcaster: ≥ 3× msgs/s, p99 and peak KiB/conn ≤ (issue 16)"
+        }
         _ => "",
     }
 }
@@ -156,6 +160,58 @@ fn checked_batches(s: &mut String, bets: &[Round], pg: &BTreeMap<String, f64>) {
         "\nMedian: checked batches {:.2}× the ceiling; engine {:.2}× the checked batches.",
         median(rows.iter().map(|r| r.2 / r.3).collect()),
         median(rows.iter().map(|r| r.1 / r.2).collect())
+    );
+}
+
+/// `ws-compare`: the engine against the plain serialize-once broadcaster, per round (both
+/// measured in it with the same clients) and the medians, with issue 16's targets.
+fn ws_compare(s: &mut String, rounds: &[Round]) {
+    let f = |r: &Round, side: &str, k: &str| r.extra[side][k].as_f64().unwrap_or(f64::NAN);
+    let _ = writeln!(
+        s,
+        "\nWebSocket fan-out against the plain serialize-once broadcaster (`ws-compare`: the same clients, engine then broadcaster in each round; engine / broadcaster):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| round | clients | msgs/s at saturation | ratio | p99 ms | peak KiB/conn | server CPU µs/msg | fixed-rate msgs/s | fixed-rate p99 ms | idle KiB/conn |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let pair = |r: &Round, k: &str, d: usize| {
+        format!("{:.d$} / {:.d$}", f(r, "engine", k), f(r, "broadcaster", k))
+    };
+    let ratio = |r: &Round, k: &str| f(r, "engine", k) / f(r, "broadcaster", k);
+    for r in rounds {
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} / {:.0} | {} | {:.2}× | {} | {} | {} | {} | {} | {} |",
+            r.run,
+            f(r, "engine", "ready"),
+            f(r, "broadcaster", "ready"),
+            pair(r, "delivered_per_s", 0),
+            ratio(r, "delivered_per_s"),
+            pair(r, "p99_ms", 1),
+            pair(r, "peak_kib_per_conn", 1),
+            pair(r, "server_us_per_delivered", 2),
+            pair(r, "fixed_delivered_per_s", 0),
+            pair(r, "fixed_p99_ms", 1),
+            pair(r, "idle_kib_per_conn", 1),
+        );
+    }
+    let med = |g: &dyn Fn(&Round) -> f64| median(rounds.iter().map(g).collect());
+    let verdict = |ok: bool| if ok { "met" } else { "not met" };
+    let throughput = med(&|r| ratio(r, "delivered_per_s"));
+    let p99 = med(&|r| ratio(r, "p99_ms"));
+    let peak = med(&|r| ratio(r, "peak_kib_per_conn"));
+    let fixed = med(&|r| ratio(r, "fixed_p99_ms"));
+    let idle = med(&|r| f(r, "engine", "idle_kib_per_conn"));
+    let _ = writeln!(
+        s,
+        "\nMedians (engine / broadcaster, per round): throughput {throughput:.2}× (target ≥ 3×: {}); p99 at saturation {p99:.2}× (≤ 1×: {}); peak memory per connection {peak:.2}× (≤ 1×: {}); fixed-rate p99 {fixed:.2}× (≤ 1×: {}); engine memory per idle connection {idle:.1} KiB (< 20 KiB: {}).",
+        verdict(throughput >= 3.0),
+        verdict(p99 <= 1.0),
+        verdict(peak <= 1.0),
+        verdict(fixed <= 1.0),
+        verdict(idle < 20.0),
     );
 }
 
@@ -472,6 +528,9 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
         }
         checked_batches(&mut s, bets, &pg);
     }
+    if let Some(rs) = rounds.get("ws-compare") {
+        ws_compare(&mut s, rs);
+    }
     if let Some(curve) = open_loop_curve(dir, &rounds) {
         s.push_str(&curve);
     }
@@ -523,6 +582,19 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
 mod tests {
     use super::{main_op, summarize};
 
+    /// The summary of a results folder holding `files` (name, content).
+    fn summary_of(label: &str, files: &[(String, String)]) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("winzo-summary-{label}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let text = summarize(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        text
+    }
+
     #[test]
     fn the_open_loop_rounds_report_the_singles_latency() {
         assert_eq!(main_op("bets-open"), "single");
@@ -531,8 +603,6 @@ mod tests {
 
     #[test]
     fn a_round_reports_the_checked_batches_and_the_switches_per_bet() {
-        let dir = std::env::temp_dir().join(format!("winzo-summary-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let round = serde_json::json!({
             "scenario": "bets", "status": "PASSED", "errors_total": 0,
             "bets_acknowledged": 1000,
@@ -541,24 +611,21 @@ mod tests {
             "cpu": {"seconds": 1.0, "engine_cores": 0.2, "postgres_cores": 0.3,
                     "generator_cores": 0.1, "engine_switches": 1500}
         });
-        std::fs::write(
-            dir.join("20261207-000000-bets-run1.json"),
+        let mut files = vec![(
+            "20261207-000000-bets-run1.json".to_string(),
             round.to_string(),
-        )
-        .unwrap();
+        )];
         for (file, tps) in [
             ("run1", 500.0),
             ("batch-run1", 200.0),
             ("checked-run1", 80.0),
         ] {
-            std::fs::write(
-                dir.join(format!("pgbench-{file}.txt")),
+            files.push((
+                format!("pgbench-{file}.txt"),
                 format!("number of transactions actually processed: 1\ntps = {tps} (without initial connection time)\n"),
-            )
-            .unwrap();
+            ));
         }
-        let text = summarize(&dir).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+        let text = summary_of("bets", &files);
         // 8,000 checked bets/s against a 20,000 ceiling; the engine's 2,000 is 0.25x of it.
         assert!(
             text.contains("| run1 | 2000 | 8000 | 0.40× | 0.25× |"),
@@ -566,6 +633,38 @@ mod tests {
         );
         assert!(
             text.contains("per acknowledged bet (bets): 1.50 (1.50)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_ws_compare_round_reports_the_ratios_against_the_broadcaster() {
+        let side = |per_s: f64, p99: f64, peak: f64, fixed_p99: f64, idle: f64| {
+            serde_json::json!({"ready": 10000, "delivered_per_s": per_s, "p99_ms": p99,
+                "peak_kib_per_conn": peak, "fixed_delivered_per_s": 400000.0,
+                "fixed_p99_ms": fixed_p99, "idle_kib_per_conn": idle,
+                "server_us_per_delivered": 1.5})
+        };
+        let round = serde_json::json!({
+            "scenario": "ws-compare", "status": "PASSED", "errors_total": 0,
+            "ops": [{"op": "ws_engine_saturation", "per_s": 1.0, "p50_ms": 100.0,
+                     "p95_ms": 200.0, "p99_ms": 300.0, "max_ms": 400.0}],
+            "extra": {"engine": side(300000.0, 300.0, 30.0, 80.0, 17.5),
+                      "broadcaster": side(100000.0, 250.0, 12.0, 100.0, 8.0)}
+        });
+        let text = summary_of(
+            "ws",
+            &[(
+                "20261207-000000-ws-compare-run1.json".to_string(),
+                round.to_string(),
+            )],
+        );
+        assert!(
+            text.contains("| run1 | 10000 / 10000 | 300000 / 100000 | 3.00× | 300.0 / 250.0 | 30.0 / 12.0 | 1.50 / 1.50 | 400000 / 400000 | 80.0 / 100.0 | 17.5 / 8.0 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("throughput 3.00× (target ≥ 3×: met); p99 at saturation 1.20× (≤ 1×: not met); peak memory per connection 2.50× (≤ 1×: not met); fixed-rate p99 0.80× (≤ 1×: met); engine memory per idle connection 17.5 KiB (< 20 KiB: met)"),
             "{text}"
         );
     }

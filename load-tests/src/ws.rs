@@ -29,6 +29,17 @@ pub struct SubResult {
     pub error: Option<String>,
     /// Closed by the server before the end (slow consumer, heartbeat...).
     pub closed_early: bool,
+    /// With a phase counter ([`subscriber`]'s `phase`): the odds messages and their
+    /// latencies by the phase the run was in when each arrived (index = phase); the
+    /// latencies are then kept here only, not in `latencies_us`.
+    pub phases: Vec<Tally>,
+}
+
+/// What one subscriber received during one phase of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub odds: u64,
+    pub latencies_us: Vec<u32>,
 }
 
 /// Whether this engine serves `/ws` (a plain GET is refused, but not with 404).
@@ -39,13 +50,15 @@ pub async fn available(api: &Api) -> bool {
 
 /// One subscriber of `topic` until `stop`; `ready` counts subscribers past their snapshot.
 /// It uses the lean client of [`crate::rawws`]: with thousands of subscribers on the
-/// engine's own cores, the generator's cost per message must stay small.
+/// engine's own cores, the generator's cost per message must stay small. With `phase`, its
+/// odds messages are also counted by the value of `phase` when each arrives.
 pub async fn subscriber(
     url: String,
     topic: String,
     sent: Sent,
     stop: Stop,
     ready: Arc<AtomicUsize>,
+    phase: Option<Arc<AtomicUsize>>,
 ) -> SubResult {
     let mut out = SubResult::default();
     let mut socket = match RawWs::connect(&url, 16 * 1024).await {
@@ -93,10 +106,25 @@ pub async fn subscriber(
         }
         if text.contains("\"type\":\"odds\"") {
             out.odds += 1;
-            if let Some(at) = first_known_price(text, &sent) {
-                if out.latencies_us.len() < LATENCIES_PER_SUBSCRIBER_MAX {
-                    out.latencies_us
-                        .push(at.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            let latency = first_known_price(text, &sent)
+                .map(|at| at.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            let (odds, latencies) = match &phase {
+                Some(p) => {
+                    let i = p.load(Ordering::Relaxed);
+                    if out.phases.len() <= i {
+                        out.phases.resize_with(i + 1, Tally::default);
+                    }
+                    let t = &mut out.phases[i];
+                    (Some(&mut t.odds), &mut t.latencies_us)
+                }
+                None => (None, &mut out.latencies_us),
+            };
+            if let Some(n) = odds {
+                *n += 1;
+            }
+            if let Some(us) = latency {
+                if latencies.len() < LATENCIES_PER_SUBSCRIBER_MAX {
+                    latencies.push(us);
                 }
             }
         }
@@ -122,6 +150,7 @@ fn first_known_price(text: &str, sent: &Sent) -> Option<Instant> {
 
 /// Starts `n` subscribers of `topic` (connecting at most 200 at a time) and waits until
 /// all have their snapshot or `wait` passes; returns the tasks and how many are ready.
+/// `phase`: see [`subscriber`].
 pub async fn subscribe_many(
     api: &Api,
     topic: &str,
@@ -129,6 +158,7 @@ pub async fn subscribe_many(
     sent: &Sent,
     stop: &Stop,
     wait: Duration,
+    phase: Option<Arc<AtomicUsize>>,
 ) -> (Vec<tokio::task::JoinHandle<SubResult>>, usize) {
     let ready = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(n);
@@ -140,6 +170,7 @@ pub async fn subscribe_many(
                 sent.clone(),
                 stop.clone(),
                 ready.clone(),
+                phase.clone(),
             )));
         }
         let until = Instant::now() + Duration::from_secs(5);

@@ -32,7 +32,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     );
     let wait = Duration::from_secs(60 + opts.subscribers as u64 / 100);
     let (tasks, ready) =
-        ws::subscribe_many(api, &topic, opts.subscribers, &sent, &subs_stop, wait).await;
+        ws::subscribe_many(api, &topic, opts.subscribers, &sent, &subs_stop, wait, None).await;
     let rss_after = opts.engine_pid.and_then(verify::memory_kb).map(|m| m.1);
     let (phase, bar) = Phase::start(opts, "fanout");
     let mut stats = mover(

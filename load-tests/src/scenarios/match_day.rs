@@ -57,6 +57,7 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
             &sent,
             &subs_stop,
             wait,
+            None,
         )
         .await
     } else {

@@ -20,6 +20,7 @@ pub mod fanout;
 pub mod feed_storm;
 pub mod inplay;
 pub mod match_day;
+pub mod ws_compare;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -30,6 +31,7 @@ pub enum Scenario {
     FeedStorm,
     MatchDay,
     CashOut,
+    WsCompare,
 }
 
 impl Scenario {
@@ -42,6 +44,7 @@ impl Scenario {
             Scenario::FeedStorm => "feed-storm",
             Scenario::MatchDay => "match-day",
             Scenario::CashOut => "cash-out",
+            Scenario::WsCompare => "ws-compare",
         }
     }
 }
@@ -57,8 +60,9 @@ impl FromStr for Scenario {
             "feed-storm" => Scenario::FeedStorm,
             "match-day" => Scenario::MatchDay,
             "cash-out" => Scenario::CashOut,
+            "ws-compare" => Scenario::WsCompare,
             other => anyhow::bail!(
-                "unknown scenario {other:?} (bets, parlays, inplay, fanout, feed-storm, match-day, cash-out)"
+                "unknown scenario {other:?} (bets, parlays, inplay, fanout, feed-storm, match-day, cash-out, ws-compare)"
             ),
         })
     }
@@ -90,6 +94,7 @@ pub async fn run_scenario(opts: &Opts, scenario: Scenario) -> anyhow::Result<Run
         Scenario::FeedStorm => feed_storm::run(&api, opts).await?,
         Scenario::MatchDay => match_day::run(&api, opts).await?,
         Scenario::CashOut => cash_out::run(&api, opts).await?,
+        Scenario::WsCompare => ws_compare::run(&api, opts).await?,
     };
     let cpu = crate::cpu::end(opts).await;
     let verdict = verify::verify(opts, &outcome.stats.bet_ids).await?;

@@ -468,22 +468,7 @@ impl WsSession {
                     .await,
             )))
         };
-        // The bet runs on its own task, not in the session: a socket closed while the bet is
-        // in flight (an in-play bet delay) must not drop it half-way with its holds taken.
-        // The session only waits for the answer, if it is still there.
-        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
-        actix::spawn(async move {
-            let _ = answer_tx.send(fut.await);
-        });
-        let answered = async move {
-            answer_rx.await.unwrap_or_else(|_| {
-                Ok(Placed::Here(Box::new(Err(
-                    crate::bets::PlaceError::unavailable(
-                        "bet outcome not known; retry with the same idempotency key",
-                    ),
-                ))))
-            })
-        };
+        let answered = detached(fut);
         ctx.spawn(
             answered.into_actor(self).map(
                 move |result: Result<_, AuthError>, act, ctx| match result {
@@ -514,6 +499,27 @@ impl WsSession {
                 },
             ),
         );
+    }
+}
+
+/// Runs a bet on a task of its own, not in the session: a socket closed while the bet is in
+/// flight (an in-play bet delay) must not drop it half-way with its holds taken. The
+/// session only waits for the answer, if it is still there.
+fn detached(
+    bet: impl std::future::Future<Output = Result<Placed, AuthError>> + 'static,
+) -> impl std::future::Future<Output = Result<Placed, AuthError>> {
+    let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+    actix::spawn(async move {
+        let _ = answer_tx.send(bet.await);
+    });
+    async move {
+        answer_rx.await.unwrap_or_else(|_| {
+            Ok(Placed::Here(Box::new(Err(
+                crate::bets::PlaceError::unavailable(
+                    "bet outcome not known; retry with the same idempotency key",
+                ),
+            ))))
+        })
     }
 }
 
