@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_web::web;
 use actix_web_actors::ws;
 use bytestring::ByteString;
 use serde_json::{json, Value};
@@ -39,7 +40,8 @@ impl Message for SessionCheck {
 }
 
 pub struct WsSession {
-    state: AppState,
+    /// The engine's state, shared (one pointer a connection, not a copy of every service).
+    state: web::Data<AppState>,
     /// This session's subscriber id in the hub (one for all its topics).
     sub_id: SubscriberId,
     /// The sending half of its queue, attached to every topic it subscribes to.
@@ -61,7 +63,11 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    pub fn new(state: AppState, slot: ConnectionSlot, user: Option<AuthUser>) -> WsSession {
+    pub fn new(
+        state: web::Data<AppState>,
+        slot: ConnectionSlot,
+        user: Option<AuthUser>,
+    ) -> WsSession {
         let (tx, rx) = crate::broadcast::queue(state.settings.ws.session_send_queue_messages_max);
         let sub_id = state.hub.subscriber_id();
         WsSession {
@@ -653,7 +659,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
 
 /// Starts a session on an upgrade request.
 pub fn start(
-    state: AppState,
+    state: web::Data<AppState>,
     slot: ConnectionSlot,
     user: Option<AuthUser>,
     req: &actix_web::HttpRequest,

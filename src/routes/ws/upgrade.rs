@@ -71,7 +71,7 @@ pub async fn upgrade(
                 "too many WebSocket connections from this address",
             ),
         })?;
-    super::session::start(state.get_ref().clone(), slot, user, &req, stream).map_err(|e| {
+    super::session::start(state.clone(), slot, user, &req, stream).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
