@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bets_support::{bettor, go_live, place, single};
-use markets_support::{account, create_book, post, Book};
+use markets_support::{account, create_book, get_auth, post, Book};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
@@ -105,20 +105,11 @@ impl Setup {
     /// (stake, payout) the market counts on Over.
     async fn liability(&self) -> (Decimal, Decimal) {
         let m = self.book.markets[1];
-        let v: Value = self
+        let url = self
             .app
-            .http
-            .get(
-                self.app
-                    .url(&format!("/api/v1/trading/markets/{m}/liability")),
-            )
-            .bearer_auth(&self.trader)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .url(&format!("/api/v1/trading/markets/{m}/liability"));
+        let (status, v) = get_auth(&self.app.http, url, &self.trader).await;
+        assert_eq!(status, 200, "{v}");
         let over = self.book.selections[1][0].to_string();
         let s = v["selections"]
             .as_array()
@@ -667,16 +658,8 @@ async fn a_cash_out_waiting_on_the_database_does_not_hold_up_other_bettors() {
         let (app, token) = (app.clone(), token.clone());
         tokio::spawn(async move {
             let url = app.url(&format!("/api/v1/bets/{bet}/cash-out"));
-            let offer: Value = app
-                .http
-                .get(&url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let (status, offer) = get_auth(&app.http, url.clone(), &token).await;
+            assert_eq!(status, 200, "{offer}");
             let body = json!({"quote_id": offer["quote_id"], "idempotency_key": "c1"});
             post(&app.http, url, &token, body).await
         })

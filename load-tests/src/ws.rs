@@ -4,7 +4,7 @@
 //! that receives that price computes the delay (so the figure includes the trader's HTTP
 //! request; the engine publishes before answering it).
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,14 @@ pub async fn available(api: &Api) -> bool {
     r.status != 0 && r.status != 404
 }
 
+/// The phase a run is in (subscribers count their odds messages by it) and the odds
+/// messages every subscriber has received so far (a drain ends when it stops growing).
+#[derive(Default)]
+pub struct Phases {
+    pub phase: AtomicUsize,
+    pub received: AtomicU64,
+}
+
 /// One subscriber of `topic` until `stop`; `ready` counts subscribers past their snapshot.
 /// It uses the lean client of [`crate::rawws`]: with thousands of subscribers on the
 /// engine's own cores, the generator's cost per message must stay small. With `phase`, its
@@ -58,7 +66,7 @@ pub async fn subscriber(
     sent: Sent,
     stop: Stop,
     ready: Arc<AtomicUsize>,
-    phase: Option<Arc<AtomicUsize>>,
+    phase: Option<Arc<Phases>>,
 ) -> SubResult {
     let mut out = SubResult::default();
     let mut socket = match RawWs::connect(&url, 16 * 1024).await {
@@ -110,7 +118,8 @@ pub async fn subscriber(
                 .map(|at| at.elapsed().as_micros().min(u32::MAX as u128) as u32);
             let (odds, latencies) = match &phase {
                 Some(p) => {
-                    let i = p.load(Ordering::Relaxed);
+                    p.received.fetch_add(1, Ordering::Relaxed);
+                    let i = p.phase.load(Ordering::Relaxed);
                     if out.phases.len() <= i {
                         out.phases.resize_with(i + 1, Tally::default);
                     }
@@ -158,7 +167,7 @@ pub async fn subscribe_many(
     sent: &Sent,
     stop: &Stop,
     wait: Duration,
-    phase: Option<Arc<AtomicUsize>>,
+    phase: Option<Arc<Phases>>,
 ) -> (Vec<tokio::task::JoinHandle<SubResult>>, usize) {
     let ready = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(n);

@@ -123,23 +123,19 @@ pub struct Registry {
 
 impl Registry {
     /// Must run inside an actix system (it starts the arbiters).
-    /// A registry of its own (tools and tests): its actors run on `markets.arbiters` threads
-    /// it starts.
+    /// Its actors run on `markets.arbiters` threads it starts (the engine without its book
+    /// thread, the tools, the tests).
     pub fn new(shared: Arc<Shared>, db: Pool) -> Registry {
         let n = shared.markets.arbiters.max(1);
         let arbiters = (0..n).map(|_| Arbiter::new().handle()).collect();
         Registry::on(shared, db, arbiters)
     }
 
-    /// A registry whose actors run on the given arbiters (the engine: its book thread, so a
-    /// bet reserves its legs without leaving the thread, `crate::book`).
+    /// A registry whose actors run on the given arbiters (with `bets.book_thread`: the book
+    /// thread, so a bet reserves its legs without leaving it, `crate::book`).
     pub fn on(shared: Arc<Shared>, db: Pool, arbiters: Vec<ArbiterHandle>) -> Registry {
+        assert!(!arbiters.is_empty(), "a registry needs an arbiter to run its actors on");
         let mailboxes = Mailboxes::new(shared.markets.mailbox_capacity_messages);
-        let arbiters = if arbiters.is_empty() {
-            vec![Arbiter::new().handle()]
-        } else {
-            arbiters
-        };
         Registry {
             shared,
             dir: Arc::new(Directory::default()),

@@ -4,9 +4,9 @@
 //!
 //! Per server: `--subscribers` clients (the fanout scenario's, [`crate::ws`]) subscribe to
 //! one event of `--compare-markets` markets (8) and get their snapshot; the server's RSS
-//! before and 2 s after gives the memory per idle connection. Then two phases of
-//! `--duration-s` each, 2 s apart (what arrives in those 2 s still counts for the latency
-//! of the phase before, not for its throughput):
+//! before and once it has settled gives the memory per idle connection. Then two phases of
+//! `--duration-s` each, each followed by a drain until nothing more arrives (what arrives
+//! then still counts for the latency of the phase before, not for its throughput):
 //! - **saturation**: one price mover per market, each sending its next move as soon as
 //!   the previous one is answered (one move in flight per market): delivered odds
 //!   messages/s, publish-to-receive latency, and the server's peak RSS (sampled every
@@ -19,7 +19,7 @@
 //! used by the other markets (latency key). The broadcaster takes the same request with
 //! `?event_id=<event>` (its topic; the engine ignores the query).
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,14 @@ use crate::{verify, Opts};
 
 /// Distinct prices per market (the latency key cycles after this many moves).
 const PRICES_PER_MARKET: u64 = 1000;
-/// Pause between the phases (deliveries drain).
-const DRAIN: Duration = Duration::from_secs(2);
+/// A drain between phases ends when no odds message arrived for this long...
+const QUIET: Duration = Duration::from_millis(300);
+/// ...or after this long, whatever still arrives.
+const DRAIN_MAX: Duration = Duration::from_secs(30);
+/// The idle memory is read once two readings this far apart differ by at most 1 %...
+const RSS_SETTLE: Duration = Duration::from_millis(500);
+/// ...or after this long.
+const RSS_SETTLE_MAX: Duration = Duration::from_secs(10);
 
 /// One server under test.
 struct Target<'a> {
@@ -141,7 +147,7 @@ async fn side(
     let rss = || t.pid.and_then(verify::memory_kb).map(|m| m.1);
     let sent: Sent = Arc::new(RwLock::new(HashMap::new()));
     let rss_before = rss();
-    let phase = Arc::new(AtomicUsize::new(0));
+    let phase = Arc::new(ws::Phases::default());
     let subs_stop = Stop::new(
         Instant::now() + Duration::from_secs(3600),
         None,
@@ -158,14 +164,13 @@ async fn side(
         Some(phase.clone()),
     )
     .await;
-    tokio::time::sleep(DRAIN).await;
-    let rss_idle = rss();
+    let rss_idle = settled(rss).await;
     // Phases 1 (saturation) and 3 (fixed rate); 2 and 4 are their drains.
-    phase.store(1, Ordering::Relaxed);
+    phase.phase.store(1, Ordering::Relaxed);
     let sat = moves(t, markets, event, &sent, opts, None, stats).await;
-    phase.store(2, Ordering::Relaxed);
-    tokio::time::sleep(DRAIN).await;
-    phase.store(3, Ordering::Relaxed);
+    phase.phase.store(2, Ordering::Relaxed);
+    drained(&phase).await;
+    phase.phase.store(3, Ordering::Relaxed);
     let fixed = moves(
         t,
         markets,
@@ -176,8 +181,8 @@ async fn side(
         stats,
     )
     .await;
-    phase.store(4, Ordering::Relaxed);
-    tokio::time::sleep(DRAIN).await;
+    phase.phase.store(4, Ordering::Relaxed);
+    drained(&phase).await;
     subs_stop.halt();
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -388,14 +393,51 @@ async fn mover(
     stats
 }
 
-/// The largest RSS (kB) of `pid` seen every 100 ms while `on`.
+/// The largest RSS (kB) of `pid` sampled every 100 ms while `on`.
 async fn peak_rss(pid: Option<u32>, on: Arc<AtomicBool>) -> Option<u64> {
     let pid = pid?;
     let mut peak = None;
+    let mut every = tokio::time::interval(Duration::from_millis(100));
     while on.load(Ordering::Relaxed) {
-        let now = verify::memory_kb(pid).map(|m| m.1);
-        peak = peak.max(now);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        every.tick().await;
+        peak = peak.max(verify::memory_kb(pid).map(|m| m.1));
     }
     peak
+}
+
+/// Waits until the subscribers' odds messages stop arriving (no new one for `QUIET`), at
+/// most `DRAIN_MAX`.
+async fn drained(phases: &ws::Phases) {
+    let until = Instant::now() + DRAIN_MAX;
+    let mut every = tokio::time::interval(QUIET);
+    every.tick().await;
+    let mut last = phases.received.load(Ordering::Relaxed);
+    while Instant::now() < until {
+        every.tick().await;
+        let now = phases.received.load(Ordering::Relaxed);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// The RSS once two readings `RSS_SETTLE` apart differ by at most 1 % (at most
+/// `RSS_SETTLE_MAX`): the memory of idle connections, not of their set-up.
+async fn settled(rss: impl Fn() -> Option<u64>) -> Option<u64> {
+    let until = Instant::now() + RSS_SETTLE_MAX;
+    let mut every = tokio::time::interval(RSS_SETTLE);
+    every.tick().await;
+    let mut last = rss();
+    while Instant::now() < until {
+        every.tick().await;
+        let now = rss();
+        if let (Some(a), Some(b)) = (last, now) {
+            if a.abs_diff(b) * 100 <= a {
+                return now;
+            }
+        }
+        last = now;
+    }
+    last
 }
