@@ -17,15 +17,19 @@
 //! The wire shape of every message: `{"type": <kind>, "topic": <topic>, "seq": n, "data": {..}}`.
 //! `seq` starts at 1 per topic and grows by one per message, with no gaps, for the life
 //! of the process (a subscriber that sees a gap lost messages and must resubscribe).
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::domain::ids::{EventId, UserId};
 
+use std::task::{Context, Poll};
+
 use bytestring::ByteString;
+use futures::task::AtomicWaker;
 use serde::Serialize;
 use tokio::sync::mpsc;
+pub use tokio::sync::mpsc::error::TryRecvError;
 
 /// One message as every subscriber of a topic receives it.
 #[derive(Debug, Clone)]
@@ -45,92 +49,169 @@ pub struct TopicMessage {
 /// messages themselves are shared by every subscriber.
 pub type Run = Arc<[TopicMessage]>;
 
-/// A subscriber's queue, bounded in messages whatever the runs' lengths: the count of
-/// queued messages and whether the hub found it full (the subscriber then lost messages).
-struct QueueGauge {
+/// A subscriber's queue: runs in order, bounded in messages whatever the runs' lengths.
+///
+/// One small allocation per subscriber (a `VecDeque` of run pointers behind a mutex, a
+/// waker and counters) instead of a general-purpose channel: a WebSocket session holds one
+/// for its whole life, so what it costs idle is paid 10,000 times over. The hub's side
+/// takes the lock for a push, the session's for a pop: neither waits for the other's work.
+struct Shared {
+    runs: Mutex<VecDeque<Run>>,
+    waker: AtomicWaker,
+    /// Messages queued now (a run counts its messages).
     queued: AtomicUsize,
     max: usize,
+    /// The hub refused a run: the subscriber lost messages.
     overflowed: AtomicBool,
+    /// Live senders; the receiver ends once they are all gone and the queue is empty.
+    senders: AtomicUsize,
+    /// The receiver is gone: offers fail, so the hub drops the subscriber.
+    closed: AtomicBool,
+}
+
+/// A queue emptied below this many slots gives back what it grew to beyond them (a burst
+/// must not keep a session's queue large for the rest of its life).
+const QUEUE_KEEP_SLOTS: usize = 8;
+
+impl Shared {
+    fn runs(&self) -> std::sync::MutexGuard<'_, VecDeque<Run>> {
+        // A panic while holding the lock leaves a consistent VecDeque.
+        match self.runs.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn pop(&self) -> Option<Run> {
+        let mut runs = self.runs();
+        let run = runs.pop_front()?;
+        if runs.is_empty() && runs.capacity() > QUEUE_KEEP_SLOTS {
+            runs.shrink_to(QUEUE_KEEP_SLOTS);
+        }
+        drop(runs);
+        self.queued.fetch_sub(run.len(), Ordering::AcqRel);
+        Some(run)
+    }
 }
 
 /// The hub's side of a subscriber queue (cheap to clone: one queue for all of a
 /// subscriber's topics).
-#[derive(Clone)]
 pub struct QueueTx {
-    tx: mpsc::Sender<Run>,
-    gauge: Arc<QueueGauge>,
+    shared: Arc<Shared>,
+}
+
+impl Clone for QueueTx {
+    fn clone(&self) -> Self {
+        self.shared.senders.fetch_add(1, Ordering::Relaxed);
+        QueueTx {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for QueueTx {
+    fn drop(&mut self) {
+        if self.shared.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.waker.wake();
+        }
+    }
 }
 
 impl QueueTx {
     /// Queues `run` unless that would take the queue past its bound (or the subscriber is
     /// gone); false then, and the subscriber is marked as having lost messages.
     fn offer(&self, run: &Run) -> bool {
+        let q = &*self.shared;
         let n = run.len();
-        let before = self.gauge.queued.fetch_add(n, Ordering::AcqRel);
-        if before + n > self.gauge.max || self.tx.try_send(run.clone()).is_err() {
-            self.gauge.queued.fetch_sub(n, Ordering::AcqRel);
-            self.gauge.overflowed.store(true, Ordering::Release);
+        let before = q.queued.fetch_add(n, Ordering::AcqRel);
+        if before + n > q.max || q.closed.load(Ordering::Acquire) {
+            q.queued.fetch_sub(n, Ordering::AcqRel);
+            q.overflowed.store(true, Ordering::Release);
             return false;
         }
+        q.runs().push_back(run.clone());
+        q.waker.wake();
         true
     }
 
     /// Whether a run was refused because the queue was full (or closed).
     pub fn overflowed(&self) -> bool {
-        self.gauge.overflowed.load(Ordering::Acquire)
+        self.shared.overflowed.load(Ordering::Acquire)
     }
 
     /// Messages queued now.
     pub fn queued(&self) -> usize {
-        self.gauge.queued.load(Ordering::Acquire)
+        self.shared.queued.load(Ordering::Acquire)
     }
 }
 
-/// The subscriber's side of its queue.
+/// The subscriber's side of its queue: a stream of runs.
 pub struct QueueRx {
-    rx: mpsc::Receiver<Run>,
-    gauge: Arc<QueueGauge>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for QueueRx {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.runs().clear();
+    }
 }
 
 impl QueueRx {
-    /// The next run (its messages leave the queue's count).
+    /// The next run (its messages leave the queue's count); `None` once every sender is
+    /// gone and nothing is left.
     pub async fn recv(&mut self) -> Option<Run> {
-        let run = self.rx.recv().await?;
-        Some(self.taken(run))
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    fn try_recv(&mut self) -> Result<Run, mpsc::error::TryRecvError> {
-        let run = self.rx.try_recv()?;
-        Ok(self.taken(run))
+    fn try_recv(&mut self) -> Result<Run, TryRecvError> {
+        match self.shared.pop() {
+            Some(run) => Ok(run),
+            None if self.shared.senders.load(Ordering::Acquire) == 0 => {
+                Err(TryRecvError::Disconnected)
+            }
+            None => Err(TryRecvError::Empty),
+        }
     }
 
-    fn blocking_recv(&mut self) -> Option<Run> {
-        let run = self.rx.blocking_recv()?;
-        Some(self.taken(run))
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Run>> {
+        if let Some(run) = self.shared.pop() {
+            return Poll::Ready(Some(run));
+        }
+        self.shared.waker.register(cx.waker());
+        // Checked again after registering: a run pushed in between would not wake us.
+        match self.shared.pop() {
+            Some(run) => Poll::Ready(Some(run)),
+            None if self.shared.senders.load(Ordering::Acquire) == 0 => Poll::Ready(None),
+            None => Poll::Pending,
+        }
     }
+}
 
-    fn taken(&self, run: Run) -> Run {
-        self.gauge.queued.fetch_sub(run.len(), Ordering::AcqRel);
-        run
+impl futures::Stream for QueueRx {
+    type Item = Run;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Run>> {
+        self.get_mut().poll_recv(cx)
     }
 }
 
 /// A subscriber queue of at most `messages_max` messages (at least 1).
 pub fn queue(messages_max: usize) -> (QueueTx, QueueRx) {
-    let max = messages_max.max(1);
-    // Every run holds at least one message, so the channel never fills before the count.
-    let (tx, rx) = mpsc::channel(max);
-    let gauge = Arc::new(QueueGauge {
+    let shared = Arc::new(Shared {
+        runs: Mutex::new(VecDeque::new()),
+        waker: AtomicWaker::new(),
         queued: AtomicUsize::new(0),
-        max,
+        max: messages_max.max(1),
         overflowed: AtomicBool::new(false),
+        senders: AtomicUsize::new(1),
+        closed: AtomicBool::new(false),
     });
     (
         QueueTx {
-            tx,
-            gauge: gauge.clone(),
+            shared: shared.clone(),
         },
-        QueueRx { rx, gauge },
+        QueueRx { shared },
     )
 }
 
@@ -138,7 +219,7 @@ pub fn queue(messages_max: usize) -> (QueueTx, QueueRx) {
 /// takes whole runs).
 pub struct Messages {
     rx: QueueRx,
-    pending: std::collections::VecDeque<TopicMessage>,
+    pending: VecDeque<TopicMessage>,
 }
 
 impl Messages {
@@ -150,22 +231,12 @@ impl Messages {
         self.pending.pop_front()
     }
 
-    pub fn try_recv(&mut self) -> Result<TopicMessage, mpsc::error::TryRecvError> {
+    pub fn try_recv(&mut self) -> Result<TopicMessage, TryRecvError> {
         if self.pending.is_empty() {
             let run = self.rx.try_recv()?;
             self.pending.extend(run.iter().cloned());
         }
-        self.pending
-            .pop_front()
-            .ok_or(mpsc::error::TryRecvError::Empty)
-    }
-
-    pub fn blocking_recv(&mut self) -> Option<TopicMessage> {
-        if self.pending.is_empty() {
-            let run = self.rx.blocking_recv()?;
-            self.pending.extend(run.iter().cloned());
-        }
-        self.pending.pop_front()
+        self.pending.pop_front().ok_or(TryRecvError::Empty)
     }
 }
 
@@ -321,7 +392,7 @@ impl Hub {
         let seq = self.attach(topic, id, tx);
         let messages = Messages {
             rx,
-            pending: std::collections::VecDeque::new(),
+            pending: VecDeque::new(),
         };
         (id, messages, seq)
     }
@@ -642,8 +713,8 @@ mod tests {
         rx.try_recv().unwrap().text.into_bytes()
     }
 
-    #[test]
-    fn the_fanout_thread_delivers_in_order() {
+    #[tokio::test]
+    async fn the_fanout_thread_delivers_in_order() {
         let hub = Arc::new(Hub::new(64));
         assert!(hub.start_fanout(64, 8).unwrap());
         assert!(!hub.start_fanout(64, 8).unwrap(), "once");
@@ -651,10 +722,11 @@ mod tests {
         for i in 0..40 {
             hub.publish("t", "odds", &i);
         }
-        let seqs: Vec<u64> = (0..40)
-            .filter_map(|_| rx.blocking_recv())
-            .map(|m| m.seq)
-            .collect();
+        let mut seqs = Vec::new();
+        for _ in 0..40 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv());
+            seqs.push(next.await.expect("delivered").expect("open").seq);
+        }
         assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
         assert_eq!(hub.fanout_dropped_total.load(Ordering::Relaxed), 0);
     }
@@ -689,6 +761,52 @@ mod tests {
         );
         assert_eq!(hub.subscriber_count("t"), 0);
         assert!(tx.overflowed());
+    }
+
+    #[tokio::test]
+    async fn a_queue_ends_with_its_senders_and_refuses_once_its_receiver_is_gone() {
+        let run: Run = Arc::from([TopicMessage {
+            topic: Arc::from("t"),
+            seq: 1,
+            kind: "odds",
+            text: ByteString::from_static("{}"),
+        }]);
+        let (tx, mut rx) = queue(4);
+        let other = tx.clone();
+        assert!(other.offer(&run));
+        drop(other);
+        drop(tx);
+        assert_eq!(
+            rx.recv().await.map(|r| r.len()),
+            Some(1),
+            "queued runs first"
+        );
+        assert!(rx.recv().await.is_none(), "then the end: no sender is left");
+        let (tx, rx) = queue(4);
+        drop(rx);
+        assert!(
+            !tx.offer(&run),
+            "nobody reads: the hub drops the subscriber"
+        );
+        assert!(tx.overflowed());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_is_woken_by_a_run_from_another_thread() {
+        let (tx, mut rx) = queue(4);
+        let pusher = std::thread::spawn(move || {
+            let run: Run = Arc::from([TopicMessage {
+                topic: Arc::from("t"),
+                seq: 9,
+                kind: "odds",
+                text: ByteString::from_static("{}"),
+            }]);
+            assert!(tx.offer(&run));
+            tx
+        });
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await;
+        assert_eq!(got.expect("woken").expect("open")[0].seq, 9);
+        drop(pusher.join());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Shared application state handed to every handler: pools, live-state handles, metrics.
 
+pub mod snapshot_loads;
 pub mod ws_slots;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -349,3 +349,61 @@ async fn place_bet_over_the_socket_answers_like_rest_and_reaches_the_private_cha
     .await;
     assert_eq!(next_json(&mut ws).await["code"], "validation_failed");
 }
+
+/// Subscribers who arrive together share snapshot loads (`state::snapshot_loads`): each must
+/// still get a snapshot read after it subscribed, so that the snapshot plus the deltas after
+/// its seq end at the last price, with no gap, while prices move throughout.
+#[tokio::test]
+async fn subscribers_arriving_together_while_prices_move_all_end_at_the_last_price() {
+    let app = common::spawn_app().await;
+    let id = live_event(&app, "ws-herd").await;
+    let topic = format!("event:{id}");
+    let prices: Vec<String> = (1..=30).map(|k| format!("2.{:02}", k + 10)).collect();
+    let last = format!("{}00", prices.last().unwrap());
+    let mover = {
+        let (prices, app) = (prices.clone(), &app);
+        async move {
+            for (k, price) in prices.iter().enumerate() {
+                push(app, odds(2 + k as i64, "ws-herd", price)).await;
+            }
+        }
+    };
+    let subscriber = |n: usize| {
+        let (topic, last, app) = (topic.clone(), last.clone(), &app);
+        async move {
+            let mut ws = connect(app, "").await;
+            send(
+                &mut ws,
+                json!({"op": "subscribe", "id": n, "topics": [topic]}),
+            )
+            .await;
+            let snap = next_of(&mut ws, "snapshot").await;
+            let home = moneyline(&snap)["selections"][0].clone();
+            let (home_id, mut price) = (home["id"].clone(), home["odds"].clone());
+            let mut seq = snap["seq"].as_u64().unwrap();
+            while price != last.as_str() {
+                let m = next_json(&mut ws).await;
+                assert_eq!(
+                    m["seq"].as_u64().unwrap(),
+                    seq + 1,
+                    "no gap after the snapshot"
+                );
+                seq += 1;
+                if m["type"] != "odds" {
+                    continue;
+                }
+                let changed = m["data"]["selections"].as_array().unwrap();
+                if let Some(s) = changed.iter().find(|s| s["id"] == home_id) {
+                    price = s["odds"].clone();
+                }
+            }
+        }
+    };
+    let herd = futures::future::join_all((0..40).map(subscriber));
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        futures::future::join(mover, herd),
+    )
+    .await
+    .expect("every subscriber reaches the last price");
+}

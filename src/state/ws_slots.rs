@@ -11,6 +11,8 @@ pub struct WsShared {
     connections: AtomicUsize,
     /// Open sessions per client address (entries go when they reach zero).
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Snapshot loads shared by the subscribers of a topic.
+    pub snapshots: Arc<super::snapshot_loads::SnapshotLoads>,
 }
 
 /// Why a connection was refused a slot.

@@ -144,9 +144,20 @@ pub struct Reply<'a, T: Serialize> {
 
 /// `{"type": "snapshot", "id", "topic", "seq", "data"}`: the topic's state at `seq`;
 /// deltas with a larger `seq` follow.
-pub fn snapshot(id: Option<&Value>, topic: &str, seq: u64, data: &Value) -> String {
-    serde_json::json!({"type": "snapshot", "id": id, "topic": topic, "seq": seq, "data": data})
-        .to_string()
+pub fn snapshot(id: Option<&Value>, topic: &str, seq: u64, data: &str) -> String {
+    // `data` is serialized JSON shared by every subscriber of the load: written in as it is.
+    let (id, topic) = (Value::from(id.cloned()), Value::from(topic));
+    let mut s = String::with_capacity(64 + data.len());
+    s.push_str(r#"{"type":"snapshot","id":"#);
+    s.push_str(&id.to_string());
+    s.push_str(r#","topic":"#);
+    s.push_str(&topic.to_string());
+    s.push_str(r#","seq":"#);
+    s.push_str(&seq.to_string());
+    s.push_str(r#","data":"#);
+    s.push_str(data);
+    s.push('}');
+    s
 }
 
 #[cfg(test)]
@@ -165,6 +176,24 @@ mod tests {
         assert_eq!(Topic::parse(&format!("user:{id}")), None);
         assert_eq!(Topic::parse("sport:"), None);
         assert_eq!(Topic::parse("sport:a b"), None);
+    }
+
+    #[test]
+    fn a_snapshot_wraps_the_shared_data_as_it_is() {
+        let data = r#"{"markets":[{"id":"m","name":"Match \"winner\""}]}"#;
+        for id in [
+            None,
+            Some(serde_json::json!(7)),
+            Some(serde_json::json!("a\"b")),
+        ] {
+            let text = snapshot(id.as_ref(), "event:x", 12, data);
+            let v: Value = serde_json::from_str(&text).expect("valid JSON");
+            assert_eq!(v["type"], "snapshot");
+            assert_eq!(v["id"], id.clone().unwrap_or(Value::Null));
+            assert_eq!(v["topic"], "event:x");
+            assert_eq!(v["seq"], 12);
+            assert_eq!(v["data"]["markets"][0]["name"], "Match \"winner\"");
+        }
     }
 
     #[test]

@@ -236,7 +236,7 @@ impl WsSession {
             }
             let state = self.state.clone();
             let id = id.clone();
-            let fut = async move { snapshot::build(&state, &topic).await };
+            let fut = async move { snapshot::shared(&state, &topic).await };
             ctx.spawn(
                 fut.into_actor(self)
                     .map(move |result, act, ctx| act.snapshot_ready(id, name, seq, result, ctx)),
@@ -277,7 +277,7 @@ impl WsSession {
         id: Option<Value>,
         name: String,
         seq: u64,
-        result: Result<Value, SnapshotError>,
+        result: snapshot::Snapshot,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         // A later subscribe or an unsubscribe replaced this one: its own answer will come.
@@ -571,9 +571,7 @@ impl Actor for WsSession {
             self.open_private(user, ctx);
         }
         if let Some(rx) = self.rx.take() {
-            ctx.add_stream(futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|m| (m, rx))
-            }));
+            ctx.add_stream(rx);
         }
         self.heartbeat(ctx);
     }

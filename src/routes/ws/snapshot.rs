@@ -2,7 +2,10 @@
 //! live state the deltas come from, so nothing between the subscription's seq and the
 //! snapshot is lost); an event that is over comes from Postgres; a sport's snapshot lists
 //! its events from Postgres with each running event's status and score from its actor.
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use actix_web::web;
 
 use serde_json::{json, Value};
 
@@ -15,17 +18,27 @@ use crate::domain::ids::EventId;
 use crate::domain::MarketStatus;
 use crate::state::AppState;
 
-/// Why a snapshot could not be built.
-pub enum SnapshotError {
-    /// No such event or sport (`unknown_topic`).
-    Unknown,
-    /// Postgres or live state could not answer (`unavailable`).
-    Unavailable,
-}
+pub use crate::state::snapshot_loads::{Snapshot, SnapshotError};
 
 fn unavailable(e: impl std::fmt::Display) -> SnapshotError {
     tracing::warn!(error = %e, "snapshot unavailable");
     SnapshotError::Unavailable
+}
+
+/// The topic's snapshot data, serialized: read after this call, and shared with the
+/// subscribers who ask for it at the same time (`state::snapshot_loads`).
+pub async fn shared(state: &web::Data<AppState>, topic: &Topic) -> Snapshot {
+    let loads = state.ws.snapshots.clone();
+    let (state, name) = (state.clone(), topic.name());
+    let topic = topic.clone();
+    let load = move || {
+        let (state, topic) = (state.clone(), topic.clone());
+        async move {
+            let data = build(&state, &topic).await?;
+            Ok(Arc::from(data.to_string()))
+        }
+    };
+    loads.get(&name, load).await
 }
 
 pub async fn build(state: &AppState, topic: &Topic) -> Result<Value, SnapshotError> {
