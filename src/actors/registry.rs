@@ -134,7 +134,10 @@ impl Registry {
     /// A registry whose actors run on the given arbiters (with `bets.book_thread`: the book
     /// thread, so a bet reserves its legs without leaving it, `crate::book`).
     pub fn on(shared: Arc<Shared>, db: Pool, arbiters: Vec<ArbiterHandle>) -> Registry {
-        assert!(!arbiters.is_empty(), "a registry needs an arbiter to run its actors on");
+        assert!(
+            !arbiters.is_empty(),
+            "a registry needs an arbiter to run its actors on"
+        );
         let mailboxes = Mailboxes::new(shared.markets.mailbox_capacity_messages);
         Registry {
             shared,
