@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Debian packages for the project's scripts (scripts/services.sh, scripts/cluster.sh):
+# Installs Debian packages for the project's scripts (scripts/services.sh, scripts/cluster.sh,
+# scripts/bench.sh):
 #   scripts/apt-install.sh <package>...
 # apt-get update + install --no-install-recommends, as root or through passwordless sudo,
 # one at a time per clone (apt has its own lock, but two scripts installing at once would

@@ -8,8 +8,11 @@
 #   3. per round a fresh `winzo serve` (release) with production-like settings (config/bench.toml:
 #      warn-level JSON logs, no maintenance job) on BENCH_PORT, open-files limit raised;
 #      with the ws-compare scenario, after the round's other scenarios, a second fresh engine
-#      and the plain serialize-once broadcaster (load-tests/src/bin/plain_broadcaster.rs) on
-#      BENCH_BROADCASTER_PORT (BENCH_PORT + 1): the same WebSocket clients against both;
+#      and two baselines: the plain serialize-once broadcaster (tokio-tungstenite,
+#      load-tests/src/bin/plain_broadcaster.rs) on BENCH_BROADCASTER_PORT (BENCH_PORT + 1)
+#      and the minimal Node `ws` one (load-tests/node-broadcaster/server.mjs; its npm
+#      dependency installed with `npm ci` when missing) on BENCH_NODE_BROADCASTER_PORT
+#      (BENCH_PORT + 2): the same WebSocket clients against the engine, then each baseline;
 #   4. BENCH_RUNS rounds of the scenarios in BENCH_SCENARIOS (each verified: check-ledger
 #      and every acknowledged bet in Postgres) and, in the same round, the pgbench baseline
 #      (load-tests/pgbench/bet.sql) on its own database `winzo_bench_pgbench`, then the
@@ -23,8 +26,8 @@
 #   BENCH_CURVE_S (10) seconds each; SUMMARY.md gets the table and curve.svg the plot.
 # Environment: BENCH_RUNS (3), BENCH_DURATION_S (15), BENCH_SCENARIOS, BENCH_PORT (18080),
 # BENCH_DB (winzo_bench; the baseline's database is <BENCH_DB>_pgbench, and the baseline runs
-# only with the bets scenario), BENCH_BROADCASTER_PORT, BENCH_SKIP_SERVICES,
-# BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags),
+# only with the bets scenario), BENCH_BROADCASTER_PORT, BENCH_NODE_BROADCASTER_PORT,
+# BENCH_SKIP_SERVICES, BENCH_FANOUT_SUBSCRIBERS (10000), BENCH_KEEP_WAL, BENCH_ARGS (more winzo-load flags),
 # BENCH_BIN (the engine binary; default this checkout's release build). Exits 1 if any run FAILED its correctness checks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,6 +40,8 @@ DB="${BENCH_DB:-winzo_bench}"
 DB_URL="$PG/$DB"
 PGB_DB="${DB}_pgbench"
 BROADCASTER_PORT="${BENCH_BROADCASTER_PORT:-$((PORT + 1))}"
+NODE_BROADCASTER_PORT="${BENCH_NODE_BROADCASTER_PORT:-$((PORT + 2))}"
+NODE_DIR=load-tests/node-broadcaster
 REDIS_URL="redis://127.0.0.1:26379"
 OUT="load-tests/results/bench-$(date -u +%Y%m%d-%H%M%S)"
 # BENCH_BIN: another engine binary to measure (e.g. a release build of an earlier commit,
@@ -61,6 +66,17 @@ fi
 SCENARIOS="${BENCH_SCENARIOS:-$default_scenarios}"
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
+# ws-compare's Node broadcaster: Node and npm (Debian's) when missing, then its one
+# dependency (ws) as scripts/browser-test.sh installs its own: `npm ci` when node_modules is
+# missing or older than the lock file.
+if has ws-compare; then
+  command -v node >/dev/null && command -v npm >/dev/null || scripts/apt-install.sh nodejs npm
+  if [ ! -d "$NODE_DIR/node_modules/ws" ] || [ "$NODE_DIR/package-lock.json" -nt "$NODE_DIR/node_modules/.package-lock.json" ]; then
+    log "npm ci in $NODE_DIR"
+    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+fi
+
 recreate() { # <database>
   psql "$PG/postgres" -qX -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
@@ -84,7 +100,8 @@ mkdir -p "$OUT"
 export WINZO_ENV=bench DATABASE_URL="$DB_URL" REDIS_URL="$REDIS_URL"
 ENGINE=""
 BROADCASTER=""
-trap 'for p in $ENGINE $BROADCASTER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done' EXIT
+NODE_BROADCASTER=""
+trap 'for p in $ENGINE $BROADCASTER $NODE_BROADCASTER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done' EXIT
 
 # A fresh engine per round, so that its peak memory and the memory per idle WebSocket
 # connection are those of the round; its resident memory once ready goes to engine-memory.txt.
@@ -146,22 +163,30 @@ for run in $(seq 1 "$RUNS"); do
   fi
   stop_engine
   # The WebSocket comparison (issue 16): a fresh engine (its memory that of the comparison
-  # only) and the plain broadcaster, the same clients against one then the other.
+  # only) and the two baselines, the same clients against the engine, then the
+  # tokio-tungstenite broadcaster, then the Node ws one.
   if has ws-compare; then
     start_engine "run$run-ws"
     "$PLAIN" "$BROADCASTER_PORT" >>"$OUT/broadcaster-run$run.log" 2>&1 &
     BROADCASTER=$!
-    log "run $run: ws-compare (broadcaster pid $BROADCASTER on port $BROADCASTER_PORT)"
+    node "$NODE_DIR/server.mjs" "$NODE_BROADCASTER_PORT" >>"$OUT/node-broadcaster-run$run.log" 2>&1 &
+    NODE_BROADCASTER=$!
+    log "run $run: ws-compare (broadcaster pid $BROADCASTER on port $BROADCASTER_PORT, Node broadcaster pid $NODE_BROADCASTER on port $NODE_BROADCASTER_PORT)"
     # shellcheck disable=SC2086
     "$LOAD" ws-compare --url "http://127.0.0.1:$PORT" --duration-s "$DURATION" \
       --results-dir "$OUT" --tag "run$run" --engine-pid "$ENGINE" \
       --broadcaster-url "http://127.0.0.1:$BROADCASTER_PORT" --broadcaster-pid "$BROADCASTER" \
+      --node-broadcaster-url "http://127.0.0.1:$NODE_BROADCASTER_PORT" \
+      --node-broadcaster-pid "$NODE_BROADCASTER" \
       --subscribers "${BENCH_FANOUT_SUBSCRIBERS:-10000}" \
       --database-url "$DB_URL" --winzo-bin "$BIN" --winzo-env bench --quiet \
       ${BENCH_ARGS:-} >>"$OUT/winzo-load.log" || failed=1
-    kill "$BROADCASTER"
-    wait "$BROADCASTER" 2>/dev/null || true
+    for p in $BROADCASTER $NODE_BROADCASTER; do
+      kill "$p"
+      wait "$p" 2>/dev/null || true
+    done
     BROADCASTER=""
+    NODE_BROADCASTER=""
     stop_engine
   fi
   has bets || continue

@@ -71,12 +71,20 @@ pub struct Opts {
     /// WebSocket subscribers (fanout, match-day).
     #[arg(long, default_value_t = 1000)]
     pub subscribers: usize,
-    /// ws-compare: the plain serialize-once broadcaster's base URL (`plain_broadcaster`).
+    /// ws-compare: the plain serialize-once broadcaster's base URL (`plain_broadcaster`,
+    /// tokio-tungstenite).
     #[arg(long)]
     pub broadcaster_url: Option<String>,
     /// ws-compare: the broadcaster's process id (its memory).
     #[arg(long)]
     pub broadcaster_pid: Option<u32>,
+    /// ws-compare: the Node `ws` broadcaster's base URL (load-tests/node-broadcaster), a
+    /// second baseline measured after the first.
+    #[arg(long)]
+    pub node_broadcaster_url: Option<String>,
+    /// ws-compare: the Node broadcaster's process id (its memory).
+    #[arg(long)]
+    pub node_broadcaster_pid: Option<u32>,
     /// ws-compare: markets of the event the clients subscribe to (1 to 9).
     #[arg(long, default_value_t = 8)]
     pub compare_markets: usize,

@@ -41,7 +41,7 @@ fn target(scenario: &str) -> &'static str {
         "match-day" => "other markets' p99 < 50 ms (issue 7)",
         "cash-out" => "none set; bet acceptance with cash-outs vs. alone (issue 18)",
         "ws-compare" => {
-            "vs. the plain broadcaster: ≥ 3× msgs/s, p99 and peak KiB/conn ≤ (issue 16)"
+            "vs. each broadcaster (tokio-tungstenite, Node ws): ≥ 3× msgs/s, p99 and peak KiB/conn ≤ (issue 16)"
         }
         _ => "",
     }
@@ -163,30 +163,47 @@ fn checked_batches(s: &mut String, bets: &[Round], pg: &BTreeMap<String, f64>) {
     );
 }
 
-/// `ws-compare`: the engine against the plain serialize-once broadcaster, per round (both
-/// measured in it with the same clients) and the medians, with issue 16's targets.
+/// `ws-compare`: the engine against each baseline its rounds measured (the plain
+/// serialize-once broadcaster, tokio-tungstenite, under `broadcaster`; the Node `ws` one
+/// under `node_ws`), per round (each measured in it with the same clients) and the medians,
+/// with issue 16's targets.
 fn ws_compare(s: &mut String, rounds: &[Round]) {
+    for (key, what) in [
+        (
+            "broadcaster",
+            "the plain serialize-once broadcaster (tokio-tungstenite)",
+        ),
+        ("node_ws", "the Node `ws` broadcaster"),
+    ] {
+        let with: Vec<&Round> = rounds.iter().filter(|r| r.extra[key].is_object()).collect();
+        if !with.is_empty() {
+            ws_baseline(s, &with, key, what);
+        }
+    }
+}
+
+/// The table and medians of the engine against one baseline (`key` in the rounds' JSON).
+fn ws_baseline(s: &mut String, rounds: &[&Round], key: &str, what: &str) {
     let f = |r: &Round, side: &str, k: &str| r.extra[side][k].as_f64().unwrap_or(f64::NAN);
     let _ = writeln!(
         s,
-        "\nWebSocket fan-out against the plain serialize-once broadcaster (`ws-compare`: the same clients, engine then broadcaster in each round; engine / broadcaster):\n"
+        "\nWebSocket fan-out against {what} (`ws-compare`: the same clients, engine then {key} in each round; engine / {key}):\n"
     );
     let _ = writeln!(
         s,
         "| round | clients | msgs/s at saturation | ratio | p99 ms | peak KiB/conn | server CPU µs/msg | fixed-rate msgs/s | fixed-rate p99 ms | idle KiB/conn |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
-    let pair = |r: &Round, k: &str, d: usize| {
-        format!("{:.d$} / {:.d$}", f(r, "engine", k), f(r, "broadcaster", k))
-    };
-    let ratio = |r: &Round, k: &str| f(r, "engine", k) / f(r, "broadcaster", k);
+    let pair =
+        |r: &Round, k: &str, d: usize| format!("{:.d$} / {:.d$}", f(r, "engine", k), f(r, key, k));
+    let ratio = |r: &Round, k: &str| f(r, "engine", k) / f(r, key, k);
     for r in rounds {
         let _ = writeln!(
             s,
             "| {} | {:.0} / {:.0} | {} | {:.2}× | {} | {} | {} | {} | {} | {} |",
             r.run,
             f(r, "engine", "ready"),
-            f(r, "broadcaster", "ready"),
+            f(r, key, "ready"),
             pair(r, "delivered_per_s", 0),
             ratio(r, "delivered_per_s"),
             pair(r, "p99_ms", 1),
@@ -197,7 +214,7 @@ fn ws_compare(s: &mut String, rounds: &[Round]) {
             pair(r, "idle_kib_per_conn", 1),
         );
     }
-    let med = |g: &dyn Fn(&Round) -> f64| median(rounds.iter().map(g).collect());
+    let med = |g: &dyn Fn(&Round) -> f64| median(rounds.iter().map(|r| g(r)).collect());
     let verdict = |ok: bool| if ok { "met" } else { "not met" };
     let throughput = med(&|r| ratio(r, "delivered_per_s"));
     let p99 = med(&|r| ratio(r, "p99_ms"));
@@ -206,7 +223,7 @@ fn ws_compare(s: &mut String, rounds: &[Round]) {
     let idle = med(&|r| f(r, "engine", "idle_kib_per_conn"));
     let _ = writeln!(
         s,
-        "\nMedians (engine / broadcaster, per round): throughput {throughput:.2}× (target ≥ 3×: {}); p99 at saturation {p99:.2}× (≤ 1×: {}); peak memory per connection {peak:.2}× (≤ 1×: {}); fixed-rate p99 {fixed:.2}× (≤ 1×: {}); engine memory per idle connection {idle:.1} KiB (< 20 KiB: {}).",
+        "\nMedians (engine / {key}, per round): throughput {throughput:.2}× (target ≥ 3×: {}); p99 at saturation {p99:.2}× (≤ 1×: {}); peak memory per connection {peak:.2}× (≤ 1×: {}); fixed-rate p99 {fixed:.2}× (≤ 1×: {}); engine memory per idle connection {idle:.1} KiB (< 20 KiB: {}).",
         verdict(throughput >= 3.0),
         verdict(p99 <= 1.0),
         verdict(peak <= 1.0),
@@ -638,7 +655,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ws_compare_round_reports_the_ratios_against_the_broadcaster() {
+    fn a_ws_compare_round_reports_the_ratios_against_each_broadcaster() {
         let side = |per_s: f64, p99: f64, peak: f64, fixed_p99: f64, idle: f64| {
             serde_json::json!({"ready": 10000, "delivered_per_s": per_s, "p99_ms": p99,
                 "peak_kib_per_conn": peak, "fixed_delivered_per_s": 400000.0,
@@ -650,7 +667,8 @@ mod tests {
             "ops": [{"op": "ws_engine_saturation", "per_s": 1.0, "p50_ms": 100.0,
                      "p95_ms": 200.0, "p99_ms": 300.0, "max_ms": 400.0}],
             "extra": {"engine": side(300000.0, 300.0, 30.0, 80.0, 17.5),
-                      "broadcaster": side(100000.0, 250.0, 12.0, 100.0, 8.0)}
+                      "broadcaster": side(100000.0, 250.0, 12.0, 100.0, 8.0),
+                      "node_ws": side(150000.0, 600.0, 15.0, 40.0, 9.0)}
         });
         let text = summary_of(
             "ws",
@@ -664,7 +682,19 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("throughput 3.00× (target ≥ 3×: met); p99 at saturation 1.20× (≤ 1×: not met); peak memory per connection 2.50× (≤ 1×: not met); fixed-rate p99 0.80× (≤ 1×: met); engine memory per idle connection 17.5 KiB (< 20 KiB: met)"),
+            text.contains("Medians (engine / broadcaster, per round): throughput 3.00× (target ≥ 3×: met); p99 at saturation 1.20× (≤ 1×: not met); peak memory per connection 2.50× (≤ 1×: not met); fixed-rate p99 0.80× (≤ 1×: met); engine memory per idle connection 17.5 KiB (< 20 KiB: met)"),
+            "{text}"
+        );
+        // The second baseline: a table and medians of its own.
+        assert!(text.contains("against the Node `ws` broadcaster"), "{text}");
+        assert!(
+            text.contains(
+                "| run1 | 10000 / 10000 | 300000 / 150000 | 2.00× | 300.0 / 600.0 | 30.0 / 15.0 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Medians (engine / node_ws, per round): throughput 2.00× (target ≥ 3×: not met); p99 at saturation 0.50× (≤ 1×: met); peak memory per connection 2.00× (≤ 1×: not met); fixed-rate p99 2.00× (≤ 1×: not met)"),
             "{text}"
         );
     }

@@ -1,5 +1,6 @@
-//! A plain serialize-once WebSocket broadcaster: the baseline of `winzo-load ws-compare`
-//! (issue 16). Not a second engine: no state, no database, no actors, one process.
+//! A plain serialize-once WebSocket broadcaster: a baseline of `winzo-load ws-compare`
+//! (issue 16; the other is the Node `ws` one in load-tests/node-broadcaster, which speaks the
+//! same). Not a second engine: no state, no database, no actors, one process.
 //!
 //! - `GET /ws` upgrades (tokio-tungstenite over the accepted socket). A client sends the
 //!   engine's `{"op": "subscribe", "id": .., "topics": [..]}` and gets, per topic, a

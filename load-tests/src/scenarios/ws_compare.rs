@@ -1,6 +1,9 @@
 //! `ws-compare` (issue 16): the same WebSocket clients against the engine and then against
-//! the plain serialize-once broadcaster (`plain_broadcaster`, a separate process at
-//! `--broadcaster-url`), in the same run, with the same price moves.
+//! each baseline given, in the same run, with the same price moves: the plain serialize-once
+//! broadcaster (`plain_broadcaster`, tokio-tungstenite, at `--broadcaster-url`) and the
+//! minimal Node `ws` one (load-tests/node-broadcaster, at `--node-broadcaster-url`), each a
+//! separate process. Their figures go into the JSON under `broadcaster` and `node_ws`, and
+//! the engine's ratios against each into the notes.
 //!
 //! Per server: `--subscribers` clients (the fanout scenario's, [`crate::ws`]) subscribe to
 //! one event of `--compare-markets` markets (8) and get their snapshot; the server's RSS
@@ -46,7 +49,10 @@ const RSS_SETTLE_MAX: Duration = Duration::from_secs(10);
 
 /// One server under test.
 struct Target<'a> {
+    /// Its key in the JSON (and its latency ops' infix).
     name: &'static str,
+    /// What it is, in the ratio notes.
+    label: &'static str,
     api: Api,
     pid: Option<u32>,
     token: Option<&'a str>,
@@ -65,14 +71,41 @@ struct PhaseResult {
 }
 
 pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
-    let Some(url) = opts.broadcaster_url.as_deref() else {
-        anyhow::bail!("ws-compare needs --broadcaster-url (a running plain_broadcaster)");
-    };
+    // The baselines given: (key, label, URL, pid).
+    let given = [
+        (
+            "broadcaster",
+            "tokio-tungstenite",
+            &opts.broadcaster_url,
+            opts.broadcaster_pid,
+        ),
+        (
+            "node_ws",
+            "Node ws",
+            &opts.node_broadcaster_url,
+            opts.node_broadcaster_pid,
+        ),
+    ];
+    let mut baselines = Vec::new();
+    for (name, label, url, pid) in given {
+        let Some(url) = url else { continue };
+        let api = Api::new(url, Duration::from_millis(opts.timeout_ms))?;
+        api.wait_ready(Duration::from_secs(30)).await?;
+        baselines.push(Target {
+            name,
+            label,
+            api,
+            pid,
+            token: None,
+        });
+    }
+    anyhow::ensure!(
+        !baselines.is_empty(),
+        "ws-compare needs --broadcaster-url and/or --node-broadcaster-url (a running broadcaster)"
+    );
     if !ws::available(api).await {
         anyhow::bail!("this engine does not serve /ws: ws-compare needs the WebSocket server");
     }
-    let plain = Api::new(url, Duration::from_millis(opts.timeout_ms))?;
-    plain.wait_ready(Duration::from_secs(30)).await?;
     let trader = provision::trader(api, &opts.trader_login, &opts.trader_password).await?;
     // Each market's prices are 1.0500 + market/10 + up to 0.0999 (latency keys).
     anyhow::ensure!(
@@ -100,39 +133,33 @@ pub async fn run(api: &Api, opts: &Opts) -> anyhow::Result<Outcome> {
     let mut notes = Vec::new();
     let mut extra = json!({"subscribers": opts.subscribers, "markets": n_markets,
                            "fixed_moves_per_s_per_market": opts.fixed_moves_per_s});
-    let targets = [
-        Target {
-            name: "engine",
-            api: api.clone(),
-            pid: opts.engine_pid,
-            token: Some(&trader),
-        },
-        Target {
-            name: "broadcaster",
-            api: plain,
-            pid: opts.broadcaster_pid,
-            token: None,
-        },
-    ];
-    for t in &targets {
+    let engine = Target {
+        name: "engine",
+        label: "the engine",
+        api: api.clone(),
+        pid: opts.engine_pid,
+        token: Some(&trader),
+    };
+    for t in std::iter::once(&engine).chain(&baselines) {
         let (side, note) = side(t, &book.markets, book.events[0], opts, &mut stats).await;
         extra[t.name] = side;
         notes.push(note);
     }
-    let ratio = |k: &str| {
-        extra["engine"][k].as_f64().unwrap_or(f64::NAN)
-            / extra["broadcaster"][k].as_f64().unwrap_or(f64::NAN)
-    };
-    let ratios = [
-        ratio("delivered_per_s"),
-        ratio("p99_ms"),
-        ratio("peak_kib_per_conn"),
-        ratio("fixed_p99_ms"),
-    ];
-    notes.push(format!(
-        "engine/broadcaster: throughput {:.2}×, p99 {:.2}×, peak memory per connection {:.2}×, fixed-rate p99 {:.2}×",
-        ratios[0], ratios[1], ratios[2], ratios[3]
-    ));
+    for b in &baselines {
+        let ratio = |k: &str| {
+            extra["engine"][k].as_f64().unwrap_or(f64::NAN)
+                / extra[b.name][k].as_f64().unwrap_or(f64::NAN)
+        };
+        notes.push(format!(
+            "engine/{}: throughput {:.2}×, p99 {:.2}×, peak memory per connection {:.2}×, fixed-rate p99 {:.2}× (vs {})",
+            b.name,
+            ratio("delivered_per_s"),
+            ratio("p99_ms"),
+            ratio("peak_kib_per_conn"),
+            ratio("fixed_p99_ms"),
+            b.label
+        ));
+    }
     Ok(phase.outcome(bar, stats, notes, extra))
 }
 
