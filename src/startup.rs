@@ -608,7 +608,9 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
                 routes::extract::authenticate_first,
             ))
             .wrap(actix_web::middleware::from_fn(crate::metrics::record_http))
-            .wrap(tracing_actix_web::TracingLogger::<crate::telemetry::RequestSpan>::new())
+            .wrap(tracing_actix_web::TracingLogger::<
+                crate::telemetry::RequestSpan,
+            >::new())
             .app_data(data.clone())
             .app_data(metrics.clone())
             .app_data(proxies.clone())

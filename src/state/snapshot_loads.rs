@@ -111,16 +111,36 @@ impl SnapshotLoads {
         F: Fn() -> Fut,
         Fut: Future<Output = Snapshot>,
     {
+        // A load that never ends its loop (it panicked, or the runtime was shut down under
+        // it) must not leave the topic marked as loading: nobody would ever start its next
+        // load. Dropping the entry answers every waiter `unavailable`, and they may retry.
+        struct Abandoned<'a> {
+            loads: &'a SnapshotLoads,
+            topic: &'a str,
+            finished: bool,
+        }
+        impl Drop for Abandoned<'_> {
+            fn drop(&mut self) {
+                if !self.finished {
+                    self.loads.lock().remove(self.topic);
+                }
+            }
+        }
+        let mut guard = Abandoned {
+            loads: &self,
+            topic: &topic,
+            finished: false,
+        };
         loop {
             match self.lock().get_mut(&topic) {
                 Some(w) => w.started = true,
-                None => return,
+                None => break,
             }
             let result = load().await;
             let (done, again) = {
                 let mut topics = self.lock();
                 let Some(w) = topics.get_mut(&topic) else {
-                    return;
+                    break;
                 };
                 let done = std::mem::take(&mut w.current);
                 let again = !w.next.is_empty();
@@ -136,9 +156,10 @@ impl SnapshotLoads {
                 let _ = tx.send(result.clone());
             }
             if !again {
-                return;
+                break;
             }
         }
+        guard.finished = true;
     }
 }
 
@@ -199,6 +220,29 @@ mod tests {
                 }
                 assert_eq!(count.get(), 2, "two loads for five subscribers");
                 assert_eq!(loads.loading(), 0, "nothing left once nobody waits");
+            })
+            .await;
+    }
+
+    async fn a_load_that_panics() -> Snapshot {
+        panic!("a snapshot load that panics (expected by this test)")
+    }
+
+    #[tokio::test]
+    async fn a_load_that_panics_leaves_nobody_waiting_for_ever() {
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async {
+                let loads = Arc::new(SnapshotLoads::default());
+                let lost = loads.get("event:p", a_load_that_panics).await;
+                assert_eq!(lost, Err(SnapshotError::Unavailable));
+                assert_eq!(loads.loading(), 0, "the topic is not left loading");
+                let ok = loads.get("event:p", || async { Ok(Arc::from("{}")) }).await;
+                assert_eq!(
+                    ok.unwrap().as_ref(),
+                    "{}",
+                    "the next subscriber gets a load"
+                );
             })
             .await;
     }
