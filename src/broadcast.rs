@@ -658,6 +658,16 @@ pub struct BroadcastSettings {
 mod tests {
     use super::*;
 
+    /// A message of topic `t` with `seq`.
+    fn message(seq: u64) -> TopicMessage {
+        TopicMessage {
+            topic: Arc::from("t"),
+            seq,
+            kind: "odds",
+            text: ByteString::from_static("{}"),
+        }
+    }
+
     #[test]
     fn idle_topics_are_forgotten_but_not_those_held_or_listened_to() {
         let hub = Hub::new(8);
@@ -734,12 +744,6 @@ mod tests {
     #[tokio::test]
     async fn a_queue_is_bounded_in_messages_whatever_the_runs() {
         let hub = Hub::new(8);
-        let message = |seq| TopicMessage {
-            topic: Arc::from("t"),
-            seq,
-            kind: "odds",
-            text: ByteString::from_static("{}"),
-        };
         let (tx, mut rx) = queue(3);
         let two: Run = Arc::from([message(1), message(2)]);
         assert!(tx.offer(&two));
@@ -765,12 +769,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_ends_with_its_senders_and_refuses_once_its_receiver_is_gone() {
-        let run: Run = Arc::from([TopicMessage {
-            topic: Arc::from("t"),
-            seq: 1,
-            kind: "odds",
-            text: ByteString::from_static("{}"),
-        }]);
+        let run: Run = Arc::from([message(1)]);
         let (tx, mut rx) = queue(4);
         let other = tx.clone();
         assert!(other.offer(&run));
@@ -795,12 +794,7 @@ mod tests {
     async fn a_waiting_receiver_is_woken_by_a_run_from_another_thread() {
         let (tx, mut rx) = queue(4);
         let pusher = std::thread::spawn(move || {
-            let run: Run = Arc::from([TopicMessage {
-                topic: Arc::from("t"),
-                seq: 9,
-                kind: "odds",
-                text: ByteString::from_static("{}"),
-            }]);
+            let run: Run = Arc::from([message(9)]);
             assert!(tx.offer(&run));
             tx
         });

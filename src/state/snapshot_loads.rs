@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
 /// Why a snapshot could not be built.
@@ -26,8 +27,9 @@ pub enum SnapshotError {
     Unavailable,
 }
 
-/// A topic's snapshot data, serialized once (JSON), or why there is none.
-pub type Snapshot = Result<Arc<str>, SnapshotError>;
+/// A topic's snapshot data, serialized once (JSON written into every subscriber's message
+/// as it is), or why there is none.
+pub type Snapshot = Result<Arc<RawValue>, SnapshotError>;
 
 /// The subscribers waiting for a topic's snapshot.
 struct Waiting {
@@ -169,6 +171,21 @@ mod tests {
     use std::cell::Cell;
     use std::rc::Rc;
 
+    /// Snapshot data holding `json`.
+    fn data(json: &str) -> Snapshot {
+        Ok(Arc::from(RawValue::from_string(json.to_string()).unwrap()))
+    }
+
+    /// The data's JSON text, or the error.
+    fn text(s: Snapshot) -> Result<String, SnapshotError> {
+        s.map(|d| d.get().to_string())
+    }
+
+    /// Runs `f` on a `LocalSet`, where loads run (an actix worker in the engine).
+    async fn local<F: Future>(f: F) -> F::Output {
+        tokio::task::LocalSet::new().run_until(f).await
+    }
+
     /// A loader that counts its loads and answers the load number, once `gate` opens.
     fn counting(
         loads: Rc<Cell<u32>>,
@@ -180,48 +197,46 @@ mod tests {
                 loads.set(loads.get() + 1);
                 let n = loads.get();
                 gate.notified().await;
-                Ok(Arc::from(n.to_string()))
+                data(&n.to_string())
             })
         }
     }
 
     #[tokio::test]
     async fn askers_before_a_load_starts_share_it_and_later_ones_get_the_next() {
-        let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async {
-                let loads = Arc::new(SnapshotLoads::default());
-                let count = Rc::new(Cell::new(0));
-                let gate = Rc::new(tokio::sync::Notify::new());
-                let ask = || {
-                    let (loads, f) = (loads.clone(), counting(count.clone(), gate.clone()));
-                    tokio::task::spawn_local(async move { loads.get("event:x", f).await })
-                };
-                // Three ask before the load has run: one load for them.
-                let early: Vec<_> = (0..3).map(|_| ask()).collect();
-                while count.get() == 0 {
-                    tokio::task::yield_now().await;
-                }
-                // The load has started reading: these two wait for the next one.
-                let late: Vec<_> = (0..2).map(|_| ask()).collect();
-                while loads.lock().get("event:x").map_or(0, |w| w.next.len()) < 2 {
-                    tokio::task::yield_now().await;
-                }
-                gate.notify_one();
-                for h in early {
-                    assert_eq!(h.await.unwrap().unwrap().as_ref(), "1");
-                }
-                while count.get() < 2 {
-                    tokio::task::yield_now().await;
-                }
-                gate.notify_one();
-                for h in late {
-                    assert_eq!(h.await.unwrap().unwrap().as_ref(), "2");
-                }
-                assert_eq!(count.get(), 2, "two loads for five subscribers");
-                assert_eq!(loads.loading(), 0, "nothing left once nobody waits");
-            })
-            .await;
+        local(async {
+            let loads = Arc::new(SnapshotLoads::default());
+            let count = Rc::new(Cell::new(0));
+            let gate = Rc::new(tokio::sync::Notify::new());
+            let ask = || {
+                let (loads, f) = (loads.clone(), counting(count.clone(), gate.clone()));
+                tokio::task::spawn_local(async move { loads.get("event:x", f).await })
+            };
+            // Three ask before the load has run: one load for them.
+            let early: Vec<_> = (0..3).map(|_| ask()).collect();
+            while count.get() == 0 {
+                tokio::task::yield_now().await;
+            }
+            // The load has started reading: these two wait for the next one.
+            let late: Vec<_> = (0..2).map(|_| ask()).collect();
+            while loads.lock().get("event:x").map_or(0, |w| w.next.len()) < 2 {
+                tokio::task::yield_now().await;
+            }
+            gate.notify_one();
+            for h in early {
+                assert_eq!(text(h.await.unwrap()), Ok("1".into()));
+            }
+            while count.get() < 2 {
+                tokio::task::yield_now().await;
+            }
+            gate.notify_one();
+            for h in late {
+                assert_eq!(text(h.await.unwrap()), Ok("2".into()));
+            }
+            assert_eq!(count.get(), 2, "two loads for five subscribers");
+            assert_eq!(loads.loading(), 0, "nothing left once nobody waits");
+        })
+        .await;
     }
 
     async fn a_load_that_panics() -> Snapshot {
@@ -230,44 +245,34 @@ mod tests {
 
     #[tokio::test]
     async fn a_load_that_panics_leaves_nobody_waiting_for_ever() {
-        let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async {
-                let loads = Arc::new(SnapshotLoads::default());
-                let lost = loads.get("event:p", a_load_that_panics).await;
-                assert_eq!(lost, Err(SnapshotError::Unavailable));
-                assert_eq!(loads.loading(), 0, "the topic is not left loading");
-                let ok = loads.get("event:p", || async { Ok(Arc::from("{}")) }).await;
-                assert_eq!(
-                    ok.unwrap().as_ref(),
-                    "{}",
-                    "the next subscriber gets a load"
-                );
-            })
-            .await;
+        local(async {
+            let loads = Arc::new(SnapshotLoads::default());
+            let lost = loads.get("event:p", a_load_that_panics).await;
+            assert_eq!(text(lost), Err(SnapshotError::Unavailable));
+            assert_eq!(loads.loading(), 0, "the topic is not left loading");
+            let ok = loads.get("event:p", || async { data("{}") }).await;
+            assert_eq!(text(ok), Ok("{}".into()), "the next subscriber gets a load");
+        })
+        .await;
     }
 
     #[tokio::test]
     async fn a_failed_load_answers_everyone_who_shared_it_and_the_next_starts_afresh() {
-        let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async {
-                let loads = Arc::new(SnapshotLoads::default());
-                let failing = || async { Err(SnapshotError::Unknown) };
-                let (a, b) = tokio::join!(
-                    loads.get("sport:none", failing),
-                    loads.get("sport:none", failing)
-                );
-                assert_eq!(
-                    (a, b),
-                    (Err(SnapshotError::Unknown), Err(SnapshotError::Unknown))
-                );
-                assert_eq!(loads.loading(), 0);
-                let ok = loads
-                    .get("sport:none", || async { Ok(Arc::from("{}")) })
-                    .await;
-                assert_eq!(ok.unwrap().as_ref(), "{}");
-            })
-            .await;
+        local(async {
+            let loads = Arc::new(SnapshotLoads::default());
+            let failing = || async { Err(SnapshotError::Unknown) };
+            let (a, b) = tokio::join!(
+                loads.get("sport:none", failing),
+                loads.get("sport:none", failing)
+            );
+            assert_eq!(
+                (text(a), text(b)),
+                (Err(SnapshotError::Unknown), Err(SnapshotError::Unknown))
+            );
+            assert_eq!(loads.loading(), 0);
+            let ok = loads.get("sport:none", || async { data("{}") }).await;
+            assert_eq!(text(ok), Ok("{}".into()));
+        })
+        .await;
     }
 }

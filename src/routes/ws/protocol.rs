@@ -1,6 +1,7 @@
 //! Frames of the WebSocket protocol: client operations in, server messages out, and the
 //! close and error codes (`docs/websocket.md`).
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::domain::ids::EventId;
@@ -144,20 +145,22 @@ pub struct Reply<'a, T: Serialize> {
 
 /// `{"type": "snapshot", "id", "topic", "seq", "data"}`: the topic's state at `seq`;
 /// deltas with a larger `seq` follow.
-pub fn snapshot(id: Option<&Value>, topic: &str, seq: u64, data: &str) -> String {
-    // `data` is serialized JSON shared by every subscriber of the load: written in as it is.
-    let (id, topic) = (Value::from(id.cloned()), Value::from(topic));
-    let mut s = String::with_capacity(64 + data.len());
-    s.push_str(r#"{"type":"snapshot","id":"#);
-    s.push_str(&id.to_string());
-    s.push_str(r#","topic":"#);
-    s.push_str(&topic.to_string());
-    s.push_str(r#","seq":"#);
-    s.push_str(&seq.to_string());
-    s.push_str(r#","data":"#);
-    s.push_str(data);
-    s.push('}');
-    s
+pub fn snapshot(id: Option<&Value>, topic: &str, seq: u64, data: &RawValue) -> String {
+    /// The snapshot's own fields; `data` is JSON shared by every subscriber of the load,
+    /// written in as it is.
+    #[derive(Serialize)]
+    struct Fields<'a> {
+        topic: &'a str,
+        seq: u64,
+        data: &'a RawValue,
+    }
+    let reply = Reply {
+        kind: "snapshot",
+        id: id.cloned(),
+        data: Fields { topic, seq, data },
+    };
+    // Plain strings, numbers and already-checked JSON: serializing cannot fail.
+    serde_json::to_string(&reply).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -186,7 +189,8 @@ mod tests {
             Some(serde_json::json!(7)),
             Some(serde_json::json!("a\"b")),
         ] {
-            let text = snapshot(id.as_ref(), "event:x", 12, data);
+            let raw = serde_json::value::RawValue::from_string(data.to_string()).unwrap();
+            let text = snapshot(id.as_ref(), "event:x", 12, &raw);
             let v: Value = serde_json::from_str(&text).expect("valid JSON");
             assert_eq!(v["type"], "snapshot");
             assert_eq!(v["id"], id.clone().unwrap_or(Value::Null));

@@ -35,7 +35,9 @@ pub async fn shared(state: &web::Data<AppState>, topic: &Topic) -> Snapshot {
         let (state, topic) = (state.clone(), topic.clone());
         async move {
             let data = build(&state, &topic).await?;
-            Ok(Arc::from(data.to_string()))
+            serde_json::value::to_raw_value(&data)
+                .map(Arc::from)
+                .map_err(unavailable)
         }
     };
     loads.get(&name, load).await
