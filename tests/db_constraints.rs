@@ -9,7 +9,7 @@ use chrono::{Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Error};
+use tokio_postgres::{Client, Error, Transaction};
 use uuid::Uuid;
 
 /// Asserts that `result` failed with `state` on the constraint (or rule) named `constraint`.
@@ -137,6 +137,14 @@ struct BetWrite<'a> {
 /// Writes the bet the way the engine does, in one transaction, and commits; the placement
 /// check runs at COMMIT, so its refusal is the commit's error.
 async fn write_bet(c: &mut Client, bet: &BetWrite<'_>) -> Result<Uuid, Error> {
+    let tx = c.transaction().await?;
+    let id = write_bet_in(&tx, bet).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Writes the bet's rows inside `tx`, leaving the commit (and so the check) to the caller.
+async fn write_bet_in(tx: &Transaction<'_>, bet: &BetWrite<'_>) -> Result<Uuid, Error> {
     let total_odds: Decimal = bet
         .legs
         .iter()
@@ -144,7 +152,6 @@ async fn write_bet(c: &mut Client, bet: &BetWrite<'_>) -> Result<Uuid, Error> {
         .product::<Decimal>()
         .max(dec!(1.01));
     let potential_win = (bet.stake.max(dec!(0.01)) * total_odds).round_dp(2);
-    let tx = c.transaction().await?;
     let id: Uuid = tx
         .query_one(
             "INSERT INTO bets (user_id, type, status, stake, total_odds, potential_win) \
@@ -181,7 +188,6 @@ async fn write_bet(c: &mut Client, bet: &BetWrite<'_>) -> Result<Uuid, Error> {
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -598,6 +604,78 @@ async fn a_bet_committed_without_its_debit_is_refused_at_commit() {
         balance,
         dec!(100.00),
         "the refused transactions changed nothing"
+    );
+}
+
+/// The check runs once per commit over every bet the transaction wrote (V77): a bad bet
+/// among good ones is found and named; bets of a rolled-back savepoint are not checked; a
+/// bet written after the check ran early (`SET CONSTRAINTS ... IMMEDIATE`) is checked at
+/// commit.
+#[tokio::test]
+async fn the_placement_check_covers_every_bet_of_the_transaction() {
+    let mut db = common::TestDb::new().await;
+    let alice = user(&db.client, "alice", dec!(100)).await;
+    let cat = catalogue(&db.client).await;
+    let (_, sel) = market(&db.client, cat.event, "moneyline", &[dec!(2.1)]).await;
+    let legs = [(sel[0], dec!(2.1))];
+    let good = BetWrite {
+        user: alice,
+        kind: "single",
+        stake: dec!(2),
+        legs: &legs,
+        debit: Some(dec!(-2)),
+        update_balance: true,
+    };
+    let no_debit = BetWrite {
+        debit: None,
+        ..good
+    };
+    let no_legs = BetWrite { legs: &[], ..good };
+
+    // A bad bet between two good ones, in one transaction.
+    let tx = db.client.transaction().await.unwrap();
+    write_bet_in(&tx, &good).await.unwrap();
+    let bad = write_bet_in(&tx, &no_debit).await.unwrap();
+    write_bet_in(&tx, &good).await.unwrap();
+    let refused = tx.commit().await;
+    let message = refused
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_db_error())
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    assert_refused(refused, SqlState::CHECK_VIOLATION, "bets_stake_debit_check");
+    assert!(message.contains(&bad.to_string()), "names the bad bet: {message}");
+    assert_eq!(count(&db.client, "SELECT count(*) FROM bets").await, 0);
+
+    // A bad bet in a savepoint rolled back: the two good ones commit.
+    let tx = db.client.transaction().await.unwrap();
+    write_bet_in(&tx, &good).await.unwrap();
+    tx.batch_execute("SAVEPOINT s").await.unwrap();
+    write_bet_in(&tx, &no_legs).await.unwrap();
+    tx.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+    write_bet_in(&tx, &good).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&db.client, "SELECT count(*) FROM bets").await, 2);
+
+    // The check run early passes the first bet; the bad one written after it is still
+    // checked at commit.
+    let tx = db.client.transaction().await.unwrap();
+    write_bet_in(&tx, &good).await.unwrap();
+    tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED")
+        .await
+        .unwrap();
+    write_bet_in(&tx, &no_legs).await.unwrap();
+    assert_refused(tx.commit().await, SqlState::CHECK_VIOLATION, "bets_legs_check");
+    assert_eq!(count(&db.client, "SELECT count(*) FROM bets").await, 2);
+
+    // And a bad bet already there when the check runs early is refused right then.
+    let tx = db.client.transaction().await.unwrap();
+    write_bet_in(&tx, &no_legs).await.unwrap();
+    assert_refused(
+        tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await,
+        SqlState::CHECK_VIOLATION,
+        "bets_legs_check",
     );
 }
 
