@@ -645,7 +645,10 @@ async fn the_placement_check_covers_every_bet_of_the_transaction() {
         .map(|e| e.message().to_owned())
         .unwrap_or_default();
     assert_refused(refused, SqlState::CHECK_VIOLATION, "bets_stake_debit_check");
-    assert!(message.contains(&bad.to_string()), "names the bad bet: {message}");
+    assert!(
+        message.contains(&bad.to_string()),
+        "names the bad bet: {message}"
+    );
     assert_eq!(count(&db.client, "SELECT count(*) FROM bets").await, 0);
 
     // A bad bet in a savepoint rolled back: the two good ones commit.
@@ -666,7 +669,11 @@ async fn the_placement_check_covers_every_bet_of_the_transaction() {
         .await
         .unwrap();
     write_bet_in(&tx, &no_legs).await.unwrap();
-    assert_refused(tx.commit().await, SqlState::CHECK_VIOLATION, "bets_legs_check");
+    assert_refused(
+        tx.commit().await,
+        SqlState::CHECK_VIOLATION,
+        "bets_legs_check",
+    );
     assert_eq!(count(&db.client, "SELECT count(*) FROM bets").await, 2);
 
     // And a bad bet already there when the check runs early is refused right then.
