@@ -17,6 +17,12 @@
 //! - The background task ([`spawn`]) renews, forgets what it lost (stopping the actors),
 //!   takes lapsed leases of live events up to a fair share, and gives up events beyond it
 //!   (never one in play), `events_per_round_max` per round.
+//! - What a node gives up is freed as lapsed *now*, and a node above its share takes a
+//!   lapsed lease on demand only once it has been lapsed for a whole `lease_ttl_ms`: so
+//!   the event goes to a node below its share. (Before, the node that gave an event up got
+//!   the next bet for it and took it straight back, round after round, while a node that
+//!   had rejoined with none waited.) A stopping node frees its leases as lapsed long ago,
+//!   for anyone to take at once.
 //!
 //! With `cluster.enabled = false` the node owns every event and nothing here touches the
 //! database.
@@ -29,7 +35,7 @@ pub use settings::{ClusterSettings, NODE_ID_CHARS_MAX};
 pub use wallets::WalletFlight;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -145,6 +151,12 @@ pub struct Cluster {
     /// One taking of leases at a time on this node (a request's and the round's), so a
     /// lease this node just took is never mistaken for an earlier one of its own.
     taking: tokio::sync::Mutex<()>,
+    /// This node's fair share of events and of wallet partitions, as the last round found
+    /// them (unbounded before the first round). Above its share, a node takes a lapsed
+    /// lease on demand only once it has been free for a whole lease time, so that what
+    /// another node gave up by rebalancing goes to a node below its share, not back.
+    event_share: AtomicUsize,
+    part_share: AtomicUsize,
     /// Bets in flight per wallet partition ([`wallets::WalletFlight`]).
     flights: std::sync::Mutex<HashMap<i32, usize>>,
     /// Legs reserved here for bets at other nodes, not yet confirmed or released.
@@ -182,6 +194,8 @@ impl Cluster {
             on_lost: RwLock::new(None),
             forward_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             taking: tokio::sync::Mutex::new(()),
+            event_share: AtomicUsize::new(usize::MAX),
+            part_share: AtomicUsize::new(usize::MAX),
             flights: std::sync::Mutex::new(HashMap::new()),
             unconfirmed: std::sync::Mutex::new(HashMap::new()),
         })
@@ -313,8 +327,9 @@ impl Cluster {
         if self.owns(event_id) {
             return Ok(Route::Local);
         }
+        let patient = self.held().len() > self.event_share.load(Ordering::Relaxed);
         let sent = Instant::now();
-        match self.try_take(&client, EVENTS, &event_id).await {
+        match self.try_take(&client, EVENTS, &event_id, patient).await {
             Ok(Some(epoch)) => {
                 self.record(event_id, epoch, sent);
                 self.counters
@@ -329,8 +344,29 @@ impl Cluster {
             }
             Err(e) => return Err(e.into()),
         }
+        if patient {
+            return self.handed_over(&client, EVENTS, &event_id).await;
+        }
         let owner = self.owner_row(&client, EVENTS, &event_id, false).await?;
         self.remote_of(owner)
+    }
+
+    /// The answer of a node above its share that left a recently freed lease of `key` to
+    /// the others: its new owner if one took it meanwhile, else "being handed over".
+    async fn handed_over(
+        &self,
+        client: &tokio_postgres::Client,
+        table: LeaseTable,
+        key: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Route, RouteError> {
+        match self.owner_row(client, table, key, true).await? {
+            Some(row) => self.remote_of(Some(row)),
+            None => Err(RouteError(format!(
+                "the lease ({}) is being handed over to a node below its fair share; \
+                 try again shortly",
+                table.name
+            ))),
+        }
     }
 
     /// The lease row of `key` in `table` (`node_id`, `advertise_addr`): with `others_valid`,
@@ -354,11 +390,15 @@ impl Cluster {
     }
 
     /// Takes the lease of `key` in `table` if it is free or lapsed: its new epoch.
+    /// `patient` (this node is above its share): a lapsed lease only once it has been
+    /// lapsed for a whole lease time; a row never taken, or freed by a stopping node, at
+    /// once.
     async fn try_take(
         &self,
         client: &tokio_postgres::Client,
         table: LeaseTable,
         key: &(dyn tokio_postgres::types::ToSql + Sync),
+        patient: bool,
     ) -> Result<Option<i64>, tokio_postgres::Error> {
         let (t, k) = (table.name, table.key);
         let sql = format!(
@@ -368,11 +408,15 @@ impl Cluster {
              ON CONFLICT ({k}) DO UPDATE
                 SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch,
                     acquired_at = now(), expires_at = EXCLUDED.expires_at
-              WHERE {t}.expires_at < now()
+              WHERE {t}.expires_at < now() - $4::float8 * interval '1 millisecond'
              RETURNING epoch"
         );
+        let wait_ms = if patient { self.ttl_ms() } else { 0.0 };
         Ok(client
-            .query_opt(&sql, &[key, &self.settings.node_id, &self.ttl_ms()])
+            .query_opt(
+                &sql,
+                &[key, &self.settings.node_id, &self.ttl_ms(), &wait_ms],
+            )
             .await?
             .map(|r| r.get(0)))
     }
@@ -572,6 +616,7 @@ impl Cluster {
         let (live, nodes): (i64, i64) = (row.get(0), row.get(1));
         self.rebalance_parts(client, nodes).await?;
         let share = usize::try_from((live + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
+        self.event_share.store(share, Ordering::Relaxed);
         let held = self.held().len();
         let per_round = self.settings.events_per_round_max.max(1);
         if held < share {
@@ -674,11 +719,13 @@ impl Cluster {
         if ids.is_empty() {
             return Ok(());
         }
-        // Stop serving first (and fence our own writers), then free the rows.
+        // Stop serving first (and fence our own writers), then free the rows: lapsed as of
+        // now, so that nodes above their share (this one too) leave them to the others for
+        // a lease time (`try_take`).
         self.lose(&ids, true);
         client
             .execute(
-                "UPDATE event_leases l SET expires_at = '-infinity'
+                "UPDATE event_leases l SET expires_at = now()
                    FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
                   WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
                 &[&ids, &epochs, &self.settings.node_id],
@@ -698,7 +745,7 @@ impl Cluster {
             .map(|(p, h)| (p, h.epoch))
             .collect();
         if let Ok(client) = pool.get().await {
-            self.release_parts(&client, &parts).await;
+            self.release_parts(&client, &parts, false).await;
             let _ = client
                 .execute(
                     "UPDATE event_leases l SET expires_at = '-infinity'

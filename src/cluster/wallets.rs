@@ -89,8 +89,9 @@ impl Cluster {
         if self.wallet_epoch(user_id).is_some() {
             return Ok(Route::Local);
         }
+        let patient = self.parts_held() > self.part_share.load(Ordering::Relaxed);
         let sent = Instant::now();
-        if let Some(epoch) = self.try_take(&client, WALLETS, &part).await? {
+        if let Some(epoch) = self.try_take(&client, WALLETS, &part, patient).await? {
             write(&self.parts).insert(
                 part,
                 Held {
@@ -103,6 +104,9 @@ impl Cluster {
                 .fetch_add(1, Ordering::Relaxed);
             tracing::info!(part, epoch, "wallet partition lease taken");
             return Ok(Route::Local);
+        }
+        if patient {
+            return self.handed_over(&client, WALLETS, &part).await;
         }
         let owner = self.owner_row(&client, WALLETS, &part, false).await?;
         self.remote_of(owner)
@@ -140,11 +144,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// Frees these partitions' rows (graceful shutdown).
+    /// Frees these partitions' rows: for a stopping node as lapsed long ago (any node takes
+    /// them at once), when `rebalancing` as lapsed now (nodes above their share, this one
+    /// too, leave them to the others for a lease time: `try_take`).
     pub(super) async fn release_parts(
         &self,
         client: &tokio_postgres::Client,
         parts: &[(i32, i64)],
+        rebalancing: bool,
     ) {
         if parts.is_empty() {
             return;
@@ -152,10 +159,11 @@ impl Cluster {
         let (parts, epochs): (Vec<i32>, Vec<i64>) = parts.iter().copied().unzip();
         let _ = client
             .execute(
-                "UPDATE wallet_leases l SET expires_at = '-infinity'
+                "UPDATE wallet_leases l
+                    SET expires_at = CASE WHEN $4 THEN now() ELSE '-infinity' END
                    FROM UNNEST($1::int[], $2::bigint[]) AS u(part, epoch)
                   WHERE l.part = u.part AND l.epoch = u.epoch AND l.node_id = $3",
-                &[&parts, &epochs, &self.settings.node_id],
+                &[&parts, &epochs, &self.settings.node_id, &rebalancing],
             )
             .await;
     }
@@ -210,6 +218,7 @@ impl Cluster {
     ) -> Result<(), RouteError> {
         let total = i64::from(self.settings.wallet_partitions.max(1));
         let share = usize::try_from((total + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
+        self.part_share.store(share, Ordering::Relaxed);
         let held = self.parts_held();
         let per_round = self.settings.wallet_parts_per_round_max.max(1);
         if held < share {
@@ -284,7 +293,7 @@ impl Cluster {
         if chosen.is_empty() {
             return;
         }
-        self.release_parts(client, &chosen).await;
+        self.release_parts(client, &chosen, true).await;
         self.counters
             .wallet_parts_released
             .fetch_add(chosen.len() as u64, Ordering::Relaxed);
