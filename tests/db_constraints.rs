@@ -607,10 +607,10 @@ async fn a_bet_committed_without_its_debit_is_refused_at_commit() {
     );
 }
 
-/// The check runs once per commit over every bet the transaction wrote (V77): a bad bet
-/// among good ones is found and named; bets of a rolled-back savepoint are not checked; a
-/// bet written after the check ran early (`SET CONSTRAINTS ... IMMEDIATE`) is checked at
-/// commit.
+/// The check covers every bet the transaction wrote: a bad bet among good ones is found and
+/// named; bets of a rolled-back savepoint are not checked; a bet written after the check
+/// ran early (`SET CONSTRAINTS ... IMMEDIATE`) is checked at commit. (Written for V77's
+/// once-per-commit check, kept for V78's per-bet one.)
 #[tokio::test]
 async fn the_placement_check_covers_every_bet_of_the_transaction() {
     let mut db = common::TestDb::new().await;
