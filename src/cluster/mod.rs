@@ -171,6 +171,12 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A node's fair share of `total` leases among `nodes` live nodes (rounded up).
+fn fair_share(total: i64, nodes: i64) -> usize {
+    let nodes = nodes.max(1);
+    usize::try_from((total + nodes - 1) / nodes).unwrap_or(0)
+}
+
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|p| p.into_inner())
 }
@@ -276,6 +282,15 @@ impl Cluster {
             .collect()
     }
 
+    /// How many events are held now (`held().len()` without the list).
+    fn events_held(&self) -> usize {
+        let now = Instant::now();
+        read(&self.held)
+            .values()
+            .filter(|h| now < h.valid_until)
+            .count()
+    }
+
     pub fn pause_renewal(&self, paused: bool) {
         self.renewal_paused.store(paused, Ordering::Release);
     }
@@ -327,7 +342,7 @@ impl Cluster {
         if self.owns(event_id) {
             return Ok(Route::Local);
         }
-        let patient = self.held().len() > self.event_share.load(Ordering::Relaxed);
+        let patient = self.events_held() > self.event_share.load(Ordering::Relaxed);
         let sent = Instant::now();
         match self.try_take(&client, EVENTS, &event_id, patient).await {
             Ok(Some(epoch)) => {
@@ -615,9 +630,9 @@ impl Cluster {
             .await?;
         let (live, nodes): (i64, i64) = (row.get(0), row.get(1));
         self.rebalance_parts(client, nodes).await?;
-        let share = usize::try_from((live + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
+        let share = fair_share(live, nodes);
         self.event_share.store(share, Ordering::Relaxed);
-        let held = self.held().len();
+        let held = self.events_held();
         let per_round = self.settings.events_per_round_max.max(1);
         if held < share {
             return self.take_free(client, (share - held).min(per_round)).await;
@@ -719,20 +734,34 @@ impl Cluster {
         if ids.is_empty() {
             return Ok(());
         }
-        // Stop serving first (and fence our own writers), then free the rows: lapsed as of
-        // now, so that nodes above their share (this one too) leave them to the others for
-        // a lease time (`try_take`).
+        // Stop serving first (and fence our own writers), then free the rows (as lapsed
+        // now: `release_events`).
         self.lose(&ids, true);
-        client
-            .execute(
-                "UPDATE event_leases l SET expires_at = now()
-                   FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
-                  WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
-                &[&ids, &epochs, &self.settings.node_id],
-            )
-            .await?;
+        self.release_events(client, &ids, &epochs, true).await?;
         tracing::info!(events = ids.len(), "event leases given up (rebalancing)");
         Ok(())
+    }
+
+    /// Frees these event leases' rows (the events already stopped here): for a stopping
+    /// node as lapsed long ago (any node takes them at once), when `rebalancing` as lapsed
+    /// now (nodes above their share, this one too, leave them to the others for a lease
+    /// time: `try_take`). The wallet partitions' twin is `release_parts`.
+    async fn release_events(
+        &self,
+        client: &tokio_postgres::Client,
+        ids: &[EventId],
+        epochs: &[i64],
+        rebalancing: bool,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client
+            .execute(
+                "UPDATE event_leases l
+                    SET expires_at = CASE WHEN $4 THEN now() ELSE '-infinity' END
+                   FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
+                  WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
+                &[&ids, &epochs, &self.settings.node_id, &rebalancing],
+            )
+            .await
     }
 
     /// Frees every lease this node holds (graceful shutdown: the others take them at once).
@@ -746,14 +775,7 @@ impl Cluster {
             .collect();
         if let Ok(client) = pool.get().await {
             self.release_parts(&client, &parts, false).await;
-            let _ = client
-                .execute(
-                    "UPDATE event_leases l SET expires_at = '-infinity'
-                       FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, epoch)
-                      WHERE l.event_id = u.id AND l.epoch = u.epoch AND l.node_id = $3",
-                    &[&ids, &epochs, &self.settings.node_id],
-                )
-                .await;
+            let _ = self.release_events(&client, &ids, &epochs, false).await;
             let _ = client
                 .execute(
                     "UPDATE cluster_nodes SET expires_at = now() WHERE node_id = $1",
@@ -1060,5 +1082,20 @@ impl Cluster {
         .into_iter()
         .map(|(name, help, v)| (name, help, v.load(Ordering::Relaxed)))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_share;
+
+    #[test]
+    fn a_fair_share_rounds_up_and_survives_no_live_node() {
+        assert_eq!(fair_share(9, 2), 5);
+        assert_eq!(fair_share(9, 3), 3);
+        assert_eq!(fair_share(10, 3), 4);
+        assert_eq!(fair_share(0, 3), 0);
+        // No live node counted yet (this one's heartbeat not in): all of them.
+        assert_eq!(fair_share(9, 0), 9);
     }
 }

@@ -23,7 +23,7 @@ use crate::domain::ids::UserId;
 
 use deadpool_postgres::Pool;
 
-use super::{lock, read, write, Cluster, Held, Route, RouteError, WALLETS};
+use super::{fair_share, lock, read, write, Cluster, Held, Route, RouteError, WALLETS};
 
 impl Cluster {
     /// The wallet partition of `user_id` (a stable hash: the id modulo the partitions).
@@ -217,7 +217,7 @@ impl Cluster {
         nodes: i64,
     ) -> Result<(), RouteError> {
         let total = i64::from(self.settings.wallet_partitions.max(1));
-        let share = usize::try_from((total + nodes.max(1) - 1) / nodes.max(1)).unwrap_or(0);
+        let share = fair_share(total, nodes);
         self.part_share.store(share, Ordering::Relaxed);
         let held = self.parts_held();
         let per_round = self.settings.wallet_parts_per_round_max.max(1);
