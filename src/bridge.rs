@@ -5,6 +5,15 @@
 //! sends there is delivered to this node's subscribers with [`Hub::relay`] (this node's own
 //! `seq`, and never sent back to Redis). Redis down: each node keeps serving its own
 //! subscribers, the loss is logged, and both directions reconnect by themselves.
+//!
+//! A node alone sends nothing: every node also listens on its presence channel
+//! (`nodes:<channel_prefix>`, [`presence_channel`]) and says hello there once subscribed; a
+//! node that hears a hello from another, or counts another listener there (`PUBSUB NUMSUB`,
+//! every `presence_check_ms`), sends its messages to Redis, and stops when a count finds it
+//! alone with no hello since. Alone, a bet's private and trading messages cost no
+//! serialization, no Redis round trip and no echo of its own messages.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +38,38 @@ pub struct BridgeSettings {
     pub reconnect_interval_ms: u64,
     /// Queued messages sent to Redis together in one pipeline, at most.
     pub pipeline_messages_max: usize,
+    /// How often a node counts the other nodes on the presence channel (a hello from a
+    /// new node is heard at once; this finds a node gone, or a hello missed).
+    pub presence_check_ms: u64,
+}
+
+/// The Redis channel where the nodes of `channel_prefix` listen and say hello (outside the
+/// topics' pattern `<channel_prefix>*` unless the prefix is empty).
+pub fn presence_channel(channel_prefix: &str) -> String {
+    format!("nodes:{channel_prefix}")
+}
+
+/// What the bridge's tasks share about the other nodes.
+struct Presence {
+    /// Whether another node listens: the hub's tap sends only while true.
+    live: Arc<AtomicBool>,
+    /// Hellos heard from other nodes (a count that began before one is not trusted to
+    /// say "alone").
+    hellos: AtomicU64,
+    /// Whether this node's own subscription is up (it is one of the presence channel's
+    /// listeners then).
+    subscribed: AtomicBool,
+    /// Set when this node's subscription is (again) up: say hello and count at once.
+    joined: tokio::sync::Notify,
+    /// `winzo_bridge_sending`.
+    sending: prometheus::IntGauge,
+}
+
+impl Presence {
+    fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::Relaxed);
+        self.sending.set(i64::from(live));
+    }
 }
 
 /// The envelope's parts the relaying node needs; `data` stays raw (never re-parsed).
@@ -70,7 +111,17 @@ pub fn start(
     }
     let client = redis::Client::open(redis_url)?;
     let (tx, rx) = mpsc::channel(settings.outbox_messages_max.max(1));
-    hub.set_tap(tx);
+    // Until the first count, other nodes are assumed to listen (sending for nobody costs
+    // work; not sending for somebody loses their messages).
+    let presence = Arc::new(Presence {
+        live: Arc::new(AtomicBool::new(true)),
+        hellos: AtomicU64::new(0),
+        subscribed: AtomicBool::new(false),
+        joined: tokio::sync::Notify::new(),
+        sending: metrics.bridge_sending.clone(),
+    });
+    presence.set_live(true);
+    hub.set_tap(tx, presence.live.clone());
     actix_web::rt::spawn(outgoing(
         client.clone(),
         node,
@@ -78,8 +129,81 @@ pub fn start(
         rx,
         metrics.clone(),
     ));
-    actix_web::rt::spawn(incoming(client, node, settings.clone(), hub, metrics));
+    actix_web::rt::spawn(watch_presence(
+        client.clone(),
+        node,
+        settings.clone(),
+        presence.clone(),
+        metrics.clone(),
+    ));
+    actix_web::rt::spawn(incoming(
+        client,
+        node,
+        settings.clone(),
+        hub,
+        presence,
+        metrics,
+    ));
     Ok(node)
+}
+
+/// Says hello when this node's subscription comes up, and counts the other listeners on
+/// the presence channel every `presence_check_ms`: the tap is live while there is one.
+async fn watch_presence(
+    client: redis::Client,
+    node: Uuid,
+    settings: BridgeSettings,
+    presence: Arc<Presence>,
+    metrics: Arc<Metrics>,
+) {
+    let every = Duration::from_millis(settings.presence_check_ms.max(10));
+    let channel = presence_channel(&settings.channel_prefix);
+    let hello = node.to_string();
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    loop {
+        let joined = tokio::time::timeout(every, presence.joined.notified())
+            .await
+            .is_ok();
+        if conn.is_none() {
+            conn = client.get_multiplexed_async_connection().await.ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            // Not knowing is not "alone": keep sending (it fails and is counted).
+            presence.set_live(true);
+            continue;
+        };
+        let hellos = presence.hellos.load(Ordering::Acquire);
+        if joined {
+            let said: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(&hello)
+                .query_async(c)
+                .await;
+            if said.is_err() {
+                conn = None;
+                continue;
+            }
+        }
+        let counted: redis::RedisResult<HashMap<String, i64>> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(c)
+            .await;
+        let Ok(counted) = counted else {
+            conn = None;
+            presence.set_live(true);
+            continue;
+        };
+        let listeners = counted.get(&channel).copied().unwrap_or(0);
+        let own = i64::from(presence.subscribed.load(Ordering::Acquire));
+        let others = (listeners - own).max(0);
+        metrics.bridge_peers.set(others);
+        if others > 0 {
+            presence.set_live(true);
+        } else if presence.hellos.load(Ordering::Acquire) == hellos {
+            presence.set_live(false);
+        }
+    }
 }
 
 async fn outgoing(
@@ -153,11 +277,13 @@ async fn incoming(
     node: Uuid,
     settings: BridgeSettings,
     hub: Arc<Hub>,
+    presence: Arc<Presence>,
     metrics: Arc<Metrics>,
 ) {
     let pause = Duration::from_millis(settings.reconnect_interval_ms.max(10));
     let own = node.to_string();
     let pattern = format!("{}*", settings.channel_prefix);
+    let presence_ch = presence_channel(&settings.channel_prefix);
     loop {
         let mut pubsub = match client.get_async_pubsub().await {
             Ok(p) => p,
@@ -172,11 +298,27 @@ async fn incoming(
             tokio::time::sleep(pause).await;
             continue;
         }
+        if let Err(e) = pubsub.subscribe(&presence_ch).await {
+            tracing::warn!(error = %e, "bridge: SUBSCRIBE to the presence channel failed; retrying");
+            tokio::time::sleep(pause).await;
+            continue;
+        }
+        presence.subscribed.store(true, Ordering::Release);
+        presence.joined.notify_one();
         tracing::info!(%pattern, "bridge: relaying other nodes' topic messages");
         let mut stream = pubsub.into_on_message();
         while let Some(msg) = stream.next().await {
+            if msg.get_channel_name() == presence_ch {
+                if msg.get_payload_bytes() != own.as_bytes() {
+                    // Another node: send it this node's messages from now on.
+                    presence.hellos.fetch_add(1, Ordering::AcqRel);
+                    presence.set_live(true);
+                }
+                continue;
+            }
             relay_one(&hub, &own, msg.get_payload_bytes(), &metrics);
         }
+        presence.subscribed.store(false, Ordering::Release);
         tracing::warn!("bridge: Redis subscription lost; reconnecting");
         tokio::time::sleep(pause).await;
     }

@@ -272,16 +272,23 @@ impl TopicHandle {
 }
 
 /// A message's `data`, serialized on first use only (no subscriber: no serialization) and
-/// once for every topic it goes to.
-struct LazyJson<'a, T: Serialize> {
-    data: &'a T,
+/// once for every topic it goes to. `make` builds the JSON; it runs at most once.
+struct LazyJson<F: FnOnce() -> serde_json::Result<String>> {
+    make: Option<F>,
     json: Option<String>,
 }
 
-impl<T: Serialize> LazyJson<'_, T> {
+impl<F: FnOnce() -> serde_json::Result<String>> LazyJson<F> {
+    fn new(make: F) -> Self {
+        LazyJson {
+            make: Some(make),
+            json: None,
+        }
+    }
+
     fn get(&mut self) -> Option<&str> {
-        if self.json.is_none() {
-            match serde_json::to_string(self.data) {
+        if let Some(make) = self.make.take() {
+            match make() {
                 Ok(s) => self.json = Some(s),
                 Err(err) => {
                     tracing::error!(error = %err, "serializing a topic message");
@@ -291,6 +298,13 @@ impl<T: Serialize> LazyJson<'_, T> {
         }
         self.json.as_deref()
     }
+}
+
+/// The tap (the Redis bridge's outbox) and whether anyone is at its other end: while no
+/// other node listens, nothing is serialized or queued for it.
+struct Tap {
+    tx: mpsc::Sender<TopicMessage>,
+    live: Arc<AtomicBool>,
 }
 
 /// The hub. Cheap to share (`Arc<Hub>`); topics are locked one at a time, so publishers on
@@ -305,7 +319,7 @@ pub struct Hub {
     pub delivered_total: AtomicU64,
     /// Every locally published message also goes here (the Redis bridge, `src/bridge.rs`),
     /// with `try_send`: a full bridge outbox never slows a publisher.
-    tap: std::sync::OnceLock<mpsc::Sender<TopicMessage>>,
+    tap: std::sync::OnceLock<Tap>,
     /// The fan-out thread's queue, once started.
     fanout: std::sync::OnceLock<std::sync::mpsc::SyncSender<(Arc<Mutex<Topic>>, TopicMessage)>>,
     /// Messages lost for local subscribers because the fan-out queue was full (for metrics).
@@ -362,10 +376,11 @@ impl Hub {
         Ok(self.fanout.set(tx).is_ok())
     }
 
-    /// Sends every message published locally from now on to `tx` too (the Redis bridge);
-    /// a full `tx` loses the message for the bridge only. Set once; false if already set.
-    pub fn set_tap(&self, tx: mpsc::Sender<TopicMessage>) -> bool {
-        self.tap.set(tx).is_ok()
+    /// Sends every message published locally from now on to `tx` too (the Redis bridge),
+    /// while `live` is true (another node listens); a full `tx` loses the message for the
+    /// bridge only. Set once; false if already set.
+    pub fn set_tap(&self, tx: mpsc::Sender<TopicMessage>, live: Arc<AtomicBool>) -> bool {
+        self.tap.set(Tap { tx, live }).is_ok()
     }
 
     /// Delivers a message another node published to local subscribers, with this node's
@@ -467,7 +482,7 @@ impl Hub {
     /// Publishes `data` as a `kind` message on each topic (e.g. an event's and its sport's):
     /// `data` is serialized once for all of them.
     pub fn publish_all<T: Serialize>(&self, topics: &[&TopicHandle], kind: &'static str, data: &T) {
-        let mut lazy = LazyJson { data, json: None };
+        let mut lazy = LazyJson::new(|| serde_json::to_string(data));
         for handle in topics {
             self.publish_at(handle, kind, &mut lazy, true);
         }
@@ -491,6 +506,20 @@ impl Hub {
             .clone()
     }
 
+    /// Like [`Hub::publish`], with `data` built by `make` only when someone listens (a
+    /// message that takes work to build: nobody listening, no work; the seq advances
+    /// either way).
+    pub fn publish_with<T: Serialize>(
+        &self,
+        topic: &str,
+        kind: &'static str,
+        make: impl FnOnce() -> T,
+    ) -> u64 {
+        let handle = self.handle(topic);
+        let mut lazy = LazyJson::new(|| serde_json::to_string(&make()));
+        self.publish_at(&handle, kind, &mut lazy, true)
+    }
+
     fn publish_inner<T: Serialize>(
         &self,
         topic: &str,
@@ -499,20 +528,25 @@ impl Hub {
         tap: bool,
     ) -> u64 {
         let handle = self.handle(topic);
-        self.publish_at(&handle, kind, &mut LazyJson { data, json: None }, tap)
+        let mut lazy = LazyJson::new(|| serde_json::to_string(data));
+        self.publish_at(&handle, kind, &mut lazy, tap)
     }
 
-    fn publish_at<T: Serialize>(
+    fn publish_at<F: FnOnce() -> serde_json::Result<String>>(
         &self,
         h: &TopicHandle,
         kind: &'static str,
-        data: &mut LazyJson<'_, T>,
+        data: &mut LazyJson<F>,
         tap: bool,
     ) -> u64 {
         let mut t = lock(&h.entry);
         t.seq += 1;
         let seq = t.seq;
-        let tap = if tap { self.tap.get() } else { None };
+        let tap = match self.tap.get() {
+            Some(tap) if tap.live.load(Ordering::Relaxed) => Some(&tap.tx),
+            _ => None,
+        }
+        .filter(|_| tap);
         if t.subscribers.is_empty() && tap.is_none() {
             return seq;
         }
@@ -681,10 +715,7 @@ mod tests {
         hub.publish_at(
             &held,
             "odds",
-            &mut LazyJson {
-                data: &1,
-                json: None,
-            },
+            &mut LazyJson::new(|| serde_json::to_string(&1)),
             true,
         );
         assert_eq!(hub.seq("event:live"), 1, "a held topic keeps its seq");
@@ -814,5 +845,35 @@ mod tests {
         }
         assert_eq!(hub.subscriber_count("t"), 1);
         assert_eq!(hub.dropped_total.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_tap_gets_messages_only_while_live_and_nothing_is_built_for_nobody() {
+        let hub = Hub::new(8);
+        let (tx, mut tapped) = mpsc::channel(8);
+        let live = Arc::new(AtomicBool::new(false));
+        assert!(hub.set_tap(tx, live.clone()));
+        let built = std::cell::Cell::new(0);
+        let make = || {
+            built.set(built.get() + 1);
+            "ticker"
+        };
+        // Alone, nobody listening: nothing built, nothing tapped; the seq advances.
+        assert_eq!(hub.publish_with("trading", "bet", make), 1);
+        assert_eq!(built.get(), 0);
+        assert!(tapped.try_recv().is_err());
+        // Another node listens: built once, tapped.
+        live.store(true, Ordering::Relaxed);
+        assert_eq!(hub.publish_with("trading", "bet", make), 2);
+        assert_eq!(built.get(), 1);
+        let m = tapped.try_recv().expect("tapped");
+        assert_eq!((m.seq, m.kind), (2, "bet"));
+        // Alone again, but a local subscriber listens: built for it, not tapped.
+        live.store(false, Ordering::Relaxed);
+        let (_, mut local, _) = hub.subscribe("trading");
+        hub.publish_with("trading", "bet", make);
+        assert_eq!(built.get(), 2);
+        assert_eq!(local.try_recv().expect("delivered").seq, 3);
+        assert!(tapped.try_recv().is_err());
     }
 }

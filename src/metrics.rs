@@ -39,6 +39,11 @@ pub struct Metrics {
     pub ws_sessions_closed_total: IntCounterVec,
     /// Topic messages relayed through the Redis bridge, by direction (out, in, dropped).
     pub bridge_messages_total: IntCounterVec,
+    /// Other nodes listening on the Redis bridge, as last seen (while 0, this node sends
+    /// them nothing).
+    pub bridge_peers: IntGauge,
+    /// 1 while this node sends its topic messages to Redis (another node listens), else 0.
+    pub bridge_sending: IntGauge,
     /// Database health gauges and maintenance runs (refreshed by the maintenance task).
     pub db: DbGauges,
     /// Deposits and withdrawals by movement and outcome (completed, declined, refused, busy).
@@ -341,6 +346,20 @@ impl Metrics {
             "Topic messages through the Redis bridge",
             &["direction"],
         )?;
+        let bridge_peers = registered(
+            &registry,
+            IntGauge::new(
+                "bridge_peers",
+                "Other nodes listening on the Redis bridge, as last seen",
+            )?,
+        )?;
+        let bridge_sending = registered(
+            &registry,
+            IntGauge::new(
+                "bridge_sending",
+                "1 while this node sends its topic messages to the Redis bridge",
+            )?,
+        )?;
         let live = LiveGauges::new(&registry)?;
         let db = DbGauges::new(&registry)?;
         Ok(Metrics {
@@ -359,6 +378,8 @@ impl Metrics {
             ws_messages_sent_total: ws.messages_sent_total,
             ws_sessions_closed_total: ws.sessions_closed_total,
             bridge_messages_total,
+            bridge_peers,
+            bridge_sending,
             db,
             wallet_movements_total: accounts.wallet_movements_total,
             security_events_dropped_total: accounts.security_events_dropped_total,

@@ -110,3 +110,79 @@ async fn a_price_moved_on_one_node_reaches_a_websocket_client_of_the_other() {
     drop(a);
     drop(b);
 }
+
+/// The in-process node's bridge: (`winzo_bridge_sending`, `winzo_bridge_peers`).
+async fn bridge_state(app: &common::TestApp) -> (u64, u64) {
+    (
+        common::metric(app, "winzo_bridge_sending ").await,
+        common::metric(app, "winzo_bridge_peers ").await,
+    )
+}
+
+#[tokio::test]
+async fn a_node_alone_sends_nothing_to_redis_until_another_node_says_hello() {
+    let app = common::spawn_app().await;
+    let sport = sport(&app).await;
+    let prefix = app.settings.bridge.channel_prefix.clone();
+    let redis_client = redis::Client::open(app.settings.redis.url.as_str()).unwrap();
+    // What reaches Redis on the topics' channels (a plain listener: not a node).
+    let mut watcher = redis_client.get_async_pubsub().await.unwrap();
+    watcher.psubscribe(format!("{prefix}*")).await.unwrap();
+    let mut seen = watcher.into_on_message();
+    common::wait_until(
+        "the node to find itself alone",
+        Duration::from_secs(10),
+        || async { bridge_state(&app).await == (0, 0) },
+    )
+    .await;
+    // Alone: a fixture is published to the node's own hub only.
+    push(&app, fixture(1, "alone-1", &sport)).await;
+    let id = event_id(&app, "alone-1").await;
+
+    // Another node joins the presence channel and says hello.
+    let presence = winzo::bridge::presence_channel(&prefix);
+    let mut other = redis_client.get_async_pubsub().await.unwrap();
+    other.subscribe(&presence).await.unwrap();
+    let mut conn = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = conn.publish(&presence, "other-node").await.unwrap();
+    common::wait_until(
+        "the node to send for the other",
+        Duration::from_secs(10),
+        || async { bridge_state(&app).await == (1, 1) },
+    )
+    .await;
+    let answer = push(
+        &app,
+        json!({"seq": 2, "event_ref": "alone-1", "type": "odds", "market": {"type": "moneyline"},
+               "prices": [{"name": "home", "odds": "2.05"}]}),
+    )
+    .await;
+    assert_eq!(answer["applied"], 1, "{answer}");
+    // The first message on Redis is the price move: the fixture's messages, published
+    // while the node was alone, never went out.
+    use futures::StreamExt;
+    let first = tokio::time::timeout(Duration::from_secs(10), seen.next())
+        .await
+        .expect("a message on Redis")
+        .expect("the subscription is open");
+    let payload = first.get_payload_bytes();
+    let body = &payload[payload.iter().position(|b| *b == b'\n').unwrap() + 1..];
+    let envelope: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(envelope["type"], "odds", "{envelope}");
+    let topic = envelope["topic"].as_str().unwrap_or_default().to_string();
+    assert!(
+        [format!("event:{id}"), format!("sport:{sport}")].contains(&topic),
+        "{envelope}"
+    );
+    // The other node leaves: the node counts itself alone again.
+    drop(other);
+    common::wait_until(
+        "the node to stop sending",
+        Duration::from_secs(10),
+        || async { bridge_state(&app).await == (0, 0) },
+    )
+    .await;
+}

@@ -150,6 +150,21 @@ impl BetService {
         asked: &Asked,
         answer: &Result<BetAnswer, PlaceError>,
     ) {
+        // Built only when someone listens (the desk's console, or another node).
+        self.hub
+            .publish_with(crate::broadcast::TRADING_TOPIC, "bet", || {
+                self.ticker_data(channel, user_id, asked, answer)
+            });
+    }
+
+    /// The ticker's `bet` message.
+    fn ticker_data(
+        &self,
+        channel: Channel,
+        user_id: UserId,
+        asked: &Asked,
+        answer: &Result<BetAnswer, PlaceError>,
+    ) -> serde_json::Value {
         let odds_taken: Vec<Decimal> = match answer {
             Ok(bet) => bet.legs.iter().map(|l| l.odds).collect(),
             Err(_) => Vec::new(),
@@ -169,7 +184,7 @@ impl BetService {
                 })
             })
             .collect();
-        let data = match answer {
+        match answer {
             Ok(bet) => json!({
                 "outcome": bet.status,
                 "bet_id": bet.id,
@@ -197,9 +212,7 @@ impl BetService {
                 "legs": legs,
                 "at": Utc::now(),
             }),
-        };
-        self.hub
-            .publish(crate::broadcast::TRADING_TOPIC, "bet", &data);
+        }
     }
 }
 
@@ -960,10 +973,10 @@ async fn release(state: &BetService, taken: &Taken, hold: &StakeHold, committed:
         // The bettor's balance moved: the private channel hears it (a refused bet changed
         // nothing the bettor saw: its hold never showed).
         Ok(Some((balance, held))) if committed => {
-            state.hub.publish(
+            state.hub.publish_with(
                 &crate::broadcast::user_topic(hold.user_id),
                 "balance",
-                &json!({"balance": format!("{balance:.2}"), "pending_balance": format!("{held:.2}")}),
+                || json!({"balance": format!("{balance:.2}"), "pending_balance": format!("{held:.2}")}),
             );
         }
         Ok(_) => {}
