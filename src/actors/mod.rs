@@ -70,6 +70,9 @@ pub struct MarketsSettings {
     pub mailbox_capacity_messages: usize,
     /// Longest wait for an actor's answer (or a change to become durable) before 503.
     pub ask_timeout_ms: u64,
+    /// Markets whose selections and open liabilities one query reads when live state is
+    /// recovered (at start and when a node takes events over).
+    pub recover_batch_markets: usize,
     /// Threads (actix arbiters) the event and market actors are spread over.
     pub arbiters: usize,
     /// Highest decimal price accepted from traders and feeds.
