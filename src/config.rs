@@ -79,6 +79,10 @@ pub struct ServerSettings {
     /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
     pub shutdown_timeout_s: u64,
     pub keep_alive_s: u64,
+    /// `TCP_NODELAY` on accepted connections: a WebSocket session writes its frames as
+    /// they come, and with Nagle's algorithm a frame written while the previous one is
+    /// unacknowledged waits for the client's delayed ACK (about 40 ms on Linux).
+    pub tcp_nodelay: bool,
     /// Concurrent connections per worker (HTTP and WebSocket).
     pub max_connections: usize,
 }

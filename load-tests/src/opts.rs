@@ -44,6 +44,11 @@ pub struct Opts {
     /// omission). The report's scenario is then `bets-open`.
     #[arg(long)]
     pub rate: Option<f64>,
+    /// `bets` (closed loop): `rest` sends each bet as `POST /api/v1/bets`; `ws` as a
+    /// `place_bet` on one WebSocket per sender (authenticated as one bettor each), the
+    /// same bet path without an HTTP request per bet.
+    #[arg(long, default_value = "rest", value_parser = ["rest", "ws"])]
+    pub channel: String,
     /// Open loop: bets in flight at most; a bet due while this many wait is counted as the
     /// error `generator_saturated` instead of being sent late.
     #[arg(long, default_value_t = 20_000)]

@@ -37,11 +37,19 @@ pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcom
     }
     let (phase, bar) = Phase::start(opts, name);
     let conc = opts.concurrency.max(1);
+    let over_ws = opts.channel == "ws" && !parlays;
     let stats = workers(conc, |w| {
         let (api, phase, book, bettors) =
             (api.clone(), phase.clone(), book.clone(), bettors.clone());
         async move {
             let mut stats = Stats::default();
+            if over_ws {
+                let bettor = &bettors[w % bettors.len()];
+                if let Err(e) = over_socket(&api, &bettor.token, &book, &phase, &mut stats).await {
+                    stats.fail("single", format!("websocket: {e}"), false);
+                }
+                return stats;
+            }
             let mut k = 0usize;
             while !phase.stop.done() {
                 let bettor = &bettors[(w + k * conc) % bettors.len()];
@@ -74,14 +82,65 @@ pub async fn run(api: &Api, opts: &Opts, parlays: bool) -> anyhow::Result<Outcom
         bar,
         stats,
         vec![format!(
-            "{} bettors, {} markets on {} events, {} concurrent senders, stake 1.00, odds_change any",
+            "{} bettors, {} markets on {} events, {} concurrent senders, stake 1.00, odds_change any, {}",
             bettors.len(),
             book.markets.len(),
             book.events.len(),
-            conc
+            conc,
+            if over_ws { "each bet a place_bet on the sender's WebSocket" } else { "each bet a POST /api/v1/bets" }
         )],
-        json!({"bettors": bettors.len(), "markets": book.markets.len(), "concurrency": conc}),
+        json!({"bettors": bettors.len(), "markets": book.markets.len(), "concurrency": conc,
+               "channel": if over_ws { "ws" } else { "rest" }}),
     ))
+}
+
+/// One sender's singles as `place_bet` on a WebSocket authenticated as `token`, one in
+/// flight: each answer (`bet_result` or `error` with the same `id`) is turned into the
+/// REST answer it stands for; the private channel's messages in between are skipped.
+async fn over_socket(
+    api: &Api,
+    token: &str,
+    book: &Book,
+    phase: &Phase,
+    stats: &mut Stats,
+) -> anyhow::Result<()> {
+    let mut ws =
+        crate::rawws::RawWs::connect(&format!("{}?token={token}", api.ws_url()), 16 * 1024).await?;
+    let mut id: u64 = 0;
+    while !phase.stop.done() {
+        id += 1;
+        let mut body = {
+            let mut rng = rand::thread_rng();
+            bet_body("single", "1.00", &legs(book, 1, &mut rng), "any")
+        };
+        body["op"] = json!("place_bet");
+        body["id"] = json!(id);
+        let sent = std::time::Instant::now();
+        ws.send_text(&body.to_string()).await?;
+        let reply = loop {
+            let Some((_, range)) = ws.next().await? else {
+                anyhow::bail!("the server closed the socket");
+            };
+            let msg: serde_json::Value = serde_json::from_slice(ws.payload(range))?;
+            if msg["id"].as_u64() != Some(id) {
+                continue;
+            }
+            break match msg["type"].as_str() {
+                Some("bet_result") => Reply {
+                    status: msg["status"].as_u64().unwrap_or(0) as u16,
+                    body: msg["bet"].clone(),
+                    elapsed: sent.elapsed(),
+                },
+                _ => Reply {
+                    status: msg["status"].as_u64().unwrap_or(0) as u16,
+                    body: json!({"error": {"code": msg["code"], "message": msg["message"]}}),
+                    elapsed: sent.elapsed(),
+                },
+            };
+        };
+        stats.bet("single", &reply, phase.live());
+    }
+    Ok(())
 }
 
 /// Singles sent at `rate` per second on a fixed schedule, whatever the answers: the
