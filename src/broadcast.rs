@@ -542,11 +542,11 @@ impl Hub {
         let mut t = lock(&h.entry);
         t.seq += 1;
         let seq = t.seq;
-        let tap = match self.tap.get() {
-            Some(tap) if tap.live.load(Ordering::Relaxed) => Some(&tap.tx),
-            _ => None,
-        }
-        .filter(|_| tap);
+        let tap = self
+            .tap
+            .get()
+            .filter(|t| tap && t.live.load(Ordering::Relaxed))
+            .map(|t| &t.tx);
         if t.subscribers.is_empty() && tap.is_none() {
             return seq;
         }

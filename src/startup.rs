@@ -625,10 +625,8 @@ fn build_server(listener: TcpListener, state: AppState) -> anyhow::Result<Server
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
-    .on_connect(crate::routes::ws::on_connect(
-        server_cfg.tcp_nodelay,
-        tcp_user_timeout_ms,
-    ))
+    .on_connect(crate::routes::ws::on_connect(tcp_user_timeout_ms))
+    .tcp_nodelay(server_cfg.tcp_nodelay)
     .workers(server_cfg.workers)
     .max_connections(server_cfg.max_connections)
     .keep_alive(Duration::from_secs(server_cfg.keep_alive_s))

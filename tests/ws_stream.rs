@@ -407,3 +407,65 @@ async fn subscribers_arriving_together_while_prices_move_all_end_at_the_last_pri
     .await
     .expect("every subscriber reaches the last price");
 }
+
+/// `TCP_NODELAY` and `TCP_USER_TIMEOUT` of the engine's side of the connection from
+/// `client` (the in-process engine runs in this test's process, so its sockets are among
+/// this process's file descriptors); `None` until it is accepted.
+fn server_side_options(
+    server_port: u16,
+    client: std::net::SocketAddr,
+) -> Option<(bool, Option<std::time::Duration>)> {
+    use std::os::fd::BorrowedFd;
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let is_socket = std::fs::read_link(entry.path())
+            .map(|l| l.to_string_lossy().starts_with("socket:"))
+            .unwrap_or(false);
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if !is_socket {
+            continue;
+        }
+        // Only read through while this loop looks at it; a descriptor closed meanwhile
+        // answers an error, and one reused matches no address.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let sock = socket2::SockRef::from(&fd);
+        let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+        let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
+        if local.map(|a| a.port()) == Some(server_port) && peer == Some(client) {
+            return Some((sock.tcp_nodelay().ok()?, sock.tcp_user_timeout().ok()?));
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn accepted_connections_get_nodelay_and_the_user_timeout_from_the_config() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (nodelay, timeout_ms) in [(true, 1500u64), (false, 0)] {
+        let app = common::spawn_app_with(|s| {
+            s.server.tcp_nodelay = nodelay;
+            s.ws.tcp_user_timeout_ms = timeout_ms;
+        })
+        .await;
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: engine\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 12];
+        conn.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        let client = conn.local_addr().unwrap();
+        let options = server_side_options(app.port, client).expect("the accepted socket");
+        assert_eq!(
+            options,
+            (
+                nodelay,
+                (timeout_ms > 0).then(|| std::time::Duration::from_millis(timeout_ms))
+            ),
+            "server.tcp_nodelay = {nodelay}, ws.tcp_user_timeout_ms = {timeout_ms}"
+        );
+    }
+}
