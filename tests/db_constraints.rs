@@ -1004,6 +1004,109 @@ async fn a_live_writer_batch_closing_two_events_takes_their_locks_in_key_order()
     assert_eq!(finished, 2);
 }
 
+/// The open-market check of a batch's legs (V79) looks each leg's selection, market and event
+/// up by key, with a catalogue the size of the bench database's (500 events, 5,000 markets,
+/// 10,000 selections) and a batch of 32 legs. V40's check read every market and every event
+/// for each batch there (its filter made the planner start from the whole catalogue). The
+/// plans are the ones the trigger really runs, written out by `auto_explain` to this session.
+#[tokio::test]
+async fn the_open_market_check_looks_up_the_legs_by_key_not_the_whole_catalogue() {
+    use futures::StreamExt;
+
+    let db = common::TestDb::new().await;
+    let alice = user(&db.client, "alice", dec!(1000)).await;
+    let cat = catalogue(&db.client).await;
+    db.client
+        .batch_execute(&format!(
+            "INSERT INTO events (sport_id, home_team_id, away_team_id, start_time)
+               SELECT '{sport}', '{home}', '{away}', now() + interval '1 hour' + i * interval '1 minute'
+               FROM generate_series(1, 499) i;
+             INSERT INTO markets (event_id, type, name, handicap)
+               SELECT e.id, 'point_spread', 'spread', h FROM events e, generate_series(1, 10) h;
+             INSERT INTO selections (market_id, name, odds)
+               SELECT m.id, side, 2.0 FROM markets m, unnest(ARRAY['home', 'away']) side;
+             ANALYZE events; ANALYZE markets; ANALYZE selections;",
+            sport = cat.sport,
+            home = cat.home,
+            away = cat.away,
+        ))
+        .await
+        .unwrap();
+
+    // A session whose server log lines come back to it: the plans of every statement,
+    // nested ones (the trigger's) included.
+    let (mut bets, mut conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let (notices_tx, mut notices) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notice(notice) = message {
+                let _ = notices_tx.send(notice.message().to_string());
+            }
+        }
+    });
+    bets.batch_execute(
+        "LOAD 'auto_explain';
+         SET auto_explain.log_min_duration = 0;
+         SET auto_explain.log_nested_statements = on;",
+    )
+    .await
+    .unwrap();
+
+    let tx = bets.transaction().await.unwrap();
+    tx.execute(
+        "INSERT INTO bets (user_id, type, status, stake, total_odds, potential_win)
+           SELECT $1, 'single', 'accepted', 1, 2.0, 2 FROM generate_series(1, 32)",
+        &[&alice],
+    )
+    .await
+    .unwrap();
+    tx.batch_execute("SET LOCAL client_min_messages = log")
+        .await
+        .unwrap();
+    // One leg on each of 32 different markets, as a batch of 32 singles.
+    let legs = tx
+        .execute(
+            "INSERT INTO bet_selections (bet_id, selection_id, odds)
+           SELECT b.id, s.id, 2.0
+           FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM bets WHERE user_id = $1) b
+           JOIN (SELECT id, row_number() OVER (ORDER BY market_id) AS n
+                   FROM (SELECT DISTINCT ON (market_id) id, market_id FROM selections
+                         ORDER BY market_id) one_per_market) s USING (n)",
+            &[&alice],
+        )
+        .await
+        .unwrap();
+    assert_eq!(legs, 32);
+    tx.batch_execute("SET LOCAL client_min_messages = notice")
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    // A notice comes before its statement's answer, so every plan is in the channel by now.
+    let mut plans = Vec::new();
+    while let Ok(line) = notices.try_recv() {
+        if line.contains("legs_new") {
+            plans.push(line);
+        }
+    }
+    assert_eq!(
+        plans.len(),
+        2,
+        "the lock statement's and the check's plans: {plans:#?}"
+    );
+    for plan in &plans {
+        for table in ["events", "markets", "selections"] {
+            assert!(
+                !plan.contains(&format!("Seq Scan on {table}")),
+                "the check reads all of {table}:\n{plan}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Deletes
 // ---------------------------------------------------------------------------------------------
