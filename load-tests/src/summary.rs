@@ -57,8 +57,9 @@ struct Round {
     rss_start_kb: u64,
     rss_end_kb: u64,
     extra: Value,
-    /// Engine and Postgres CPU per acknowledged bet, µs (with `--engine-pid`).
-    cpu_per_bet_us: Option<(f64, f64)>,
+    /// Engine, Postgres and load generator CPU per acknowledged bet, µs (with
+    /// `--engine-pid`).
+    cpu_per_bet_us: Option<(f64, f64, f64)>,
     /// Context switches of the engine's threads per acknowledged bet.
     switches_per_bet: Option<f64>,
 }
@@ -107,7 +108,7 @@ fn load_rounds(dir: &Path) -> anyhow::Result<BTreeMap<String, Vec<Round>>> {
     Ok(by)
 }
 
-fn cpu_per_bet(v: &Value) -> Option<(f64, f64)> {
+fn cpu_per_bet(v: &Value) -> Option<(f64, f64, f64)> {
     let bets = v["bets_acknowledged"].as_f64().filter(|b| *b > 0.0)?;
     let cpu = &v["cpu"];
     let seconds = cpu["seconds"].as_f64()?;
@@ -115,6 +116,7 @@ fn cpu_per_bet(v: &Value) -> Option<(f64, f64)> {
     Some((
         per(cpu["engine_cores"].as_f64()?),
         per(cpu["postgres_cores"].as_f64()?),
+        per(cpu["generator_cores"].as_f64().unwrap_or(0.0)),
     ))
 }
 
@@ -497,7 +499,7 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
             s,
             "\nMedian ratio engine/baseline: {med:.2}× (target ≥ 5×, issue 16)."
         );
-        let cpu: Vec<(f64, f64)> = bets.iter().filter_map(|r| r.cpu_per_bet_us).collect();
+        let cpu: Vec<(f64, f64, f64)> = bets.iter().filter_map(|r| r.cpu_per_bet_us).collect();
         if !cpu.is_empty() {
             let e: Vec<f64> = cpu.iter().map(|c| c.0).collect();
             let p: Vec<f64> = cpu.iter().map(|c| c.1).collect();
@@ -509,6 +511,27 @@ pub fn summarize(dir: &Path) -> anyhow::Result<String> {
                 median(p.clone()),
                 fmt_runs(&p, 0)
             );
+            // The generator is the same binary doing the same work per bet in every round
+            // and on both sides of a before/after pair, so its CPU per bet moves only with
+            // the machine: dividing by it takes most of a shared machine's drift out.
+            let by_generator: Vec<(f64, f64)> = cpu
+                .iter()
+                .filter(|c| c.2 > 0.0)
+                .map(|c| (c.0 / c.2, c.1 / c.2))
+                .collect();
+            if !by_generator.is_empty() {
+                let e: Vec<f64> = by_generator.iter().map(|c| c.0).collect();
+                let p: Vec<f64> = by_generator.iter().map(|c| c.1).collect();
+                let _ = writeln!(
+                    s,
+                    "\nThe same in units of the load generator's own CPU per bet (the machine's \
+                     speed cancels out): engine {:.2}× ({}), Postgres {:.2}× ({}).",
+                    median(e.clone()),
+                    fmt_runs(&e, 2),
+                    median(p.clone()),
+                    fmt_runs(&p, 2)
+                );
+            }
         }
         let switches: Vec<f64> = bets.iter().filter_map(|r| r.switches_per_bet).collect();
         if !switches.is_empty() {
@@ -650,6 +673,13 @@ mod tests {
         );
         assert!(
             text.contains("per acknowledged bet (bets): 1.50 (1.50)"),
+            "{text}"
+        );
+        // 200 and 300 µs of engine and Postgres against the generator's 100.
+        assert!(
+            text.contains(
+                "generator's own CPU per bet (the machine's speed cancels out): engine 2.00× (2.00), Postgres 3.00× (3.00)"
+            ),
             "{text}"
         );
     }
