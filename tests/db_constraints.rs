@@ -1009,6 +1009,9 @@ async fn a_live_writer_batch_closing_two_events_takes_their_locks_in_key_order()
 /// 10,000 selections) and a batch of 32 legs. V40's check read every market and every event
 /// for each batch there (its filter made the planner start from the whole catalogue). The
 /// plans are the ones the trigger really runs, written out by `auto_explain` to this session.
+/// Join methods are the planner's choice by cost: at this size, with the project's Postgres
+/// settings (`scripts/services.sh`), lookups by key are the cheaper plan, and V79 lets the
+/// planner see it.
 #[tokio::test]
 async fn the_open_market_check_looks_up_the_legs_by_key_not_the_whole_catalogue() {
     use futures::StreamExt;
@@ -1080,9 +1083,6 @@ async fn the_open_market_check_looks_up_the_legs_by_key_not_the_whole_catalogue(
         .await
         .unwrap();
     assert_eq!(legs, 32);
-    tx.batch_execute("SET LOCAL client_min_messages = notice")
-        .await
-        .unwrap();
     tx.rollback().await.unwrap();
 
     // A notice comes before its statement's answer, so every plan is in the channel by now.
@@ -1092,11 +1092,12 @@ async fn the_open_market_check_looks_up_the_legs_by_key_not_the_whole_catalogue(
             plans.push(line);
         }
     }
-    assert_eq!(
-        plans.len(),
-        2,
-        "the lock statement's and the check's plans: {plans:#?}"
-    );
+    for statement in ["pg_advisory_xact_lock_shared", "market_closed"] {
+        assert!(
+            plans.iter().any(|p| p.contains(statement)),
+            "no plan of the trigger's statement with {statement}: {plans:#?}"
+        );
+    }
     for plan in &plans {
         for table in ["events", "markets", "selections"] {
             assert!(
