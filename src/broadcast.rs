@@ -386,7 +386,7 @@ impl Hub {
     /// Delivers a message another node published to local subscribers, with this node's
     /// next seq of the topic, without sending it to the tap again (no echo between nodes).
     pub fn relay<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
-        self.publish_inner(topic, kind, data, false)
+        self.publish_lazy(topic, kind, || data, false)
     }
 
     /// A fresh subscriber id, for a queue the caller makes itself.
@@ -476,7 +476,7 @@ impl Hub {
     /// Publishes `data` as a `kind` message on `topic`; returns the message's seq. The
     /// message is serialized once, only if someone listens (the seq advances either way).
     pub fn publish<T: Serialize>(&self, topic: &str, kind: &'static str, data: &T) -> u64 {
-        self.publish_inner(topic, kind, data, true)
+        self.publish_lazy(topic, kind, || data, true)
     }
 
     /// Publishes `data` as a `kind` message on each topic (e.g. an event's and its sport's):
@@ -515,20 +515,20 @@ impl Hub {
         kind: &'static str,
         make: impl FnOnce() -> T,
     ) -> u64 {
-        let handle = self.handle(topic);
-        let mut lazy = LazyJson::new(|| serde_json::to_string(&make()));
-        self.publish_at(&handle, kind, &mut lazy, true)
+        self.publish_lazy(topic, kind, make, true)
     }
 
-    fn publish_inner<T: Serialize>(
+    /// One message on one topic, its `data` built and serialized only if someone listens;
+    /// to the tap too when `tap` (not for a message relayed from another node).
+    fn publish_lazy<T: Serialize>(
         &self,
         topic: &str,
         kind: &'static str,
-        data: &T,
+        make: impl FnOnce() -> T,
         tap: bool,
     ) -> u64 {
         let handle = self.handle(topic);
-        let mut lazy = LazyJson::new(|| serde_json::to_string(data));
+        let mut lazy = LazyJson::new(|| serde_json::to_string(&make()));
         self.publish_at(&handle, kind, &mut lazy, tap)
     }
 
